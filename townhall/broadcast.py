@@ -1,0 +1,84 @@
+"""`townhall broadcast`: push any audio file into a space, paced in real time.
+
+Decodes the file with PyAV, re-encodes ADTS AAC, and PUTs it chunked to the ingest URL at
+the pace of the audio (a small lead keeps the server's jitter buffer fed), as a live source
+would. For demos, tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import av
+import httpx
+
+LEAD_S = 0.25  # how far ahead of real time bytes may be sent
+
+
+def ingest_http_url(ingest_url: str) -> tuple[str, str]:
+    """icecast://source:KEY@host:port/path -> (http://host:port/path, KEY)."""
+    parts = urlsplit(ingest_url)
+    if parts.scheme not in ("icecast", "http") or not parts.hostname or not parts.password:
+        raise ValueError(f"not an ingest URL with a key: {ingest_url!r}")
+    return f"http://{parts.hostname}:{parts.port or 80}{parts.path}", parts.password
+
+
+async def adts_chunks(path: Path, *, loop_forever: bool = False,
+                      on_chunk: Callable[[float], None] | None = None) -> AsyncIterator[bytes]:
+    """ADTS bytes of `path`, yielded no faster than real time (plus LEAD_S)."""
+    sink = io.BytesIO()
+    start = time.monotonic()
+    sent_s = 0.0
+    while True:
+        with av.open(str(path)) as src:
+            if not src.streams.audio:
+                raise ValueError(f"{path} has no audio track")
+            out = av.open(sink, "w", format="adts")
+            stream = out.add_stream("aac", rate=48000, layout="mono")
+            stream.bit_rate = 128000
+            resampler = av.AudioResampler(format="fltp", layout="mono", rate=48000)
+            frames = src.decode(audio=0)
+            for frame in frames:
+                for rf in resampler.resample(frame):
+                    for pkt in stream.encode(rf):
+                        out.mux(pkt)
+                    sent_s += rf.samples / 48000
+                data = sink.getvalue()
+                if data:
+                    sink.seek(0)
+                    sink.truncate()
+                    ahead = start + sent_s - LEAD_S - time.monotonic()
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+                    if on_chunk is not None:
+                        on_chunk(sent_s)
+                    yield data
+            for pkt in stream.encode(None):
+                out.mux(pkt)
+            out.close()
+            tail = sink.getvalue()
+            sink.seek(0)
+            sink.truncate()
+            if tail:
+                yield tail
+        if not loop_forever:
+            return
+
+
+async def broadcast(path: Path, ingest_url: str, *,
+                    loop_forever: bool = False) -> dict[str, object]:
+    url, key = ingest_http_url(ingest_url)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client:
+        res = await client.put(url, content=adts_chunks(path, loop_forever=loop_forever),
+                               auth=("source", key), headers={"Content-Type": "audio/aac"})
+    body: dict[str, object] = {"status_code": res.status_code}
+    try:
+        body.update(res.json())
+    except ValueError:
+        body["text"] = res.text
+    return body

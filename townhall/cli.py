@@ -1,0 +1,110 @@
+"""The townhall command: serve, broadcast. Builds Settings from flags; nothing else reads
+the environment."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+import httpx
+
+
+def _secret(data_dir: Path) -> bytes:
+    """A per-deployment signing secret, created once and kept in the data directory."""
+    path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from townhall.settings import Settings
+    from townhall.web.app import create_app
+
+    data_dir = Path(args.data_dir)
+    settings = Settings(host=args.host, port=args.port, ingest_port=args.ingest_port,
+                        public_url=args.public_url, data_dir=data_dir,
+                        database=Path(args.database) if args.database else None,
+                        recordings_dir=Path(args.recordings) if args.recordings else None,
+                        bitrate=args.bitrate, idle_pause_s=args.idle_pause,
+                        secret=_secret(data_dir))
+    app = create_app(settings)
+    print(f"townhall is serving on {settings.base_url}/  (ingest on port "
+          f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                access_log=False, timeout_keep_alive=30, lifespan="on")
+    return 0
+
+
+def cmd_broadcast(args: argparse.Namespace) -> int:
+    from townhall.broadcast import broadcast
+
+    ingest_url = args.ingest_url
+    if ingest_url is None:
+        if not args.space or not args.key:
+            print("broadcast: give --ingest-url, or --space and --key", file=sys.stderr)
+            return 2
+        server = args.server.rstrip("/")
+        try:
+            res = httpx.get(f"{server}/api/spaces/{args.space}/host",
+                            headers={"Authorization": f"Bearer {args.key}"}, timeout=10)
+        except httpx.HTTPError as exc:
+            print(f"broadcast: cannot reach {server}: {exc}", file=sys.stderr)
+            return 1
+        if res.status_code != 200:
+            print(f"broadcast: {res.status_code} {res.text}", file=sys.stderr)
+            return 1
+        ingest_url = res.json()["ingest_url"]
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"broadcast: no such file {path}", file=sys.stderr)
+        return 2
+    result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop))
+    print(json.dumps(result))
+    return 0 if result.get("status_code") == 200 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="townhall", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the origin (API, pages, LL-HLS, ingest)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--ingest-port", type=int, default=8001)
+    serve.add_argument("--public-url", default=None, help="base URL used in links")
+    serve.add_argument("--data-dir", default="data")
+    serve.add_argument("--database", default=None, help="SQLite file (default in data dir)")
+    serve.add_argument("--recordings", default=None, help="recordings dir (default in data dir)")
+    serve.add_argument("--bitrate", type=int, default=64000, help="AAC bit/s")
+    serve.add_argument("--idle-pause", type=float, default=30.0,
+                       help="seconds of silence kept on air after the last source leaves")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    bc = sub.add_parser("broadcast", help="push an audio file into a space in real time")
+    bc.add_argument("file")
+    bc.add_argument("--space", help="space id")
+    bc.add_argument("--key", help="the space's host key")
+    bc.add_argument("--server", default="http://127.0.0.1:8000")
+    bc.add_argument("--ingest-url", default=None, help="icecast://source:KEY@host:port/...")
+    bc.add_argument("--loop", action="store_true", help="repeat the file until interrupted")
+    bc.set_defaults(func=cmd_broadcast)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

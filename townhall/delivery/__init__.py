@@ -1,0 +1,1 @@
+"""Delivery: what the origin publishes to listeners, from memory, in constant time."""

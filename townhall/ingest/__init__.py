@@ -1,0 +1,1 @@
+"""Ingest: getting a speaker's audio in (Icecast-style HTTP push; WHIP later)."""

@@ -1,0 +1,154 @@
+"""The source edge: an asyncio server that takes Icecast-style pushes into a space.
+
+Accepts `PUT`/`SOURCE /ingest/<space>` with Basic auth `source:<host key>` (or a Bearer key),
+bodies that are chunked, sized, or (Icecast/ffmpeg style) running until the close. Thin:
+parse the head, authorise through the space service, stream bytes into the ingest session,
+answer with JSON. Never decodes or mixes audio itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from townhall.ingest.http1 import ChunkedDecoder, HttpError, RequestHead, response
+from townhall.live.errors import SpaceError
+from townhall.live.ingest import IngestSession
+from townhall.live.spaces import Spaces
+from townhall.settings import Settings
+
+log = logging.getLogger("townhall.ingest")
+READ_SIZE = 64 * 1024
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+           405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
+           413: "Payload Too Large", 415: "Unsupported Media Type", 501: "Not Implemented",
+           503: "Service Unavailable"}
+
+
+def _json(status: int, payload: dict[str, object], version: str = "HTTP/1.1") -> bytes:
+    extra = {"WWW-Authenticate": 'Basic realm="townhall"'} if status == 401 else None
+    return response(status, REASONS.get(status, "Error"), json.dumps(payload).encode(),
+                    version=version, extra=extra)
+
+
+class IngestServer:
+    def __init__(self, settings: Settings, spaces: Spaces) -> None:
+        self.settings = settings
+        self.spaces = spaces
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.settings.host,
+                                                  self.settings.ingest_port,
+                                                  limit=self.settings.ingest_max_header_bytes)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("ingest connection failed")
+        finally:
+            writer.close()
+
+    async def _read_head(self, reader: asyncio.StreamReader) -> RequestHead:
+        try:
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"),
+                                         self.settings.ingest_header_timeout_s)
+        except TimeoutError:
+            raise HttpError(408, "request head not received in time") from None
+        except asyncio.LimitOverrunError:
+            raise HttpError(413, "request head too large") from None
+        except asyncio.IncompleteReadError:
+            raise ConnectionError("closed before the request head ended") from None
+        return RequestHead.parse(raw[:-4])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await self._read_head(reader)
+            space_id = _space_from_target(head.target)
+            creds = head.credentials()
+            session = self.spaces.open_ingest(space_id, creds[1] if creds else None)
+            framing = head.framing()
+            length = head.content_length() if framing == "length" else None
+        except HttpError as exc:
+            writer.write(_json(exc.status, {"error": "bad_request", "detail": exc.message}))
+            await writer.drain()
+            return
+        except SpaceError as exc:
+            writer.write(_json(exc.status, {"error": exc.code, "detail": exc.message}))
+            await writer.drain()
+            return
+
+        version = "HTTP/1.0" if head.method == "SOURCE" else "HTTP/1.1"
+        if head.method == "SOURCE":
+            writer.write(b"HTTP/1.0 200 OK\r\n\r\n")  # legacy Icecast: OK first, then audio
+        elif head.headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        await writer.drain()
+        log.info("source connected to %s (%s, %s body)", space_id, head.method, framing)
+
+        status, payload = await self._pump(reader, session, framing, length)
+        if head.method != "SOURCE":
+            writer.write(_json(status, payload, version))
+            await writer.drain()
+        log.info("source left %s: %s %s", space_id, status, payload)
+
+    async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
+                    length: int | None) -> tuple[int, dict[str, object]]:
+        chunked = ChunkedDecoder() if framing == "chunked" else None
+        remaining = length
+        try:
+            while not session.closed:
+                want = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+                if want == 0:
+                    break
+                try:
+                    data = await asyncio.wait_for(reader.read(want),
+                                                  self.settings.ingest_idle_timeout_s)
+                except TimeoutError:
+                    return 408, {"error": "source_idle",
+                                 "detail": "no audio received for "
+                                           f"{self.settings.ingest_idle_timeout_s:g} s"}
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                if chunked is not None:
+                    data = chunked.feed(data)
+                if data and not await session.feed(data):
+                    break
+                if chunked is not None and chunked.done:
+                    break
+        except HttpError as exc:
+            session.stop()
+            return exc.status, {"error": "bad_request", "detail": exc.message}
+        finally:
+            await session.close()
+        if session.error is not None:
+            return 415, {"error": "undecodable_audio", "detail": session.error}
+        if session.closed and not session.started and session.bytes_in == 0:
+            return 400, {"error": "empty_body", "detail": "no audio bytes were pushed"}
+        decoded = session.decoder.samples / self.settings.sample_rate
+        return 200, {"status": "ok", "format": session.decoder.format_name,
+                     "codec": session.decoder.codec_name,
+                     "seconds_decoded": round(decoded, 3), "bytes": session.bytes_in}
+
+
+def _space_from_target(target: str) -> str:
+    path = target.split("?", 1)[0].rstrip("/")
+    parts = path.split("/")
+    if len(parts) == 3 and parts[1] == "ingest" and parts[2]:
+        return parts[2]
+    raise HttpError(404, f"no ingest mount at {path!r}: push to /ingest/<space id>")

@@ -1,0 +1,1 @@
+"""Live services: the asyncio tasks that run one space's program (mix, encode, package)."""

@@ -1,0 +1,216 @@
+"""The space registry: create, find, go live, end; builds the details documents.
+
+Service. Keeps every space's record in memory (written through to the store on the control
+path) so that listener-facing reads never reach the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from townhall.delivery.listeners import ListenerCounter
+from townhall.live.errors import SpaceError, bad_key, not_found
+from townhall.live.ingest import IngestSession
+from townhall.live.program import Program
+from townhall.recording.recorder import Recorder, load_manifest
+from townhall.settings import Settings
+from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
+from townhall.space.record import (
+    SpaceRecord,
+    hash_key,
+    iso,
+    key_matches,
+    new_host_key,
+    new_space_id,
+)
+from townhall.store.base import SpaceStore
+
+
+@dataclass
+class LiveSpace:
+    record: SpaceRecord
+    listeners: ListenerCounter
+    program: Program | None = None
+    ingest: IngestSession | None = None
+    ingest_seq: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Spaces:
+    def __init__(self, settings: Settings, store: SpaceStore) -> None:
+        self.settings = settings
+        self.store = store
+        self._spaces: dict[str, LiveSpace] = {}
+        for record in store.load_all():
+            self._spaces[record.id] = self._wrap(record)
+        self._persist_task: asyncio.Task[None] | None = None
+
+    def _wrap(self, record: SpaceRecord) -> LiveSpace:
+        return LiveSpace(record, ListenerCounter(self.settings.listener_window_s,
+                                                 self.settings.max_tracked_listeners))
+
+    # --- lifecycle of the registry ---
+    async def start(self) -> None:
+        self._persist_task = asyncio.get_running_loop().create_task(self._persist_peaks())
+
+    async def close(self) -> None:
+        if self._persist_task:
+            self._persist_task.cancel()
+        for space in self._spaces.values():
+            if space.ingest is not None:
+                space.ingest.stop()
+        self.store.close()
+
+    async def _persist_peaks(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            for space in list(self._spaces.values()):
+                peak = space.listeners.peak
+                if space.record.phase is Phase.LIVE and peak > space.record.peak_listeners:
+                    space.record.peak_listeners = peak
+                    await asyncio.to_thread(self.store.save, space.record)
+
+    # --- control ---
+    async def create(self, title: str, host: str, scheduled_start: float | None,
+                     listener_cap: int | None) -> tuple[LiveSpace, str]:
+        key = new_host_key()
+        space_id = new_space_id()
+        while space_id in self._spaces:
+            space_id = new_space_id()
+        record = SpaceRecord(id=space_id, title=title, host=host, host_key_hash=hash_key(key),
+                             created_at=time.time(), scheduled_start=scheduled_start,
+                             listener_cap=listener_cap)
+        await asyncio.to_thread(self.store.save, record)
+        space = self._wrap(record)
+        self._spaces[space_id] = space
+        return space, key
+
+    def get(self, space_id: str) -> LiveSpace:
+        space = self._spaces.get(space_id)
+        if space is None:
+            raise not_found(space_id)
+        return space
+
+    def all(self) -> list[LiveSpace]:
+        return list(self._spaces.values())
+
+    def authorize(self, space_id: str, key: str | None) -> LiveSpace:
+        space = self.get(space_id)
+        if not key or not key_matches(key, space.record.host_key_hash):
+            raise bad_key()
+        return space
+
+    async def end(self, space_id: str, key: str | None) -> LiveSpace:
+        space = self.authorize(space_id, key)
+        async with space.lock:
+            try:
+                phase = next_phase(space.record.phase, Trigger.END)
+            except LifecycleError as exc:
+                raise SpaceError(409, "already_ended", str(exc)) from None
+            if space.ingest is not None:
+                space.ingest.stop()
+            record = space.record
+            if space.program is not None:
+                await space.program.end()
+                record.has_replay = bool(space.program.recorder.manifest
+                                         and space.program.recorder.manifest.segments)
+            record.phase = phase
+            record.ended_at = time.time()
+            record.peak_listeners = max(record.peak_listeners, space.listeners.peak)
+            await asyncio.to_thread(self.store.save, record)
+        return space
+
+    # --- ingest ---
+    def open_ingest(self, space_id: str, key: str | None) -> IngestSession:
+        space = self.authorize(space_id, key)
+        if space.record.phase is Phase.ENDED:
+            raise SpaceError(409, "space_ended", "the space has ended; create a new one")
+        if space.ingest is not None:
+            space.ingest.stop()  # the newest connection wins: a host reconnecting takes over
+        space.ingest_seq += 1
+        session = IngestSession(f"{space_id}-push-{space.ingest_seq}", self.settings,
+                                on_audio_start=lambda s: self._source_started(space, s),
+                                on_pcm=lambda s, pcm: self._source_pcm(space, s, pcm),
+                                on_end=lambda s: self._source_ended(space, s))
+        space.ingest = session
+        return session
+
+    def _program_for(self, space: LiveSpace) -> Program:
+        if space.program is None:
+            directory = self.settings.recordings_path / space.record.id
+            recorder = Recorder(directory, space.record.id, self.settings.secret)
+            manifest = load_manifest(directory)
+            first_msn, decode_time = 0, 0
+            if manifest is not None and manifest.segments:
+                # this origin restarted mid-space: continue after what was already published
+                recorder.manifest = manifest
+                first_msn = manifest.segments[-1].msn + 1
+                decode_time = round(manifest.duration * self.settings.sample_rate)
+            space.program = Program(self.settings, recorder, first_msn=first_msn,
+                                    first_decode_time=decode_time, resumed=first_msn > 0)
+            if manifest is not None and manifest.segments:
+                space.program.init = (directory / "init.mp4").read_bytes()
+                space.program.window.init = space.program.init
+        return space.program
+
+    def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
+        if space.record.phase is Phase.ENDED or session.closed:
+            return
+        program = self._program_for(space)
+        program.attach(session.name)
+        if space.record.phase is not Phase.LIVE:
+            space.record.phase = next_phase(space.record.phase, Trigger.GO_LIVE)
+            space.record.actual_start = time.time()
+            asyncio.get_running_loop().create_task(asyncio.to_thread(self.store.save,
+                                                                     space.record))
+
+    def _source_pcm(self, space: LiveSpace, session: IngestSession,
+                    pcm: npt.NDArray[np.float32]) -> None:
+        if space.program is not None:
+            space.program.write(session.name, pcm)
+
+    def _source_ended(self, space: LiveSpace, session: IngestSession) -> None:
+        if space.ingest is session:
+            space.ingest = None
+        if space.program is not None and session.started:
+            space.program.detach(session.name)
+
+    # --- documents ---
+    def urls(self, space: LiveSpace) -> dict[str, Any]:
+        base = self.settings.base_url
+        sid = space.record.id
+        ended = space.record.phase is Phase.ENDED and space.record.has_replay
+        return {
+            "page_url": f"{base}/spaces/{sid}",
+            "playlist_url": f"{base}/live/{sid}/master.m3u8",
+            "replay_url": f"{base}/replay/{sid}/media.m3u8" if ended else None,
+            "replay_download_url": f"{base}/replay/{sid}.m4a" if ended else None,
+        }
+
+    def details(self, space: LiveSpace, now: float) -> dict[str, Any]:
+        r = space.record
+        return {
+            "id": r.id,
+            "title": r.title,
+            "host": r.host,
+            "state": shown_state(r.phase, r.scheduled_start, now),
+            "scheduled_start": iso(r.scheduled_start),
+            "actual_start": iso(r.actual_start),
+            "ended_at": iso(r.ended_at),
+            "listener_cap": r.listener_cap,
+            "listeners": {"now": space.listeners.count(now) if r.phase is Phase.LIVE else 0,
+                          "peak": max(r.peak_listeners, space.listeners.peak)},
+            "on_air": bool(space.program and space.program.on_air),
+            **self.urls(space),
+            "server_time": iso(now),
+        }
+
+    def ingest_url(self, space: LiveSpace, key: str) -> str:
+        s = self.settings
+        return f"icecast://source:{key}@{s.ingest_host}:{s.ingest_port}/ingest/{space.record.id}"

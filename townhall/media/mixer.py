@@ -1,0 +1,134 @@
+"""Mixing: per-source jitter buffers summed into one program, with per-source levels.
+
+Sans-IO and clock-free: the program clock asks for N samples; sources push what they decoded
+whenever it arrives. A source that runs dry contributes silence (never stalls the program);
+a source that runs ahead is trimmed so latency cannot grow without bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Pcm = npt.NDArray[np.float32]
+SILENCE_DBFS = -120.0
+
+
+class JitterBuffer:
+    """FIFO of mono float samples with a prebuffer before (re)starting and a ceiling."""
+
+    def __init__(self, prebuffer: int, ceiling: int) -> None:
+        if prebuffer < 0 or ceiling <= prebuffer:
+            raise ValueError("need 0 <= prebuffer < ceiling")
+        self.prebuffer = prebuffer
+        self.ceiling = ceiling
+        self._chunks: deque[Pcm] = deque()
+        self._head = 0  # samples already consumed from _chunks[0]
+        self.buffered = 0
+        self.priming = True
+        self.draining = False  # the source has left: play out what is buffered, then stop
+        self.underruns = 0
+        self.dropped = 0  # samples discarded because the source ran ahead of the ceiling
+
+    def write(self, samples: Pcm) -> None:
+        if samples.ndim != 1:
+            raise ValueError("mono samples expected")
+        if len(samples) == 0:
+            return
+        self._chunks.append(samples.astype(np.float32, copy=False))
+        self.buffered += len(samples)
+        if self.buffered > self.ceiling:
+            # keep the newest audio at the prebuffer depth: a late burst must not add latency
+            self._discard(self.buffered - max(self.prebuffer, 1))
+
+    def _discard(self, n: int) -> None:
+        self.dropped += n
+        self._take(n)
+
+    def _take(self, n: int) -> Pcm:
+        out = np.zeros(n, dtype=np.float32)
+        filled = 0
+        while filled < n and self._chunks:
+            head = self._chunks[0]
+            avail = len(head) - self._head
+            k = min(avail, n - filled)
+            out[filled:filled + k] = head[self._head:self._head + k]
+            filled += k
+            self._head += k
+            if self._head == len(head):
+                self._chunks.popleft()
+                self._head = 0
+        self.buffered -= filled
+        return out
+
+    def read(self, n: int) -> Pcm:
+        """n samples; zeros while priming, zero-padded (and back to priming) on underrun."""
+        if self.priming and not self.draining:
+            if self.buffered < max(self.prebuffer, 1):
+                return np.zeros(n, dtype=np.float32)
+            self.priming = False
+        if self.buffered < n:
+            self.underruns += 1
+            self.priming = True
+        return self._take(n)
+
+
+@dataclass
+class SourceState:
+    buffer: JitterBuffer
+    muted: bool = False
+    level_dbfs: float = SILENCE_DBFS
+
+
+def level_dbfs(block: Pcm) -> float:
+    if len(block) == 0:
+        return SILENCE_DBFS
+    rms = float(np.sqrt(np.mean(np.square(block, dtype=np.float64))))
+    return SILENCE_DBFS if rms <= 1e-6 else max(SILENCE_DBFS, 20 * math.log10(rms))
+
+
+class Mixer:
+    def __init__(self, prebuffer: int, ceiling: int) -> None:
+        self.prebuffer = prebuffer
+        self.ceiling = ceiling
+        self.sources: dict[str, SourceState] = {}
+
+    def add_source(self, name: str) -> JitterBuffer:
+        if name in self.sources:
+            raise ValueError(f"source {name!r} is already mixed")
+        state = SourceState(JitterBuffer(self.prebuffer, self.ceiling))
+        self.sources[name] = state
+        return state.buffer
+
+    def remove_source(self, name: str) -> None:
+        self.sources.pop(name, None)
+
+    def retire(self, name: str) -> None:
+        """The source has left: mix what it already sent, then drop it."""
+        state = self.sources.get(name)
+        if state is not None:
+            state.buffer.draining = True
+            if state.buffer.buffered == 0:
+                del self.sources[name]
+
+    def write(self, name: str, samples: Pcm) -> None:
+        state = self.sources.get(name)
+        if state is not None:
+            state.buffer.write(samples)
+
+    def pull(self, n: int) -> Pcm:
+        """The next n program samples: the sum of every unmuted source, clipped to [-1, 1]."""
+        mix = np.zeros(n, dtype=np.float32)
+        for name, state in list(self.sources.items()):
+            block = state.buffer.read(n)
+            state.level_dbfs = level_dbfs(block)
+            if not state.muted:
+                mix += block
+            if state.buffer.draining and state.buffer.buffered == 0:
+                del self.sources[name]
+        np.clip(mix, -1.0, 1.0, out=mix)
+        return mix

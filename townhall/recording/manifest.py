@@ -1,0 +1,100 @@
+"""The recording manifest: each segment's hash chained to the previous, signed at the end.
+
+Sans-IO. chain[n] = SHA-256(chain[n-1] || sha256(segment n)); chain[-1] = SHA-256(init).
+Anyone holding the files can recompute the chain; the HMAC says this origin published it.
+Never reads or writes files itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    msn: int
+    file: str
+    bytes: int
+    duration: float
+    program_date_time: float
+    discontinuity: bool
+    sha256: str
+    chain: str
+
+
+@dataclass
+class RecordingManifest:
+    space_id: str
+    init_sha256: str
+    segments: list[SegmentEntry] = field(default_factory=list)
+    complete: bool = False
+    signature: str | None = None
+
+    @classmethod
+    def start(cls, space_id: str, init: bytes) -> RecordingManifest:
+        return cls(space_id, hashlib.sha256(init).hexdigest())
+
+    @property
+    def head(self) -> str:
+        if self.segments:
+            return self.segments[-1].chain
+        return hashlib.sha256(bytes.fromhex(self.init_sha256)).hexdigest()
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.segments)
+
+    def append(self, msn: int, data: bytes, duration: float, program_date_time: float,
+               discontinuity: bool) -> SegmentEntry:
+        if self.complete:
+            raise ValueError("the recording is sealed")
+        if self.segments and msn <= self.segments[-1].msn:
+            raise ValueError(f"segment {msn} is not after {self.segments[-1].msn}")
+        digest = hashlib.sha256(data).hexdigest()
+        chain = hashlib.sha256(bytes.fromhex(self.head) + bytes.fromhex(digest)).hexdigest()
+        entry = SegmentEntry(msn, f"seg-{msn:08d}.m4s", len(data), duration,
+                             program_date_time, discontinuity, digest, chain)
+        self.segments.append(entry)
+        return entry
+
+    def _payload(self) -> bytes:
+        body = self.to_dict()
+        body.pop("signature", None)
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    def seal(self, secret: bytes) -> None:
+        self.complete = True
+        self.signature = hmac.new(secret, self._payload(), hashlib.sha256).hexdigest()
+
+    def verify_signature(self, secret: bytes) -> bool:
+        if self.signature is None:
+            return False
+        want = hmac.new(secret, self._payload(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(want, self.signature)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RecordingManifest:
+        segs = [SegmentEntry(**s) for s in d["segments"]]
+        return cls(d["space_id"], d["init_sha256"], segs, d["complete"], d["signature"])
+
+
+def verify_chain(manifest: RecordingManifest, init: bytes, segments: list[bytes]) -> None:
+    """Raise ValueError naming the first segment whose bytes do not match the chain."""
+    if hashlib.sha256(init).hexdigest() != manifest.init_sha256:
+        raise ValueError("init section does not match the manifest")
+    if len(segments) != len(manifest.segments):
+        raise ValueError(f"{len(segments)} segments given, manifest lists "
+                         f"{len(manifest.segments)}")
+    head = hashlib.sha256(bytes.fromhex(manifest.init_sha256)).hexdigest()
+    for entry, data in zip(manifest.segments, segments, strict=True):
+        digest = hashlib.sha256(data).hexdigest()
+        head = hashlib.sha256(bytes.fromhex(head) + bytes.fromhex(digest)).hexdigest()
+        if digest != entry.sha256 or head != entry.chain:
+            raise ValueError(f"segment {entry.msn} does not match the chain")

@@ -1,0 +1,1 @@
+"""Spaces: lifecycle and records. No I/O."""

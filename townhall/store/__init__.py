@@ -1,0 +1,1 @@
+"""Stores for durable space metadata, behind one small Protocol."""

@@ -1,0 +1,46 @@
+"""Builds the ASGI app for one townhall process and starts its services with it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from townhall import __version__
+from townhall.ingest.icecast import IngestServer
+from townhall.live.spaces import Spaces
+from townhall.settings import Settings
+from townhall.store.sqlite import SqliteSpaceStore
+from townhall.web import api, errors, media, pages
+from townhall.web.body_limit import BodyLimit
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.validate()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.recordings_path.mkdir(parents=True, exist_ok=True)
+        spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
+        await spaces.start()
+        ingest = IngestServer(settings, spaces)
+        await ingest.start()
+        app.state.spaces = spaces
+        app.state.ingest = ingest
+        app.state.replays = {}
+        try:
+            yield
+        finally:
+            await ingest.close()
+            await spaces.close()
+
+    app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
+                  description="Live audio spaces: control API. Media is LL-HLS under /live "
+                              "and /replay; sources push to the ingest port.")
+    errors.install(app)
+    app.include_router(api.router)
+    for route in media.routes + pages.routes:
+        app.router.routes.append(route)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
+    return app

@@ -1,0 +1,244 @@
+"""Listener routes: LL-HLS live playlists and parts from memory; the replay from disk.
+
+The live routes read only the in-memory live window (no database, no shared lock), and hold
+blocking requests on the program's change event. Answers carry the cache headers that let an
+edge collapse and keep serving them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from townhall.delivery import cache
+from townhall.delivery.blocking import (
+    BadBlockingRequest,
+    Position,
+    Verdict,
+    parse_directives,
+    part_verdict,
+    playlist_verdict,
+)
+from townhall.live.errors import SpaceError
+from townhall.live.program import Program
+from townhall.live.spaces import LiveSpace, Spaces
+from townhall.media.playlist import (
+    PlaylistSegment,
+    render_media,
+    render_multivariant,
+    target_duration,
+)
+from townhall.recording.manifest import RecordingManifest
+from townhall.recording.recorder import load_manifest
+from townhall.web.errors import error_response
+
+M3U8 = "application/vnd.apple.mpegurl"
+SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _spaces(request: Request) -> Spaces:
+    spaces: Spaces = request.app.state.spaces
+    return spaces
+
+
+def _live(request: Request) -> tuple[LiveSpace, Program]:
+    space = _spaces(request).get(request.path_params["space_id"])
+    if space.program is None:
+        state = space.record.phase.value
+        raise SpaceError(404, "not_live", f"the space is {state} and has not published audio")
+    return space, space.program
+
+
+def _position(program: Program) -> Position:
+    w = program.window
+    return Position(w.last_complete_msn, w.next_part(), w.parts_per_segment, w.ended)
+
+
+def _block_timeout(program: Program) -> float:
+    factor = program.settings.block_reload_target_durations
+    return factor * target_duration(program.window.segment_target)
+
+
+def _count_listener(request: Request, space: LiveSpace) -> None:
+    sid = request.query_params.get("sid", "")
+    key = sid if SID_RE.match(sid) else (request.client.host if request.client else "?")
+    space.listeners.seen(key, time.time())
+
+
+async def multivariant(request: Request) -> Response:
+    _space, program = _live(request)
+    sid = request.query_params.get("sid", "")
+    media_uri = "media.m3u8" + (f"?sid={sid}" if SID_RE.match(sid) else "")
+    track = program.encoder.track
+    body = render_multivariant(media_uri=media_uri, bandwidth=int(track.bitrate * 1.1),
+                               codecs=track.codecs)
+    return Response(body, media_type=M3U8, headers={"Cache-Control": cache.status_document()})
+
+
+async def media_playlist(request: Request) -> Response:
+    space, program = _live(request)
+    _count_listener(request, space)
+    q = request.query_params
+    try:
+        msn, part = parse_directives(q.get("_HLS_msn"), q.get("_HLS_part"))
+    except BadBlockingRequest as exc:
+        return error_response(400, "bad_blocking_request", str(exc))
+    window = program.window
+    if msn is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _block_timeout(program)
+        while True:
+            verdict = playlist_verdict(_position(program), msn, part)
+            if verdict is Verdict.READY:
+                break
+            if verdict is Verdict.TOO_FAR:
+                # rfc8216bis §6.2.5.2: more than two segments ahead of the playlist is a 400
+                return error_response(400, "msn_too_far_ahead",
+                                      f"_HLS_msn={msn} is more than two segments ahead of "
+                                      f"the last segment ({window.last_complete_msn})")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                # §6.2.5.2: 503 once blocked for three target durations
+                return error_response(503, "not_published_in_time",
+                                      "the requested part was not published in time",
+                                      {"Retry-After": "1"})
+            await program.wait_change(remaining)
+        control = (cache.ended_playlist() if window.ended
+                   else cache.blocking_playlist(window.segment_target))
+    else:
+        control = cache.ended_playlist() if window.ended else cache.live_playlist(
+            window.part_target)
+    return Response(window.render(), media_type=M3U8, headers={"Cache-Control": control})
+
+
+async def init_section(request: Request) -> Response:
+    _, program = _live(request)
+    return Response(program.window.init, media_type="audio/mp4",
+                    headers={"Cache-Control": cache.IMMUTABLE})
+
+
+def _int_param(request: Request, name: str) -> int:
+    try:
+        value = int(request.path_params[name])
+    except ValueError:
+        raise SpaceError(404, "not_found", f"{name} must be a number") from None
+    return value
+
+
+async def segment(request: Request) -> Response:
+    _, program = _live(request)
+    data = program.window.segment(_int_param(request, "msn"))
+    if data is None:
+        return error_response(404, "segment_not_available",
+                              "that segment is not in the live window (too old or not yet "
+                              "complete)")
+    return Response(data, media_type="audio/mp4", headers={"Cache-Control": cache.IMMUTABLE})
+
+
+async def part(request: Request) -> Response:
+    _, program = _live(request)
+    msn, index = _int_param(request, "msn"), _int_param(request, "index")
+    window = program.window
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _block_timeout(program)
+    while True:
+        verdict = part_verdict(_position(program), msn, index, window.has_part(msn, index))
+        if verdict is Verdict.READY:
+            data = window.part(msn, index)
+            assert data is not None
+            return Response(data, media_type="audio/mp4",
+                            headers={"Cache-Control": cache.IMMUTABLE})
+        remaining = deadline - loop.time()
+        if verdict is Verdict.GONE or remaining <= 0:
+            status = 404 if verdict is Verdict.GONE else 503
+            return error_response(status, "part_not_available",
+                                  f"part {msn}.{index} is not in the live window",
+                                  {"Retry-After": "1"} if status == 503 else None)
+        await program.wait_change(remaining)
+
+
+# --- replay: the recording on disk ---
+
+
+def _recording(request: Request) -> tuple[Path, RecordingManifest]:
+    spaces = _spaces(request)
+    space = spaces.get(request.path_params["space_id"])
+    directory = spaces.settings.recordings_path / space.record.id
+    manifests: dict[str, RecordingManifest] = request.app.state.replays
+    manifest = manifests.get(space.record.id)
+    if manifest is None:
+        if not space.record.has_replay:
+            raise SpaceError(404, "no_replay", "the replay is published when the space ends")
+        manifest = load_manifest(directory)
+        if manifest is None or not manifest.complete:
+            raise SpaceError(404, "no_replay", "the recording of this space is missing")
+        manifests[space.record.id] = manifest
+    return directory, manifest
+
+
+async def replay_playlist(request: Request) -> Response:
+    _, manifest = _recording(request)
+    segs = [PlaylistSegment(e.msn, e.program_date_time, e.discontinuity, [], e.duration)
+            for e in manifest.segments]
+    longest = max((e.duration for e in manifest.segments), default=1.0)
+    body = render_media(segs, segment_target=longest, discontinuity_sequence=0, ended=True,
+                        low_latency=None, vod=True)
+    return Response(body, media_type=M3U8, headers={"Cache-Control": cache.IMMUTABLE})
+
+
+async def replay_init(request: Request) -> Response:
+    directory, _ = _recording(request)
+    return FileResponse(directory / "init.mp4", media_type="audio/mp4",
+                        headers={"Cache-Control": cache.IMMUTABLE})
+
+
+async def replay_segment(request: Request) -> Response:
+    directory, manifest = _recording(request)
+    msn = _int_param(request, "msn")
+    for entry in manifest.segments:
+        if entry.msn == msn:
+            return FileResponse(directory / entry.file, media_type="audio/mp4",
+                                headers={"Cache-Control": cache.IMMUTABLE})
+    return error_response(404, "segment_not_found", f"the recording has no segment {msn}")
+
+
+async def replay_download(request: Request) -> Response:
+    directory, manifest = _recording(request)
+    files = [directory / "init.mp4"] + [directory / e.file for e in manifest.segments]
+    size = sum(f.stat().st_size for f in files)
+
+    async def body() -> object:
+        for f in files:
+            yield await asyncio.to_thread(f.read_bytes)
+
+    name = request.path_params["space_id"]
+    return StreamingResponse(body(), media_type="audio/mp4", headers={  # type: ignore[arg-type]
+        "Content-Length": str(size), "Cache-Control": cache.IMMUTABLE,
+        "Content-Disposition": f'attachment; filename="townhall-{name}.m4a"'})
+
+
+async def replay_manifest(request: Request) -> Response:
+    _, manifest = _recording(request)
+    return Response(json.dumps(manifest.to_dict()), media_type="application/json",
+                    headers={"Cache-Control": cache.IMMUTABLE})
+
+
+routes = [
+    Route("/live/{space_id}/master.m3u8", multivariant),
+    Route("/live/{space_id}/media.m3u8", media_playlist),
+    Route("/live/{space_id}/init.mp4", init_section),
+    Route("/live/{space_id}/seg/{msn}.m4s", segment),
+    Route("/live/{space_id}/part/{msn}.{index}.m4s", part),
+    Route("/replay/{space_id}/media.m3u8", replay_playlist),
+    Route("/replay/{space_id}/init.mp4", replay_init),
+    Route("/replay/{space_id}/seg/{msn}.m4s", replay_segment),
+    Route("/replay/{space_id}/manifest.json", replay_manifest),
+    Route("/replay/{space_id}.m4a", replay_download),
+]

@@ -1,0 +1,39 @@
+"""HTML pages: home, listener page, host page. Static files that talk to the JSON API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+PAGE_HEADERS = {"Cache-Control": "public, max-age=60, stale-while-revalidate=600, "
+                                 "stale-if-error=86400"}
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC / name, media_type="text/html", headers=PAGE_HEADERS)
+
+
+async def home(_: Request) -> Response:
+    return _page("index.html")
+
+
+async def space_page(_: Request) -> Response:
+    return _page("space.html")
+
+
+async def host_page(_: Request) -> Response:
+    return FileResponse(STATIC / "host.html", media_type="text/html",
+                        headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/", home),
+    Route("/spaces/{space_id}", space_page),
+    Route("/spaces/{space_id}/host", host_page),
+    Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+]
