@@ -1,0 +1,104 @@
+"""Test helpers: a real `townhall serve` process on free loopback ports, and tone checks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    ingest_port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: Any = None
+    created: list[dict[str, Any]] = field(default_factory=list)
+
+    def create_space(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("title", "Test space")
+        body.setdefault("host", "Tester")
+        res = httpx.post(f"{self.base_url}/api/spaces", json=body, timeout=10)
+        assert res.status_code == 201, res.text
+        doc: dict[str, Any] = res.json()
+        self.created.append(doc)
+        return doc
+
+    def end_space(self, doc: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{self.base_url}/api/spaces/{doc['id']}/end",
+                          headers={"Authorization": f"Bearer {doc['host_key']}"}, timeout=30)
+
+    def details(self, space_id: str) -> dict[str, Any]:
+        res = httpx.get(f"{self.base_url}/api/spaces/{space_id}", timeout=10)
+        res.raise_for_status()
+        out: dict[str, Any] = res.json()
+        return out
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(data_dir: Path, *extra: str) -> Server:
+    port, ingest = free_port(), free_port()
+    log_path = data_dir / "server.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "townhall.cli", "serve", "--port", str(port), "--ingest-port",
+         str(ingest), "--data-dir", str(data_dir), "--log-level", "warning", *extra],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.close()
+            raise RuntimeError(f"townhall serve exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/api/spaces", timeout=1).status_code == 200:
+                return Server(base, ingest, data_dir, proc, log_path, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait(5)
+    log.close()
+    raise RuntimeError(f"townhall serve did not start: {log_path.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(5)
+    if server.log_file is not None:
+        server.log_file.close()
+
+
+def tone_power(pcm: npt.NDArray[np.float32], rate: int, freq: float) -> float:
+    """Fraction of the block's energy within ±30 Hz of `freq` (0..1)."""
+    if len(pcm) < 64 or not np.any(pcm):
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm)))) ** 2
+    freqs = np.fft.rfftfreq(len(pcm), 1 / rate)
+    band = (freqs > freq - 30) & (freqs < freq + 30)
+    total = float(spectrum.sum())
+    return float(spectrum[band].sum()) / total if total > 0 else 0.0
