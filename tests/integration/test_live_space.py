@@ -35,7 +35,7 @@ async def wait_live(client: httpx.AsyncClient, server: Server, space_id: str,
     while asyncio.get_running_loop().time() < deadline:
         r = await client.get(master)
         if r.status_code == 200:
-            uri = [ln for ln in r.text.splitlines() if ln and not ln.startswith("#")][0]
+            uri = next(ln for ln in r.text.splitlines() if ln and not ln.startswith("#"))
             return master.rsplit("/", 1)[0] + "/" + uri
         await asyncio.sleep(0.1)
     raise TimeoutError("space did not go live")
@@ -172,7 +172,7 @@ def test_reconnect_after_a_pause_continues_the_playlist_after_a_discontinuity(
         live = parse_playlist(httpx.get(f"{srv.base_url}/live/{doc['id']}/media.m3u8").text)
         assert live.discontinuities, live.text
         # nothing already published is lost: the first connection's parts are still served
-        msn, idx, uri, _ = first.parts[0]
+        _msn, _idx, uri, _ = first.parts[0]
         r = httpx.get(f"{srv.base_url}/live/{doc['id']}/{uri}")
         assert r.status_code == 200
         assert srv.end_space(doc).status_code == 200
