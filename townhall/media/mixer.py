@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 Pcm = npt.NDArray[np.float32]
 SILENCE_DBFS = -120.0
+QUIET_DBFS = -50.0  # blocks this quiet may be skipped to shed excess latency
 
 
 class JitterBuffer:
@@ -33,6 +34,7 @@ class JitterBuffer:
         self.draining = False  # the source has left: play out what is buffered, then stop
         self.underruns = 0
         self.dropped = 0  # samples discarded because the source ran ahead of the ceiling
+        self.skipped = 0  # quiet samples skipped to bring the latency back to the prebuffer
 
     def write(self, samples: Pcm) -> None:
         if samples.ndim != 1:
@@ -66,7 +68,12 @@ class JitterBuffer:
         return out
 
     def read(self, n: int) -> Pcm:
-        """n samples; zeros while priming, zero-padded (and back to priming) on underrun."""
+        """n samples; zeros while priming, zero-padded (and back to priming) on underrun.
+
+        A decoder's start-up burst or a late burst leaves more than the prebuffer queued,
+        which would be latency forever. It is shed only by skipping quiet blocks (pauses
+        between words), never by cutting speech.
+        """
         if self.priming and not self.draining:
             if self.buffered < max(self.prebuffer, 1):
                 return np.zeros(n, dtype=np.float32)
@@ -74,7 +81,12 @@ class JitterBuffer:
         if self.buffered < n:
             self.underruns += 1
             self.priming = True
-        return self._take(n)
+        block = self._take(n)
+        while (not self.draining and self.buffered >= self.prebuffer + n
+               and level_dbfs(block) < QUIET_DBFS):
+            self.skipped += n
+            block = self._take(n)
+        return block
 
 
 @dataclass
