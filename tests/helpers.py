@@ -45,6 +45,18 @@ class Server:
         return httpx.post(f"{self.base_url}/api/spaces/{doc['id']}/end",
                           headers={"Authorization": f"Bearer {doc['host_key']}"}, timeout=30)
 
+    def join(self, space_id: str) -> dict[str, Any]:
+        res = httpx.post(f"{self.base_url}/api/spaces/{space_id}/join", timeout=10)
+        assert res.status_code in (200, 202), res.text
+        out: dict[str, Any] = res.json()
+        return out
+
+    def media_base(self, space_id: str) -> str:
+        """The ticketed base URL of a space's live media (join as a listener)."""
+        doc = self.join(space_id)
+        assert doc["status"] == "admitted", doc
+        return str(doc["playlist_url"]).rsplit("/", 1)[0]
+
     def details(self, space_id: str) -> dict[str, Any]:
         res = httpx.get(f"{self.base_url}/api/spaces/{space_id}", timeout=10)
         res.raise_for_status()

@@ -14,14 +14,14 @@ from pathlib import Path
 import httpx
 
 
-def _secret(data_dir: Path) -> bytes:
-    """A per-deployment signing secret, created once and kept in the data directory."""
-    path = data_dir / "secret.key"
+def _kept(data_dir: Path, name: str, make: str) -> str:
+    """A per-deployment secret, created once and kept (mode 600) in the data directory."""
+    path = data_dir / name
     data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
+        path.write_text(make)
         path.chmod(0o600)
-    return path.read_bytes()
+    return path.read_text().strip()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -31,18 +31,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from townhall.web.app import create_app
 
     data_dir = Path(args.data_dir)
+    ticket_secret = args.ticket_secret or _kept(data_dir, "ticket.secret", secrets.token_hex(16))
     settings = Settings(host=args.host, port=args.port, ingest_port=args.ingest_port,
                         public_url=args.public_url, data_dir=data_dir,
                         database=Path(args.database) if args.database else None,
                         recordings_dir=Path(args.recordings) if args.recordings else None,
                         bitrate=args.bitrate, idle_pause_s=args.idle_pause,
-                        secret=_secret(data_dir))
+                        require_tickets=not args.no_tickets, ticket_secret=ticket_secret,
+                        attack_mode=args.attack_mode, redis_url=args.redis_url,
+                        trusted_proxies=tuple(args.trusted_proxy or ("127.0.0.0/8", "::1/128")),
+                        admin_key=_kept(data_dir, "admin.key", secrets.token_urlsafe(24)),
+                        secret=bytes.fromhex(_kept(data_dir, "secret.key",
+                                                   secrets.token_hex(32))),
+                        **_overrides(args.set))
     app = create_app(settings)
     print(f"townhall is serving on {settings.base_url}/  (ingest on port "
           f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
                 access_log=False, timeout_keep_alive=30, lifespan="on")
     return 0
+
+
+def _overrides(pairs: list[str] | None) -> dict[str, object]:
+    """--set name=value for any numeric or text Settings field (limits, rates, ceilings)."""
+    from dataclasses import fields
+
+    from townhall.settings import Settings
+
+    kinds = {f.name: f.type for f in fields(Settings)}
+    out: dict[str, object] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in kinds:
+            raise SystemExit(f"--set: unknown setting {name!r}")
+        kind = str(kinds[name])
+        out[name] = (int(value) if kind == "int" else float(value) if kind == "float"
+                     else value.lower() in ("1", "true", "yes") if kind == "bool" else value)
+    return out
 
 
 def cmd_broadcast(args: argparse.Namespace) -> int:
@@ -88,6 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--bitrate", type=int, default=64000, help="AAC bit/s")
     serve.add_argument("--idle-pause", type=float, default=30.0,
                        help="seconds of silence kept on air after the last source leaves")
+    serve.add_argument("--no-tickets", action="store_true",
+                       help="serve media without tickets (private or trusted deployments)")
+    serve.add_argument("--ticket-secret", default=None,
+                       help="shared with the edges' secure_link (default: kept in data dir)")
+    serve.add_argument("--attack-mode", default="auto", choices=["auto", "on", "off"])
+    serve.add_argument("--redis-url", default=None, help="share rate limits via Redis")
+    serve.add_argument("--trusted-proxy", action="append",
+                       help="CIDR whose X-Real-IP is believed (default loopback)")
+    serve.add_argument("--set", action="append", metavar="NAME=VALUE",
+                       help="override any field of townhall/settings.py")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 

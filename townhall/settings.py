@@ -43,8 +43,41 @@ class Settings:
     ingest_probe_bytes: int = 32 * 1024  # bytes read to recognise the ingest format
     ingest_max_queue_bytes: int = 2 * 1024 * 1024  # backpressure on a fast pusher
     block_reload_target_durations: float = 3.0  # §6.2.5.2: 503 after this many
+    status_refresh_s: float = 0.5  # a details document is re-rendered at most this often
     listener_window_s: float = 10.0  # a listener counts while seen this recently
     max_tracked_listeners: int = 1_000_000  # per space, memory bound of the counter
+    # --- admission (tickets, cap, waiting room) ---
+    require_tickets: bool = True  # media needs a ticket from /join
+    ticket_secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    seat_ttl_s: float = 120.0  # a ticket (and its seat) lapses this long after issue/renewal
+    waiting_poll_grace_s: float = 20.0  # a queued client that stops polling loses its place
+    max_waiting: int = 5_000_000  # queue length ceiling per space
+    # --- rate limits (per client address and per /24 or /48 network) ---
+    join_rate_per_address: float = 1.0  # joins/s sustained per address
+    join_burst_per_address: int = 10
+    join_rate_per_network: float = 50.0  # per /24 (IPv4) or /48 (IPv6)
+    join_burst_per_network: int = 200
+    api_rate_per_address: float = 10.0  # other API calls/s per address
+    api_burst_per_address: int = 40
+    api_rate_per_network: float = 200.0
+    api_burst_per_network: int = 800
+    trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # may set X-Real-IP
+    redis_url: str | None = None  # shared limits across origins when set
+    # --- overload and attack mode ---
+    shed_lag_scale: float = 1.0  # multiplies every class's event-loop-lag ceiling
+    max_in_flight: int = 4000  # requests in flight before admission work is shed
+    attack_mode: str = "auto"  # "on", "off" or "auto"
+    attack_join_rate: float = 200.0  # joins/s (all spaces) that switch attack mode on
+    attack_shed_rate: float = 50.0  # shed requests/s that switch attack mode on
+    attack_cooldown_s: float = 60.0  # calm this long before auto attack mode switches off
+    pow_min_difficulty: int = 12  # leading zero bits of SHA-256 in attack mode
+    pow_max_difficulty: int = 22
+    # --- reactions ---
+    reaction_rate_per_address: float = 5.0
+    reaction_burst_per_address: int = 20
+    max_reaction_kinds: int = 16
+    admin_key: str = ""  # operator API (metrics, attack mode); empty disables it
+    # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @property

@@ -40,7 +40,7 @@ def test_ingest_with_wrong_key_is_refused_and_publishes_nothing(server: Server) 
                         capture_output=True, timeout=30)
     assert ff.returncode != 0
     assert server.details(doc["id"])["state"] == "scheduled"
-    r = httpx.get(f"{server.base_url}/live/{doc['id']}/media.m3u8", timeout=10)
+    r = httpx.get(f"{server.media_base(doc['id'])}/media.m3u8", timeout=10)
     assert r.status_code == 404 and r.json()["error"] == "not_live"
 
 
@@ -55,9 +55,10 @@ def test_unknown_space_is_404_everywhere(server: Server) -> None:
     res = httpx.put(ingest_url(server, "nosuchspace"), content=b"x", auth=("source", "k"),
                     timeout=10)
     assert res.status_code == 404 and res.json()["error"] == "space_not_found"
-    for path in ("/api/spaces/nosuchspace", "/live/nosuchspace/media.m3u8",
-                 "/replay/nosuchspace.m4a"):
-        r = httpx.get(server.base_url + path, timeout=10)
+    for path in ("/api/spaces/nosuchspace", "/replay/nosuchspace.m4a",
+                 "/api/spaces/nosuchspace/join"):
+        r = (httpx.post if path.endswith("/join") else httpx.get)(server.base_url + path,
+                                                                    timeout=10)
         assert r.status_code == 404, path
         assert r.json()["error"] == "space_not_found"
     r = httpx.post(f"{server.base_url}/api/spaces/nosuchspace/end",
@@ -155,7 +156,8 @@ def test_blocking_reload_rules_follow_rfc8216bis(server: Server) -> None:
     push = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
                              "sine=duration=6", "-c:a", "aac", "-f", "adts", doc["ingest_url"]])
     try:
-        media = f"{server.base_url}/live/{doc['id']}/media.m3u8"
+        base = server.media_base(doc["id"])
+        media = f"{base}/media.m3u8"
         r = httpx.get(media, params={"_HLS_msn": 0, "_HLS_part": 2}, timeout=15)
         for _ in range(50):
             if r.status_code == 200:
@@ -165,11 +167,11 @@ def test_blocking_reload_rules_follow_rfc8216bis(server: Server) -> None:
         assert httpx.get(media, params={"_HLS_msn": 50}, timeout=10).status_code == 400
         assert httpx.get(media, params={"_HLS_part": 1}, timeout=10).status_code == 400
         assert httpx.get(media, params={"_HLS_msn": "x"}, timeout=10).status_code == 400
-        part = httpx.get(f"{server.base_url}/live/{doc['id']}/part/0.0.m4s", timeout=10)
+        part = httpx.get(f"{base}/part/0.0.m4s", timeout=10)
         assert part.status_code == 200
         assert "immutable" in part.headers["cache-control"]
         assert "stale-if-error" in httpx.get(media, timeout=10).headers["cache-control"]
-        gone = httpx.get(f"{server.base_url}/live/{doc['id']}/part/999.0.m4s", timeout=10)
+        gone = httpx.get(f"{base}/part/999.0.m4s", timeout=10)
         assert gone.status_code == 404
     finally:
         push.wait(30)

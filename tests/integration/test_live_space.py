@@ -30,7 +30,7 @@ def ffmpeg_push(ingest_url: str, seconds: float, freq: int = 1000) -> subprocess
 async def wait_live(client: httpx.AsyncClient, server: Server, space_id: str,
                     timeout: float = 15) -> str:
     """Wait for the master playlist like a page would, return the media playlist URL."""
-    master = f"{server.base_url}/live/{space_id}/master.m3u8"
+    master = f"{server.media_base(space_id)}/master.m3u8"
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         r = await client.get(master)
@@ -124,7 +124,7 @@ def test_chunked_put_of_common_formats_goes_live(server: Server, tmp_path: Path,
     assert res.status_code == 200, res.text
     assert abs(res.json()["seconds_decoded"] - 3.0) < 0.1
     assert server.details(doc["id"])["state"] == "live"
-    media = httpx.get(f"{server.base_url}/live/{doc['id']}/media.m3u8?_HLS_msn=0&_HLS_part=1",
+    media = httpx.get(f"{server.media_base(doc['id'])}/media.m3u8?_HLS_msn=0&_HLS_part=1",
                       timeout=10)
     assert media.status_code == 200
     assert len(parse_playlist(media.text).parts) >= 2
@@ -163,17 +163,18 @@ def test_reconnect_after_a_pause_continues_the_playlist_after_a_discontinuity(
     try:
         doc = srv.create_space()
         assert ffmpeg_push(doc["ingest_url"], 3, 1000).wait(30) == 0
-        first = parse_playlist(httpx.get(f"{srv.base_url}/live/{doc['id']}/media.m3u8").text)
+        media = srv.media_base(doc["id"])
+        first = parse_playlist(httpx.get(f"{media}/media.m3u8").text)
         assert first.parts, "the first connection published nothing"
         import time as _t
 
         _t.sleep(2.0)  # longer than --idle-pause: the program pauses
         assert ffmpeg_push(doc["ingest_url"], 3, 700).wait(30) == 0
-        live = parse_playlist(httpx.get(f"{srv.base_url}/live/{doc['id']}/media.m3u8").text)
+        live = parse_playlist(httpx.get(f"{media}/media.m3u8").text)
         assert live.discontinuities, live.text
         # nothing already published is lost: the first connection's parts are still served
         _msn, _idx, uri, _ = first.parts[0]
-        r = httpx.get(f"{srv.base_url}/live/{doc['id']}/{uri}")
+        r = httpx.get(f"{media}/{uri}")
         assert r.status_code == 200
         assert srv.end_space(doc).status_code == 200
         pcm, rate = decode(httpx.get(f"{srv.base_url}/replay/{doc['id']}.m4a").content)

@@ -7,6 +7,7 @@ path) so that listener-facing reads never reach the database.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
 from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
@@ -21,6 +23,7 @@ from townhall.live.program import Program
 from townhall.recording.recorder import Recorder, load_manifest
 from townhall.settings import Settings
 from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
+from townhall.space.reactions import Reactions
 from townhall.space.record import (
     SpaceRecord,
     hash_key,
@@ -36,6 +39,9 @@ from townhall.store.base import SpaceStore
 class LiveSpace:
     record: SpaceRecord
     listeners: ListenerCounter
+    room: WaitingRoom
+    reactions: Reactions = field(default_factory=Reactions)
+    status: tuple[float, bytes] | None = None  # (rendered at, JSON bytes): the details cache
     program: Program | None = None
     ingest: IngestSession | None = None
     ingest_seq: int = 0
@@ -52,8 +58,29 @@ class Spaces:
         self._persist_task: asyncio.Task[None] | None = None
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
-        return LiveSpace(record, ListenerCounter(self.settings.listener_window_s,
-                                                 self.settings.max_tracked_listeners))
+        s = self.settings
+        return LiveSpace(record, ListenerCounter(s.listener_window_s, s.max_tracked_listeners),
+                         WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
+                                     s.max_waiting))
+
+    def listeners_now(self, space: LiveSpace, now: float) -> int:
+        if space.record.phase is Phase.ENDED:
+            return 0
+        if self.settings.require_tickets:
+            space.room.tick(now)
+            occupied = space.room.occupied
+            space.listeners.peak = max(space.listeners.peak, occupied)
+            return occupied
+        return space.listeners.count(now)
+
+    def status_bytes(self, space: LiveSpace, now: float) -> bytes:
+        """The details document, rendered at most once per refresh interval per space."""
+        cached = space.status
+        if cached is not None and now - cached[0] < self.settings.status_refresh_s:
+            return cached[1]
+        body = json.dumps(self.details(space, now), ensure_ascii=False).encode()
+        space.status = (now, body)
+        return body
 
     # --- lifecycle of the registry ---
     async def start(self) -> None:
@@ -70,7 +97,9 @@ class Spaces:
     async def _persist_peaks(self) -> None:
         while True:
             await asyncio.sleep(10)
+            now = time.time()
             for space in list(self._spaces.values()):
+                self.listeners_now(space, now)  # updates the peak
                 peak = space.listeners.peak
                 if space.record.phase is Phase.LIVE and peak > space.record.peak_listeners:
                     space.record.peak_listeners = peak
@@ -122,6 +151,7 @@ class Spaces:
                                          and space.program.recorder.manifest.segments)
             record.phase = phase
             record.ended_at = time.time()
+            space.status = None
             record.peak_listeners = max(record.peak_listeners, space.listeners.peak)
             await asyncio.to_thread(self.store.save, record)
         return space
@@ -167,6 +197,7 @@ class Spaces:
         if space.record.phase is not Phase.LIVE:
             space.record.phase = next_phase(space.record.phase, Trigger.GO_LIVE)
             space.record.actual_start = time.time()
+            space.status = None
             asyncio.get_running_loop().create_task(asyncio.to_thread(self.store.save,
                                                                      space.record))
 
@@ -204,8 +235,10 @@ class Spaces:
             "actual_start": iso(r.actual_start),
             "ended_at": iso(r.ended_at),
             "listener_cap": r.listener_cap,
-            "listeners": {"now": space.listeners.count(now) if r.phase is Phase.LIVE else 0,
+            "listeners": {"now": self.listeners_now(space, now),
                           "peak": max(r.peak_listeners, space.listeners.peak)},
+            "waiting": space.room.queued,
+            "reactions": space.reactions.snapshot(now),
             "on_air": bool(space.program and space.program.on_air),
             **self.urls(space),
             "server_time": iso(now),

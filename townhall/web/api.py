@@ -6,16 +6,20 @@ serves media.
 
 from __future__ import annotations
 
+import hmac
 import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from townhall.delivery import cache
+from townhall.live.admissions import Admissions, JoinRequest
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import Spaces
+from townhall.web.client_ip import client_address
 
 router = APIRouter(prefix="/api")
 
@@ -82,10 +86,11 @@ async def list_spaces(request: Request, response: Response) -> dict[str, Any]:
 
 
 @router.get("/spaces/{space_id}", summary="A space's details (precomputed, cacheable)")
-async def get_space(space_id: str, request: Request, response: Response) -> dict[str, Any]:
+async def get_space(space_id: str, request: Request) -> Response:
     spaces = _spaces(request)
-    response.headers["Cache-Control"] = cache.status_document()
-    return spaces.details(spaces.get(space_id), time.time())
+    body = spaces.status_bytes(spaces.get(space_id), time.time())
+    return Response(body, media_type="application/json",
+                    headers={"Cache-Control": cache.status_document()})
 
 
 @router.get("/spaces/{space_id}/host", summary="What the host needs: details and ingest URL")
@@ -111,3 +116,96 @@ async def end_space(space_id: str, request: Request,
     spaces = _spaces(request)
     space = await spaces.end(space_id, _bearer(authorization))
     return spaces.details(space, time.time())
+
+
+class JoinBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str | None = Field(default=None, max_length=64,
+                              description="your waiting-room place, to poll it")
+    renew: str | None = Field(default=None, max_length=100,
+                              description="the ticket you hold, to extend it")
+    challenge: str | None = Field(default=None, max_length=200)
+    solution: str | None = Field(default=None, max_length=20)
+
+
+def _admissions(request: Request) -> Admissions:
+    adm: Admissions = request.app.state.admissions
+    return adm
+
+
+def _limited(wait: float) -> JSONResponse:
+    retry = max(1, int(wait + 0.999))
+    return JSONResponse({"error": "rate_limited", "detail": f"too many joins; retry in {retry} s"},
+                        status_code=429, headers={"Retry-After": str(retry),
+                                                  "Cache-Control": "no-store"})
+
+
+@router.post("/spaces/{space_id}/join", summary="Ask to listen: a ticket or a waiting place",
+             responses={202: {"description": "waiting room place"},
+                        428: {"description": "proof of work required (attack mode)"}})
+async def join_space(space_id: str, request: Request,
+                     body: Annotated[JoinBody | None, Body()] = None) -> Response:
+    adm = _admissions(request)
+    address = client_address(request.scope, request.app.state.trusted)
+    ok, wait = adm.join_limits.allow(address, time.monotonic())
+    if not ok:
+        adm.counters["rate_limited"] += 1
+        return _limited(wait)
+    space = _spaces(request).get(space_id)
+    b = body or JoinBody()
+    status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution),
+                               time.time())
+    return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+class ReactionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    emoji: str = Field(max_length=16)
+    count: int = Field(default=1, ge=1, le=20, description="taps batched by the client")
+
+
+@router.post("/spaces/{space_id}/reactions", status_code=202, summary="Send a reaction")
+async def react(space_id: str, body: ReactionBody, request: Request) -> dict[str, Any]:
+    adm = _admissions(request)
+    space = _spaces(request).get(space_id)
+    address = client_address(request.scope, request.app.state.trusted)
+    ok, wait = adm.reaction_limits.allow(address, time.monotonic())
+    if not ok:
+        raise SpaceError(429, "rate_limited", f"slow down; retry in {max(1, int(wait + 1))} s")
+    try:
+        space.reactions.add(body.emoji, time.time(), body.count)
+    except ValueError as exc:
+        raise SpaceError(422, "invalid_request", f"emoji: {exc}") from None
+    return {"accepted": body.count}
+
+
+def _operator(request: Request, authorization: str | None) -> None:
+    key: str = request.app.state.settings.admin_key
+    given = _bearer(authorization) or ""
+    if not key or not hmac.compare_digest(given.encode(), key.encode()):
+        raise SpaceError(401, "bad_admin_key", "operator calls need the admin key as Bearer")
+
+
+@router.get("/admin/metrics", summary="Operator: counters, pressure, attack mode")
+async def metrics(request: Request,
+                  authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    _operator(request, authorization)
+    return _admissions(request).metrics(time.time())
+
+
+class AttackModeBody(BaseModel):
+    mode: str = Field(description="on, off or auto")
+
+
+@router.put("/admin/attack-mode", summary="Operator: force attack mode on/off, or auto")
+async def set_attack_mode(body: AttackModeBody, request: Request,
+                          authorization: Annotated[str | None, Header()] = None
+                          ) -> dict[str, Any]:
+    _operator(request, authorization)
+    adm = _admissions(request)
+    try:
+        adm.attack.set_mode(body.mode)
+    except ValueError as exc:
+        raise SpaceError(422, "invalid_request", f"mode: {exc}") from None
+    state: dict[str, Any] = adm.metrics(time.time())["attack_mode"]
+    return state

@@ -9,38 +9,51 @@ from fastapi import FastAPI
 
 from townhall import __version__
 from townhall.ingest.icecast import IngestServer
+from townhall.live.admissions import Admissions
 from townhall.live.spaces import Spaces
 from townhall.settings import Settings
 from townhall.store.sqlite import SqliteSpaceStore
 from townhall.web import api, errors, media, pages
 from townhall.web.body_limit import BodyLimit
+from townhall.web.client_ip import parse_networks
+from townhall.web.shedding import LagMonitor, Shedding
 
 
 def create_app(settings: Settings) -> FastAPI:
     settings.validate()
+    settings.recordings_path.mkdir(parents=True, exist_ok=True)
+    # built here, not in the lifespan, because the middleware needs them at construction
+    spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
+    admissions = Admissions(settings, spaces)
+    trusted = parse_networks(settings.trusted_proxies)
+    lag = LagMonitor(admissions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.recordings_path.mkdir(parents=True, exist_ok=True)
-        spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
         await spaces.start()
         ingest = IngestServer(settings, spaces)
         await ingest.start()
-        app.state.spaces = spaces
         app.state.ingest = ingest
-        app.state.replays = {}
+        lag.start()
         try:
             yield
         finally:
+            lag.stop()
             await ingest.close()
             await spaces.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
                               "and /replay; sources push to the ingest port.")
+    app.state.settings = settings
+    app.state.spaces = spaces
+    app.state.admissions = admissions
+    app.state.trusted = trusted
+    app.state.replays = {}
     errors.install(app)
     app.include_router(api.router)
     for route in media.routes + pages.routes:
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
+    app.add_middleware(Shedding, admissions=admissions, trusted=trusted)  # outermost
     return app

@@ -49,7 +49,11 @@ def _spaces(request: Request) -> Spaces:
 
 
 def _live(request: Request) -> tuple[LiveSpace, Program]:
-    space = _spaces(request).get(request.path_params["space_id"])
+    space_id = request.path_params["space_id"]
+    # the ticket is checked first: a forged or missing one costs no lookup at all
+    request.app.state.admissions.check_media(space_id, request.path_params.get("ticket"),
+                                             time.time())
+    space = _spaces(request).get(space_id)
     if space.program is None:
         state = space.record.phase.value
         raise SpaceError(404, "not_live", f"the space is {state} and has not published audio")
@@ -230,12 +234,19 @@ async def replay_manifest(request: Request) -> Response:
                     headers={"Cache-Control": cache.IMMUTABLE})
 
 
+LIVE_ROUTES = [
+    ("master.m3u8", multivariant),
+    ("media.m3u8", media_playlist),
+    ("init.mp4", init_section),
+    ("seg/{msn}.m4s", segment),
+    ("part/{msn}.{index}.m4s", part),
+]
+
 routes = [
-    Route("/live/{space_id}/master.m3u8", multivariant),
-    Route("/live/{space_id}/media.m3u8", media_playlist),
-    Route("/live/{space_id}/init.mp4", init_section),
-    Route("/live/{space_id}/seg/{msn}.m4s", segment),
-    Route("/live/{space_id}/part/{msn}.{index}.m4s", part),
+    # with a ticket (the default): /live/<space>/t/<seat>.<expires>.<hash>/...
+    *[Route(f"/live/{{space_id}}/t/{{ticket}}/{tail}", fn) for tail, fn in LIVE_ROUTES],
+    # without one: answered only when tickets are switched off (require_tickets=False)
+    *[Route(f"/live/{{space_id}}/{tail}", fn) for tail, fn in LIVE_ROUTES],
     Route("/replay/{space_id}/media.m3u8", replay_playlist),
     Route("/replay/{space_id}/init.mp4", replay_init),
     Route("/replay/{space_id}/seg/{msn}.m4s", replay_segment),

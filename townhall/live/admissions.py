@@ -1,0 +1,157 @@
+"""Admissions service: the join endpoint's logic, attack mode, and the rate-limit budgets.
+
+Service layer over the sans-IO admission cores. Decides, per join request, between a ticket,
+a waiting-room place, a proof-of-work challenge, or a clear refusal. Keeps no state of its
+own beyond the cores'; never touches the database (seats live in memory, per space).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from townhall.admission.attack import AttackMode
+from townhall.admission.pressure import DEFAULT_CEILINGS, Ceiling, Pressure, Priority
+from townhall.admission.proof_of_work import ProofOfWork
+from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
+from townhall.admission.tickets import Check, TicketSigner
+from townhall.admission.waiting_room import Admitted, Queued, Unknown
+from townhall.live.errors import SpaceError
+from townhall.live.spaces import LiveSpace, Spaces
+from townhall.settings import Settings
+from townhall.space.lifecycle import Phase
+from townhall.space.record import iso
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    token: str | None = None  # a waiting-room place, to poll
+    renew: str | None = None  # a held ticket, to extend
+    challenge: str | None = None  # proof of work, in attack mode
+    solution: str | None = None
+
+
+def scaled_ceilings(settings: Settings) -> dict[Priority, Ceiling]:
+    out = {}
+    for prio, c in DEFAULT_CEILINGS.items():
+        flight = c.in_flight if prio is Priority.MEDIA else min(
+            c.in_flight, int(settings.max_in_flight / (1 + int(prio) - 1 or 1)))
+        out[prio] = Ceiling(c.lag_s * settings.shed_lag_scale, flight)
+    return out
+
+
+class Admissions:
+    def __init__(self, settings: Settings, spaces: Spaces) -> None:
+        s = settings
+        self.settings = s
+        self.spaces = spaces
+        self.signer = TicketSigner(s.ticket_secret)
+        self.pow = ProofOfWork(s.secret)
+        self.attack = AttackMode(s.attack_mode, s.attack_join_rate, s.attack_shed_rate,
+                                 s.attack_cooldown_s, s.pow_min_difficulty,
+                                 s.pow_max_difficulty)
+        self.join_limits = ClientLimiter(Rate(s.join_rate_per_address, s.join_burst_per_address),
+                                         Rate(s.join_rate_per_network, s.join_burst_per_network))
+        self.api_limits = ClientLimiter(Rate(s.api_rate_per_address, s.api_burst_per_address),
+                                        Rate(s.api_rate_per_network, s.api_burst_per_network))
+        self.reaction_limits = Gcra(Rate(s.reaction_rate_per_address,
+                                         s.reaction_burst_per_address))
+        self.pressure = Pressure(scaled_ceilings(s))
+        self.counters: dict[str, int] = {
+            "joins": 0, "admitted": 0, "queued": 0, "renewed": 0, "pow_required": 0,
+            "pow_failed": 0, "rate_limited": 0, "media_ticketless": 0, "media_forged": 0,
+            "media_expired": 0, "media_ok": 0}
+
+    # --- tickets on the media path ---
+    def check_media(self, space_id: str, ticket: str | None, now: float) -> None:
+        if ticket is None:
+            if not self.settings.require_tickets:
+                return
+            self.counters["media_ticketless"] += 1
+            raise SpaceError(403, "ticket_required",
+                             "media needs a ticket: POST /api/spaces/<id>/join first")
+        verdict, _ = self.signer.check(space_id, ticket, now)
+        if verdict is Check.VALID:
+            self.counters["media_ok"] += 1
+            return
+        if verdict is Check.EXPIRED:
+            self.counters["media_expired"] += 1
+            raise SpaceError(403, "ticket_expired", "the ticket lapsed; renew it with /join")
+        self.counters["media_forged"] += 1
+        raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
+
+    # --- join ---
+    def join(self, space: LiveSpace, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]]:
+        record = space.record
+        if record.phase is Phase.ENDED:
+            urls = self.spaces.urls(space)
+            raise SpaceError(409, "space_ended",
+                             "the space has ended" + (f"; replay at {urls['replay_url']}"
+                                                      if urls["replay_url"] else ""))
+        room = space.room
+        if req.renew is not None:
+            verdict, seat = self.signer.check(record.id, req.renew, now)
+            if verdict in (Check.FORGED, Check.MALFORMED) or seat is None:
+                raise SpaceError(403, "bad_ticket", "the ticket to renew is not valid here")
+            renewed = room.renew(seat, now)
+            if renewed is not None:
+                self.counters["renewed"] += 1
+                return self._admitted(space, renewed)
+            # the seat lapsed: join again like anyone else (below)
+        elif req.token is not None:
+            return self._outcome(space, room.poll(req.token, now), now)
+
+        self.attack.joins.add(now)
+        self.counters["joins"] += 1
+        if self.attack.active(now):
+            refusal = self._check_pow(req, now)
+            if refusal is not None:
+                return refusal
+        return self._outcome(space, room.join(now), now)
+
+    def _check_pow(self, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]] | None:
+        difficulty = self.attack.difficulty(now)
+        if req.challenge and req.solution:
+            why = self.pow.verify(req.challenge, req.solution, now)
+            if why is None:
+                return None
+            self.counters["pow_failed"] += 1
+            detail = f"proof of work refused: {why}"
+        else:
+            detail = "the service is under attack: solve the challenge and join again"
+        self.counters["pow_required"] += 1
+        return 428, {"error": "proof_of_work_required", "detail": detail,
+                     "challenge": self.pow.challenge(difficulty, now), "difficulty": difficulty}
+
+    def _outcome(self, space: LiveSpace, out: Admitted | Queued | Unknown,
+                 now: float) -> tuple[int, dict[str, Any]]:
+        if isinstance(out, Admitted):
+            self.counters["admitted"] += 1
+            return self._admitted(space, out)
+        if isinstance(out, Queued):
+            self.counters["queued"] += 1
+            return 202, {"status": "waiting", "token": out.token, "position": out.position,
+                         "eta_s": out.eta_s, "poll_after_s": self._poll_after(),
+                         "listener_cap": space.room.cap,
+                         "detail": "the space is full; you keep your place while you poll. "
+                                   "The replay is published when the space ends."}
+        raise SpaceError(404, "not_in_queue", out.reason)
+
+    def _poll_after(self) -> float:
+        return max(1.0, min(10.0, self.settings.waiting_poll_grace_s / 4))
+
+    def _admitted(self, space: LiveSpace, adm: Admitted) -> tuple[int, dict[str, Any]]:
+        ticket = self.signer.issue(space.record.id, adm.seat, int(adm.expires))
+        base = f"{self.settings.base_url}/live/{space.record.id}/t/{ticket}"
+        return 200, {"status": "admitted", "seat": adm.seat, "ticket": str(ticket),
+                     "expires": iso(adm.expires), "playlist_url": f"{base}/master.m3u8",
+                     "renew_after_s": round(self.settings.seat_ttl_s / 2, 1)}
+
+    def metrics(self, now: float) -> dict[str, Any]:
+        return {"counters": dict(self.counters),
+                "shed": {p.name.lower(): n for p, n in self.pressure.shed.items()},
+                "lag_s": round(self.pressure.lag_s, 4), "in_flight": self.pressure.in_flight,
+                "attack_mode": {"mode": self.attack.mode, "active": self.attack.active(now),
+                                "difficulty": self.attack.difficulty(now),
+                                "join_rate": self.attack.joins.rate(now),
+                                "shed_rate": self.attack.sheds.rate(now)}}
