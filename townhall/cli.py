@@ -98,6 +98,34 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
     return 0 if result.get("status_code") == 200 else 1
 
 
+def cmd_edge_config(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from townhall.delivery.edge_config import EdgeSettings, directories, render
+
+    secret = args.ticket_secret
+    if secret is None:
+        path = Path(args.data_dir) / "ticket.secret"
+        if not path.exists():
+            print(f"edge-config: no --ticket-secret and no {path}; start the origin first or "
+                  "pass the secret", file=sys.stderr)
+            return 2
+        secret = path.read_text().strip()
+    prefix = Path(args.prefix).resolve()
+    user = args.user or (getpass.getuser() if os.geteuid() == 0 else None)
+    edge = EdgeSettings(origins=tuple(args.origin), ticket_secret=secret, listen=args.listen,
+                        prefix=str(prefix), user=user,
+                        worker_connections=args.worker_connections,
+                        rlimit_nofile=args.rlimit_nofile)
+    for d in directories(edge):
+        Path(d).mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else prefix / "nginx.conf"
+    out.write_text(render(edge))
+    print(f"wrote {out}; run: nginx -c {out} -p {prefix} -g 'daemon off;'")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="townhall", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     bc.add_argument("--ingest-url", default=None, help="icecast://source:KEY@host:port/...")
     bc.add_argument("--loop", action="store_true", help="repeat the file until interrupted")
     bc.set_defaults(func=cmd_broadcast)
+
+    edge = sub.add_parser("edge-config", help="write an nginx config for a caching edge")
+    edge.add_argument("--origin", action="append", required=True, help="host:port (repeat)")
+    edge.add_argument("--listen", default="8080", help="port or address:port")
+    edge.add_argument("--prefix", default="edge", help="dir for cache, temp files, logs")
+    edge.add_argument("--out", default=None, help="config path (default <prefix>/nginx.conf)")
+    edge.add_argument("--ticket-secret", default=None, help="default: <data-dir>/ticket.secret")
+    edge.add_argument("--data-dir", default="data")
+    edge.add_argument("--user", default=None, help="worker user when nginx starts as root")
+    edge.add_argument("--worker-connections", type=int, default=16384)
+    edge.add_argument("--rlimit-nofile", type=int, default=None,
+                      help="worker_rlimit_nofile (production: 2x worker connections)")
+    edge.set_defaults(func=cmd_edge_config)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

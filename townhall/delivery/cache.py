@@ -10,8 +10,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def live_playlist(part_target: float) -> str:
-    # a plain reload may be half a part stale; an edge serves stale while the origin is away
-    max_age = max(0, int(part_target / 2))
+    # LL-HLS players use blocking reloads; plain reloads may be a second stale
+    max_age = 1  # edges collapse plain reloads to one origin fetch per second
     return f"public, max-age={max_age}, stale-while-revalidate=2, stale-if-error=60"
 
 

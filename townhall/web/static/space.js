@@ -1,25 +1,37 @@
-// The listener's page: details with countdown, live LL-HLS playback, replay after the end.
+// The listener's page: details with countdown, a seat (ticket) or a waiting-room place,
+// live LL-HLS playback, reactions, and the replay after the end. Never shows "unavailable":
+// when the origin is busy or away it keeps what it knows and says "reconnecting".
 "use strict";
 (function () {
   const spaceId = location.pathname.split("/")[2];
   const $ = (id) => document.getElementById(id);
   const audio = $("audio");
-  const sid = Math.random().toString(36).slice(2, 12) + Date.now().toString(36);
-  const state = { doc: null, offset: 0, playing: null, hls: null, errors: [], failures: 0 };
+  const state = { doc: null, offset: 0, playing: null, hls: null, errors: [], failures: 0,
+                  ticket: null, joining: false, waiting: null, pow: null };
   window.townhall = state;  // for debugging and the browser tests
 
   function showError(msg) { $("error").textContent = msg; $("error").hidden = !msg; }
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const jitter = (s) => (s * 1000) * (0.8 + Math.random() * 0.4);
 
+  // --- playback ---
+  function withTicket(url) {
+    // every media URL carries the newest ticket, so renewals never interrupt playback
+    return state.ticket ? url.replace(/\/t\/[^/]+\//, "/t/" + state.ticket + "/") : url;
+  }
   function play(url) {
     if (state.playing === url) return;
     state.playing = url;
     if (state.hls) { state.hls.destroy(); state.hls = null; }
     if (window.Hls && Hls.isSupported()) {
-      const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
+      const hls = new Hls({
+        lowLatencyMode: true, backBufferLength: 30,
+        xhrSetup: (xhr, u) => { xhr.open("GET", withTicket(u), true); },
+      });
       hls.on(Hls.Events.ERROR, (_, data) => {
         state.errors.push({ type: data.type, details: data.details, fatal: data.fatal });
         if (data.fatal) {
-          if (data.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+          if (data.type === Hls.ErrorTypes.NETWORK_ERROR) setTimeout(() => hls.startLoad(), 1000);
           else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
         }
       });
@@ -37,6 +49,77 @@
   }
   $("listen").addEventListener("click", () => { audio.play(); $("listen").hidden = true; });
 
+  // --- admission: ticket, waiting room, proof of work ---
+  function solve(challenge, difficulty) {
+    return new Promise((resolve, reject) => {
+      const w = new Worker("/static/pow-worker.js");
+      w.onmessage = (e) => { w.terminate(); e.data.solution ? resolve(e.data.solution) : reject(); };
+      w.postMessage({ challenge, difficulty });
+    });
+  }
+  async function joinOnce(body) {
+    const res = await fetch(`/api/spaces/${encodeURIComponent(spaceId)}/join`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body), cache: "no-store" });
+    let data = {};
+    try { data = await res.json(); } catch (_) { data = {}; }
+    return { status: res.status, data, retry: Number(res.headers.get("Retry-After") || 2) };
+  }
+  async function join(body = {}) {
+    if (state.joining) return;
+    state.joining = true;
+    try {
+      for (let attempt = 0; attempt < 1000; attempt++) {
+        const { status, data, retry } = await joinOnce(body);
+        if (status === 200) {
+          state.waiting = null;
+          $("queue").hidden = true;
+          state.ticket = data.ticket;
+          play(data.playlist_url);
+          setTimeout(() => join({ renew: state.ticket }), data.renew_after_s * 1000);
+          return;
+        }
+        if (status === 202) {
+          state.waiting = data;
+          $("queue").hidden = false;
+          $("position").textContent = data.position.toLocaleString();
+          $("eta").textContent = data.eta_s ? `about ${Math.ceil(data.eta_s / 60)} min` : "unknown";
+          body = { token: data.token };
+          await sleep(jitter(data.poll_after_s));
+          continue;
+        }
+        if (status === 428) {
+          $("conn").textContent = "checking you are not a bot…";
+          state.pow = { difficulty: data.difficulty };
+          const solution = await solve(data.challenge, data.difficulty);
+          $("conn").textContent = "";
+          body = { ...body, challenge: data.challenge, solution };
+          continue;
+        }
+        if (status === 409) { return; }  // ended: the details poll shows the replay
+        if (status === 403 || status === 404) { body = {}; continue; }  // seat or place lost
+        // 429 / 503 / network trouble: wait as told, never hammer
+        await sleep(jitter(Math.min(30, retry * (1 + attempt / 4))));
+      }
+    } catch (err) {
+      $("conn").textContent = "reconnecting…";
+      setTimeout(() => { state.joining = false; join(body); }, jitter(3));
+      return;
+    } finally {
+      state.joining = false;
+    }
+  }
+
+  // --- reactions ---
+  document.querySelectorAll("#reactions button").forEach((b) => {
+    b.addEventListener("click", () => {
+      fetch(`/api/spaces/${encodeURIComponent(spaceId)}/reactions`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ emoji: b.dataset.emoji }) }).catch(() => {});
+    });
+  });
+
+  // --- details ---
   function render(doc) {
     document.title = doc.title + " — townhall";
     $("title").textContent = doc.title;
@@ -57,12 +140,18 @@
       when = "Ended " + new Date(doc.ended_at).toLocaleString();
     }
     $("when").textContent = when;
-    if (doc.state === "live" && doc.on_air) {
-      play(doc.playlist_url + "?sid=" + sid);
-    } else if (doc.state === "ended" && doc.replay_url) {
-      $("replay").hidden = false;
-      $("replay-link").href = "#replay";
-      $("download-link").href = doc.replay_download_url;
+    const r = (doc.reactions && doc.reactions.last_second) || {};
+    $("reaction-burst").textContent = Object.entries(r).map(([k, n]) => `${k} ${n}`).join("  ");
+    $("reactions").hidden = doc.state !== "live";
+    if (doc.state === "live" && doc.on_air && !state.ticket && !state.joining) {
+      join();
+    } else if (doc.state === "ended") {
+      $("queue").hidden = true;
+      if (doc.replay_url) {
+        $("replay").hidden = false;
+        $("replay-link").href = "#replay";
+        $("download-link").href = doc.replay_download_url;
+      }
     }
   }
   $("replay-link").addEventListener("click", (e) => {
@@ -88,6 +177,6 @@
     }
     setTimeout(poll, state.failures ? Math.min(10000, 1000 * 2 ** state.failures) : 2000);
   }
-  setInterval(() => { if (state.doc) render(state.doc); }, 1000);
+  setInterval(() => { if (state.doc && !state.failures) render(state.doc); }, 1000);
   poll();
 })();

@@ -1,0 +1,21 @@
+// Solves a townhall proof-of-work challenge off the main thread:
+// find a counter c such that SHA-256("<challenge>:<c>") starts with `difficulty` zero bits.
+"use strict";
+function zeroBits(bytes) {
+  let bits = 0;
+  for (const b of bytes) {
+    if (b === 0) { bits += 8; continue; }
+    return bits + Math.clz32(b) - 24;
+  }
+  return bits;
+}
+self.onmessage = async (e) => {
+  const { challenge, difficulty } = e.data;
+  const enc = new TextEncoder();
+  for (let c = 0; c < 2 ** 32; c++) {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256",
+      enc.encode(challenge + ":" + c)));
+    if (zeroBits(digest) >= difficulty) { self.postMessage({ solution: String(c) }); return; }
+  }
+  self.postMessage({ error: "no solution" });
+};
