@@ -10,6 +10,7 @@ import logging
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -52,14 +53,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _overrides(pairs: list[str] | None) -> dict[str, object]:
+def _overrides(pairs: list[str] | None) -> dict[str, Any]:
     """--set name=value for any numeric or text Settings field (limits, rates, ceilings)."""
     from dataclasses import fields
 
     from townhall.settings import Settings
 
     kinds = {f.name: f.type for f in fields(Settings)}
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or name not in kinds:
