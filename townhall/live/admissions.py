@@ -109,6 +109,12 @@ class Admissions:
                 return refusal
         return self._outcome(space, room.join(now), now)
 
+    def leave(self, space: LiveSpace, ticket: str, now: float) -> None:
+        """A listener closed the page: free the seat now rather than at lapse."""
+        verdict, seat = self.signer.check(space.record.id, ticket, now)
+        if verdict is Check.VALID and seat is not None:
+            space.room.leave(seat, now)
+
     def _check_pow(self, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]] | None:
         difficulty = self.attack.difficulty(now)
         if req.challenge and req.solution:

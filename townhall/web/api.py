@@ -158,6 +158,16 @@ async def join_space(space_id: str, request: Request,
     return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+class LeaveBody(BaseModel):
+    ticket: str = Field(max_length=100)
+
+
+@router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
+async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
+    _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time())
+    return Response(status_code=204)
+
+
 class ReactionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     emoji: str = Field(max_length=16)

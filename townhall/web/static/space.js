@@ -31,6 +31,7 @@
       hls.on(Hls.Events.ERROR, (_, data) => {
         state.errors.push({ type: data.type, details: data.details, fatal: data.fatal });
         if (data.fatal) {
+          $("conn").textContent = "reconnecting…";
           if (data.type === Hls.ErrorTypes.NETWORK_ERROR) setTimeout(() => hls.startLoad(), 1000);
           else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
         }
@@ -110,6 +111,13 @@
     }
   }
 
+  // give the seat back when the page goes away, so the next in line gets it now
+  window.addEventListener("pagehide", () => {
+    if (!state.ticket) return;
+    navigator.sendBeacon(`/api/spaces/${encodeURIComponent(spaceId)}/leave`,
+      new Blob([JSON.stringify({ ticket: state.ticket })], { type: "application/json" }));
+  });
+
   // --- reactions ---
   document.querySelectorAll("#reactions button").forEach((b) => {
     b.addEventListener("click", () => {
@@ -162,12 +170,17 @@
   async function poll() {
     try {
       const doc = await th.api("/api/spaces/" + encodeURIComponent(spaceId));
-      state.offset = Date.parse(doc.server_time) - Date.now();
+      if (!state.doc || doc.server_time !== state.doc.server_time) state.freshAt = Date.now();
+      if (state.offset === 0) state.offset = Date.parse(doc.server_time) - Date.now();
       state.doc = doc;
       state.failures = 0;
-      $("conn").textContent = "";
+      // an edge may keep answering from cache while the origin is away: say so, calmly
+      const stale = Date.now() - (state.freshAt || Date.now()) > 10000;
+      state.stale = stale;
+      $("conn").textContent = stale ? "reconnecting…" : "";
+      if (stale) th.setBadge($("state"), "reconnecting");
       showError("");
-      render(doc);
+      if (!stale) render(doc);
     } catch (err) {
       if (err.status === 404) { showError("This space does not exist."); return; }
       state.failures += 1;
@@ -177,6 +190,8 @@
     }
     setTimeout(poll, state.failures ? Math.min(10000, 1000 * 2 ** state.failures) : 2000);
   }
-  setInterval(() => { if (state.doc && !state.failures) render(state.doc); }, 1000);
+  setInterval(() => {
+    if (state.doc && !state.failures && !state.stale) render(state.doc);
+  }, 1000);
   poll();
 })();

@@ -1,0 +1,62 @@
+"""A real nginx edge (config from `townhall edge-config`) in front of a real origin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.helpers import Server, free_port
+
+
+@dataclass
+class Edge:
+    url: str
+    prefix: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def start_edge(origin: Server, prefix: Path, port: int | None = None) -> Edge:
+    port = port or free_port()
+    origin_hostport = origin.base_url.removeprefix("http://")
+    subprocess.run([sys.executable, "-m", "townhall.cli", "edge-config", "--origin",
+                    origin_hostport, "--listen", f"127.0.0.1:{port}", "--prefix", str(prefix),
+                    "--data-dir", str(origin.data_dir), "--worker-connections", "4096"],
+                   check=True, capture_output=True)
+    conf = prefix / "nginx.conf"
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(prefix), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited: {(prefix / 'error.log').read_text()}")
+        try:
+            httpx.get(url + "/", timeout=1)
+            return Edge(url, prefix, proc)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("nginx did not start")
+
+
+def origin_metrics(origin: Server) -> dict[str, Any]:
+    key = (origin.data_dir / "admin.key").read_text().strip()
+    res = httpx.get(f"{origin.base_url}/api/admin/metrics",
+                    headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    res.raise_for_status()
+    out: dict[str, Any] = res.json()
+    return out
