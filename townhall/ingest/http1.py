@@ -80,13 +80,11 @@ class RequestHead:
         return "eof"
 
     def content_length(self) -> int:
-        try:
-            n = int(self.headers["content-length"])
-        except ValueError:
-            raise HttpError(400, "Content-Length is not a number") from None
-        if n < 0:
-            raise HttpError(400, "Content-Length is negative")
-        return n
+        value = self.headers["content-length"]
+        # RFC 9112 §6.3: an invalid Content-Length is an unrecoverable framing error
+        if not (value.isascii() and value.isdigit()):
+            raise HttpError(400, "Content-Length is not a number")
+        return int(value)
 
 
 class ChunkedDecoder:
@@ -106,16 +104,15 @@ class ChunkedDecoder:
         while True:
             if self._state == "size":
                 idx = self._buf.find(b"\r\n")
+                if idx > self.MAX_LINE or (idx < 0 and len(self._buf) > self.MAX_LINE + 1):
+                    raise HttpError(400, "chunk size line too long")
                 if idx < 0:
-                    if len(self._buf) > self.MAX_LINE:
-                        raise HttpError(400, "chunk size line too long")
                     break
                 line = bytes(self._buf[:idx]).split(b";")[0].strip()
                 del self._buf[:idx + 2]
-                try:
-                    self._remaining = int(line, 16)
-                except ValueError:
-                    raise HttpError(400, f"bad chunk size {line[:20]!r}") from None
+                if not line or line.strip(b"0123456789abcdefABCDEF"):
+                    raise HttpError(400, f"bad chunk size {line[:20]!r}")
+                self._remaining = int(line, 16)
                 self._state = "trailer" if self._remaining == 0 else "data"
             elif self._state == "data":
                 if not self._buf:
@@ -135,9 +132,9 @@ class ChunkedDecoder:
                 self._state = "size"
             elif self._state == "trailer":
                 idx = self._buf.find(b"\r\n")
+                if idx > self.MAX_LINE or (idx < 0 and len(self._buf) > self.MAX_LINE + 1):
+                    raise HttpError(400, "trailer line too long")
                 if idx < 0:
-                    if len(self._buf) > self.MAX_LINE:
-                        raise HttpError(400, "trailer line too long")
                     break
                 line = bytes(self._buf[:idx])
                 del self._buf[:idx + 2]

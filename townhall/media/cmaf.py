@@ -99,7 +99,8 @@ def init_segment(track: AudioTrack) -> bytes:
     mp4a = box(
         b"mp4a", bytes(6), struct.pack(">H", 1), bytes(8),
         struct.pack(">HHHH", track.channels, 16, 0, 0),
-        struct.pack(">I", track.sample_rate << 16),
+        # 16.16 fixed point; rates above 65535 write 0 (decoders use the AudioSpecificConfig)
+        struct.pack(">I", (track.sample_rate if track.sample_rate <= 0xFFFF else 0) << 16),
         _esds(track),
     )
     stbl = box(

@@ -87,10 +87,9 @@ def render_media(segments: Sequence[PlaylistSegment], *, segment_target: float,
             elapsed += s.duration or sum(s.part_durations)
 
     for s in segments:
-        if s.discontinuity and s.msn != first_msn:
+        if s.discontinuity:
+            # kept while listed, so a segment's discontinuity number never changes (§6.2.2)
             lines.append("#EXT-X-DISCONTINUITY")
-        elif s.discontinuity and s.msn == first_msn and discontinuity_sequence == 0:
-            pass  # a discontinuity before the first listed segment needs no tag
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{format_pdt(s.program_date_time)}")
         if s.msn >= parts_from:
             for i, d in enumerate(s.part_durations):

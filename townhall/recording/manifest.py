@@ -42,7 +42,7 @@ class RecordingManifest:
     def head(self) -> str:
         if self.segments:
             return self.segments[-1].chain
-        return hashlib.sha256(bytes.fromhex(self.init_sha256)).hexdigest()
+        return self.init_sha256
 
     @property
     def duration(self) -> float:
@@ -92,7 +92,7 @@ def verify_chain(manifest: RecordingManifest, init: bytes, segments: list[bytes]
     if len(segments) != len(manifest.segments):
         raise ValueError(f"{len(segments)} segments given, manifest lists "
                          f"{len(manifest.segments)}")
-    head = hashlib.sha256(bytes.fromhex(manifest.init_sha256)).hexdigest()
+    head = manifest.init_sha256
     for entry, data in zip(manifest.segments, segments, strict=True):
         digest = hashlib.sha256(data).hexdigest()
         head = hashlib.sha256(bytes.fromhex(head) + bytes.fromhex(digest)).hexdigest()
