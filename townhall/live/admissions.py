@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from townhall.admission.attack import AttackMode
+from townhall.admission.limiter import Limiter, LocalLimiter
 from townhall.admission.pressure import DEFAULT_CEILINGS, Ceiling, Pressure, Priority
 from townhall.admission.proof_of_work import ProofOfWork
 from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
@@ -50,10 +51,24 @@ class Admissions:
         self.attack = AttackMode(s.attack_mode, s.attack_join_rate, s.attack_shed_rate,
                                  s.attack_cooldown_s, s.pow_min_difficulty,
                                  s.pow_max_difficulty)
-        self.join_limits = ClientLimiter(Rate(s.join_rate_per_address, s.join_burst_per_address),
-                                         Rate(s.join_rate_per_network, s.join_burst_per_network))
-        self.api_limits = ClientLimiter(Rate(s.api_rate_per_address, s.api_burst_per_address),
-                                        Rate(s.api_rate_per_network, s.api_burst_per_network))
+        join_a = Rate(s.join_rate_per_address, s.join_burst_per_address)
+        join_n = Rate(s.join_rate_per_network, s.join_burst_per_network)
+        api_a = Rate(s.api_rate_per_address, s.api_burst_per_address)
+        api_n = Rate(s.api_rate_per_network, s.api_burst_per_network)
+        self.join_limits: Limiter
+        self.api_limits: Limiter
+        if s.redis_url:
+            import redis.asyncio as aioredis
+
+            from townhall.store.redis_limits import RedisClientLimiter
+
+            client = aioredis.from_url(s.redis_url, socket_timeout=0.5,
+                                       socket_connect_timeout=0.5)
+            self.join_limits = RedisClientLimiter(client, "join", join_a, join_n)
+            self.api_limits = RedisClientLimiter(client, "api", api_a, api_n)
+        else:
+            self.join_limits = LocalLimiter(ClientLimiter(join_a, join_n))
+            self.api_limits = LocalLimiter(ClientLimiter(api_a, api_n))
         self.reaction_limits = Gcra(Rate(s.reaction_rate_per_address,
                                          s.reaction_burst_per_address))
         self.pressure = Pressure(scaled_ceilings(s))

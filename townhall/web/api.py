@@ -147,7 +147,7 @@ async def join_space(space_id: str, request: Request,
                      body: Annotated[JoinBody | None, Body()] = None) -> Response:
     adm = _admissions(request)
     address = client_address(request.scope, request.app.state.trusted)
-    ok, wait = adm.join_limits.allow(address, time.monotonic())
+    ok, wait = await adm.join_limits.allow(address, time.monotonic())
     if not ok:
         adm.counters["rate_limited"] += 1
         return _limited(wait)

@@ -53,7 +53,7 @@ class Shedding:
                 not scope["path"].endswith("/join"):
             # join has its own, stricter budget in the handler
             address = client_address(scope, self.trusted)
-            ok, wait = adm.api_limits.allow(address, time.monotonic())
+            ok, wait = await adm.api_limits.allow(address, time.monotonic())
             if not ok:
                 adm.counters["rate_limited"] += 1
                 retry = max(1, int(wait + 0.999))
