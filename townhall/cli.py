@@ -177,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="worker_rlimit_nofile (production: 2x worker connections)")
     edge.set_defaults(func=cmd_edge_config)
 
+    from townhall.simulate import cli as simulate_cli
+
+    sim = sub.add_parser("simulate", help="model a deployment for millions of listeners")
+    simulate_cli.add_arguments(sim)
+    sim.set_defaults(func=simulate_cli.run)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     result: int = args.func(args)

@@ -1,0 +1,67 @@
+"""`townhall simulate`: print the model's tables for given audiences (default 1.3 M and 8 M)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from townhall.simulate.model import Capacities, Deployment, Player, join_storm, steady_state
+
+ROWS = [
+    ("per listener, requests/s", "per_listener_requests_per_s"),
+    ("edge requests/s (all)", "edge_requests_per_s"),
+    ("edge egress Gb/s", "edge_egress_gbps"),
+    ("edges needed", "edges"),
+    ("shield requests/s", "shield_requests_per_s"),
+    ("origin cache fills/s", "origin_fill_requests_per_s"),
+    ("origin ticket renewals/s", "origin_renewals_per_s"),
+    ("origin requests/s", "origin_requests_per_s"),
+    ("origins needed", "origins"),
+    ("collapse ratio (edge/origin fills)", "collapse_ratio"),
+]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listeners", type=float, action="append",
+                   help="audience size (repeat); default 1.3e6 and 8e6")
+    p.add_argument("--mode", choices=["ll", "plain"], default="ll")
+    p.add_argument("--part", type=float, default=0.32, help="part duration, s")
+    p.add_argument("--segment", type=float, default=2.24, help="segment duration, s")
+    p.add_argument("--bitrate", type=int, default=64_000)
+    p.add_argument("--ticket-ttl", type=float, default=120.0)
+    p.add_argument("--shields", type=int, default=0)
+    p.add_argument("--join-window", type=float, default=60.0,
+                   help="seconds over which the audience arrives")
+    p.add_argument("--capacities", type=Path, default=None,
+                   help="JSON of Capacities fields, e.g. bench/out/capacities.json")
+    p.add_argument("--json", type=Path, default=None, help="also write the tables here")
+
+
+def run(args: argparse.Namespace) -> int:
+    caps = Capacities()
+    if args.capacities:
+        caps = replace(caps, **json.loads(args.capacities.read_text()))
+    player = Player(mode=args.mode, part_s=args.part, segment_s=args.segment,
+                    ticket_ttl_s=args.ticket_ttl)
+    audiences = [int(n) for n in (args.listeners or [1.3e6, 8e6])]
+    tables = [steady_state(Deployment(n, args.bitrate, player, caps, shields=args.shields))
+              for n in audiences]
+    storms = [join_storm(n, args.join_window, caps.origin_joins_per_s * t["origins"])
+              for n, t in zip(audiences, tables, strict=True)]
+    width = max(len(r[0]) for r in ROWS)
+    print("townhall deployment model (capacities per node: " + ", ".join(
+        f"{k}={v:g}" for k, v in caps.__dict__.items()) + ")")
+    print(" " * width + "".join(f"{n:>16,}" for n in audiences))
+    for label, key in ROWS:
+        print(f"{label:<{width}}" + "".join(f"{t[key]:>16,}" for t in tables))
+    print(f"join storm over {args.join_window:g} s (origins admit in parallel):")
+    for s in storms:
+        print(f"  {s['listeners']:,} listeners: all answered after {s['all_answered_after_s']} s,"
+              f" median wait {s['median_wait_s']} s, worst {s['worst_wait_s']} s")
+    print("Capacities are one machine's benchmark numbers; the model extrapolates them.")
+    if args.json:
+        args.json.write_text(json.dumps({"steady_state": tables, "join_storms": [
+            {k: v for k, v in s.items() if k != "curve"} for s in storms]}, indent=1))
+    return 0

@@ -1,0 +1,142 @@
+"""Steady-state and join-storm model of listeners -> edges (-> shields) -> origins. Sans-IO.
+
+What one listener asks for is the player's loop: LL-HLS asks one blocking playlist reload and
+one part per part duration (plain HLS: one playlist and one segment per target duration),
+polls the details document, and renews its ticket every half ticket lifetime. An edge
+collapses identical requests (proxy_cache_lock), so what passes an edge is one fetch per
+distinct object per edge, not per listener; a shield tier collapses the edges' fetches
+again. Joins and renewals are not cacheable: they go to the origins whatever the edges do.
+Capacities come from the benchmarks (`bench/`) of one machine; the outputs are as good as
+those numbers, and say so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+HTTP_OVERHEAD_BYTES = 350  # response headers and framing per request, measured order
+
+
+@dataclass(frozen=True)
+class Player:
+    mode: str = "ll"  # "ll" (LL-HLS) or "plain"
+    part_s: float = 0.32
+    segment_s: float = 2.24
+    playlist_bytes: int = 1800  # a live LL-HLS media playlist of 8 segments
+    details_poll_s: float = 2.0  # the page polls the details document this often
+    ticket_ttl_s: float = 120.0  # renewed at half of it
+
+    def requests_per_s(self) -> dict[str, float]:
+        """What one listener asks its edge for, per second, by kind."""
+        if self.mode == "ll":
+            media = {"playlist": 1 / self.part_s, "part": 1 / self.part_s}
+        elif self.mode == "plain":
+            media = {"playlist": 1 / self.segment_s, "segment": 1 / self.segment_s}
+        else:
+            raise ValueError("player mode is 'll' or 'plain'")
+        return {**media, "details": 1 / self.details_poll_s, "renew": 2 / self.ticket_ttl_s}
+
+    def distinct_objects_per_s(self) -> dict[str, float]:
+        """Distinct cacheable objects per second (what one collapsing cache fetches upstream)."""
+        if self.mode == "ll":
+            # each part has one blocking playlist version and one part object
+            media = {"playlist": 1 / self.part_s, "part": 1 / self.part_s}
+        else:
+            media = {"playlist": 1.0, "segment": 1 / self.segment_s}  # playlist max-age 1 s
+        return {**media, "details": 1.0}  # details max-age 1 s
+
+
+@dataclass(frozen=True)
+class Capacities:
+    """Per-node limits, from the benchmarks on the reference machine."""
+
+    edge_requests_per_s: float = 40_000.0
+    edge_egress_gbps: float = 10.0
+    origin_requests_per_s: float = 3_000.0  # joins/renewals and edge fills, one process
+    origin_joins_per_s: float = 1_500.0
+    shield_requests_per_s: float = 40_000.0
+
+
+@dataclass(frozen=True)
+class Deployment:
+    listeners: int
+    bitrate_bps: int = 64_000
+    player: Player = Player()
+    capacities: Capacities = Capacities()
+    edges: int | None = None  # None: as many as the load needs
+    shields: int = 0  # 0: edges fetch from the origins directly
+    headroom: float = 0.7  # plan nodes to run at this fraction of capacity
+
+
+def _ceil(x: float) -> int:
+    return max(1, math.ceil(x - 1e-9))
+
+
+def steady_state(d: Deployment) -> dict[str, Any]:
+    p, c = d.player, d.capacities
+    per_listener = p.requests_per_s()
+    cacheable = {k: v for k, v in per_listener.items() if k != "renew"}
+    edge_rps = d.listeners * sum(cacheable.values())
+    media_bytes = d.bitrate_bps / 8 * 1.04  # fMP4 boxes add about 4 %
+    playlist_bytes = per_listener["playlist"] * (p.playlist_bytes + HTTP_OVERHEAD_BYTES)
+    other_bytes = (per_listener.get("part", 0) + per_listener.get("segment", 0)
+                   + per_listener["details"]) * HTTP_OVERHEAD_BYTES + per_listener["details"] * 900
+    egress_bps = d.listeners * (media_bytes + playlist_bytes + other_bytes) * 8
+    edges = d.edges or max(
+        _ceil(edge_rps / (c.edge_requests_per_s * d.headroom)),
+        _ceil(egress_bps / (c.edge_egress_gbps * 1e9 * d.headroom)))
+    fills = sum(p.distinct_objects_per_s().values())
+    upstream_of_edges = edges * fills
+    origin_fill_rps = (d.shields or edges) * fills if d.shields else upstream_of_edges
+    renew_rps = d.listeners * per_listener["renew"]
+    origin_rps = origin_fill_rps + renew_rps
+    origins = _ceil(origin_rps / (c.origin_requests_per_s * d.headroom))
+    out = {
+        "listeners": d.listeners,
+        "player": asdict(p),
+        "per_listener_requests_per_s": round(sum(cacheable.values()), 3),
+        "edge_requests_per_s": round(edge_rps),
+        "edge_egress_gbps": round(egress_bps / 1e9, 2),
+        "edges": edges,
+        "edge_requests_per_s_each": round(edge_rps / edges),
+        "shields": d.shields,
+        "shield_requests_per_s": round(upstream_of_edges) if d.shields else 0,
+        "origin_fill_requests_per_s": round(origin_fill_rps, 1),
+        "origin_renewals_per_s": round(renew_rps),
+        "origin_requests_per_s": round(origin_rps),
+        "origins": origins,
+        "collapse_ratio": round(edge_rps / max(origin_fill_rps, 1e-9)),
+    }
+    return out
+
+
+def join_storm(listeners: int, window_s: float, joins_per_s_capacity: float,
+               step_s: float = 1.0) -> dict[str, Any]:
+    """Everyone arrives uniformly within `window_s`; the origins admit at their capacity.
+
+    Fluid queue: admitted(t) = min(arrived(t), capacity * t). Returns the admission curve
+    and how long the last arrival waits for an answer carrying a ticket or a place.
+    """
+    if listeners <= 0 or window_s <= 0 or joins_per_s_capacity <= 0:
+        raise ValueError("listeners, window and capacity must be positive")
+    rate = listeners / window_s
+    done_at = max(window_s, listeners / joins_per_s_capacity)
+    curve = []
+    t = 0.0
+    while t <= done_at + step_s:
+        arrived = min(listeners, rate * t)
+        admitted = min(arrived, joins_per_s_capacity * t)
+        curve.append({"t": round(t, 2), "arrived": round(arrived), "answered": round(admitted),
+                      "backlog": round(arrived - admitted)})
+        t += step_s
+    # the k-th arrival (at k / rate) is answered at max(k / rate, k / capacity)
+    worst_wait = max(0.0, listeners / joins_per_s_capacity - window_s)
+    median_k = listeners / 2
+    median_wait = max(0.0, median_k / joins_per_s_capacity - median_k / rate)
+    return {"listeners": listeners, "window_s": window_s,
+            "join_capacity_per_s": joins_per_s_capacity,
+            "all_answered_after_s": round(done_at, 1),
+            "median_wait_s": round(median_wait, 1), "worst_wait_s": round(worst_wait, 1),
+            "curve": curve}
