@@ -77,6 +77,22 @@ class Settings:
     reaction_burst_per_address: int = 20
     max_reaction_kinds: int = 16
     admin_key: str = ""  # operator API (metrics, attack mode); empty disables it
+    # --- speakers: WebRTC over WHIP (RFC 9725), mix-minus back to each speaker ---
+    speaker_cap: int = 13  # speakers live at once in one space, the host included
+    max_stage_seats: int = 1000  # invites and raised hands remembered per space
+    whip_max_body: int = 64 * 1024  # bytes, one SDP offer
+    whip_setup_timeout_s: float = 10.0  # a session still without audio this long is closed
+    speaker_drop_timeout_s: float = 1.5  # no audio (RTP) this long: the speaker left the mix
+    speaker_prebuffer_ms: int = 30  # a speaker's buffer in the mixer: low, for talk-back
+    speaker_ceiling_ms: int = 250  # (WebRTC's jitter buffer has already smoothed arrival)
+    mix_minus_max_ms: int = 120  # mix-minus queued for a speaker beyond this is dropped
+    speaking_threshold_dbfs: float = -45.0  # louder than this counts as speaking
+    speaking_hold_s: float = 0.4  # "speaking" stays on this long after the last loud frame
+    ice_servers: str = ""  # comma-separated stun:/turn: URLs; empty: host candidates only
+    ice_username: str = ""  # for the turn: URLs
+    ice_credential: str = field(default="", repr=False)
+    ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
+    # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -103,3 +119,9 @@ class Settings:
             raise ValueError("part_frames and parts_per_segment must be at least 2")
         if self.jitter_ceiling_ms <= self.jitter_prebuffer_ms:
             raise ValueError("jitter_ceiling_ms must exceed jitter_prebuffer_ms")
+        if not 1 <= self.speaker_cap <= self.max_stage_seats:
+            raise ValueError("speaker_cap must be between 1 and max_stage_seats")
+        if self.speaker_ceiling_ms <= self.speaker_prebuffer_ms:
+            raise ValueError("speaker_ceiling_ms must exceed speaker_prebuffer_ms")
+        if self.speaker_drop_timeout_s <= 0:
+            raise ValueError("speaker_drop_timeout_s must be positive")

@@ -55,14 +55,18 @@ class Program:
         self._open_segment: SegmentOpened | None = None
         self.ended = False
         self.on_publish: Callable[[MediaEvent], None] | None = None
+        # called with every mixed frame (FRAME samples) as the clock pulls it: speakers'
+        # mix-minus is derived here from `mixer.contributions`
+        self.on_frame: Callable[[npt.NDArray[np.float32]], None] | None = None
         self.frames_mixed = 0
         self.late_ticks = 0
 
     # --- sources ---
-    def attach(self, name: str) -> None:
+    def attach(self, name: str, prebuffer: int | None = None, ceiling: int | None = None) -> None:
+        """Mix a new source (samples of jitter buffer: default from Settings) and run."""
         if self.ended:
             raise RuntimeError("the program has ended")
-        self.mixer.add_source(name)
+        self.mixer.add_source(name, prebuffer, ceiling)
         self._empty_since = None
         if self._clock is None or self._clock.done():
             if self._paused:
@@ -80,6 +84,13 @@ class Program:
     @property
     def on_air(self) -> bool:
         return self._clock is not None and not self._clock.done()
+
+    @property
+    def ready(self) -> bool:
+        """On air with two complete segments: enough for any player to start cleanly
+        (hls.js stalls when it starts inside the only segment of a new playlist)."""
+        complete = sum(1 for seg in self.window.segments.values() if seg.complete)
+        return self.on_air and complete >= 2
 
     # --- listeners wait here for the next publication ---
     async def wait_change(self, timeout: float) -> None:
@@ -109,6 +120,8 @@ class Program:
             published = False
             while frames < due:
                 pcm = self.mixer.pull(FRAME)
+                if self.on_frame is not None:
+                    self.on_frame(pcm)
                 for au in self.encoder.encode(pcm):
                     wall = wall_base + self.packager.decode_time / rate
                     published |= self._publish(self.packager.push(au, wall))

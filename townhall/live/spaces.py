@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from townhall.delivery.listeners import ListenerCounter
 from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
+from townhall.live.speakers import SpaceSpeakers, stage_status
 from townhall.recording.recorder import Recorder, load_manifest
 from townhall.settings import Settings
 from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
@@ -46,6 +48,7 @@ class LiveSpace:
     ingest: IngestSession | None = None
     ingest_seq: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    speakers: SpaceSpeakers | None = None  # the stage and WHIP sessions, once anyone uses it
 
 
 class Spaces:
@@ -56,6 +59,8 @@ class Spaces:
         for record in store.load_all():
             self._spaces[record.id] = self._wrap(record)
         self._persist_task: asyncio.Task[None] | None = None
+        # awaited as a space ends, before its program stops (the speakers' sessions close)
+        self.on_end: list[Callable[[LiveSpace], Awaitable[None]]] = []
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -144,6 +149,8 @@ class Spaces:
                 raise SpaceError(409, "already_ended", str(exc)) from None
             if space.ingest is not None:
                 space.ingest.stop()
+            for hook in self.on_end:
+                await hook(space)
             record = space.record
             if space.program is not None:
                 await space.program.end()
@@ -190,16 +197,25 @@ class Spaces:
         return space.program
 
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
-        if space.record.phase is Phase.ENDED or session.closed:
+        if session.closed:
             return
+        self.go_live(space, session.name)
+
+    def go_live(self, space: LiveSpace, name: str, prebuffer: int | None = None,
+                ceiling: int | None = None) -> Program | None:
+        """Mix a new source into the space's program (going live on the first); None if the
+        space has ended."""
+        if space.record.phase is Phase.ENDED:
+            return None
         program = self._program_for(space)
-        program.attach(session.name)
+        program.attach(name, prebuffer, ceiling)
         if space.record.phase is not Phase.LIVE:
             space.record.phase = next_phase(space.record.phase, Trigger.GO_LIVE)
             space.record.actual_start = time.time()
             space.status = None
             asyncio.get_running_loop().create_task(asyncio.to_thread(self.store.save,
                                                                      space.record))
+        return program
 
     def _source_pcm(self, space: LiveSpace, session: IngestSession,
                     pcm: npt.NDArray[np.float32]) -> None:
@@ -239,7 +255,8 @@ class Spaces:
                           "peak": max(r.peak_listeners, space.listeners.peak)},
             "waiting": space.room.queued,
             "reactions": space.reactions.snapshot(now),
-            "on_air": bool(space.program and space.program.on_air),
+            "on_air": bool(space.program and space.program.ready),
+            **stage_status(space, self.settings),
             **self.urls(space),
             "server_time": iso(now),
         }

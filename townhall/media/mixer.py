@@ -108,11 +108,17 @@ class Mixer:
         self.prebuffer = prebuffer
         self.ceiling = ceiling
         self.sources: dict[str, SourceState] = {}
+        # what each unmuted source added to the last pull (before clipping): a speaker's
+        # mix-minus is the sum of everyone else's contribution
+        self.contributions: dict[str, Pcm] = {}
 
-    def add_source(self, name: str) -> JitterBuffer:
+    def add_source(self, name: str, prebuffer: int | None = None,
+                   ceiling: int | None = None) -> JitterBuffer:
+        """A new source; interactive sources (WebRTC) may ask for a shallower buffer."""
         if name in self.sources:
             raise ValueError(f"source {name!r} is already mixed")
-        state = SourceState(JitterBuffer(self.prebuffer, self.ceiling))
+        state = SourceState(JitterBuffer(self.prebuffer if prebuffer is None else prebuffer,
+                                         self.ceiling if ceiling is None else ceiling))
         self.sources[name] = state
         return state.buffer
 
@@ -135,12 +141,15 @@ class Mixer:
     def pull(self, n: int) -> Pcm:
         """The next n program samples: the sum of every unmuted source, clipped to [-1, 1]."""
         mix = np.zeros(n, dtype=np.float32)
+        contributions: dict[str, Pcm] = {}
         for name, state in list(self.sources.items()):
             block = state.buffer.read(n)
             state.level_dbfs = level_dbfs(block)
             if not state.muted:
                 mix += block
+                contributions[name] = block
             if state.buffer.draining and state.buffer.buffered == 0:
                 del self.sources[name]
+        self.contributions = contributions
         np.clip(mix, -1.0, 1.0, out=mix)
         return mix

@@ -26,6 +26,10 @@
     if (window.Hls && Hls.isSupported()) {
       const hls = new Hls({
         lowLatencyMode: true, backBufferLength: 30,
+        // wait for two whole segments: joining while the playlist holds only its first
+        // segment makes hls.js 1.7 re-fetch that segment's last part in a loop (a 3-5 s
+        // stall for everyone who was waiting for the space to start)
+        initialLiveManifestSize: 2,
         xhrSetup: (xhr, u) => { xhr.open("GET", withTicket(u), true); },
       });
       hls.on(Hls.Events.ERROR, (_, data) => {
