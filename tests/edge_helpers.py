@@ -45,10 +45,12 @@ def start_edge(origin: Server, prefix: Path, port: int | None = None) -> Edge:
         if proc.poll() is not None:
             raise RuntimeError(f"nginx exited: {(prefix / 'error.log').read_text()}")
         try:
-            httpx.get(url + "/", timeout=1)
-            return Edge(url, prefix, proc)
+            r = httpx.get(url + "/", timeout=1)
+            if "x-cache" in r.headers:  # nginx answering, not something else on the port
+                return Edge(url, prefix, proc)
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     proc.kill()
     raise RuntimeError("nginx did not start")
 
