@@ -15,7 +15,6 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-
 _handed_out: set[int] = set()
 
 

@@ -85,6 +85,8 @@ class Settings:
     speaker_drop_timeout_s: float = 1.5  # no audio (RTP) this long: the speaker left the mix
     speaker_prebuffer_ms: int = 30  # a speaker's buffer in the mixer: low, for talk-back
     speaker_ceiling_ms: int = 250  # (WebRTC's jitter buffer has already smoothed arrival)
+    speaker_receive_prefetch: int = 1  # Opus packets aiortc holds before decoding (its own
+    # default is 4: 80 ms more mouth-to-ear; the mixer's speaker buffer absorbs the jitter)
     mix_minus_max_ms: int = 120  # mix-minus queued for a speaker beyond this is dropped
     speaking_threshold_dbfs: float = -45.0  # louder than this counts as speaking
     speaking_hold_s: float = 0.4  # "speaking" stays on this long after the last loud frame

@@ -26,6 +26,8 @@ def classify(method: str, path: str) -> Priority:
         return Priority.MEDIA
     if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge")):
         return Priority.ADMISSION
+    if path.startswith("/whip/"):
+        return Priority.ADMISSION  # a speaker going live is not background traffic
     if path.startswith("/api/admin/"):
         return Priority.ADMISSION  # the operator must be able to look and act mid-attack
     if method == "GET" and (path.startswith("/api/spaces") or path.startswith("/spaces/")

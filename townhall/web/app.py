@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from townhall import __version__
+from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
 from townhall.live.spaces import Spaces
+from townhall.live.speakers import Speakers
 from townhall.settings import Settings
 from townhall.store.sqlite import SqliteSpaceStore
-from townhall.web import api, errors, media, pages
+from townhall.web import api, errors, media, pages, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.shedding import LagMonitor, Shedding
@@ -25,6 +27,8 @@ def create_app(settings: Settings) -> FastAPI:
     # built here, not in the lifespan, because the middleware needs them at construction
     spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
     admissions = Admissions(settings, spaces)
+    speakers = Speakers(settings, spaces)
+    spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies)
     lag = LagMonitor(admissions)
 
@@ -34,11 +38,13 @@ def create_app(settings: Settings) -> FastAPI:
         ingest = IngestServer(settings, spaces)
         await ingest.start()
         app.state.ingest = ingest
+        await speakers.start()
         lag.start()
         try:
             yield
         finally:
             lag.stop()
+            await speakers.close()
             await ingest.close()
             await spaces.close()
 
@@ -48,11 +54,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.spaces = spaces
     app.state.admissions = admissions
+    app.state.speakers = speakers
     app.state.trusted = trusted
     app.state.replays = {}
     errors.install(app)
     app.include_router(api.router)
-    for route in media.routes + pages.routes:
+    app.include_router(speakers_api.router)
+    for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     app.add_middleware(Shedding, admissions=admissions, trusted=trusted)  # outermost

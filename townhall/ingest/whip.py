@@ -1,0 +1,153 @@
+"""The WHIP edge (RFC 9725): speakers publish WebRTC audio with one HTTP POST.
+
+  POST   /whip/{space_id}                     SDP offer (application/sdp), Bearer host key or
+                                              speaker token -> 201, SDP answer, Location
+  DELETE /whip/{space_id}/session/{id}        the same Bearer -> 200: leave the stage
+  PATCH  /whip/{space_id}/session/{id}        405: no trickle ICE or ICE restart (the answer
+                                              carries every candidate; send a full offer)
+  OPTIONS on both                             CORS preflight, Accept-Post: application/sdp
+
+Thin: reads and checks the request (size, media type, SDP shape), calls the speakers service,
+writes the answer. Every refusal is JSON {"error", "detail"}, and CORS headers ride on every
+answer so a page on another origin can read them. Never touches the program or aiortc itself.
+"""
+
+from __future__ import annotations
+
+from aiortc.sdp import SessionDescription
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from townhall.live.errors import SpaceError
+from townhall.live.speakers import Speakers
+from townhall.web.errors import error_response
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",  # bearer tokens, no cookies: any origin may publish
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, ETag",
+    "Access-Control-Max-Age": "600",
+}
+SDP_TYPE = "application/sdp"
+SUPPORTED_CODECS = ("audio/opus", "audio/pcmu", "audio/pcma")
+
+
+def check_offer(sdp: str) -> None:
+    """Refuse, with a reason, an offer aiortc could not use. No I/O."""
+    if not sdp.startswith("v=0"):
+        raise SpaceError(400, "malformed_sdp", "an SDP offer starts with the line v=0")
+    try:
+        desc = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser asserts and raises several types
+        raise SpaceError(400, "malformed_sdp",
+                         f"the SDP offer does not parse ({type(exc).__name__}: {exc})") from None
+    audio = [m for m in desc.media if m.kind == "audio"]
+    if not audio:
+        raise SpaceError(422, "no_audio", "the offer has no m=audio section to publish")
+    media = audio[0]
+    if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
+        raise SpaceError(400, "malformed_sdp", "the offer lacks a=ice-ufrag and a=ice-pwd")
+    if media.dtls is None or not media.dtls.fingerprints:
+        raise SpaceError(400, "malformed_sdp", "the offer lacks a=fingerprint (DTLS-SRTP)")
+    codecs = {c.mimeType.lower() for c in media.rtp.codecs}
+    if not codecs & set(SUPPORTED_CODECS):
+        raise SpaceError(422, "unsupported_codec",
+                         "offer Opus (or PCMU/PCMA) audio; got " + (", ".join(sorted(codecs))
+                                                                    or "no codec"))
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return (value.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _error(exc: SpaceError) -> Response:
+    headers = dict(CORS)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def _speakers(request: Request) -> Speakers:
+    service: Speakers = request.app.state.speakers
+    return service
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise SpaceError(413, "body_too_large", f"an SDP offer is at most {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise SpaceError(413, "body_too_large", f"an SDP offer is at most {limit} bytes")
+    return bytes(body)
+
+
+def _link_headers(service: Speakers) -> list[str]:
+    # RFC 9725: the ICE servers a client may use, as Link rel="ice-server" headers
+    links = []
+    for server in service.ice_servers:
+        for url in [server.urls] if isinstance(server.urls, str) else server.urls:
+            link = f'<{url}>; rel="ice-server"'
+            if server.username:
+                link += f'; username="{server.username}"; credential="{server.credential}"'
+                link += '; credential-type="password"'
+            links.append(link)
+    return links
+
+
+async def publish(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={**CORS, "Accept-Post": SDP_TYPE})
+    service = _speakers(request)
+    space_id = request.path_params["space_id"]
+    try:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != SDP_TYPE:
+            raise SpaceError(415, "unsupported_media_type",
+                             f"send the SDP offer as Content-Type: {SDP_TYPE}")
+        body = await _read_body(request, service.settings.whip_max_body)
+        try:
+            offer = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SpaceError(400, "malformed_sdp", "the SDP offer is not UTF-8 text") from None
+        space = service.spaces.get(space_id)  # 404 before anything is parsed
+        service.identify(space, _bearer(request))  # 401/403 before the SDP is looked at
+        check_offer(offer)
+        session, answer = await service.publish(space_id, _bearer(request), offer)
+    except SpaceError as exc:
+        return _error(exc)
+    location = f"/whip/{space_id}/session/{session.id}"
+    response = Response(answer, status_code=201, media_type=SDP_TYPE,
+                        headers={**CORS, "Location": location, "Cache-Control": "no-store"})
+    for link in _link_headers(service):
+        response.headers.append("Link", link)
+    return response
+
+
+async def session(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers=CORS)
+    if request.method == "PATCH":
+        # RFC 9725: a session that supports neither trickle ICE nor ICE restarts answers 405
+        return error_response(405, "method_not_allowed",
+                              "this server takes no trickle ICE or ICE restart: gather every "
+                              "candidate before the POST, and publish again to restart",
+                              {**CORS, "Allow": "DELETE, OPTIONS"})
+    try:
+        await _speakers(request).unpublish(request.path_params["space_id"],
+                                           request.path_params["session_id"], _bearer(request))
+    except SpaceError as exc:
+        return _error(exc)
+    return Response(status_code=200, headers=CORS)
+
+
+routes = [
+    Route("/whip/{space_id}", publish, methods=["POST", "OPTIONS"]),
+    Route("/whip/{space_id}/session/{session_id}", session,
+          methods=["DELETE", "PATCH", "OPTIONS"]),
+]

@@ -1,0 +1,315 @@
+"""Who may speak in a space: roles, the stage cap, speaker tokens, raised hands, mute, remove.
+
+Sans-IO core. A `Stage` holds one space's seats (the host, co-hosts, invited speakers, raised
+hands) and changes them through one table; it is fed `now`, never reads a clock, never touches
+sockets or storage. Speaker tokens are HMAC-signed and name one space and one seat, so they
+are checked without a lookup and cannot be used in another space.
+
+Rules of the seat table (TRANSITIONS), in the manner of h11's _state.py:
+  - A seat is created INVITED (the host or a co-host invited someone: a speaker link) or
+    RAISED (a listener raised a hand). The host's own seat exists from the start, INVITED.
+  - APPROVE makes a RAISED seat INVITED (its role becomes speaker); LOWER makes it REMOVED.
+  - PUBLISH (a WHIP session starts) makes an INVITED seat LIVE while fewer than `cap` seats
+    are LIVE (the host counts). UNPUBLISH (the session ended, dropped or was stopped) makes it
+    INVITED again: the speaker may rejoin with the same token.
+  - MUTE and UNMUTE keep the state and set the muted flag (INVITED or LIVE).
+  - REMOVE makes any seat but the host's REMOVED. REMOVED is final: the token is revoked.
+Who may act (PERMISSIONS): a seat on itself; the host on anyone; a co-host on speakers and
+raised hands. A speaker muted by the host or a co-host cannot unmute themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+HOST_SEAT = "host"
+TOKEN_PREFIX = "th1"
+TOKEN_RE = re.compile(r"^th1\.(?P<space>[a-z0-9]{1,32})\.(?P<seat>[A-Za-z0-9_-]{4,32})"
+                      r"\.(?P<grant>[sch])\.(?P<sig>[A-Za-z0-9_-]{32})$")
+MAX_NAME_CHARS = 60
+
+
+class Role(StrEnum):
+    HOST = "host"
+    COHOST = "cohost"
+    SPEAKER = "speaker"
+    LISTENER = "listener"  # a raised hand not yet approved
+
+
+class SeatState(StrEnum):
+    RAISED = "raised"
+    INVITED = "invited"
+    LIVE = "live"
+    REMOVED = "removed"
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    LOWER = "lower"
+    PUBLISH = "publish"
+    UNPUBLISH = "unpublish"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    REMOVE = "remove"
+
+
+class Who(StrEnum):
+    SELF = "self"
+    HOST = "host"
+    COHOST = "cohost"
+
+
+class Problem(StrEnum):
+    """What kind of refusal; the service maps each to one HTTP status."""
+
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+
+
+class StageError(Exception):
+    def __init__(self, problem: Problem, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.problem = problem
+        self.code = code
+        self.detail = detail
+
+
+TRANSITIONS: dict[tuple[SeatState, Action], SeatState] = {
+    (SeatState.RAISED, Action.APPROVE): SeatState.INVITED,
+    (SeatState.RAISED, Action.LOWER): SeatState.REMOVED,
+    (SeatState.INVITED, Action.PUBLISH): SeatState.LIVE,
+    (SeatState.LIVE, Action.UNPUBLISH): SeatState.INVITED,
+    (SeatState.INVITED, Action.MUTE): SeatState.INVITED,
+    (SeatState.LIVE, Action.MUTE): SeatState.LIVE,
+    (SeatState.INVITED, Action.UNMUTE): SeatState.INVITED,
+    (SeatState.LIVE, Action.UNMUTE): SeatState.LIVE,
+    (SeatState.RAISED, Action.REMOVE): SeatState.REMOVED,
+    (SeatState.INVITED, Action.REMOVE): SeatState.REMOVED,
+    (SeatState.LIVE, Action.REMOVE): SeatState.REMOVED,
+}
+
+PERMISSIONS: dict[Action, frozenset[Who]] = {
+    Action.APPROVE: frozenset({Who.HOST, Who.COHOST}),
+    Action.LOWER: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
+    Action.PUBLISH: frozenset({Who.SELF}),
+    Action.UNPUBLISH: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
+    Action.MUTE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
+    Action.UNMUTE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
+    Action.REMOVE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
+}
+
+# refusals worth a specific message: (state, action) -> (problem, code, detail)
+REFUSALS: dict[tuple[SeatState, Action], tuple[Problem, str, str]] = {
+    (SeatState.LIVE, Action.PUBLISH): (
+        Problem.CONFLICT, "already_live",
+        "this seat is already publishing; DELETE its session before publishing again"),
+    (SeatState.RAISED, Action.PUBLISH): (
+        Problem.FORBIDDEN, "not_approved", "your raised hand is waiting for the host"),
+    (SeatState.REMOVED, Action.PUBLISH): (
+        Problem.FORBIDDEN, "removed", "you were removed from the stage; ask for a new invite"),
+    (SeatState.INVITED, Action.APPROVE): (
+        Problem.CONFLICT, "already_approved", "this speaker may already go live"),
+    (SeatState.LIVE, Action.APPROVE): (
+        Problem.CONFLICT, "already_approved", "this speaker is already live"),
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a valid speaker token says."""
+
+    space_id: str
+    seat_id: str
+    grant: str  # "s" speaker, "c" co-host, "h" raised hand
+
+
+GRANT_ROLE = {"s": Role.SPEAKER, "c": Role.COHOST, "h": Role.LISTENER}
+ROLE_GRANT = {Role.SPEAKER: "s", Role.COHOST: "c", Role.LISTENER: "h"}
+
+
+class SpeakerTokens:
+    """`th1.<space>.<seat>.<grant>.<sig>`, sig = HMAC-SHA256 over the rest, 192 bits kept."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the speaker token secret needs at least 16 bytes")
+        self._secret = secret
+
+    def _sign(self, space_id: str, seat_id: str, grant: str) -> str:
+        msg = f"townhall-speaker|{space_id}|{seat_id}|{grant}".encode()
+        digest = hmac.new(self._secret, msg, hashlib.sha256).digest()[:24]
+        return base64.urlsafe_b64encode(digest).decode()
+
+    def issue(self, space_id: str, seat_id: str, grant: str) -> str:
+        if grant not in GRANT_ROLE:
+            raise ValueError(f"unknown grant {grant!r}")
+        return f"{TOKEN_PREFIX}.{space_id}.{seat_id}.{grant}.{self._sign(space_id, seat_id, grant)}"
+
+    def check(self, token: str) -> Claim:
+        """The claim of a genuine token; StageError(UNAUTHORIZED) otherwise. Constant time."""
+        m = TOKEN_RE.match(token)
+        if m is None:
+            raise StageError(Problem.UNAUTHORIZED, "bad_token",
+                             "the token is neither this space's host key nor a speaker token")
+        want = self._sign(m["space"], m["seat"], m["grant"])
+        if not hmac.compare_digest(want, m["sig"]):
+            raise StageError(Problem.UNAUTHORIZED, "bad_token",
+                             "the speaker token is not genuine (altered or from another server)")
+        return Claim(m["space"], m["seat"], m["grant"])
+
+
+def is_speaker_token(value: str) -> bool:
+    return value.startswith(TOKEN_PREFIX + ".")
+
+
+@dataclass
+class Seat:
+    id: str
+    name: str
+    role: Role
+    state: SeatState
+    since: float
+    muted: bool = False
+    muted_by_manager: bool = False
+
+
+def clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise StageError(Problem.INVALID, "invalid_request",
+                         f"name: must be 1 to {MAX_NAME_CHARS} characters")
+    return name
+
+
+class Stage:
+    """One space's seats. `cap` bounds LIVE seats; `max_seats` bounds every seat ever made."""
+
+    def __init__(self, space_id: str, tokens: SpeakerTokens, *, cap: int, max_seats: int,
+                 host_name: str, now: float) -> None:
+        if cap < 1 or max_seats < cap:
+            raise ValueError("need 1 <= cap <= max_seats")
+        self.space_id = space_id
+        self.tokens = tokens
+        self.cap = cap
+        self.max_seats = max_seats
+        self.seats: dict[str, Seat] = {
+            HOST_SEAT: Seat(HOST_SEAT, host_name, Role.HOST, SeatState.INVITED, now)}
+
+    @property
+    def host(self) -> Seat:
+        return self.seats[HOST_SEAT]
+
+    @property
+    def live(self) -> list[Seat]:
+        return [s for s in self.seats.values() if s.state is SeatState.LIVE]
+
+    def token_for(self, seat: Seat) -> str:
+        if seat.role is Role.HOST:
+            raise ValueError("the host speaks with the host key, not a token")
+        return self.tokens.issue(self.space_id, seat.id, ROLE_GRANT[seat.role])
+
+    def _new_seat(self, name: str, role: Role, state: SeatState, now: float) -> Seat:
+        if len(self.seats) >= self.max_seats:
+            raise StageError(Problem.CONFLICT, "too_many_seats",
+                             f"this space already has {self.max_seats} invites and hands")
+        seat_id = secrets.token_urlsafe(9)
+        while seat_id in self.seats:
+            seat_id = secrets.token_urlsafe(9)
+        seat = Seat(seat_id, clean_name(name), role, state, now)
+        self.seats[seat_id] = seat
+        return seat
+
+    def actor(self, token: str, now: float) -> Seat:
+        """The seat a speaker token speaks for. A genuine token for a seat this process has
+        not seen (it restarted) recreates the seat, so links survive a restart."""
+        claim = self.tokens.check(token)
+        if claim.space_id != self.space_id:
+            raise StageError(Problem.FORBIDDEN, "wrong_space",
+                             f"this speaker token is for space {claim.space_id!r}, "
+                             f"not {self.space_id!r}")
+        seat = self.seats.get(claim.seat_id)
+        if seat is None:
+            if len(self.seats) >= self.max_seats:
+                raise StageError(Problem.CONFLICT, "too_many_seats", "this space is full")
+            role = GRANT_ROLE[claim.grant]
+            state = SeatState.RAISED if role is Role.LISTENER else SeatState.INVITED
+            seat = Seat(claim.seat_id, "Guest", role, state, now)
+            self.seats[seat.id] = seat
+        return seat
+
+    def invite(self, actor: Seat, name: str, role: Role, now: float) -> Seat:
+        if role not in (Role.SPEAKER, Role.COHOST):
+            raise StageError(Problem.INVALID, "invalid_request",
+                             "role: invite a speaker or a cohost")
+        if actor.role is not Role.HOST and not (actor.role is Role.COHOST
+                                                and role is Role.SPEAKER):
+            raise StageError(Problem.FORBIDDEN, "not_allowed",
+                             "only the host invites co-hosts; hosts and co-hosts invite "
+                             "speakers")
+        return self._new_seat(name, role, SeatState.INVITED, now)
+
+    def raise_hand(self, name: str, now: float) -> Seat:
+        return self._new_seat(name, Role.LISTENER, SeatState.RAISED, now)
+
+    def seat(self, seat_id: str) -> Seat:
+        seat = self.seats.get(seat_id)
+        if seat is None:
+            raise StageError(Problem.NOT_FOUND, "seat_not_found",
+                             f"no speaker or raised hand {seat_id!r} in this space")
+        return seat
+
+    def who(self, actor: Seat, target: Seat) -> Who | None:
+        if actor.id == target.id:
+            return Who.SELF
+        if actor.role is Role.HOST:
+            return Who.HOST
+        if actor.role is Role.COHOST and target.role in (Role.SPEAKER, Role.LISTENER):
+            return Who.COHOST
+        return None
+
+    def apply(self, actor: Seat, action: Action, target: Seat, now: float) -> Seat:
+        """Do `action` on `target` for `actor`, or raise StageError saying why not."""
+        who = self.who(actor, target)
+        if who is None or who not in PERMISSIONS[action]:
+            raise StageError(Problem.FORBIDDEN, "not_allowed",
+                             f"you may not {action.value} {target.name!r}")
+        if target.role is Role.HOST and action in (Action.REMOVE, Action.LOWER):
+            raise StageError(Problem.FORBIDDEN, "not_allowed",
+                             "the host's seat cannot be removed; end the space instead")
+        nxt = TRANSITIONS.get((target.state, action))
+        if nxt is None:
+            refusal = REFUSALS.get((target.state, action))
+            if refusal is not None:
+                raise StageError(*refusal)
+            if target.state is SeatState.REMOVED:
+                raise StageError(Problem.FORBIDDEN, "removed",
+                                 f"{target.name!r} was removed from the stage")
+            raise StageError(Problem.CONFLICT, "wrong_state",
+                             f"cannot {action.value} a seat that is {target.state.value}")
+        if action is Action.PUBLISH and len(self.live) >= self.cap:
+            raise StageError(Problem.CONFLICT, "stage_full",
+                             f"{self.cap} speakers are live, the most this space allows; "
+                             "wait for one to leave")
+        if action is Action.UNMUTE and who is Who.SELF and target.muted_by_manager:
+            raise StageError(Problem.FORBIDDEN, "muted_by_host",
+                             "the host muted you; ask them to unmute you")
+        if action is Action.MUTE:
+            target.muted = True
+            target.muted_by_manager = who is not Who.SELF
+        elif action is Action.UNMUTE:
+            target.muted = target.muted_by_manager = False
+        elif action is Action.APPROVE:
+            target.role = Role.SPEAKER
+        if nxt is not target.state:
+            target.state = nxt
+            target.since = now
+        return target
