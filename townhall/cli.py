@@ -183,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     simulate_cli.add_arguments(sim)
     sim.set_defaults(func=simulate_cli.run)
 
+    from townhall.loadtest import cli as loadtest_cli
+
+    loadtest_cli.register(sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     result: int = args.func(args)

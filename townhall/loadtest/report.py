@@ -1,0 +1,93 @@
+"""What a load run found: the `LoadReport` (summary, per-second timeline), as JSON and as text.
+
+Built by the runner from the listeners, the tally and the attackers; plain data afterwards,
+so tests and benchmarks read fields and the CLI writes files. Never measures anything itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from townhall.loadtest.metrics import Second, Stats
+
+
+@dataclass
+class LoadReport:
+    target: str
+    space: str
+    mode: str
+    started_at: float  # epoch seconds
+    duration_s: float  # as run (the configured duration, plus the wind-down)
+    listeners_requested: int
+    listeners_by_state: dict[str, int]  # at the end: done, failed, ended, pending, ...
+    admitted: int  # listeners that got a ticket at least once
+    played: int  # listeners that got their first audio
+    waited_in_line: int  # listeners that were placed in the waiting room
+    failed: int  # listeners that gave up joining
+    ttfa_s: Stats  # time to first audio: join request sent -> first part in hand
+    stalls: int  # a part not in hand by its playback deadline (whole run, all listeners)
+    stalled_s: float
+    listeners_with_stalls: int
+    gaps: int  # media never delivered and skipped over
+    live_edge_s: Stats  # wall time - PDT of the media being played, sampled every second
+    requests: int  # listener HTTP requests answered
+    bytes: int  # listener response bodies
+    errors: dict[str, int]  # "<what>:<status or failure>", e.g. "part:503", "join:timeout"
+    events: dict[str, int]  # not errors: "renewed", "waited_in_line", "proof_of_work", ...
+    attack: dict[str, Any]  # patterns, rate, sent, by_outcome, by_pattern, slow
+    process: dict[str, float]  # the generator's own cost and health: cpu_s, cpu_percent,
+    # max_rss_mb, loop_lag_p99_s, loop_lag_max_s (a lagging generator measures itself)
+    timeline: list[Second] = field(default_factory=list)
+    crashes: list[str] = field(default_factory=list)  # listener bugs (tracebacks), never hidden
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def write_json(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+    def summary_lines(self) -> list[str]:
+        t, e = self.ttfa_s, self.live_edge_s
+        lines = [
+            f"loadtest {self.target} space {self.space} ({self.mode}), "
+            f"{self.duration_s:.1f} s",
+            f"listeners: {self.listeners_requested} requested, {self.admitted} admitted, "
+            f"{self.played} played, {self.waited_in_line} waited in line, "
+            f"{self.failed} failed",
+            f"time to first audio: p50 {_s(t.get('p50'))} p99 {_s(t.get('p99'))} "
+            f"max {_s(t.get('max'))}",
+            f"stalls: {self.stalls} ({self.stalled_s:.2f} s) in {self.listeners_with_stalls} "
+            f"listeners; gaps {self.gaps}",
+            f"live edge distance: p50 {_s(e.get('p50'))} p95 {_s(e.get('p95'))} "
+            f"max {_s(e.get('max'))}",
+            f"requests: {self.requests} ({self.bytes / 1e6:.1f} MB); errors: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "none"),
+        ]
+        if self.attack.get("sent"):
+            by = self.attack.get("by_outcome", {})
+            patterns = ", ".join(self.attack["patterns"])
+            lines.append(f"attack: {self.attack['sent']} sent ({patterns}); outcomes "
+                         + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
+        p = self.process
+        lines.append(f"load generator: {p.get('cpu_s', 0):.1f} CPU-s "
+                     f"({p.get('cpu_percent', 0):.0f}% of one core), "
+                     f"max RSS {p.get('max_rss_mb', 0):.0f} MB, own loop lag p99 "
+                     f"{p.get('loop_lag_p99_s', 0) * 1000:.0f} ms max "
+                     f"{p.get('loop_lag_max_s', 0) * 1000:.0f} ms")
+        if self.crashes:
+            lines.append(f"LISTENER CRASHES: {len(self.crashes)} (see the JSON report)")
+        return lines
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"

@@ -1,0 +1,138 @@
+"""`run_load`: N listeners (optionally a join storm) and optional attackers, for a bounded time.
+
+The asyncio edge of the load generator. Checks the config (loopback target) before any
+socket, starts listener i at i/N of the join window, runs the attackers, samples a `Second`
+of the timeline once a second (handed to `on_second`, e.g. the terminal progress), and at the
+deadline cancels everything, closes the books (stalls in progress count), gives seats back
+and closes every connection. Stops by itself: nothing outlives the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+
+from townhall.loadtest.attackers import Attackers
+from townhall.loadtest.config import LoadConfig
+from townhall.loadtest.listener import Listener, State
+from townhall.loadtest.metrics import Reservoir, Second, Tally, percentile, summary
+from townhall.loadtest.report import LoadReport
+
+WIND_DOWN_S = 5.0  # at most this long for leaves and closes after the deadline
+LAG_PROBE_S = 0.05  # the generator times its own event loop this often
+EDGE_SAMPLES = 200_000  # live-edge distances kept (a uniform sample) for the run's percentiles
+MAX_CRASHES_KEPT = 5
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _probe_lag(tally: Tally) -> None:
+    """Measure the load generator's own event-loop lag (until cancelled with the run)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LAG_PROBE_S)
+        tally.loop_lag(max(0.0, loop.time() - before - LAG_PROBE_S))
+
+
+def _sample(t: int, listeners: list[Listener], tally: Tally,
+            edges_seen: Reservoir) -> Second:
+    now = time.time()
+    states: Counter[str] = Counter(lst.state.value for lst in listeners)
+    stalled_now = 0
+    edges: list[float] = []
+    for lst in listeners:
+        playback = lst.player.playback
+        if playback is not None and lst.state is State.PLAYING:
+            if playback.stalled_at(now):
+                stalled_now += 1
+            edge = playback.live_edge_distance(now)
+            if edge is not None:
+                edges.append(edge)
+                edges_seen.add(edge)
+    return tally.close_second(t, states, stalled_now, edges)
+
+
+async def run_load(config: LoadConfig,
+                   on_second: Callable[[Second], None] | None = None) -> LoadReport:
+    """Run the load described by `config` and report; raises NotLoopback/ValueError first."""
+    target = config.validate()
+    loop = asyncio.get_running_loop()
+    rng = random.Random(config.seed)
+    tally = Tally()
+    pool = config.listener_pool()
+    listeners = [Listener(i, config, target, pool.address(i) if config.bind_sources else None,
+                          tally, rng) for i in range(config.listeners)]
+    attackers = Attackers(config, target, tally, rng)
+    started_at, cpu0, t0 = time.time(), _cpu_s(), loop.time()
+    stop_at = t0 + config.duration_s
+    n = max(1, config.listeners)
+    tasks = [asyncio.create_task(lst.run(config.join_window_s * i / n))
+             for i, lst in enumerate(listeners)]
+    attack_task = asyncio.create_task(attackers.run(stop_at))
+    probe = asyncio.create_task(_probe_lag(tally))
+    timeline: list[Second] = []
+    edges_seen = Reservoir(EDGE_SAMPLES, random.Random(config.seed))
+    crashes: list[str] = []
+    try:
+        second = 1
+        while t0 + second <= stop_at + 1e-6:
+            await asyncio.sleep(max(0.0, t0 + second - loop.time()))
+            timeline.append(_sample(second, listeners, tally, edges_seen))
+            if on_second is not None:
+                on_second(timeline[-1])
+            second += 1
+        await asyncio.sleep(max(0.0, stop_at - loop.time()))
+    finally:
+        stopped = time.time()
+        for task in [*tasks, attack_task, probe]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, attack_task, probe, return_exceptions=True)
+        for res in results:
+            if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
+                tally.error(f"crash:{type(res).__name__}")
+                if len(crashes) < MAX_CRASHES_KEPT:
+                    crashes.append("".join(traceback.format_exception(res)))
+        try:
+            async with asyncio.timeout(WIND_DOWN_S):
+                await asyncio.gather(*(lst.stop(stopped) for lst in listeners),
+                                     return_exceptions=True)
+        except TimeoutError:
+            tally.error("wind_down:timeout")
+        for lst in listeners:  # whatever did not finish leaving in time
+            await lst.client.close()
+        await attackers.close()
+    cpu = _cpu_s() - cpu0
+    playbacks = [lst.player.playback for lst in listeners if lst.player.playback is not None]
+    elapsed = loop.time() - t0
+    return LoadReport(
+        target=target.url, space=config.space, mode=config.mode, started_at=started_at,
+        duration_s=round(elapsed, 3), listeners_requested=config.listeners,
+        listeners_by_state=dict(Counter(lst.state.value for lst in listeners)),
+        admitted=sum(1 for lst in listeners if lst.admissions),
+        played=sum(1 for lst in listeners if lst.player.ttfa is not None),
+        waited_in_line=tally.events.get("waited_in_line", 0),
+        failed=sum(1 for lst in listeners if lst.state is State.FAILED),
+        ttfa_s=summary(tally.ttfa), stalls=tally.stalls, stalled_s=round(tally.stalled_s, 3),
+        listeners_with_stalls=sum(1 for p in playbacks if p.stalls),
+        gaps=sum(p.gaps for p in playbacks),
+        live_edge_s=summary(edges_seen.values), requests=tally.requests, bytes=tally.bytes,
+        errors=dict(tally.errors), events=dict(tally.events),
+        attack={"patterns": list(config.attacks), "rate": config.attack_rate,
+                "addresses": config.attack_addresses, "sent": attackers.sent,
+                "by_outcome": dict(tally.attack), "by_pattern": dict(tally.attack_by_pattern),
+                "slow": attackers.slow_summary()},
+        process={"cpu_s": round(cpu, 3), "cpu_percent": round(100 * cpu / max(elapsed, 1e-9), 1),
+                 "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                     1),
+                 "loop_lag_p99_s": percentile(tally.loop_lags, 99) or 0.0,
+                 "loop_lag_max_s": max(tally.loop_lags, default=0.0)},
+        timeline=timeline, crashes=crashes, config=config.to_dict())
