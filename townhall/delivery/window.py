@@ -31,6 +31,8 @@ class LiveWindow:
         self.discontinuity_sequence = 0
         self.ended = False
         self.version = 0  # bumps on every change; waiters compare it
+        self._rendered: dict[str, tuple[int, str]] = {}
+        self._encoded: tuple[int, bytes] = (-1, b"")
 
     # --- writes (from the program pipeline) ---
     def apply(self, event: MediaEvent) -> None:
@@ -96,8 +98,20 @@ class LiveWindow:
         return (msn, index) in self._parts
 
     def render(self, query: str = "") -> str:
-        segs = list(self.segments.values())
-        first_disc = self.discontinuity_sequence
-        return render_media(segs, segment_target=self.segment_target,
-                            discontinuity_sequence=first_disc, ended=self.ended,
-                            low_latency=self.low_latency, query=query)
+        """The playlist now; rendered once per publication and shared by every listener."""
+        cached = self._rendered.get(query)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        text = render_media(list(self.segments.values()), segment_target=self.segment_target,
+                            discontinuity_sequence=self.discontinuity_sequence,
+                            ended=self.ended, low_latency=self.low_latency, query=query)
+        if len(self._rendered) > 8:
+            self._rendered.clear()
+        self._rendered[query] = (self.version, text)
+        return text
+
+    def render_bytes(self) -> bytes:
+        """The playlist as bytes, encoded once per publication."""
+        if self._encoded[0] != self.version:
+            self._encoded = (self.version, self.render().encode())
+        return self._encoded[1]

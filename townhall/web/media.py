@@ -119,7 +119,8 @@ async def media_playlist(request: Request) -> Response:
     else:
         control = cache.ended_playlist() if window.ended else cache.live_playlist(
             window.part_target)
-    return Response(window.render(), media_type=M3U8, headers={"Cache-Control": control})
+    return Response(window.render_bytes(), media_type=M3U8,
+                    headers={"Cache-Control": control})
 
 
 async def init_section(request: Request) -> Response:
