@@ -28,6 +28,8 @@ class Settings:
     part_frames: int = 15  # AAC frames (1024 samples) per part: 0.32 s
     parts_per_segment: int = 7  # 2.24 s segments
     keep_segments: int = 8  # complete segments kept in memory and listed
+    part_hold_back_parts: float = 3.0  # PART-HOLD-BACK in parts (rfc8216bis: >= 2, 3 advised);
+    # behind nginx edges, which wake collapsed requests only every 500 ms, 5 gives margin
     jitter_prebuffer_ms: int = 150  # audio held before a source is mixed in
     jitter_ceiling_ms: int = 1000  # a source further ahead than this is trimmed
     idle_pause_s: float = 30.0  # silence kept on air after the last source leaves

@@ -14,7 +14,10 @@ from townhall.media.playlist import LowLatency, PlaylistSegment, render_media
 
 class LiveWindow:
     def __init__(self, *, init: bytes, segment_target: float, part_target: float,
-                 parts_per_segment: int, keep_segments: int = 8) -> None:
+                 parts_per_segment: int, keep_segments: int = 8,
+                 hold_back_parts: float = 3.0) -> None:
+        if hold_back_parts < 2:
+            raise ValueError("PART-HOLD-BACK must be at least two parts (rfc8216bis §4.4.3.8)")
         if keep_segments < 3:
             raise ValueError("keep_segments must be at least 3 (rfc8216bis §6.2.2)")
         self.init = init
@@ -23,7 +26,7 @@ class LiveWindow:
         self.parts_per_segment = parts_per_segment
         self.keep_segments = keep_segments
         self.low_latency = LowLatency(part_target=part_target,
-                                      part_hold_back=round(3 * part_target, 5),
+                                      part_hold_back=round(hold_back_parts * part_target, 5),
                                       parts_window=3 * segment_target)
         self.segments: OrderedDict[int, PlaylistSegment] = OrderedDict()
         self._parts: dict[tuple[int, int], bytes] = {}

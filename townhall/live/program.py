@@ -44,7 +44,8 @@ class Program:
         self.window = LiveWindow(init=self.init, segment_target=self.packager.segment_target,
                                  part_target=self.packager.part_target,
                                  parts_per_segment=settings.parts_per_segment,
-                                 keep_segments=settings.keep_segments)
+                                 keep_segments=settings.keep_segments,
+                                 hold_back_parts=settings.part_hold_back_parts)
         rate_ms = settings.sample_rate // 1000
         self.mixer = Mixer(settings.jitter_prebuffer_ms * rate_ms,
                            settings.jitter_ceiling_ms * rate_ms)
