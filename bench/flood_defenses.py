@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.edge_helpers import start_edge
 from tests.helpers import Server, free_port, start_server, stop_server
-from tests.rawhttp import request
+from tests.rawhttp import poll_details
 from townhall.loadtest.config import LoadConfig
 from townhall.loadtest.runner import run_load
 
@@ -46,24 +46,6 @@ DEFENSES_OFF = ["--no-tickets", "--attack-mode", "off",
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / 100
-
-
-async def poll_details(port: int, space: str, seconds: float, pollers: int) -> list[int]:
-    statuses: list[int] = []
-
-    async def one(i: int) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                r = await request("GET", "127.0.0.1", port, f"/api/spaces/{space}",
-                                  source=f"127.21.{i // 200}.{1 + i % 200}", timeout=5)
-                statuses.append(r.status)
-            except (TimeoutError, OSError):
-                statuses.append(0)
-            await asyncio.sleep(1.0)
-
-    await asyncio.gather(*(one(i) for i in range(pollers)))
-    return statuses
 
 
 def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:

@@ -49,3 +49,24 @@ async def request(method: str, host: str, port: int, path: str, *, source: str |
         return Reply(int(lines[0].split(" ")[1]), headers, rest)
 
     return await asyncio.wait_for(go(), timeout)
+
+
+async def poll_details(port: int, space_id: str, seconds: float, pollers: int,
+                       network: int = 21) -> list[int]:
+    """Legitimate pages polling a space's details every second, each from its own address
+    127.<network>.x.y; returns every status seen (0 for a timeout or a refused connection)."""
+    statuses: list[int] = []
+
+    async def one(i: int) -> None:
+        end = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < end:
+            try:
+                r = await request("GET", "127.0.0.1", port, f"/api/spaces/{space_id}",
+                                  source=f"127.{network}.{i // 200}.{1 + i % 200}", timeout=5)
+                statuses.append(r.status)
+            except (TimeoutError, OSError):
+                statuses.append(0)
+            await asyncio.sleep(1.0)
+
+    await asyncio.gather(*(one(i) for i in range(pollers)))
+    return statuses
