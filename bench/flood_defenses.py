@@ -51,7 +51,8 @@ def cpu_s(pid: int) -> float:
 def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     defended = name == "on"
     edge_port = free_port()
-    extra = ["--public-url", f"http://127.0.0.1:{edge_port}"] if defended else DEFENSES_OFF
+    extra = (["--public-url", f"http://127.0.0.1:{edge_port}", "--set", "part_hold_back_parts=5"]
+             if defended else DEFENSES_OFF)
     origin: Server = start_server(work / name / "data", *extra)
     edge = start_edge(origin, work / name / "edge", edge_port) if defended else None
     target = edge.url if edge else origin.base_url

@@ -1,0 +1,90 @@
+"""The event that defines townhall: listeners keep hearing audio and the details page keeps
+answering while attackers from many addresses flood the service through its edge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.edge_helpers import origin_metrics, start_edge
+from tests.helpers import free_port, start_server, stop_server
+from tests.rawhttp import poll_details
+from townhall.loadtest.config import LoadConfig
+from townhall.loadtest.runner import run_load
+
+pytestmark = pytest.mark.slow
+LISTENERS = 200
+FLOOD_S = 32.0
+# requests/s offered at the edge, six patterns; the origin alone answers ~4,300/s of this mix
+ATTACK_RATE = 2500.0
+DETAILS_POLLERS = 40
+
+
+def test_listeners_and_details_survive_a_flood_through_the_edge(tmp_path: Path) -> None:
+    edge_port = free_port()
+    # behind nginx (which wakes collapsed requests every 500 ms) we run 5 parts of hold-back,
+    # as the README advises for edge deployments
+    origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}",
+                          "--set", "part_hold_back_parts=5")
+    edge = start_edge(origin, tmp_path / "edge", edge_port)
+    src = tmp_path / "talk.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=20", "-c:a", "aac", str(src)], check=True)
+    doc = origin.create_space(title="Under attack", host="Ann")
+    push = subprocess.Popen([sys.executable, "-m", "townhall.cli", "broadcast", str(src),
+                             "--ingest-url", doc["ingest_url"], "--loop"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(150):  # wait until players can start (two segments)
+            if origin.details(doc["id"])["on_air"]:
+                break
+            time.sleep(0.1)
+        # the attackers run in their own process, so that generating the flood cannot delay
+        # the measured listeners' own requests (their stalls must be the service's)
+        attack_report = tmp_path / "attack.json"
+        attackers = subprocess.Popen(
+            [sys.executable, "-m", "townhall.cli", "loadtest", "--target", edge.url,
+             "--space", doc["id"], "--listeners", "0", "--duration", str(FLOOD_S + 3),
+             "--attack", "join,details,random,ticketless,forged,slow",
+             "--attack-rate", str(ATTACK_RATE), "--slow-connections", "300",
+             "--seed", "7", "--quiet", "--report", str(attack_report)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2.0)  # the flood is on before the audience arrives
+        config = LoadConfig(target=edge.url, space=doc["id"], listeners=LISTENERS,
+                            duration_s=FLOOD_S, join_window_s=2.0, seed=8)
+
+        async def scenario() -> tuple[object, list[int]]:
+            report, statuses = await asyncio.gather(
+                run_load(config), poll_details(edge_port, doc["id"], FLOOD_S - 2, DETAILS_POLLERS))
+            return report, statuses
+
+        try:
+            report, statuses = asyncio.run(scenario())
+        finally:
+            attackers.wait(FLOOD_S + 30)
+        attack = json.loads(attack_report.read_text())["attack"]
+        print("attack:", attack["sent"], "sent;", attack["by_outcome"])
+        assert not report.crashes, report.crashes[:3]  # type: ignore[attr-defined]
+        print("\n".join(report.summary_lines()))  # type: ignore[attr-defined]
+        ok = sum(1 for s in statuses if s == 200)
+        print(f"details: {ok}/{len(statuses)} answered 200")
+
+        assert report.played == LISTENERS  # type: ignore[attr-defined]
+        assert report.stalls == 0, report.errors  # type: ignore[attr-defined]
+        assert ok / len(statuses) >= 0.999, sorted(set(statuses))
+        counters = origin_metrics(origin)["counters"]
+        assert counters["media_forged"] == 0 and counters["media_ticketless"] == 0
+        sent = attack["sent"]
+        assert sent >= ATTACK_RATE * (FLOOD_S - 5) * 0.5, f"the flood was only {sent} requests"
+        assert origin.process.poll() is None  # the origin stayed up
+    finally:
+        push.kill()
+        push.wait(10)
+        edge.stop()
+        stop_server(origin)
