@@ -16,7 +16,7 @@ def test_edges_collapse_listeners_so_origin_fills_grow_with_edges_not_listeners(
     small = steady_state(Deployment(10_000, edges=4))
     big = steady_state(Deployment(1_000_000, edges=4))
     assert small["origin_fill_requests_per_s"] == big["origin_fill_requests_per_s"]
-    assert big["edge_requests_per_s"] == 100 * small["edge_requests_per_s"]
+    assert big["edge_requests_per_s"] == pytest.approx(100 * small["edge_requests_per_s"], rel=1e-4)
 
 
 def test_a_shield_tier_caps_origin_fills_at_the_shield_count() -> None:

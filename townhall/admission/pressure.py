@@ -24,7 +24,7 @@ class Priority(IntEnum):
 def classify(method: str, path: str) -> Priority:
     if path.startswith(("/live/", "/replay/")):
         return Priority.MEDIA
-    if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge")):
+    if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge", "/leave")):
         return Priority.ADMISSION
     if path.startswith("/whip/"):
         return Priority.ADMISSION  # a speaker going live is not background traffic

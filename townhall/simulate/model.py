@@ -36,7 +36,8 @@ class Player:
             media = {"playlist": 1 / self.segment_s, "segment": 1 / self.segment_s}
         else:
             raise ValueError("player mode is 'll' or 'plain'")
-        return {**media, "details": 1 / self.details_poll_s, "renew": 2 / self.ticket_ttl_s}
+        details = 0.0 if math.isinf(self.details_poll_s) else 1 / self.details_poll_s
+        return {**media, "details": details, "renew": 2 / self.ticket_ttl_s}
 
     def distinct_objects_per_s(self) -> dict[str, float]:
         """Distinct cacheable objects per second (what one collapsing cache fetches upstream)."""
@@ -45,7 +46,8 @@ class Player:
             media = {"playlist": 1 / self.part_s, "part": 1 / self.part_s}
         else:
             media = {"playlist": 1.0, "segment": 1 / self.segment_s}  # playlist max-age 1 s
-        return {**media, "details": 1.0}  # details max-age 1 s
+        # details max-age 1 s: one fill per edge per second, if anyone polls at all
+        return {**media, "details": 0.0 if math.isinf(self.details_poll_s) else 1.0}
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def steady_state(d: Deployment) -> dict[str, Any]:
     p, c = d.player, d.capacities
     per_listener = p.requests_per_s()
     cacheable = {k: v for k, v in per_listener.items() if k != "renew"}
-    edge_rps = d.listeners * sum(cacheable.values())
+    edge_rps = d.listeners * sum(per_listener.values())  # renewals pass through the edges
     media_bytes = d.bitrate_bps / 8 * 1.04  # fMP4 boxes add about 4 %
     playlist_bytes = per_listener["playlist"] * (p.playlist_bytes + HTTP_OVERHEAD_BYTES)
     other_bytes = (per_listener.get("part", 0) + per_listener.get("segment", 0)
