@@ -141,8 +141,9 @@ def main() -> int:
     for label, key in rows:
         print(f"{label:32}{on[key]!s:>14}{off[key]!s:>14}")
     on_s, off_s = on["details_success"], off["details_success"]
-    print(f"details success on/off: {on_s / max(off_s, 1e-9):.2f}x; listeners stalled on/off: "
-          f"{on['listeners_with_stalls']}/{off['listeners_with_stalls']}")
+    print(f"details answered: {on_s:.1%} with defenses, {off_s:.1%} without; listeners with a "
+          f"stall: {on['listeners_with_stalls']} vs {off['listeners_with_stalls']} of "
+          f"{args.listeners}")
     (OUT / "flood_defenses.json").write_text(json.dumps(results, indent=1))
     try:
         import matplotlib
