@@ -158,15 +158,28 @@ class Program:
                 self.on_publish(ev)
         return bool(events)
 
+    async def _stop_clock(self) -> None:
+        if self._clock is not None and not self._clock.done():
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+
+    async def suspend(self) -> None:
+        """The process is stopping: publish what is buffered as a last short segment and put
+        every published byte on disk; a restarted origin resumes after a discontinuity."""
+        if self.ended:
+            return
+        await self._stop_clock()
+        self._publish(self.packager.flush())
+        self._notify()
+        await self.recorder.flush()
+
     async def end(self) -> None:
         """Stop the clock, publish what is buffered, close the playlist, seal the recording."""
         if self.ended:
             return
         self.ended = True
-        if self._clock is not None and not self._clock.done():
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
+        await self._stop_clock()
         self._publish(self.packager.flush())
         self.window.end()
         self._notify()

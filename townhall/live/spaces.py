@@ -97,6 +97,9 @@ class Spaces:
         for space in self._spaces.values():
             if space.ingest is not None:
                 space.ingest.stop()
+            if space.program is not None:
+                # what was published must be on disk before the process goes
+                await asyncio.wait_for(space.program.suspend(), 10)
         self.store.close()
 
     async def _persist_peaks(self) -> None:

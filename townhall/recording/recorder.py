@@ -71,15 +71,22 @@ class Recorder:
             raise RuntimeError(f"recording of {self.space_id} failed: {self.failed}")
         return self.manifest
 
+    async def flush(self) -> None:
+        """Wait until everything published so far is on disk (shutdown, tests)."""
+        if self._task is not None and not self._task.done():
+            await self._queue.join()
+
     async def _writer(self) -> None:
         while True:
             item = await self._queue.get()
-            if item is None:
-                return
             try:
+                if item is None:
+                    return
                 await asyncio.to_thread(_write_durable, *item)
             except OSError as exc:  # disk full etc.: keep the live path going, report at end
                 self.failed = exc
+            finally:
+                self._queue.task_done()
 
 
 def load_manifest(directory: Path) -> RecordingManifest | None:

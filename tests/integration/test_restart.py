@@ -1,0 +1,58 @@
+"""The origin restarts mid-space: the space resumes after a discontinuity, and the replay
+holds everything published before and after (one hash chain across the restart)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import start_server, stop_server
+from tests.hls_client import decode, parse_playlist
+from tests.integration.test_live_space import ffmpeg_push, tone_gaps
+from townhall.recording.manifest import RecordingManifest, verify_chain
+
+pytestmark = pytest.mark.slow
+
+
+def test_space_resumes_after_an_origin_restart_without_losing_what_was_published(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    srv = start_server(data)
+    try:
+        doc = srv.create_space()
+        assert ffmpeg_push(doc["ingest_url"], 4, 1000).wait(30) == 0
+        time.sleep(0.5)
+    finally:
+        stop_server(srv)
+    rec = data / "recordings" / doc["id"]
+    before = RecordingManifest.from_dict(json.loads((rec / "manifest.json").read_text()))
+    assert len(before.segments) >= 1
+
+    srv = start_server(data)
+    try:
+        assert srv.details(doc["id"])["state"] == "live"
+        # the restarted process listens on new ports in this test; the key and path hold
+        old_port = doc["ingest_url"].rsplit(":", 1)[1].split("/", 1)[0]
+        url = doc["ingest_url"].replace(f":{old_port}/", f":{srv.ingest_port}/")
+        push = ffmpeg_push(url, 4, 700)
+        assert push.wait(30) == 0
+        media = srv.media_base(doc["id"])
+        live = parse_playlist(httpx.get(f"{media}/media.m3u8", timeout=10).text)
+        assert live.discontinuities, live.text
+        assert live.media_sequence > before.segments[-1].msn  # numbering continues
+        assert srv.end_space(doc).status_code == 200
+        replay = httpx.get(f"{srv.base_url}/replay/{doc['id']}.m4a", timeout=30).content
+        pcm, rate = decode(replay)
+        assert tone_gaps(pcm, rate, 1000)[0] >= 3.0  # published before the restart
+        assert tone_gaps(pcm, rate, 700)[0] >= 3.0  # and after it
+        after = RecordingManifest.from_dict(json.loads((rec / "manifest.json").read_text()))
+        assert after.segments[: len(before.segments)] == before.segments
+        verify_chain(after, (rec / "init.mp4").read_bytes(),
+                     [(rec / e.file).read_bytes() for e in after.segments])
+        assert any(e.discontinuity for e in after.segments[len(before.segments):])
+    finally:
+        stop_server(srv)
