@@ -56,7 +56,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.edge_helpers import start_edge  # noqa: E402
-from tests.helpers import Server, free_port, start_server, stop_server  # noqa: E402
+from tests.helpers import Server, free_port, start_server, stop_process, stop_server  # noqa: E402
 from townhall.loadtest import LoadConfig, run_load  # noqa: E402
 from townhall.loadtest.addresses import AddressPool  # noqa: E402
 from townhall.loadtest.http import HttpClient, HttpError  # noqa: E402
@@ -143,13 +143,7 @@ def _spawn(args: list[str], log: Path | None = None) -> subprocess.Popen[bytes]:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_process(proc)
     if proc.stdout is not None:
         proc.stdout.close()
 

@@ -64,9 +64,7 @@ def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     attackers = None
     try:
-        deadline = time.monotonic() + 20
-        while not origin.details(doc["id"])["on_air"] and time.monotonic() < deadline:
-            time.sleep(0.1)
+        origin.wait_on_air(doc["id"], timeout=20)
         report_path = work / f"attack-{name}.json"
         attackers = subprocess.Popen(
             [sys.executable, "-m", "townhall.cli", "loadtest", "--target", target, "--space",
@@ -80,7 +78,7 @@ def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                             duration_s=args.seconds, join_window_s=2.0, seed=8)
 
         async def both() -> tuple[Any, list[int]]:
-            return await asyncio.gather(  # type: ignore[return-value]
+            return await asyncio.gather(
                 run_load(config), poll_details(port, doc["id"], args.seconds - 2, 40))
 
         report, statuses = asyncio.run(both())

@@ -68,6 +68,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.helpers import Server, start_server, stop_server  # noqa: E402
+from townhall.loadtest.player import start_index  # noqa: E402
 
 OUT_DIR = ROOT / "bench" / "out"
 RATE = 48000
@@ -432,15 +433,6 @@ class Player:
         return None if self.wall_base is None else self.wall_base + self.media_end
 
 
-def _start_index(durations: list[float], hold_back: float) -> int:
-    acc = 0.0
-    for j in range(len(durations) - 1, -1, -1):
-        acc += durations[j]
-        if acc >= hold_back - 1e-6:
-            return j
-    return 0
-
-
 async def run_ll(p: Player, pusher: Pusher, deadline: float) -> None:
     pl = await p.load()
     await p.get_init()
@@ -449,7 +441,7 @@ async def run_ll(p: Player, pusher: Pusher, deadline: float) -> None:
     p.hold_back = pl.part_hold_back
     # join right after a publication: wait for the hinted part with a blocking reload
     pl = await p.load(f"?_HLS_msn={pl.hint.msn}&_HLS_part={pl.hint.index}")
-    first = _start_index([x.duration for x in pl.parts], p.hold_back)
+    first = start_index([x.duration for x in pl.parts], p.hold_back)
     buffered: list[Fetched] = []
     for ref in pl.parts[first:]:
         data = await p.get(ref.uri)
@@ -494,7 +486,7 @@ async def run_plain(p: Player, pusher: Pusher, deadline: float) -> None:
     segs = pl.segments
     if not segs:
         raise RuntimeError("no complete segment yet")
-    first = _start_index([s.duration for s in segs], p.hold_back)
+    first = start_index([s.duration for s in segs], p.hold_back)
     if sum(s.duration for s in segs[first:]) < p.hold_back:
         p.errors.append("joined with less than HOLD-BACK of media listed")
     buffered: list[Fetched] = []

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import Server, free_port
+from tests.helpers import Server, free_port, stop_process
 
 
 @dataclass
@@ -21,12 +21,7 @@ class Edge:
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
 
 def start_edge(origin: Server, prefix: Path, port: int | None = None) -> Edge:

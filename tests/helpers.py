@@ -65,6 +65,15 @@ class Server:
         assert doc["status"] == "admitted", doc
         return str(doc["playlist_url"]).rsplit("/", 1)[0]
 
+    def wait_on_air(self, space_id: str, timeout: float = 15.0) -> None:
+        """Until players can start (two complete segments published)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.details(space_id)["on_air"]:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the space did not go on air")
+
     def details(self, space_id: str) -> dict[str, Any]:
         res = httpx.get(f"{self.base_url}/api/spaces/{space_id}", timeout=10)
         res.raise_for_status()
@@ -102,13 +111,27 @@ def start_server(data_dir: Path, *extra: str) -> Server:
     raise RuntimeError(f"townhall serve did not start: {log_path.read_text()}")
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a child to stop, then make it: every test process ends, whatever it was doing."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def push_tone(ingest_url: str, seconds: float, freq: int = 440) -> subprocess.Popen[bytes]:
+    """Real ffmpeg pushing a sine tone in real time to an icecast:// ingest URL."""
+    return subprocess.Popen(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+         f"sine=frequency={freq}:duration={seconds}", "-c:a", "aac", "-f", "adts", ingest_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(5)
+    stop_process(server.process)
     if server.log_file is not None:
         server.log_file.close()
 

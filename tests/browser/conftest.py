@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,17 +18,25 @@ CHROMIUM_ARGS = [
 UI_TIMEOUT_MS = 20_000
 
 
-@pytest.fixture
-def context(tmp_path: Path) -> Iterator[BrowserContext]:
+@contextmanager
+def chromium(profile: Path, extra_args: Sequence[str] = ()) -> Iterator[BrowserContext]:
+    """Debian's Chromium with a fresh profile; `extra_args` e.g. a fake microphone."""
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 800, "height": 900}, timeout=30_000)
+            user_data_dir=str(profile), executable_path=CHROMIUM, headless=True,
+            args=[*CHROMIUM_ARGS, *extra_args], viewport={"width": 800, "height": 900},
+            timeout=30_000)
         ctx.set_default_timeout(UI_TIMEOUT_MS)
         try:
             yield ctx
         finally:
             ctx.close()
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Iterator[BrowserContext]:
+    with chromium(tmp_path / "profile") as ctx:
+        yield ctx
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -11,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.edge_helpers import start_edge
-from tests.helpers import free_port, start_server, stop_server
+from tests.helpers import free_port, push_tone, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +22,7 @@ def test_space_page_says_reconnecting_when_the_origin_dies(tmp_path: Path, page:
     push = None
     try:
         doc = origin.create_space(title="Origin goes away", host="Ann")
-        push = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-                                 "sine=frequency=440:duration=60", "-c:a", "aac", "-f", "adts",
-                                 doc["ingest_url"]])
+        push = push_tone(doc["ingest_url"], 60)
         page.goto(f"{edge.url}/spaces/{doc['id']}")
         expect(page.locator("#state")).to_have_text("live")
         page.wait_for_function("document.getElementById('audio').currentTime > 1",

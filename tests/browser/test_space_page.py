@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
-from tests.helpers import Server
+from tests.helpers import Server, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -58,13 +58,7 @@ def broadcasting(path: Path, ingest_url: str, log: Path) -> Iterator[subprocess.
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop_process(proc)
 
 
 def playback(page: Page) -> dict[str, Any]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
+from tests.browser.conftest import chromium
 from tests.helpers import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
@@ -27,17 +27,8 @@ INBOUND = """async () => {
 }"""
 
 
-@contextmanager
-def chromium_with_fake_mic(profile: Path) -> Iterator[BrowserContext]:
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            user_data_dir=str(profile), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS + MEDIA_ARGS, timeout=30_000)
-        ctx.set_default_timeout(UI_TIMEOUT_MS)
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+def chromium_with_fake_mic(profile: Path) -> AbstractContextManager[BrowserContext]:
+    return chromium(profile, MEDIA_ARGS)
 
 
 @pytest.fixture

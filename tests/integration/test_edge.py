@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.edge_helpers import Edge, origin_metrics, start_edge
-from tests.helpers import Server, free_port, start_server, stop_server
+from tests.helpers import Server, free_port, push_tone, start_server, stop_server
 from tests.hls_client import Follower
 
 pytestmark = pytest.mark.slow
@@ -33,16 +32,10 @@ def deployment(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
         stop_server(origin)
 
 
-def push(ingest_url: str, seconds: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-                             f"sine=frequency=1000:duration={seconds}", "-c:a", "aac", "-f",
-                             "adts", ingest_url])
-
-
 def test_forged_and_ticketless_media_die_at_the_edge(deployment: tuple[Server, Edge]) -> None:
     origin, edge = deployment
     doc = origin.create_space()
-    p = push(doc["ingest_url"], 4)
+    p = push_tone(doc["ingest_url"], 4)
     try:
         sid = doc["id"]
         for path in (f"/live/{sid}/media.m3u8", f"/live/{sid}/master.m3u8",
@@ -62,7 +55,7 @@ def test_edge_collapses_many_listeners_into_few_origin_fetches(
         deployment: tuple[Server, Edge]) -> None:
     origin, edge = deployment
     doc = origin.create_space()
-    p = push(doc["ingest_url"], 8)
+    p = push_tone(doc["ingest_url"], 8)
 
     async def listeners(n: int) -> list[Follower]:
         async with httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=200)) as c:

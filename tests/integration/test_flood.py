@@ -42,10 +42,7 @@ def test_listeners_and_details_survive_a_flood_through_the_edge(tmp_path: Path) 
                              "--ingest-url", doc["ingest_url"], "--loop"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(150):  # wait until players can start (two segments)
-            if origin.details(doc["id"])["on_air"]:
-                break
-            time.sleep(0.1)
+        origin.wait_on_air(doc["id"])
         # the attackers run in their own process, so that generating the flood cannot delay
         # the measured listeners' own requests (their stalls must be the service's)
         attack_report = tmp_path / "attack.json"

@@ -12,19 +12,12 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import Server, start_server, stop_server, tone_power
+from tests.helpers import Server, push_tone, start_server, stop_server, tone_power
 from tests.hls_client import Follower, decode, parse_playlist
 from townhall.recording.manifest import RecordingManifest, verify_chain
 
 pytestmark = pytest.mark.slow
 PART_S = 15 * 1024 / 48000
-
-
-def ffmpeg_push(ingest_url: str, seconds: float, freq: int = 1000) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-         f"sine=frequency={freq}:duration={seconds}", "-c:a", "aac", "-f", "adts", ingest_url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def wait_live(client: httpx.AsyncClient, server: Server, space_id: str,
@@ -57,7 +50,7 @@ def tone_gaps(pcm: np.ndarray, rate: int, freq: float, win: int = 960) -> tuple[
 def test_ffmpeg_push_is_heard_live_without_gaps_and_replay_is_the_live_bytes(
         server: Server) -> None:
     doc = server.create_space(title="Tone", host="ffmpeg")
-    push = ffmpeg_push(doc["ingest_url"], 20)
+    push = push_tone(doc["ingest_url"], 20, 1000)
 
     async def scenario() -> Follower:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -147,8 +140,8 @@ def test_broadcast_command_pushes_a_file_in_real_time(server: Server, tmp_path: 
 
 def test_reconnect_within_idle_pause_continues_the_timeline(server: Server) -> None:
     doc = server.create_space()
-    assert ffmpeg_push(doc["ingest_url"], 3, 1000).wait(30) == 0
-    assert ffmpeg_push(doc["ingest_url"], 3, 700).wait(30) == 0
+    assert push_tone(doc["ingest_url"], 3, 1000).wait(30) == 0
+    assert push_tone(doc["ingest_url"], 3, 700).wait(30) == 0
     assert server.end_space(doc).status_code == 200
     text = httpx.get(f"{server.base_url}/replay/{doc['id']}/media.m3u8", timeout=10).text
     assert "#EXT-X-DISCONTINUITY" not in text
@@ -162,14 +155,14 @@ def test_reconnect_after_a_pause_continues_the_playlist_after_a_discontinuity(
     srv = start_server(tmp_path / "data", "--idle-pause", "0.5")
     try:
         doc = srv.create_space()
-        assert ffmpeg_push(doc["ingest_url"], 3, 1000).wait(30) == 0
+        assert push_tone(doc["ingest_url"], 3, 1000).wait(30) == 0
         media = srv.media_base(doc["id"])
         first = parse_playlist(httpx.get(f"{media}/media.m3u8").text)
         assert first.parts, "the first connection published nothing"
         import time as _t
 
         _t.sleep(2.0)  # longer than --idle-pause: the program pauses
-        assert ffmpeg_push(doc["ingest_url"], 3, 700).wait(30) == 0
+        assert push_tone(doc["ingest_url"], 3, 700).wait(30) == 0
         live = parse_playlist(httpx.get(f"{media}/media.m3u8").text)
         assert live.discontinuities, live.text
         # nothing already published is lost: the first connection's parts are still served

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import start_server, stop_server
+from tests.helpers import push_tone, start_server, stop_server
 from tests.hls_client import decode, parse_playlist
-from tests.integration.test_live_space import ffmpeg_push, tone_gaps
+from tests.integration.test_live_space import tone_gaps
 from townhall.recording.manifest import RecordingManifest, verify_chain
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def test_space_resumes_after_an_origin_restart_without_losing_what_was_published
     srv = start_server(data)
     try:
         doc = srv.create_space()
-        assert ffmpeg_push(doc["ingest_url"], 4, 1000).wait(30) == 0
+        assert push_tone(doc["ingest_url"], 4, 1000).wait(30) == 0
         time.sleep(0.5)
     finally:
         stop_server(srv)
@@ -38,7 +38,7 @@ def test_space_resumes_after_an_origin_restart_without_losing_what_was_published
         # the restarted process listens on new ports in this test; the key and path hold
         old_port = doc["ingest_url"].rsplit(":", 1)[1].split("/", 1)[0]
         url = doc["ingest_url"].replace(f":{old_port}/", f":{srv.ingest_port}/")
-        push = ffmpeg_push(url, 4, 700)
+        push = push_tone(url, 4, 700)
         assert push.wait(30) == 0
         media = srv.media_base(doc["id"])
         live = parse_playlist(httpx.get(f"{media}/media.m3u8", timeout=10).text)

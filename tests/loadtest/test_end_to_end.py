@@ -6,33 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
+from tests.helpers import push_tone, start_server, stop_server
 from townhall.cli import main
 from townhall.loadtest import LoadConfig, LoadReport, run_load
 
 pytestmark = pytest.mark.slow
-
-
-def push_tone(ingest_url: str, seconds: float) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-         f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-f", "adts", ingest_url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_on_air(server: Server, space_id: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if httpx.get(f"{server.base_url}/api/spaces/{space_id}", timeout=5).json()["on_air"]:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the space did not go on air")
 
 
 def test_listeners_hear_a_live_space_without_stalls_and_the_report_is_written(
@@ -42,7 +24,7 @@ def test_listeners_hear_a_live_space_without_stalls_and_the_report_is_written(
     try:
         doc = srv.create_space(title="Load")
         push = push_tone(doc["ingest_url"], 20)
-        wait_on_air(srv, doc["id"])
+        srv.wait_on_air(doc["id"])
         ll = LoadConfig(target=srv.base_url, space=doc["id"], listeners=20, duration_s=10,
                         join_window_s=1.0, attacks=("forged", "ticketless", "details", "slow"),
                         attack_rate=20, seed=1)

@@ -18,7 +18,6 @@ import asyncio
 import math
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import httpx
 import pytest
 
 from tests.edge_helpers import Edge, origin_metrics, start_edge
-from tests.helpers import Server, free_port, start_server, stop_server
+from tests.helpers import Server, free_port, push_tone, start_server, stop_server
 from townhall.loadtest import LoadConfig, LoadReport, run_load
 from townhall.simulate.model import Deployment, Player, steady_state
 
@@ -58,22 +57,6 @@ async def read_counts(client: httpx.AsyncClient, edge: Edge, origin: Server) -> 
     return Counts(asyncio.get_running_loop().time(), int(m[3]), int(media_ok))
 
 
-def push(ingest_url: str, seconds: float) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-         f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-f", "adts", ingest_url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_on_air(server: Server, space_id: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.details(space_id)["on_air"]:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the space did not go on air")
-
-
 async def measure(config: LoadConfig, edge: Edge,
                   origin: Server) -> tuple[LoadReport, Counts, Counts]:
     async with httpx.AsyncClient(timeout=5) as client:
@@ -98,8 +81,8 @@ def test_model_predicts_edge_and_origin_request_rates_of_a_real_edge_within_ten_
     try:
         edge = start_edge(origin, tmp_path / "edge", edge_port)
         doc = origin.create_space(title="Model check")
-        feed = push(doc["ingest_url"], RUN_S + 20)
-        wait_on_air(origin, doc["id"])
+        feed = push_tone(doc["ingest_url"], RUN_S + 20)
+        origin.wait_on_air(doc["id"])
         config = LoadConfig(target=edge.url, space=doc["id"], listeners=LISTENERS,
                             duration_s=RUN_S, join_window_s=2.0, seed=5)
         report, start, end = asyncio.run(measure(config, edge, origin))
