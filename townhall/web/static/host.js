@@ -148,30 +148,16 @@
     refresh();
   });
 
-  $("go-live").addEventListener("click", async () => {
-    $("go-live").disabled = true;
-    try {
+  thWhip.bindGoLive($("go-live"), {
+    current: () => live,
+    target: async () => {
       if (!stage) await refresh();
-      live = await thWhip.publish(stage.whip_url, key(), {
-        iceServers: stage.ice_servers,
-        onState: (state) => {
-          $("conn").textContent = state;
-          if ((state === "failed" || state === "closed") && live) {
-            live.stop();
-            live = null;
-            showError("The connection ended; click Go live to rejoin.");
-            render();
-          }
-        },
-      });
-      window.thLive = live;  // for tests and the curious: live.pc.getStats()
-      showError("");
-    } catch (err) {
-      showError(err.message);
-    } finally {
-      $("go-live").disabled = false;
-    }
-    refresh();
+      return { url: stage.whip_url, token: key(), iceServers: stage.ice_servers };
+    },
+    onLive: (l) => { live = l; render(); },
+    onError: showError,
+    onState: (state) => { $("conn").textContent = state; },
+    after: refresh,
   });
 
   $("mute-self").addEventListener("click", async () => {

@@ -80,29 +80,13 @@
     refreshMe();
   });
 
-  $("go-live").addEventListener("click", async () => {
-    $("go-live").disabled = true;
-    try {
-      live = await thWhip.publish(me.whip_url, token, {
-        iceServers: me.ice_servers,
-        onState: (state) => {
-          $("conn").textContent = state;
-          if ((state === "failed" || state === "closed") && live) {
-            live.stop();
-            live = null;
-            showError("The connection ended; go live again to rejoin.");
-            refreshMe();
-          }
-        },
-      });
-      window.thLive = live;  // for tests and the curious: live.pc.getStats()
-      showError("");
-    } catch (err) {
-      showError(err.message);
-    } finally {
-      $("go-live").disabled = false;
-    }
-    refreshMe();
+  thWhip.bindGoLive($("go-live"), {
+    current: () => live,
+    target: async () => ({ url: me.whip_url, token, iceServers: me.ice_servers }),
+    onLive: (l) => { live = l; },
+    onError: showError,
+    onState: (state) => { $("conn").textContent = state; },
+    after: refreshMe,
   });
 
   $("mute").addEventListener("click", async () => {

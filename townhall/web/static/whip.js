@@ -12,6 +12,41 @@ const thWhip = {
     });
   },
 
+  // Wires a "Go live" button: publish when clicked, show connection states, and when the
+  // session still in use fails or closes, stop it and say how to rejoin. `target()` resolves
+  // to { url, token, iceServers }; `current()` is the page's session (null once it left);
+  // `onLive(session or null)` sets it; `after()` refreshes the page after each attempt.
+  bindGoLive(button, { target, current, onLive, onError, onState, after }) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      let session = null;
+      try {
+        const t = await target();
+        session = await thWhip.publish(t.url, t.token, {
+          iceServers: t.iceServers,
+          onState: (state) => {
+            onState(state);
+            if ((state === "failed" || state === "closed") && session
+                && current() === session) {
+              session.stop();
+              onLive(null);
+              onError("The connection ended; click Go live to rejoin.");
+              after();
+            }
+          },
+        });
+        window.thLive = session;  // for tests and the curious: session.pc.getStats()
+        onLive(session);
+        onError("");
+      } catch (err) {
+        onError(err.message);
+      } finally {
+        button.disabled = false;
+      }
+      after();
+    });
+  },
+
   async publish(url, token, { iceServers = [], onState = null } = {}) {
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
