@@ -88,7 +88,8 @@ async def multivariant(request: Request) -> Response:
 
 async def media_playlist(request: Request) -> Response:
     space, program = _live(request)
-    _count_listener(request, space)
+    if not program.settings.require_tickets:
+        _count_listener(request, space)  # with tickets, seats are the count
     q = request.query_params
     try:
         msn, part = parse_directives(q.get("_HLS_msn"), q.get("_HLS_part"))
