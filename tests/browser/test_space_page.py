@@ -8,7 +8,6 @@ page shows the ingest URL and ends the space. Browser fixtures: tests/browser/co
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,9 +23,6 @@ from playwright.sync_api import Dialog, Page, expect
 from tests.helpers import Server, stop_process
 
 pytestmark = pytest.mark.slow
-
-if shutil.which("ffmpeg") is None:
-    pytest.skip("needs ffmpeg for the test tone", allow_module_level=True)
 
 PLAYBACK_JS = """() => {
   const a = document.getElementById('audio'), buffered = [];
