@@ -57,6 +57,24 @@ def test_after_a_stall_the_buffer_is_rebuilt_from_the_shifted_deadline() -> None
     assert [round(s.seconds, 6) for s in pb.stalls] == [1.0]
 
 
+def test_least_buffer_is_how_close_the_listener_came_to_stalling() -> None:
+    # part k arrives 0.25 s before it is due, except part 6: 0.04 s before
+    arrivals = [T0] + [T0 + k * PART - (0.04 if k == 6 else 0.25) for k in range(1, 10)]
+    pb = play(arrivals)
+    assert pb.stall_count == 0
+    assert pb.min_headroom_s == pytest.approx(0.04, abs=1e-5)
+
+
+def test_least_buffer_is_negative_by_the_stall_when_a_part_is_late() -> None:
+    arrivals = [T0 + k * PART for k in range(6)]
+    arrivals[3] += 0.2
+    assert play(arrivals).min_headroom_s == pytest.approx(-0.2, abs=1e-5)
+
+
+def test_least_buffer_is_unknown_until_media_arrives_after_playback_started() -> None:
+    assert play([T0]).min_headroom_s is None
+
+
 def test_a_part_that_never_comes_is_skipped_as_a_gap_not_waited_for() -> None:
     pb = Playback(T0, 0.0)
     pb.arrive(0.0, PART, T0)

@@ -1,6 +1,6 @@
 """A listener's playback clock: deadlines, stalls and distance to the live edge. Sans-IO.
 
-Playback starts at wall time T0, when the first part (or segment) is in hand, at media offset
+Playback starts at wall time T0, when the start-up media is in hand, at media offset
 S: the live edge minus PART-HOLD-BACK (LL-HLS) or minus three target durations (plain HLS;
 rfc8216bis §6.3.3). Media at offset o is due at
 
@@ -38,6 +38,9 @@ class Playback:
         self.skipped_s = 0.0
         self.stalls: list[Stall] = []
         self.gaps = 0
+        # the least media in hand when later media arrived (negative: a stall); how close
+        # this listener ran to stalling. None until media arrives after playback started.
+        self.min_headroom_s: float | None = None
         self._pdt_base: float | None = None  # PDT - offset of the media being played
         self._bases: list[tuple[float, float]] = []  # (from offset, pdt base), for jumps
 
@@ -65,6 +68,10 @@ class Playback:
             self.skipped_s += offset - self.buffered_until
         stall: Stall | None = None
         late = now - self.play_at
+        if now > self.t0:  # not part of the start-up buffer
+            headroom = -late
+            if self.min_headroom_s is None or headroom < self.min_headroom_s:
+                self.min_headroom_s = headroom
         if late > TOLERANCE_S:
             stall = Stall(self.play_at, late)
             self.stalls.append(stall)

@@ -33,6 +33,8 @@ class LoadReport:
     listeners_with_stalls: int
     gaps: int  # media never delivered and skipped over
     live_edge_s: Stats  # wall time - PDT of the media being played, sampled every second
+    headroom_s: Stats  # each playing listener's least buffer when media arrived (p1 = the
+    # listeners closest to stalling; negative = stalled)
     requests: int  # listener HTTP requests answered
     bytes: int  # listener response bodies
     errors: dict[str, int]  # "<what>:<status or failure>", e.g. "part:503", "join:timeout"
@@ -51,13 +53,31 @@ class LoadReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoadReport:
+        """A report read back from its JSON (a run in another process)."""
+        fields = dict(d)
+        fields["timeline"] = [Second(**s) for s in d.get("timeline", [])]
+        return cls(**fields)
+
+    @classmethod
+    def read_json(cls, path: Path) -> LoadReport:
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def stall_seconds(self) -> list[str]:
+        """The seconds of the run with stalls, and the generator's own loop lag in each
+        (a stall during a long lag may be the generator's, not the service's)."""
+        return [f"t={s.t}s: {s.stalls} stalls ({s.stalled_s:.2f} s), generator loop lag "
+                f"{s.loop_lag_max * 1000:.0f} ms, live edge p95 {s.live_edge_p95}"
+                for s in self.timeline if s.stalls]
+
     def write_json(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
     def summary_lines(self) -> list[str]:
-        t, e = self.ttfa_s, self.live_edge_s
+        t, e, h = self.ttfa_s, self.live_edge_s, self.headroom_s
         lines = [
             f"loadtest {self.target} space {self.space} ({self.mode}), "
             f"{self.duration_s:.1f} s",
@@ -70,6 +90,8 @@ class LoadReport:
             f"listeners; gaps {self.gaps}",
             f"live edge distance: p50 {_s(e.get('p50'))} p95 {_s(e.get('p95'))} "
             f"max {_s(e.get('max'))}",
+            f"least buffer per listener: min {_s(h.get('min'))} p5 {_s(h.get('p5'))} "
+            f"p50 {_s(h.get('p50'))}",
             f"requests: {self.requests} ({self.bytes / 1e6:.1f} MB); errors: "
             + (", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "none"),
         ]
