@@ -19,7 +19,7 @@ import numpy.typing as npt
 from townhall.delivery.window import LiveWindow
 from townhall.live.encoder import FRAME, AacEncoder
 from townhall.media.cmaf import init_segment
-from townhall.media.events import MediaEvent, SegmentClosed, SegmentOpened
+from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
 from townhall.media.mixer import Mixer
 from townhall.media.packager import Cadence, Packager
 from townhall.recording.recorder import Recorder
@@ -149,6 +149,11 @@ class Program:
             self.window.apply(ev)
             if isinstance(ev, SegmentOpened):
                 self._open_segment = ev
+            elif isinstance(ev, PartReady):
+                opened = self._open_segment
+                assert opened is not None and opened.msn == ev.msn
+                self.recorder.part(ev.msn, ev.index, ev.data, ev.duration,
+                                   opened.program_date_time, opened.discontinuity)
             elif isinstance(ev, SegmentClosed):
                 opened = self._open_segment
                 assert opened is not None and opened.msn == ev.msn

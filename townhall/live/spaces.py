@@ -22,7 +22,7 @@ from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
 from townhall.live.speakers import SpaceSpeakers, stage_status
-from townhall.recording.recorder import Recorder, load_manifest
+from townhall.recording.recorder import Recorder, has_recording, recover
 from townhall.settings import Settings
 from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
 from townhall.space.reactions import Reactions
@@ -155,6 +155,9 @@ class Spaces:
             for hook in self.on_end:
                 await hook(space)
             record = space.record
+            if space.program is None and has_recording(
+                    self.settings.recordings_path / record.id):
+                self._program_for(space)  # aired before a restart: seal what it published
             if space.program is not None:
                 await space.program.end()
                 record.has_replay = bool(space.program.recorder.manifest
@@ -185,7 +188,7 @@ class Spaces:
         if space.program is None:
             directory = self.settings.recordings_path / space.record.id
             recorder = Recorder(directory, space.record.id, self.settings.secret)
-            manifest = load_manifest(directory)
+            manifest = recover(directory, space.record.id)
             first_msn, decode_time = 0, 0
             if manifest is not None and manifest.segments:
                 # this origin restarted mid-space: continue after what was already published

@@ -1,7 +1,10 @@
 """Writes a space's published segments to disk as they are published, fsynced, in order.
 
 Service: one writer task per space so the event loop never waits on the disk and segments
-land in publication order. Owns <recordings>/<space>/: init.mp4, seg-*.m4s, manifest.json.
+land in publication order. Owns <recordings>/<space>/: init.mp4, seg-*.m4s, manifest.json and
+open.parts, the journal of the segment being published (each part appended and fsynced as it
+goes out, removed once its segment is on disk). After a hard crash, `recover` turns the
+journal into a last short segment, so the replay holds every part that listeners heard.
 Never re-encodes: it stores exactly the bytes the live window published.
 """
 
@@ -12,7 +15,10 @@ import json
 import os
 from pathlib import Path
 
+from townhall.recording import journal
 from townhall.recording.manifest import RecordingManifest
+
+JOURNAL = "open.parts"
 
 
 def _write_durable(path: Path, data: bytes) -> None:
@@ -22,11 +28,40 @@ def _write_durable(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _append_durable(path: Path, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _remove_durable(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    _fsync_dir(path.parent)
+
+
+def manifest_bytes(manifest: RecordingManifest) -> bytes:
+    return json.dumps(manifest.to_dict(), indent=1).encode()
+
+
+# what the writer does with (path, bytes): replace the file, append to it, or remove it
+_WRITE, _APPEND, _REMOVE = "write", "append", "remove"
+_OPS = {_WRITE: _write_durable, _APPEND: _append_durable,
+        _REMOVE: lambda path, _data: _remove_durable(path)}
 
 
 class Recorder:
@@ -35,7 +70,7 @@ class Recorder:
         self.space_id = space_id
         self._secret = secret
         self.manifest: RecordingManifest | None = None
-        self._queue: asyncio.Queue[tuple[Path, bytes] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Path, bytes] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failed: BaseException | None = None
 
@@ -43,27 +78,44 @@ class Recorder:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self.manifest is None:
             self.manifest = RecordingManifest.start(self.space_id, init)
-            self._queue.put_nowait((self.directory / "init.mp4", init))
+            self._queue.put_nowait((_WRITE, self.directory / "init.mp4", init))
+        self._start_writer()
+
+    def _start_writer(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._writer())
+
+    def part(self, msn: int, index: int, data: bytes, duration: float,
+             program_date_time: float, discontinuity: bool) -> None:
+        """A part of the open segment went out: journal it (the segment's first part starts
+        a new journal)."""
+        assert self.manifest is not None, "start() first"
+        path = self.directory / JOURNAL
+        if index == 0:
+            head = journal.header(msn, program_date_time, discontinuity)
+            self._queue.put_nowait((_WRITE, path, head + journal.record(data, duration)))
+        else:
+            self._queue.put_nowait((_APPEND, path, journal.record(data, duration)))
 
     def segment(self, msn: int, data: bytes, duration: float, program_date_time: float,
                 discontinuity: bool) -> None:
         assert self.manifest is not None, "start() first"
         entry = self.manifest.append(msn, data, duration, program_date_time, discontinuity)
-        self._queue.put_nowait((self.directory / entry.file, data))
-        self._queue.put_nowait((self.directory / "manifest.json", self._manifest_bytes()))
+        self._queue.put_nowait((_WRITE, self.directory / entry.file, data))
+        self._queue.put_nowait((_WRITE, self.directory / "manifest.json", self._manifest_bytes()))
+        self._queue.put_nowait((_REMOVE, self.directory / JOURNAL, b""))
 
     def _manifest_bytes(self) -> bytes:
         assert self.manifest is not None
-        return json.dumps(self.manifest.to_dict(), indent=1).encode()
+        return manifest_bytes(self.manifest)
 
     async def finish(self) -> RecordingManifest | None:
         """Seal the manifest and wait until every byte is on disk."""
         if self.manifest is None:
             return None
         self.manifest.seal(self._secret)
-        self._queue.put_nowait((self.directory / "manifest.json", self._manifest_bytes()))
+        self._start_writer()  # a space ended after a restart, without airing again
+        self._queue.put_nowait((_WRITE, self.directory / "manifest.json", self._manifest_bytes()))
         self._queue.put_nowait(None)
         if self._task is not None:
             await self._task
@@ -82,11 +134,42 @@ class Recorder:
             try:
                 if item is None:
                     return
-                await asyncio.to_thread(_write_durable, *item)
+                op, path, data = item
+                await asyncio.to_thread(_OPS[op], path, data)
             except OSError as exc:  # disk full etc.: keep the live path going, report at end
                 self.failed = exc
             finally:
                 self._queue.task_done()
+
+
+def recover(directory: Path, space_id: str) -> RecordingManifest | None:
+    """The recording as this origin left it. After a hard crash, the journal of the segment
+    that was open becomes its last (short) segment, on disk before this returns: the replay
+    then holds every part that went out live. Blocking file IO: call once, at resume."""
+    manifest = load_manifest(directory)
+    path = directory / JOURNAL
+    try:
+        seg = journal.parse(path.read_bytes())
+    except FileNotFoundError:
+        return manifest
+    except ValueError:  # torn before its first part was written: nothing went out
+        _remove_durable(path)
+        return manifest
+    if seg.parts and (manifest is None or not manifest.segments
+                      or seg.msn > manifest.segments[-1].msn):
+        if manifest is None:
+            init = (directory / "init.mp4").read_bytes()
+            manifest = RecordingManifest.start(space_id, init)
+        entry = manifest.append(seg.msn, seg.data, seg.duration, seg.program_date_time,
+                                seg.discontinuity)
+        _write_durable(directory / entry.file, seg.data)
+        _write_durable(directory / "manifest.json", manifest_bytes(manifest))
+    _remove_durable(path)
+    return manifest
+
+
+def has_recording(directory: Path) -> bool:
+    return (directory / "manifest.json").exists() or (directory / JOURNAL).exists()
 
 
 def load_manifest(directory: Path) -> RecordingManifest | None:
