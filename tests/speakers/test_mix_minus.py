@@ -15,14 +15,8 @@ from aiortc import RTCPeerConnection
 
 from townhall.ingest.whip import check_offer
 from townhall.live.errors import SpaceError
-from townhall.live.speakers import (
-    OUT_FRAME,
-    MixMinusTrack,
-    SpaceSpeakers,
-    SpeakerSession,
-    shallow_receive_buffer,
-    to_mono,
-)
+from townhall.live.rtc import OUT_FRAME, MixMinusTrack, shallow_receive_buffer, to_mono
+from townhall.live.speakers import SpaceSpeakers, SpeakerSession
 from townhall.media.mixer import Mixer
 from townhall.space.roles import Action, Role, SpeakerTokens, Stage
 

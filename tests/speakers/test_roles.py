@@ -185,6 +185,54 @@ def test_a_genuine_token_for_a_forgotten_seat_recreates_it_after_a_restart() -> 
     assert after.actor(hand, NOW).state is SeatState.RAISED
 
 
+def test_every_change_to_a_seat_is_handed_out_once_for_the_store() -> None:
+    stage = new_stage()
+    guest = stage.invite(stage.host, "Grace", Role.SPEAKER, NOW)
+    hand = stage.raise_hand("Curious", NOW)
+    assert {s.id for s in stage.take_changes()} == {guest.id, hand.id}
+    assert stage.take_changes() == []
+    stage.apply(stage.host, Action.MUTE, guest, NOW)
+    assert stage.take_changes() == [guest]
+    with refused(Problem.FORBIDDEN, "muted_by_host"):
+        stage.apply(guest, Action.UNMUTE, guest, NOW)
+    assert stage.take_changes() == []  # a refusal changes nothing
+
+
+def restarted(before: Stage) -> Stage:
+    """A new process: the stage rebuilt from what the store was given."""
+    stored: dict[str, Seat] = {}
+    for seat in before.take_changes():
+        stored[seat.id] = Seat(seat.id, seat.name, seat.role, seat.state, seat.since,
+                               seat.muted, seat.muted_by_manager)
+    after = new_stage()
+    after.restore(list(stored.values()))
+    return after
+
+
+def test_a_removal_approval_and_host_mute_outlive_a_restart() -> None:
+    before = new_stage()
+    removed = before.invite(before.host, "Troll", Role.SPEAKER, NOW)
+    before.apply(before.host, Action.REMOVE, removed, NOW)
+    hand = before.raise_hand("Curious", NOW)
+    before.apply(before.host, Action.APPROVE, hand, NOW)
+    muted = before.invite(before.host, "Loud", Role.SPEAKER, NOW)
+    before.apply(muted, Action.PUBLISH, muted, NOW)
+    before.apply(before.host, Action.MUTE, muted, NOW)
+    tokens = {s.name: before.token_for(s) for s in (removed, hand, muted)}
+
+    after = restarted(before)
+    troll = after.actor(tokens["Troll"], NOW)
+    with refused(Problem.FORBIDDEN, "removed"):
+        after.apply(troll, Action.PUBLISH, troll, NOW)
+    approved = after.actor(tokens["Curious"], NOW)
+    assert approved.role is Role.SPEAKER and approved.name == "Curious"
+    loud = after.actor(tokens["Loud"], NOW)
+    assert loud.state is SeatState.INVITED  # its session died with the process
+    with refused(Problem.FORBIDDEN, "muted_by_host"):
+        after.apply(loud, Action.UNMUTE, loud, NOW)
+    after.apply(loud, Action.PUBLISH, loud, NOW)  # and it may publish again
+
+
 @given(st.text(max_size=120))
 def test_no_string_is_taken_for_a_token_unless_signed(text: str) -> None:
     stage = new_stage()

@@ -10,15 +10,15 @@ each speaker's track gets the sum of the other sources' contributions to that fr
 A session leaves the mix when it is deleted, when its speaker is removed, when ICE/DTLS fail or
 close, or when no audio has arrived for `speaker_drop_timeout_s` (a dropped network sends
 nothing at all); the watchdog checks four times a second, so a drop is out within 2 s. The seat
-goes back to "invited": the same link rejoins. Never touches the database, never blocks the
-loop (aiortc decodes and encodes in threads).
+goes back to "invited": the same link rejoins. Seat changes are written through to the store
+(one small SQLite write per stage action), so the stage outlives a restart; aiortc decodes and
+encodes in threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import hashlib
 import hmac
 import logging
@@ -27,10 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aioice.ice
 import av
 import numpy as np
-import numpy.typing as npt
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -38,12 +36,17 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.jitterbuffer import JitterBuffer as JitterBufferRtp
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from townhall.live.errors import SpaceError
-from townhall.media.mixer import JitterBuffer
+from townhall.live.rtc import (
+    RATE,
+    MixMinusTrack,
+    Pcm,
+    restrict_host_addresses,
+    shallow_receive_buffer,
+    to_mono,
+)
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.space.record import key_matches
@@ -64,9 +67,6 @@ if TYPE_CHECKING:
     from townhall.live.spaces import LiveSpace, Spaces
 
 log = logging.getLogger("townhall.speakers")
-Pcm = npt.NDArray[np.float32]
-RATE = 48000
-OUT_FRAME = 960  # 20 ms, one Opus frame
 WATCH_EVERY_S = 0.25
 PROBLEM_STATUS = {Problem.UNAUTHORIZED: 401, Problem.FORBIDDEN: 403, Problem.NOT_FOUND: 404,
                   Problem.CONFLICT: 409, Problem.INVALID: 422}
@@ -74,90 +74,6 @@ PROBLEM_STATUS = {Problem.UNAUTHORIZED: 401, Problem.FORBIDDEN: 403, Problem.NOT
 
 def space_error(exc: StageError) -> SpaceError:
     return SpaceError(PROBLEM_STATUS[exc.problem], exc.code, exc.detail)
-
-
-def shallow_receive_buffer(receiver: RTCRtpReceiver, prefetch: int) -> bool:
-    """Make aiortc hand audio packets to the decoder after `prefetch` packets, not 4.
-
-    aiortc holds 4 Opus packets (80 ms) before decoding and has no setting for it. Holding
-    them adds delay without absorbing jitter (frames still leave as packets arrive); the
-    mixer's speaker buffer does that. False if this aiortc no longer has the attribute.
-    """
-    attr = "_RTCRtpReceiver__jitter_buffer"
-    if not isinstance(getattr(receiver, attr, None), JitterBufferRtp):
-        return False
-    setattr(receiver, attr, JitterBufferRtp(capacity=16, prefetch=prefetch))
-    return True
-
-
-def restrict_host_addresses(addresses: list[str]) -> None:
-    """Offer only these addresses as ICE host candidates (process-wide).
-
-    aiortc has no interface filter, and aioice leaves out loopback, which is the one interface
-    a test or a single-host deployment wants; so the lookup aioice calls is replaced.
-    """
-    if addresses:
-        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(addresses)
-
-
-class MixMinusTrack(MediaStreamTrack):
-    """Outgoing audio for one speaker: 20 ms s16 frames of the program minus them.
-
-    Paced by the program clock that fills it; when nothing comes (the program is idle) it
-    sends silence every 20 ms so the RTP stream, and the browser's stats, keep going.
-    """
-
-    kind = "audio"
-
-    def __init__(self, max_samples: int) -> None:
-        super().__init__()
-        self.buffer = JitterBuffer(OUT_FRAME, max(max_samples, 2 * OUT_FRAME))
-        self._ready = asyncio.Event()
-        self._pts = 0
-        self._fed_at = 0.0
-        self.frames_sent = 0
-
-    def push(self, pcm: Pcm) -> None:
-        self.buffer.write(pcm)
-        self._fed_at = time.monotonic()
-        if self.buffer.buffered >= OUT_FRAME:
-            self._ready.set()
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        # while fed, wait for the clock (it runs 1024-sample ticks); idle, send silence
-        fed = time.monotonic() - self._fed_at < 0.2
-        wait = 0.06 if fed else 0.02
-        if self.buffer.buffered < OUT_FRAME:
-            self._ready.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), wait)
-        if self.readyState != "live":
-            raise MediaStreamError
-        pcm = self.buffer.read(OUT_FRAME)
-        # packed stereo, both channels the same: aiortc's Opus encoder takes stereo as is,
-        # whereas it would upmix mono at -3 dB
-        samples = np.repeat((np.clip(pcm, -1.0, 1.0) * 32767).astype(np.int16), 2)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16",
-                                           layout="stereo")
-        frame.sample_rate = RATE
-        frame.pts = self._pts
-        frame.time_base = fractions.Fraction(1, RATE)
-        self._pts += OUT_FRAME
-        self.frames_sent += 1
-        return frame
-
-
-def to_mono(frame: av.AudioFrame, resampler: av.AudioResampler) -> Pcm:
-    """48 kHz mono float32 from whatever aiortc decoded (Opus: s16 stereo 48 kHz)."""
-    channels = len(frame.layout.channels)
-    if frame.format.name == "s16" and frame.sample_rate == RATE and channels <= 2:
-        data = frame.to_ndarray().reshape(-1, channels).astype(np.float32)  # packed s16
-        mono: Pcm = (data.mean(axis=1) / 32768.0).astype(np.float32)
-        return mono
-    out = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
 
 @dataclass
@@ -265,9 +181,18 @@ class Speakers:
             stage = Stage(space.record.id, self.tokens, cap=s.speaker_cap,
                           max_seats=s.max_stage_seats, host_name=space.record.host,
                           now=time.time())
+            # removals, approvals and a host's mute outlive a restart of this process
+            stage.restore(self.spaces.store.load_seats(space.record.id))
             space.speakers = SpaceSpeakers(space, stage, s.speaking_hold_s)
             self.rooms[space.record.id] = space.speakers
         return space.speakers
+
+    def _persist(self, room: SpaceSpeakers) -> None:
+        """Write the stage's changed seats through (a small SQLite write on the control
+        path, so that a removal is on record before the host hears it is done)."""
+        changed = room.stage.take_changes()
+        if changed:
+            self.spaces.store.save_seats(room.space.record.id, changed)
 
     def identify(self, space: LiveSpace, bearer: str | None) -> Seat:
         """The seat behind a bearer token: the host key, or a speaker token."""
@@ -277,9 +202,11 @@ class Speakers:
         room = self.room(space)
         if is_speaker_token(bearer):
             try:
-                return room.stage.actor(bearer, time.time())
+                seat = room.stage.actor(bearer, time.time())
             except StageError as exc:
                 raise space_error(exc) from None
+            self._persist(room)
+            return seat
         if key_matches(bearer, space.record.host_key_hash):
             return room.stage.host
         raise SpaceError(401, "bad_token",
@@ -287,18 +214,23 @@ class Speakers:
 
     # --- stage actions (control API) ---
     def invite(self, space: LiveSpace, actor: Seat, name: str, role: Role) -> Seat:
+        room = self.room(space)
         try:
-            return self.room(space).stage.invite(actor, name, role, time.time())
+            seat = room.stage.invite(actor, name, role, time.time())
         except StageError as exc:
             raise space_error(exc) from None
+        self._persist(room)
+        return seat
 
     def raise_hand(self, space: LiveSpace, name: str) -> Seat:
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended")
+        room = self.room(space)
         try:
-            seat = self.room(space).stage.raise_hand(name, time.time())
+            seat = room.stage.raise_hand(name, time.time())
         except StageError as exc:
             raise space_error(exc) from None
+        self._persist(room)
         space.status = None
         return seat
 
@@ -314,6 +246,8 @@ class Speakers:
                 room.stage.apply(actor, action, target, time.time())
         except StageError as exc:
             raise space_error(exc) from None
+        finally:
+            self._persist(room)
         if session is not None and action in (Action.MUTE, Action.UNMUTE):
             self._apply_mute(space, session, target)
         space.status = None
@@ -340,6 +274,7 @@ class Speakers:
             room.stage.apply(seat, Action.PUBLISH, seat, time.time())
         except StageError as exc:
             raise space_error(exc) from None
+        self._persist(room)
         room.seq += 1
         ms = RATE // 1000
         session = SpeakerSession(
@@ -456,6 +391,7 @@ class Speakers:
         seat = room.stage.seats.get(session.seat_id)
         if seat is not None and seat.state is SeatState.LIVE:
             room.stage.apply(seat, Action.UNPUBLISH, seat, time.time())
+            self._persist(room)
         program = room.space.program
         if session.attached and program is not None:
             program.detach(session.source)

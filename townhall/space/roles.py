@@ -14,6 +14,9 @@ Rules of the seat table (TRANSITIONS), in the manner of h11's _state.py:
     INVITED again: the speaker may rejoin with the same token.
   - MUTE and UNMUTE keep the state and set the muted flag (INVITED or LIVE).
   - REMOVE makes any seat but the host's REMOVED. REMOVED is final: the token is revoked.
+Every changed seat is kept for `take_changes` (the service writes them to the store), and
+`restore` rebuilds a stage from stored seats after a restart: removals, approvals, names and
+a host's mute hold; a seat that was LIVE is INVITED again (its session died with the process).
 Who may act (PERMISSIONS): a seat on itself; the host on anyone; a co-host on speakers and
 raised hands. A speaker muted by the host or a co-host cannot unmute themselves.
 """
@@ -203,6 +206,26 @@ class Stage:
         self.max_seats = max_seats
         self.seats: dict[str, Seat] = {
             HOST_SEAT: Seat(HOST_SEAT, host_name, Role.HOST, SeatState.INVITED, now)}
+        self._changed: dict[str, Seat] = {}
+
+    def take_changes(self) -> list[Seat]:
+        """The seats changed since the last call (each once, as they are now)."""
+        changed, self._changed = list(self._changed.values()), {}
+        return changed
+
+    def _touch(self, seat: Seat) -> None:
+        self._changed[seat.id] = seat
+
+    def restore(self, seats: list[Seat]) -> None:
+        """Seats as stored before a restart. No session survived one: LIVE becomes INVITED."""
+        for stored in seats:
+            seat = Seat(stored.id, stored.name, stored.role, stored.state, stored.since,
+                        stored.muted, stored.muted_by_manager)
+            if seat.state is SeatState.LIVE:
+                seat.state = SeatState.INVITED
+            if seat.id == HOST_SEAT:
+                seat.role, seat.state = Role.HOST, SeatState.INVITED
+            self.seats[seat.id] = seat
 
     @property
     def host(self) -> Seat:
@@ -226,6 +249,7 @@ class Stage:
             seat_id = secrets.token_urlsafe(9)
         seat = Seat(seat_id, clean_name(name), role, state, now)
         self.seats[seat_id] = seat
+        self._touch(seat)
         return seat
 
     def actor(self, token: str, now: float) -> Seat:
@@ -244,6 +268,7 @@ class Stage:
             state = SeatState.RAISED if role is Role.LISTENER else SeatState.INVITED
             seat = Seat(claim.seat_id, "Guest", role, state, now)
             self.seats[seat.id] = seat
+            self._touch(seat)
         return seat
 
     def invite(self, actor: Seat, name: str, role: Role, now: float) -> Seat:
@@ -312,4 +337,5 @@ class Stage:
         if nxt is not target.state:
             target.state = nxt
             target.since = now
+        self._touch(target)
         return target

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from townhall.space.record import SpaceRecord
+from townhall.space.roles import Seat
 
 
 class SpaceStore(Protocol):
@@ -13,5 +14,11 @@ class SpaceStore(Protocol):
 
     def load_all(self) -> list[SpaceRecord]:
         """Every space, oldest first (read once at start)."""
+
+    def save_seats(self, space_id: str, seats: list[Seat]) -> None:
+        """Insert or replace these stage seats of a space."""
+
+    def load_seats(self, space_id: str) -> list[Seat]:
+        """A space's stage seats as last saved (read when its stage is first needed)."""
 
     def close(self) -> None: ...

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from townhall.space.lifecycle import Phase
 from townhall.space.record import SpaceRecord
+from townhall.space.roles import Role, Seat, SeatState
 
 COLUMNS = [f.name for f in fields(SpaceRecord)]
 SCHEMA = """
@@ -30,6 +31,20 @@ CREATE TABLE IF NOT EXISTS spaces (
     has_replay INTEGER NOT NULL DEFAULT 0
 )
 """
+SEAT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seats (
+    space_id TEXT NOT NULL,
+    seat_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    state TEXT NOT NULL,
+    since REAL NOT NULL,
+    muted INTEGER NOT NULL,
+    muted_by_manager INTEGER NOT NULL,
+    PRIMARY KEY (space_id, seat_id)
+)
+"""
+SEAT_COLUMNS = "space_id, seat_id, name, role, state, since, muted, muted_by_manager"
 
 
 class SqliteSpaceStore:
@@ -41,6 +56,7 @@ class SqliteSpaceStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(SCHEMA)
+            self._conn.execute(SEAT_SCHEMA)
 
     def save(self, record: SpaceRecord) -> None:
         row = list(astuple(record))
@@ -62,6 +78,22 @@ class SqliteSpaceStore:
             values["has_replay"] = bool(values["has_replay"])
             out.append(SpaceRecord(**values))
         return out
+
+    def save_seats(self, space_id: str, seats: list[Seat]) -> None:
+        rows = [(space_id, s.id, s.name, s.role.value, s.state.value, s.since, int(s.muted),
+                 int(s.muted_by_manager)) for s in seats]
+        with self._lock:
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO seats ({SEAT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def load_seats(self, space_id: str) -> list[Seat]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {SEAT_COLUMNS} FROM seats WHERE space_id = ? ORDER BY since",
+                (space_id,)).fetchall()
+        return [Seat(seat_id, name, Role(role), SeatState(state), since, bool(muted),
+                     bool(by_manager))
+                for _, seat_id, name, role, state, since, muted, by_manager in rows]
 
     def close(self) -> None:
         with self._lock:
