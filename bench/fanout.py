@@ -28,477 +28,65 @@ with a stall or a listener that never played. Every load loop is bounded in coun
 every server runs on loopback and is stopped at the end. Outputs bench/out/fanout.{png,json}.
 Run: .venv/bin/python bench/fanout.py            (about 10 min)
      .venv/bin/python bench/fanout.py --quick    (about 3 min)
+
+Deployments and CPU metering are in bench/deployments.py, the (a)/(b) listeners in
+bench/followers.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.deployments import (  # noqa: E402
+    BITRATE,
+    PREBUFFER_S,
+    CpuMeter,
+    Deployment,
+    icecast,
+    static_hls,
+    townhall,
+)
+from bench.followers import (  # noqa: E402
+    Follower,
+    ProgressiveListener,
+    Run,
+    StaticHlsListener,
+    run_followers,
+)
 from tests.edge_helpers import start_edge  # noqa: E402
-from tests.helpers import Server, free_port, start_server, stop_process, stop_server  # noqa: E402
 from townhall.loadtest import LoadConfig, run_load  # noqa: E402
 from townhall.loadtest.addresses import AddressPool  # noqa: E402
-from townhall.loadtest.http import HttpClient, HttpError  # noqa: E402
-from townhall.loadtest.metrics import Second, Tally, percentile, summary  # noqa: E402
-from townhall.loadtest.playback import Playback  # noqa: E402
-from townhall.loadtest.player import Player  # noqa: E402
-from townhall.loadtest.safety import Target, check_target  # noqa: E402
-from townhall.loadtest.wire import Response  # noqa: E402
+from townhall.loadtest.metrics import Second, Tally  # noqa: E402
+from townhall.loadtest.safety import check_target  # noqa: E402
 
 OUT_DIR = ROOT / "bench" / "out"
 STEPS = (100, 200, 400, 800, 1600)
 QUICK_STEPS = (200, 800)
-BITRATE = 64_000
-BYTES_PER_S = BITRATE // 8  # MP3 CBR: exactly this many bytes per second of audio
-PREBUFFER_S = 2.0  # a progressive player starts with this much audio in hand
 JOINS_PER_S = 400.0  # listeners of a step arrive over N / this seconds (at least 1 s)
 SETTLE_S = 3.0  # after the last join, before the CPU window opens
 MEASURE_S, QUICK_MEASURE_S = 12.0, 8.0  # the CPU window of each step
 IDLE_S, QUICK_IDLE_S = 5.0, 3.0  # stream on, no listener: the server's idle CPU
 STEP_PAUSE_S = 2.0  # between steps: connections closed, seats given back
 LAGGING_GENERATOR_S = 0.1  # generator loop lag p99 above this: its stalls may be its own
-TICK = os.sysconf("SC_CLK_TCK")
 NETWORKS = {"a": 30, "b": 40, "c": 50, "d": 60, "e": 70}  # 127.<n>.x.y per deployment
 NAMES = {"a": "Icecast2, progressive MP3", "b": "nginx, static plain HLS",
          "c": "townhall origin, LL-HLS", "d": "townhall + nginx edge, LL-HLS",
          "e": "townhall + nginx edge, plain HLS"}
-NOISE = ["-f", "lavfi", "-i", "anoisesrc=color=pink:sample_rate=48000:amplitude=0.3"]
-
-
-# --- server CPU from /proc ---
-
-
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds used: utime + stime) of a live process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and its descendants (nginx workers, anything an origin spawned)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (st := _stat(int(entry.name))) is not None:
-            children.setdefault(st[0], []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-class CpuMeter:
-    """Cumulative CPU seconds of each server role (a role is a few process trees)."""
-
-    def __init__(self, roles: dict[str, list[int]]) -> None:
-        self.pids = {role: [p for root in roots for p in process_tree(root)]
-                     for role, roots in roles.items()}
-
-    def read(self) -> dict[str, float]:
-        return {role: sum(st[1] for p in pids if (st := _stat(p)) is not None)
-                for role, pids in self.pids.items()}
-
-
-# --- deployments ---
-
-
-@dataclass
-class Deployment:
-    key: str
-    target: Target
-    roles: dict[str, list[int]]
-    space: str = ""  # townhall: the space id
-    path: str = ""  # icecast: the mount
-
-
-def _spawn(args: list[str], log: Path | None = None) -> subprocess.Popen[bytes]:
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed by the OS
-    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    stop_process(proc)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError, OSError):
-            if check():
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not come up within {timeout:g} s")
-
-
-ICECAST_XML = """<icecast>
-  <location>loopback</location><admin>bench@localhost</admin><hostname>127.0.0.1</hostname>
-  <limits><clients>{clients}</clients><sources>2</sources><queue-size>524288</queue-size>
-    <client-timeout>30</client-timeout><header-timeout>15</header-timeout>
-    <source-timeout>10</source-timeout><burst-on-connect>1</burst-on-connect>
-    <burst-size>{burst}</burst-size></limits>
-  <authentication><source-password>{password}</source-password>
-    <admin-user>admin</admin-user><admin-password>{password}</admin-password></authentication>
-  <listen-socket><port>{port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
-  <fileserve>1</fileserve>
-  <paths><basedir>/usr/share/icecast2</basedir><logdir>{logdir}</logdir>
-    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
-  </paths>
-  <logging><accesslog>access.log</accesslog><errorlog>error.log</errorlog>
-    <loglevel>2</loglevel></logging>
-  <security><chroot>0</chroot>{owner}</security>
-</icecast>
-"""
-
-
-def _icecast_up(url: str) -> bool:
-    with httpx.stream("GET", url, timeout=2) as res:
-        return res.status_code == 200
-
-
-@contextlib.contextmanager
-def icecast(tmp: Path, seconds: float) -> Iterator[Deployment]:
-    """Icecast2 on loopback with a 64 kb/s MP3 mount fed by ffmpeg -re."""
-    logdir = tmp / "icecast"
-    logdir.mkdir(parents=True)
-    for d in (tmp.parent, tmp):  # icecast drops root for nobody, then writes its logs
-        d.chmod(0o711)
-    logdir.chmod(0o777)
-    port, password = free_port(), os.urandom(8).hex()
-    # as root, icecast2 refuses to run unless told whom to become
-    owner = ("<changeowner><user>nobody</user><group>nogroup</group></changeowner>"
-             if os.geteuid() == 0 else "")
-    conf = tmp / "icecast.xml"
-    conf.write_text(ICECAST_XML.format(clients=20_000, burst=int(BYTES_PER_S * PREBUFFER_S
-                                                                 + 4000),
-                                       password=password, port=port, logdir=logdir,
-                                       owner=owner))
-    server = _spawn(["icecast2", "-c", str(conf)], tmp / "icecast.out")
-    source: subprocess.Popen[bytes] | None = None
-    try:
-        time.sleep(0.5)
-        if server.poll() is not None:
-            raise RuntimeError(f"icecast2 exited: {(tmp / 'icecast.out').read_text()}")
-        source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
-                         str(seconds), "-ac", "1", "-ar", "48000", "-c:a", "libmp3lame", "-b:a",
-                         "64k", "-content_type", "audio/mpeg", "-f", "mp3",
-                         f"icecast://source:{password}@127.0.0.1:{port}/live.mp3"])
-        url = f"http://127.0.0.1:{port}"
-        _wait_for(lambda: _icecast_up(url + "/live.mp3"), "the icecast mount")
-        yield Deployment("a", check_target(url), {"icecast2": [server.pid]}, path="/live.mp3")
-    finally:
-        if source is not None:
-            _stop(source)
-        _stop(server)
-
-
-STATIC_NGINX = """worker_processes auto;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 16384; multi_accept on; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_timeout 30s;
-    keepalive_requests 100000;
-    open_file_cache max=1000 inactive=10s;
-    open_file_cache_valid 1s;
-    client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
-    fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
-    types {{ application/vnd.apple.mpegurl m3u8; audio/mp4 m4s mp4; }}
-    server {{
-        listen 127.0.0.1:{port} reuseport backlog=65535;
-        root {root};
-        location ~ \\.m3u8$ {{ add_header Cache-Control "max-age=1"; }}
-    }}
-}}
-"""
-
-
-@contextlib.contextmanager
-def static_hls(tmp: Path, seconds: float) -> Iterator[Deployment]:
-    """ffmpeg -re writes a live HLS playlist (fMP4, 2 s segments); a plain nginx serves it."""
-    root, prefix = tmp / "hls", tmp / "nginx"
-    root.mkdir(parents=True)
-    (prefix / "tmp").mkdir(parents=True)
-    for d in (tmp.parent, tmp, root):  # nginx workers run as nobody when started as root
-        d.chmod(0o755)
-    port = free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(STATIC_NGINX.format(prefix=prefix, port=port, root=root))
-    source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
-                     str(seconds), "-ac", "1", "-c:a", "aac", "-b:a", "64k", "-f", "hls",
-                     "-hls_time", "2", "-hls_list_size", "8", "-hls_flags",
-                     "delete_segments+program_date_time+independent_segments+temp_file",
-                     "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
-                     "-hls_segment_filename", str(root / "seg%d.m4s"), "-master_pl_name",
-                     "master.m3u8", str(root / "media.m3u8")])
-    server = _spawn(["nginx", "-c", str(conf), "-p", str(prefix), "-g", "daemon off;"])
-    try:
-        url = f"http://127.0.0.1:{port}"
-        # a plain player starts three target durations behind: wait for four segments
-        _wait_for(lambda: httpx.get(url + "/media.m3u8", timeout=2).text.count("#EXTINF") >= 4,
-                  "the static HLS playlist", timeout=30)
-        yield Deployment("b", check_target(url), {"nginx": [server.pid]})
-    finally:
-        _stop(source)
-        _stop(server)
-
-
-def _on_air(origin: Server, space: str) -> bool:
-    return bool(origin.details(space)["on_air"])
-
-
-@contextlib.contextmanager
-def townhall(tmp: Path, seconds: float) -> Iterator[tuple[Server, str]]:
-    """A townhall origin (attack mode off: this measures fan-out, not admission) on air."""
-    origin = start_server(tmp / "data", "--attack-mode", "off")
-    source: subprocess.Popen[bytes] | None = None
-    try:
-        doc = origin.create_space(title="fan-out bench", host="bench")
-        source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
-                         str(seconds), "-ac", "1", "-c:a", "aac", "-b:a", "96k", "-f", "adts",
-                         doc["ingest_url"]])
-        _wait_for(lambda: _on_air(origin, doc["id"]), "the townhall space")
-        time.sleep(3)  # a few segments in the window
-        yield origin, doc["id"]
-    finally:
-        if source is not None:
-            _stop(source)
-        stop_server(origin)
-
-
-# --- listeners of (a) and (b): the generator's own followers, loadtest parts reused ---
-
-
-class Follower(Protocol):
-    @property
-    def playback(self) -> Playback | None: ...
-
-    @property
-    def received(self) -> int:
-        """Response body bytes so far."""
-
-    async def run(self, delay_s: float) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-class _Stream(asyncio.Protocol):
-    def __init__(self, owner: ProgressiveListener) -> None:
-        self.owner = owner
-
-    def data_received(self, data: bytes) -> None:
-        self.owner.feed(data, time.time())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.owner.lost.done():
-            self.owner.lost.set_result(None)
-
-
-class ProgressiveListener:
-    """GET the mount and play it: prebuffer, then one byte per 1/8000 s of audio."""
-
-    def __init__(self, target: Target, path: str, source: str, tally: Tally) -> None:
-        self.target, self.path, self.source, self.tally = target, path, source, tally
-        self.playback: Playback | None = None
-        self.transport: asyncio.Transport | None = None
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.head: bytes | None = b""  # the response head until it is complete, then None
-        self.got = 0  # body bytes
-        self.joined_at = 0.0
-
-    @property
-    def received(self) -> int:
-        return self.got
-
-    def feed(self, data: bytes, now: float) -> None:
-        if self.head is not None:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = self.head.split(b"\r\n", 1)[0]
-            self.tally.request(0)
-            data, self.head = self.head[end + 4:], None
-            if b" 200 " not in status:
-                self.tally.error(f"stream:{status[:40].decode(errors='replace')}")
-                if self.transport is not None:
-                    self.transport.close()
-                return
-        before, self.got = self.got, self.got + len(data)
-        if self.playback is None:
-            if self.got >= PREBUFFER_S * BYTES_PER_S:
-                self.playback = Playback(now, 0.0)
-                self.playback.arrive(0.0, self.got / BYTES_PER_S, now)
-                self.tally.first_audio(now - self.joined_at)
-        elif data:
-            stall = self.playback.arrive(before / BYTES_PER_S, len(data) / BYTES_PER_S, now)
-            if stall is not None:
-                self.tally.stall(stall.seconds)
-
-    async def run(self, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        self.joined_at = time.time()
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(10):
-                self.transport, _ = await loop.create_connection(
-                    lambda: _Stream(self), self.target.host, self.target.port,
-                    local_addr=(self.source, 0))
-        except (OSError, TimeoutError):
-            self.tally.error("stream:connect")
-            return
-        self.transport.write(f"GET {self.path} HTTP/1.0\r\nHost: {self.target.host_header}"
-                             "\r\nUser-Agent: townhall-bench\r\n\r\n".encode())
-        await self.lost
-        self.tally.error("stream:closed")
-
-    async def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            await asyncio.sleep(0)
-
-
-class StaticHlsListener:
-    """The loadtest's plain-HLS `Player` reading a static directory: no join, no ticket."""
-
-    def __init__(self, target: Target, source: str, tally: Tally) -> None:
-        self.tally = tally
-        self.client = HttpClient(target, source=source)
-        self.player = Player(self, tally, low_latency=False, preload=False)
-
-    @property
-    def playback(self) -> Playback | None:
-        return self.player.playback
-
-    @property
-    def received(self) -> int:
-        return self.client.bytes_received
-
-    async def media(self, what: str, uri: str, query: str = "") -> Response | None:
-        try:
-            resp = await self.client.request("GET", "/" + uri + (f"?{query}" if query else ""))
-        except HttpError as exc:
-            self.tally.error(f"{what}:{exc.kind}")
-            return None
-        self.tally.request(len(resp.body))
-        if resp.status != 200:
-            self.tally.error(f"{what}:{resp.status}")
-            return None
-        return resp
-
-    def maybe_renew(self) -> None:
-        pass
-
-    async def run(self, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        self.player.joined_at = time.time()
-        await self.player.play()
-
-    async def close(self) -> None:
-        await self.client.close()
-
-
-@dataclass
-class Run:
-    """What a step's listeners did, whichever generator ran them."""
-
-    timeline: list[Second]
-    played: int
-    failed: int
-    stalls: int
-    listeners_with_stalls: int
-    errors: dict[str, int]
-    ttfa_s: dict[str, float | None]
-    live_edge_s: dict[str, float | None]
-    stalled_s: float
-    generator_cpu_percent: float
-    generator_lag_p99_s: float
-
-
-async def run_followers(followers: list[Follower], duration_s: float, join_window_s: float,
-                        tally: Tally, on_second: Callable[[Second], None]) -> Run:
-    """Start follower i at i/N of the join window; sample each second; stop at the deadline."""
-    loop = asyncio.get_running_loop()
-    n = max(1, len(followers))
-    cpu0, t0 = _own_cpu(), loop.time()
-    tasks = [asyncio.create_task(f.run(join_window_s * i / n)) for i, f in enumerate(followers)]
-    lags: list[float] = []
-    timeline: list[Second] = []
-    edges: list[float] = []
-    received = 0
-    try:
-        for second in range(1, int(duration_s) + 1):
-            before = loop.time()
-            await asyncio.sleep(max(0.0, t0 + second - before))
-            lags.append(max(0.0, loop.time() - (t0 + second)))
-            now = time.time()
-            playing = [f for f, t in zip(followers, tasks, strict=True)
-                       if f.playback is not None and not t.done()]
-            states = Counter({"playing": len(playing),
-                              "other": sum(1 for t in tasks if not t.done()) - len(playing)})
-            stalled = sum(1 for f in playing if f.playback and f.playback.stalled_at(now))
-            edge = [e for f in playing if f.playback and
-                    (e := f.playback.live_edge_distance(now)) is not None]
-            edges.extend(edge)
-            got = sum(f.received for f in followers)  # progressive bodies never "answer"
-            timeline.append(replace(tally.close_second(second, states, stalled, edge),
-                                    bytes=got - received))
-            received = got
-            on_second(timeline[-1])
-    finally:
-        now = time.time()
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for res in results:
-            if isinstance(res, Exception):
-                tally.error(f"crash:{type(res).__name__}:{res}")
-        for f in followers:
-            if f.playback is not None and (stall := f.playback.finish(now)) is not None:
-                tally.stall(stall.seconds)
-            await f.close()
-    elapsed = loop.time() - t0
-    playbacks = [f.playback for f in followers if f.playback is not None]
-    return Run(timeline, len(playbacks), len(followers) - len(playbacks), tally.stalls,
-               sum(1 for p in playbacks if p.stalls), dict(tally.errors), summary(tally.ttfa),
-               summary(edges), round(tally.stalled_s, 3),
-               round(100 * (_own_cpu() - cpu0) / elapsed, 1), percentile(lags, 99) or 0.0)
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- one step: N listeners against one deployment ---

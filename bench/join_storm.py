@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.fanout import NOISE, CpuMeter, machine  # noqa: E402
+from bench.deployments import NOISE, CpuMeter  # noqa: E402
+from bench.fanout import machine  # noqa: E402
 from tests.edge_helpers import origin_metrics, start_edge  # noqa: E402
 from tests.helpers import Server, start_server, stop_server  # noqa: E402
 from townhall.loadtest import LoadConfig, LoadReport, run_load  # noqa: E402
