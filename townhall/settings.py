@@ -52,6 +52,10 @@ class Settings:
     require_tickets: bool = True  # media needs a ticket from /join
     ticket_secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
     seat_ttl_s: float = 120.0  # a ticket (and its seat) lapses this long after issue/renewal
+    # without a listener cap, the lifetime grows with the audience so that its renewals stay
+    # within this many per second per space (renewed at half the lifetime), up to the maximum
+    renewals_per_s_per_space: float = 500.0
+    seat_ttl_max_s: float = 1800.0
     waiting_poll_grace_s: float = 20.0  # a queued client that stops polling loses its place
     max_waiting: int = 5_000_000  # queue length ceiling per space
     # --- rate limits (per client address and per /24 or /48 network) ---
@@ -129,3 +133,7 @@ class Settings:
             raise ValueError("speaker_ceiling_ms must exceed speaker_prebuffer_ms")
         if self.speaker_drop_timeout_s <= 0:
             raise ValueError("speaker_drop_timeout_s must be positive")
+        if self.seat_ttl_s <= 0 or self.seat_ttl_max_s < self.seat_ttl_s:
+            raise ValueError("seat_ttl_s must be positive and seat_ttl_max_s at least as long")
+        if self.renewals_per_s_per_space <= 0:
+            raise ValueError("renewals_per_s_per_space must be positive")

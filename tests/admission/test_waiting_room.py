@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from townhall.admission.waiting_room import Admitted, Queued, Unknown, WaitingRoom
@@ -111,3 +111,57 @@ def test_the_cap_is_never_exceeded_and_admission_is_fifo(cap: int,
             r.tick(now)
         assert r.occupied <= cap
     assert admitted_order == sorted(admitted_order)
+
+
+def test_an_uncapped_audience_gets_longer_seats_so_renewals_stay_within_budget() -> None:
+    r = WaitingRoom(None, seat_ttl=120, poll_grace=10, seat_ttl_max=1800, renewals_per_s=500)
+    first = r.join(0)
+    assert isinstance(first, Admitted) and first.expires == 120  # small audience: the default
+    for _ in range(99_999):
+        r.join(0)
+    last = r.join(0)
+    assert isinstance(last, Admitted)
+    assert last.expires >= 2 * 100_000 / 500  # 100k seats renewed at half life: <= 500/s
+    for _ in range(900_000):
+        r.join(0)
+    big = r.join(0)
+    assert isinstance(big, Admitted) and big.expires == 1800  # the ceiling
+
+
+def test_a_capped_room_keeps_the_short_lifetime_whatever_the_audience() -> None:
+    r = WaitingRoom(100_000, seat_ttl=120, poll_grace=10, seat_ttl_max=1800, renewals_per_s=5)
+    outs = [r.join(0) for _ in range(1000)]
+    assert all(isinstance(o, Admitted) and o.expires == 120 for o in outs)
+
+
+@settings(max_examples=200)
+@example([("join", 0.0)] * 3 + [("leave", 0.0)] * 2 + [("join", 0.0), ("tick", 11.0)])
+@given(st.lists(st.tuples(st.sampled_from(["join", "renew", "leave", "tick"]),
+                          st.floats(min_value=0, max_value=30)), max_size=150))
+def test_growing_lifetimes_still_expire_every_lapsed_seat(ops: list[tuple[str, float]]) -> None:
+    r = WaitingRoom(None, seat_ttl=10, poll_grace=5, seat_ttl_max=100, renewals_per_s=0.5)
+    now = 0.0
+    expiry: dict[str, float] = {}
+    for op, dt in ops:
+        now += dt
+        if op == "join":
+            out = r.join(now)
+            assert isinstance(out, Admitted)
+            expiry[out.seat] = out.expires
+        elif op == "renew" and expiry:
+            seat = min(expiry)
+            renewed = r.renew(seat, now)
+            if renewed is None:
+                assert expiry[seat] <= now
+                del expiry[seat]
+            else:
+                expiry[seat] = renewed.expires
+        elif op == "leave" and expiry:
+            seat = min(expiry, key=lambda k: expiry[k])  # the shortest-lived leaves
+            r.leave(seat, now)
+            del expiry[seat]
+        else:
+            r.tick(now)
+        r.tick(now)
+        live = {s for s, e in expiry.items() if e > now}
+        assert r.occupied == len(live)  # a lapsed seat is never counted, a live one always

@@ -5,6 +5,11 @@ lapses frees up and goes to the head of the queue. The queue is FIFO by arrival:
 the same token keeps a place, a new join without one goes to the back, so retrying never
 helps. A queued client that stops polling loses its place after `poll_grace` seconds; a seat
 granted to a waiting client is held for it for `poll_grace` seconds.
+
+Without a cap, a seat only counts a listener, so its lifetime may grow with the audience to
+keep renewals within `renewals_per_s` (renewed at half the lifetime: lifetime >=
+2 * seats / budget), up to `seat_ttl_max`. It never shrinks, so expiry order stays insertion
+order; with a cap the lifetime stays `seat_ttl` (a departed listener's seat must free up soon).
 """
 
 from __future__ import annotations
@@ -41,9 +46,12 @@ def _new_id() -> str:
 
 class WaitingRoom:
     def __init__(self, cap: int | None, seat_ttl: float, poll_grace: float,
-                 max_queue: int = 10_000_000) -> None:
+                 max_queue: int = 10_000_000, *, seat_ttl_max: float | None = None,
+                 renewals_per_s: float | None = None) -> None:
         self.cap = cap
         self.seat_ttl = seat_ttl
+        self.seat_ttl_max = max(seat_ttl, seat_ttl_max or seat_ttl)
+        self.renewals_per_s = renewals_per_s
         self.poll_grace = poll_grace
         self.max_queue = max_queue
         self._seats: OrderedDict[str, float] = OrderedDict()  # seat -> expiry, by expiry order
@@ -63,6 +71,13 @@ class WaitingRoom:
     @property
     def queued(self) -> int:
         return len(self._waiting)
+
+    def _lifetime(self) -> float:
+        """The seat lifetime to grant now (grows with an uncapped audience, never shrinks)."""
+        if self.cap is None and self.renewals_per_s:
+            wanted = 2 * (len(self._seats) + 1) / self.renewals_per_s
+            self.seat_ttl = max(self.seat_ttl, min(self.seat_ttl_max, wanted))
+        return self.seat_ttl
 
     def _has_room(self) -> bool:
         return self.cap is None or self.occupied < self.cap
@@ -88,9 +103,10 @@ class WaitingRoom:
         granted = self._granted.pop(token, None)
         if granted is not None:
             seat = granted[0]
-            self._seats[seat] = now + self.seat_ttl
+            expires = now + self._lifetime()
+            self._seats[seat] = expires
             self.admitted_total += 1
-            return Admitted(seat, now + self.seat_ttl)
+            return Admitted(seat, expires)
         if token not in self._waiting:
             return Unknown("no such place in the queue (expired or never issued); join again")
         serial, _ = self._waiting[token]
@@ -103,8 +119,9 @@ class WaitingRoom:
         if seat not in self._seats:
             return None
         self._seats.pop(seat)
-        self._seats[seat] = now + self.seat_ttl  # re-insert keeps expiry order
-        return Admitted(seat, now + self.seat_ttl)
+        expires = now + self._lifetime()
+        self._seats[seat] = expires  # re-insert keeps expiry order (lifetimes never shrink)
+        return Admitted(seat, expires)
 
     def leave(self, seat: str, now: float) -> None:
         if self._seats.pop(seat, None) is not None:
@@ -139,9 +156,10 @@ class WaitingRoom:
     # --- internals ---
     def _seat(self, now: float) -> Admitted:
         seat = _new_id()
-        self._seats[seat] = now + self.seat_ttl
+        expires = now + self._lifetime()
+        self._seats[seat] = expires
         self.admitted_total += 1
-        return Admitted(seat, now + self.seat_ttl)
+        return Admitted(seat, expires)
 
     def _promote(self, now: float) -> None:
         while self._queue and self._has_room():

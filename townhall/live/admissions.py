@@ -111,7 +111,7 @@ class Admissions:
             renewed = room.renew(seat, now)
             if renewed is not None:
                 self.counters["renewed"] += 1
-                return self._admitted(space, renewed)
+                return self._admitted(space, renewed, now)
             # the seat lapsed: join again like anyone else (below)
         elif req.token is not None:
             return self._outcome(space, room.poll(req.token, now), now)
@@ -148,7 +148,7 @@ class Admissions:
                  now: float) -> tuple[int, dict[str, Any]]:
         if isinstance(out, Admitted):
             self.counters["admitted"] += 1
-            return self._admitted(space, out)
+            return self._admitted(space, out, now)
         if isinstance(out, Queued):
             self.counters["queued"] += 1
             return 202, {"status": "waiting", "token": out.token, "position": out.position,
@@ -161,12 +161,13 @@ class Admissions:
     def _poll_after(self) -> float:
         return max(1.0, min(10.0, self.settings.waiting_poll_grace_s / 4))
 
-    def _admitted(self, space: LiveSpace, adm: Admitted) -> tuple[int, dict[str, Any]]:
+    def _admitted(self, space: LiveSpace, adm: Admitted,
+                  now: float) -> tuple[int, dict[str, Any]]:
         ticket = self.signer.issue(space.record.id, adm.seat, int(adm.expires))
         base = f"{self.settings.base_url}/live/{space.record.id}/t/{ticket}"
         return 200, {"status": "admitted", "seat": adm.seat, "ticket": str(ticket),
                      "expires": iso(adm.expires), "playlist_url": f"{base}/master.m3u8",
-                     "renew_after_s": round(self.settings.seat_ttl_s / 2, 1)}
+                     "renew_after_s": round((adm.expires - now) / 2, 1)}
 
     def metrics(self, now: float) -> dict[str, Any]:
         return {"counters": dict(self.counters),

@@ -66,7 +66,8 @@ class Spaces:
         s = self.settings
         return LiveSpace(record, ListenerCounter(s.listener_window_s, s.max_tracked_listeners),
                          WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
-                                     s.max_waiting))
+                                     s.max_waiting, seat_ttl_max=s.seat_ttl_max_s,
+                                     renewals_per_s=s.renewals_per_s_per_space))
 
     def listeners_now(self, space: LiveSpace, now: float) -> int:
         if space.record.phase is Phase.ENDED:

@@ -10,6 +10,7 @@ from pathlib import Path
 from townhall.simulate.model import Capacities, Deployment, Player, join_storm, steady_state
 
 ROWS = [
+    ("ticket lifetime s", "ticket_ttl_s"),
     ("per listener, requests/s", "per_listener_requests_per_s"),
     ("edge requests/s (all)", "edge_requests_per_s"),
     ("edge egress Gb/s", "edge_egress_gbps"),
@@ -18,7 +19,9 @@ ROWS = [
     ("origin cache fills/s", "origin_fill_requests_per_s"),
     ("origin ticket renewals/s", "origin_renewals_per_s"),
     ("origin requests/s", "origin_requests_per_s"),
-    ("origins needed", "origins"),
+    ("origins needed (all spaces)", "origins"),
+    ("home origin requests/s (one space)", "home_origin_requests_per_s"),
+    ("home origin load (x one origin)", "home_origin_load"),
     ("collapse ratio (edge/origin fills)", "collapse_ratio"),
 ]
 
@@ -30,7 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--part", type=float, default=0.32, help="part duration, s")
     p.add_argument("--segment", type=float, default=2.24, help="segment duration, s")
     p.add_argument("--bitrate", type=int, default=64_000)
-    p.add_argument("--ticket-ttl", type=float, default=120.0)
+    p.add_argument("--ticket-ttl", type=float, default=120.0,
+                   help="shortest ticket lifetime, s (the server's seat_ttl_s)")
+    p.add_argument("--ticket-ttl-max", type=float, default=1800.0,
+                   help="longest, for a big uncapped audience (seat_ttl_max_s)")
+    p.add_argument("--renewals-budget", type=float, default=500.0,
+                   help="renewals/s per space the lifetime keeps to (renewals_per_s_per_space)")
+    p.add_argument("--spaces", type=int, default=1,
+                   help="the audience is split evenly over this many spaces")
     p.add_argument("--shields", type=int, default=0)
     p.add_argument("--join-window", type=float, default=60.0,
                    help="seconds over which the audience arrives")
@@ -44,22 +54,28 @@ def run(args: argparse.Namespace) -> int:
     if args.capacities:
         caps = replace(caps, **json.loads(args.capacities.read_text()))
     player = Player(mode=args.mode, part_s=args.part, segment_s=args.segment,
-                    ticket_ttl_s=args.ticket_ttl)
+                    ticket_ttl_s=args.ticket_ttl,
+                    ticket_ttl_max_s=max(args.ticket_ttl, args.ticket_ttl_max),
+                    renewals_per_s_per_space=args.renewals_budget)
     audiences = [int(n) for n in (args.listeners or [1.3e6, 8e6])]
-    tables = [steady_state(Deployment(n, args.bitrate, player, caps, shields=args.shields))
+    tables = [steady_state(Deployment(n, args.bitrate, player, caps, shields=args.shields,
+                                      spaces=args.spaces)) for n in audiences]
+    # a space's joins all go to its home origin: it is admitted at one origin's rate
+    storms = [join_storm(max(1, n // args.spaces), args.join_window, caps.origin_joins_per_s)
               for n in audiences]
-    storms = [join_storm(n, args.join_window, caps.origin_joins_per_s * t["origins"])
-              for n, t in zip(audiences, tables, strict=True)]
     width = max(len(r[0]) for r in ROWS)
     print("townhall deployment model (capacities per node: " + ", ".join(
         f"{k}={v:g}" for k, v in caps.__dict__.items()) + ")")
     print(" " * width + "".join(f"{n:>16,}" for n in audiences))
     for label, key in ROWS:
         print(f"{label:<{width}}" + "".join(f"{t[key]:>16,}" for t in tables))
-    print(f"join storm over {args.join_window:g} s (origins admit in parallel):")
+    print(f"join storm of one space over {args.join_window:g} s (its home origin admits it):")
     for s in storms:
         print(f"  {s['listeners']:,} listeners: all answered after {s['all_answered_after_s']} s,"
               f" median wait {s['median_wait_s']} s, worst {s['worst_wait_s']} s")
+    if any(t["home_origin_load"] > 1 for t in tables):
+        print("A home origin load above 1 means one origin cannot carry that space: joins and "
+              "renewals of a space are not spread over origins (not built yet).")
     print("Capacities are one machine's benchmark numbers; the model extrapolates them.")
     if args.json:
         args.json.write_text(json.dumps({"steady_state": tables, "join_storms": [

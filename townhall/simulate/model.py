@@ -6,6 +6,12 @@ polls the details document, and renews its ticket every half ticket lifetime. An
 collapses identical requests (proxy_cache_lock), so what passes an edge is one fetch per
 distinct object per edge, not per listener; a shield tier collapses the edges' fetches
 again. Joins and renewals are not cacheable: they go to the origins whatever the edges do.
+
+As deployed, an edge sends everything of one space (its cache fills, joins and renewals) to
+that space's home origin (`hash $space consistent`): more origins carry more spaces, not a
+bigger one. So besides the totals the model reports one space's home-origin load, and a join
+storm for one space is admitted at one origin's rate. Without a listener cap, tickets live
+longer as the audience grows (as the server does: renewals within a per-space budget).
 Capacities come from the benchmarks (`bench/`) of one machine; the outputs are as good as
 those numbers, and say so.
 """
@@ -26,10 +32,18 @@ class Player:
     segment_s: float = 2.24
     playlist_bytes: int = 1800  # a live LL-HLS media playlist of 8 segments
     details_poll_s: float = 2.0  # the page polls the details document this often
-    ticket_ttl_s: float = 120.0  # renewed at half of it
+    ticket_ttl_s: float = 120.0  # renewed at half of it (the shortest lifetime)
+    ticket_ttl_max_s: float = 120.0  # the longest, for a big uncapped audience
+    renewals_per_s_per_space: float = math.inf  # the server's budget (inf: fixed lifetime)
 
-    def requests_per_s(self) -> dict[str, float]:
-        """What one listener asks its edge for, per second, by kind."""
+    def ticket_ttl(self, listeners: float) -> float:
+        """The lifetime the server grants at this audience (see WaitingRoom)."""
+        wanted = 2 * listeners / self.renewals_per_s_per_space
+        return max(self.ticket_ttl_s, min(self.ticket_ttl_max_s, wanted))
+
+    def requests_per_s(self, listeners: float = 0) -> dict[str, float]:
+        """What one listener asks its edge for, per second, by kind, in an audience of
+        `listeners` (the ticket lifetime depends on it)."""
         if self.mode == "ll":
             media = {"playlist": 1 / self.part_s, "part": 1 / self.part_s}
         elif self.mode == "plain":
@@ -37,7 +51,7 @@ class Player:
         else:
             raise ValueError("player mode is 'll' or 'plain'")
         details = 0.0 if math.isinf(self.details_poll_s) else 1 / self.details_poll_s
-        return {**media, "details": details, "renew": 2 / self.ticket_ttl_s}
+        return {**media, "details": details, "renew": 2 / self.ticket_ttl(listeners)}
 
     def distinct_objects_per_s(self) -> dict[str, float]:
         """Distinct cacheable objects per second (what one collapsing cache fetches upstream)."""
@@ -70,6 +84,7 @@ class Deployment:
     edges: int | None = None  # None: as many as the load needs
     shields: int = 0  # 0: edges fetch from the origins directly
     headroom: float = 0.7  # plan nodes to run at this fraction of capacity
+    spaces: int = 1  # the audience split evenly over this many spaces (1: one big event)
 
 
 def _ceil(x: float) -> int:
@@ -78,7 +93,10 @@ def _ceil(x: float) -> int:
 
 def steady_state(d: Deployment) -> dict[str, Any]:
     p, c = d.player, d.capacities
-    per_listener = p.requests_per_s()
+    if d.spaces < 1 or d.listeners < 1:
+        raise ValueError("need at least one listener and one space")
+    per_space = d.listeners / d.spaces
+    per_listener = p.requests_per_s(per_space)
     cacheable = {k: v for k, v in per_listener.items() if k != "renew"}
     edge_rps = d.listeners * sum(per_listener.values())  # renewals pass through the edges
     media_bytes = d.bitrate_bps / 8 * 1.04  # fMP4 boxes add about 4 %
@@ -89,15 +107,19 @@ def steady_state(d: Deployment) -> dict[str, Any]:
     edges = d.edges or max(
         _ceil(edge_rps / (c.edge_requests_per_s * d.headroom)),
         _ceil(egress_bps / (c.edge_egress_gbps * 1e9 * d.headroom)))
-    fills = sum(p.distinct_objects_per_s().values())
-    upstream_of_edges = edges * fills
-    origin_fill_rps = (d.shields or edges) * fills if d.shields else upstream_of_edges
+    fills = sum(p.distinct_objects_per_s().values())  # per space: its own objects
+    upstream_of_edges = edges * fills * d.spaces
+    space_fills = (d.shields or edges) * fills  # what one space's home origin fills
+    origin_fill_rps = space_fills * d.spaces
     renew_rps = d.listeners * per_listener["renew"]
     origin_rps = origin_fill_rps + renew_rps
     origins = _ceil(origin_rps / (c.origin_requests_per_s * d.headroom))
-    out = {
+    home_rps = space_fills + per_space * per_listener["renew"]
+    return {
         "listeners": d.listeners,
+        "spaces": d.spaces,
         "player": asdict(p),
+        "ticket_ttl_s": round(p.ticket_ttl(per_space)),
         "per_listener_requests_per_s": round(sum(cacheable.values()), 3),
         "edge_requests_per_s": round(edge_rps),
         "edge_egress_gbps": round(egress_bps / 1e9, 2),
@@ -109,9 +131,12 @@ def steady_state(d: Deployment) -> dict[str, Any]:
         "origin_renewals_per_s": round(renew_rps),
         "origin_requests_per_s": round(origin_rps),
         "origins": origins,
+        "home_origin_requests_per_s": round(home_rps),
+        # one space's load on its home origin, in units of one origin's planned capacity:
+        # above 1, that origin cannot carry the space however many origins there are
+        "home_origin_load": round(home_rps / (c.origin_requests_per_s * d.headroom), 2),
         "collapse_ratio": round(edge_rps / max(origin_fill_rps, 1e-9)),
     }
-    return out
 
 
 def join_storm(listeners: int, window_s: float, joins_per_s_capacity: float,
