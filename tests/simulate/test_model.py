@@ -57,3 +57,22 @@ def test_bad_inputs_are_refused() -> None:
         join_storm(0, 10, 10)
     with pytest.raises(ValueError):
         Player(mode="dash").requests_per_s()
+
+
+def test_one_space_lands_on_its_home_origin_however_many_origins_there_are() -> None:
+    one = steady_state(Deployment(1_300_000, shields=8))
+    assert one["home_origin_requests_per_s"] == one["origin_requests_per_s"]
+    ten = steady_state(Deployment(1_300_000, shields=8, spaces=10))
+    assert ten["home_origin_requests_per_s"] == pytest.approx(
+        ten["origin_requests_per_s"] / 10, rel=0.01)
+    assert ten["home_origin_load"] < one["home_origin_load"]
+
+
+def test_an_uncapped_audience_renews_within_the_servers_budget() -> None:
+    player = Player(ticket_ttl_s=120, ticket_ttl_max_s=1800, renewals_per_s_per_space=500)
+    small = steady_state(Deployment(10_000, player=player))
+    assert small["ticket_ttl_s"] == 120
+    mid = steady_state(Deployment(100_000, player=player))
+    assert mid["origin_renewals_per_s"] == pytest.approx(500, rel=0.01)
+    big = steady_state(Deployment(8_000_000, player=player))
+    assert big["ticket_ttl_s"] == 1800 and big["origin_renewals_per_s"] == round(8e6 / 900)
