@@ -29,7 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from townhall.settings import Settings
-    from townhall.web.app import create_app
+    from townhall.web.app import create_app, outer
 
     data_dir = Path(args.data_dir)
     ticket_secret = args.ticket_secret or _kept(data_dir, "ticket.secret", secrets.token_hex(16))
@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"townhall is serving on {settings.base_url}/  (ingest on port "
           f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
+    uvicorn.run(outer(app), host=settings.host, port=settings.port, log_level=args.log_level,
                 access_log=False, timeout_keep_alive=30, lifespan="on")
     return 0
 

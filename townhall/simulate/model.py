@@ -71,7 +71,7 @@ class Capacities:
     edge_requests_per_s: float = 40_000.0
     edge_egress_gbps: float = 10.0
     origin_requests_per_s: float = 3_000.0  # joins/renewals and edge fills, one process
-    origin_joins_per_s: float = 1_500.0
+    origin_joins_per_s: float = 4_000.0  # bench/join_capacity.py, fast path, 2 vCPU
     shield_requests_per_s: float = 40_000.0
 
 

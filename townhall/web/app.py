@@ -1,4 +1,8 @@
-"""Builds the ASGI app for one townhall process and starts its services with it."""
+"""Builds the ASGI app for one townhall process and starts its services with it.
+
+`create_app` is the FastAPI application (routes, docs, services in its lifespan); `outer`
+wraps it in what must run before any framework code: shedding by priority, then the join
+fast path. That wrapped app is what the server runs."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from townhall import __version__
 from townhall.ingest import whip
@@ -18,6 +23,7 @@ from townhall.store.sqlite import SqliteSpaceStore
 from townhall.web import api, errors, media, pages, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
+from townhall.web.fast_join import FastJoin
 from townhall.web.shedding import LagMonitor, Shedding
 
 
@@ -63,5 +69,15 @@ def create_app(settings: Settings) -> FastAPI:
     for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
-    app.add_middleware(Shedding, admissions=admissions, trusted=trusted)  # outermost
     return app
+
+
+def outer(app: FastAPI) -> ASGIApp:
+    """The app as served: Shedding first (a refused request costs no framework work), then
+    joins answered from ASGI (`fast_join`), then FastAPI."""
+    st = app.state
+    inner: ASGIApp = app
+    if st.settings.fast_join:
+        inner = FastJoin(app, admissions=st.admissions, spaces=st.spaces, trusted=st.trusted,
+                         max_body=st.settings.max_json_body)
+    return Shedding(inner, admissions=st.admissions, trusted=st.trusted)
