@@ -160,7 +160,11 @@ def test_a_dropped_speaker_leaves_the_mix_within_two_seconds_and_can_rejoin(
         left_c = await eventually(lambda: third["id"] not in on_stage(stage_server, sid), 2.5,
                                   every=0.1)
         assert left_b - dropped_at < 2.0 and left_c - dropped_at < 2.0
-        assert not hears(a.recent(0.3), 880, 0.05) and not hears(a.recent(0.3), 660, 0.05)
+        # out of the mix within 2 s of the drop: what the mixer held of them is played out
+        # (never cut), so A's last 0.3 s may still carry them briefly after they left
+        await eventually(lambda: not hears(a.recent(0.3), 880, 0.05)
+                         and not hears(a.recent(0.3), 660, 0.05),
+                         max(0.05, dropped_at + 2.0 + 0.3 + 0.1 - time.monotonic()))
         # B rejoins with the same link
         b2 = WhipClient(stage_server.base_url, sid, guest["token"], 880)
         await b2.publish()
