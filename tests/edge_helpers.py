@@ -25,11 +25,21 @@ class Edge:
 
 
 def start_edge(origin: Server, prefix: Path, port: int | None = None) -> Edge:
+    return start_edge_over({"": origin}, prefix, port)
+
+
+def start_edge_over(origins: dict[str, Server], prefix: Path, port: int | None = None) -> Edge:
+    """An edge in front of origins by tag ("" for a lone untagged origin); the ticket secret
+    is read from the first origin's data dir (the origins share it)."""
     port = port or free_port()
-    origin_hostport = origin.base_url.removeprefix("http://")
-    subprocess.run([sys.executable, "-m", "townhall.cli", "edge-config", "--origin",
-                    origin_hostport, "--listen", f"127.0.0.1:{port}", "--prefix", str(prefix),
-                    "--data-dir", str(origin.data_dir), "--worker-connections", "4096"],
+    args = []
+    for tag, origin in origins.items():
+        hostport = origin.base_url.removeprefix("http://")
+        args += ["--origin", f"{tag}={hostport}" if tag else hostport]
+    first = next(iter(origins.values()))
+    subprocess.run([sys.executable, "-m", "townhall.cli", "edge-config", *args,
+                    "--listen", f"127.0.0.1:{port}", "--prefix", str(prefix),
+                    "--data-dir", str(first.data_dir), "--worker-connections", "4096"],
                    check=True, capture_output=True)
     conf = prefix / "nginx.conf"
     proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(prefix), "-g", "daemon off;"],

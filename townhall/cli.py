@@ -40,6 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         bitrate=args.bitrate, idle_pause_s=args.idle_pause,
                         require_tickets=not args.no_tickets, ticket_secret=ticket_secret,
                         attack_mode=args.attack_mode, redis_url=args.redis_url,
+                        origin_tag=args.origin_tag,
                         trusted_proxies=tuple(args.trusted_proxy or ("127.0.0.0/8", "::1/128")),
                         admin_key=_kept(data_dir, "admin.key", secrets.token_urlsafe(24)),
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="shared with the edges' secure_link (default: kept in data dir)")
     serve.add_argument("--attack-mode", default="auto", choices=["auto", "on", "off"])
     serve.add_argument("--redis-url", default=None, help="share rate limits via Redis")
+    serve.add_argument("--origin-tag", default="",
+                       help="with several origins behind edges: this origin's tag, which "
+                            "begins its space ids (edge-config --origin TAG=HOST:PORT)")
     serve.add_argument("--trusted-proxy", action="append",
                        help="CIDR whose X-Real-IP is believed (default loopback)")
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
@@ -165,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     bc.set_defaults(func=cmd_broadcast)
 
     edge = sub.add_parser("edge-config", help="write an nginx config for a caching edge")
-    edge.add_argument("--origin", action="append", required=True, help="host:port (repeat)")
+    edge.add_argument("--origin", action="append", required=True,
+                      help="[TAG=]host:port (repeat; with several, TAG is each origin's "
+                           "--origin-tag)")
     edge.add_argument("--listen", default="8080", help="port or address:port")
     edge.add_argument("--prefix", default="edge", help="dir for cache, temp files, logs")
     edge.add_argument("--out", default=None, help="config path (default <prefix>/nginx.conf)")

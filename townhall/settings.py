@@ -9,6 +9,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from townhall.space.record import TAG_RE
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -58,6 +60,15 @@ class Settings:
     seat_ttl_max_s: float = 1800.0
     waiting_poll_grace_s: float = 20.0  # a queued client that stops polling loses its place
     max_waiting: int = 5_000_000  # queue length ceiling per space
+    # with several origins behind edges: this origin's tag, the first characters of the ids of
+    # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
+    origin_tag: str = ""
+    # uncapped spaces: the details carry a join grant with which any origin admits listeners
+    admit_anywhere: bool = True
+    grant_valid_s: float = 60.0  # a grant admits for this long after the details were made
+    audience_report_s: float = 2.0  # origins report their grant seats to the home this often
+    audience_fresh_s: float = 10.0  # a report counts this long
+    audience_url: str | None = None  # where to report (default: public_url, i.e. the edge)
     fast_join: bool = True  # answer POST .../join straight from ASGI (2.5x the joins/s)
     # --- rate limits (per client address and per /24 or /48 network) ---
     join_rate_per_address: float = 1.0  # joins/s sustained per address
@@ -136,5 +147,7 @@ class Settings:
             raise ValueError("speaker_drop_timeout_s must be positive")
         if self.seat_ttl_s <= 0 or self.seat_ttl_max_s < self.seat_ttl_s:
             raise ValueError("seat_ttl_s must be positive and seat_ttl_max_s at least as long")
+        if self.origin_tag and not TAG_RE.match(self.origin_tag):
+            raise ValueError("origin_tag is 1 to 3 characters of a-z and 0-9")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")

@@ -59,13 +59,22 @@ def test_bad_inputs_are_refused() -> None:
         Player(mode="dash").requests_per_s()
 
 
-def test_one_space_lands_on_its_home_origin_however_many_origins_there_are() -> None:
-    one = steady_state(Deployment(1_300_000, shields=8))
+def test_a_capped_space_lands_on_its_home_origin_however_many_origins_there_are() -> None:
+    one = steady_state(Deployment(1_300_000, shields=8, capped=True))
     assert one["home_origin_requests_per_s"] == one["origin_requests_per_s"]
-    ten = steady_state(Deployment(1_300_000, shields=8, spaces=10))
+    assert one["join_origins"] == 1
+    ten = steady_state(Deployment(1_300_000, shields=8, spaces=10, capped=True))
     assert ten["home_origin_requests_per_s"] == pytest.approx(
         ten["origin_requests_per_s"] / 10, rel=0.01)
     assert ten["home_origin_load"] < one["home_origin_load"]
+
+
+def test_an_open_spaces_renewals_spread_over_origins_its_fills_do_not() -> None:
+    d = steady_state(Deployment(8_000_000))  # no shields: fills dominate, several origins
+    assert d["origins"] > 1 and d["join_origins"] == d["origins"]
+    fills = d["origin_fill_requests_per_s"]
+    assert d["home_origin_requests_per_s"] == pytest.approx(
+        fills + d["origin_renewals_per_s"] / d["origins"], rel=0.01)
 
 
 def test_an_uncapped_audience_renews_within_the_servers_budget() -> None:

@@ -26,6 +26,10 @@ def classify(method: str, path: str) -> Priority:
         return Priority.MEDIA
     if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge", "/leave")):
         return Priority.ADMISSION
+    if path.startswith("/api/admit/"):
+        return Priority.ADMISSION  # a join with a grant, on any origin
+    if path.startswith("/api/spaces/") and path.endswith("/audience"):
+        return Priority.ADMISSION  # origins' listener counts: few, and they keep caps honest
     if path.startswith("/whip/"):
         return Priority.ADMISSION  # a speaker going live is not background traffic
     if path.startswith("/api/admin/"):

@@ -8,21 +8,29 @@ What the edge does, and why:
   http_5xx` + background update, so the details page keeps answering while the origin is
   busy or down;
 - rate-limits joins and API calls per address and per /24 (`limit_req`), caps connections
-  per address (`limit_conn`), and times out slow clients early (slowloris).
+  per address (`limit_conn`), and times out slow clients early (slowloris);
+- sends every request of a space (media, API, WHIP, replay) to the origin that owns it: with
+  several origins each has a tag (`--origin a=10.0.0.1:8000`, the origin runs with
+  `--origin-tag a`) that begins the ids of the spaces it creates; requests without a space
+  (create, list, pages) go to any origin.
 Never starts nginx; `townhall edge-config` writes the file, the operator (or a test) runs it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 SPACE = r"[a-z0-9]{10}"
 TICKET = r"(?<seat>[A-Za-z0-9]{1,32})\.(?<exp>\d{1,12})\.(?<tok>[A-Za-z0-9_-]{22})"
 
 
+TAG = re.compile(r"^[a-z0-9]{1,3}$")
+
+
 @dataclass(frozen=True)
 class EdgeSettings:
-    origins: tuple[str, ...]  # host:port of each origin
+    origins: tuple[str, ...]  # [TAG=]host:port of each origin (tags needed for several)
     ticket_secret: str
     listen: str = "8080"  # port or address:port
     prefix: str = "/var/lib/townhall-edge"  # cache, temp files, logs, pid
@@ -50,16 +58,51 @@ def _json_error(name: str, status: int, code: str, detail: str) -> str:
             f"            return {status} '{body}';\n        }}\n")
 
 
-def render(s: EdgeSettings) -> str:
-    if not s.origins:
+def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(tag, host:port) of each origin; ValueError unless several origins all have distinct
+    tags of one length (an id's first characters must name exactly one origin)."""
+    if not origins:
         raise ValueError("an edge needs at least one origin")
+    out = []
+    for o in origins:
+        tag, _, addr = o.rpartition("=")
+        if tag and not TAG.match(tag):
+            raise ValueError(f"origin tag {tag!r}: 1 to 3 characters of a-z and 0-9")
+        if not addr or any(c in addr for c in " ;{}'\"$"):
+            raise ValueError(f"origin {o!r}: expected [TAG=]host:port")
+        out.append((tag, addr))
+    tags = [t for t, _ in out]
+    if len(out) > 1 and (not all(tags) or len(set(tags)) != len(tags)
+                         or len({len(t) for t in tags}) != 1):
+        raise ValueError("with several origins give each a distinct tag of the same length "
+                         "(--origin a=HOST:PORT --origin b=HOST:PORT), and start each origin "
+                         "with its --origin-tag")
+    return out
+
+
+def _upstreams(origins: list[tuple[str, str]]) -> str:
+    """`townhall_any` (all origins) and, per tagged origin, `townhall_o_TAG`; the map picks
+    the owner of `$space` (any origin when there is none)."""
+    blocks = ["    upstream townhall_any {\n" + "".join(
+        f"        server {a} max_fails=0;\n" for _, a in origins) + "        keepalive 256;\n    }"]
+    routes = []
+    for tag, addr in origins:
+        if tag:
+            blocks.append(f"    upstream townhall_o_{tag} {{\n        server {addr} max_fails=0;\n"
+                          "        keepalive 256;\n    }")
+            routes.append(f"        ~^{tag} townhall_o_{tag};\n")
+    blocks.append("    map $space $townhall_upstream {\n        default townhall_any;\n"
+                  + "".join(routes) + "    }")
+    return "\n".join(blocks)
+
+
+def render(s: EdgeSettings) -> str:
+    origins = parse_origins(s.origins)
     if any(c in s.ticket_secret for c in " ;'\"{}$"):
         raise ValueError("ticket secret must be a plain token")
-    servers = "\n".join(f"        server {o} max_fails=0;" for o in s.origins)
-    upstream_hash = "        hash $space consistent;\n" if len(s.origins) > 1 else ""
     user = f"user {s.user};\n" if s.user else ""
     rlimit = f"worker_rlimit_nofile {s.rlimit_nofile};\n" if s.rlimit_nofile else ""
-    proxy_common = """            proxy_pass http://townhall_origin;
+    proxy_common = """            proxy_pass http://$townhall_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -128,10 +171,7 @@ http {{
     limit_req_status 429;
     limit_conn_status 429;
 
-    upstream townhall_origin {{
-{upstream_hash}{servers}
-        keepalive 256;
-    }}
+{_upstreams(origins)}
 
     server {{
         listen {s.listen} reuseport backlog=65535;
@@ -187,8 +227,43 @@ http {{
 {proxy_common}
         }}
 
+        # joins with a grant: any origin admits them ($space stays empty: spread over all)
+        location ~ "^/api/admit/{SPACE}$" {{
+            limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;
+            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;
+{proxy_common}
+        }}
+
+        # origins report their grant seats to the space's origin (signed; not rate-limited)
+        location ~ "^/api/spaces/(?<sp>{SPACE})/audience$" {{
+            set $space $sp;
+{proxy_common}
+        }}
+
+        # everything else about one space (host, end, leave, reactions, stage): its origin
+        location ~ "^/api/spaces/(?<sp>{SPACE})/" {{
+            set $space $sp;
+            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+{proxy_common}
+        }}
+
         location /api/ {{
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+{proxy_common}
+        }}
+
+        # speakers publish to the space's origin (WHIP offers and session DELETEs)
+        location ~ "^/whip/(?<sp>{SPACE})(/|$)" {{
+            set $space $sp;
+            client_max_body_size 64k;
+{proxy_common}
+        }}
+
+        # replays and space pages: from the space's origin, cached, stale allowed
+        location ~ "^/(replay|spaces)/(?<sp>{SPACE})" {{
+            set $space $sp;
+            proxy_cache_key "$uri";
+{cached}
 {proxy_common}
         }}
 

@@ -75,7 +75,8 @@ class Admissions:
         self.counters: dict[str, int] = {
             "joins": 0, "admitted": 0, "queued": 0, "renewed": 0, "pow_required": 0,
             "pow_failed": 0, "rate_limited": 0, "media_ticketless": 0, "media_forged": 0,
-            "media_expired": 0, "media_ok": 0}
+            "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
+            "grant_refused": 0}
 
     # --- tickets on the media path ---
     def check_media(self, space_id: str, ticket: str | None, now: float) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from townhall.admission.seat_count import Audience
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
 from townhall.live.errors import SpaceError, bad_key, not_found
@@ -61,6 +62,10 @@ class Spaces:
         self._persist_task: asyncio.Task[None] | None = None
         # awaited as a space ends, before its program stops (the speakers' sessions close)
         self.on_end: list[Callable[[LiveSpace], Awaitable[None]]] = []
+        # a join grant for the details document (set by the any-origin admissions), and the
+        # listeners that origins admitted with grants, as they report them
+        self.join_grant: Callable[[LiveSpace, float], str | None] | None = None
+        self.audience: dict[str, Audience] = {}
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -74,10 +79,21 @@ class Spaces:
             return 0
         if self.settings.require_tickets:
             space.room.tick(now)
-            occupied = space.room.occupied
+            audience = self.audience.get(space.record.id)
+            occupied = space.room.occupied + (audience.total(now) if audience else 0)
             space.listeners.peak = max(space.listeners.peak, occupied)
             return occupied
         return space.listeners.count(now)
+
+    def find(self, space_id: str) -> LiveSpace | None:
+        return self._spaces.get(space_id)
+
+    def report_audience(self, space_id: str, origin: str, count: int, at: float) -> None:
+        """`origin` holds `count` grant seats of this space (reported at `at`)."""
+        audience = self.audience.get(space_id)
+        if audience is None:
+            audience = self.audience[space_id] = Audience(self.settings.audience_fresh_s)
+        audience.report(origin, count, at)
 
     def status_bytes(self, space: LiveSpace, now: float) -> bytes:
         """The details document, rendered at most once per refresh interval per space."""
@@ -118,9 +134,9 @@ class Spaces:
     async def create(self, title: str, host: str, scheduled_start: float | None,
                      listener_cap: int | None) -> tuple[LiveSpace, str]:
         key = new_host_key()
-        space_id = new_space_id()
+        space_id = new_space_id(self.settings.origin_tag)
         while space_id in self._spaces:
-            space_id = new_space_id()
+            space_id = new_space_id(self.settings.origin_tag)
         record = SpaceRecord(id=space_id, title=title, host=host, host_key_hash=hash_key(key),
                              created_at=time.time(), scheduled_start=scheduled_start,
                              listener_cap=listener_cap)
@@ -263,6 +279,7 @@ class Spaces:
             "waiting": space.room.queued,
             "reactions": space.reactions.snapshot(now),
             "on_air": bool(space.program and space.program.ready),
+            "join_grant": self.join_grant(space, now) if self.join_grant else None,
             **stage_status(space, self.settings),
             **self.urls(space),
             "server_time": iso(now),

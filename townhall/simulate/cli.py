@@ -20,6 +20,7 @@ ROWS = [
     ("origin ticket renewals/s", "origin_renewals_per_s"),
     ("origin requests/s", "origin_requests_per_s"),
     ("origins needed (all spaces)", "origins"),
+    ("origins admitting one space", "join_origins"),
     ("home origin requests/s (one space)", "home_origin_requests_per_s"),
     ("home origin load (x one origin)", "home_origin_load"),
     ("collapse ratio (edge/origin fills)", "collapse_ratio"),
@@ -41,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="renewals/s per space the lifetime keeps to (renewals_per_s_per_space)")
     p.add_argument("--spaces", type=int, default=1,
                    help="the audience is split evenly over this many spaces")
+    p.add_argument("--capped", action="store_true",
+                   help="the spaces have a listener cap: joins and renewals stay on the home")
+    p.add_argument("--origins", type=int, default=None,
+                   help="origins deployed (default: as many as the steady load needs)")
     p.add_argument("--shields", type=int, default=0)
     p.add_argument("--join-window", type=float, default=60.0,
                    help="seconds over which the audience arrives")
@@ -59,23 +64,27 @@ def run(args: argparse.Namespace) -> int:
                     renewals_per_s_per_space=args.renewals_budget)
     audiences = [int(n) for n in (args.listeners or [1.3e6, 8e6])]
     tables = [steady_state(Deployment(n, args.bitrate, player, caps, shields=args.shields,
-                                      spaces=args.spaces)) for n in audiences]
-    # a space's joins all go to its home origin: it is admitted at one origin's rate
-    storms = [join_storm(max(1, n // args.spaces), args.join_window, caps.origin_joins_per_s)
+                                      spaces=args.spaces, capped=args.capped))
               for n in audiences]
+    # an open space's joins go to any origin (join grants), a capped one's to its home
+    storms = [join_storm(max(1, n // args.spaces), args.join_window, caps.origin_joins_per_s
+                         * (1 if args.capped else (args.origins or t["origins"])))
+              for n, t in zip(audiences, tables, strict=True)]
     width = max(len(r[0]) for r in ROWS)
     print("townhall deployment model (capacities per node: " + ", ".join(
         f"{k}={v:g}" for k, v in caps.__dict__.items()) + ")")
     print(" " * width + "".join(f"{n:>16,}" for n in audiences))
     for label, key in ROWS:
         print(f"{label:<{width}}" + "".join(f"{t[key]:>16,}" for t in tables))
-    print(f"join storm of one space over {args.join_window:g} s (its home origin admits it):")
+    who = "its home origin admits it" if args.capped else \
+        "every origin admits it, with join grants"
+    print(f"join storm of one space over {args.join_window:g} s ({who}):")
     for s in storms:
         print(f"  {s['listeners']:,} listeners: all answered after {s['all_answered_after_s']} s,"
               f" median wait {s['median_wait_s']} s, worst {s['worst_wait_s']} s")
     if any(t["home_origin_load"] > 1 for t in tables):
-        print("A home origin load above 1 means one origin cannot carry that space: joins and "
-              "renewals of a space are not spread over origins (not built yet).")
+        print("A home origin load above 1 means one origin cannot carry that space's cache "
+              "fills" + (", joins and renewals" if args.capped else "") + ": add shields.")
     print("Capacities are one machine's benchmark numbers; the model extrapolates them.")
     if args.json:
         args.json.write_text(json.dumps({"steady_state": tables, "join_storms": [

@@ -7,11 +7,13 @@ collapses identical requests (proxy_cache_lock), so what passes an edge is one f
 distinct object per edge, not per listener; a shield tier collapses the edges' fetches
 again. Joins and renewals are not cacheable: they go to the origins whatever the edges do.
 
-As deployed, an edge sends everything of one space (its cache fills, joins and renewals) to
-that space's home origin (`hash $space consistent`): more origins carry more spaces, not a
-bigger one. So besides the totals the model reports one space's home-origin load, and a join
-storm for one space is admitted at one origin's rate. Without a listener cap, tickets live
-longer as the audience grows (as the server does: renewals within a per-space budget).
+As deployed, an edge sends a space's cache fills to its home origin (the tag its id begins
+with). Joins and renewals of a space without a listener cap carry the home's join grant and
+go to any origin, so they spread over all of them; a capped space's go to its home (the cap
+is enforced where its seats are). So besides the totals the model reports one space's
+home-origin load, and a one-space join storm is admitted at every origin's rate (open) or one
+origin's (capped). Without a cap, tickets live longer as the audience grows (as the server
+does: renewals within a per-space budget).
 Capacities come from the benchmarks (`bench/`) of one machine; the outputs are as good as
 those numbers, and say so.
 """
@@ -85,6 +87,7 @@ class Deployment:
     shields: int = 0  # 0: edges fetch from the origins directly
     headroom: float = 0.7  # plan nodes to run at this fraction of capacity
     spaces: int = 1  # the audience split evenly over this many spaces (1: one big event)
+    capped: bool = False  # a listener cap: joins and renewals stay on the home origin
 
 
 def _ceil(x: float) -> int:
@@ -114,7 +117,8 @@ def steady_state(d: Deployment) -> dict[str, Any]:
     renew_rps = d.listeners * per_listener["renew"]
     origin_rps = origin_fill_rps + renew_rps
     origins = _ceil(origin_rps / (c.origin_requests_per_s * d.headroom))
-    home_rps = space_fills + per_space * per_listener["renew"]
+    space_renewals = per_space * per_listener["renew"]
+    home_rps = space_fills + (space_renewals if d.capped else space_renewals / origins)
     return {
         "listeners": d.listeners,
         "spaces": d.spaces,
@@ -131,6 +135,7 @@ def steady_state(d: Deployment) -> dict[str, Any]:
         "origin_renewals_per_s": round(renew_rps),
         "origin_requests_per_s": round(origin_rps),
         "origins": origins,
+        "join_origins": 1 if d.capped else origins,  # origins that admit one space's joins
         "home_origin_requests_per_s": round(home_rps),
         # one space's load on its home origin, in units of one origin's planned capacity:
         # above 1, that origin cannot carry the space however many origins there are

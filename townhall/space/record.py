@@ -12,11 +12,16 @@ from datetime import UTC, datetime
 from townhall.space.lifecycle import Phase
 
 ID_RE = re.compile(r"^[a-z0-9]{10}$")
+TAG_RE = re.compile(r"^[a-z0-9]{1,3}$")
 
 
-def new_space_id() -> str:
+def new_space_id(origin_tag: str = "") -> str:
+    """Ten characters; with several origins, the first ones are the tag of the origin that
+    owns the space, so an edge routes every request of the space to it (`edge_config`)."""
+    if origin_tag and not TAG_RE.match(origin_tag):
+        raise ValueError("an origin tag is 1 to 3 characters of a-z and 0-9")
     alphabet = "abcdefghijkmnopqrstuvwxyz23456789"
-    return "".join(secrets.choice(alphabet) for _ in range(10))
+    return origin_tag + "".join(secrets.choice(alphabet) for _ in range(10 - len(origin_tag)))
 
 
 def new_host_key() -> str:

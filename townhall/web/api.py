@@ -15,8 +15,10 @@ from fastapi import APIRouter, Body, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from townhall.admission.tickets import Check
 from townhall.delivery import cache
 from townhall.live.admissions import Admissions, JoinRequest
+from townhall.live.anywhere import Anywhere
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import Spaces
 from townhall.web.client_ip import client_address
@@ -158,13 +160,56 @@ async def join_space(space_id: str, request: Request,
     return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+class AdmitBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grant: str = Field(max_length=120, description="join_grant from the space's details")
+    renew: str | None = Field(default=None, max_length=100,
+                              description="the ticket you hold, to extend it")
+
+
+@router.post("/admit/{space_id}", summary="Ask to listen with a join grant, on any origin",
+             responses={403: {"description": "grant not genuine, lapsed or for another space"}})
+async def admit(space_id: str, body: AdmitBody, request: Request) -> Response:
+    anywhere: Anywhere = request.app.state.anywhere
+    address = client_address(request.scope, request.app.state.trusted)
+    status, payload, headers = await anywhere.admit(space_id, body.grant, body.renew, address,
+                                                    time.time())
+    return JSONResponse(payload, status_code=status,
+                        headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+class AudienceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    origin: str = Field(max_length=32)
+    count: int = Field(ge=0, le=100_000_000)
+    at: float
+    sig: str = Field(max_length=64)
+
+
+@router.post("/spaces/{space_id}/audience", status_code=204,
+             summary="Origins only: how many listeners an origin admitted with grants")
+async def audience(space_id: str, body: AudienceBody, request: Request) -> Response:
+    _spaces(request).get(space_id)  # 404 unless this origin is the space's home
+    anywhere: Anywhere = request.app.state.anywhere
+    if not anywhere.receive(space_id, body.origin, body.count, body.at, body.sig, time.time()):
+        raise SpaceError(403, "bad_report", "the report is not signed with the origins' secret "
+                                            "or its time is off")
+    return Response(status_code=204)
+
+
 class LeaveBody(BaseModel):
     ticket: str = Field(max_length=100)
 
 
 @router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
 async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
-    _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time())
+    adm = _admissions(request)
+    now = time.time()
+    adm.leave(_spaces(request).get(space_id), body.ticket, now)
+    verdict, seat = adm.signer.check(space_id, body.ticket, now)
+    if verdict is Check.VALID and seat is not None:  # a grant seat this origin counted
+        anywhere: Anywhere = request.app.state.anywhere
+        anywhere.leave(space_id, seat)
     return Response(status_code=204)
 
 

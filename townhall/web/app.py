@@ -16,6 +16,7 @@ from townhall import __version__
 from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
+from townhall.live.anywhere import Anywhere
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.settings import Settings
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     # built here, not in the lifespan, because the middleware needs them at construction
     spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
     admissions = Admissions(settings, spaces)
+    anywhere = Anywhere(settings, spaces, admissions)
     speakers = Speakers(settings, spaces)
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies)
@@ -46,9 +48,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ingest = ingest
         await speakers.start()
         lag.start()
+        anywhere.start()
         try:
             yield
         finally:
+            await anywhere.close()
             lag.stop()
             await speakers.close()
             await ingest.close()
@@ -60,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.spaces = spaces
     app.state.admissions = admissions
+    app.state.anywhere = anywhere
     app.state.speakers = speakers
     app.state.trusted = trusted
     app.state.replays = {}
@@ -78,6 +83,7 @@ def outer(app: FastAPI) -> ASGIApp:
     st = app.state
     inner: ASGIApp = app
     if st.settings.fast_join:
-        inner = FastJoin(app, admissions=st.admissions, spaces=st.spaces, trusted=st.trusted,
+        inner = FastJoin(app, admissions=st.admissions, spaces=st.spaces,
+                         anywhere=st.anywhere, trusted=st.trusted,
                          max_body=st.settings.max_json_body)
     return Shedding(inner, admissions=st.admissions, trusted=st.trusted)

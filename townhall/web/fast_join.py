@@ -1,4 +1,5 @@
-"""ASGI middleware: `POST /api/spaces/{id}/join` answered without the web framework.
+"""ASGI middleware: joins (`POST /api/spaces/{id}/join`, and `POST /api/admit/{id}` with a
+join grant) answered without the web framework.
 
 At the scheduled minute joins are the origin's hottest request, and a profile of a join storm
 put 90 % of a join's time in routing, dependency solving and response classes, 4 % in
@@ -20,28 +21,35 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from townhall.live.admissions import Admissions, JoinRequest
+from townhall.live.anywhere import Anywhere
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import Spaces
-from townhall.web.api import JoinBody
+from townhall.web.api import AdmitBody, JoinBody
 from townhall.web.client_ip import Network, client_address
 from townhall.web.shedding import send_json
 
 log = logging.getLogger("townhall.web")
 JOIN_PATH = re.compile(r"^/api/spaces/([^/]{1,64})/join$")
+ADMIT_PATH = re.compile(r"^/api/admit/([^/]{1,64})$")
 
 
 class FastJoin:
     def __init__(self, app: ASGIApp, *, admissions: Admissions, spaces: Spaces,
-                 trusted: list[Network], max_body: int) -> None:
+                 anywhere: Anywhere, trusted: list[Network], max_body: int) -> None:
         self.app = app
         self.admissions = admissions
+        self.anywhere = anywhere
         self.spaces = spaces
         self.trusted = trusted
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        m = JOIN_PATH.match(scope["path"]) if scope["type"] == "http" else None
-        if m is None or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        m = JOIN_PATH.match(scope["path"])
+        a = None if m else ADMIT_PATH.match(scope["path"])
+        if m is None and a is None:
             await self.app(scope, receive, send)
             return
         body = await self._body(scope, receive)
@@ -50,7 +58,11 @@ class FastJoin:
                                         f"request body exceeds {self.max_body} bytes"})
             return
         try:
-            status, payload, headers = await self.join(scope, m.group(1), body)
+            if m is not None:
+                status, payload, headers = await self.join(scope, m.group(1), body)
+            else:
+                assert a is not None
+                status, payload, headers = await self.admit(scope, a.group(1), body)
         except Exception:  # the framework's error handler is not around us: do its job
             log.exception("unhandled error in a join")
             status, payload, headers = 500, {
@@ -102,6 +114,16 @@ class FastJoin:
         except SpaceError as exc:
             return exc.status, {"error": exc.code, "detail": exc.message}, None
         return status, payload, None
+
+
+    async def admit(self, scope: Scope, space_id: str,
+                    body: bytes) -> tuple[int, dict[str, object], dict[str, str] | None]:
+        try:
+            b = AdmitBody.model_validate_json(body or b"{}")
+        except ValidationError as exc:
+            return 422, {"error": "invalid_request", "detail": _problems(exc)}, None
+        return await self.anywhere.admit(space_id, b.grant, b.renew,
+                                         client_address(scope, self.trusted), time.time())
 
 
 def _problems(exc: ValidationError) -> str:

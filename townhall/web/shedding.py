@@ -50,8 +50,10 @@ class Shedding:
                             {"Retry-After": str(retry)})
             return
         if prio is not Priority.MEDIA and scope["path"].startswith("/api/") and \
-                not scope["path"].endswith("/join"):
-            # join has its own, stricter budget in the handler
+                not scope["path"].endswith(("/join", "/audience")) and \
+                not scope["path"].startswith("/api/admit/"):
+            # joins have their own, stricter budget in the handler; origins' reports are
+            # signed and few
             address = client_address(scope, self.trusted)
             ok, wait = await adm.api_limits.allow(address, time.monotonic())
             if not ok:

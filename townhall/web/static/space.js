@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const audio = $("audio");
   const state = { doc: null, offset: 0, playing: null, hls: null, errors: [], failures: 0,
-                  ticket: null, joining: false, waiting: null, pow: null };
+                  ticket: null, joining: false, waiting: null, pow: null, noGrant: false };
   window.townhall = state;  // for debugging and the browser tests
 
   function showError(msg) { $("error").textContent = msg; $("error").hidden = !msg; }
@@ -63,11 +63,23 @@
     });
   }
   async function joinOnce(body) {
-    const res = await fetch(`/api/spaces/${encodeURIComponent(spaceId)}/join`, {
+    // a big open space's details carry a join grant: any origin admits with it, so the
+    // crowd at the scheduled minute is spread over every origin; otherwise (a cap, attack
+    // mode, a waiting place, a proof of work, or a grant refused) join at the space's origin
+    const grant = state.doc && state.doc.join_grant;
+    const viaGrant = Boolean(grant) && !state.noGrant && !body.token && !body.challenge;
+    const id = encodeURIComponent(spaceId);
+    const url = viaGrant ? `/api/admit/${id}` : `/api/spaces/${id}/join`;
+    const payload = viaGrant ? (body.renew ? { grant, renew: body.renew } : { grant }) : body;
+    const res = await fetch(url, {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body), cache: "no-store" });
+      body: JSON.stringify(payload), cache: "no-store" });
     let data = {};
     try { data = await res.json(); } catch (_) { data = {}; }
+    if (viaGrant && [403, 404, 422].includes(res.status)) {
+      state.noGrant = true;  // this grant will not do: ask the space's origin instead
+      return { status: "again", data, retry: 0 };
+    }
     return { status: res.status, data, retry: Number(res.headers.get("Retry-After") || 2) };
   }
   async function join(body = {}) {
@@ -76,7 +88,9 @@
     try {
       for (let attempt = 0; attempt < 1000; attempt++) {
         const { status, data, retry } = await joinOnce(body);
+        if (status === "again") continue;
         if (status === 200) {
+          state.noGrant = false;
           state.waiting = null;
           $("queue").hidden = true;
           state.ticket = data.ticket;
