@@ -7,6 +7,7 @@ own beyond the cores'; never touches the database (seats live in memory, per spa
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.space.record import iso
+
+Answer = tuple[int, dict[str, Any], dict[str, str] | None]  # status, JSON body, headers
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,16 @@ class Admissions:
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
 
     # --- join ---
+    async def over_join_budget(self, address: str) -> Answer | None:
+        """The 429 answer (with Retry-After) if this address is over its join budget."""
+        ok, wait = await self.join_limits.allow(address, time.monotonic())
+        if ok:
+            return None
+        self.counters["rate_limited"] += 1
+        retry = max(1, int(wait + 0.999))
+        return 429, {"error": "rate_limited",
+                     "detail": f"too many joins; retry in {retry} s"}, {"Retry-After": str(retry)}
+
     def join(self, space: LiveSpace, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]]:
         record = space.record
         if record.phase is Phase.ENDED:

@@ -18,14 +18,13 @@ import hmac
 import logging
 import secrets
 import time
-from typing import Any
 
 import httpx
 
 from townhall.admission.grants import GrantError, JoinGrants
 from townhall.admission.seat_count import SeatCount
 from townhall.admission.tickets import Check
-from townhall.live.admissions import Admissions
+from townhall.live.admissions import Admissions, Answer
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
@@ -63,15 +62,11 @@ class Anywhere:
 
     # --- any origin: admit with a grant ---
     async def admit(self, space_id: str, grant: str, renew: str | None, address: str,
-                    now: float) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+                    now: float) -> Answer:
         adm = self.admissions
-        ok, wait = await adm.join_limits.allow(address, time.monotonic())
-        if not ok:
-            adm.counters["rate_limited"] += 1
-            retry = max(1, int(wait + 0.999))
-            return 429, {"error": "rate_limited",
-                         "detail": f"too many joins; retry in {retry} s"}, \
-                {"Retry-After": str(retry)}
+        refused = await adm.over_join_budget(address)
+        if refused is not None:
+            return refused
         try:
             ttl = self.grants.check(grant, space_id, now)
         except GrantError as exc:

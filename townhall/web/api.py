@@ -135,24 +135,18 @@ def _admissions(request: Request) -> Admissions:
     return adm
 
 
-def _limited(wait: float) -> JSONResponse:
-    retry = max(1, int(wait + 0.999))
-    return JSONResponse({"error": "rate_limited", "detail": f"too many joins; retry in {retry} s"},
-                        status_code=429, headers={"Retry-After": str(retry),
-                                                  "Cache-Control": "no-store"})
-
-
 @router.post("/spaces/{space_id}/join", summary="Ask to listen: a ticket or a waiting place",
              responses={202: {"description": "waiting room place"},
                         428: {"description": "proof of work required (attack mode)"}})
 async def join_space(space_id: str, request: Request,
                      body: Annotated[JoinBody | None, Body()] = None) -> Response:
     adm = _admissions(request)
-    address = client_address(request.scope, request.app.state.trusted)
-    ok, wait = await adm.join_limits.allow(address, time.monotonic())
-    if not ok:
-        adm.counters["rate_limited"] += 1
-        return _limited(wait)
+    refused = await adm.over_join_budget(client_address(request.scope,
+                                                        request.app.state.trusted))
+    if refused is not None:
+        status, payload, headers = refused
+        return JSONResponse(payload, status_code=status,
+                            headers={"Cache-Control": "no-store", **(headers or {})})
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
     status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution),

@@ -92,14 +92,9 @@ class FastJoin:
     async def join(self, scope: Scope, space_id: str,
                    body: bytes) -> tuple[int, dict[str, object], dict[str, str] | None]:
         adm = self.admissions
-        address = client_address(scope, self.trusted)
-        ok, wait = await adm.join_limits.allow(address, time.monotonic())
-        if not ok:
-            adm.counters["rate_limited"] += 1
-            retry = max(1, int(wait + 0.999))
-            return 429, {"error": "rate_limited",
-                         "detail": f"too many joins; retry in {retry} s"}, \
-                {"Retry-After": str(retry)}
+        refused = await adm.over_join_budget(client_address(scope, self.trusted))
+        if refused is not None:
+            return refused
         try:
             space = self.spaces.get(space_id)
         except SpaceError as exc:
