@@ -65,7 +65,7 @@ class Settings:
     origin_tag: str = ""
     # uncapped spaces: the details carry a join grant with which any origin admits listeners
     admit_anywhere: bool = True
-    grant_valid_s: float = 60.0  # a grant admits for this long after the details were made
+    grant_valid_s: float = 20.0  # a grant admits for this long after the details were made
     audience_report_s: float = 2.0  # origins report their grant seats to the home this often
     audience_fresh_s: float = 10.0  # a report counts this long
     audience_url: str | None = None  # where to report (default: public_url, i.e. the edge)
