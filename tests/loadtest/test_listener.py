@@ -79,3 +79,33 @@ def test_a_listener_retries_after_shedding_waits_in_line_solves_the_work_and_is_
     assert report.listeners_by_state == {"done": 1}  # never on air: still trying at the end
     assert ("/api/spaces/sp/leave", b'{"ticket": "s1.9999999999.aaaaaaaaaaaaaaaaaaaaaa"}') \
         in origin.bodies
+
+
+def test_a_listener_joins_with_the_details_grant_and_falls_back_when_it_is_refused() -> None:
+    admitted = {"status": "admitted", "ticket": "s1.9999999999.aaaaaaaaaaaaaaaaaaaaaa",
+                "renew_after_s": 600,
+                "playlist_url": "http://127.0.0.1:1/live/sp/t/s1.9999999999.x/master.m3u8"}
+    details = {"id": "sp", "join_grant": "g1.sp.9999999999.120.aaaaaaaaaaaaaaaaaaaaaa"}
+
+    async def go(admit_status: int) -> tuple[LoadReport, FakeOrigin]:
+        origin = await FakeOrigin().start()
+        origin.routes = {"/api/spaces/sp": json.dumps(details).encode(),
+                         "/api/spaces/sp/join": json.dumps(admitted).encode()}
+        origin.scripts["/api/admit/sp"] = [(admit_status, json.dumps(
+            admitted if admit_status == 200 else {"error": "bad_grant"}).encode(), {})]
+        try:
+            return await run_load(LoadConfig(target=origin.url, space="sp", listeners=1,
+                                             duration_s=1.5, seed=3)), origin
+        finally:
+            await origin.close()
+
+    report, origin = asyncio.run(go(200))
+    admits = [json.loads(b) for p, b in origin.bodies if p == "/api/admit/sp"]
+    assert admits == [{"grant": details["join_grant"]}]
+    assert "/api/spaces/sp/join" not in origin.paths
+    assert report.admitted == 1 and report.events["joined_with_grant"] == 1
+
+    report, origin = asyncio.run(go(403))
+    assert origin.paths.count("/api/admit/sp") == 1  # refused once: no more grants
+    assert "/api/spaces/sp/join" in origin.paths
+    assert report.admitted == 1 and report.events["grant_refused"] == 1

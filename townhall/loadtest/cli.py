@@ -51,6 +51,8 @@ def register(sub: Any) -> None:
     p.add_argument("--same-source", action="store_true",
                    help="every listener from the default source address (no 127.x.y.z)")
     p.add_argument("--no-leave", action="store_true", help="keep the seats at the end")
+    p.add_argument("--no-grants", action="store_true",
+                   help="always join at /api/spaces/ID/join, ignoring the details' join grant")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--report", default=None, help="write the JSON report here")
     p.add_argument("--plots", default=None, help="write PNG plots into this directory")
@@ -72,7 +74,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         attack_rate=args.attack_rate, attack_addresses=args.attack_addresses,
         slow_connections=args.slow_connections, listener_addresses=args.listener_addresses,
         listener_network=args.listener_network,
-        bind_sources=not args.same_source, leave_at_end=not args.no_leave, seed=args.seed)
+        bind_sources=not args.same_source, leave_at_end=not args.no_leave, seed=args.seed,
+        use_grants=not args.no_grants)
     try:
         config.validate()
     except NotLoopback as exc:

@@ -2,8 +2,10 @@
 
 Join: every outcome of `POST /api/spaces/<id>/join` (ticket, waiting room, proof of work,
 429/503 with Retry-After, ended), bounded in attempts; the ticket is renewed at
-`renew_after_s` and a lapsed or refused one (media answers 403) means joining again. Media
-paths are the ticketed playlist path on our target, whatever host the origin advertises.
+`renew_after_s` and a lapsed or refused one (media answers 403) means joining again. As the
+page does, it first reads the space's details: with a join grant there, it joins and renews
+at `POST /api/admit/<id>` (any origin), and at the space's own join when a grant is refused.
+Media paths are the ticketed playlist path on our target, whatever host the origin advertises.
 
 Runs as one task on the shared event loop with its own keep-alive connections and source
 address; no thread of its own (a proof of work is solved on the default executor). Ends by
@@ -38,6 +40,7 @@ from townhall.loadtest.wire import Response
 MAX_POLLS = 100_000  # waiting-room polls and rejoins, whatever the duration
 MAX_REQUESTS_PER_S = 50.0  # a listener's request budget per second of run (LL needs ~6.3)
 RENEW_RETRY_S = 5.0  # a failed renewal is tried again this much later (the seat lives on)
+GRANT_REFRESH_S = 10.0  # the details (and their join grant) are read again after this long
 
 
 class State(StrEnum):
@@ -76,6 +79,9 @@ class Listener:
         self.renew_at: float | None = None
         self.admissions = 0  # tickets taken (first join, renewals, rejoins)
         self._renewing: asyncio.Task[None] | None = None
+        self._grant: str | None = None  # the details' join grant, read at _grant_at
+        self._grant_at: float | None = None
+        self._no_grant = False  # a grant was refused: join at the space's origin from now on
         self._polls = 0
         self.budget = int(config.duration_s * MAX_REQUESTS_PER_S) + 100
 
@@ -117,12 +123,45 @@ class Listener:
         return resp
 
     # --- the seat ---
+    async def _join_grant(self) -> str | None:
+        """The space's join grant, as the page reads it from the details (None: join at the
+        space's origin)."""
+        if not self.config.use_grants or self._no_grant:
+            return None
+        now = time.time()
+        if self._grant_at is None or now - self._grant_at >= GRANT_REFRESH_S:
+            self._grant_at, self._grant = now, None
+            resp = await self._send("details", "GET", f"/api/spaces/{self.config.space}")
+            if resp is not None and resp.status == 200:
+                try:
+                    doc = resp.json()
+                except ValueError:
+                    doc = None
+                grant = doc.get("join_grant") if isinstance(doc, dict) else None
+                self._grant = grant if isinstance(grant, str) else None
+        return self._grant
+
+    async def _post_join(self, body: dict[str, str]) -> Response | None:
+        """POST the join: with a grant to any origin (/api/admit), else to the space's."""
+        grant = None if ("token" in body or "challenge" in body) else await self._join_grant()
+        if grant is None:
+            return await self._send("join", "POST", f"/api/spaces/{self.config.space}/join",
+                                    json_body=body, timeout=self.config.join_timeout_s)
+        admit = {"grant": grant, **({"renew": body["renew"]} if body.get("renew") else {})}
+        resp = await self._send("join", "POST", f"/api/admit/{self.config.space}",
+                                json_body=admit, timeout=self.config.join_timeout_s)
+        if resp is not None and resp.status in (403, 404, 422):
+            self.tally.event("grant_refused")
+            self._no_grant = True
+            return await self._post_join(body)
+        if resp is not None and resp.status == 200:
+            self.tally.event("joined_with_grant")
+        return resp
+
     async def _admit(self, body: dict[str, str]) -> Admitted | None:
-        path = f"/api/spaces/{self.config.space}/join"
         attempts = 0
         while attempts < self.config.max_join_attempts and self._polls < MAX_POLLS:
-            resp = await self._send("join", "POST", path, json_body=body,
-                                    timeout=self.config.join_timeout_s)
+            resp = await self._post_join(body)
             if resp is None:
                 attempts += 1
                 await asyncio.sleep(retry_delay(None, attempts, self.rng))
