@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.helpers import Server, free_port, start_server, stop_process, stop_server  # noqa: E402
+from townhall.delivery.edge_config import HTTP_TUNING  # noqa: E402
 from townhall.loadtest.safety import Target, check_target  # noqa: E402
 
 BITRATE = 64_000
@@ -169,12 +170,7 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 16384; multi_accept on; }}
 http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_timeout 30s;
-    keepalive_requests 100000;
+{tuning}
     open_file_cache max=1000 inactive=10s;
     open_file_cache_valid 1s;
     client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
@@ -199,7 +195,7 @@ def static_hls(tmp: Path, seconds: float) -> Iterator[Deployment]:
         d.chmod(0o755)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(STATIC_NGINX.format(prefix=prefix, port=port, root=root))
+    conf.write_text(STATIC_NGINX.format(prefix=prefix, port=port, root=root, tuning=HTTP_TUNING))
     source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
                      str(seconds), "-ac", "1", "-c:a", "aac", "-b:a", "64k", "-f", "hls",
                      "-hls_time", "2", "-hls_list_size", "8", "-hls_flags",

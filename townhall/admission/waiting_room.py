@@ -40,6 +40,13 @@ class Unknown:
 Outcome = Admitted | Queued | Unknown
 
 
+def renewal_lifetime(seats: float, shortest: float, longest: float,
+                     renewals_per_s: float) -> float:
+    """The seat lifetime that keeps `seats` renewals (each at half its lifetime) within
+    `renewals_per_s`, between `shortest` and `longest`."""
+    return max(shortest, min(longest, 2 * seats / renewals_per_s))
+
+
 def _new_id() -> str:
     return secrets.token_hex(8)
 
@@ -75,8 +82,8 @@ class WaitingRoom:
     def _lifetime(self) -> float:
         """The seat lifetime to grant now (grows with an uncapped audience, never shrinks)."""
         if self.cap is None and self.renewals_per_s:
-            wanted = 2 * (len(self._seats) + 1) / self.renewals_per_s
-            self.seat_ttl = max(self.seat_ttl, min(self.seat_ttl_max, wanted))
+            self.seat_ttl = renewal_lifetime(len(self._seats) + 1, self.seat_ttl,
+                                             self.seat_ttl_max, self.renewals_per_s)
         return self.seat_ttl
 
     def _has_room(self) -> bool:

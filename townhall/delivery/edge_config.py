@@ -26,6 +26,15 @@ TICKET = r"(?<seat>[A-Za-z0-9]{1,32})\.(?<exp>\d{1,12})\.(?<tok>[A-Za-z0-9_-]{22
 
 
 TAG = re.compile(r"^[a-z0-9]{1,3}$")
+# how nginx talks to clients, shared with the benchmarks' static-HLS nginx so that they
+# compare the same server tuning
+HTTP_TUNING = """\
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 30s;
+    keepalive_requests 100000;"""
 
 
 @dataclass(frozen=True)
@@ -131,12 +140,7 @@ events {{
 }}
 
 http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_timeout 30s;
-    keepalive_requests 100000;
+{HTTP_TUNING}
     server_tokens off;
     client_body_temp_path {s.prefix}/client_body;
     proxy_temp_path {s.prefix}/proxy_temp;

@@ -138,11 +138,14 @@ class Admissions:
                 return refusal
         return self._outcome(space, room.join(now), now)
 
-    def leave(self, space: LiveSpace, ticket: str, now: float) -> None:
-        """A listener closed the page: free the seat now rather than at lapse."""
+    def leave(self, space: LiveSpace, ticket: str, now: float) -> str | None:
+        """A listener closed the page: free the seat now rather than at lapse. Returns the
+        seat the ticket held (None for a ticket that is not valid)."""
         verdict, seat = self.signer.check(space.record.id, ticket, now)
-        if verdict is Check.VALID and seat is not None:
-            space.room.leave(seat, now)
+        if verdict is not Check.VALID or seat is None:
+            return None
+        space.room.leave(seat, now)
+        return seat
 
     def _check_pow(self, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]] | None:
         difficulty = self.attack.difficulty(now)
@@ -177,11 +180,16 @@ class Admissions:
 
     def _admitted(self, space: LiveSpace, adm: Admitted,
                   now: float) -> tuple[int, dict[str, Any]]:
-        ticket = self.signer.issue(space.record.id, adm.seat, int(adm.expires))
-        base = f"{self.settings.base_url}/live/{space.record.id}/t/{ticket}"
-        return 200, {"status": "admitted", "seat": adm.seat, "ticket": str(ticket),
-                     "expires": iso(adm.expires), "playlist_url": f"{base}/master.m3u8",
-                     "renew_after_s": round((adm.expires - now) / 2, 1)}
+        return 200, self.ticket_answer(space.record.id, adm.seat, adm.expires, now)
+
+    def ticket_answer(self, space_id: str, seat: str, expires: float,
+                      now: float) -> dict[str, Any]:
+        """What an admitted listener is told: the ticket, where to play, when to renew."""
+        ticket = self.signer.issue(space_id, seat, int(expires))
+        base = f"{self.settings.base_url}/live/{space_id}/t/{ticket}"
+        return {"status": "admitted", "seat": seat, "ticket": str(ticket),
+                "expires": iso(expires), "playlist_url": f"{base}/master.m3u8",
+                "renew_after_s": round((expires - now) / 2, 1)}
 
     def metrics(self, now: float) -> dict[str, Any]:
         return {"counters": dict(self.counters),

@@ -24,11 +24,11 @@ import httpx
 from townhall.admission.grants import GrantError, JoinGrants
 from townhall.admission.seat_count import SeatCount
 from townhall.admission.tickets import Check
+from townhall.admission.waiting_room import renewal_lifetime
 from townhall.live.admissions import Admissions, Answer
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
-from townhall.space.record import iso
 
 log = logging.getLogger("townhall.anywhere")
 MAX_SKEW_S = 30.0  # a count report older (or newer) than this is refused
@@ -49,15 +49,15 @@ class Anywhere:
             spaces.join_grant = self.grant_for
 
     # --- the home origin: the grant in the details ---
-    def grant_for(self, space: LiveSpace, now: float) -> str | None:
+    def grant_for(self, space: LiveSpace, listeners: int, now: float) -> str | None:
+        """The grant for the details of `space`, which has `listeners` in all now."""
         r = space.record
         if r.listener_cap is not None or r.phase is Phase.ENDED \
                 or self.admissions.attack.active(now):
             return None
         s = self.settings
-        total = self.spaces.listeners_now(space, now)
-        ttl = max(space.room.seat_ttl,
-                  min(s.seat_ttl_max_s, 2 * total / s.renewals_per_s_per_space))
+        ttl = renewal_lifetime(listeners, space.room.seat_ttl, s.seat_ttl_max_s,
+                               s.renewals_per_s_per_space)
         return self.grants.issue(r.id, ttl, now, s.grant_valid_s)
 
     # --- any origin: admit with a grant ---
@@ -82,11 +82,7 @@ class Anywhere:
         expires = now + ttl
         self.seats.setdefault(space_id, SeatCount()).hold(seat, expires, now)
         adm.counters["renewed_anywhere" if renewed else "admitted_anywhere"] += 1
-        ticket = adm.signer.issue(space_id, seat, int(expires))
-        base = f"{self.settings.base_url}/live/{space_id}/t/{ticket}"
-        return 200, {"status": "admitted", "seat": seat, "ticket": str(ticket),
-                     "expires": iso(expires), "playlist_url": f"{base}/master.m3u8",
-                     "renew_after_s": round(ttl / 2, 1)}, None
+        return 200, adm.ticket_answer(space_id, seat, expires, now), None
 
     def leave(self, space_id: str, seat: str) -> None:
         counted = self.seats.get(space_id)

@@ -64,7 +64,7 @@ class Spaces:
         self.on_end: list[Callable[[LiveSpace], Awaitable[None]]] = []
         # a join grant for the details document (set by the any-origin admissions), and the
         # listeners that origins admitted with grants, as they report them
-        self.join_grant: Callable[[LiveSpace, float], str | None] | None = None
+        self.join_grant: Callable[[LiveSpace, int, float], str | None] | None = None
         self.audience: dict[str, Audience] = {}
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
@@ -265,6 +265,7 @@ class Spaces:
 
     def details(self, space: LiveSpace, now: float) -> dict[str, Any]:
         r = space.record
+        listeners = self.listeners_now(space, now)
         return {
             "id": r.id,
             "title": r.title,
@@ -274,12 +275,12 @@ class Spaces:
             "actual_start": iso(r.actual_start),
             "ended_at": iso(r.ended_at),
             "listener_cap": r.listener_cap,
-            "listeners": {"now": self.listeners_now(space, now),
+            "listeners": {"now": listeners,
                           "peak": max(r.peak_listeners, space.listeners.peak)},
             "waiting": space.room.queued,
             "reactions": space.reactions.snapshot(now),
             "on_air": bool(space.program and space.program.ready),
-            "join_grant": self.join_grant(space, now) if self.join_grant else None,
+            "join_grant": self.join_grant(space, listeners, now) if self.join_grant else None,
             **stage_status(space, self.settings),
             **self.urls(space),
             "server_time": iso(now),

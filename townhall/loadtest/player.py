@@ -75,11 +75,13 @@ class Player:
         if self._polls >= MAX_POLLS:
             raise NotOnAir
 
-    def _arrive(self, span: Span | None, arrival: float) -> None:
+    def _arrive(self, span: Span | None, arrival: float,
+                window: list[tuple[Span, float]]) -> None:
+        """Media in hand: played, or kept in the start-up `window` until playback starts."""
         if span is None:
             return
         if self.playback is None:
-            self._start([(span, arrival)])
+            window.append((span, arrival))
             return
         stall = self.playback.arrive(span.offset, span.duration, arrival, span.pdt)
         if stall is not None:
@@ -196,11 +198,7 @@ class Player:
             arrival = hinted_arrival if pos == hinted and hinted_arrival is not None else \
                 await self._fetch("part", part.uri)
             if arrival is not None:
-                span = self.timeline.part(pl, part)
-                if self.playback is not None:
-                    self._arrive(span, arrival)
-                elif span is not None:
-                    window.append((span, arrival))
+                self._arrive(self.timeline.part(pl, part), arrival, window)
                 have = pos
         if window:
             self._start(window)
@@ -224,11 +222,7 @@ class Player:
                 assert seg.uri is not None
                 arrival = await self._fetch("segment", seg.uri)
                 if arrival is not None:
-                    span = self.timeline.segment(seg.msn)
-                    if self.playback is not None:
-                        self._arrive(span, arrival)
-                    elif span is not None:
-                        window.append((span, arrival))
+                    self._arrive(self.timeline.segment(seg.msn), arrival, window)
                     have = seg.msn
             if window:
                 self._start(window)

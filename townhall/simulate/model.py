@@ -24,6 +24,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from townhall.admission.waiting_room import renewal_lifetime
+
 HTTP_OVERHEAD_BYTES = 350  # response headers and framing per request, measured order
 
 
@@ -40,8 +42,8 @@ class Player:
 
     def ticket_ttl(self, listeners: float) -> float:
         """The lifetime the server grants at this audience (see WaitingRoom)."""
-        wanted = 2 * listeners / self.renewals_per_s_per_space
-        return max(self.ticket_ttl_s, min(self.ticket_ttl_max_s, wanted))
+        return renewal_lifetime(listeners, self.ticket_ttl_s, self.ticket_ttl_max_s,
+                                self.renewals_per_s_per_space)
 
     def requests_per_s(self, listeners: float = 0) -> dict[str, float]:
         """What one listener asks its edge for, per second, by kind, in an audience of

@@ -15,9 +15,8 @@ from fastapi import APIRouter, Body, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from townhall.admission.tickets import Check
 from townhall.delivery import cache
-from townhall.live.admissions import Admissions, JoinRequest
+from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.anywhere import Anywhere
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import Spaces
@@ -130,6 +129,12 @@ class JoinBody(BaseModel):
     solution: str | None = Field(default=None, max_length=20)
 
 
+def _answer(answer: Answer) -> JSONResponse:
+    status, payload, headers = answer
+    return JSONResponse(payload, status_code=status,
+                        headers={"Cache-Control": "no-store", **(headers or {})})
+
+
 def _admissions(request: Request) -> Admissions:
     adm: Admissions = request.app.state.admissions
     return adm
@@ -144,9 +149,7 @@ async def join_space(space_id: str, request: Request,
     refused = await adm.over_join_budget(client_address(request.scope,
                                                         request.app.state.trusted))
     if refused is not None:
-        status, payload, headers = refused
-        return JSONResponse(payload, status_code=status,
-                            headers={"Cache-Control": "no-store", **(headers or {})})
+        return _answer(refused)
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
     status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution),
@@ -166,10 +169,7 @@ class AdmitBody(BaseModel):
 async def admit(space_id: str, body: AdmitBody, request: Request) -> Response:
     anywhere: Anywhere = request.app.state.anywhere
     address = client_address(request.scope, request.app.state.trusted)
-    status, payload, headers = await anywhere.admit(space_id, body.grant, body.renew, address,
-                                                    time.time())
-    return JSONResponse(payload, status_code=status,
-                        headers={"Cache-Control": "no-store", **(headers or {})})
+    return _answer(await anywhere.admit(space_id, body.grant, body.renew, address, time.time()))
 
 
 class AudienceBody(BaseModel):
@@ -197,11 +197,8 @@ class LeaveBody(BaseModel):
 
 @router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
 async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
-    adm = _admissions(request)
-    now = time.time()
-    adm.leave(_spaces(request).get(space_id), body.ticket, now)
-    verdict, seat = adm.signer.check(space_id, body.ticket, now)
-    if verdict is Check.VALID and seat is not None:  # a grant seat this origin counted
+    seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time())
+    if seat is not None:  # or a grant seat this origin counted
         anywhere: Anywhere = request.app.state.anywhere
         anywhere.leave(space_id, seat)
     return Response(status_code=204)
