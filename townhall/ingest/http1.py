@@ -14,6 +14,11 @@ HEAD_END = b"\r\n\r\n"
 METHODS = {"PUT", "SOURCE", "POST"}
 
 
+def is_blank_line(line: bytes) -> bool:
+    """The empty line that ends a request head, CRLF or bare LF (rfc9112 §2.2)."""
+    return line in (b"\n", b"\r\n")
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -34,7 +39,8 @@ class RequestHead:
             text = raw.decode("latin-1")
         except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes everything
             raise HttpError(400, "request head is not text") from exc
-        lines = text.split("\r\n")
+        # rfc9112 §2.2: a recipient MAY take a bare LF as a line end (DarkIce sends them)
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith(("HTTP/1.", "ICE/1.")):
             raise HttpError(400, f"malformed request line {lines[0][:80]!r}")

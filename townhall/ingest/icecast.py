@@ -12,7 +12,13 @@ import asyncio
 import json
 import logging
 
-from townhall.ingest.http1 import ChunkedDecoder, HttpError, RequestHead, response
+from townhall.ingest.http1 import (
+    ChunkedDecoder,
+    HttpError,
+    RequestHead,
+    is_blank_line,
+    response,
+)
 from townhall.live.errors import SpaceError
 from townhall.live.ingest import IngestSession
 from townhall.live.spaces import Spaces
@@ -64,7 +70,7 @@ class IngestServer:
 
     async def _read_head(self, reader: asyncio.StreamReader) -> RequestHead:
         try:
-            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"),
+            raw = await asyncio.wait_for(self._head_bytes(reader),
                                          self.settings.ingest_header_timeout_s)
         except TimeoutError:
             raise HttpError(408, "request head not received in time") from None
@@ -72,7 +78,20 @@ class IngestServer:
             raise HttpError(413, "request head too large") from None
         except asyncio.IncompleteReadError:
             raise ConnectionError("closed before the request head ended") from None
-        return RequestHead.parse(raw[:-4])
+        return RequestHead.parse(raw)
+
+    async def _head_bytes(self, reader: asyncio.StreamReader) -> bytes:
+        """The request head up to its empty line; lines may end in CRLF or a bare LF."""
+        raw = bytearray()
+        while True:
+            line = await reader.readuntil(b"\n")
+            if is_blank_line(line):
+                if raw:
+                    return bytes(raw)
+                continue  # rfc9112 §2.2: ignore empty lines before the request line
+            raw += line
+            if len(raw) > self.settings.ingest_max_header_bytes:
+                raise asyncio.LimitOverrunError("request head too large", len(raw))
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -100,10 +119,12 @@ class IngestServer:
         log.info("source connected to %s (%s, %s body)", space_id, head.method, framing)
 
         status, payload = await self._pump(reader, session, framing, length)
-        if head.method != "SOURCE":
+        lost = bool(payload.get("seconds_dropped"))
+        log.log(logging.WARNING if lost else logging.INFO, "source left %s: %s %s",
+                space_id, status, payload)
+        if head.method != "SOURCE" and status != 499:
             writer.write(_json(status, payload, version))
             await writer.drain()
-        log.info("source left %s: %s %s", space_id, status, payload)
 
     async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
                     length: int | None) -> tuple[int, dict[str, object]]:
@@ -121,6 +142,9 @@ class IngestServer:
                     return 408, {"error": "source_idle",
                                  "detail": "no audio received for "
                                            f"{self.settings.ingest_idle_timeout_s:g} s"}
+                except ConnectionError as exc:  # reset by the source: it left all the same
+                    return 499, {"error": "source_reset", "detail": str(exc) or "reset",
+                                 **session.losses()}
                 if not data:
                     break
                 if remaining is not None:
@@ -143,7 +167,8 @@ class IngestServer:
         decoded = session.decoder.samples / self.settings.sample_rate
         return 200, {"status": "ok", "format": session.decoder.format_name,
                      "codec": session.decoder.codec_name,
-                     "seconds_decoded": round(decoded, 3), "bytes": session.bytes_in}
+                     "seconds_decoded": round(decoded, 3), **session.losses(),
+                     "bytes": session.bytes_in}
 
 
 def _space_from_target(target: str) -> str:
