@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -35,6 +35,7 @@ from townhall.media.playlist import (
     render_multivariant,
     target_duration,
 )
+from townhall.recording.download import build_download
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.recorder import load_manifest
 from townhall.web.errors import error_response
@@ -216,17 +217,13 @@ async def replay_segment(request: Request) -> Response:
 
 
 async def replay_download(request: Request) -> Response:
+    """The seekable `.m4a` (recording/download.py): true duration, Range requests (206,
+    416, Accept-Ranges) answered by FileResponse."""
     directory, manifest = _recording(request)
-    files = [directory / "init.mp4"] + [directory / e.file for e in manifest.segments]
-    size = sum(f.stat().st_size for f in files)
-
-    async def body() -> object:
-        for f in files:
-            yield await asyncio.to_thread(f.read_bytes)
-
+    path = await asyncio.to_thread(build_download, directory, manifest)
     name = request.path_params["space_id"]
-    return StreamingResponse(body(), media_type="audio/mp4", headers={  # type: ignore[arg-type]
-        "Content-Length": str(size), "Cache-Control": cache.IMMUTABLE,
+    return FileResponse(path, media_type="audio/mp4", headers={
+        "Cache-Control": cache.IMMUTABLE,
         "Content-Disposition": f'attachment; filename="townhall-{name}.m4a"'})
 
 
