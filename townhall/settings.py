@@ -119,6 +119,9 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
+    # --- standard HLS players: the media URL renews itself (townhall/live/player_tickets.py) ---
+    ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
+    # lifetime): a player back with a lapsed ticket is redirected (302) to a fresh one
     # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---
     cors_origins: str = "*"  # media, details and listener calls: "*" or comma-separated
     # scheme://host[:port] origins

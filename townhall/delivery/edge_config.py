@@ -2,7 +2,10 @@
 
 What the edge does, and why:
 - checks tickets with `secure_link` (same MD5 as townhall.admission.tickets), so ticketless
-  and forged media floods die here and never reach an origin;
+  and forged media floods die here and never reach an origin; an expired but genuine ticket
+  goes to the origin uncached, which redirects it to a fresh one while its seat is held
+  (townhall.live.player_tickets), and the entry URL `/live/ID/master.m3u8` is a rate-limited
+  join;
 - caches media under a key without the ticket, with `proxy_cache_lock` (one origin fetch per
   object, blocking reloads included) and `proxy_cache_use_stale updating error timeout
   http_5xx` + background update, so the details page keeps answering while the origin is
@@ -235,9 +238,30 @@ http {{
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
+            # an expired but genuine ticket goes to the origin, uncached: 302 to a fresh
+            # ticket while its seat is held (standard players renew no other way)
+            error_page 410 = @renew;
+            error_page 403 = @forbidden;
+            error_page 429 = @limited;
+            error_page 502 504 = @origin_down;
             proxy_cache_key "$sp/$rest$is_args$args";
 {cached_live}
 {cors}{proxy_common}
+        }}
+
+        location @renew {{
+            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+            add_header Access-Control-Allow-Origin $townhall_cors always;
+{proxy_common}
+        }}
+
+        # the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket
+        location ~ "^/live/(?<sp>{SPACE})/master\\.m3u8$" {{
+            set $space $sp;
+            limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;
+            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;
+            add_header Access-Control-Allow-Origin $townhall_cors always;
+{proxy_common}
         }}
 
         # anything else under /live is ticketless or malformed: never reaches an origin
