@@ -54,7 +54,8 @@ def test_ffmpeg_plays_through_ticket_renewals_it_never_asked_for(
         heard = audibility(pcm, 48000)
         assert heard.heard_whole(22.0), heard
         counters = origin_metrics(origin)["counters"]
-        assert counters["player_renewed"] >= 3, counters
+        # renewed several times, but not on every reload: the edge reuses each redirect
+        assert 3 <= counters["player_renewed"] <= 12, counters
     finally:
         stop_process(push)
 

@@ -249,8 +249,13 @@ http {{
 {cors}{proxy_common}
         }}
 
+        # the redirect is cached under the expired ticket's own URL, for as long as the
+        # origin says (half the fresh ticket's life): one origin request per player then
         location @renew {{
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+            proxy_cache townhall;
+            proxy_cache_key "renew$uri$is_args$args";
+            proxy_cache_valid 302 0;
             add_header Access-Control-Allow-Origin $townhall_cors always;
 {proxy_common}
         }}

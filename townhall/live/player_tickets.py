@@ -14,8 +14,13 @@ ffmpeg, VLC, mpv, GStreamer or Shaka given a playlist URL reload it for hours an
   forged ticket (refused there) from an expired one (`secure_link` "" vs "0") and sends only
   the expired ones to the origin, uncached; forged tickets never reach an origin.
 - A seat outlives its ticket by `ticket_grace_s` (at most half the seat's lifetime), so a
-  player coming back with a lapsed ticket finds its seat. A leaked URL stops working at most
-  a ticket lifetime plus the grace after its seat is given back.
+  player coming back with a lapsed ticket finds its seat.
+- Players keep reloading the URL they were given (ffmpeg does; it resolves segments against
+  the redirected one), so the redirect is cacheable for half the fresh ticket's life, under
+  a key with the expired ticket in it: the edge asks the origin about each such player about
+  once per half ticket lifetime, and the seat stays renewed while the player plays. A leaked
+  URL stops working at most half a ticket lifetime plus a ticket lifetime after its seat is
+  given back.
 Service: uses the admissions service and the waiting room; never touches the database.
 """
 
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from townhall.admission.tickets import Check
+from townhall.admission.tickets import Check, ticket_expiry
 from townhall.live.admissions import Admissions, JoinRequest
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace
@@ -34,9 +39,10 @@ def _count(adm: Admissions, name: str) -> None:
 
 
 def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
-                 now: float) -> str:
-    """The same media path with a fresh ticket, for an expired ticket whose seat is held;
-    SpaceError 403 otherwise."""
+                 now: float) -> tuple[str, float]:
+    """The same media path with a fresh ticket, for an expired ticket whose seat is held,
+    and how long that answer may be reused (half the fresh ticket's life); SpaceError 403
+    otherwise."""
     verdict, seat = adm.signer.check(space.record.id, ticket, now)
     if verdict is not Check.EXPIRED or seat is None:
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
@@ -46,8 +52,10 @@ def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
         raise SpaceError(403, "seat_gone", "the ticket lapsed and its seat is gone; open the "
                                            "space's playlist_url again to join")
     _count(adm, "player_renewed")
-    fresh = adm.ticket_answer(space.record.id, seat, renewed.expires, now)["ticket"]
-    return path.replace(f"/t/{ticket}/", f"/t/{fresh}/", 1)
+    fresh = adm.signer.issue(space.record.id, seat,
+                             ticket_expiry(renewed.expires, now, adm.settings.ticket_grace_s))
+    reuse_s = max(1.0, (fresh.expires - now) / 2)
+    return path.replace(f"/t/{ticket}/", f"/t/{fresh}/", 1), reuse_s
 
 
 async def entry_path(adm: Admissions, space: LiveSpace, address: str,

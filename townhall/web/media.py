@@ -247,11 +247,12 @@ def _renewing(fn: Handler) -> Handler:
             if exc.code != "ticket_expired":
                 raise
         space = _spaces(request).get(request.path_params["space_id"])
-        path = renewed_path(request.app.state.admissions, space,
-                            request.path_params["ticket"], request.url.path, time.time())
+        path, reuse_s = renewed_path(request.app.state.admissions, space,
+                                     request.path_params["ticket"], request.url.path,
+                                     time.time())
         query = f"?{request.url.query}" if request.url.query else ""
-        return Response(status_code=302, headers={"Location": path + query,
-                                                  "Cache-Control": "no-store"})
+        return Response(status_code=302, headers={
+            "Location": path + query, "Cache-Control": f"public, max-age={int(reuse_s)}"})
     return handler
 
 
