@@ -245,19 +245,21 @@ http {{
             error_page 429 = @limited;
             error_page 502 504 = @origin_down;
             proxy_cache_key "$sp/$rest$is_args$args";
+            # a redirect to a fresh ticket belongs to one listener: never under this key
+            proxy_no_cache $upstream_http_location;
 {cached_live}
 {cors}{proxy_common}
         }}
 
         # the redirect is cached under the expired ticket's own URL, for as long as the
-        # origin says (half the fresh ticket's life): one origin request per player then
+        # origin says (X-Accel-Expires: half the fresh ticket's life): one origin request
+        # per player then
         location @renew {{
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
             proxy_cache townhall;
             proxy_cache_key "renew$uri$is_args$args";
-            proxy_cache_valid 302 0;
-            add_header Access-Control-Allow-Origin $townhall_cors always;
-{proxy_common}
+            proxy_ignore_headers Cache-Control;  # private to clients; X-Accel-Expires here
+{cors}{proxy_common}
         }}
 
         # the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket
@@ -265,8 +267,7 @@ http {{
             set $space $sp;
             limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;
             limit_req zone=join_net burst={s.join_burst_per_network} nodelay;
-            add_header Access-Control-Allow-Origin $townhall_cors always;
-{proxy_common}
+{cors}{proxy_common}
         }}
 
         # anything else under /live is ticketless or malformed: never reaches an origin
