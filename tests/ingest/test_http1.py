@@ -294,3 +294,9 @@ def test_a_head_with_bare_lf_line_ends_parses_like_crlf() -> None:
 def test_the_blank_line_ends_a_head_with_crlf_or_bare_lf() -> None:
     assert is_blank_line(b"\n") and is_blank_line(b"\r\n")
     assert not is_blank_line(b"a\n") and not is_blank_line(b" \r\n")
+
+
+def test_icecast_metadata_updates_are_the_one_get_taken() -> None:
+    parsed = RequestHead.parse(b"GET /admin/metadata?mode=updinfo&mount=/ingest/abc&song=x "
+                               b"HTTP/1.0\r\nAuthorization: Basic eDp5\r\n")
+    assert parsed.method == "GET"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 HEAD_END = b"\r\n\r\n"
 METHODS = {"PUT", "SOURCE", "POST"}
+METADATA_PATH = "/admin/metadata"
 
 
 def is_blank_line(line: bytes) -> bool:
@@ -45,7 +46,9 @@ class RequestHead:
         if len(parts) != 3 or not parts[2].startswith(("HTTP/1.", "ICE/1.")):
             raise HttpError(400, f"malformed request line {lines[0][:80]!r}")
         method, target, version = parts
-        if method not in METHODS:
+        if method == "GET" and target.startswith(METADATA_PATH):
+            pass  # Icecast's metadata update (liquidsoap, ices2, DarkIce send it)
+        elif method not in METHODS:
             raise HttpError(405, f"method {method} not allowed: use PUT or SOURCE")
         headers: dict[str, str] = {}
         for line in lines[1:]:

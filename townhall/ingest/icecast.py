@@ -26,6 +26,8 @@ from townhall.settings import Settings
 
 log = logging.getLogger("townhall.ingest")
 READ_SIZE = 64 * 1024
+METADATA_OK = (b"<?xml version=\"1.0\"?>\n<iceresponse><message>Metadata update successful"
+               b"</message><return>1</return></iceresponse>\n")
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
            413: "Payload Too Large", 415: "Unsupported Media Type", 501: "Not Implemented",
@@ -96,6 +98,10 @@ class IngestServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await self._read_head(reader)
+            if head.method == "GET":  # a metadata update: titles are not carried; say OK
+                writer.write(response(200, "OK", METADATA_OK, content_type="text/xml"))
+                await writer.drain()
+                return
             space_id = _space_from_target(head.target)
             creds = head.credentials()
             session = self.spaces.open_ingest(space_id, creds[1] if creds else None)
