@@ -138,3 +138,9 @@ def decode(blob: bytes) -> tuple[npt.NDArray[np.float32], int]:
         chunks = [f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]
     pcm = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return pcm, rate
+
+
+def access_units(blob: bytes) -> list[bytes]:
+    """The AAC access units of an MP4 (fragmented or progressive), as PyAV demuxes them."""
+    with av.open(io.BytesIO(blob)) as c:
+        return [bytes(p) for p in c.demux(audio=0) if p.size]

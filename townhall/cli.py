@@ -119,7 +119,8 @@ def cmd_edge_config(args: argparse.Namespace) -> int:
     edge = EdgeSettings(origins=tuple(args.origin), ticket_secret=secret, listen=args.listen,
                         prefix=str(prefix), user=user,
                         worker_connections=args.worker_connections,
-                        rlimit_nofile=args.rlimit_nofile)
+                        rlimit_nofile=args.rlimit_nofile,
+                        cors_origins=",".join(args.cors_origin or ["*"]))
     for d in directories(edge):
         Path(d).mkdir(parents=True, exist_ok=True)
     out = Path(args.out) if args.out else prefix / "nginx.conf"
@@ -181,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     edge.add_argument("--worker-connections", type=int, default=16384)
     edge.add_argument("--rlimit-nofile", type=int, default=None,
                       help="worker_rlimit_nofile (production: 2x worker connections)")
+    edge.add_argument("--cors-origin", action="append", default=None,
+                      help="a site allowed to read media and details (repeat; default *, "
+                           "as the origins' cors_origins)")
     edge.set_defaults(func=cmd_edge_config)
 
     from townhall.simulate import cli as simulate_cli

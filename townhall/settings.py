@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from townhall.delivery.cors import parse_origins as parse_cors_origins
 from townhall.space.record import TAG_RE
 
 
@@ -46,6 +47,11 @@ class Settings:
     ingest_idle_timeout_s: float = 10.0  # a source silent on the wire this long is dropped
     ingest_probe_bytes: int = 32 * 1024  # bytes read to recognise the ingest format
     ingest_max_queue_bytes: int = 2 * 1024 * 1024  # backpressure on a fast pusher
+    # --- push sources are paced, never trimmed (issue 8) ---
+    ingest_buffer_ms: int = 5000  # decoded audio a push source may hold ahead of the program:
+    # at this depth its decoder waits and its socket is no longer read, so TCP paces an
+    # unpaced or bursty sender (as Icecast does); bursts up to this long are absorbed
+    ingest_overshoot_ms: int = 1000  # audio beyond ingest_buffer_ms + this is dropped (counted)
     block_reload_target_durations: float = 3.0  # §6.2.5.2: 503 after this many
     status_refresh_s: float = 0.5  # a details document is re-rendered at most this often
     listener_window_s: float = 10.0  # a listener counts while seen this recently
@@ -113,6 +119,13 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
+    # --- standard HLS players: the media URL renews itself (townhall/live/player_tickets.py) ---
+    ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
+    # lifetime): a player back with a lapsed ticket is redirected (302) to a fresh one
+    # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---
+    cors_origins: str = "*"  # media, details and listener calls: "*" or comma-separated
+    # scheme://host[:port] origins
+    cors_host_origins: str = ""  # host and operator API calls: none but the site itself
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -143,6 +156,10 @@ class Settings:
             raise ValueError("speaker_cap must be between 1 and max_stage_seats")
         if self.speaker_ceiling_ms <= self.speaker_prebuffer_ms:
             raise ValueError("speaker_ceiling_ms must exceed speaker_prebuffer_ms")
+        if self.ingest_buffer_ms <= self.jitter_prebuffer_ms or self.ingest_overshoot_ms < 0:
+            raise ValueError("ingest_buffer_ms must exceed jitter_prebuffer_ms")
+        parse_cors_origins(self.cors_origins)
+        parse_cors_origins(self.cors_host_origins)
         if self.speaker_drop_timeout_s <= 0:
             raise ValueError("speaker_drop_timeout_s must be positive")
         if self.seat_ttl_s <= 0 or self.seat_ttl_max_s < self.seat_ttl_s:

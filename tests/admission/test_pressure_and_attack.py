@@ -7,6 +7,8 @@ from townhall.admission.pressure import Ceiling, Pressure, Priority, classify
 def test_requests_are_classified_by_priority() -> None:
     assert classify("GET", "/live/abc/t/x/part/1.2.m4s") is Priority.MEDIA
     assert classify("POST", "/api/spaces/abc/join") is Priority.ADMISSION
+    assert classify("GET", "/live/abc/master.m3u8") is Priority.ADMISSION  # entry URL: a join
+    assert classify("GET", "/live/abc/t/x/master.m3u8") is Priority.MEDIA
     assert classify("POST", "/api/admit/abc") is Priority.ADMISSION
     assert classify("POST", "/api/spaces/abc/audience") is Priority.ADMISSION
     assert classify("GET", "/api/spaces/abc") is Priority.STATUS

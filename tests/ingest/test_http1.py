@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from townhall.ingest.http1 import ChunkedDecoder, HttpError, RequestHead, response
+from townhall.ingest.http1 import ChunkedDecoder, HttpError, RequestHead, is_blank_line, response
 
 
 def head(*lines: str, request_line: str = "PUT /ingest/abc HTTP/1.1") -> RequestHead:
@@ -281,3 +281,22 @@ def test_response_is_a_complete_closed_http_message() -> None:
     assert {"Content-Length: 7", "Connection: close", "WWW-Authenticate: Basic",
             "Content-Type: application/json"} <= set(lines[1:])
     assert body == b'{"e":1}'
+
+
+def test_a_head_with_bare_lf_line_ends_parses_like_crlf() -> None:
+    # rfc9112 §2.2; DarkIce ends its header lines with a bare LF
+    raw = b"SOURCE /ingest/abc ICE/1.0\ncontent-type: audio/mpeg\r\nAuthorization: Basic eDp5\n"
+    head = RequestHead.parse(raw)
+    assert (head.method, head.target) == ("SOURCE", "/ingest/abc")
+    assert head.headers == {"content-type": "audio/mpeg", "authorization": "Basic eDp5"}
+
+
+def test_the_blank_line_ends_a_head_with_crlf_or_bare_lf() -> None:
+    assert is_blank_line(b"\n") and is_blank_line(b"\r\n")
+    assert not is_blank_line(b"a\n") and not is_blank_line(b" \r\n")
+
+
+def test_icecast_metadata_updates_are_the_one_get_taken() -> None:
+    parsed = RequestHead.parse(b"GET /admin/metadata?mode=updinfo&mount=/ingest/abc&song=x "
+                               b"HTTP/1.0\r\nAuthorization: Basic eDp5\r\n")
+    assert parsed.method == "GET"

@@ -38,7 +38,8 @@ def test_forged_and_ticketless_media_die_at_the_edge(deployment: tuple[Server, E
     p = push_tone(doc["ingest_url"], 4)
     try:
         sid = doc["id"]
-        for path in (f"/live/{sid}/media.m3u8", f"/live/{sid}/master.m3u8",
+        # (/live/ID/master.m3u8 is the entry URL: a join, see test_player_tickets.py)
+        for path in (f"/live/{sid}/media.m3u8", f"/live/{sid}/init.mp4",
                      f"/live/{sid}/t/abc.9999999999.AAAAAAAAAAAAAAAAAAAAAA/media.m3u8",
                      f"/live/{sid}/t/garbage/media.m3u8", "/live/../etc/passwd"):
             r = httpx.get(edge.url + path, timeout=10)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.helpers import push_tone, start_server, stop_server
-from tests.hls_client import decode, parse_playlist
+from tests.hls_client import access_units, decode, parse_playlist
 from tests.integration.test_live_space import tone_gaps
 from townhall.recording.manifest import RecordingManifest, verify_chain
 
@@ -92,14 +92,21 @@ def test_a_hard_crash_loses_no_part_that_listeners_heard(tmp_path: Path) -> None
         assert srv.end_space(doc).status_code == 200
         assert srv.details(doc["id"])["replay_url"]
         replay = httpx.get(f"{srv.base_url}/replay/{doc['id']}.m4a", timeout=30).content
-        pos = 0
-        for part in heard:
-            found = replay.find(part, pos)
-            assert found >= 0, f"a part heard live is missing from the replay (at {pos})"
-            pos = found + len(part)
         rec = data / "recordings" / doc["id"]
         manifest = RecordingManifest.from_dict(json.loads((rec / "manifest.json").read_text()))
         assert manifest.complete
+        recorded = b"".join((rec / e.file).read_bytes() for e in manifest.segments)
+        pos = 0
+        for part in heard:  # the recorded segments hold every part heard, byte for byte
+            found = recorded.find(part, pos)
+            assert found >= 0, f"a part heard live is missing from the replay (at {pos})"
+            pos = found + len(part)
+        # and the download (re-muxed) carries their access units, in order
+        init = (rec / "init.mp4").read_bytes()
+        heard_units = [u for part in heard for u in access_units(init + part)]
+        units = access_units(replay)
+        assert any(units[i:i + len(heard_units)] == heard_units
+                   for i in range(len(units) - len(heard_units) + 1))
         verify_chain(manifest, (rec / "init.mp4").read_bytes(),
                      [(rec / e.file).read_bytes() for e in manifest.segments])
     finally:

@@ -292,3 +292,53 @@ def test_a_source_name_is_mixed_once() -> None:
     mixer.add_source("a")
     with pytest.raises(ValueError):
         mixer.add_source("a")
+
+
+# --- paced sources (HTTP push): held back by their producer, never trimmed ---
+
+
+def test_a_paced_buffer_keeps_a_burst_of_several_seconds_whole() -> None:
+    jb = JitterBuffer(prebuffer=100, ceiling=6000, high=5000)
+    jb.write(ramp(0, 4900))
+    assert jb.headroom() == 100
+    jb.write(ramp(4900, 200))  # past `high`: the producer should wait, nothing is lost
+    assert jb.headroom() <= 0 and jb.dropped == 0
+    out = np.concatenate([jb.read(100) for _ in range(51)])
+    np.testing.assert_array_equal(out, ramp(0, 5100))
+
+
+def test_a_paced_buffer_drops_only_the_overshoot_past_its_ceiling_and_counts_it() -> None:
+    jb = JitterBuffer(prebuffer=100, ceiling=1000, high=500)
+    jb.write(ramp(0, 1200))
+    assert (jb.buffered, jb.dropped) == (1000, 200)
+    np.testing.assert_array_equal(jb.read(1000), ramp(200, 1000))
+
+
+def test_a_paced_source_running_ahead_has_its_quiet_kept() -> None:
+    jb = JitterBuffer(prebuffer=100, ceiling=20_000, high=10_000)
+    played = 0
+    for i in range(100):  # a producer that refills to `high` after every read
+        jb.write(quiet(i, 10_000 - jb.buffered) if i % 2 else ramp(0, 10_000 - jb.buffered))
+        played += len(jb.read(1000))
+    assert jb.skipped == 0 and jb.dropped == 0
+
+
+def test_a_paced_source_with_a_standing_backlog_sheds_it_in_pauses() -> None:
+    n = 960
+    jb = JitterBuffer(prebuffer=n, ceiling=400_000, high=300_000)
+    jb.write(ramp(0, 10 * n))
+    for i in range(400):  # real time after a start-up burst: one block in, one block out
+        jb.write(quiet(0, n) if (i // 20) % 2 else ramp(0, n))
+        jb.read(n)
+    assert jb.skipped > 0
+    assert jb.buffered < 10 * n
+
+
+def test_a_bursty_paced_source_is_never_shed() -> None:
+    n = 960
+    jb = JitterBuffer(prebuffer=n, ceiling=400_000, high=300_000)
+    for second in range(20):  # 1 s of audio in one burst, then 50 reads of 20 ms
+        jb.write(quiet(0, 50 * n) if second % 2 else ramp(0, 50 * n))
+        for _ in range(50):
+            jb.read(n)
+    assert jb.skipped == 0 and jb.dropped == 0

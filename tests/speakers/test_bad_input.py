@@ -86,6 +86,10 @@ def test_bad_whip_requests_get_clear_json_errors_and_the_mix_keeps_running(
             pre = await client.options(f"{base}/whip/{sid}")
             assert pre.status_code == 204 and pre.headers["accept-post"] == "application/sdp"
             assert "Authorization" in pre.headers["access-control-allow-headers"]
+            # PATCH (trickle ICE) answers 405, so it is not advertised either
+            pre = await client.options(session)
+            assert "PATCH" not in pre.headers["access-control-allow-methods"]
+            assert "PATCH" not in pre.headers["allow"]
 
         await following
         # the mix ran through it all: parts kept coming, every one carrying the host

@@ -22,6 +22,8 @@ class Priority(IntEnum):
 
 
 def classify(method: str, path: str) -> Priority:
+    if path.startswith("/live/") and path.endswith("/master.m3u8") and "/t/" not in path:
+        return Priority.ADMISSION  # the entry URL for standard players is a join
     if path.startswith(("/live/", "/replay/")):
         return Priority.MEDIA
     if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge", "/leave")):

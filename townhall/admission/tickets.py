@@ -69,3 +69,10 @@ class TicketSigner:
         if expires < now:
             return Check.EXPIRED, seat
         return Check.VALID, seat
+
+
+def ticket_expiry(seat_expires: float, now: float, grace_s: float) -> int:
+    """When the ticket of a seat lapsing at `seat_expires` expires: `grace_s` earlier (at most
+    half the lifetime), so a standard player that never renews comes back with a lapsed
+    ticket while its seat is still held, and is redirected to a fresh one."""
+    return int(seat_expires - min(grace_s, max(0.0, seat_expires - now) / 2))

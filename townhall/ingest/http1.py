@@ -12,6 +12,12 @@ from dataclasses import dataclass
 
 HEAD_END = b"\r\n\r\n"
 METHODS = {"PUT", "SOURCE", "POST"}
+METADATA_PATH = "/admin/metadata"
+
+
+def is_blank_line(line: bytes) -> bool:
+    """The empty line that ends a request head, CRLF or bare LF (rfc9112 §2.2)."""
+    return line in (b"\n", b"\r\n")
 
 
 class HttpError(Exception):
@@ -34,12 +40,15 @@ class RequestHead:
             text = raw.decode("latin-1")
         except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes everything
             raise HttpError(400, "request head is not text") from exc
-        lines = text.split("\r\n")
+        # rfc9112 §2.2: a recipient MAY take a bare LF as a line end (DarkIce sends them)
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
         parts = lines[0].split(" ")
         if len(parts) != 3 or not parts[2].startswith(("HTTP/1.", "ICE/1.")):
             raise HttpError(400, f"malformed request line {lines[0][:80]!r}")
         method, target, version = parts
-        if method not in METHODS:
+        if method == "GET" and target.startswith(METADATA_PATH):
+            pass  # Icecast's metadata update (liquidsoap, ices2, DarkIce send it)
+        elif method not in METHODS:
             raise HttpError(405, f"method {method} not allowed: use PUT or SOURCE")
         headers: dict[str, str] = {}
         for line in lines[1:]:

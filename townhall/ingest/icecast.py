@@ -12,7 +12,13 @@ import asyncio
 import json
 import logging
 
-from townhall.ingest.http1 import ChunkedDecoder, HttpError, RequestHead, response
+from townhall.ingest.http1 import (
+    ChunkedDecoder,
+    HttpError,
+    RequestHead,
+    is_blank_line,
+    response,
+)
 from townhall.live.errors import SpaceError
 from townhall.live.ingest import IngestSession
 from townhall.live.spaces import Spaces
@@ -20,6 +26,8 @@ from townhall.settings import Settings
 
 log = logging.getLogger("townhall.ingest")
 READ_SIZE = 64 * 1024
+METADATA_OK = (b"<?xml version=\"1.0\"?>\n<iceresponse><message>Metadata update successful"
+               b"</message><return>1</return></iceresponse>\n")
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
            413: "Payload Too Large", 415: "Unsupported Media Type", 501: "Not Implemented",
@@ -64,7 +72,7 @@ class IngestServer:
 
     async def _read_head(self, reader: asyncio.StreamReader) -> RequestHead:
         try:
-            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"),
+            raw = await asyncio.wait_for(self._head_bytes(reader),
                                          self.settings.ingest_header_timeout_s)
         except TimeoutError:
             raise HttpError(408, "request head not received in time") from None
@@ -72,11 +80,28 @@ class IngestServer:
             raise HttpError(413, "request head too large") from None
         except asyncio.IncompleteReadError:
             raise ConnectionError("closed before the request head ended") from None
-        return RequestHead.parse(raw[:-4])
+        return RequestHead.parse(raw)
+
+    async def _head_bytes(self, reader: asyncio.StreamReader) -> bytes:
+        """The request head up to its empty line; lines may end in CRLF or a bare LF."""
+        raw = bytearray()
+        while True:
+            line = await reader.readuntil(b"\n")
+            if is_blank_line(line):
+                if raw:
+                    return bytes(raw)
+                continue  # rfc9112 §2.2: ignore empty lines before the request line
+            raw += line
+            if len(raw) > self.settings.ingest_max_header_bytes:
+                raise asyncio.LimitOverrunError("request head too large", len(raw))
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await self._read_head(reader)
+            if head.method == "GET":  # a metadata update: titles are not carried; say OK
+                writer.write(response(200, "OK", METADATA_OK, content_type="text/xml"))
+                await writer.drain()
+                return
             space_id = _space_from_target(head.target)
             creds = head.credentials()
             session = self.spaces.open_ingest(space_id, creds[1] if creds else None)
@@ -100,10 +125,12 @@ class IngestServer:
         log.info("source connected to %s (%s, %s body)", space_id, head.method, framing)
 
         status, payload = await self._pump(reader, session, framing, length)
-        if head.method != "SOURCE":
+        lost = bool(payload.get("seconds_dropped"))
+        log.log(logging.WARNING if lost else logging.INFO, "source left %s: %s %s",
+                space_id, status, payload)
+        if head.method != "SOURCE" and status != 499:
             writer.write(_json(status, payload, version))
             await writer.drain()
-        log.info("source left %s: %s %s", space_id, status, payload)
 
     async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
                     length: int | None) -> tuple[int, dict[str, object]]:
@@ -121,6 +148,9 @@ class IngestServer:
                     return 408, {"error": "source_idle",
                                  "detail": "no audio received for "
                                            f"{self.settings.ingest_idle_timeout_s:g} s"}
+                except ConnectionError as exc:  # reset by the source: it left all the same
+                    return 499, {"error": "source_reset", "detail": str(exc) or "reset",
+                                 **session.losses()}
                 if not data:
                     break
                 if remaining is not None:
@@ -143,7 +173,8 @@ class IngestServer:
         decoded = session.decoder.samples / self.settings.sample_rate
         return 200, {"status": "ok", "format": session.decoder.format_name,
                      "codec": session.decoder.codec_name,
-                     "seconds_decoded": round(decoded, 3), "bytes": session.bytes_in}
+                     "seconds_decoded": round(decoded, 3), **session.losses(),
+                     "bytes": session.bytes_in}
 
 
 def _space_from_target(target: str) -> str:

@@ -4,7 +4,8 @@
                                               speaker token -> 201, SDP answer, Location
   DELETE /whip/{space_id}/session/{id}        the same Bearer -> 200: leave the stage
   PATCH  /whip/{space_id}/session/{id}        405: no trickle ICE or ICE restart (the answer
-                                              carries every candidate; send a full offer)
+                                              carries every candidate; send a full offer), so
+                                              PATCH is not advertised (RFC 9725 §4.3)
   OPTIONS on both                             CORS preflight, Accept-Post: application/sdp
 
 Thin: reads and checks the request (size, media type, SDP shape), calls the speakers service,
@@ -25,9 +26,9 @@ from townhall.web.errors import error_response
 
 CORS = {
     "Access-Control-Allow-Origin": "*",  # bearer tokens, no cookies: any origin may publish
-    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, Link, ETag",
+    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",  # no PATCH: no trickle ICE
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Expose-Headers": "Location, Link",
     "Access-Control-Max-Age": "600",
 }
 SDP_TYPE = "application/sdp"
@@ -102,7 +103,8 @@ def _link_headers(service: Speakers) -> list[str]:
 
 async def publish(request: Request) -> Response:
     if request.method == "OPTIONS":
-        return Response(status_code=204, headers={**CORS, "Accept-Post": SDP_TYPE})
+        return Response(status_code=204, headers={**CORS, "Accept-Post": SDP_TYPE,
+                                                  "Allow": "POST, OPTIONS"})
     service = _speakers(request)
     space_id = request.path_params["space_id"]
     try:
@@ -131,7 +133,7 @@ async def publish(request: Request) -> Response:
 
 async def session(request: Request) -> Response:
     if request.method == "OPTIONS":
-        return Response(status_code=204, headers=CORS)
+        return Response(status_code=204, headers={**CORS, "Allow": "DELETE, OPTIONS"})
     if request.method == "PATCH":
         # RFC 9725: a session that supports neither trickle ICE nor ICE restarts answers 405
         return error_response(405, "method_not_allowed",

@@ -16,7 +16,7 @@ from townhall.admission.limiter import Limiter, LocalLimiter
 from townhall.admission.pressure import DEFAULT_CEILINGS, Ceiling, Pressure, Priority
 from townhall.admission.proof_of_work import ProofOfWork
 from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
-from townhall.admission.tickets import Check, TicketSigner
+from townhall.admission.tickets import Check, TicketSigner, ticket_expiry
 from townhall.admission.waiting_room import Admitted, Queued, Unknown
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace, Spaces
@@ -185,11 +185,12 @@ class Admissions:
     def ticket_answer(self, space_id: str, seat: str, expires: float,
                       now: float) -> dict[str, Any]:
         """What an admitted listener is told: the ticket, where to play, when to renew."""
-        ticket = self.signer.issue(space_id, seat, int(expires))
+        ticket = self.signer.issue(space_id, seat,
+                                   ticket_expiry(expires, now, self.settings.ticket_grace_s))
         base = f"{self.settings.base_url}/live/{space_id}/t/{ticket}"
         return {"status": "admitted", "seat": seat, "ticket": str(ticket),
                 "expires": iso(expires), "playlist_url": f"{base}/master.m3u8",
-                "renew_after_s": round((expires - now) / 2, 1)}
+                "renew_after_s": round((ticket.expires - now) / 2, 1)}
 
     def metrics(self, now: float) -> dict[str, Any]:
         return {"counters": dict(self.counters),

@@ -20,7 +20,7 @@ from townhall.delivery.window import LiveWindow
 from townhall.live.encoder import FRAME, AacEncoder
 from townhall.media.cmaf import init_segment
 from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
-from townhall.media.mixer import Mixer
+from townhall.media.mixer import JitterBuffer, Mixer
 from townhall.media.packager import Cadence, Packager
 from townhall.recording.recorder import Recorder
 from townhall.settings import Settings
@@ -63,11 +63,13 @@ class Program:
         self.late_ticks = 0
 
     # --- sources ---
-    def attach(self, name: str, prebuffer: int | None = None, ceiling: int | None = None) -> None:
-        """Mix a new source (samples of jitter buffer: default from Settings) and run."""
+    def attach(self, name: str, prebuffer: int | None = None, ceiling: int | None = None,
+               high: int | None = None) -> JitterBuffer:
+        """Mix a new source (samples of jitter buffer: default from Settings; `high` for a
+        paced source) and run."""
         if self.ended:
             raise RuntimeError("the program has ended")
-        self.mixer.add_source(name, prebuffer, ceiling)
+        buffer = self.mixer.add_source(name, prebuffer, ceiling, high)
         self._empty_since = None
         if self._clock is None or self._clock.done():
             if self._paused:
@@ -75,6 +77,7 @@ class Program:
                 self._paused = False
             self.recorder.start(self.init)
             self._clock = asyncio.get_running_loop().create_task(self._run())
+        return buffer
 
     def detach(self, name: str) -> None:
         self.mixer.retire(name)

@@ -66,6 +66,8 @@ class Spaces:
         # listeners that origins admitted with grants, as they report them
         self.join_grant: Callable[[LiveSpace, int, float], str | None] | None = None
         self.audience: dict[str, Audience] = {}
+        # push sources' audio not heard as sent, summed over the sources that left (seconds)
+        self.ingest_losses: dict[str, float] = {"seconds_dropped": 0.0, "seconds_skipped": 0.0}
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -222,16 +224,24 @@ class Spaces:
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
         if session.closed:
             return
-        self.go_live(space, session.name)
+        s = self.settings
+        ms = s.sample_rate // 1000
+        high = s.ingest_buffer_ms * ms  # a push source is paced: it waits, it is never trimmed
+        program = self.go_live(space, session.name, s.jitter_prebuffer_ms * ms,
+                               high + s.ingest_overshoot_ms * ms, high)
+        if program is not None:
+            buffer = program.mixer.sources[session.name].buffer
+            session.level = lambda: buffer.buffered
+            session.buffer = buffer
 
     def go_live(self, space: LiveSpace, name: str, prebuffer: int | None = None,
-                ceiling: int | None = None) -> Program | None:
+                ceiling: int | None = None, high: int | None = None) -> Program | None:
         """Mix a new source into the space's program (going live on the first); None if the
         space has ended."""
         if space.record.phase is Phase.ENDED:
             return None
         program = self._program_for(space)
-        program.attach(name, prebuffer, ceiling)
+        program.attach(name, prebuffer, ceiling, high)
         if space.record.phase is not Phase.LIVE:
             space.record.phase = next_phase(space.record.phase, Trigger.GO_LIVE)
             space.record.actual_start = time.time()
@@ -245,7 +255,18 @@ class Spaces:
         if space.program is not None:
             space.program.write(session.name, pcm)
 
+    def ingest_metrics(self) -> dict[str, float]:
+        """Audio of push sources dropped (counted, logged) or skipped, in seconds, all time."""
+        totals = dict(self.ingest_losses)
+        for space in self._spaces.values():
+            if space.ingest is not None:
+                for name, value in space.ingest.losses().items():
+                    totals[name] = round(totals[name] + value, 3)
+        return totals
+
     def _source_ended(self, space: LiveSpace, session: IngestSession) -> None:
+        for name, value in session.losses().items():
+            self.ingest_losses[name] = round(self.ingest_losses[name] + value, 3)
         if space.ingest is session:
             space.ingest = None
         if space.program is not None and session.started:

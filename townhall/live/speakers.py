@@ -93,6 +93,9 @@ class SpeakerSession:
     frames_in: int = 0
 
 
+ENDED_REMEMBERED = 64  # ended WHIP sessions per space whose DELETE still answers 200
+
+
 @dataclass
 class SpaceSpeakers:
     """One space's stage and live sessions."""
@@ -102,6 +105,9 @@ class SpaceSpeakers:
     speaking_hold_s: float
     sessions: dict[str, SpeakerSession] = field(default_factory=dict)
     seq: int = 0
+    # sessions that ended lately (id -> publisher's bearer hash): a DELETE that races the end
+    # (the client closed its peer connection first) still succeeds, RFC 9725 §4.2
+    ended: dict[str, str] = field(default_factory=dict)
 
     def session_of(self, seat_id: str) -> SpeakerSession | None:
         return next((s for s in self.sessions.values() if s.seat_id == seat_id), None)
@@ -371,16 +377,17 @@ class Speakers:
         space = self.spaces.get(space_id)
         room = self.room(space)
         session = room.sessions.get(session_id)
-        if session is None:
+        bearer_hash = session.bearer_hash if session else room.ended.get(session_id)
+        if bearer_hash is None:
             raise SpaceError(404, "session_not_found",
                              "no such WHIP session (it ended, or was never created)")
         if not bearer:
             raise SpaceError(401, "missing_token", "send the token that created the session")
-        mine = hmac.compare_digest(hashlib.sha256(bearer.encode()).hexdigest(),
-                                   session.bearer_hash)
+        mine = hmac.compare_digest(hashlib.sha256(bearer.encode()).hexdigest(), bearer_hash)
         if not mine and not key_matches(bearer, space.record.host_key_hash):
             raise SpaceError(403, "not_allowed", "only the publisher or the host may end it")
-        await self.end_session(room, session, "deleted")
+        if session is not None:
+            await self.end_session(room, session, "deleted")
 
     async def end_session(self, room: SpaceSpeakers, session: SpeakerSession,
                           reason: str) -> None:
@@ -388,6 +395,9 @@ class Speakers:
             return
         session.closed = True
         room.sessions.pop(session.id, None)
+        room.ended[session.id] = session.bearer_hash
+        while len(room.ended) > ENDED_REMEMBERED:
+            del room.ended[next(iter(room.ended))]
         seat = room.stage.seats.get(session.seat_id)
         if seat is not None and seat.state is SeatState.LIVE:
             room.stage.apply(seat, Action.UNPUBLISH, seat, time.time())

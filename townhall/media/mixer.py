@@ -1,8 +1,12 @@
 """Mixing: per-source jitter buffers summed into one program, with per-source levels.
 
 Sans-IO and clock-free: the program clock asks for N samples; sources push what they decoded
-whenever it arrives. A source that runs dry contributes silence (never stalls the program);
-a source that runs ahead is trimmed so latency cannot grow without bound.
+whenever it arrives. A source that runs dry contributes silence (never stalls the program).
+A real-time source (a WebRTC speaker) that runs ahead is trimmed so latency cannot grow
+without bound. A paced source (an HTTP push) is instead held back by its producer, which
+waits while `headroom()` is zero (so TCP paces the sender, as Icecast does): its buffer
+absorbs bursts of several seconds and nothing it sent is dropped unless the producer
+overshoots the hard ceiling, which is counted in `dropped`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,28 @@ import numpy.typing as npt
 Pcm = npt.NDArray[np.float32]
 SILENCE_DBFS = -120.0
 QUIET_DBFS = -50.0  # blocks this quiet may be skipped to shed excess latency
+STEADY_WINDOW = 96_000  # samples read (2 s at 48 kHz) over which a paced source's low water is
+# judged: latency is shed only from a buffer that stayed deep for that long without being full
 
 
 class JitterBuffer:
-    """FIFO of mono float samples with a prebuffer before (re)starting and a ceiling."""
+    """FIFO of mono float samples with a prebuffer before (re)starting and a ceiling.
 
-    def __init__(self, prebuffer: int, ceiling: int) -> None:
+    With `high` set the buffer is paced: its producer waits while `headroom()` is zero, a
+    write beyond `ceiling` drops only the overflow (counted), and quiet blocks are skipped
+    only once the source has kept the buffer deep, without filling it, for STEADY_WINDOW
+    (a start-up burst of a real-time source; never the backlog of a source that runs ahead
+    of real time, nor the gap between a bursty source's bursts).
+    """
+
+    def __init__(self, prebuffer: int, ceiling: int, high: int | None = None) -> None:
         if prebuffer < 0 or ceiling <= prebuffer:
             raise ValueError("need 0 <= prebuffer < ceiling")
+        if high is not None and not prebuffer < high <= ceiling:
+            raise ValueError("need prebuffer < high <= ceiling")
         self.prebuffer = prebuffer
         self.ceiling = ceiling
+        self.high = high
         self._chunks: deque[Pcm] = deque()
         self._head = 0  # samples already consumed from _chunks[0]
         self.buffered = 0
@@ -35,6 +51,19 @@ class JitterBuffer:
         self.underruns = 0
         self.dropped = 0  # samples discarded because the source ran ahead of the ceiling
         self.skipped = 0  # quiet samples skipped to bring the latency back to the prebuffer
+        # paced sources: the lowest depth and whether the buffer was full, this window and
+        # the last one
+        self._window_read = 0
+        self._low = self._last_low = 0
+        self._filled = self._last_filled = True
+
+    @property
+    def paced(self) -> bool:
+        return self.high is not None
+
+    def headroom(self) -> int:
+        """Samples a paced producer may still write before it must wait."""
+        return (self.high if self.high is not None else self.ceiling) - self.buffered
 
     def write(self, samples: Pcm) -> None:
         if samples.ndim != 1:
@@ -43,7 +72,12 @@ class JitterBuffer:
             return
         self._chunks.append(samples.astype(np.float32, copy=False))
         self.buffered += len(samples)
-        if self.buffered > self.ceiling:
+        if self.high is not None:
+            if self.buffered >= self.high:
+                self._filled = True
+            if self.buffered > self.ceiling:
+                self._discard(self.buffered - self.ceiling)  # the producer overshot: counted
+        elif self.buffered > self.ceiling:
             # keep the newest audio at the prebuffer depth: a late burst must not add latency
             self._discard(self.buffered - max(self.prebuffer, 1))
 
@@ -83,10 +117,28 @@ class JitterBuffer:
             self.priming = True
         block = self._take(n)
         while (not self.draining and self.buffered >= self.prebuffer + n
-               and level_dbfs(block) < QUIET_DBFS):
+               and self._may_shed(n) and level_dbfs(block) < QUIET_DBFS):
             self.skipped += n
             block = self._take(n)
+        self._track(n)
         return block
+
+    def _may_shed(self, n: int) -> bool:
+        if self.high is None:
+            return True
+        return (not self._filled and not self._last_filled
+                and min(self._low, self._last_low) >= self.prebuffer + n)
+
+    def _track(self, n: int) -> None:
+        if self.high is None:
+            return
+        if self._window_read == 0:
+            self._low = self.buffered
+        self._low = min(self._low, self.buffered)
+        self._window_read += n
+        if self._window_read >= STEADY_WINDOW:
+            self._last_low, self._last_filled = self._low, self._filled
+            self._window_read, self._filled = 0, self.buffered >= self.high
 
 
 @dataclass
@@ -113,12 +165,13 @@ class Mixer:
         self.contributions: dict[str, Pcm] = {}
 
     def add_source(self, name: str, prebuffer: int | None = None,
-                   ceiling: int | None = None) -> JitterBuffer:
-        """A new source; interactive sources (WebRTC) may ask for a shallower buffer."""
+                   ceiling: int | None = None, high: int | None = None) -> JitterBuffer:
+        """A new source; interactive sources (WebRTC) may ask for a shallower buffer, paced
+        ones (HTTP push) give the depth `high` at which their producer waits."""
         if name in self.sources:
             raise ValueError(f"source {name!r} is already mixed")
         state = SourceState(JitterBuffer(self.prebuffer if prebuffer is None else prebuffer,
-                                         self.ceiling if ceiling is None else ceiling))
+                                         self.ceiling if ceiling is None else ceiling, high))
         self.sources[name] = state
         return state.buffer
 

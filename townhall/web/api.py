@@ -236,7 +236,8 @@ def _operator(request: Request, authorization: str | None) -> None:
 async def metrics(request: Request,
                   authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     _operator(request, authorization)
-    return _admissions(request).metrics(time.time())
+    return {**_admissions(request).metrics(time.time()),
+            "ingest": _spaces(request).ingest_metrics()}
 
 
 class AttackModeBody(BaseModel):

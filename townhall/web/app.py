@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.delivery.cors import CorsPolicy
 from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
@@ -24,6 +25,7 @@ from townhall.store.sqlite import SqliteSpaceStore
 from townhall.web import api, errors, media, pages, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
+from townhall.web.cors import Cors
 from townhall.web.fast_join import FastJoin
 from townhall.web.shedding import LagMonitor, Shedding
 
@@ -78,12 +80,14 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def outer(app: FastAPI) -> ASGIApp:
-    """The app as served: Shedding first (a refused request costs no framework work), then
-    joins answered from ASGI (`fast_join`), then FastAPI."""
+    """The app as served: CORS (preflights answered at once), Shedding (a refused request
+    costs no framework work), then joins answered from ASGI (`fast_join`), then FastAPI."""
     st = app.state
     inner: ASGIApp = app
     if st.settings.fast_join:
         inner = FastJoin(app, admissions=st.admissions, spaces=st.spaces,
                          anywhere=st.anywhere, trusted=st.trusted,
                          max_body=st.settings.max_json_body)
-    return Shedding(inner, admissions=st.admissions, trusted=st.trusted)
+    shedding = Shedding(inner, admissions=st.admissions, trusted=st.trusted)
+    return Cors(shedding, CorsPolicy.from_settings(st.settings.cors_origins,
+                                                   st.settings.cors_host_origins))

@@ -11,10 +11,11 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -27,6 +28,7 @@ from townhall.delivery.blocking import (
     playlist_verdict,
 )
 from townhall.live.errors import SpaceError
+from townhall.live.player_tickets import entry_path, renewed_path
 from townhall.live.program import Program
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.media.playlist import (
@@ -35,11 +37,14 @@ from townhall.media.playlist import (
     render_multivariant,
     target_duration,
 )
+from townhall.recording.download import build_download
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.recorder import load_manifest
+from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
 
 M3U8 = "application/vnd.apple.mpegurl"
+Handler = Callable[[Request], Awaitable[Response]]
 SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -216,17 +221,13 @@ async def replay_segment(request: Request) -> Response:
 
 
 async def replay_download(request: Request) -> Response:
+    """The seekable `.m4a` (recording/download.py): true duration, Range requests (206,
+    416, Accept-Ranges) answered by FileResponse."""
     directory, manifest = _recording(request)
-    files = [directory / "init.mp4"] + [directory / e.file for e in manifest.segments]
-    size = sum(f.stat().st_size for f in files)
-
-    async def body() -> object:
-        for f in files:
-            yield await asyncio.to_thread(f.read_bytes)
-
+    path = await asyncio.to_thread(build_download, directory, manifest)
     name = request.path_params["space_id"]
-    return StreamingResponse(body(), media_type="audio/mp4", headers={  # type: ignore[arg-type]
-        "Content-Length": str(size), "Cache-Control": cache.IMMUTABLE,
+    return FileResponse(path, media_type="audio/mp4", headers={
+        "Cache-Control": cache.IMMUTABLE,
         "Content-Disposition": f'attachment; filename="townhall-{name}.m4a"'})
 
 
@@ -234,6 +235,42 @@ async def replay_manifest(request: Request) -> Response:
     _, manifest = _recording(request)
     return Response(json.dumps(manifest.to_dict()), media_type="application/json",
                     headers={"Cache-Control": cache.IMMUTABLE})
+
+
+def _renewing(fn: Handler) -> Handler:
+    """A ticketed media route that answers an expired ticket whose seat is held with 302 to
+    the same URL with a fresh ticket (live/player_tickets.py)."""
+    async def handler(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except SpaceError as exc:
+            if exc.code != "ticket_expired":
+                raise
+        space = _spaces(request).get(request.path_params["space_id"])
+        path, reuse_s = renewed_path(request.app.state.admissions, space,
+                                     request.path_params["ticket"], request.url.path,
+                                     time.time())
+        query = f"?{request.url.query}" if request.url.query else ""
+        # private: a cache that keys media without the ticket must never keep it; the edge
+        # keeps it under the expired ticket's own URL (X-Accel-Expires, nginx only)
+        return Response(status_code=302, headers={
+            "Location": path + query, "Cache-Control": f"private, max-age={int(reuse_s)}",
+            "X-Accel-Expires": str(int(reuse_s))})
+    return handler
+
+
+async def entry(request: Request) -> Response:
+    """`/live/ID/master.m3u8`: the playlist itself without tickets; with them, a join and a
+    302 to the ticketed playlist (live/player_tickets.py)."""
+    if not _spaces(request).settings.require_tickets:
+        return await multivariant(request)
+    space = _spaces(request).get(request.path_params["space_id"])
+    status, body, headers = await entry_path(
+        request.app.state.admissions, space,
+        client_address(request.scope, request.app.state.trusted), time.time())
+    if status == 302:
+        return Response(status_code=302, headers={**headers, "Cache-Control": "no-store"})
+    return error_response(status, body["error"], body["detail"], headers)
 
 
 LIVE_ROUTES = [
@@ -246,9 +283,12 @@ LIVE_ROUTES = [
 
 routes = [
     # with a ticket (the default): /live/<space>/t/<seat>.<expires>.<hash>/...
-    *[Route(f"/live/{{space_id}}/t/{{ticket}}/{tail}", fn) for tail, fn in LIVE_ROUTES],
+    *[Route(f"/live/{{space_id}}/t/{{ticket}}/{tail}", _renewing(fn))
+      for tail, fn in LIVE_ROUTES],
+    # the entry URL: a join and a redirect to the above (or the playlist without tickets)
+    Route("/live/{space_id}/master.m3u8", entry),
     # without one: answered only when tickets are switched off (require_tickets=False)
-    *[Route(f"/live/{{space_id}}/{tail}", fn) for tail, fn in LIVE_ROUTES],
+    *[Route(f"/live/{{space_id}}/{tail}", fn) for tail, fn in LIVE_ROUTES[1:]],
     Route("/replay/{space_id}/media.m3u8", replay_playlist),
     Route("/replay/{space_id}/init.mp4", replay_init),
     Route("/replay/{space_id}/seg/{msn}.m4s", replay_segment),

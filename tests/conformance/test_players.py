@@ -1,0 +1,148 @@
+"""Players nobody here wrote, given only the details' `playlist_url` through a real edge:
+ffmpeg, GStreamer `playbin` and Shaka Player (npm) in Debian's Chromium on a page served from
+another origin. Each plays live for 20 s or more across ticket renewals it never asked for
+(tickets live 8 s here), then plays the replay; the replay download shows its true duration
+in Chromium's <audio>.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.audibility import audibility
+from tests.browser.conftest import chromium
+from tests.edge_helpers import Edge
+from tests.helpers import Server, free_port, push_tone, stop_process
+
+pytestmark = [pytest.mark.slow, pytest.mark.conformance]
+ROOT = Path(__file__).resolve().parents[2]
+LIVE_S = 22.0
+PAGE = """<!doctype html><meta charset="utf-8"><title>embed</title>
+<audio id="a"></audio><script src="shaka-player.compiled.js"></script>
+<script>
+window.errors = [];
+async function play(url) {
+  const audio = document.getElementById("a");
+  const player = new shaka.Player();
+  await player.attach(audio);
+  player.addEventListener("error",
+    e => window.errors.push(e.detail.code + " " + JSON.stringify(e.detail.data)));
+  window.player = player;
+  try {
+    await player.load(url);
+    await audio.play();
+  } catch (e) {
+    window.errors.push("load " + e.code + " " + JSON.stringify(e.data || String(e)));
+  }
+}
+function duration(url) {
+  return new Promise((ok, fail) => {
+    const a = new Audio(); a.preload = "metadata";
+    a.onloadedmetadata = () => ok(a.duration); a.onerror = () => fail(String(a.error.code));
+    a.src = url;
+  });
+}
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def other_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A page on another origin than the API, with Shaka Player from npm."""
+    root = tmp_path_factory.mktemp("site")
+    (root / "index.html").write_text(PAGE)
+    shutil.copy(ROOT / "node_modules/shaka-player/dist/shaka-player.compiled.js", root)
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _ffmpeg(url: str, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i", url, "-t", str(seconds),
+                             "-f", "f32le", "-ac", "1", "-ar", "48000", "-y", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _playbin(url: str, out: Path, sync: bool = True) -> subprocess.Popen[bytes]:
+    """playbin into a file; `sync` plays in real time (live), else as fast as it reads."""
+    sink = (f"audioconvert ! audioresample ! audio/x-raw,format=F32LE,channels=1,rate=48000 "
+            f"! filesink location={out} sync={'true' if sync else 'false'}")
+    return subprocess.Popen(["gst-launch-1.0", "-q", "-e", "playbin", f"uri={url}",
+                             f"audio-sink={sink}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _heard(pcm: np.ndarray, what: str, seconds: float) -> None:
+    heard = audibility(pcm, 48000)
+    assert heard.audible_s >= seconds - 0.5 and heard.longest_gap_s <= 0.5, (what, heard)
+
+
+def test_standard_players_play_live_across_renewals_and_then_the_replay(
+        deployment: tuple[Server, Edge], other_site: str, tmp_path: Path) -> None:
+    origin, edge = deployment
+    doc = origin.create_space(title="players")
+    push = push_tone(doc["ingest_url"], 45, 1000)
+    gst_out = tmp_path / "playbin.f32"
+    players: list[subprocess.Popen[bytes]] = []  # output to files: a full pipe stalls them
+    try:
+        origin.wait_on_air(doc["id"], 20)
+        entry = origin.details(doc["id"])["playlist_url"].replace(origin.base_url, edge.url)
+        ffmpeg_out = tmp_path / "ffmpeg.f32"
+        players = [_ffmpeg(entry, LIVE_S, ffmpeg_out), _playbin(entry, gst_out)]
+        with chromium(tmp_path / "profile") as ctx:
+            page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            page.goto(other_site)
+            page.evaluate("url => play(url)", entry)
+            page.wait_for_timeout(LIVE_S * 1000)
+            played = page.evaluate("document.getElementById('a').currentTime")
+            errors = page.evaluate("window.errors")
+            assert errors == [] and played >= LIVE_S - 3, (played, errors)
+
+            _, err = players[0].communicate(timeout=60)
+            assert players[0].returncode == 0, err.decode()[-2000:]
+            _heard(np.fromfile(ffmpeg_out, dtype=np.float32), "ffmpeg live", LIVE_S)
+            stop_process(players[1])  # a live stream has no end: stopped, its file stays
+            _heard(np.fromfile(gst_out, dtype=np.float32), "playbin live", LIVE_S - 4)
+
+            push.wait(60)
+            assert origin.end_space(doc).status_code == 200
+            details = origin.details(doc["id"])
+            replay = details["replay_url"].replace(origin.base_url, edge.url)
+            download = details["replay_download_url"].replace(origin.base_url, edge.url)
+            duration = page.evaluate("url => duration(url)", download)
+            assert abs(duration - 45) < 1.0, duration  # the download's true duration
+            page.evaluate("url => window.player.load(url).then(() => "
+                          "document.getElementById('a').play())", replay)
+            page.wait_for_timeout(3000)
+            assert page.evaluate("document.getElementById('a').currentTime") >= 1.5
+            assert page.evaluate("window.errors") == []
+        replay_pcm = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", replay, "-f",
+                                     "f32le", "-ac", "1", "-ar", "48000", "-"],
+                                    capture_output=True, timeout=60, check=True).stdout
+        _heard(np.frombuffer(replay_pcm, dtype=np.float32), "ffmpeg replay", 45)
+        gst_replay = tmp_path / "replay.f32"
+        replay_gst = _playbin(replay, gst_replay, sync=False)
+        replay_gst.communicate(timeout=90)
+        _heard(np.fromfile(gst_replay, dtype=np.float32), "playbin replay", 45)
+    finally:
+        for proc in [*players, push]:
+            stop_process(proc)
