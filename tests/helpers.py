@@ -40,10 +40,20 @@ class Server:
     log_file: Any = None
     created: list[dict[str, Any]] = field(default_factory=list)
 
-    def create_space(self, **body: Any) -> dict[str, Any]:
+    @property
+    def admin_key(self) -> str:
+        """The operator's key, which the server keeps in its data dir: a hosting credential."""
+        return (self.data_dir / "admin.key").read_text().strip()
+
+    def hosting_headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.admin_key}"}
+
+    def create_space(self, *, api_key: str | None = None, **body: Any) -> dict[str, Any]:
+        """A new space, created with `api_key` (default: the operator's admin key)."""
         body.setdefault("title", "Test space")
         body.setdefault("host", "Tester")
-        res = httpx.post(f"{self.base_url}/api/spaces", json=body, timeout=10)
+        res = httpx.post(f"{self.base_url}/api/spaces", json=body, timeout=10,
+                         headers=self.hosting_headers(api_key))
         assert res.status_code == 201, res.text
         doc: dict[str, Any] = res.json()
         self.created.append(doc)

@@ -49,6 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     print(f"townhall is serving on {settings.base_url}/  (ingest on port "
           f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
+    print(f"admin key (hosting and operator calls, as 'Authorization: Bearer KEY'): "
+          f"{settings.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})", flush=True)
     uvicorn.run(outer(app), host=settings.host, port=settings.port, log_level=args.log_level,
                 access_log=False, timeout_keep_alive=30, lifespan="on")
     return 0
@@ -128,6 +130,37 @@ def cmd_edge_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    import time
+
+    from townhall.store.keys import new_api_key
+    from townhall.store.sqlite_keys import SqliteKeyStore
+
+    path = Path(args.database) if args.database else Path(args.data_dir) / "townhall.sqlite3"
+    store = SqliteKeyStore(path)
+    try:
+        if args.keys_command == "create":
+            try:
+                record, key = new_api_key(args.name, args.role, time.time())
+            except ValueError as exc:
+                print(f"keys create: {exc}", file=sys.stderr)
+                return 2
+            store.add(record)
+            print(json.dumps({**record.public(), "key": key}))
+        elif args.keys_command == "list":
+            for k in store.list():
+                print(json.dumps(k.public()))
+        else:
+            revoked = store.revoke(args.id, time.time())
+            if revoked is None:
+                print(f"keys revoke: no key with id {args.id!r}", file=sys.stderr)
+                return 1
+            print(json.dumps(revoked.public()))
+    finally:
+        store.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="townhall", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     edge.add_argument("--rlimit-nofile", type=int, default=None,
                       help="worker_rlimit_nofile (production: 2x worker connections)")
     edge.set_defaults(func=cmd_edge_config)
+
+    keys = sub.add_parser("keys", help="issue, list and revoke hosting API keys")
+    keys.add_argument("--data-dir", default="data")
+    keys.add_argument("--database", default=None, help="SQLite file (default in data dir)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="issue a key (printed once)")
+    create.add_argument("--name", required=True, help="who the key is for")
+    create.add_argument("--role", default="host", choices=["host", "admin"])
+    keys_sub.add_parser("list", help="every key, without secrets")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    keys.set_defaults(func=cmd_keys)
 
     from townhall.simulate import cli as simulate_cli
 

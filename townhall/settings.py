@@ -113,6 +113,19 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
+    # --- hosting identity and quotas (an API key or the admin key creates and airs spaces) ---
+    spaces_per_hour_per_key: int = 20  # spaces one host API key may create per hour
+    spaces_per_hour_per_origin: int = 500  # spaces all keys together create per hour here
+    live_spaces_per_key: int = 3  # spaces of one host API key on air at once
+    # live programs one origin carries at once (each decodes a source, mixes, encodes AAC
+    # and publishes parts). MEASURED with bench/live_ceiling.py on a 2-vCPU machine shared
+    # with other work (load average 5 to 11): with 21 programs on air a flagship's LL-HLS
+    # listeners never waited over 1.07 s for a part (no stall); with 39 and 50 they stalled
+    # (waits of 2.2 to 3 s). The ceiling is the largest count measured clean.
+    live_programs_per_origin: int = 20
+    unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
+    # scheduled start (or creation)
+    ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -149,5 +162,8 @@ class Settings:
             raise ValueError("seat_ttl_s must be positive and seat_ttl_max_s at least as long")
         if self.origin_tag and not TAG_RE.match(self.origin_tag):
             raise ValueError("origin_tag is 1 to 3 characters of a-z and 0-9")
+        if min(self.spaces_per_hour_per_key, self.spaces_per_hour_per_origin,
+               self.live_spaces_per_key, self.live_programs_per_origin) < 1:
+            raise ValueError("hosting quotas must be at least 1")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")

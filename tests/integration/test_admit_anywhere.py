@@ -50,8 +50,7 @@ def test_a_bad_grant_or_a_capped_space_or_attack_mode_means_joining_at_home(
         assert (res.status_code, res.json()["error"]) == (status, code), res.text
     res = admit(server, other["id"], {"grant": grant})  # another space's grant
     assert res.status_code == 403 and res.json()["error"] == "bad_grant"
-    capped = httpx.post(f"{server.base_url}/api/spaces", timeout=10,
-                        json={"title": "t", "host": "h", "listener_cap": 10}).json()
+    capped = server.create_space(title="t", host="h", listener_cap=10)
     assert server.details(capped["id"])["join_grant"] is None
     key = (server.data_dir / "admin.key").read_text().strip()
     on = httpx.put(f"{server.base_url}/api/admin/attack-mode", json={"mode": "on"},

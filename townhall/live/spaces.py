@@ -66,6 +66,8 @@ class Spaces:
         # listeners that origins admitted with grants, as they report them
         self.join_grant: Callable[[LiveSpace, int, float], str | None] | None = None
         self.audience: dict[str, Audience] = {}
+        # asked before a source is attached to a space (hosting quotas); raises SpaceError
+        self.admit_source: Callable[[LiveSpace], None] | None = None
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -161,7 +163,10 @@ class Spaces:
         return space
 
     async def end(self, space_id: str, key: str | None) -> LiveSpace:
-        space = self.authorize(space_id, key)
+        return await self.finish(self.authorize(space_id, key))
+
+    async def finish(self, space: LiveSpace) -> LiveSpace:
+        """End a space (its host asked, or it expired unused)."""
         async with space.lock:
             try:
                 phase = next_phase(space.record.phase, Trigger.END)
@@ -191,6 +196,8 @@ class Spaces:
         space = self.authorize(space_id, key)
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
+        if self.admit_source is not None:
+            self.admit_source(space)
         if space.ingest is not None:
             space.ingest.stop()  # the newest connection wins: a host reconnecting takes over
         space.ingest_seq += 1

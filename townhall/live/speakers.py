@@ -269,6 +269,8 @@ class Speakers:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
         seat = self.identify(space, bearer)
         assert bearer is not None
+        if self.spaces.admit_source is not None:
+            self.spaces.admit_source(space)  # hosting quotas: one more space on air?
         room = self.room(space)
         try:
             room.stage.apply(seat, Action.PUBLISH, seat, time.time())

@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,7 @@ from townhall.delivery import cache
 from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.anywhere import Anywhere
 from townhall.live.errors import SpaceError
+from townhall.live.hosting import Hosting, Identity
 from townhall.live.spaces import Spaces
 from townhall.web.client_ip import client_address
 
@@ -51,9 +52,26 @@ def _invalid(detail: str) -> SpaceError:
     return SpaceError(422, "invalid_request", detail)
 
 
-@router.post("/spaces", status_code=201, summary="Create a space")
-async def create_space(body: CreateSpace, request: Request) -> dict[str, Any]:
+def _hosting(request: Request) -> Hosting:
+    hosting: Hosting = request.app.state.hosting
+    return hosting
+
+
+async def _hosting_identity(request: Request,
+                            authorization: Annotated[str | None, Header()] = None
+                            ) -> Identity:
+    """Runs before the body is read or validated: no credential, no work."""
+    return _hosting(request).require(_bearer(authorization))
+
+
+@router.post("/spaces", status_code=201, summary="Create a space (hosting API key as Bearer)",
+             responses={401: {"description": "no or unknown hosting key"},
+                        429: {"description": "this key's quota"},
+                        503: {"description": "this origin's quota"}})
+async def create_space(body: CreateSpace, request: Request,
+                       who: Annotated[Identity, Depends(_hosting_identity)]) -> dict[str, Any]:
     spaces = _spaces(request)
+    hosting = _hosting(request)
     s = spaces.settings
     title, host = body.title.strip(), body.host.strip()
     if not title or len(title) > s.max_title_chars:
@@ -69,7 +87,10 @@ async def create_space(body: CreateSpace, request: Request) -> dict[str, Any]:
         if when.tzinfo is None:
             raise _invalid("scheduled_start: give a time zone (e.g. 2026-11-23T18:00:00Z)")
         start = when.timestamp()
+    now = time.time()
+    hosting.check_create(who, now)
     space, key = await spaces.create(title, host, start, cap)
+    await hosting.created(who, space.record.id, now)
     doc = spaces.details(space, time.time())
     doc.update(host_key=key, ingest_url=spaces.ingest_url(space, key),
                host_url=f"{s.base_url}/spaces/{space.record.id}/host#key={key}")
@@ -80,7 +101,10 @@ async def create_space(body: CreateSpace, request: Request) -> dict[str, Any]:
 async def list_spaces(request: Request, response: Response) -> dict[str, Any]:
     spaces = _spaces(request)
     now = time.time()
-    items = sorted(spaces.all(), key=lambda sp: sp.record.created_at, reverse=True)
+    shown = now - spaces.settings.ended_listed_s  # ended spaces drop off the list after this
+    items = sorted((sp for sp in spaces.all()
+                    if sp.record.ended_at is None or sp.record.ended_at > shown),
+                   key=lambda sp: sp.record.created_at, reverse=True)
     response.headers["Cache-Control"] = cache.status_document()
     return {"spaces": [spaces.details(sp, now)
                        for sp in items[: spaces.settings.max_spaces_listed]]}
@@ -228,8 +252,11 @@ async def react(space_id: str, body: ReactionBody, request: Request) -> dict[str
 def _operator(request: Request, authorization: str | None) -> None:
     key: str = request.app.state.settings.admin_key
     given = _bearer(authorization) or ""
-    if not key or not hmac.compare_digest(given.encode(), key.encode()):
-        raise SpaceError(401, "bad_admin_key", "operator calls need the admin key as Bearer")
+    if key and hmac.compare_digest(given.encode(), key.encode()):
+        return
+    who = _hosting(request).identify(given)
+    if who is None or not who.admin:
+        raise SpaceError(401, "bad_admin_key", "operator calls need an admin key as Bearer")
 
 
 @router.get("/admin/metrics", summary="Operator: counters, pressure, attack mode")

@@ -17,11 +17,13 @@ from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
 from townhall.live.anywhere import Anywhere
+from townhall.live.hosting import Hosting
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.settings import Settings
 from townhall.store.sqlite import SqliteSpaceStore
-from townhall.web import api, errors, media, pages, speakers_api
+from townhall.store.sqlite_keys import SqliteKeyStore
+from townhall.web import api, errors, keys_api, media, pages, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.fast_join import FastJoin
@@ -36,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
     admissions = Admissions(settings, spaces)
     anywhere = Anywhere(settings, spaces, admissions)
     speakers = Speakers(settings, spaces)
+    hosting = Hosting(settings, SqliteKeyStore(settings.database_path), spaces)
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies)
     lag = LagMonitor(admissions)
@@ -49,9 +52,11 @@ def create_app(settings: Settings) -> FastAPI:
         await speakers.start()
         lag.start()
         anywhere.start()
+        hosting.start(spaces.finish)
         try:
             yield
         finally:
+            await hosting.close()
             await anywhere.close()
             lag.stop()
             await speakers.close()
@@ -66,11 +71,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.admissions = admissions
     app.state.anywhere = anywhere
     app.state.speakers = speakers
+    app.state.hosting = hosting
     app.state.trusted = trusted
     app.state.replays = {}
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
+    app.include_router(keys_api.router)
     for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)

@@ -74,6 +74,7 @@ async def invite(space_id: str, body: InviteBody, request: Request, response: Re
                  authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     service, space, actor = _caller(request, space_id, authorization)
     _manager(actor)
+    request.app.state.hosting.check_owner(space)  # a revoked hosting key invites no one
     seat = service.invite(space, actor, body.name, Role(body.role))
     response.headers["Cache-Control"] = cache.NO_STORE
     return service.seat_doc(space, seat)
