@@ -46,14 +46,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
                                                    secrets.token_hex(32))),
                         **_overrides(args.set))
+    settings, protocol = _fit_descriptors(settings)
     app = create_app(settings)
     print(f"townhall is serving on {settings.base_url}/  (ingest on port "
           f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
     print(f"admin key (hosting and operator calls, as 'Authorization: Bearer KEY'): "
           f"{settings.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})", flush=True)
     uvicorn.run(outer(app), host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=False, timeout_keep_alive=30, lifespan="on")
+                access_log=False, timeout_keep_alive=30, lifespan="on", http=protocol)
     return 0
+
+
+def _fit_descriptors(settings: Any) -> tuple[Any, type]:
+    """Raise RLIMIT_NOFILE where allowed, say so, and fit the connection caps under it."""
+    from dataclasses import replace
+
+    from townhall.live.descriptors import connection_caps, raise_open_files_limit
+    from townhall.web.connection_cap import capped_http
+
+    before, after, hard = raise_open_files_limit()
+    http_cap, ingest_cap = connection_caps(after, settings.http_max_connections,
+                                           settings.ingest_max_connections,
+                                           settings.recorder_reserved_fds)
+    settings = replace(settings, http_max_connections=http_cap,
+                       ingest_max_connections=ingest_cap)
+    print(f"open files: {after} (soft limit was {before}, hard {hard}); at most {http_cap} "
+          f"HTTP and {ingest_cap} ingest connections, {settings.recorder_reserved_fds} "
+          "descriptors kept for recordings", flush=True)
+    return settings, capped_http(http_cap, settings.http_head_timeout_s)
 
 
 def _overrides(pairs: list[str] | None) -> dict[str, Any]:

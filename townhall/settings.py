@@ -126,6 +126,13 @@ class Settings:
     unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
     # scheduled start (or creation)
     ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long
+    # --- descriptors and connection caps (lowered at start to fit RLIMIT_NOFILE) ---
+    http_max_connections: int = 8192  # HTTP connections held at once; past it: a fast 503
+    http_head_timeout_s: float = 10.0  # a new HTTP connection silent this long is closed
+    ingest_max_connections: int = 256  # ingest connections at once; past it: a fast 503
+    recorder_reserved_fds: int = 8  # descriptors held back for recording writes
+    recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
+    # last writes (they keep retrying after; nothing published is dropped)
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 

@@ -56,6 +56,8 @@ class EdgeSettings:
     conn_per_address: int = 64
     client_timeout_s: int = 10
     blocking_wait_s: int = 10  # longest an origin may hold a blocking request (+ margin)
+    origin_max_conns: int = 512  # connections one worker opens to one origin; past it the
+    # edge answers 503 at once (or stale from its cache) instead of exhausting the origin
     extra_http: list[str] = field(default_factory=list)
 
 
@@ -89,15 +91,16 @@ def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _upstreams(origins: list[tuple[str, str]]) -> str:
+def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
     """`townhall_any` (all origins) and, per tagged origin, `townhall_o_TAG`; the map picks
     the owner of `$space` (any origin when there is none)."""
+    opts = f"max_fails=0 max_conns={max_conns}"
     blocks = ["    upstream townhall_any {\n" + "".join(
-        f"        server {a} max_fails=0;\n" for _, a in origins) + "        keepalive 256;\n    }"]
+        f"        server {a} {opts};\n" for _, a in origins) + "        keepalive 256;\n    }"]
     routes = []
     for tag, addr in origins:
         if tag:
-            blocks.append(f"    upstream townhall_o_{tag} {{\n        server {addr} max_fails=0;\n"
+            blocks.append(f"    upstream townhall_o_{tag} {{\n        server {addr} {opts};\n"
                           "        keepalive 256;\n    }")
             routes.append(f"        ~^{tag} townhall_o_{tag};\n")
     blocks.append("    map $space $townhall_upstream {\n        default townhall_any;\n"
@@ -175,7 +178,16 @@ http {{
     limit_req_status 429;
     limit_conn_status 429;
 
-{_upstreams(origins)}
+    # the only query a live playlist answers to (rfc8216bis §6.2.5); anything else in a
+    # query string is dropped before the cache key and the origin see it
+    map $arg__HLS_msn $townhall_msn {{ "~^[0-9]{{1,12}}$" "_HLS_msn=$arg__HLS_msn&";
+                                      default ""; }}
+    map $arg__HLS_part $townhall_part {{ "~^[0-9]{{1,6}}$" "_HLS_part=$arg__HLS_part&";
+                                        default ""; }}
+    map $arg__HLS_skip $townhall_skip {{ "~^(YES|v2)$" "_HLS_skip=$arg__HLS_skip";
+                                        default ""; }}
+
+{_upstreams(origins, s.origin_max_conns)}
 
     server {{
         listen {s.listen} reuseport backlog=65535;
@@ -205,9 +217,14 @@ http {{
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
-            proxy_cache_key "$sp/$rest$is_args$args";
+            # parts, segments and init: no query at all; playlists: the HLS directives only
+            set $hls_query "";
+            if ($rest ~ "[.]m3u8$") {{
+                set $hls_query "$townhall_msn$townhall_part$townhall_skip";
+            }}
+            proxy_cache_key "$sp/$rest?$hls_query";
 {cached_live}
-{proxy_common}
+{proxy_common.replace("$townhall_upstream;", "$townhall_upstream$uri?$hls_query;")}
         }}
 
         # anything else under /live is ticketless or malformed: never reaches an origin

@@ -37,6 +37,8 @@ class IngestServer:
         self.settings = settings
         self.spaces = spaces
         self._server: asyncio.Server | None = None
+        self.connections = 0  # open now; past settings.ingest_max_connections: a fast 503
+        self.refused = 0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.settings.host,
@@ -53,6 +55,13 @@ class IngestServer:
             self._server.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.connections >= self.settings.ingest_max_connections:
+            self.refused += 1
+            writer.write(_json(503, {"error": "overloaded",
+                                     "detail": "too many ingest connections; retry soon"}))
+            writer.close()
+            return
+        self.connections += 1
         try:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -60,6 +69,7 @@ class IngestServer:
         except Exception:
             log.exception("ingest connection failed")
         finally:
+            self.connections -= 1
             writer.close()
 
     async def _read_head(self, reader: asyncio.StreamReader) -> RequestHead:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from townhall.admission.seat_count import Audience
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
+from townhall.live.descriptors import DescriptorReserve
 from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
@@ -68,6 +69,8 @@ class Spaces:
         self.audience: dict[str, Audience] = {}
         # asked before a source is attached to a space (hosting quotas); raises SpaceError
         self.admit_source: Callable[[LiveSpace], None] | None = None
+        # descriptors kept for the recorders, borrowed when the table is full (set at start)
+        self.descriptor_reserve: DescriptorReserve | None = None
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -211,7 +214,9 @@ class Spaces:
     def _program_for(self, space: LiveSpace) -> Program:
         if space.program is None:
             directory = self.settings.recordings_path / space.record.id
-            recorder = Recorder(directory, space.record.id, self.settings.secret)
+            reserve = self.descriptor_reserve
+            recorder = Recorder(directory, space.record.id, self.settings.secret,
+                                reserve=reserve.borrow if reserve is not None else None)
             manifest = recover(directory, space.record.id)
             first_msn, decode_time = 0, 0
             if manifest is not None and manifest.segments:

@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from townhall.delivery import cache
 from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.anywhere import Anywhere
+from townhall.live.descriptors import open_files_limit
 from townhall.live.errors import SpaceError
 from townhall.live.hosting import Hosting, Identity
 from townhall.live.spaces import Spaces
+from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
 
 router = APIRouter(prefix="/api")
@@ -263,7 +265,27 @@ def _operator(request: Request, authorization: str | None) -> None:
 async def metrics(request: Request,
                   authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     _operator(request, authorization)
-    return _admissions(request).metrics(time.time())
+    doc = _admissions(request).metrics(time.time())
+    doc["resources"] = _resources(request)
+    return doc
+
+
+def _resources(request: Request) -> dict[str, Any]:
+    """Descriptors, connection caps and the recorders' write health."""
+    st = request.app.state
+    recorders = [sp.program.recorder for sp in st.spaces.all() if sp.program is not None]
+    reserve = st.spaces.descriptor_reserve
+    ingest = getattr(st, "ingest", None)
+    return {"open_files_limit": open_files_limit(),
+            "http_connections": connection_cap.metrics(),
+            "ingest_connections": {"open": ingest.connections if ingest else 0,
+                                   "refused": ingest.refused if ingest else 0},
+            "recording": {"write_errors": sum(r.write_errors for r in recorders),
+                          "pending_writes": sum(r.pending for r in recorders),
+                          "failing": sum(1 for r in recorders if r.failed is not None),
+                          "reserve_held": reserve.held if reserve else 0,
+                          "reserve_borrowed": reserve.borrowed if reserve else 0},
+            "hosting": {"refused": st.hosting.refused, "expired": st.hosting.expired}}
 
 
 class AttackModeBody(BaseModel):

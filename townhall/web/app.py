@@ -17,6 +17,7 @@ from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
 from townhall.live.anywhere import Anywhere
+from townhall.live.descriptors import DescriptorReserve
 from townhall.live.hosting import Hosting
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
@@ -39,6 +40,9 @@ def create_app(settings: Settings) -> FastAPI:
     anywhere = Anywhere(settings, spaces, admissions)
     speakers = Speakers(settings, spaces)
     hosting = Hosting(settings, SqliteKeyStore(settings.database_path), spaces)
+    reserve = DescriptorReserve()
+    reserve.fill(settings.recorder_reserved_fds)
+    spaces.descriptor_reserve = reserve
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies)
     lag = LagMonitor(admissions)
@@ -62,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
             await speakers.close()
             await ingest.close()
             await spaces.close()
+            reserve.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
