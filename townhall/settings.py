@@ -97,7 +97,10 @@ class Settings:
     admin_key: str = ""  # operator API (metrics, attack mode); empty disables it
     # --- speakers: WebRTC over WHIP (RFC 9725), mix-minus back to each speaker ---
     speaker_cap: int = 13  # speakers live at once in one space, the host included
-    max_stage_seats: int = 1000  # invites and raised hands remembered per space
+    max_stage_seats: int = 1000  # invites (speakers, co-hosts, removed ones) per space
+    max_raised_hands: int = 200  # hands waiting per space; never count against the invites
+    hands_per_address: int = 2  # hands one client address may have waiting per space
+    stage_hands_listed: int = 50  # raised hands in the host's stage document (oldest first)
     whip_max_body: int = 64 * 1024  # bytes, one SDP offer
     whip_setup_timeout_s: float = 10.0  # a session still without audio this long is closed
     speaker_drop_timeout_s: float = 1.5  # no audio (RTP) this long: the speaker left the mix

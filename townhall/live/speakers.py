@@ -180,7 +180,8 @@ class Speakers:
             s = self.settings
             stage = Stage(space.record.id, self.tokens, cap=s.speaker_cap,
                           max_seats=s.max_stage_seats, host_name=space.record.host,
-                          now=time.time())
+                          now=time.time(), max_hands=s.max_raised_hands,
+                          hands_per_address=s.hands_per_address)
             # removals, approvals and a host's mute outlive a restart of this process
             stage.restore(self.spaces.store.load_seats(space.record.id))
             space.speakers = SpaceSpeakers(space, stage, s.speaking_hold_s)
@@ -222,12 +223,12 @@ class Speakers:
         self._persist(room)
         return seat
 
-    def raise_hand(self, space: LiveSpace, name: str) -> Seat:
+    def raise_hand(self, space: LiveSpace, name: str, address: str = "") -> Seat:
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended")
         room = self.room(space)
         try:
-            seat = room.stage.raise_hand(name, time.time())
+            seat = room.stage.raise_hand(name, time.time(), address)
         except StageError as exc:
             raise space_error(exc) from None
         self._persist(room)
