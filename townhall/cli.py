@@ -43,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         origin_tag=args.origin_tag,
                         trusted_proxies=tuple(args.trusted_proxy or ("127.0.0.0/8", "::1/128")),
                         admin_key=_kept(data_dir, "admin.key", secrets.token_urlsafe(24)),
+                        edge_secret=_kept(data_dir, "edge.secret", secrets.token_hex(24)),
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
                                                    secrets.token_hex(32))),
                         **_overrides(args.set))
@@ -136,12 +137,20 @@ def cmd_edge_config(args: argparse.Namespace) -> int:
                   "pass the secret", file=sys.stderr)
             return 2
         secret = path.read_text().strip()
+    edge_secret = args.edge_secret
+    if edge_secret is None:
+        path = Path(args.data_dir) / "edge.secret"
+        edge_secret = path.read_text().strip() if path.exists() else ""
+    if not edge_secret:
+        print("edge-config: no edge secret (start the origin once, or pass --edge-secret); "
+              "without it start each origin with --trusted-proxy <this edge's address>/32",
+              file=sys.stderr)
     prefix = Path(args.prefix).resolve()
     user = args.user or (getpass.getuser() if os.geteuid() == 0 else None)
     edge = EdgeSettings(origins=tuple(args.origin), ticket_secret=secret, listen=args.listen,
                         prefix=str(prefix), user=user,
                         worker_connections=args.worker_connections,
-                        rlimit_nofile=args.rlimit_nofile)
+                        rlimit_nofile=args.rlimit_nofile, edge_secret=edge_secret)
     for d in directories(edge):
         Path(d).mkdir(parents=True, exist_ok=True)
     out = Path(args.out) if args.out else prefix / "nginx.conf"
@@ -229,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     edge.add_argument("--prefix", default="edge", help="dir for cache, temp files, logs")
     edge.add_argument("--out", default=None, help="config path (default <prefix>/nginx.conf)")
     edge.add_argument("--ticket-secret", default=None, help="default: <data-dir>/ticket.secret")
+    edge.add_argument("--edge-secret", default=None,
+                      help="proves this edge to the origins, which then believe its "
+                           "X-Real-IP (default: <data-dir>/edge.secret)")
     edge.add_argument("--data-dir", default="data")
     edge.add_argument("--user", default=None, help="worker user when nginx starts as root")
     edge.add_argument("--worker-connections", type=int, default=16384)

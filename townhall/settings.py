@@ -80,6 +80,8 @@ class Settings:
     api_rate_per_network: float = 200.0
     api_burst_per_network: int = 800
     trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # may set X-Real-IP
+    edge_secret: str = field(default="", repr=False)  # an edge sending it in X-Townhall-Edge
+    # may set X-Real-IP from anywhere (kept in data/edge.secret; edge-config copies it)
     redis_url: str | None = None  # shared limits across origins when set
     # --- overload and attack mode ---
     shed_lag_scale: float = 1.0  # multiplies every class's event-loop-lag ceiling

@@ -56,6 +56,7 @@ class EdgeSettings:
     conn_per_address: int = 64
     client_timeout_s: int = 10
     blocking_wait_s: int = 10  # longest an origin may hold a blocking request (+ margin)
+    edge_secret: str = ""  # sent to origins in X-Townhall-Edge: they believe X-Real-IP
     origin_max_conns: int = 512  # connections one worker opens to one origin; past it the
     # edge answers 503 at once (or stale from its cache) instead of exhausting the origin
     extra_http: list[str] = field(default_factory=list)
@@ -110,15 +111,16 @@ def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
 
 def render(s: EdgeSettings) -> str:
     origins = parse_origins(s.origins)
-    if any(c in s.ticket_secret for c in " ;'\"{}$"):
-        raise ValueError("ticket secret must be a plain token")
+    if any(c in s.ticket_secret + s.edge_secret for c in " ;'\"{}$\\"):
+        raise ValueError("ticket and edge secrets must be plain tokens")
     user = f"user {s.user};\n" if s.user else ""
     rlimit = f"worker_rlimit_nofile {s.rlimit_nofile};\n" if s.rlimit_nofile else ""
-    proxy_common = """            proxy_pass http://$townhall_upstream;
+    proxy_common = f"""            proxy_pass http://$townhall_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Townhall-Edge "{s.edge_secret}";
             proxy_intercept_errors off;"""
     cached = f"""            proxy_cache townhall;
             proxy_cache_lock on;

@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     reserve.fill(settings.recorder_reserved_fds)
     spaces.descriptor_reserve = reserve
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
-    trusted = parse_networks(settings.trusted_proxies)
+    trusted = parse_networks(settings.trusted_proxies, settings.edge_secret)
     lag = LagMonitor(admissions)
 
     @asynccontextmanager
