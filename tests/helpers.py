@@ -89,7 +89,11 @@ class Server:
         raise TimeoutError("the space did not go on air")
 
     def details(self, space_id: str) -> dict[str, Any]:
-        res = httpx.get(f"{self.base_url}/api/spaces/{space_id}", timeout=10)
+        for _ in range(20):  # a busy shared CI machine may make the origin shed a read
+            res = httpx.get(f"{self.base_url}/api/spaces/{space_id}", timeout=10)
+            if res.status_code != 503:
+                break
+            time.sleep(0.5)
         res.raise_for_status()
         out: dict[str, Any] = res.json()
         return out

@@ -118,7 +118,8 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"broadcast: no such file {path}", file=sys.stderr)
         return 2
-    result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop))
+    result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop,
+                                   log=lambda line: print(line, file=sys.stderr, flush=True)))
     print(json.dumps(result))
     return 0 if result.get("status_code") == 200 else 1
 

@@ -146,6 +146,12 @@ class IngestServer:
             return exc.status, {"error": "bad_request", "detail": exc.message}
         finally:
             await session.close()
+        if session.ended_by == "taken_over":
+            return 409, {"error": "taken_over",
+                         "detail": "a newer source with this space's key took over"}
+        if session.ended_by == "key_rotated":
+            return 401, {"error": "key_rotated",
+                         "detail": "the host rotated the key; reconnect with the new one"}
         if session.error is not None:
             return 415, {"error": "undecodable_audio", "detail": session.error}
         if session.closed and not session.started and session.bytes_in == 0:

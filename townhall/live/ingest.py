@@ -29,6 +29,7 @@ class IngestSession:
         self._on_end = on_end
         self.started = False
         self.closed = False
+        self.ended_by: str | None = None  # "taken_over" or "key_rotated" when cut off
         self.finished = asyncio.Event()
         self.bytes_in = 0
         self.decoder = StreamDecoder(self._pcm_from_thread, self._done_from_thread,

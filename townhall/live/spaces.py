@@ -51,6 +51,8 @@ class LiveSpace:
     ingest_seq: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     speakers: SpaceSpeakers | None = None  # the stage and WHIP sessions, once anyone uses it
+    takeovers: int = 0  # times a newer source with the key replaced the one on air
+    last_takeover: float | None = None
 
 
 class Spaces:
@@ -201,15 +203,34 @@ class Spaces:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
         if self.admit_source is not None:
             self.admit_source(space)
-        if space.ingest is not None:
-            space.ingest.stop()  # the newest connection wins: a host reconnecting takes over
         space.ingest_seq += 1
         session = IngestSession(f"{space_id}-push-{space.ingest_seq}", self.settings,
                                 on_audio_start=lambda s: self._source_started(space, s),
                                 on_pcm=lambda s, pcm: self._source_pcm(space, s, pcm),
                                 on_end=lambda s: self._source_ended(space, s))
-        space.ingest = session
+        if space.ingest is None or space.ingest.closed:
+            space.ingest = session
+        # else a newer connection with the key: it takes over only once it sends audio that
+        # decodes (_source_started), so a malformed head or a silent socket cannot kick the
+        # host off
         return session
+
+    async def rotate_key(self, space: LiveSpace) -> str:
+        """A new host key; the old one stops working at once (a leaked key is useless)."""
+        key = new_host_key()
+        space.record.host_key_hash = hash_key(key)
+        await asyncio.to_thread(self.store.save, space.record)
+        self.cut_off(space, "key_rotated")
+        return key
+
+    def cut_off(self, space: LiveSpace, reason: str) -> bool:
+        """Stop the source on air (the host rotated the key); True if there was one."""
+        session = space.ingest
+        if session is None or session.closed:
+            return False
+        session.ended_by = reason
+        session.stop()
+        return True
 
     def _program_for(self, space: LiveSpace) -> Program:
         if space.program is None:
@@ -234,6 +255,14 @@ class Spaces:
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
         if session.closed:
             return
+        old = space.ingest
+        if old is not session:  # the newer source sends valid audio: now it takes over
+            if old is not None and not old.closed:
+                old.ended_by = "taken_over"
+                old.stop()
+                space.takeovers += 1
+                space.last_takeover = time.time()
+            space.ingest = session
         self.go_live(space, session.name)
 
     def go_live(self, space: LiveSpace, name: str, prebuffer: int | None = None,
@@ -254,7 +283,7 @@ class Spaces:
 
     def _source_pcm(self, space: LiveSpace, session: IngestSession,
                     pcm: npt.NDArray[np.float32]) -> None:
-        if space.program is not None:
+        if space.program is not None and space.ingest is session:
             space.program.write(session.name, pcm)
 
     def _source_ended(self, space: LiveSpace, session: IngestSession) -> None:

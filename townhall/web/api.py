@@ -19,9 +19,11 @@ from townhall.delivery import cache
 from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.anywhere import Anywhere
 from townhall.live.descriptors import open_files_limit
-from townhall.live.errors import SpaceError
+from townhall.live.errors import SpaceError, bad_key
 from townhall.live.hosting import Hosting, Identity
 from townhall.live.spaces import Spaces
+from townhall.space.record import iso, key_matches
+from townhall.space.roles import HOST_SEAT
 from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
 
@@ -130,11 +132,39 @@ async def host_view(space_id: str, request: Request, response: Response,
     s = spaces.settings
     response.headers["Cache-Control"] = cache.NO_STORE
     doc = spaces.details(space, time.time())
-    doc.update(ingest_url=spaces.ingest_url(space, key),
+    session = space.ingest
+    doc.update(source={"connected": session is not None and not session.closed,
+                       "takeovers": space.takeovers, "last_takeover": iso(space.last_takeover)},
+               ingest_url=spaces.ingest_url(space, key),
                ingest_http_url=f"http://{s.ingest_host}:{s.ingest_port}/ingest/{space_id}",
                ffmpeg_command=("ffmpeg -re -i talk.mp3 -c:a aac -f adts "
                                f"'{spaces.ingest_url(space, key)}'"))
     return doc
+
+
+@router.post("/spaces/{space_id}/rotate-key",
+             summary="A new host key; cuts off the source using the old one (Bearer host key, "
+                     "or the owner's or an admin's API key)")
+async def rotate_key(space_id: str, request: Request,
+                     authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    spaces = _spaces(request)
+    space = spaces.get(space_id)
+    bearer = _bearer(authorization)
+    if not bearer or not key_matches(bearer, space.record.host_key_hash):
+        hosting = _hosting(request)
+        who = hosting.identify(bearer)
+        if who is None or not hosting.owns(who, space_id):
+            raise bad_key()
+    key = await spaces.rotate_key(space)
+    speakers = request.app.state.speakers
+    room = space.speakers
+    if room is not None:  # the host on WebRTC used the old key too
+        session = room.session_of(HOST_SEAT)
+        if session is not None:
+            await speakers.end_session(room, session, "the host key was rotated")
+    s = spaces.settings
+    return {"host_key": key, "ingest_url": spaces.ingest_url(space, key),
+            "host_url": f"{s.base_url}/spaces/{space_id}/host#key={key}"}
 
 
 @router.post("/spaces/{space_id}/end", summary="End the space (host key as Bearer token)")
