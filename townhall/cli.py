@@ -191,6 +191,34 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tickets(args: argparse.Namespace) -> int:
+    import time
+
+    from townhall.admission.shared_tickets import shared_seats
+
+    path = Path(args.log)
+    if not path.is_file():
+        print(f"tickets shared: no log at {path}", file=sys.stderr)
+        return 2
+    with open(path, "rb") as f:  # the tail is enough: the window is recent
+        f.seek(max(0, path.stat().st_size - 64 * 1024 * 1024))
+        lines = f.read().decode("latin-1").splitlines()
+    found = shared_seats(lines, args.max_addresses, time.time() - args.window)
+    key = None
+    if args.revoke:
+        key = (Path(args.data_dir) / "admin.key").read_text().strip()
+    for seat in found:
+        doc: dict[str, Any] = {"space": seat.space, "seat": seat.seat,
+                               "addresses": seat.addresses}
+        if key is not None:
+            res = httpx.post(f"{args.server.rstrip('/')}/api/admin/spaces/{seat.space}/seats/"
+                             f"{seat.seat}/revoke", headers={"Authorization": f"Bearer {key}"},
+                             timeout=10)
+            doc["revoked"] = res.status_code == 200
+        print(json.dumps(doc))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="townhall", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +288,18 @@ def main(argv: list[str] | None = None) -> int:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
     keys.set_defaults(func=cmd_keys)
+
+    tickets = sub.add_parser("tickets", help="find (and revoke) tickets shared by many")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)
+    shared = tickets_sub.add_parser("shared", help="seats played from too many addresses")
+    shared.add_argument("--log", default="edge/seats.log", help="the edge's seats.log")
+    shared.add_argument("--max-addresses", type=int, default=2,
+                        help="addresses one listener may use (home, phone)")
+    shared.add_argument("--window", type=float, default=600.0, help="seconds of log to read")
+    shared.add_argument("--revoke", action="store_true", help="revoke what is found")
+    shared.add_argument("--server", default="http://127.0.0.1:8000")
+    shared.add_argument("--data-dir", default="data", help="where admin.key is")
+    tickets.set_defaults(func=cmd_tickets)
 
     from townhall.simulate import cli as simulate_cli
 

@@ -5,6 +5,7 @@ No module reads the environment; the CLI builds Settings and passes it down.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ class Settings:
     seat_ttl_max_s: float = 1800.0
     waiting_poll_grace_s: float = 20.0  # a queued client that stops polling loses its place
     max_waiting: int = 5_000_000  # queue length ceiling per space
+    max_revoked_seats: int = 100_000  # shared tickets revoked per space (memory bound)
     # with several origins behind edges: this origin's tag, the first characters of the ids of
     # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
     origin_tag: str = ""
@@ -118,6 +120,10 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
+    whip_max_candidates: int = 20  # remote ICE candidates one WHIP offer may name
+    whip_max_media: int = 4  # m= sections one WHIP offer may have
+    whip_candidate_networks: str = ""  # comma-separated CIDRs whose candidates are checked
+    # besides global unicast ones (private, loopback, multicast are dropped); tests: 127.0.0.0/8
     # --- hosting identity and quotas (an API key or the admin key creates and airs spaces) ---
     spaces_per_hour_per_key: int = 20  # spaces one host API key may create per hour
     spaces_per_hour_per_origin: int = 500  # spaces all keys together create per hour here
@@ -177,5 +183,10 @@ class Settings:
         if min(self.spaces_per_hour_per_key, self.spaces_per_hour_per_origin,
                self.live_spaces_per_key, self.live_programs_per_origin) < 1:
             raise ValueError("hosting quotas must be at least 1")
+        for cidr in filter(None, (c.strip() for c in self.whip_candidate_networks.split(","))):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")

@@ -30,7 +30,8 @@ def test_an_open_space_admits_with_its_grant_and_counts_those_listeners(server: 
     # the ticket opens the media path (not live yet: 404 not_live, not 403)
     media = httpx.get(seats[0]["playlist_url"].replace("master.m3u8", "media.m3u8"), timeout=10)
     assert media.status_code == 404 and media.json()["error"] == "not_live"
-    renewed = admit(server, doc["id"], {"grant": grant, "renew": seats[0]["ticket"]})
+    renewed = admit(server, doc["id"], {"grant": grant, "renew": seats[0]["ticket"],
+                                        "seat_secret": seats[0]["seat_secret"]})
     assert renewed.status_code == 200 and renewed.json()["seat"] == seats[0]["seat"]
     deadline = time.monotonic() + 8
     while server.details(doc["id"])["listeners"]["now"] != 5:  # counted within a report

@@ -180,6 +180,11 @@ http {{
     limit_req_status 429;
     limit_conn_status 429;
 
+    # who plays on which ticket: a player fetches master.m3u8 and init.mp4 when it starts, so
+    # these lines count the distinct addresses per seat (`townhall tickets shared`) cheaply
+    log_format townhall_seats '$msec $sp $seat $remote_addr';
+    map $rest $townhall_seat_start {{ "master.m3u8" 1; "init.mp4" 1; default 0; }}
+
     # the only query a live playlist answers to (rfc8216bis §6.2.5); anything else in a
     # query string is dropped before the cache key and the origin see it
     map $arg__HLS_msn $townhall_msn {{ "~^[0-9]{{1,12}}$" "_HLS_msn=$arg__HLS_msn&";
@@ -219,6 +224,8 @@ http {{
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
+            access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
+                       if=$townhall_seat_start;
             # parts, segments and init: no query at all; playlists: the HLS directives only
             set $hls_query "";
             if ($rest ~ "[.]m3u8$") {{

@@ -146,6 +146,7 @@ class Speakers:
 
     def __init__(self, settings: Settings, spaces: Spaces) -> None:
         self.settings = settings
+        self.candidates_dropped = 0  # remote ICE candidates screened out of offers
         self.spaces = spaces
         key = hmac.new(settings.secret, b"townhall speaker tokens", hashlib.sha256).digest()
         self.tokens = SpeakerTokens(key)

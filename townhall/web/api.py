@@ -183,6 +183,8 @@ class JoinBody(BaseModel):
                               description="the ticket you hold, to extend it")
     challenge: str | None = Field(default=None, max_length=200)
     solution: str | None = Field(default=None, max_length=20)
+    seat_secret: str | None = Field(default=None, max_length=64,
+                                    description="from the join answer: needed to renew")
 
 
 def _answer(answer: Answer) -> JSONResponse:
@@ -208,8 +210,8 @@ async def join_space(space_id: str, request: Request,
         return _answer(refused)
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
-    status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution),
-                               time.time())
+    status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution,
+                                                  b.seat_secret), time.time())
     return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -218,6 +220,8 @@ class AdmitBody(BaseModel):
     grant: str = Field(max_length=120, description="join_grant from the space's details")
     renew: str | None = Field(default=None, max_length=100,
                               description="the ticket you hold, to extend it")
+    seat_secret: str | None = Field(default=None, max_length=64,
+                                    description="from the join answer: needed to renew")
 
 
 @router.post("/admit/{space_id}", summary="Ask to listen with a join grant, on any origin",
@@ -225,7 +229,8 @@ class AdmitBody(BaseModel):
 async def admit(space_id: str, body: AdmitBody, request: Request) -> Response:
     anywhere: Anywhere = request.app.state.anywhere
     address = client_address(request.scope, request.app.state.trusted)
-    return _answer(await anywhere.admit(space_id, body.grant, body.renew, address, time.time()))
+    return _answer(await anywhere.admit(space_id, body.grant, body.renew, address, time.time(),
+                                        body.seat_secret))
 
 
 class AudienceBody(BaseModel):
@@ -249,11 +254,14 @@ async def audience(space_id: str, body: AudienceBody, request: Request) -> Respo
 
 class LeaveBody(BaseModel):
     ticket: str = Field(max_length=100)
+    seat_secret: str | None = Field(default=None, max_length=64,
+                                    description="from the join answer: proves the seat")
 
 
 @router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
 async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
-    seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time())
+    seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time(),
+                                      body.seat_secret)
     if seat is not None:  # or a grant seat this origin counted
         anywhere: Anywhere = request.app.state.anywhere
         anywhere.leave(space_id, seat)
@@ -316,6 +324,17 @@ def _resources(request: Request) -> dict[str, Any]:
                           "reserve_held": reserve.held if reserve else 0,
                           "reserve_borrowed": reserve.borrowed if reserve else 0},
             "hosting": {"refused": st.hosting.refused, "expired": st.hosting.expired}}
+
+
+@router.post("/admin/spaces/{space_id}/seats/{seat}/revoke",
+             summary="Operator: revoke a shared ticket (no renewal; its seat is freed)")
+async def revoke_seat(space_id: str, seat: str, request: Request,
+                      authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    _operator(request, authorization)
+    if not seat.isalnum() or len(seat) > 32:
+        raise _invalid("seat: 1 to 32 letters and digits")
+    _admissions(request).revoke(_spaces(request).get(space_id), seat, time.time())
+    return {"space": space_id, "seat": seat, "revoked": True}
 
 
 class AttackModeBody(BaseModel):
