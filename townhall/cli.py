@@ -210,12 +210,25 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     for seat in found:
         doc: dict[str, Any] = {"space": seat.space, "seat": seat.seat,
                                "addresses": seat.addresses}
+        if key is not None and args.edge_prefix:  # the edge refuses it from now on
+            with open(Path(args.edge_prefix) / "revoked.map", "a") as f:
+                f.write(f'"{seat.space}/{seat.seat}" 1;\n')
         if key is not None:
             res = httpx.post(f"{args.server.rstrip('/')}/api/admin/spaces/{seat.space}/seats/"
                              f"{seat.seat}/revoke", headers={"Authorization": f"Bearer {key}"},
                              timeout=10)
             doc["revoked"] = res.status_code == 200
         print(json.dumps(doc))
+    if found and args.revoke and args.edge_prefix:
+        import subprocess
+
+        prefix = Path(args.edge_prefix).resolve()
+        done = subprocess.run(["nginx", "-s", "reload", "-c", str(prefix / "nginx.conf"),
+                               "-p", str(prefix)], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"tickets shared: nginx reload failed: {done.stderr.strip()}",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -299,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     shared.add_argument("--revoke", action="store_true", help="revoke what is found")
     shared.add_argument("--server", default="http://127.0.0.1:8000")
     shared.add_argument("--data-dir", default="data", help="where admin.key is")
+    shared.add_argument("--edge-prefix", default=None,
+                        help="with --revoke: also refuse the seats at this edge (its "
+                             "revoked.map, then nginx -s reload)")
     tickets.set_defaults(func=cmd_tickets)
 
     from townhall.simulate import cli as simulate_cli

@@ -59,7 +59,8 @@ def test_a_ticket_played_from_many_addresses_is_found_and_revoked(tmp_path: Path
             out = subprocess.run(
                 [sys.executable, "-m", "townhall.cli", "tickets", "shared", "--log",
                  str(edge.prefix / "seats.log"), "--revoke", "--server", origin.base_url,
-                 "--data-dir", str(origin.data_dir)], capture_output=True, text=True, timeout=30)
+                 "--data-dir", str(origin.data_dir), "--edge-prefix", str(edge.prefix)],
+                capture_output=True, text=True, timeout=30)
             assert out.returncode == 0, out.stderr
             found = [json.loads(line) for line in out.stdout.splitlines()]
         assert found == [{"space": doc["id"], "seat": mine["seat"], "addresses": 12,
@@ -68,6 +69,13 @@ def test_a_ticket_played_from_many_addresses_is_found_and_revoked(tmp_path: Path
                                        "seat_secret": mine["seat_secret"]}, timeout=10)
         assert again.status_code == 403 and again.json()["error"] == "ticket_revoked"
         assert origin.details(doc["id"])["listeners"]["now"] == 1  # the shared seat is free
+        # and the edge refuses the shared ticket at once (not only at its expiry)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and get_from(f"{base}/init.mp4", "127.0.9.2") != 403:
+            time.sleep(0.3)
+        assert get_from(f"{base}/init.mp4", "127.0.9.3") == 403
+        other_base = other["playlist_url"].rsplit("/", 1)[0]
+        assert get_from(f"{other_base}/init.mp4", "127.0.9.4") == 200  # others play on
     finally:
         if tone is not None:
             stop_process(tone)

@@ -184,6 +184,8 @@ http {{
     # these lines count the distinct addresses per seat (`townhall tickets shared`) cheaply
     log_format townhall_seats '$msec $sp $seat $remote_addr';
     map $rest $townhall_seat_start {{ "master.m3u8" 1; "init.mp4" 1; default 0; }}
+    # seats revoked for sharing (`townhall tickets shared --revoke --edge-prefix`): refused here
+    map "$sp/$seat" $townhall_revoked {{ default 0; include {s.prefix}/revoked*.map; }}
 
     # the only query a live playlist answers to (rfc8216bis §6.2.5); anything else in a
     # query string is dropped before the cache key and the origin see it
@@ -224,6 +226,7 @@ http {{
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
+            if ($townhall_revoked) {{ return 403; }}
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
                        if=$townhall_seat_start;
             # parts, segments and init: no query at all; playlists: the HLS directives only
