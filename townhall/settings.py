@@ -131,8 +131,8 @@ class Settings:
     # live programs one origin carries at once (each decodes a source, mixes, encodes AAC
     # and publishes parts). MEASURED with bench/live_ceiling.py on a 2-vCPU machine shared
     # with other work (load average 5 to 11): with 21 programs on air a flagship's LL-HLS
-    # listeners never waited over 1.07 s for a part (no stall); with 39 and 50 they stalled
-    # (waits of 2.2 to 3 s). The ceiling is the largest count measured clean.
+    # listeners never waited over 1.07 s for a part (no stall, two runs; 31: once clean);
+    # with 39 and 50 they stalled (waits of 2.2 to 3 s). 20 keeps a margin below that.
     live_programs_per_origin: int = 20
     unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
     # scheduled start (or creation)
