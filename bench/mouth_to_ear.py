@@ -205,7 +205,8 @@ def main() -> int:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="townhall-m2e-") as tmp:
-        server = start_server(Path(tmp) / "data", "--set", "ice_host_addresses=127.0.0.1")
+        server = start_server(Path(tmp) / "data", "--set", "ice_host_addresses=127.0.0.1",
+                              "--set", "whip_candidate_networks=127.0.0.0/8")
         try:
             result = asyncio.run(run(server, args))
         finally:

@@ -2,7 +2,9 @@
 
 Decodes the file with PyAV, re-encodes ADTS AAC, and PUTs it chunked to the ingest URL at
 the pace of the audio (a small lead keeps the server's jitter buffer fed), as a live source
-would. For demos, tests and benchmarks.
+would. For demos, tests and benchmarks. A dropped connection, a server error or a takeover
+by another source is retried with backoff, from where the file had got to; an ended space,
+a rotated or wrong key and undecodable audio end it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import av
 import httpx
 
 LEAD_S = 0.25  # how far ahead of real time bytes may be sent
+RETRY_FIRST_S, RETRY_MAX_S, MAX_RETRIES = 0.5, 8.0, 8  # reconnect backoff
+FINAL = {"space_ended", "key_rotated", "bad_host_key", "undecodable_audio", "empty_body",
+         "space_not_found", "key_revoked"}
 
 
 def ingest_http_url(ingest_url: str) -> tuple[str, str]:
@@ -29,10 +34,11 @@ def ingest_http_url(ingest_url: str) -> tuple[str, str]:
 
 
 async def adts_chunks(path: Path, *, loop_forever: bool = False,
-                      on_chunk: Callable[[float], None] | None = None) -> AsyncIterator[bytes]:
-    """ADTS bytes of `path`, yielded no faster than real time (plus LEAD_S)."""
+                      on_chunk: Callable[[float], None] | None = None,
+                      skip_s: float = 0.0) -> AsyncIterator[bytes]:
+    """ADTS bytes of `path` from `skip_s` on, yielded no faster than real time (+ LEAD_S)."""
     sink = io.BytesIO()
-    start = time.monotonic()
+    start = time.monotonic() - skip_s
     sent_s = 0.0
     while True:
         with av.open(str(path)) as src:
@@ -49,6 +55,10 @@ async def adts_chunks(path: Path, *, loop_forever: bool = False,
                         out.mux(pkt)
                     sent_s += rf.samples / 48000
                 data = sink.getvalue()
+                if data and sent_s < skip_s:  # already sent before a reconnect
+                    sink.seek(0)
+                    sink.truncate()
+                    continue
                 if data:
                     sink.seek(0)
                     sink.truncate()
@@ -70,15 +80,33 @@ async def adts_chunks(path: Path, *, loop_forever: bool = False,
             return
 
 
-async def broadcast(path: Path, ingest_url: str, *,
-                    loop_forever: bool = False) -> dict[str, object]:
+async def broadcast(path: Path, ingest_url: str, *, loop_forever: bool = False,
+                    log: Callable[[str], None] | None = None) -> dict[str, object]:
     url, key = ingest_http_url(ingest_url)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client:
-        res = await client.put(url, content=adts_chunks(path, loop_forever=loop_forever),
-                               auth=("source", key), headers={"Content-Type": "audio/aac"})
-    body: dict[str, object] = {"status_code": res.status_code}
-    try:
-        body.update(res.json())
-    except ValueError:
-        body["text"] = res.text
-    return body
+    position = {"s": 0.0}
+    delay, reconnects = RETRY_FIRST_S, 0
+    body: dict[str, object] = {}
+    while True:
+        chunks = adts_chunks(path, loop_forever=loop_forever, skip_s=position["s"],
+                             on_chunk=lambda t: position.__setitem__("s", t))
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client:
+                res = await client.put(url, content=chunks, auth=("source", key),
+                                       headers={"Content-Type": "audio/aac"})
+            body = {"status_code": res.status_code}
+            try:
+                body.update(res.json())
+            except ValueError:
+                body["text"] = res.text
+        except httpx.HTTPError as exc:
+            body = {"status_code": 0, "error": "connection_lost", "detail": str(exc)}
+        done = body.get("status_code") == 200 or body.get("error") in FINAL
+        if done or reconnects >= MAX_RETRIES:
+            body["reconnects"] = reconnects
+            return body
+        reconnects += 1
+        if log is not None:
+            log(f"broadcast: {body.get('error') or body.get('status_code')}; reconnecting in "
+                f"{delay:g} s from {position['s']:.1f} s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_S)

@@ -43,15 +43,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         origin_tag=args.origin_tag,
                         trusted_proxies=tuple(args.trusted_proxy or ("127.0.0.0/8", "::1/128")),
                         admin_key=_kept(data_dir, "admin.key", secrets.token_urlsafe(24)),
+                        edge_secret=_kept(data_dir, "edge.secret", secrets.token_hex(24)),
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
                                                    secrets.token_hex(32))),
                         **_overrides(args.set))
+    settings, protocol = _fit_descriptors(settings)
     app = create_app(settings)
     print(f"townhall is serving on {settings.base_url}/  (ingest on port "
           f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
+    print(f"admin key (hosting and operator calls, as 'Authorization: Bearer KEY'): "
+          f"{settings.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})", flush=True)
     uvicorn.run(outer(app), host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=False, timeout_keep_alive=30, lifespan="on")
+                access_log=False, timeout_keep_alive=30, lifespan="on", http=protocol)
     return 0
+
+
+def _fit_descriptors(settings: Any) -> tuple[Any, type]:
+    """Raise RLIMIT_NOFILE where allowed, say so, and fit the connection caps under it."""
+    from dataclasses import replace
+
+    from townhall.live.descriptors import connection_caps, raise_open_files_limit
+    from townhall.web.connection_cap import capped_http
+
+    before, after, hard = raise_open_files_limit()
+    http_cap, ingest_cap = connection_caps(after, settings.http_max_connections,
+                                           settings.ingest_max_connections,
+                                           settings.recorder_reserved_fds)
+    settings = replace(settings, http_max_connections=http_cap,
+                       ingest_max_connections=ingest_cap)
+    print(f"open files: {after} (soft limit was {before}, hard {hard}); at most {http_cap} "
+          f"HTTP and {ingest_cap} ingest connections, {settings.recorder_reserved_fds} "
+          "descriptors kept for recordings", flush=True)
+    return settings, capped_http(http_cap, settings.http_head_timeout_s)
 
 
 def _overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -95,7 +118,8 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"broadcast: no such file {path}", file=sys.stderr)
         return 2
-    result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop))
+    result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop,
+                                   log=lambda line: print(line, file=sys.stderr, flush=True)))
     print(json.dumps(result))
     return 0 if result.get("status_code") == 200 else 1
 
@@ -114,18 +138,99 @@ def cmd_edge_config(args: argparse.Namespace) -> int:
                   "pass the secret", file=sys.stderr)
             return 2
         secret = path.read_text().strip()
+    edge_secret = args.edge_secret
+    if edge_secret is None:
+        path = Path(args.data_dir) / "edge.secret"
+        edge_secret = path.read_text().strip() if path.exists() else ""
+    if not edge_secret:
+        print("edge-config: no edge secret (start the origin once, or pass --edge-secret); "
+              "without it start each origin with --trusted-proxy <this edge's address>/32",
+              file=sys.stderr)
     prefix = Path(args.prefix).resolve()
     user = args.user or (getpass.getuser() if os.geteuid() == 0 else None)
     edge = EdgeSettings(origins=tuple(args.origin), ticket_secret=secret, listen=args.listen,
                         prefix=str(prefix), user=user,
                         worker_connections=args.worker_connections,
                         rlimit_nofile=args.rlimit_nofile,
-                        cors_origins=",".join(args.cors_origin or ["*"]))
+                        cors_origins=",".join(args.cors_origin or ["*"]),
+                        edge_secret=edge_secret)
     for d in directories(edge):
         Path(d).mkdir(parents=True, exist_ok=True)
     out = Path(args.out) if args.out else prefix / "nginx.conf"
     out.write_text(render(edge))
     print(f"wrote {out}; run: nginx -c {out} -p {prefix} -g 'daemon off;'")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    import time
+
+    from townhall.store.keys import new_api_key
+    from townhall.store.sqlite_keys import SqliteKeyStore
+
+    path = Path(args.database) if args.database else Path(args.data_dir) / "townhall.sqlite3"
+    store = SqliteKeyStore(path)
+    try:
+        if args.keys_command == "create":
+            try:
+                record, key = new_api_key(args.name, args.role, time.time())
+            except ValueError as exc:
+                print(f"keys create: {exc}", file=sys.stderr)
+                return 2
+            store.add(record)
+            print(json.dumps({**record.public(), "key": key}))
+        elif args.keys_command == "list":
+            for k in store.list():
+                print(json.dumps(k.public()))
+        else:
+            revoked = store.revoke(args.id, time.time())
+            if revoked is None:
+                print(f"keys revoke: no key with id {args.id!r}", file=sys.stderr)
+                return 1
+            print(json.dumps(revoked.public()))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    import time
+
+    from townhall.admission.shared_tickets import shared_seats
+
+    path = Path(args.log)
+    if not path.is_file():
+        print(f"tickets shared: no log at {path}", file=sys.stderr)
+        return 2
+    with open(path, "rb") as f:  # the tail is enough: the window is recent
+        f.seek(max(0, path.stat().st_size - 64 * 1024 * 1024))
+        lines = f.read().decode("latin-1").splitlines()
+    found = shared_seats(lines, args.max_addresses, time.time() - args.window)
+    key = None
+    if args.revoke:
+        key = (Path(args.data_dir) / "admin.key").read_text().strip()
+    for seat in found:
+        doc: dict[str, Any] = {"space": seat.space, "seat": seat.seat,
+                               "addresses": seat.addresses}
+        if key is not None and args.edge_prefix:  # the edge refuses it from now on
+            with open(Path(args.edge_prefix) / "revoked.map", "a") as f:
+                f.write(f'"{seat.space}/{seat.seat}" 1;\n')
+        if key is not None:
+            res = httpx.post(f"{args.server.rstrip('/')}/api/admin/spaces/{seat.space}/seats/"
+                             f"{seat.seat}/revoke", headers={"Authorization": f"Bearer {key}"},
+                             timeout=10)
+            doc["revoked"] = res.status_code == 200
+        print(json.dumps(doc))
+    if found and args.revoke and args.edge_prefix:
+        import subprocess
+
+        prefix = Path(args.edge_prefix).resolve()
+        done = subprocess.run(["nginx", "-s", "reload", "-c", str(prefix / "nginx.conf"),
+                               "-p", str(prefix)], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"tickets shared: nginx reload failed: {done.stderr.strip()}",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -177,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     edge.add_argument("--prefix", default="edge", help="dir for cache, temp files, logs")
     edge.add_argument("--out", default=None, help="config path (default <prefix>/nginx.conf)")
     edge.add_argument("--ticket-secret", default=None, help="default: <data-dir>/ticket.secret")
+    edge.add_argument("--edge-secret", default=None,
+                      help="proves this edge to the origins, which then believe its "
+                           "X-Real-IP (default: <data-dir>/edge.secret)")
     edge.add_argument("--data-dir", default="data")
     edge.add_argument("--user", default=None, help="worker user when nginx starts as root")
     edge.add_argument("--worker-connections", type=int, default=16384)
@@ -186,6 +294,33 @@ def main(argv: list[str] | None = None) -> int:
                       help="a site allowed to read media and details (repeat; default *, "
                            "as the origins' cors_origins)")
     edge.set_defaults(func=cmd_edge_config)
+
+    keys = sub.add_parser("keys", help="issue, list and revoke hosting API keys")
+    keys.add_argument("--data-dir", default="data")
+    keys.add_argument("--database", default=None, help="SQLite file (default in data dir)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="issue a key (printed once)")
+    create.add_argument("--name", required=True, help="who the key is for")
+    create.add_argument("--role", default="host", choices=["host", "admin"])
+    keys_sub.add_parser("list", help="every key, without secrets")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id")
+    keys.set_defaults(func=cmd_keys)
+
+    tickets = sub.add_parser("tickets", help="find (and revoke) tickets shared by many")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)
+    shared = tickets_sub.add_parser("shared", help="seats played from too many addresses")
+    shared.add_argument("--log", default="edge/seats.log", help="the edge's seats.log")
+    shared.add_argument("--max-addresses", type=int, default=2,
+                        help="addresses one listener may use (home, phone)")
+    shared.add_argument("--window", type=float, default=600.0, help="seconds of log to read")
+    shared.add_argument("--revoke", action="store_true", help="revoke what is found")
+    shared.add_argument("--server", default="http://127.0.0.1:8000")
+    shared.add_argument("--data-dir", default="data", help="where admin.key is")
+    shared.add_argument("--edge-prefix", default=None,
+                        help="with --revoke: also refuse the seats at this edge (its "
+                             "revoked.map, then nginx -s reload)")
+    tickets.set_defaults(func=cmd_tickets)
 
     from townhall.simulate import cli as simulate_cli
 

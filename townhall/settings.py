@@ -5,6 +5,7 @@ No module reads the environment; the CLI builds Settings and passes it down.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,7 @@ class Settings:
     seat_ttl_max_s: float = 1800.0
     waiting_poll_grace_s: float = 20.0  # a queued client that stops polling loses its place
     max_waiting: int = 5_000_000  # queue length ceiling per space
+    max_revoked_seats: int = 100_000  # shared tickets revoked per space (memory bound)
     # with several origins behind edges: this origin's tag, the first characters of the ids of
     # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
     origin_tag: str = ""
@@ -86,6 +88,8 @@ class Settings:
     api_rate_per_network: float = 200.0
     api_burst_per_network: int = 800
     trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # may set X-Real-IP
+    edge_secret: str = field(default="", repr=False)  # an edge sending it in X-Townhall-Edge
+    # may set X-Real-IP from anywhere (kept in data/edge.secret; edge-config copies it)
     redis_url: str | None = None  # shared limits across origins when set
     # --- overload and attack mode ---
     shed_lag_scale: float = 1.0  # multiplies every class's event-loop-lag ceiling
@@ -103,7 +107,10 @@ class Settings:
     admin_key: str = ""  # operator API (metrics, attack mode); empty disables it
     # --- speakers: WebRTC over WHIP (RFC 9725), mix-minus back to each speaker ---
     speaker_cap: int = 13  # speakers live at once in one space, the host included
-    max_stage_seats: int = 1000  # invites and raised hands remembered per space
+    max_stage_seats: int = 1000  # invites (speakers, co-hosts, removed ones) per space
+    max_raised_hands: int = 200  # hands waiting per space; never count against the invites
+    hands_per_address: int = 2  # hands one client address may have waiting per space
+    stage_hands_listed: int = 50  # raised hands in the host's stage document (oldest first)
     whip_max_body: int = 64 * 1024  # bytes, one SDP offer
     whip_setup_timeout_s: float = 10.0  # a session still without audio this long is closed
     speaker_drop_timeout_s: float = 1.5  # no audio (RTP) this long: the speaker left the mix
@@ -126,6 +133,30 @@ class Settings:
     cors_origins: str = "*"  # media, details and listener calls: "*" or comma-separated
     # scheme://host[:port] origins
     cors_host_origins: str = ""  # host and operator API calls: none but the site itself
+    whip_max_candidates: int = 20  # remote ICE candidates one WHIP offer may name
+    whip_max_media: int = 4  # m= sections one WHIP offer may have
+    whip_candidate_networks: str = ""  # comma-separated CIDRs whose candidates are checked
+    # besides global unicast ones (private, loopback, multicast are dropped); tests: 127.0.0.0/8
+    # --- hosting identity and quotas (an API key or the admin key creates and airs spaces) ---
+    spaces_per_hour_per_key: int = 20  # spaces one host API key may create per hour
+    spaces_per_hour_per_origin: int = 500  # spaces all keys together create per hour here
+    live_spaces_per_key: int = 3  # spaces of one host API key on air at once
+    # live programs one origin carries at once (each decodes a source, mixes, encodes AAC
+    # and publishes parts). MEASURED with bench/live_ceiling.py on a 2-vCPU machine shared
+    # with other work (load average 5 to 11): with 21 programs on air a flagship's LL-HLS
+    # listeners never waited over 1.07 s for a part (no stall, two runs; 31: once clean);
+    # with 39 and 50 they stalled (waits of 2.2 to 3 s). 20 keeps a margin below that.
+    live_programs_per_origin: int = 20
+    unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
+    # scheduled start (or creation)
+    ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long
+    # --- descriptors and connection caps (lowered at start to fit RLIMIT_NOFILE) ---
+    http_max_connections: int = 8192  # HTTP connections held at once; past it: a fast 503
+    http_head_timeout_s: float = 10.0  # a new HTTP connection silent this long is closed
+    ingest_max_connections: int = 256  # ingest connections at once; past it: a fast 503
+    recorder_reserved_fds: int = 8  # descriptors held back for recording writes
+    recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
+    # last writes (they keep retrying after; nothing published is dropped)
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -166,5 +197,13 @@ class Settings:
             raise ValueError("seat_ttl_s must be positive and seat_ttl_max_s at least as long")
         if self.origin_tag and not TAG_RE.match(self.origin_tag):
             raise ValueError("origin_tag is 1 to 3 characters of a-z and 0-9")
+        if min(self.spaces_per_hour_per_key, self.spaces_per_hour_per_origin,
+               self.live_spaces_per_key, self.live_programs_per_origin) < 1:
+            raise ValueError("hosting quotas must be at least 1")
+        for cidr in filter(None, (c.strip() for c in self.whip_candidate_networks.split(","))):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")

@@ -33,7 +33,8 @@ def chromium_with_fake_mic(profile: Path) -> AbstractContextManager[BrowserConte
 
 @pytest.fixture
 def webrtc_server(tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path / "data", "--set", "ice_host_addresses=127.0.0.1")
+    srv = start_server(tmp_path / "data", "--set", "ice_host_addresses=127.0.0.1",
+                       "--set", "whip_candidate_networks=127.0.0.0/8")
     try:
         yield srv
     finally:

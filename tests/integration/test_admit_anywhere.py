@@ -30,7 +30,8 @@ def test_an_open_space_admits_with_its_grant_and_counts_those_listeners(server: 
     # the ticket opens the media path (not live yet: 404 not_live, not 403)
     media = httpx.get(seats[0]["playlist_url"].replace("master.m3u8", "media.m3u8"), timeout=10)
     assert media.status_code == 404 and media.json()["error"] == "not_live"
-    renewed = admit(server, doc["id"], {"grant": grant, "renew": seats[0]["ticket"]})
+    renewed = admit(server, doc["id"], {"grant": grant, "renew": seats[0]["ticket"],
+                                        "seat_secret": seats[0]["seat_secret"]})
     assert renewed.status_code == 200 and renewed.json()["seat"] == seats[0]["seat"]
     deadline = time.monotonic() + 8
     while server.details(doc["id"])["listeners"]["now"] != 5:  # counted within a report
@@ -50,8 +51,7 @@ def test_a_bad_grant_or_a_capped_space_or_attack_mode_means_joining_at_home(
         assert (res.status_code, res.json()["error"]) == (status, code), res.text
     res = admit(server, other["id"], {"grant": grant})  # another space's grant
     assert res.status_code == 403 and res.json()["error"] == "bad_grant"
-    capped = httpx.post(f"{server.base_url}/api/spaces", timeout=10,
-                        json={"title": "t", "host": "h", "listener_cap": 10}).json()
+    capped = server.create_space(title="t", host="h", listener_cap=10)
     assert server.details(capped["id"])["join_grant"] is None
     key = (server.data_dir / "admin.key").read_text().strip()
     on = httpx.put(f"{server.base_url}/api/admin/attack-mode", json={"mode": "on"},

@@ -102,7 +102,8 @@ def test_legacy_source_method_gets_ok_before_the_audio(server: Server) -> None:
 
 def test_oversized_json_is_refused_with_413(server: Server) -> None:
     big = {"title": "x" * 100_000, "host": "h"}
-    res = httpx.post(f"{server.base_url}/api/spaces", json=big, timeout=10)
+    res = httpx.post(f"{server.base_url}/api/spaces", json=big, timeout=10,
+                     headers=server.hosting_headers())
     assert res.status_code == 413
     assert res.json()["error"] == "body_too_large"
 
@@ -111,7 +112,8 @@ def test_oversized_json_is_refused_with_413(server: Server) -> None:
             yield b" " * 1024
 
     res = httpx.post(f"{server.base_url}/api/spaces", content=chunks(),  # type: ignore[arg-type]
-                     headers={"Content-Type": "application/json"}, timeout=10)
+                     headers={"Content-Type": "application/json", **server.hosting_headers()},
+                     timeout=10)
     assert res.status_code == 413
 
 
@@ -125,7 +127,8 @@ def test_oversized_json_is_refused_with_413(server: Server) -> None:
 ])
 def test_invalid_space_requests_get_422_naming_the_field(server: Server, body: dict[str, object],
                                                          field: str) -> None:
-    res = httpx.post(f"{server.base_url}/api/spaces", json=body, timeout=10)
+    res = httpx.post(f"{server.base_url}/api/spaces", json=body, timeout=10,
+                     headers=server.hosting_headers())
     assert res.status_code == 422
     assert res.json()["error"] == "invalid_request"
     assert field in res.json()["detail"]
@@ -133,7 +136,8 @@ def test_invalid_space_requests_get_422_naming_the_field(server: Server, body: d
 
 def test_malformed_json_gets_422(server: Server) -> None:
     res = httpx.post(f"{server.base_url}/api/spaces", content=b"{not json",
-                     headers={"Content-Type": "application/json"}, timeout=10)
+                     headers={"Content-Type": "application/json", **server.hosting_headers()},
+                     timeout=10)
     assert res.status_code == 422
 
 

@@ -47,7 +47,8 @@ def test_bad_join_bodies_get_the_documented_json_errors(server: Server) -> None:
         ok = post(body)
         assert ok.status_code == 200, ok.text
         assert ok.json()["status"] == "admitted" and ok.headers["cache-control"] == "no-store"
-    renewed = post(b'{"renew": "%s"}' % ok.json()["ticket"].encode())
+    renewed = post(b'{"renew": "%s", "seat_secret": "%s"}' % (
+        ok.json()["ticket"].encode(), ok.json()["seat_secret"].encode()))
     assert renewed.status_code == 200 and renewed.json()["seat"] == ok.json()["seat"]
 
 

@@ -24,7 +24,7 @@ def test_every_request_of_a_space_reaches_the_origin_that_owns_it(tmp_path: Path
     public = ("--public-url", f"http://127.0.0.1:{edge_port}")
     a = start_server(tmp_path / "a", "--origin-tag", "a", *public)
     (tmp_path / "b").mkdir()
-    for shared in ("ticket.secret", "secret.key"):  # the origins share their secrets
+    for shared in ("ticket.secret", "secret.key", "admin.key"):  # the origins share secrets
         shutil.copy(tmp_path / "a" / shared, tmp_path / "b" / shared)
     b = start_server(tmp_path / "b", "--origin-tag", "b", *public)
     origins: dict[str, Server] = {"a": a, "b": b}
@@ -34,7 +34,7 @@ def test_every_request_of_a_space_reaches_the_origin_that_owns_it(tmp_path: Path
         created: dict[str, dict[str, Any]] = {}
         for _ in range(8):  # creates go to any origin: until each has a space
             res = httpx.post(f"{edge.url}/api/spaces", json={"title": "t", "host": "h"},
-                             timeout=10)
+                             timeout=10, headers=a.hosting_headers())
             assert res.status_code == 201, res.text
             doc = res.json()
             created.setdefault(doc["id"][0], doc)

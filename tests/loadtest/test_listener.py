@@ -77,8 +77,8 @@ def test_a_listener_retries_after_shedding_waits_in_line_solves_the_work_and_is_
     # admitted: the media is asked of our target, under the ticketed path it was given
     assert "/live/sp/t/s1.9999999999.x/master.m3u8" in origin.paths
     assert report.listeners_by_state == {"done": 1}  # never on air: still trying at the end
-    assert ("/api/spaces/sp/leave", b'{"ticket": "s1.9999999999.aaaaaaaaaaaaaaaaaaaaaa"}') \
-        in origin.bodies
+    assert ("/api/spaces/sp/leave", b'{"ticket": "s1.9999999999.aaaaaaaaaaaaaaaaaaaaaa", '
+            b'"seat_secret": ""}') in origin.bodies  # the fake origin gave no seat secret
 
 
 def test_a_listener_joins_with_the_details_grant_and_falls_back_when_it_is_refused() -> None:

@@ -15,6 +15,7 @@ SPEAKER_CAP = 3
 def stage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("stage") / "data",
                        "--set", "ice_host_addresses=127.0.0.1",
+                       "--set", "whip_candidate_networks=127.0.0.0/8",
                        "--set", f"speaker_cap={SPEAKER_CAP}")
     try:
         yield srv

@@ -151,10 +151,10 @@ def test_self_mute_is_undone_by_self_but_a_host_mute_is_not() -> None:
 
 def test_seats_are_bounded_and_names_checked() -> None:
     stage = new_stage(cap=2, max_seats=3)
-    stage.raise_hand("a", NOW)
-    stage.raise_hand("b", NOW)
+    stage.invite(stage.host, "a", Role.SPEAKER, NOW)
+    stage.invite(stage.host, "b", Role.SPEAKER, NOW)
     with refused(Problem.CONFLICT, "too_many_seats"):
-        stage.raise_hand("c", NOW)
+        stage.invite(stage.host, "c", Role.SPEAKER, NOW)
     with refused(Problem.INVALID, "invalid_request"):
         new_stage().raise_hand("   ", NOW)
     with refused(Problem.INVALID, "invalid_request"):

@@ -10,7 +10,7 @@ from tests.helpers import start_server, stop_server
 from tests.speakers.stage_helpers import auth, call, invite
 from tests.speakers.whip_client import WhipClient
 
-ARGS = ("--set", "ice_host_addresses=127.0.0.1")
+ARGS = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8")
 
 
 def test_a_removed_speaker_stays_removed_after_the_origin_restarts(tmp_path: Path) -> None:

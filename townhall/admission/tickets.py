@@ -52,6 +52,18 @@ class TicketSigner:
                              usedforsecurity=False).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
+    def seat_secret(self, space_id: str, seat: str) -> str:
+        """What proves the seat's holder on renew and leave. The page keeps it; no URL
+        carries it, so a shared ticket URL plays but can neither be renewed nor given back.
+        Derived (HMAC-SHA256), so every origin with the ticket secret checks it unaided."""
+        digest = hmac.new(self.secret.encode(), f"townhall-seat|{space_id}|{seat}".encode(),
+                          hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(digest).decode()
+
+    def holds(self, space_id: str, seat: str, secret: str | None) -> bool:
+        return bool(secret) and hmac.compare_digest(self.seat_secret(space_id, seat),
+                                                    secret or "")
+
     def issue(self, space_id: str, seat: str, expires: int) -> Ticket:
         if not SEAT_RE.match(seat):
             raise ValueError("seat ids are 1-32 letters and digits")

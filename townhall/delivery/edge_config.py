@@ -65,6 +65,9 @@ class EdgeSettings:
     conn_per_address: int = 64
     client_timeout_s: int = 10
     blocking_wait_s: int = 10  # longest an origin may hold a blocking request (+ margin)
+    edge_secret: str = ""  # sent to origins in X-Townhall-Edge: they believe X-Real-IP
+    origin_max_conns: int = 512  # connections one worker opens to one origin; past it the
+    # edge answers 503 at once (or stale from its cache) instead of exhausting the origin
     extra_http: list[str] = field(default_factory=list)
     cors_origins: str = "*"  # who may read media, details, replays: "*" or origins, as Settings
 
@@ -120,15 +123,16 @@ def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _upstreams(origins: list[tuple[str, str]]) -> str:
+def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
     """`townhall_any` (all origins) and, per tagged origin, `townhall_o_TAG`; the map picks
     the owner of `$space` (any origin when there is none)."""
+    opts = f"max_fails=0 max_conns={max_conns}"
     blocks = ["    upstream townhall_any {\n" + "".join(
-        f"        server {a} max_fails=0;\n" for _, a in origins) + "        keepalive 256;\n    }"]
+        f"        server {a} {opts};\n" for _, a in origins) + "        keepalive 256;\n    }"]
     routes = []
     for tag, addr in origins:
         if tag:
-            blocks.append(f"    upstream townhall_o_{tag} {{\n        server {addr} max_fails=0;\n"
+            blocks.append(f"    upstream townhall_o_{tag} {{\n        server {addr} {opts};\n"
                           "        keepalive 256;\n    }")
             routes.append(f"        ~^{tag} townhall_o_{tag};\n")
     blocks.append("    map $space $townhall_upstream {\n        default townhall_any;\n"
@@ -138,15 +142,16 @@ def _upstreams(origins: list[tuple[str, str]]) -> str:
 
 def render(s: EdgeSettings) -> str:
     origins = parse_origins(s.origins)
-    if any(c in s.ticket_secret for c in " ;'\"{}$"):
-        raise ValueError("ticket secret must be a plain token")
+    if any(c in s.ticket_secret + s.edge_secret for c in " ;'\"{}$\\"):
+        raise ValueError("ticket and edge secrets must be plain tokens")
     user = f"user {s.user};\n" if s.user else ""
     rlimit = f"worker_rlimit_nofile {s.rlimit_nofile};\n" if s.rlimit_nofile else ""
-    proxy_common = """            proxy_pass http://$townhall_upstream;
+    proxy_common = f"""            proxy_pass http://$townhall_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Townhall-Edge "{s.edge_secret}";
             proxy_intercept_errors off;"""
     cached = f"""            proxy_cache townhall;
             proxy_cache_lock on;
@@ -207,7 +212,23 @@ http {{
     limit_req_status 429;
     limit_conn_status 429;
 
-{_upstreams(origins)}
+    # who plays on which ticket: a player fetches master.m3u8 and init.mp4 when it starts, so
+    # these lines count the distinct addresses per seat (`townhall tickets shared`) cheaply
+    log_format townhall_seats '$msec $sp $seat $remote_addr';
+    map $rest $townhall_seat_start {{ "master.m3u8" 1; "init.mp4" 1; default 0; }}
+    # seats revoked for sharing (`townhall tickets shared --revoke --edge-prefix`): refused here
+    map "$sp/$seat" $townhall_revoked {{ default 0; include {s.prefix}/revoked*.map; }}
+
+    # the only query a live playlist answers to (rfc8216bis §6.2.5); anything else in a
+    # query string is dropped before the cache key and the origin see it
+    map $arg__HLS_msn $townhall_msn {{ "~^[0-9]{{1,12}}$" "_HLS_msn=$arg__HLS_msn&";
+                                      default ""; }}
+    map $arg__HLS_part $townhall_part {{ "~^[0-9]{{1,6}}$" "_HLS_part=$arg__HLS_part&";
+                                        default ""; }}
+    map $arg__HLS_skip $townhall_skip {{ "~^(YES|v2)$" "_HLS_skip=$arg__HLS_skip";
+                                        default ""; }}
+
+{_upstreams(origins, s.origin_max_conns)}
 {_cors_map(s.cors_origins)}
 
     server {{
@@ -238,17 +259,25 @@ http {{
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
+            if ($townhall_revoked) {{ return 403; }}
             # an expired but genuine ticket goes to the origin, uncached: 302 to a fresh
             # ticket while its seat is held (standard players renew no other way)
             error_page 410 = @renew;
             error_page 403 = @forbidden;
             error_page 429 = @limited;
             error_page 502 504 = @origin_down;
-            proxy_cache_key "$sp/$rest$is_args$args";
+            access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
+                       if=$townhall_seat_start;
+            # parts, segments and init: no query at all; playlists: the HLS directives only
+            set $hls_query "";
+            if ($rest ~ "[.]m3u8$") {{
+                set $hls_query "$townhall_msn$townhall_part$townhall_skip";
+            }}
+            proxy_cache_key "$sp/$rest?$hls_query";
             # a redirect to a fresh ticket belongs to one listener: never under this key
             proxy_no_cache $upstream_http_location;
 {cached_live}
-{cors}{proxy_common}
+{cors}{proxy_common.replace("$townhall_upstream;", "$townhall_upstream$uri?$hls_query;")}
         }}
 
         # the redirect is cached under the expired ticket's own URL, for as long as the

@@ -45,6 +45,8 @@ class IngestServer:
         self.settings = settings
         self.spaces = spaces
         self._server: asyncio.Server | None = None
+        self.connections = 0  # open now; past settings.ingest_max_connections: a fast 503
+        self.refused = 0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.settings.host,
@@ -61,6 +63,13 @@ class IngestServer:
             self._server.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.connections >= self.settings.ingest_max_connections:
+            self.refused += 1
+            writer.write(_json(503, {"error": "overloaded",
+                                     "detail": "too many ingest connections; retry soon"}))
+            writer.close()
+            return
+        self.connections += 1
         try:
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -68,6 +77,7 @@ class IngestServer:
         except Exception:
             log.exception("ingest connection failed")
         finally:
+            self.connections -= 1
             writer.close()
 
     async def _read_head(self, reader: asyncio.StreamReader) -> RequestHead:
@@ -166,6 +176,12 @@ class IngestServer:
             return exc.status, {"error": "bad_request", "detail": exc.message}
         finally:
             await session.close()
+        if session.ended_by == "taken_over":
+            return 409, {"error": "taken_over",
+                         "detail": "a newer source with this space's key took over"}
+        if session.ended_by == "key_rotated":
+            return 401, {"error": "key_rotated",
+                         "detail": "the host rotated the key; reconnect with the new one"}
         if session.error is not None:
             return 415, {"error": "undecodable_audio", "detail": session.error}
         if session.closed and not session.started and session.bytes_in == 0:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from townhall.ingest.candidates import TooManyCandidates, parse_networks, screen
 from townhall.live.errors import SpaceError
 from townhall.live.speakers import Speakers
 from townhall.web.errors import error_response
@@ -57,6 +58,23 @@ def check_offer(sdp: str) -> None:
         raise SpaceError(422, "unsupported_codec",
                          "offer Opus (or PCMU/PCMA) audio; got " + (", ".join(sorted(codecs))
                                                                     or "no codec"))
+
+
+def _screen(offer: str, service: Speakers) -> str:
+    """Count and screen the remote candidates (no reflection at third parties) and the media
+    sections, on the text, before any SDP parser or ICE agent runs."""
+    s = service.settings
+    if offer.count("\nm=") > s.whip_max_media:
+        raise SpaceError(400, "too_many_media",
+                         f"an offer may have at most {s.whip_max_media} m= sections")
+    try:
+        screened = screen(offer, s.whip_max_candidates,
+                          parse_networks(s.whip_candidate_networks))
+    except TooManyCandidates as exc:
+        raise SpaceError(400, "too_many_candidates", str(exc)) from None
+    if screened.dropped:
+        service.candidates_dropped += screened.dropped
+    return screened.sdp
 
 
 def _bearer(request: Request) -> str | None:
@@ -112,13 +130,14 @@ async def publish(request: Request) -> Response:
         if media_type != SDP_TYPE:
             raise SpaceError(415, "unsupported_media_type",
                              f"send the SDP offer as Content-Type: {SDP_TYPE}")
+        space = service.spaces.get(space_id)  # 404 before the body is read
+        service.identify(space, _bearer(request))  # 401/403 before the SDP is looked at
         body = await _read_body(request, service.settings.whip_max_body)
         try:
             offer = body.decode("utf-8")
         except UnicodeDecodeError:
             raise SpaceError(400, "malformed_sdp", "the SDP offer is not UTF-8 text") from None
-        space = service.spaces.get(space_id)  # 404 before anything is parsed
-        service.identify(space, _bearer(request))  # 401/403 before the SDP is looked at
+        offer = _screen(offer, service)
         check_offer(offer)
         session, answer = await service.publish(space_id, _bearer(request), offer)
     except SpaceError as exc:

@@ -33,6 +33,7 @@ class JoinRequest:
     renew: str | None = None  # a held ticket, to extend
     challenge: str | None = None  # proof of work, in attack mode
     solution: str | None = None
+    seat_secret: str | None = None  # proves the holder of `renew` (the page keeps it)
 
 
 def scaled_ceilings(settings: Settings) -> dict[Priority, Ceiling]:
@@ -79,7 +80,8 @@ class Admissions:
             "joins": 0, "admitted": 0, "queued": 0, "renewed": 0, "pow_required": 0,
             "pow_failed": 0, "rate_limited": 0, "media_ticketless": 0, "media_forged": 0,
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
-            "grant_refused": 0}
+            "grant_refused": 0, "revoked": 0}
+        self.revoked: dict[str, set[str]] = {}  # space -> seats whose ticket was shared
 
     # --- tickets on the media path ---
     def check_media(self, space_id: str, ticket: str | None, now: float) -> None:
@@ -89,7 +91,9 @@ class Admissions:
             self.counters["media_ticketless"] += 1
             raise SpaceError(403, "ticket_required",
                              "media needs a ticket: POST /api/spaces/<id>/join first")
-        verdict, _ = self.signer.check(space_id, ticket, now)
+        verdict, seat = self.signer.check(space_id, ticket, now)
+        if verdict is Check.VALID and seat in self.revoked.get(space_id, ()):
+            raise SpaceError(403, "ticket_revoked", "this ticket was shared and revoked")
         if verdict is Check.VALID:
             self.counters["media_ok"] += 1
             return
@@ -122,6 +126,7 @@ class Admissions:
             verdict, seat = self.signer.check(record.id, req.renew, now)
             if verdict in (Check.FORGED, Check.MALFORMED) or seat is None:
                 raise SpaceError(403, "bad_ticket", "the ticket to renew is not valid here")
+            self.check_holder(record.id, seat, req.seat_secret)
             renewed = room.renew(seat, now)
             if renewed is not None:
                 self.counters["renewed"] += 1
@@ -138,12 +143,31 @@ class Admissions:
                 return refusal
         return self._outcome(space, room.join(now), now)
 
-    def leave(self, space: LiveSpace, ticket: str, now: float) -> str | None:
+    def check_holder(self, space_id: str, seat: str, secret: str | None) -> None:
+        """Renewing or giving back a seat needs its secret; a revoked seat renews no more."""
+        if not self.signer.holds(space_id, seat, secret):
+            raise SpaceError(403, "seat_secret_required",
+                             "renewing or leaving needs the seat_secret your join returned")
+        if seat in self.revoked.get(space_id, ()):
+            raise SpaceError(403, "ticket_revoked",
+                             "this ticket was shared and has been revoked; join again")
+
+    def revoke(self, space: LiveSpace, seat: str, now: float) -> None:
+        """A shared ticket: refused on renewal and (at this origin) on media; seat freed."""
+        revoked = self.revoked.setdefault(space.record.id, set())
+        if len(revoked) < self.settings.max_revoked_seats:
+            revoked.add(seat)
+        space.room.leave(seat, now)
+        self.counters["revoked"] += 1
+
+    def leave(self, space: LiveSpace, ticket: str, now: float,
+              seat_secret: str | None = None) -> str | None:
         """A listener closed the page: free the seat now rather than at lapse. Returns the
         seat the ticket held (None for a ticket that is not valid)."""
         verdict, seat = self.signer.check(space.record.id, ticket, now)
         if verdict is not Check.VALID or seat is None:
             return None
+        self.check_holder(space.record.id, seat, seat_secret)
         space.room.leave(seat, now)
         return seat
 
@@ -189,6 +213,7 @@ class Admissions:
                                    ticket_expiry(expires, now, self.settings.ticket_grace_s))
         base = f"{self.settings.base_url}/live/{space_id}/t/{ticket}"
         return {"status": "admitted", "seat": seat, "ticket": str(ticket),
+                "seat_secret": self.signer.seat_secret(space_id, seat),
                 "expires": iso(expires), "playlist_url": f"{base}/master.m3u8",
                 "renew_after_s": round((ticket.expires - now) / 2, 1)}
 

@@ -26,6 +26,7 @@ from townhall.admission.seat_count import SeatCount
 from townhall.admission.tickets import Check
 from townhall.admission.waiting_room import renewal_lifetime
 from townhall.live.admissions import Admissions, Answer
+from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
@@ -62,7 +63,7 @@ class Anywhere:
 
     # --- any origin: admit with a grant ---
     async def admit(self, space_id: str, grant: str, renew: str | None, address: str,
-                    now: float) -> Answer:
+                    now: float, seat_secret: str | None = None) -> Answer:
         adm = self.admissions
         refused = await adm.over_join_budget(address)
         if refused is not None:
@@ -75,7 +76,11 @@ class Anywhere:
         seat = None
         if renew:
             verdict, held = adm.signer.check(space_id, renew, now)
-            if verdict is Check.VALID:
+            if verdict is Check.VALID and held is not None:
+                try:
+                    adm.check_holder(space_id, held, seat_secret)
+                except SpaceError as exc:
+                    return exc.status, {"error": exc.code, "detail": exc.message}, None
                 seat = held
         renewed = seat is not None
         seat = seat or "g" + secrets.token_hex(8)

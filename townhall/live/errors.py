@@ -4,8 +4,10 @@ from __future__ import annotations
 
 
 class SpaceError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
         self.status = status
         self.code = code
         self.message = message

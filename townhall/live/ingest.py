@@ -44,6 +44,7 @@ class IngestSession:
         self.started = False
         self.closed = False
         self.abandoned = False  # stopped from outside before it ended by itself
+        self.ended_by: str | None = None  # "taken_over" or "key_rotated" when cut off
         self.finished = asyncio.Event()
         self.bytes_in = 0
         self.dropped_samples = 0  # decoded after the session stopped: never mixed

@@ -46,6 +46,8 @@ def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
     verdict, seat = adm.signer.check(space.record.id, ticket, now)
     if verdict is not Check.EXPIRED or seat is None:
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
+    if seat in adm.revoked.get(space.record.id, ()):
+        raise SpaceError(403, "ticket_revoked", "this ticket was shared and has been revoked")
     renewed = space.room.renew(seat, now)
     if renewed is None:
         _count(adm, "player_seat_gone")

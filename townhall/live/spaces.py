@@ -19,6 +19,7 @@ import numpy.typing as npt
 from townhall.admission.seat_count import Audience
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
+from townhall.live.descriptors import DescriptorReserve
 from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
@@ -50,6 +51,8 @@ class LiveSpace:
     ingest_seq: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     speakers: SpaceSpeakers | None = None  # the stage and WHIP sessions, once anyone uses it
+    takeovers: int = 0  # times a newer source with the key replaced the one on air
+    last_takeover: float | None = None
 
 
 class Spaces:
@@ -68,6 +71,10 @@ class Spaces:
         self.audience: dict[str, Audience] = {}
         # push sources' audio not heard as sent, summed over the sources that left (seconds)
         self.ingest_losses: dict[str, float] = {"seconds_dropped": 0.0, "seconds_skipped": 0.0}
+        # asked before a source is attached to a space (hosting quotas); raises SpaceError
+        self.admit_source: Callable[[LiveSpace], None] | None = None
+        # descriptors kept for the recorders, borrowed when the table is full (set at start)
+        self.descriptor_reserve: DescriptorReserve | None = None
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -163,7 +170,10 @@ class Spaces:
         return space
 
     async def end(self, space_id: str, key: str | None) -> LiveSpace:
-        space = self.authorize(space_id, key)
+        return await self.finish(self.authorize(space_id, key))
+
+    async def finish(self, space: LiveSpace) -> LiveSpace:
+        """End a space (its host asked, or it expired unused)."""
         async with space.lock:
             try:
                 phase = next_phase(space.record.phase, Trigger.END)
@@ -193,20 +203,43 @@ class Spaces:
         space = self.authorize(space_id, key)
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
-        if space.ingest is not None:
-            space.ingest.stop()  # the newest connection wins: a host reconnecting takes over
+        if self.admit_source is not None:
+            self.admit_source(space)
         space.ingest_seq += 1
         session = IngestSession(f"{space_id}-push-{space.ingest_seq}", self.settings,
                                 on_audio_start=lambda s: self._source_started(space, s),
                                 on_pcm=lambda s, pcm: self._source_pcm(space, s, pcm),
                                 on_end=lambda s: self._source_ended(space, s))
-        space.ingest = session
+        if space.ingest is None or space.ingest.closed:
+            space.ingest = session
+        # else a newer connection with the key: it takes over only once it sends audio that
+        # decodes (_source_started), so a malformed head or a silent socket cannot kick the
+        # host off
         return session
+
+    async def rotate_key(self, space: LiveSpace) -> str:
+        """A new host key; the old one stops working at once (a leaked key is useless)."""
+        key = new_host_key()
+        space.record.host_key_hash = hash_key(key)
+        await asyncio.to_thread(self.store.save, space.record)
+        self.cut_off(space, "key_rotated")
+        return key
+
+    def cut_off(self, space: LiveSpace, reason: str) -> bool:
+        """Stop the source on air (the host rotated the key); True if there was one."""
+        session = space.ingest
+        if session is None or session.closed:
+            return False
+        session.ended_by = reason
+        session.stop()
+        return True
 
     def _program_for(self, space: LiveSpace) -> Program:
         if space.program is None:
             directory = self.settings.recordings_path / space.record.id
-            recorder = Recorder(directory, space.record.id, self.settings.secret)
+            reserve = self.descriptor_reserve
+            recorder = Recorder(directory, space.record.id, self.settings.secret,
+                                reserve=reserve.borrow if reserve is not None else None)
             manifest = recover(directory, space.record.id)
             first_msn, decode_time = 0, 0
             if manifest is not None and manifest.segments:
@@ -224,6 +257,14 @@ class Spaces:
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
         if session.closed:
             return
+        old = space.ingest
+        if old is not session:  # the newer source sends valid audio: now it takes over
+            if old is not None and not old.closed:
+                old.ended_by = "taken_over"
+                old.stop()
+                space.takeovers += 1
+                space.last_takeover = time.time()
+            space.ingest = session
         s = self.settings
         ms = s.sample_rate // 1000
         high = s.ingest_buffer_ms * ms  # a push source is paced: it waits, it is never trimmed
@@ -252,7 +293,7 @@ class Spaces:
 
     def _source_pcm(self, space: LiveSpace, session: IngestSession,
                     pcm: npt.NDArray[np.float32]) -> None:
-        if space.program is not None:
+        if space.program is not None and space.ingest is session:
             space.program.write(session.name, pcm)
 
     def ingest_metrics(self) -> dict[str, float]:

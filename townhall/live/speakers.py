@@ -152,6 +152,7 @@ class Speakers:
 
     def __init__(self, settings: Settings, spaces: Spaces) -> None:
         self.settings = settings
+        self.candidates_dropped = 0  # remote ICE candidates screened out of offers
         self.spaces = spaces
         key = hmac.new(settings.secret, b"townhall speaker tokens", hashlib.sha256).digest()
         self.tokens = SpeakerTokens(key)
@@ -186,7 +187,8 @@ class Speakers:
             s = self.settings
             stage = Stage(space.record.id, self.tokens, cap=s.speaker_cap,
                           max_seats=s.max_stage_seats, host_name=space.record.host,
-                          now=time.time())
+                          now=time.time(), max_hands=s.max_raised_hands,
+                          hands_per_address=s.hands_per_address)
             # removals, approvals and a host's mute outlive a restart of this process
             stage.restore(self.spaces.store.load_seats(space.record.id))
             space.speakers = SpaceSpeakers(space, stage, s.speaking_hold_s)
@@ -228,12 +230,12 @@ class Speakers:
         self._persist(room)
         return seat
 
-    def raise_hand(self, space: LiveSpace, name: str) -> Seat:
+    def raise_hand(self, space: LiveSpace, name: str, address: str = "") -> Seat:
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended")
         room = self.room(space)
         try:
-            seat = room.stage.raise_hand(name, time.time())
+            seat = room.stage.raise_hand(name, time.time(), address)
         except StageError as exc:
             raise space_error(exc) from None
         self._persist(room)
@@ -275,6 +277,8 @@ class Speakers:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
         seat = self.identify(space, bearer)
         assert bearer is not None
+        if self.spaces.admit_source is not None:
+            self.spaces.admit_source(space)  # hosting quotas: one more space on air?
         room = self.room(space)
         try:
             room.stage.apply(seat, Action.PUBLISH, seat, time.time())

@@ -21,6 +21,7 @@ class Admitted:
     ticket: str
     playlist_path: str  # path of the master playlist; the host is the target's, not the URL's
     renew_after_s: float
+    seat_secret: str = ""  # proves the seat on renew and leave
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def read_join(status: int, body: Any, retry_after: float | None) -> JoinStep:
     try:
         if status == 200 and doc.get("status") == "admitted":
             return Admitted(str(doc["ticket"]), playlist_path(str(doc["playlist_url"])),
-                            float(doc.get("renew_after_s", 60.0)))
+                            float(doc.get("renew_after_s", 60.0)),
+                            str(doc.get("seat_secret", "")))
         if status == 202 and doc.get("status") == "waiting":
             return Wait(str(doc["token"]), int(doc.get("position", 0)),
                         float(doc.get("poll_after_s", 1.0)))

@@ -75,6 +75,7 @@ class Listener:
                              preload=config.ll_preload)
         self._state = State.PENDING
         self.ticket: str | None = None
+        self.seat_secret = ""  # proves our seat on renew and leave (never in a URL)
         self.base = ""  # "/live/<space>/t/<ticket>/"
         self.renew_at: float | None = None
         self.admissions = 0  # tickets taken (first join, renewals, rejoins)
@@ -147,7 +148,8 @@ class Listener:
         if grant is None:
             return await self._send("join", "POST", f"/api/spaces/{self.config.space}/join",
                                     json_body=body, timeout=self.config.join_timeout_s)
-        admit = {"grant": grant, **({"renew": body["renew"]} if body.get("renew") else {})}
+        admit = {"grant": grant, **({"renew": body["renew"], "seat_secret": body["seat_secret"]}
+                                    if body.get("renew") else {})}
         resp = await self._send("join", "POST", f"/api/admit/{self.config.space}",
                                 json_body=admit, timeout=self.config.join_timeout_s)
         if resp is not None and resp.status in (403, 404, 422):
@@ -201,6 +203,7 @@ class Listener:
     def _take(self, adm: Admitted) -> None:
         self.admissions += 1
         self.ticket = adm.ticket
+        self.seat_secret = adm.seat_secret
         self.base = adm.playlist_path.split("?", 1)[0].rsplit("/", 1)[0] + "/"
         self.renew_at = time.time() + adm.renew_after_s
 
@@ -211,7 +214,8 @@ class Listener:
 
     async def _renew(self) -> None:
         try:
-            adm = await self._admit({"renew": self.ticket or ""})
+            adm = await self._admit({"renew": self.ticket or "",
+                                     "seat_secret": self.seat_secret})
             if adm is not None:
                 self.tally.event("renewed")
                 self._take(adm)
@@ -266,5 +270,6 @@ class Listener:
         if self.config.leave_at_end and self.ticket is not None:
             self.budget += 1
             await self._send("leave", "POST", f"/api/spaces/{self.config.space}/leave",
-                             json_body={"ticket": self.ticket}, timeout=2.0)
+                             json_body={"ticket": self.ticket,
+                                        "seat_secret": self.seat_secret}, timeout=2.0)
         await self.client.close()

@@ -11,14 +11,20 @@ Never re-encodes: it stores exactly the bytes the live window published.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import logging
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from townhall.recording import journal
 from townhall.recording.manifest import RecordingManifest
 
 JOURNAL = "open.parts"
+RETRY_FIRST_S, RETRY_MAX_S = 0.05, 2.0  # a failed write is retried with this backoff
+log = logging.getLogger("townhall.recording")
 
 
 def _write_durable(path: Path, data: bytes) -> None:
@@ -60,19 +66,29 @@ def manifest_bytes(manifest: RecordingManifest) -> bytes:
 
 # what the writer does with (path, bytes): replace the file, append to it, or remove it
 _WRITE, _APPEND, _REMOVE = "write", "append", "remove"
-_OPS = {_WRITE: _write_durable, _APPEND: _append_durable,
+_OPS: dict[str, Callable[[Path, bytes], None]] = {_WRITE: _write_durable, _APPEND: _append_durable,
         _REMOVE: lambda path, _data: _remove_durable(path)}
 
 
 class Recorder:
-    def __init__(self, directory: Path, space_id: str, secret: bytes) -> None:
+    """Writes in publication order. A write that fails (EMFILE, ENOSPC, EIO) is never
+    dropped: it stays in memory, with everything after it, and is retried with backoff until
+    it lands, logged each time and counted in `write_errors`. On EMFILE it is retried with a
+    descriptor borrowed from the process's reserve (`reserve`)."""
+
+    def __init__(self, directory: Path, space_id: str, secret: bytes,
+                 reserve: Callable[[], AbstractContextManager[None]] | None = None,
+                 finish_timeout_s: float = 60.0) -> None:
         self.directory = directory
         self.space_id = space_id
         self._secret = secret
+        self._reserve = reserve
+        self._finish_timeout_s = finish_timeout_s
         self.manifest: RecordingManifest | None = None
         self._queue: asyncio.Queue[tuple[str, Path, bytes] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.failed: BaseException | None = None
+        self.failed: BaseException | None = None  # the last write error, while unresolved
+        self.write_errors = 0
 
     def start(self, init: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -118,10 +134,18 @@ class Recorder:
         self._queue.put_nowait((_WRITE, self.directory / "manifest.json", self._manifest_bytes()))
         self._queue.put_nowait(None)
         if self._task is not None:
-            await self._task
-        if self.failed is not None:
-            raise RuntimeError(f"recording of {self.space_id} failed: {self.failed}")
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._finish_timeout_s)
+            except TimeoutError:
+                # still retrying in the background: nothing is lost, but say so loudly
+                raise RuntimeError(f"recording of {self.space_id} is not on disk yet "
+                                   f"({self._queue.qsize()} writes waiting, last error: "
+                                   f"{self.failed}); it keeps retrying") from None
         return self.manifest
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
 
     async def flush(self) -> None:
         """Wait until everything published so far is on disk (shutdown, tests)."""
@@ -134,12 +158,37 @@ class Recorder:
             try:
                 if item is None:
                     return
-                op, path, data = item
-                await asyncio.to_thread(_OPS[op], path, data)
-            except OSError as exc:  # disk full etc.: keep the live path going, report at end
-                self.failed = exc
+                await self._write_until_done(*item)
             finally:
                 self._queue.task_done()
+
+    async def _write_until_done(self, op: str, path: Path, data: bytes) -> None:
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                await asyncio.to_thread(self._attempt, op, path, data)
+            except OSError as exc:  # the live path goes on; this write waits and retries
+                self.failed = exc
+                self.write_errors += 1
+                log.error("recording %s: writing %s failed (%s); retrying in %.2f s, "
+                          "%d writes held in memory", self.space_id, path.name, exc, delay,
+                          self._queue.qsize() + 1)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if self.failed is not None:
+                log.warning("recording %s: writes succeed again", self.space_id)
+                self.failed = None
+            return
+
+    def _attempt(self, op: str, path: Path, data: bytes) -> None:
+        try:
+            _OPS[op](path, data)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE) or self._reserve is None:
+                raise
+            with self._reserve():  # one descriptor from the reserve, for this write
+                _OPS[op](path, data)
 
 
 def recover(directory: Path, space_id: str) -> RecordingManifest | None:

@@ -14,6 +14,11 @@ Rules of the seat table (TRANSITIONS), in the manner of h11's _state.py:
     INVITED again: the speaker may rejoin with the same token.
   - MUTE and UNMUTE keep the state and set the muted flag (INVITED or LIVE).
   - REMOVE makes any seat but the host's REMOVED. REMOVED is final: the token is revoked.
+Bounds: raised hands are a queue of their own (`max_hands` waiting per space, `hands_per_
+address` per address) and never count against the invites (`max_seats`: invited, live and
+removed speakers), so the host can always invite. A hand that is lowered or removed leaves
+the stage at once (its seat is forgotten, not counted); a removed speaker's seat is kept, so
+its token stays revoked.
 Every changed seat is kept for `take_changes` (the service writes them to the store), and
 `restore` rebuilds a stage from stored seats after a restart: removals, approvals, names and
 a host's mute hold; a seat that was LIVE is INVITED again (its session died with the process).
@@ -197,13 +202,17 @@ class Stage:
     """One space's seats. `cap` bounds LIVE seats; `max_seats` bounds every seat ever made."""
 
     def __init__(self, space_id: str, tokens: SpeakerTokens, *, cap: int, max_seats: int,
-                 host_name: str, now: float) -> None:
-        if cap < 1 or max_seats < cap:
-            raise ValueError("need 1 <= cap <= max_seats")
+                 host_name: str, now: float, max_hands: int = 200,
+                 hands_per_address: int = 2) -> None:
+        if cap < 1 or max_seats < cap or max_hands < 1 or hands_per_address < 1:
+            raise ValueError("need 1 <= cap <= max_seats, and hand limits of at least 1")
         self.space_id = space_id
         self.tokens = tokens
         self.cap = cap
         self.max_seats = max_seats
+        self.max_hands = max_hands
+        self.hands_per_address = hands_per_address
+        self._hand_address: dict[str, str] = {}  # raised hand -> the address that raised it
         self.seats: dict[str, Seat] = {
             HOST_SEAT: Seat(HOST_SEAT, host_name, Role.HOST, SeatState.INVITED, now)}
         self._changed: dict[str, Seat] = {}
@@ -225,6 +234,8 @@ class Stage:
                 seat.state = SeatState.INVITED
             if seat.id == HOST_SEAT:
                 seat.role, seat.state = Role.HOST, SeatState.INVITED
+            if seat.role is Role.LISTENER and seat.state is SeatState.REMOVED:
+                continue  # a lowered hand is forgotten
             self.seats[seat.id] = seat
 
     @property
@@ -240,10 +251,31 @@ class Stage:
             raise ValueError("the host speaks with the host key, not a token")
         return self.tokens.issue(self.space_id, seat.id, ROLE_GRANT[seat.role])
 
-    def _new_seat(self, name: str, role: Role, state: SeatState, now: float) -> Seat:
-        if len(self.seats) >= self.max_seats:
+    @property
+    def hands(self) -> list[Seat]:
+        """Raised hands waiting, oldest first (the queue the host sees)."""
+        return sorted((s for s in self.seats.values() if s.state is SeatState.RAISED),
+                      key=lambda s: s.since)
+
+    def _invites(self) -> int:
+        return sum(1 for s in self.seats.values() if s.role is not Role.LISTENER)
+
+    def _check_room(self, hand: bool) -> None:
+        if hand and len(self.hands) >= self.max_hands:
+            raise StageError(Problem.CONFLICT, "too_many_hands",
+                             f"{self.max_hands} hands are already raised; try again later")
+        if not hand and self._invites() >= self.max_seats:
             raise StageError(Problem.CONFLICT, "too_many_seats",
-                             f"this space already has {self.max_seats} invites and hands")
+                             f"this space already has {self.max_seats} invites")
+
+    def _forget_hand(self, seat: Seat) -> None:
+        """A lowered or removed hand leaves the stage: nothing of it is counted."""
+        if seat.role is Role.LISTENER and seat.state is SeatState.REMOVED:
+            self.seats.pop(seat.id, None)
+            self._hand_address.pop(seat.id, None)
+
+    def _new_seat(self, name: str, role: Role, state: SeatState, now: float) -> Seat:
+        self._check_room(role is Role.LISTENER)
         seat_id = secrets.token_urlsafe(9)
         while seat_id in self.seats:
             seat_id = secrets.token_urlsafe(9)
@@ -262,9 +294,8 @@ class Stage:
                              f"not {self.space_id!r}")
         seat = self.seats.get(claim.seat_id)
         if seat is None:
-            if len(self.seats) >= self.max_seats:
-                raise StageError(Problem.CONFLICT, "too_many_seats", "this space is full")
             role = GRANT_ROLE[claim.grant]
+            self._check_room(role is Role.LISTENER)
             state = SeatState.RAISED if role is Role.LISTENER else SeatState.INVITED
             seat = Seat(claim.seat_id, "Guest", role, state, now)
             self.seats[seat.id] = seat
@@ -282,8 +313,16 @@ class Stage:
                              "speakers")
         return self._new_seat(name, role, SeatState.INVITED, now)
 
-    def raise_hand(self, name: str, now: float) -> Seat:
-        return self._new_seat(name, Role.LISTENER, SeatState.RAISED, now)
+    def raise_hand(self, name: str, now: float, address: str = "") -> Seat:
+        if address and sum(1 for a in self._hand_address.values()
+                           if a == address) >= self.hands_per_address:
+            raise StageError(Problem.CONFLICT, "hand_already_raised",
+                             f"at most {self.hands_per_address} hands per address; wait for "
+                             "the host")
+        seat = self._new_seat(name, Role.LISTENER, SeatState.RAISED, now)
+        if address:
+            self._hand_address[seat.id] = address
+        return seat
 
     def seat(self, seat_id: str) -> Seat:
         seat = self.seats.get(seat_id)
@@ -333,9 +372,12 @@ class Stage:
         elif action is Action.UNMUTE:
             target.muted = target.muted_by_manager = False
         elif action is Action.APPROVE:
+            self._check_room(False)  # an approved hand becomes an invite
             target.role = Role.SPEAKER
+            self._hand_address.pop(target.id, None)
         if nxt is not target.state:
             target.state = nxt
             target.since = now
         self._touch(target)
+        self._forget_hand(target)
         return target

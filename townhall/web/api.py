@@ -11,15 +11,20 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from townhall.delivery import cache
 from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.anywhere import Anywhere
-from townhall.live.errors import SpaceError
+from townhall.live.descriptors import open_files_limit
+from townhall.live.errors import SpaceError, bad_key
+from townhall.live.hosting import Hosting, Identity
 from townhall.live.spaces import Spaces
+from townhall.space.record import iso, key_matches
+from townhall.space.roles import HOST_SEAT
+from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
 
 router = APIRouter(prefix="/api")
@@ -51,9 +56,26 @@ def _invalid(detail: str) -> SpaceError:
     return SpaceError(422, "invalid_request", detail)
 
 
-@router.post("/spaces", status_code=201, summary="Create a space")
-async def create_space(body: CreateSpace, request: Request) -> dict[str, Any]:
+def _hosting(request: Request) -> Hosting:
+    hosting: Hosting = request.app.state.hosting
+    return hosting
+
+
+async def _hosting_identity(request: Request,
+                            authorization: Annotated[str | None, Header()] = None
+                            ) -> Identity:
+    """Runs before the body is read or validated: no credential, no work."""
+    return _hosting(request).require(_bearer(authorization))
+
+
+@router.post("/spaces", status_code=201, summary="Create a space (hosting API key as Bearer)",
+             responses={401: {"description": "no or unknown hosting key"},
+                        429: {"description": "this key's quota"},
+                        503: {"description": "this origin's quota"}})
+async def create_space(body: CreateSpace, request: Request,
+                       who: Annotated[Identity, Depends(_hosting_identity)]) -> dict[str, Any]:
     spaces = _spaces(request)
+    hosting = _hosting(request)
     s = spaces.settings
     title, host = body.title.strip(), body.host.strip()
     if not title or len(title) > s.max_title_chars:
@@ -69,7 +91,10 @@ async def create_space(body: CreateSpace, request: Request) -> dict[str, Any]:
         if when.tzinfo is None:
             raise _invalid("scheduled_start: give a time zone (e.g. 2026-11-23T18:00:00Z)")
         start = when.timestamp()
+    now = time.time()
+    hosting.check_create(who, now)
     space, key = await spaces.create(title, host, start, cap)
+    await hosting.created(who, space.record.id, now)
     doc = spaces.details(space, time.time())
     doc.update(host_key=key, ingest_url=spaces.ingest_url(space, key),
                host_url=f"{s.base_url}/spaces/{space.record.id}/host#key={key}")
@@ -80,7 +105,10 @@ async def create_space(body: CreateSpace, request: Request) -> dict[str, Any]:
 async def list_spaces(request: Request, response: Response) -> dict[str, Any]:
     spaces = _spaces(request)
     now = time.time()
-    items = sorted(spaces.all(), key=lambda sp: sp.record.created_at, reverse=True)
+    shown = now - spaces.settings.ended_listed_s  # ended spaces drop off the list after this
+    items = sorted((sp for sp in spaces.all()
+                    if sp.record.ended_at is None or sp.record.ended_at > shown),
+                   key=lambda sp: sp.record.created_at, reverse=True)
     response.headers["Cache-Control"] = cache.status_document()
     return {"spaces": [spaces.details(sp, now)
                        for sp in items[: spaces.settings.max_spaces_listed]]}
@@ -104,11 +132,39 @@ async def host_view(space_id: str, request: Request, response: Response,
     s = spaces.settings
     response.headers["Cache-Control"] = cache.NO_STORE
     doc = spaces.details(space, time.time())
-    doc.update(ingest_url=spaces.ingest_url(space, key),
+    session = space.ingest
+    doc.update(source={"connected": session is not None and not session.closed,
+                       "takeovers": space.takeovers, "last_takeover": iso(space.last_takeover)},
+               ingest_url=spaces.ingest_url(space, key),
                ingest_http_url=f"http://{s.ingest_host}:{s.ingest_port}/ingest/{space_id}",
                ffmpeg_command=("ffmpeg -re -i talk.mp3 -c:a aac -f adts "
                                f"'{spaces.ingest_url(space, key)}'"))
     return doc
+
+
+@router.post("/spaces/{space_id}/rotate-key",
+             summary="A new host key; cuts off the source using the old one (Bearer host key, "
+                     "or the owner's or an admin's API key)")
+async def rotate_key(space_id: str, request: Request,
+                     authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    spaces = _spaces(request)
+    space = spaces.get(space_id)
+    bearer = _bearer(authorization)
+    if not bearer or not key_matches(bearer, space.record.host_key_hash):
+        hosting = _hosting(request)
+        who = hosting.identify(bearer)
+        if who is None or not hosting.owns(who, space_id):
+            raise bad_key()
+    key = await spaces.rotate_key(space)
+    speakers = request.app.state.speakers
+    room = space.speakers
+    if room is not None:  # the host on WebRTC used the old key too
+        session = room.session_of(HOST_SEAT)
+        if session is not None:
+            await speakers.end_session(room, session, "the host key was rotated")
+    s = spaces.settings
+    return {"host_key": key, "ingest_url": spaces.ingest_url(space, key),
+            "host_url": f"{s.base_url}/spaces/{space_id}/host#key={key}"}
 
 
 @router.post("/spaces/{space_id}/end", summary="End the space (host key as Bearer token)")
@@ -127,6 +183,8 @@ class JoinBody(BaseModel):
                               description="the ticket you hold, to extend it")
     challenge: str | None = Field(default=None, max_length=200)
     solution: str | None = Field(default=None, max_length=20)
+    seat_secret: str | None = Field(default=None, max_length=64,
+                                    description="from the join answer: needed to renew")
 
 
 def _answer(answer: Answer) -> JSONResponse:
@@ -152,8 +210,8 @@ async def join_space(space_id: str, request: Request,
         return _answer(refused)
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
-    status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution),
-                               time.time())
+    status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution,
+                                                  b.seat_secret), time.time())
     return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -162,6 +220,8 @@ class AdmitBody(BaseModel):
     grant: str = Field(max_length=120, description="join_grant from the space's details")
     renew: str | None = Field(default=None, max_length=100,
                               description="the ticket you hold, to extend it")
+    seat_secret: str | None = Field(default=None, max_length=64,
+                                    description="from the join answer: needed to renew")
 
 
 @router.post("/admit/{space_id}", summary="Ask to listen with a join grant, on any origin",
@@ -169,7 +229,8 @@ class AdmitBody(BaseModel):
 async def admit(space_id: str, body: AdmitBody, request: Request) -> Response:
     anywhere: Anywhere = request.app.state.anywhere
     address = client_address(request.scope, request.app.state.trusted)
-    return _answer(await anywhere.admit(space_id, body.grant, body.renew, address, time.time()))
+    return _answer(await anywhere.admit(space_id, body.grant, body.renew, address, time.time(),
+                                        body.seat_secret))
 
 
 class AudienceBody(BaseModel):
@@ -193,11 +254,14 @@ async def audience(space_id: str, body: AudienceBody, request: Request) -> Respo
 
 class LeaveBody(BaseModel):
     ticket: str = Field(max_length=100)
+    seat_secret: str | None = Field(default=None, max_length=64,
+                                    description="from the join answer: proves the seat")
 
 
 @router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
 async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
-    seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time())
+    seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time(),
+                                      body.seat_secret)
     if seat is not None:  # or a grant seat this origin counted
         anywhere: Anywhere = request.app.state.anywhere
         anywhere.leave(space_id, seat)
@@ -228,16 +292,50 @@ async def react(space_id: str, body: ReactionBody, request: Request) -> dict[str
 def _operator(request: Request, authorization: str | None) -> None:
     key: str = request.app.state.settings.admin_key
     given = _bearer(authorization) or ""
-    if not key or not hmac.compare_digest(given.encode(), key.encode()):
-        raise SpaceError(401, "bad_admin_key", "operator calls need the admin key as Bearer")
+    if key and hmac.compare_digest(given.encode(), key.encode()):
+        return
+    who = _hosting(request).identify(given)
+    if who is None or not who.admin:
+        raise SpaceError(401, "bad_admin_key", "operator calls need an admin key as Bearer")
 
 
 @router.get("/admin/metrics", summary="Operator: counters, pressure, attack mode")
 async def metrics(request: Request,
                   authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     _operator(request, authorization)
-    return {**_admissions(request).metrics(time.time()),
-            "ingest": _spaces(request).ingest_metrics()}
+    doc = _admissions(request).metrics(time.time())
+    doc["ingest"] = _spaces(request).ingest_metrics()
+    doc["resources"] = _resources(request)
+    return doc
+
+
+def _resources(request: Request) -> dict[str, Any]:
+    """Descriptors, connection caps and the recorders' write health."""
+    st = request.app.state
+    recorders = [sp.program.recorder for sp in st.spaces.all() if sp.program is not None]
+    reserve = st.spaces.descriptor_reserve
+    ingest = getattr(st, "ingest", None)
+    return {"open_files_limit": open_files_limit(),
+            "http_connections": connection_cap.metrics(),
+            "ingest_connections": {"open": ingest.connections if ingest else 0,
+                                   "refused": ingest.refused if ingest else 0},
+            "recording": {"write_errors": sum(r.write_errors for r in recorders),
+                          "pending_writes": sum(r.pending for r in recorders),
+                          "failing": sum(1 for r in recorders if r.failed is not None),
+                          "reserve_held": reserve.held if reserve else 0,
+                          "reserve_borrowed": reserve.borrowed if reserve else 0},
+            "hosting": {"refused": st.hosting.refused, "expired": st.hosting.expired}}
+
+
+@router.post("/admin/spaces/{space_id}/seats/{seat}/revoke",
+             summary="Operator: revoke a shared ticket (no renewal; its seat is freed)")
+async def revoke_seat(space_id: str, seat: str, request: Request,
+                      authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    _operator(request, authorization)
+    if not seat.isalnum() or len(seat) > 32:
+        raise _invalid("seat: 1 to 32 letters and digits")
+    _admissions(request).revoke(_spaces(request).get(space_id), seat, time.time())
+    return {"space": space_id, "seat": seat, "revoked": True}
 
 
 class AttackModeBody(BaseModel):

@@ -18,11 +18,14 @@ from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
 from townhall.live.anywhere import Anywhere
+from townhall.live.descriptors import DescriptorReserve
+from townhall.live.hosting import Hosting
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.settings import Settings
 from townhall.store.sqlite import SqliteSpaceStore
-from townhall.web import api, errors, media, pages, speakers_api
+from townhall.store.sqlite_keys import SqliteKeyStore
+from townhall.web import api, errors, keys_api, media, pages, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.cors import Cors
@@ -38,8 +41,12 @@ def create_app(settings: Settings) -> FastAPI:
     admissions = Admissions(settings, spaces)
     anywhere = Anywhere(settings, spaces, admissions)
     speakers = Speakers(settings, spaces)
+    hosting = Hosting(settings, SqliteKeyStore(settings.database_path), spaces)
+    reserve = DescriptorReserve()
+    reserve.fill(settings.recorder_reserved_fds)
+    spaces.descriptor_reserve = reserve
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
-    trusted = parse_networks(settings.trusted_proxies)
+    trusted = parse_networks(settings.trusted_proxies, settings.edge_secret)
     lag = LagMonitor(admissions)
 
     @asynccontextmanager
@@ -51,14 +58,17 @@ def create_app(settings: Settings) -> FastAPI:
         await speakers.start()
         lag.start()
         anywhere.start()
+        hosting.start(spaces.finish)
         try:
             yield
         finally:
+            await hosting.close()
             await anywhere.close()
             lag.stop()
             await speakers.close()
             await ingest.close()
             await spaces.close()
+            reserve.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
@@ -68,11 +78,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.admissions = admissions
     app.state.anywhere = anywhere
     app.state.speakers = speakers
+    app.state.hosting = hosting
     app.state.trusted = trusted
     app.state.replays = {}
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
+    app.include_router(keys_api.router)
     for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)

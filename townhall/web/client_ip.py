@@ -1,7 +1,14 @@
-"""Who is asking: the peer address, or X-Real-IP when the peer is a trusted edge proxy."""
+"""Who is asking: the peer address, or X-Real-IP when the peer is a trusted edge proxy.
+
+An edge is trusted either by its network (`--trusted-proxy`, loopback by default) or, from
+anywhere, by the shared edge secret (`data/edge.secret`) that `townhall edge-config` writes
+into the edge's `X-Townhall-Edge` header: so an edge on another machine is believed without
+configuration, and a client that sets X-Real-IP itself is not.
+"""
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Iterable
 
@@ -10,8 +17,29 @@ from starlette.types import Scope
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def parse_networks(cidrs: Iterable[str]) -> list[Network]:
-    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+EDGE_HEADER = b"x-townhall-edge"
+
+
+class TrustedEdges(list[Network]):
+    """The trusted networks, and the secret that proves an edge from anywhere."""
+
+    edge_secret: bytes = b""
+
+
+def parse_networks(cidrs: Iterable[str], edge_secret: str = "") -> list[Network]:
+    trusted = TrustedEdges(ipaddress.ip_network(c, strict=False) for c in cidrs)
+    trusted.edge_secret = edge_secret.encode()
+    return trusted
+
+
+def _edge_proven(scope: Scope, trusted: list[Network]) -> bool:
+    secret = getattr(trusted, "edge_secret", b"")
+    if not secret:
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == EDGE_HEADER:
+            return hmac.compare_digest(value, secret)
+    return False
 
 
 def client_address(scope: Scope, trusted: list[Network]) -> str:
@@ -21,7 +49,7 @@ def client_address(scope: Scope, trusted: list[Network]) -> str:
         peer_ip = ipaddress.ip_address(peer)
     except ValueError:
         return peer
-    if any(peer_ip in net for net in trusted):
+    if any(peer_ip in net for net in trusted) or _edge_proven(scope, trusted):
         for name, value in scope.get("headers", ()):
             if name == b"x-real-ip":
                 candidate = value.decode("latin-1").strip()

@@ -26,7 +26,9 @@ def error_response(status: int, code: str, detail: str,
 def install(app: FastAPI) -> None:
     @app.exception_handler(SpaceError)
     async def space_error(_: Request, exc: SpaceError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return error_response(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

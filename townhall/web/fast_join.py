@@ -105,7 +105,8 @@ class FastJoin:
             return 422, {"error": "invalid_request", "detail": _problems(exc)}, None
         try:
             status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge,
-                                                          b.solution), time.time())
+                                                          b.solution, b.seat_secret),
+                                       time.time())
         except SpaceError as exc:
             return exc.status, {"error": exc.code, "detail": exc.message}, None
         return status, payload, None
@@ -118,7 +119,8 @@ class FastJoin:
         except ValidationError as exc:
             return 422, {"error": "invalid_request", "detail": _problems(exc)}, None
         return await self.anywhere.admit(space_id, b.grant, b.renew,
-                                         client_address(scope, self.trusted), time.time())
+                                         client_address(scope, self.trusted), time.time(),
+                                         b.seat_secret)
 
 
 def _problems(exc: ValidationError) -> str:

@@ -21,6 +21,7 @@ from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace
 from townhall.live.speakers import Speakers
 from townhall.space.roles import Action, Role, Seat, SeatState
+from townhall.web.client_ip import client_address
 from townhall.web.pages import STATIC
 
 router = APIRouter(prefix="/api/spaces/{space_id}")
@@ -74,6 +75,7 @@ async def invite(space_id: str, body: InviteBody, request: Request, response: Re
                  authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     service, space, actor = _caller(request, space_id, authorization)
     _manager(actor)
+    request.app.state.hosting.check_owner(space)  # a revoked hosting key invites no one
     seat = service.invite(space, actor, body.name, Role(body.role))
     response.headers["Cache-Control"] = cache.NO_STORE
     return service.seat_doc(space, seat)
@@ -85,10 +87,14 @@ async def stage(space_id: str, request: Request, response: Response,
     service, space, actor = _caller(request, space_id, authorization)
     _manager(actor)
     room = service.room(space)
+    listed = service.settings.stage_hands_listed  # the document's size is bounded
+    hands = room.stage.hands
     seats = [service.seat_doc(space, s) for s in room.stage.seats.values()
-             if s.state is not SeatState.REMOVED]
+             if s.state not in (SeatState.REMOVED, SeatState.RAISED)]
+    seats += [service.seat_doc(space, s) for s in hands[:listed]]
     response.headers["Cache-Control"] = cache.NO_STORE
     return {"speaker_cap": room.stage.cap, "live": len(room.stage.live), "seats": seats,
+            "hands_waiting": len(hands),
             "whip_url": service.whip_url(space), "ice_servers": _ice(service)}
 
 
@@ -108,7 +114,8 @@ async def raise_hand(space_id: str, body: HandBody, request: Request,
                      response: Response) -> dict[str, Any]:
     service = _service(request)
     space = service.spaces.get(space_id)
-    seat = service.raise_hand(space, body.name)
+    address = client_address(request.scope, request.app.state.trusted)
+    seat = service.raise_hand(space, body.name, address)
     response.headers["Cache-Control"] = cache.NO_STORE
     return service.seat_doc(space, seat)
 

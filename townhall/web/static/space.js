@@ -70,7 +70,9 @@
     const viaGrant = Boolean(grant) && !state.noGrant && !body.token && !body.challenge;
     const id = encodeURIComponent(spaceId);
     const url = viaGrant ? `/api/admit/${id}` : `/api/spaces/${id}/join`;
-    const payload = viaGrant ? (body.renew ? { grant, renew: body.renew } : { grant }) : body;
+    const payload = viaGrant ? (body.renew ? { grant, renew: body.renew,
+                                               seat_secret: body.seat_secret } : { grant })
+                             : body;
     const res = await fetch(url, {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(payload), cache: "no-store" });
@@ -94,8 +96,10 @@
           state.waiting = null;
           $("queue").hidden = true;
           state.ticket = data.ticket;
+          state.seatSecret = data.seat_secret;  // kept here, never in a URL: renew and leave
           play(data.playlist_url);
-          setTimeout(() => join({ renew: state.ticket }), data.renew_after_s * 1000);
+          setTimeout(() => join({ renew: state.ticket, seat_secret: state.seatSecret }),
+                     data.renew_after_s * 1000);
           return;
         }
         if (status === 202) {
@@ -133,7 +137,8 @@
   window.addEventListener("pagehide", () => {
     if (!state.ticket) return;
     navigator.sendBeacon(`/api/spaces/${encodeURIComponent(spaceId)}/leave`,
-      new Blob([JSON.stringify({ ticket: state.ticket })], { type: "application/json" }));
+      new Blob([JSON.stringify({ ticket: state.ticket, seat_secret: state.seatSecret })],
+               { type: "application/json" }));
   });
 
   // --- reactions ---

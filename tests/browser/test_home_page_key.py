@@ -1,0 +1,36 @@
+"""The home page asks for a hosting key before it creates a space, and keeps it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.helpers import Server, start_server, stop_server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "data", "--attack-mode", "off")
+    yield srv
+    stop_server(srv)
+
+
+def test_creating_a_space_needs_a_key_that_the_page_then_keeps(server: Server,
+                                                                page: Page) -> None:
+    page.goto(server.base_url + "/")
+    page.fill("#title", "Keyed")
+    page.fill("#hostname", "Ada")
+    page.fill("#apikey", "wrong-key")
+    page.click("button[type=submit]")
+    expect(page.locator("#error")).to_contain_text("API key")
+    assert page.evaluate("localStorage.getItem('townhall.apiKey')") is None
+    page.fill("#apikey", server.admin_key)
+    page.click("button[type=submit]")
+    expect(page.locator("#created")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('townhall.apiKey')") == server.admin_key
+    page.reload()
+    expect(page.locator("#apikey")).to_have_value(server.admin_key)
+    expect(page.locator("#spaces")).to_contain_text("Keyed")

@@ -1,0 +1,44 @@
+"""What the edge config does for isolation: capped origin connections, a cache key without
+junk queries, the edge secret, the seats log; and secrets that would break the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from townhall.delivery.edge_config import EdgeSettings, render
+
+SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def conf(tmp_path: Path, **kw: object) -> str:
+    return render(EdgeSettings(origins=("a=10.0.0.1:8000", "b=10.0.0.2:8000"),
+                               ticket_secret=SECRET, prefix=str(tmp_path), **kw))  # type: ignore[arg-type]
+
+
+def test_every_origin_server_has_a_connection_cap(tmp_path: Path) -> None:
+    text = conf(tmp_path, origin_max_conns=77)
+    servers = [line for line in text.splitlines() if line.strip().startswith("server 10.")]
+    assert len(servers) == 4 and all("max_conns=77" in line for line in servers)
+
+
+def test_media_is_keyed_and_proxied_by_the_hls_directives_only(tmp_path: Path) -> None:
+    text = conf(tmp_path)
+    assert 'proxy_cache_key "$sp/$rest?$hls_query";' in text
+    assert "proxy_pass http://$townhall_upstream$uri?$hls_query;" in text
+    assert "$is_args$args" not in text
+
+
+def test_the_edge_proves_itself_with_the_secret_and_logs_seat_starts(tmp_path: Path) -> None:
+    text = conf(tmp_path, edge_secret="s3cr3t")
+    assert text.count('proxy_set_header X-Townhall-Edge "s3cr3t";') >= 10
+    assert f"access_log {tmp_path}/seats.log townhall_seats" in text
+    bare = conf(tmp_path)
+    assert 'proxy_set_header X-Townhall-Edge "";' in bare  # a client's own header is dropped
+
+
+@pytest.mark.parametrize("secret", ["a b", "x;y", 'q"', "{}", "$x", "a\\b"])
+def test_secrets_that_would_break_the_file_are_refused(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(ValueError, match="plain tokens"):
+        conf(tmp_path, edge_secret=secret)

@@ -1,0 +1,177 @@
+"""Hosting identity: who may create a space and put it on air, and the quotas they live by.
+
+Service. Turns a Bearer credential into an `Identity` (the operator's admin key, or an
+operator-issued API key from the `KeyStore`), remembers which identity owns each space, and
+refuses (with `SpaceError`) a create or a go-live past the quotas of `admission.hosting_quota`
+or from a revoked key. It also expires spaces that never went live. Never on the listener
+path: creates, go-lives and key management only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from townhall.admission.hosting_quota import HostingQuota, Refusal
+from townhall.live.errors import SpaceError
+from townhall.live.spaces import LiveSpace, Spaces
+from townhall.settings import Settings
+from townhall.space.lifecycle import Phase
+from townhall.store.keys import ApiKey, KeyStore, hash_api_key, new_api_key
+
+log = logging.getLogger("townhall.hosting")
+ADMIN = "admin"  # the owner name of spaces made with the operator's admin key
+
+
+@dataclass(frozen=True)
+class Identity:
+    owner: str  # "admin" or an API key's id
+    role: str  # "admin" or "host"
+
+    @property
+    def admin(self) -> bool:
+        return self.role == "admin"
+
+
+def airing(space: LiveSpace) -> bool:
+    """On air, or about to be: its program runs, or a source is connected (counted from the
+    connection, so that many sources arriving at once cannot all pass the ceiling)."""
+    return bool((space.program is not None and space.program.on_air)
+                or (space.ingest is not None and not space.ingest.closed)
+                or (space.speakers is not None and space.speakers.sessions))
+
+
+def _refused(r: Refusal) -> SpaceError:
+    return SpaceError(r.status, r.code, r.detail, retry_after=r.retry_after)
+
+
+class Hosting:
+    def __init__(self, settings: Settings, keys: KeyStore, spaces: Spaces) -> None:
+        s = settings
+        self.settings = settings
+        self.keys = keys
+        self.spaces = spaces
+        self.quota = HostingQuota(s.spaces_per_hour_per_key, s.spaces_per_hour_per_origin,
+                                  s.live_spaces_per_key, s.live_programs_per_origin)
+        self._owners = keys.owners()
+        self.refused = 0  # creates and go-lives refused, for the operator's metrics
+        self.expired = 0
+        self._sweeper: asyncio.Task[None] | None = None
+        spaces.admit_source = self.admit_source
+
+    # --- identity ---
+    def identify(self, bearer: str | None) -> Identity | None:
+        if not bearer:
+            return None
+        admin_key = self.settings.admin_key
+        if admin_key and hmac.compare_digest(bearer.encode(), admin_key.encode()):
+            return Identity(ADMIN, "admin")
+        key = self.keys.by_hash(hash_api_key(bearer))
+        if key is None or not key.active:
+            return None
+        return Identity(key.id, key.role)
+
+    def require(self, bearer: str | None, *, admin: bool = False) -> Identity:
+        who = self.identify(bearer)
+        if who is None:
+            raise SpaceError(401, "hosting_key_required",
+                             "hosting needs an API key as 'Authorization: Bearer KEY' (the "
+                             "operator's data/admin.key, or one from 'townhall keys create')")
+        if admin and not who.admin:
+            raise SpaceError(403, "not_allowed", "only an admin key manages keys")
+        return who
+
+    # --- spaces ---
+    def check_create(self, who: Identity, now: float) -> None:
+        refusal = self.quota.check_create(who.owner, who.admin, now)
+        if refusal is not None:
+            self.refused += 1
+            raise _refused(refusal)
+
+    async def created(self, who: Identity, space_id: str, now: float) -> None:
+        self.quota.created(who.owner, now)
+        self._owners[space_id] = who.owner
+        await asyncio.to_thread(self.keys.record_space, space_id, who.owner, now)
+
+    def owner_of(self, space_id: str) -> str:
+        return self._owners.get(space_id, ADMIN)  # spaces from before keys: the operator's
+
+    def owns(self, who: Identity, space_id: str) -> bool:
+        return who.admin or self.owner_of(space_id) == who.owner
+
+    def admit_source(self, space: LiveSpace) -> None:
+        """Called before a source is attached: refuse it if it would put one more space on
+        air past the quotas, or if the key that created the space has been revoked."""
+        owner = self.check_owner(space)
+        if airing(space):
+            return  # already on air: a reconnecting host or another speaker costs no program
+        on_air = [sp for sp in self.spaces.all() if airing(sp)]
+        mine = sum(1 for sp in on_air if self.owner_of(sp.record.id) == owner)
+        refusal = self.quota.check_live(owner == ADMIN, mine, len(on_air))
+        if refusal is not None:
+            self.refused += 1
+            log.warning("space %s may not go live: %s", space.record.id, refusal.detail)
+            raise _refused(refusal)
+
+    def check_owner(self, space: LiveSpace) -> str:
+        """The space's owner, if its key still stands (a revoked key's spaces neither go live
+        nor invite); raises SpaceError 403 otherwise."""
+        owner = self.owner_of(space.record.id)
+        if owner != ADMIN:
+            key = self.keys.by_id(owner)
+            if key is None or not key.active:
+                self.refused += 1
+                raise SpaceError(403, "key_revoked", "the API key that created this space has "
+                                                     "been revoked; it cannot go live or invite")
+        return owner
+
+    # --- keys ---
+    def issue(self, name: str, role: str) -> tuple[ApiKey, str]:
+        try:
+            record, key = new_api_key(name, role, time.time())
+        except ValueError as exc:
+            raise SpaceError(422, "invalid_request", str(exc)) from None
+        self.keys.add(record)
+        return record, key
+
+    def revoke(self, key_id: str) -> ApiKey:
+        record = self.keys.revoke(key_id, time.time())
+        if record is None:
+            raise SpaceError(404, "key_not_found", f"no API key with id {key_id!r}")
+        return record
+
+    # --- expiry of spaces that never went live ---
+    def start(self, end: Callable[[LiveSpace], Awaitable[object]]) -> None:
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(end))
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self.keys.close()
+
+    def unused(self, now: float) -> list[LiveSpace]:
+        limit = self.settings.unused_space_expiry_s
+        out = []
+        for sp in self.spaces.all():
+            r = sp.record
+            if r.phase is Phase.SCHEDULED and sp.program is None and sp.ingest is None:
+                since = max(r.created_at, r.scheduled_start or 0.0)
+                if now - since > limit:
+                    out.append(sp)
+        return out
+
+    async def _sweep(self, end: Callable[[LiveSpace], Awaitable[object]]) -> None:
+        period = max(1.0, min(60.0, self.settings.unused_space_expiry_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            for space in self.unused(time.time()):
+                try:
+                    await end(space)
+                except SpaceError:
+                    continue
+                self.expired += 1
+                log.info("space %s expired: never went live", space.record.id)
