@@ -75,7 +75,8 @@ def test_a_given_back_seat_stops_its_url_and_forged_tickets_die_at_the_edge(
         assert httpx.get(forged, timeout=10).status_code == 403
         assert origin_metrics(origin)["counters"]["media_forged"] == before  # never asked
         left = httpx.post(f"{origin.base_url}/api/spaces/{doc['id']}/leave",
-                          json={"ticket": joined["ticket"]}, timeout=10)
+                          json={"ticket": joined["ticket"],
+                                "seat_secret": joined["seat_secret"]}, timeout=10)
         assert left.status_code == 204
         time.sleep(6)  # past the ticket's 5 s
         gone = httpx.get(url, timeout=10, follow_redirects=False)
