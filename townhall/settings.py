@@ -66,9 +66,8 @@ class Settings:
     # uncapped spaces: the details carry a join grant with which any origin admits listeners
     admit_anywhere: bool = True
     grant_valid_s: float = 20.0  # a grant admits for this long after the details were made
-    audience_report_s: float = 2.0  # origins report their grant seats to the home this often
-    audience_fresh_s: float = 10.0  # a report counts this long
-    audience_url: str | None = None  # where to report (default: public_url, i.e. the edge)
+    audience_report_s: float = 2.0  # each origin shares its listener counts this often
+    audience_fresh_s: float = 10.0  # a shared count counts this long
     fast_join: bool = True  # answer POST .../join straight from ASGI (2.5x the joins/s)
     # --- rate limits (per client address and per /24 or /48 network) ---
     join_rate_per_address: float = 1.0  # joins/s sustained per address
@@ -113,6 +112,15 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
+    # --- cluster: several origins on one shared database and Redis (--redis-url) ---
+    origin_name: str = ""  # this origin in leases and counts; default host:port
+    lease_ttl_s: float = 1.5  # a live program's lease lapses this long after its holder died
+    lease_renew_s: float = 0.3  # the holder renews this often; standbys check this often
+    standby_grace_s: float = 0.5  # standbys without the source wait this much longer
+    replica_max_entries: int = 2000  # part-stream entries kept in Redis per live space
+    replica_outbox_max: int = 5000  # entries a holder queues while Redis is away, then drops
+    redis_timeout_s: float = 0.5  # a Redis call slower than this counts as Redis away
+    record_refresh_s: float = 2.0  # records of other origins' spaces are re-read this often
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -149,5 +157,7 @@ class Settings:
             raise ValueError("seat_ttl_s must be positive and seat_ttl_max_s at least as long")
         if self.origin_tag and not TAG_RE.match(self.origin_tag):
             raise ValueError("origin_tag is 1 to 3 characters of a-z and 0-9")
+        if not 0 < self.lease_renew_s < self.lease_ttl_s:
+            raise ValueError("lease_renew_s must be positive and shorter than lease_ttl_s")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")

@@ -9,10 +9,11 @@ What the edge does, and why:
   busy or down;
 - rate-limits joins and API calls per address and per /24 (`limit_req`), caps connections
   per address (`limit_conn`), and times out slow clients early (slowloris);
-- sends every request of a space (media, API, WHIP, replay) to the origin that owns it: with
-  several origins each has a tag (`--origin a=10.0.0.1:8000`, the origin runs with
-  `--origin-tag a`) that begins the ids of the spaces it creates; requests without a space
-  (create, list, pages) go to any origin.
+- spreads requests over the origins, which are all equal (a cluster answers anything about
+  any space): a consistent hash of the space id keeps one space's requests on one origin (its
+  cache stays warm, its joins meet one waiting room), requests without a space go anywhere,
+  and a dead or refusing origin is skipped for the next one (`proxy_next_upstream`), so no
+  origin is needed for any space. (`TAG=` before an origin is accepted and ignored.)
 Never starts nginx; `townhall edge-config` writes the file, the operator (or a test) runs it.
 """
 
@@ -68,8 +69,7 @@ def _json_error(name: str, status: int, code: str, detail: str) -> str:
 
 
 def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(tag, host:port) of each origin; ValueError unless several origins all have distinct
-    tags of one length (an id's first characters must name exactly one origin)."""
+    """(tag, host:port) of each origin (the tag is optional and no longer routes)."""
     if not origins:
         raise ValueError("an edge needs at least one origin")
     out = []
@@ -80,29 +80,19 @@ def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
         if not addr or any(c in addr for c in " ;{}'\"$"):
             raise ValueError(f"origin {o!r}: expected [TAG=]host:port")
         out.append((tag, addr))
-    tags = [t for t, _ in out]
-    if len(out) > 1 and (not all(tags) or len(set(tags)) != len(tags)
-                         or len({len(t) for t in tags}) != 1):
-        raise ValueError("with several origins give each a distinct tag of the same length "
-                         "(--origin a=HOST:PORT --origin b=HOST:PORT), and start each origin "
-                         "with its --origin-tag")
+    if len({a for _, a in out}) != len(out):
+        raise ValueError("each origin may be named once")
     return out
 
 
 def _upstreams(origins: list[tuple[str, str]]) -> str:
-    """`townhall_any` (all origins) and, per tagged origin, `townhall_o_TAG`; the map picks
-    the owner of `$space` (any origin when there is none)."""
-    blocks = ["    upstream townhall_any {\n" + "".join(
-        f"        server {a} max_fails=0;\n" for _, a in origins) + "        keepalive 256;\n    }"]
-    routes = []
-    for tag, addr in origins:
-        if tag:
-            blocks.append(f"    upstream townhall_o_{tag} {{\n        server {addr} max_fails=0;\n"
-                          "        keepalive 256;\n    }")
-            routes.append(f"        ~^{tag} townhall_o_{tag};\n")
-    blocks.append("    map $space $townhall_upstream {\n        default townhall_any;\n"
-                  + "".join(routes) + "    }")
-    return "\n".join(blocks)
+    """`townhall_origins`: every origin, chosen by a consistent hash of `$space` (of the
+    request id when there is no space: spread evenly); an origin that fails is left out for
+    2 s and its requests go to the next one."""
+    return ("    map $space $townhall_hash {\n        \"\" $request_id;\n        default $space;\n"
+            "    }\n    upstream townhall_origins {\n        hash $townhall_hash consistent;\n"
+            + "".join(f"        server {a} max_fails=1 fail_timeout=2s;\n" for _, a in origins)
+            + "        keepalive 256;\n    }")
 
 
 def render(s: EdgeSettings) -> str:
@@ -111,7 +101,7 @@ def render(s: EdgeSettings) -> str:
         raise ValueError("ticket secret must be a plain token")
     user = f"user {s.user};\n" if s.user else ""
     rlimit = f"worker_rlimit_nofile {s.rlimit_nofile};\n" if s.rlimit_nofile else ""
-    proxy_common = """            proxy_pass http://$townhall_upstream;
+    proxy_common = """            proxy_pass http://townhall_origins;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -183,6 +173,8 @@ http {{
         proxy_connect_timeout 2s;
         proxy_read_timeout {s.blocking_wait_s}s;
         proxy_next_upstream error timeout http_502 http_504;
+        proxy_next_upstream_tries 3;
+        proxy_next_upstream_timeout 5s;
         set $space "";
 
         error_page 403 = @forbidden;
@@ -238,13 +230,7 @@ http {{
 {proxy_common}
         }}
 
-        # origins report their grant seats to the space's origin (signed; not rate-limited)
-        location ~ "^/api/spaces/(?<sp>{SPACE})/audience$" {{
-            set $space $sp;
-{proxy_common}
-        }}
-
-        # everything else about one space (host, end, leave, reactions, stage): its origin
+        # everything else about one space (host, end, leave, reactions, stage)
         location ~ "^/api/spaces/(?<sp>{SPACE})/" {{
             set $space $sp;
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
@@ -256,14 +242,14 @@ http {{
 {proxy_common}
         }}
 
-        # speakers publish to the space's origin (WHIP offers and session DELETEs)
+        # speakers publish to the space's origin of the moment (WHIP offers, session DELETEs)
         location ~ "^/whip/(?<sp>{SPACE})(/|$)" {{
             set $space $sp;
             client_max_body_size 64k;
 {proxy_common}
         }}
 
-        # replays and space pages: from the space's origin, cached, stale allowed
+        # replays and space pages: cached, stale allowed
         location ~ "^/(replay|spaces)/(?<sp>{SPACE})" {{
             set $space $sp;
             proxy_cache_key "$uri";

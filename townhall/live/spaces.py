@@ -66,6 +66,10 @@ class Spaces:
         # listeners that origins admitted with grants, as they report them
         self.join_grant: Callable[[LiveSpace, int, float], str | None] | None = None
         self.audience: dict[str, Audience] = {}
+        # in a cluster (live.program_leases): told of each program made here, and ends them
+        self.on_program: Callable[[LiveSpace, Program], None] | None = None
+        self.end_program: Callable[[LiveSpace], Awaitable[None]] | None = None
+        self._missing: dict[str, float] = {}  # ids the store did not have, and when asked
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -86,7 +90,43 @@ class Spaces:
         return space.listeners.count(now)
 
     def find(self, space_id: str) -> LiveSpace | None:
-        return self._spaces.get(space_id)
+        space = self._spaces.get(space_id)
+        if space is None and self.on_program is not None:
+            space = self._load(space_id)  # in a cluster: made by another origin
+        return space
+
+    def _load(self, space_id: str) -> LiveSpace | None:
+        """A space another origin created, from the shared store (control path; an id the
+        store lacks is not asked again for a second, so made-up ids cost one query each)."""
+        now = time.monotonic()
+        if now - self._missing.get(space_id, -10.0) < 1.0 or len(space_id) > 64:
+            return None
+        record = self.store.load(space_id)
+        if record is None:
+            if len(self._missing) > 10_000:
+                self._missing.clear()
+            self._missing[space_id] = now
+            return None
+        return self._spaces.setdefault(space_id, self._wrap(record))
+
+    def refresh(self, records: list[SpaceRecord]) -> None:
+        """Records as the shared store has them now (other origins' creates, starts, ends)."""
+        order = list(Phase)
+        for record in records:
+            space = self._spaces.get(record.id)
+            if space is None:
+                self._spaces[record.id] = self._wrap(record)
+                continue
+            mine = space.record
+            if order.index(record.phase) > order.index(mine.phase):
+                mine.phase, mine.actual_start = record.phase, record.actual_start
+                mine.ended_at, mine.has_replay = record.ended_at, record.has_replay
+                space.status = None
+            mine.peak_listeners = max(mine.peak_listeners, record.peak_listeners)
+
+    def standby_for(self, space: LiveSpace) -> Program:
+        """A standby program for a space live on another origin (adopted by the leases)."""
+        return self._program_for(space)
 
     def report_audience(self, space_id: str, origin: str, count: int, at: float) -> None:
         """`origin` holds `count` grant seats of this space (reported at `at`)."""
@@ -146,7 +186,7 @@ class Spaces:
         return space, key
 
     def get(self, space_id: str) -> LiveSpace:
-        space = self._spaces.get(space_id)
+        space = self.find(space_id)
         if space is None:
             raise not_found(space_id)
         return space
@@ -172,11 +212,14 @@ class Spaces:
             for hook in self.on_end:
                 await hook(space)
             record = space.record
-            if space.program is None and has_recording(
-                    self.settings.recordings_path / record.id):
+            if space.program is None and (self.on_program is not None or has_recording(
+                    self.settings.recordings_path / record.id)):
                 self._program_for(space)  # aired before a restart: seal what it published
             if space.program is not None:
-                await space.program.end()
+                if self.end_program is not None:
+                    await self.end_program(space)  # where the program runs, in a cluster
+                else:
+                    await space.program.end()
                 record.has_replay = bool(space.program.recorder.manifest
                                          and space.program.recorder.manifest.segments)
             record.phase = phase
@@ -217,6 +260,8 @@ class Spaces:
             if manifest is not None and manifest.segments:
                 space.program.init = (directory / "init.mp4").read_bytes()
                 space.program.window.init = space.program.init
+            if self.on_program is not None:
+                self.on_program(space, space.program)
         return space.program
 
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:

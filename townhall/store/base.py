@@ -13,7 +13,10 @@ class SpaceStore(Protocol):
         """Insert or replace the record."""
 
     def load_all(self) -> list[SpaceRecord]:
-        """Every space, oldest first (read once at start)."""
+        """Every space, oldest first (read at start; in a cluster, every few seconds)."""
+
+    def load(self, space_id: str) -> SpaceRecord | None:
+        """One space, or None (in a cluster: a space another origin created)."""
 
     def save_seats(self, space_id: str, seats: list[Seat]) -> None:
         """Insert or replace these stage seats of a space."""

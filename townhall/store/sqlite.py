@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from dataclasses import astuple, fields
 from pathlib import Path
+from typing import Any
 
 from townhall.space.lifecycle import Phase
 from townhall.space.record import SpaceRecord
@@ -47,10 +48,18 @@ CREATE TABLE IF NOT EXISTS seats (
 SEAT_COLUMNS = "space_id, seat_id, name, role, state, since, muted, muted_by_manager"
 
 
+def _record(row: tuple[Any, ...]) -> SpaceRecord:
+    values = dict(zip(COLUMNS, row, strict=True))
+    values["phase"] = Phase(values["phase"])
+    values["has_replay"] = bool(values["has_replay"])
+    return SpaceRecord(**values)
+
+
 class SqliteSpaceStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                     timeout=10.0)
         self._lock = threading.Lock()
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -71,13 +80,13 @@ class SqliteSpaceStore:
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {','.join(COLUMNS)} FROM spaces ORDER BY created_at").fetchall()
-        out = []
-        for row in rows:
-            values = dict(zip(COLUMNS, row, strict=True))
-            values["phase"] = Phase(values["phase"])
-            values["has_replay"] = bool(values["has_replay"])
-            out.append(SpaceRecord(**values))
-        return out
+        return [_record(row) for row in rows]
+
+    def load(self, space_id: str) -> SpaceRecord | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {','.join(COLUMNS)} FROM spaces WHERE id = ?",
+                                     (space_id,)).fetchone()
+        return None if row is None else _record(row)
 
     def save_seats(self, space_id: str, seats: list[Seat]) -> None:
         rows = [(space_id, s.id, s.name, s.role.value, s.state.value, s.since, int(s.muted),

@@ -13,10 +13,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.cluster.base import Cluster
+from townhall.cluster.solo import SoloCluster
 from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
-from townhall.live.anywhere import Anywhere
+from townhall.live.grant_admission import GrantAdmission
+from townhall.live.program_leases import ProgramLeases
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.settings import Settings
@@ -34,7 +37,10 @@ def create_app(settings: Settings) -> FastAPI:
     # built here, not in the lifespan, because the middleware needs them at construction
     spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
     admissions = Admissions(settings, spaces)
-    anywhere = Anywhere(settings, spaces, admissions)
+    cluster = _cluster(settings)
+    grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
+    # several origins: each live program runs where its lease is, standbys follow it
+    leases = ProgramLeases(spaces, cluster) if settings.redis_url else None
     speakers = Speakers(settings, spaces)
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies)
@@ -48,15 +54,21 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ingest = ingest
         await speakers.start()
         lag.start()
-        anywhere.start()
+        grant_admission.start()
+        if leases is not None:
+            leases.start()
         try:
             yield
         finally:
-            await anywhere.close()
+            await grant_admission.close()
             lag.stop()
             await speakers.close()
             await ingest.close()
             await spaces.close()
+            if leases is not None:
+                await leases.close()
+            else:
+                await cluster.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
@@ -64,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.spaces = spaces
     app.state.admissions = admissions
-    app.state.anywhere = anywhere
+    app.state.grant_admission = grant_admission
+    app.state.leases = leases
     app.state.speakers = speakers
     app.state.trusted = trusted
     app.state.replays = {}
@@ -77,6 +90,18 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def _cluster(settings: Settings) -> Cluster:
+    """Redis when the origin has a --redis-url (several origins), else memory alone."""
+    name = settings.origin_name or f"{settings.host}:{settings.port}"
+    if settings.redis_url is None:
+        return SoloCluster(name)
+    from townhall.cluster.redis_cluster import RedisCluster
+
+    return RedisCluster(settings.redis_url, name, lease_ttl_s=settings.lease_ttl_s,
+                        max_entries=settings.replica_max_entries,
+                        timeout_s=settings.redis_timeout_s)
+
+
 def outer(app: FastAPI) -> ASGIApp:
     """The app as served: Shedding first (a refused request costs no framework work), then
     joins answered from ASGI (`fast_join`), then FastAPI."""
@@ -84,6 +109,6 @@ def outer(app: FastAPI) -> ASGIApp:
     inner: ASGIApp = app
     if st.settings.fast_join:
         inner = FastJoin(app, admissions=st.admissions, spaces=st.spaces,
-                         anywhere=st.anywhere, trusted=st.trusted,
+                         grant_admission=st.grant_admission, trusted=st.trusted,
                          max_body=st.settings.max_json_body)
     return Shedding(inner, admissions=st.admissions, trusted=st.trusted)

@@ -1,0 +1,108 @@
+"""A real cluster on loopback: redis-server, several `townhall serve` origins sharing one
+database and their secrets, and (by the tests) an nginx edge in front of them."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import Server, free_port, start_server, stop_process, stop_server
+
+
+@dataclass
+class Redis:
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.data_dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            out = subprocess.run(["redis-cli", "-p", str(self.port), "ping"],
+                                 capture_output=True, text=True, check=False)
+            if out.stdout.strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+
+@dataclass
+class Cluster:
+    root: Path
+    redis: Redis
+    database: Path
+    public_url: str
+    origins: list[Server] = field(default_factory=list)
+    extra: tuple[str, ...] = ()
+
+    def start_origin(self, name: str) -> Server:
+        data = self.root / name
+        data.mkdir(parents=True, exist_ok=True)
+        for shared in ("ticket.secret", "secret.key", "admin.key"):
+            shutil.copy(self.root / shared, data / shared)
+        origin = start_server(data, "--redis-url", self.redis.url, "--database",
+                              str(self.database), "--public-url", self.public_url,
+                              "--set", f"origin_name={name}", *self.extra)
+        self.origins.append(origin)
+        return origin
+
+    def holder(self, space_id: str) -> str | None:
+        out = subprocess.run(["redis-cli", "-p", str(self.redis.port), "get",
+                              f"townhall:lease:{space_id}"], capture_output=True, text=True,
+                             check=False)
+        return out.stdout.strip() or None
+
+
+@contextmanager
+def cluster(root: Path, n: int, public_port: int, *extra: str) -> Iterator[Cluster]:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "ticket.secret").write_text(secrets.token_hex(16))
+    (root / "secret.key").write_text(secrets.token_hex(32))
+    (root / "admin.key").write_text(secrets.token_urlsafe(24))
+    redis = Redis(free_port(), root / "redis")
+    redis.start()
+    c = Cluster(root, redis, root / "shared.sqlite3", f"http://127.0.0.1:{public_port}",
+                extra=extra)
+    try:
+        for i in range(n):
+            c.start_origin("abc"[i] if i < 3 else f"o{i}")
+        yield c
+    finally:
+        for origin in c.origins:
+            stop_server(origin)
+        redis.stop()
+
+
+def wait_for(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if callable(check) and check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,61 @@
+"""Two origins on one Redis and one database: the standby follows the live program part for
+part, and takes it over when the holder is killed."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cluster.cluster_helpers import cluster, wait_for
+from tests.helpers import free_port, push_tone
+
+pytestmark = pytest.mark.slow
+
+
+def parts_listed(playlist: str) -> list[str]:
+    return re.findall(r'#EXT-X-PART:[^\n]*URI="([^"]+)"', playlist)
+
+
+def test_a_standby_serves_the_same_parts_and_continues_the_playlist_when_the_holder_dies(
+        tmp_path: Path) -> None:
+    with cluster(tmp_path, 2, free_port()) as c:
+        a, b = c.origins
+        doc = a.create_space()
+        sid = doc["id"]
+        push = push_tone(doc["ingest_url"], 60, 440)
+        try:
+            a.wait_on_air(sid, timeout=20)
+            assert c.holder(sid) == "a"
+            # b admits and serves the live window too (links name the edge: go direct)
+            base_b = b.media_base(sid).replace(c.public_url, b.base_url)
+            base_a = a.media_base(sid).replace(c.public_url, a.base_url)
+            wait_for(lambda: len(parts_listed(httpx.get(f"{base_b}/media.m3u8").text)) > 8,
+                     10, "the standby's window")
+            uris = parts_listed(httpx.get(f"{base_b}/media.m3u8").text)[:6]
+            for uri in uris:  # byte for byte the holder's parts
+                assert httpx.get(f"{base_b}/{uri}").content == \
+                    httpx.get(f"{base_a}/{uri}").content
+            last_before = httpx.get(f"{base_b}/media.m3u8").text
+            msn_before = int(re.findall(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", last_before)[0])
+            a.process.send_signal(signal.SIGKILL)
+            a.process.wait(5)
+            killed = time.monotonic()
+            wait_for(lambda: c.holder(sid) == "b", 5, "the standby to take the lease")
+            took = time.monotonic() - killed
+            assert took < 2.5, took
+            # b continues the same playlist: later parts, after a discontinuity
+            wait_for(lambda: "#EXT-X-DISCONTINUITY" in httpx.get(f"{base_b}/media.m3u8").text,
+                     10, "the continued playlist")
+            after = httpx.get(f"{base_b}/media.m3u8").text
+            assert int(re.findall(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", after)[0]) >= msn_before
+            for uri in uris:  # what listeners had is still there, unchanged
+                if uri in after:
+                    assert httpx.get(f"{base_b}/{uri}").status_code == 200
+        finally:
+            push.kill()
+            push.wait(10)

@@ -1,0 +1,261 @@
+"""Who runs each live space's program in a cluster, and the warm standbys that follow it.
+
+Service. The origin holding a space's lease (Redis, `lease_ttl_s`, renewed every
+`lease_renew_s`) runs its program and appends every event to the space's part stream before
+publishing it (`Program.replicate`). Every other origin follows the stream into a standby
+program: the same live window (so it answers any media request) and the same recording. When
+the lease lapses (the holder was killed) a standby takes it and continues the playlist after
+a discontinuity; the origin that has the space's source is preferred (the others wait
+`standby_grace_s` longer), and a holder hands the program over to an origin that gets the
+source (`want`). While Redis is away the holder keeps publishing and queues the entries
+(`replica_outbox_max`), nobody can take a lease, and standbys resume where they stopped.
+Never touches the database on the listener path; records are refreshed here, off it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+
+from townhall.cluster.base import Cluster, ClusterUnavailable, Renewal
+from townhall.cluster.entries import END, OPENED, Entry, end_entry, entry_of
+from townhall.live.program import Program
+from townhall.live.spaces import LiveSpace, Spaces
+from townhall.media.events import MediaEvent, PartReady
+from townhall.space.lifecycle import Phase
+
+log = logging.getLogger("townhall.leases")
+
+
+class ProgramLeases:
+    def __init__(self, spaces: Spaces, cluster: Cluster) -> None:
+        self.spaces = spaces
+        self.cluster = cluster
+        self.settings = spaces.settings
+        self.counters: Counter[str] = Counter()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._outbox: dict[str, list[Entry]] = {}
+        self._after: dict[str, str] = {}  # the last stream id this origin has of each space
+        self._wanted: set[str] = set()
+        self._watch: asyncio.Task[None] | None = None
+        self.holding: set[str] = set()
+        spaces.on_program = self.adopt
+        spaces.end_program = self.end_program
+
+    # --- the registry's hooks ---
+    def adopt(self, space: LiveSpace, program: Program) -> None:
+        """A program was made on this origin: a standby until this origin holds the lease."""
+        sid = space.record.id
+        program.following = True
+        program.recorder.start(program.init)
+        program.replicate = lambda events, decode: self._replicate(sid, events, decode)
+        program.on_source = lambda: self._want(sid)
+        self._ensure_task(space)
+
+    async def end_program(self, space: LiveSpace) -> None:
+        program = space.program
+        assert program is not None
+        sid = space.record.id
+        if not program.following:
+            await self._end_here(sid, program)
+            return
+        with contextlib.suppress(ClusterUnavailable):
+            await self.cluster.ask_end(sid)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 4 * self.settings.lease_ttl_s
+        while not program.ended and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if not program.ended:  # nobody holds it any more: end it here
+            log.warning("space %s: no holder answered the end; ending it here", sid)
+            with contextlib.suppress(ClusterUnavailable):
+                await self.cluster.acquire(sid)
+            await program.announce(program.take_over())
+            await self._end_here(sid, program)
+
+    async def _end_here(self, sid: str, program: Program) -> None:
+        await program.end()
+        with contextlib.suppress(ClusterUnavailable):
+            await self._flush_outbox(sid)
+            await self.cluster.append(sid, [end_entry(program.window.last_complete_msn,
+                                                      program.published_until)])
+            await self.cluster.set_live(sid, False)
+            await self.cluster.release(sid)
+        self.holding.discard(sid)
+
+    # --- holder: the fence ---
+    async def _replicate(self, sid: str, events: list[MediaEvent], decode: int) -> bool:
+        rate = self.settings.sample_rate
+        entries = []
+        for ev in events:
+            if isinstance(ev, PartReady):
+                decode += round(ev.duration * rate)
+            entries.append(entry_of(ev, decode))
+        outbox = self._outbox.setdefault(sid, [])
+        try:
+            await self._flush_outbox(sid)
+            if not await self.cluster.append(sid, entries):
+                self.counters["deposed"] += 1
+                log.warning("space %s: lease lost; this origin stops publishing", sid)
+                self.holding.discard(sid)
+                return False
+            self._after[sid] = entries[-1].stream_id
+        except ClusterUnavailable:
+            # Redis is away: nobody can take the lease, so keep publishing; resend later
+            if len(outbox) + len(entries) > self.settings.replica_outbox_max:
+                self.counters["replica_entries_dropped"] += len(outbox)
+                log.error("space %s: replication outbox full; %d entries dropped for the "
+                          "standbys", sid, len(outbox))
+                outbox.clear()
+            outbox.extend(entries)
+            self.counters["replica_queued"] += len(entries)
+        return True
+
+    async def _flush_outbox(self, sid: str) -> None:
+        outbox = self._outbox.get(sid)
+        if outbox:
+            if await self.cluster.append(sid, outbox):
+                self._after[sid] = outbox[-1].stream_id
+            outbox.clear()
+
+    def _want(self, sid: str) -> None:
+        self._wanted.add(sid)
+
+    # --- one task per live space: hold, or follow and stand by ---
+    def _ensure_task(self, space: LiveSpace) -> None:
+        sid = space.record.id
+        task = self._tasks.get(sid)
+        if task is None or task.done():
+            self._tasks[sid] = asyncio.get_running_loop().create_task(self._run(space))
+
+    async def _run(self, space: LiveSpace) -> None:
+        sid = space.record.id
+        program = space.program
+        assert program is not None
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        synced = False
+        s = self.settings
+        while not program.ended:
+            try:
+                if not program.following:
+                    await self._hold(sid, program)
+                    continue
+                mine = sid in self._wanted
+                if mine:
+                    await self.cluster.want(sid)
+                    if await self.cluster.holder(sid) is None and await self.cluster.acquire(sid):
+                        await self._take_over(sid, program)  # a new space, or its holder died
+                        continue
+                got = await self.cluster.read(sid, self._after.get(sid, "0"), s.lease_renew_s)
+                if got:
+                    quiet_since = loop.time()
+                    synced = await self._apply(sid, program, got, synced)
+                    continue
+                holder = await self.cluster.holder(sid)
+                if holder is not None:
+                    continue
+                wanted = await self.cluster.wanted_by(sid)
+                if wanted is not None and wanted != self.cluster.origin:
+                    continue  # the origin with the source takes it
+                if loop.time() - quiet_since < s.lease_ttl_s + s.standby_grace_s:
+                    continue
+                if await self.cluster.acquire(sid):
+                    await self._take_over(sid, program)
+            except ClusterUnavailable as exc:
+                self.counters["cluster_unavailable"] += 1
+                if self.counters["cluster_unavailable"] % 20 == 1:
+                    log.warning("space %s: shared state unavailable (%s)", sid, exc)
+                await asyncio.sleep(s.lease_renew_s)
+                quiet_since = loop.time()  # the holder could not renew either: wait afresh
+            except Exception:
+                log.exception("space %s: program lease loop failed; retrying", sid)
+                await asyncio.sleep(s.lease_renew_s)
+
+    async def _apply(self, sid: str, program: Program, got: list[tuple[str, Entry]],
+                     synced: bool) -> bool:
+        for stream_id, entry in got:
+            self._after[sid] = stream_id
+            if entry.kind == END:
+                await program.stop_following()
+                return synced
+            event = entry.event()
+            assert event is not None
+            if not synced and entry.kind != OPENED:
+                continue  # joined mid-segment: start at the next segment
+            synced = True
+            try:
+                program.follow([event], entry.decode_time)
+            except (ValueError, KeyError) as exc:
+                self.counters["replica_gaps"] += 1
+                log.error("space %s: replicated entry %s does not follow: %s", sid,
+                          stream_id, exc)
+        return synced
+
+    async def _take_over(self, sid: str, program: Program) -> None:
+        self._wanted.discard(sid)
+        self.holding.add(sid)
+        # nobody else can append now: read what the old holder published before we took it
+        while got := await self.cluster.read(sid, self._after.get(sid, "0"), 0.001):
+            await self._apply(sid, program, got, True)
+        self.counters["took_over"] += 1
+        log.warning("space %s: this origin takes the program over", sid)
+        await program.announce(program.take_over())
+        program.start_clock()
+
+    async def _hold(self, sid: str, program: Program) -> None:
+        self.holding.add(sid)
+        await asyncio.sleep(self.settings.lease_renew_s)
+        await self._flush_outbox(sid)
+        verdict = await self.cluster.renew(sid)
+        if verdict is Renewal.HELD or program.following:
+            return
+        if verdict is Renewal.END:
+            await self._end_here(sid, program)
+            return
+        # LOST, or HAND_OVER to the origin that now has the source
+        self.counters["handed_over" if verdict is Renewal.HAND_OVER else "deposed"] += 1
+        log.warning("space %s: lease %s; this origin stops publishing", sid, verdict.value)
+        program.following = True
+        await program.stop_clock()
+        self.holding.discard(sid)
+
+    # --- which spaces are live anywhere; records from the shared store ---
+    def start(self) -> None:
+        self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+
+    async def _watch_loop(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        refreshed = 0.0
+        while True:
+            try:
+                if loop.time() - refreshed > s.record_refresh_s:
+                    refreshed = loop.time()
+                    self.spaces.refresh(await asyncio.to_thread(self.spaces.store.load_all))
+                for sid in await self.cluster.live_spaces():
+                    space = self.spaces.find(sid)
+                    if space is None or space.record.phase is Phase.ENDED:
+                        continue
+                    if space.program is None:
+                        self.spaces.standby_for(space)  # adopt() starts its task
+                    elif not space.program.ended:
+                        self._ensure_task(space)
+            except ClusterUnavailable:
+                pass
+            except Exception:
+                log.exception("cluster watch failed; retrying")
+            await asyncio.sleep(s.lease_renew_s)
+
+    async def close(self) -> None:
+        tasks = [t for t in [self._watch, *self._tasks.values()] if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        for sid in list(self.holding):
+            with contextlib.suppress(ClusterUnavailable):
+                await self.cluster.release(sid)
+        await self.cluster.close()
