@@ -2,7 +2,9 @@
 
 Decodes the file with PyAV, re-encodes ADTS AAC, and PUTs it chunked to the ingest URL at
 the pace of the audio (a small lead keeps the server's jitter buffer fed), as a live source
-would. For demos, tests and benchmarks.
+would. Given the space and its host key (`broadcast_to_space`), it asks the server (an edge:
+any origin) for the ingest URL and, when the connection breaks (the origin died), asks again
+and goes on pushing where it was, to whichever origin answers. For demos, tests, benchmarks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import av
 import httpx
 
 LEAD_S = 0.25  # how far ahead of real time bytes may be sent
+RECONNECT_FOR_S = 60.0  # a source whose server stays away longer than this gives up
 
 
 def ingest_http_url(ingest_url: str) -> tuple[str, str]:
@@ -82,3 +85,59 @@ async def broadcast(path: Path, ingest_url: str, *,
     except ValueError:
         body["text"] = res.text
     return body
+
+
+async def _ingest_url(client: httpx.AsyncClient, server: str, space: str, key: str) -> str:
+    res = await client.get(f"{server}/api/spaces/{space}/host",
+                           headers={"Authorization": f"Bearer {key}"})
+    if res.status_code != 200:
+        raise httpx.HTTPStatusError(f"{res.status_code} {res.text}", request=res.request,
+                                    response=res)
+    return str(res.json()["ingest_url"])
+
+
+async def broadcast_to_space(path: Path, server: str, space: str, key: str, *,
+                             loop_forever: bool = False,
+                             reconnect_for_s: float = RECONNECT_FOR_S) -> dict[str, object]:
+    """Push `path` into a space through `server`, reconnecting (to any origin) when the
+    connection breaks; the audio goes on from where it was."""
+    chunks = adts_chunks(path, loop_forever=loop_forever).__aiter__()
+    exhausted = False
+
+    async def rest() -> AsyncIterator[bytes]:
+        nonlocal exhausted
+        async for chunk in chunks:
+            yield chunk
+        exhausted = True
+
+    reconnects = 0
+    body: dict[str, object] = {}
+    server = server.rstrip("/")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client:
+        down_since: float | None = None
+        while True:
+            try:
+                url, secret = ingest_http_url(await _ingest_url(client, server, space, key))
+                res = await client.put(url, content=rest(), auth=("source", secret),
+                                       headers={"Content-Type": "audio/aac"})
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code in (401, 403, 404, 409):
+                    return {"status_code": exc.response.status_code, "reconnects": reconnects,
+                            "text": exc.response.text}
+                res = None
+            except httpx.HTTPError:
+                res = None
+            if res is not None and (exhausted or res.status_code != 200):
+                body = {"status_code": res.status_code, "reconnects": reconnects}
+                try:
+                    body.update(res.json())
+                except ValueError:
+                    body["text"] = res.text
+                return body
+            now = time.monotonic()
+            down_since = down_since if down_since is not None and res is None else now
+            if now - down_since > reconnect_for_s:
+                return {"status_code": 503, "reconnects": reconnects,
+                        "text": "the server stayed away"}
+            reconnects += 1
+            await asyncio.sleep(0.2)

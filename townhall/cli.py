@@ -73,29 +73,27 @@ def _overrides(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_broadcast(args: argparse.Namespace) -> int:
-    from townhall.broadcast import broadcast
+    from townhall.broadcast import broadcast, broadcast_to_space
 
     ingest_url = args.ingest_url
-    if ingest_url is None:
-        if not args.space or not args.key:
-            print("broadcast: give --ingest-url, or --space and --key", file=sys.stderr)
-            return 2
-        server = args.server.rstrip("/")
-        try:
-            res = httpx.get(f"{server}/api/spaces/{args.space}/host",
-                            headers={"Authorization": f"Bearer {args.key}"}, timeout=10)
-        except httpx.HTTPError as exc:
-            print(f"broadcast: cannot reach {server}: {exc}", file=sys.stderr)
-            return 1
-        if res.status_code != 200:
-            print(f"broadcast: {res.status_code} {res.text}", file=sys.stderr)
-            return 1
-        ingest_url = res.json()["ingest_url"]
+    if ingest_url is None and (not args.space or not args.key):
+        print("broadcast: give --ingest-url, or --space and --key", file=sys.stderr)
+        return 2
     path = Path(args.file)
     if not path.is_file():
         print(f"broadcast: no such file {path}", file=sys.stderr)
         return 2
-    result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop))
+    if ingest_url is None:  # through the server (an edge): reconnects to any origin
+        server = args.server.rstrip("/")
+        try:
+            httpx.get(f"{server}/api/spaces/{args.space}", timeout=10)
+        except httpx.HTTPError as exc:
+            print(f"broadcast: cannot reach {server}: {exc}", file=sys.stderr)
+            return 1
+        result = asyncio.run(broadcast_to_space(path, server, args.space, args.key,
+                                                loop_forever=args.loop))
+    else:
+        result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop))
     print(json.dumps(result))
     return 0 if result.get("status_code") == 200 else 1
 

@@ -73,6 +73,7 @@ class Program:
         self.following = False  # a standby: fed by the holder's events, no clock of its own
         self.on_source: Callable[[], None] | None = None  # a standby got a source (ingest)
         self._published_s = first_decode_time / settings.sample_rate
+        self._catch_up_s = 0.0  # a standby taking over: publish this much at once
 
     # --- sources ---
     def attach(self, name: str, prebuffer: int | None = None, ceiling: int | None = None) -> None:
@@ -124,8 +125,9 @@ class Program:
         loop = asyncio.get_running_loop()
         rate = self.settings.sample_rate
         frame_s = FRAME / rate
-        t0 = loop.time()
-        wall_base = time.time() - self.packager.decode_time / rate
+        t0 = loop.time() - self._catch_up_s
+        wall_base = time.time() - self._catch_up_s - self.packager.decode_time / rate
+        self._catch_up_s = 0.0
         frames = 0
         while True:
             now = loop.time()
@@ -200,32 +202,35 @@ class Program:
         self._published_s = decode_time / self.settings.sample_rate
         self._notify()
 
-    def take_over(self) -> list[MediaEvent]:
-        """Become the holder: the events that close what the old holder left open (to be
-        announced), then a packager that continues after a discontinuity."""
+    def take_over(self, late_s: float = 0.0) -> list[MediaEvent]:
+        """Become the holder: a packager that continues exactly where the old holder's
+        published program ends (the open segment's next part, the same decode time: no
+        timeline jump, so no discontinuity; a player's preload hint is answered). Returns
+        events to announce first (none today; kept for a holder that must close something).
+        `late_s`: how long ago the old holder's next part was due; the clock publishes that
+        much at once (silence, or the new source), so players' deadlines hold after one gap."""
         w = self.window
-        events: list[MediaEvent] = []
+        s = self.settings
         last = next(reversed(w.segments.values()), None)
-        next_msn = 0
+        next_msn, parts = 0, []
         if last is not None and last.complete:
             next_msn = last.msn + 1
-        elif last is not None and last.part_durations:
-            # every part of it went out: it closes as a short segment, as `recover` does
-            data = b"".join(w.part(last.msn, i) or b"" for i in range(len(last.part_durations)))
-            events.append(SegmentClosed(last.msn, sum(last.part_durations), data))
-            next_msn = last.msn + 1
         elif last is not None:
-            del w.segments[last.msn]  # opened with no part: nothing of it went out
             next_msn = last.msn
-        s = self.settings
+            parts = [w.part(last.msn, i) or b"" for i in range(len(last.part_durations))]
+            if not parts:
+                del w.segments[last.msn]  # opened with no part: nothing of it went out
         self.packager = Packager(self.encoder.track, Cadence(s.part_frames, s.parts_per_segment),
                                  first_msn=next_msn,
-                                 first_sequence=next_msn * s.parts_per_segment + 1,
+                                 first_sequence=next_msn * s.parts_per_segment + len(parts) + 1,
                                  first_decode_time=self.published_until)
-        self.packager.mark_discontinuity()
+        if parts:
+            frames = round(sum(last.part_durations) / self.packager.frame_seconds) if last else 0
+            self.packager.continue_segment(parts, frames)
         self.following = False
         self._paused = False
-        return events
+        self._catch_up_s = min(max(0.0, late_s), MAX_CATCH_UP_S / 2)
+        return []
 
     def start_clock(self) -> None:
         if self.ended or self.on_air:

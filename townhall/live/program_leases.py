@@ -39,6 +39,9 @@ class ProgramLeases:
         self._outbox: dict[str, list[Entry]] = {}
         self._after: dict[str, str] = {}  # the last stream id this origin has of each space
         self._wanted: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._retry_at: dict[str, float] = {}  # Redis away: when the holder tries again
+        self._last_entry_at: dict[str, float] = {}  # when the holder's last entry came
         self._watch: asyncio.Task[None] | None = None
         self.holding: set[str] = set()
         spaces.on_program = self.adopt
@@ -77,9 +80,10 @@ class ProgramLeases:
     async def _end_here(self, sid: str, program: Program) -> None:
         await program.end()
         with contextlib.suppress(ClusterUnavailable):
-            await self._flush_outbox(sid)
-            await self.cluster.append(sid, [end_entry(program.window.last_complete_msn,
-                                                      program.published_until)])
+            async with self._order(sid):
+                await self._flush_outbox(sid)
+                await self.cluster.append(sid, [end_entry(program.window.last_complete_msn,
+                                                          program.published_until)])
             await self.cluster.set_live(sid, False)
             await self.cluster.release(sid)
         self.holding.discard(sid)
@@ -93,7 +97,15 @@ class ProgramLeases:
                 decode += round(ev.duration * rate)
             entries.append(entry_of(ev, decode))
         outbox = self._outbox.setdefault(sid, [])
+        loop = asyncio.get_running_loop()
+        async with self._order(sid):  # entries reach the stream in program order
+            return await self._append_in_order(sid, entries, outbox, loop)
+
+    async def _append_in_order(self, sid: str, entries: list[Entry], outbox: list[Entry],
+                               loop: asyncio.AbstractEventLoop) -> bool:
         try:
+            if outbox and loop.time() < self._retry_at.get(sid, 0.0):
+                raise ClusterUnavailable("still away")  # one try a second, not one per part
             await self._flush_outbox(sid)
             if not await self.cluster.append(sid, entries):
                 self.counters["deposed"] += 1
@@ -110,14 +122,23 @@ class ProgramLeases:
                 outbox.clear()
             outbox.extend(entries)
             self.counters["replica_queued"] += len(entries)
+            self._retry_at[sid] = loop.time() + 1.0
         return True
 
+    def _order(self, sid: str) -> asyncio.Lock:
+        lock = self._locks.get(sid)
+        if lock is None:
+            lock = self._locks[sid] = asyncio.Lock()
+        return lock
+
     async def _flush_outbox(self, sid: str) -> None:
+        """Send what was queued while Redis was away (call with the space's order lock)."""
         outbox = self._outbox.get(sid)
         if outbox:
-            if await self.cluster.append(sid, outbox):
-                self._after[sid] = outbox[-1].stream_id
-            outbox.clear()
+            batch = list(outbox)
+            if await self.cluster.append(sid, batch):
+                self._after[sid] = batch[-1].stream_id
+            del outbox[:len(batch)]
 
     def _want(self, sid: str) -> None:
         self._wanted.add(sid)
@@ -175,6 +196,7 @@ class ProgramLeases:
 
     async def _apply(self, sid: str, program: Program, got: list[tuple[str, Entry]],
                      synced: bool) -> bool:
+        self._last_entry_at[sid] = asyncio.get_running_loop().time()
         for stream_id, entry in got:
             self._after[sid] = stream_id
             if entry.kind == END:
@@ -201,13 +223,17 @@ class ProgramLeases:
             await self._apply(sid, program, got, True)
         self.counters["took_over"] += 1
         log.warning("space %s: this origin takes the program over", sid)
-        await program.announce(program.take_over())
+        loop = asyncio.get_running_loop()
+        late = loop.time() - self._last_entry_at.get(sid, loop.time()) - self.settings.part_frames \
+            * 1024 / self.settings.sample_rate
+        await program.announce(program.take_over(late))
         program.start_clock()
 
     async def _hold(self, sid: str, program: Program) -> None:
         self.holding.add(sid)
         await asyncio.sleep(self.settings.lease_renew_s)
-        await self._flush_outbox(sid)
+        async with self._order(sid):
+            await self._flush_outbox(sid)
         verdict = await self.cluster.renew(sid)
         if verdict is Renewal.HELD or program.following:
             return
