@@ -35,11 +35,17 @@ if want and want ~= ARGV[1] then
 end
 return 'held'
 """
-# KEYS: lease, stream. ARGV: origin, maxlen, then id, blob pairs. Duplicate ids are skipped.
+# KEYS: lease, stream. ARGV: origin, ttl ms, maxlen, then id, blob pairs. Duplicate ids are
+# skipped. A lease that vanished (Redis restarted empty) is taken back if nobody else has it.
 APPEND_LUA = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-for i = 3, #ARGV, 2 do
-  redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], ARGV[i], 'e', ARGV[i + 1])
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+elseif holder ~= ARGV[1] then
+  return 0
+end
+for i = 4, #ARGV, 2 do
+  redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], ARGV[i], 'e', ARGV[i + 1])
 end
 return 1
 """
@@ -117,7 +123,7 @@ class RedisCluster:
         return value.decode() if isinstance(value, bytes) else None
 
     async def append(self, space_id: str, entries: list[Entry]) -> bool:
-        args: list[str | bytes] = [self.origin, self._max_entries]
+        args: list[str | bytes] = [self.origin, self._ttl_ms, self._max_entries]
         for entry in entries:
             args += [entry.stream_id, bytes(entry)]
         try:

@@ -106,8 +106,7 @@ class ProgramLeases:
         try:
             if outbox and loop.time() < self._retry_at.get(sid, 0.0):
                 raise ClusterUnavailable("still away")  # one try a second, not one per part
-            await self._flush_outbox(sid)
-            if not await self.cluster.append(sid, entries):
+            if not await self._flush_outbox(sid) or not await self.cluster.append(sid, entries):
                 self.counters["deposed"] += 1
                 log.warning("space %s: lease lost; this origin stops publishing", sid)
                 self.holding.discard(sid)
@@ -131,14 +130,23 @@ class ProgramLeases:
             lock = self._locks[sid] = asyncio.Lock()
         return lock
 
-    async def _flush_outbox(self, sid: str) -> None:
-        """Send what was queued while Redis was away (call with the space's order lock)."""
+    async def _flush_outbox(self, sid: str) -> bool:
+        """Send what was queued while Redis was away (call with the space's order lock);
+        False if another origin holds the lease now (the queue is then dropped, counted)."""
         outbox = self._outbox.get(sid)
-        if outbox:
-            batch = list(outbox)
-            if await self.cluster.append(sid, batch):
-                self._after[sid] = batch[-1].stream_id
-            del outbox[:len(batch)]
+        if not outbox:
+            return True
+        batch = list(outbox)
+        held = await self.cluster.append(sid, batch)
+        if held:
+            self._after[sid] = batch[-1].stream_id
+        else:
+            self.counters["replica_entries_dropped"] += len(batch)
+            log.error("space %s: %d entries queued while Redis was away were never replicated "
+                      "(another origin took the lease); this origin's recording has them",
+                      sid, len(batch))
+        del outbox[:len(batch)]
+        return held
 
     def _want(self, sid: str) -> None:
         self._wanted.add(sid)
@@ -175,6 +183,9 @@ class ProgramLeases:
                     synced = await self._apply(sid, program, got, synced)
                     continue
                 holder = await self.cluster.holder(sid)
+                if holder == self.cluster.origin:  # ours again (renewed after a deposition)
+                    await self._take_over(sid, program)
+                    continue
                 if holder is not None:
                     continue
                 wanted = await self.cluster.wanted_by(sid)
