@@ -23,7 +23,7 @@ from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
 from townhall.live.speakers import SpaceSpeakers, stage_status
-from townhall.recording.recorder import Recorder, has_recording, recover
+from townhall.recording.recorder import Recorder, recover
 from townhall.settings import Settings
 from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
 from townhall.space.reactions import Reactions
@@ -35,7 +35,7 @@ from townhall.space.record import (
     new_host_key,
     new_space_id,
 )
-from townhall.store.base import SpaceStore
+from townhall.store.base import RecordingStore, SpaceStore
 
 
 @dataclass
@@ -53,9 +53,11 @@ class LiveSpace:
 
 
 class Spaces:
-    def __init__(self, settings: Settings, store: SpaceStore) -> None:
+    def __init__(self, settings: Settings, store: SpaceStore,
+                 recordings: RecordingStore) -> None:
         self.settings = settings
         self.store = store
+        self.recordings = recordings
         self._spaces: dict[str, LiveSpace] = {}
         for record in store.load_all():
             self._spaces[record.id] = self._wrap(record)
@@ -117,7 +119,7 @@ class Spaces:
             if space.program is not None:
                 # what was published must be on disk before the process goes
                 await asyncio.wait_for(space.program.suspend(), 10)
-        self.store.close()
+
 
     async def _persist_peaks(self) -> None:
         while True:
@@ -162,6 +164,10 @@ class Spaces:
 
     async def end(self, space_id: str, key: str | None) -> LiveSpace:
         space = self.authorize(space_id, key)
+        # ending cannot be undone: while the store is unreachable, refuse (503) before
+        # stopping anything, rather than end a space whose record and seal cannot be written
+        await asyncio.to_thread(self.store.ping)
+        await asyncio.to_thread(self.recordings.ping)
         async with space.lock:
             try:
                 phase = next_phase(space.record.phase, Trigger.END)
@@ -172,9 +178,10 @@ class Spaces:
             for hook in self.on_end:
                 await hook(space)
             record = space.record
-            if space.program is None and has_recording(
-                    self.settings.recordings_path / record.id):
-                self._program_for(space)  # aired before a restart: seal what it published
+            if space.program is None and await asyncio.to_thread(
+                    self.recordings.has_recording, record.id):
+                # aired before a restart: seal what it published
+                await asyncio.to_thread(self._program_for, space)
             if space.program is not None:
                 await space.program.end()
                 record.has_replay = bool(space.program.recorder.manifest
@@ -203,9 +210,9 @@ class Spaces:
 
     def _program_for(self, space: LiveSpace) -> Program:
         if space.program is None:
-            directory = self.settings.recordings_path / space.record.id
-            recorder = Recorder(directory, space.record.id, self.settings.secret)
-            manifest = recover(directory, space.record.id)
+            sid = space.record.id
+            recorder = Recorder(self.recordings, sid, self.settings.secret)
+            manifest = recover(self.recordings, sid)
             first_msn, decode_time = 0, 0
             if manifest is not None and manifest.segments:
                 # this origin restarted mid-space: continue after what was already published
@@ -214,9 +221,10 @@ class Spaces:
                 decode_time = round(manifest.duration * self.settings.sample_rate)
             space.program = Program(self.settings, recorder, first_msn=first_msn,
                                     first_decode_time=decode_time, resumed=first_msn > 0)
-            if manifest is not None and manifest.segments:
-                space.program.init = (directory / "init.mp4").read_bytes()
-                space.program.window.init = space.program.init
+            init = self.recordings.init(sid) if manifest is not None else None
+            if manifest is not None and manifest.segments and init is not None:
+                space.program.init = init
+                space.program.window.init = init
         return space.program
 
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
