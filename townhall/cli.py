@@ -61,8 +61,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (SchemaError, StoreUnavailable) as exc:
         print(f"townhall: {exc}", file=sys.stderr)
         return 2
-    print(f"townhall is serving on {settings.base_url}/  (ingest on port "
-          f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
+    where = "PostgreSQL " + app.state.stores.database.shown if settings.database_url else \
+        f"data in {data_dir.resolve()}"
+    banner = (f"townhall is serving on {settings.base_url}/  (ingest on port "
+              f"{settings.ingest_port}, {where})")
+    if args.log_format == "json":  # every line a JSON object for the collector
+        logging.getLogger("townhall").warning(banner)
+    else:
+        print(banner, flush=True)
     logging.getLogger().setLevel(args.log_level.upper())
     # json: keep our handler for uvicorn's lines too; text: uvicorn's own format
     log_config: Any = None if args.log_format == "json" else uvicorn.config.LOGGING_CONFIG

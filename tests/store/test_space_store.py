@@ -50,3 +50,12 @@ def test_saved_seats_load_back_per_space_with_the_latest_state_winning(
 
 def test_an_open_store_answers_its_readiness_ping(open_store: Callable[[], Stores]) -> None:
     open_store().ping()
+
+
+def test_a_late_write_of_an_older_state_never_brings_an_ended_space_back(
+        open_store: Callable[[], Stores]) -> None:
+    store = open_store().spaces
+    ended = record("c3", 1.0, phase=Phase.ENDED, ended_at=9.0, has_replay=True)
+    store.save(ended)
+    store.save(record("c3", 1.0, phase=Phase.LIVE, peak_listeners=4))
+    assert store.load("c3") == ended

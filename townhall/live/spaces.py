@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,9 @@ from townhall.space.record import (
     new_host_key,
     new_space_id,
 )
-from townhall.store.base import RecordingStore, SpaceStore
+from townhall.store.base import RecordingStore, SpaceStore, StoreUnavailable
+
+log = logging.getLogger("townhall.spaces")
 
 
 @dataclass
@@ -62,6 +65,11 @@ class Spaces:
         for record in store.load_all():
             self._spaces[record.id] = self._wrap(record)
         self._persist_task: asyncio.Task[None] | None = None
+        # records changed off a request's path (going live, peaks), written by one task that
+        # retries while the store is unreachable: the latest state lands once it is back
+        self._unsaved: set[str] = set()
+        self._saving = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
         # awaited as a space ends, before its program stops (the speakers' sessions close)
         self.on_end: list[Callable[[LiveSpace], Awaitable[None]]] = []
         # a join grant for the details document (set by the any-origin admissions), and the
@@ -109,10 +117,19 @@ class Spaces:
     # --- lifecycle of the registry ---
     async def start(self) -> None:
         self._persist_task = asyncio.get_running_loop().create_task(self._persist_peaks())
+        self._writer_task = asyncio.get_running_loop().create_task(self._write_records())
 
     async def close(self) -> None:
         if self._persist_task:
             self._persist_task.cancel()
+        if self._writer_task:
+            self._writer_task.cancel()
+        for sid in list(self._unsaved):  # one last try; a record left unsaved is logged
+            try:
+                await asyncio.to_thread(self.store.save, self._spaces[sid].record)
+            except StoreUnavailable:
+                log.warning("space %s: its last changes could not be stored", sid,
+                            extra={"space_id": sid})
         for space in self._spaces.values():
             if space.ingest is not None:
                 space.ingest.stop()
@@ -130,7 +147,26 @@ class Spaces:
                 peak = space.listeners.peak
                 if space.record.phase is Phase.LIVE and peak > space.record.peak_listeners:
                     space.record.peak_listeners = peak
-                    await asyncio.to_thread(self.store.save, space.record)
+                    self.save_soon(space)
+
+    def save_soon(self, space: LiveSpace) -> None:
+        """Write the space's record in the background (retried until the store takes it)."""
+        self._unsaved.add(space.record.id)
+        self._saving.set()
+
+    async def _write_records(self) -> None:
+        while True:
+            await self._saving.wait()
+            self._saving.clear()
+            for sid in list(self._unsaved):
+                self._unsaved.discard(sid)
+                try:
+                    await asyncio.to_thread(self.store.save, self._spaces[sid].record)
+                except StoreUnavailable:
+                    self._unsaved.add(sid)
+            if self._unsaved:
+                await asyncio.sleep(self.settings.store_retry_s or 1.0)
+                self._saving.set()
 
     # --- control ---
     async def create(self, title: str, host: str, scheduled_start: float | None,
@@ -191,6 +227,8 @@ class Spaces:
             space.status = None
             record.peak_listeners = max(record.peak_listeners, space.listeners.peak)
             await asyncio.to_thread(self.store.save, record)
+        log.info("space %s ended (replay: %s)", record.id, record.has_replay,
+                 extra={"space_id": record.id})
         return space
 
     # --- ingest ---
@@ -244,8 +282,8 @@ class Spaces:
             space.record.phase = next_phase(space.record.phase, Trigger.GO_LIVE)
             space.record.actual_start = time.time()
             space.status = None
-            asyncio.get_running_loop().create_task(asyncio.to_thread(self.store.save,
-                                                                     space.record))
+            self.save_soon(space)
+            log.info("space %s is live", space.record.id, extra={"space_id": space.record.id})
         return program
 
     def _source_pcm(self, space: LiveSpace, session: IngestSession,

@@ -26,7 +26,10 @@ def _upsert(table: str, columns: list[str], key: str) -> str:
             f"({', '.join('%s' for _ in columns)}) ON CONFLICT ({key}) DO UPDATE SET {updates}")
 
 
-SAVE = _upsert("spaces", COLUMNS, "id")
+# ended is final: a late write of an older state (another origin's, a retried background
+# write) never brings an ended space back
+SAVE = _upsert("spaces", COLUMNS, "id") + (" WHERE spaces.phase <> 'ended' OR "
+                                           "EXCLUDED.phase = 'ended'")
 SAVE_SEAT = _upsert("seats", SEAT_COLUMNS, "space_id, seat_id")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM spaces"
 

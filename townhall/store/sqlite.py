@@ -17,6 +17,11 @@ from townhall.space.record import SpaceRecord
 from townhall.space.roles import Role, Seat, SeatState
 
 COLUMNS = [f.name for f in fields(SpaceRecord)]
+# ended is final: a late write of an older state never brings an ended space back
+SAVE = (f"INSERT INTO spaces ({','.join(COLUMNS)}) VALUES ({','.join('?' for _ in COLUMNS)}) "
+        f"ON CONFLICT (id) DO UPDATE SET "
+        f"{', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'id')} "
+        "WHERE spaces.phase <> 'ended' OR excluded.phase = 'ended'")
 SEAT_COLUMNS = "space_id, seat_id, name, role, state, since, muted, muted_by_manager"
 
 
@@ -40,10 +45,8 @@ class SqliteSpaceStore:
         row = list(astuple(record))
         row[COLUMNS.index("phase")] = record.phase.value
         row[COLUMNS.index("has_replay")] = int(record.has_replay)
-        marks = ",".join("?" for _ in COLUMNS)
         with self._lock:
-            self._conn.execute(
-                f"INSERT OR REPLACE INTO spaces ({','.join(COLUMNS)}) VALUES ({marks})", row)
+            self._conn.execute(SAVE, row)
 
     def load(self, space_id: str) -> SpaceRecord | None:
         with self._lock:
