@@ -1,5 +1,6 @@
 """A real cluster on loopback: redis-server, several `townhall serve` origins sharing one
-database and their secrets, and (by the tests) an nginx edge in front of them."""
+database (a SQLite file, or PostgreSQL from the `pg_url` fixture) and their secrets, and
+(by the tests) an nginx edge in front of them."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class Redis:
 class Cluster:
     root: Path
     redis: Redis
-    database: Path
+    database: str  # a SQLite file every origin opens, or a PostgreSQL URL
     public_url: str
     origins: list[Server] = field(default_factory=list)
     extra: tuple[str, ...] = ()
@@ -63,8 +64,8 @@ class Cluster:
         data.mkdir(parents=True, exist_ok=True)
         for shared in ("ticket.secret", "secret.key", "admin.key"):
             shutil.copy(self.root / shared, data / shared)
-        origin = start_server(data, "--redis-url", self.redis.url, "--database",
-                              str(self.database), "--public-url", self.public_url,
+        origin = start_server(data, "--redis-url", self.redis.url, "--database", self.database,
+                              "--public-url", self.public_url,
                               "--set", f"origin_name={name}", *self.extra)
         self.origins.append(origin)
         return origin
@@ -77,15 +78,18 @@ class Cluster:
 
 
 @contextmanager
-def cluster(root: Path, n: int, public_port: int, *extra: str) -> Iterator[Cluster]:
+def cluster(root: Path, n: int, public_port: int, *extra: str,
+            database: str | None = None) -> Iterator[Cluster]:
     root.mkdir(parents=True, exist_ok=True)
     (root / "ticket.secret").write_text(secrets.token_hex(16))
     (root / "secret.key").write_text(secrets.token_hex(32))
     (root / "admin.key").write_text(secrets.token_urlsafe(24))
     redis = Redis(free_port(), root / "redis")
     redis.start()
-    c = Cluster(root, redis, root / "shared.sqlite3", f"http://127.0.0.1:{public_port}",
-                extra=extra)
+    if database is not None and database.startswith("postgresql:"):
+        extra = ("--migrate", *extra)
+    c = Cluster(root, redis, database or str(root / "shared.sqlite3"),
+                f"http://127.0.0.1:{public_port}", extra=extra)
     try:
         for i in range(n):
             c.start_origin("abc"[i] if i < 3 else f"o{i}")

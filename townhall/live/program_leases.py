@@ -52,6 +52,8 @@ class ProgramLeases:
         """A program was made on this origin: a standby until this origin holds the lease."""
         sid = space.record.id
         program.following = True
+        # recordings shared by every origin (PostgreSQL): only the holder writes
+        program.recorder.silent = self.settings.database_url is not None
         program.recorder.start(program.init)
         program.replicate = lambda events, decode: self._replicate(sid, events, decode)
         program.on_source = lambda: self._want(sid)
@@ -237,8 +239,22 @@ class ProgramLeases:
         loop = asyncio.get_running_loop()
         late = loop.time() - self._last_entry_at.get(sid, loop.time()) - self.settings.part_frames \
             * 1024 / self.settings.sample_rate
+        if program.recorder.silent:
+            self._store_what_was_followed(program)
         await program.announce(program.take_over(late))
         program.start_clock()
+
+    @staticmethod
+    def _store_what_was_followed(program: Program) -> None:
+        w = program.window
+        done = [(seg.msn, data) for seg in w.segments.values()
+                if seg.complete and (data := w.segment(seg.msn)) is not None]
+        last = next(reversed(w.segments.values()), None)
+        open_segment = None
+        if last is not None and not last.complete and last.part_durations:
+            parts = [(w.part(last.msn, i) or b"", d) for i, d in enumerate(last.part_durations)]
+            open_segment = (last.msn, last.program_date_time, last.discontinuity, parts)
+        program.recorder.take_over_writing(program.init, done, open_segment)
 
     async def _hold(self, sid: str, program: Program) -> None:
         self.holding.add(sid)

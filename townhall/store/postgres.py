@@ -1,0 +1,94 @@
+"""The connection pool every PostgreSQL adapter shares: one per process, sync (psycopg 3).
+
+Sync, not async: the store interfaces are blocking calls the services already run in worker
+threads (`asyncio.to_thread`, the recorder's writer), all on the control path, so a small
+thread-safe pool serves them without a second event loop discipline. The pool checks a
+connection before lending it, so connections broken by a PostgreSQL restart are dropped and
+replaced by themselves. A failure to reach the database becomes StoreUnavailable; from then
+on calls fail at once (an outage answers 503 fast and holds no thread) while one probe thread
+tries a fresh connection every `retry_s`, and the first that succeeds opens the way again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from townhall.ops.metrics import STORE_ERRORS
+from townhall.store.base import StoreUnavailable
+
+log = logging.getLogger("townhall.store")
+
+
+class Postgres:
+    def __init__(self, url: str, *, pool_size: int, timeout_s: float, retry_s: float) -> None:
+        self.url = url
+        self.retry_s = retry_s
+        self.timeout_s = timeout_s
+        self.down = threading.Event()  # set while the database is known unreachable
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._probe: threading.Thread | None = None
+        self.failures = 0  # calls that found the database unreachable
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, timeout=timeout_s, open=False,
+            check=ConnectionPool.check_connection, reconnect_timeout=3600.0,
+            kwargs={"connect_timeout": max(1, round(timeout_s)), "autocommit": False,
+                    "options": f"-c statement_timeout={round(timeout_s * 1000) * 5}"},
+            name="townhall")
+        self.pool.open(wait=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A connection in a transaction, committed when the block ends without an error."""
+        if self.down.is_set():
+            raise StoreUnavailable("PostgreSQL is unreachable; retrying in the background")
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            self._mark_down(exc)
+            raise StoreUnavailable(f"PostgreSQL is unreachable: {_first_line(exc)}") from exc
+
+    def _mark_down(self, exc: BaseException) -> None:
+        STORE_ERRORS.inc()
+        with self._lock:
+            self.failures += 1
+            if self.down.is_set() or self._closed.is_set():
+                return
+            self.down.set()
+            self._probe = threading.Thread(target=self._wait_until_back, daemon=True,
+                                           name="townhall-pg-probe")
+            self._probe.start()
+        log.warning("PostgreSQL unreachable (%s); answering 503 until it is back",
+                    _first_line(exc))
+
+    def _wait_until_back(self) -> None:
+        started = time.monotonic()
+        while not self._closed.wait(self.retry_s):
+            try:
+                psycopg.connect(self.url, connect_timeout=max(1, round(self.timeout_s))).close()
+            except psycopg.Error:
+                continue
+            self.pool.check()  # drop the pool's connections that the outage broke
+            self.down.clear()
+            log.warning("PostgreSQL is back after %.1f s", time.monotonic() - started)
+            return
+
+    def ping(self) -> None:
+        with self.transaction() as conn:
+            conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        self._closed.set()
+        self.pool.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
