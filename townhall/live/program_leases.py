@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 
 from townhall.cluster.base import Cluster, ClusterUnavailable, Renewal
@@ -24,6 +25,7 @@ from townhall.cluster.entries import END, OPENED, Entry, end_entry, entry_of
 from townhall.live.program import Program
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.media.events import MediaEvent, PartReady
+from townhall.ops import metrics
 from townhall.space.lifecycle import Phase
 
 log = logging.getLogger("townhall.leases")
@@ -89,15 +91,17 @@ class ProgramLeases:
             await self.cluster.set_live(sid, False)
             await self.cluster.release(sid)
         self.holding.discard(sid)
+        metrics.LEASE_HELD.labels(sid).set(0)
 
     # --- holder: the fence ---
     async def _replicate(self, sid: str, events: list[MediaEvent], decode: int) -> bool:
         rate = self.settings.sample_rate
         entries = []
+        now = time.time()
         for ev in events:
             if isinstance(ev, PartReady):
                 decode += round(ev.duration * rate)
-            entries.append(entry_of(ev, decode))
+            entries.append(entry_of(ev, decode, now))
         outbox = self._outbox.setdefault(sid, [])
         loop = asyncio.get_running_loop()
         async with self._order(sid):  # entries reach the stream in program order
@@ -112,6 +116,7 @@ class ProgramLeases:
                 self.counters["deposed"] += 1
                 log.warning("space %s: lease lost; this origin stops publishing", sid)
                 self.holding.discard(sid)
+                metrics.LEASE_HELD.labels(sid).set(0)
                 return False
             self._after[sid] = entries[-1].stream_id
         except ClusterUnavailable:
@@ -217,6 +222,7 @@ class ProgramLeases:
                 return synced
             event = entry.event()
             assert event is not None
+            metrics.REPLICATION_LAG.labels(sid).set(max(0.0, time.time() - entry.sent_at))
             if not synced and entry.kind != OPENED:
                 continue  # joined mid-segment: start at the next segment
             synced = True
@@ -235,6 +241,8 @@ class ProgramLeases:
         while got := await self.cluster.read(sid, self._after.get(sid, "0"), 0.001):
             await self._apply(sid, program, got, True)
         self.counters["took_over"] += 1
+        metrics.LEASE_HELD.labels(sid).set(1)
+        metrics.REPLICATION_LAG.labels(sid).set(0)
         log.warning("space %s: this origin takes the program over", sid)
         loop = asyncio.get_running_loop()
         late = loop.time() - self._last_entry_at.get(sid, loop.time()) - self.settings.part_frames \
@@ -273,6 +281,7 @@ class ProgramLeases:
         program.following = True
         await program.stop_clock()
         self.holding.discard(sid)
+        metrics.LEASE_HELD.labels(sid).set(0)
 
     # --- which spaces are live anywhere; records from the shared store ---
     def start(self) -> None:
