@@ -46,18 +46,25 @@ PART_RE = re.compile(r'#EXT-X-PART:DURATION=([\d.]+),URI="part/(\d+)\.(\d+)\.m4s
 class Probe(threading.Thread):
     """A listener through the edge: (msn, index) -> (arrival time, duration) of each part."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, edge: str, space: str) -> None:
         super().__init__(daemon=True)
-        self.base = base
+        self.edge, self.space = edge, space
+        self.base = ""
         self.arrivals: dict[tuple[int, int], tuple[float, float]] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
+        joined_at = 0.0
         with httpx.Client(timeout=15) as client:
             while not self.stop.is_set():
                 try:
+                    if time.monotonic() - joined_at > 50:  # a fresh ticket (they lapse)
+                        doc = client.post(f"{self.edge}/api/spaces/{self.space}/join",
+                                          json={}).json()
+                        self.base = doc["playlist_url"].rsplit("/", 1)[0]
+                        joined_at = time.monotonic()
                     text = client.get(f"{self.base}/media.m3u8").text
-                except httpx.HTTPError:
+                except (httpx.HTTPError, KeyError, ValueError):
                     time.sleep(0.05)
                     continue
                 now = time.monotonic()
@@ -133,8 +140,7 @@ def main() -> int:
         try:
             wait_for(lambda: httpx.get(f"{edge.url}/api/spaces/{sid}").json()["on_air"], 30,
                      "on air")
-            joined = httpx.post(f"{edge.url}/api/spaces/{sid}/join", json={}).json()
-            probe = Probe(joined["playlist_url"].rsplit("/", 1)[0])
+            probe = Probe(edge.url, sid)
             probe.start()
             time.sleep(3)
             # --- replication cost: 20 s live, nothing killed ---
@@ -164,9 +170,7 @@ def main() -> int:
                               "heard_gap_s": stall, "at": killed_wall})
                 print(f"kill {k + 1}: lease moved {moved:.2f} s, publication gap {wait:.2f} s,"
                       f" heard gap {stall:.2f} s", flush=True)
-                del names[holder]
-                names[holder + str(k)] = c.start_origin(holder + str(k))  # a fresh standby
-                c.origins.remove(victim)
+                names[holder] = c.restart_origin(holder, victim)  # back as a fresh standby
                 time.sleep(2)
             probe.stop.set()
         finally:

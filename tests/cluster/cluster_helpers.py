@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,24 @@ class Cluster:
                               "--public-url", self.public_url,
                               "--set", f"origin_name={name}", *self.extra)
         self.origins.append(origin)
+        return origin
+
+    def restart_origin(self, name: str, old: Server) -> Server:
+        """`name` again on the ports of `old` (dead): the edge's list of origins holds."""
+        port = old.base_url.rsplit(":", 1)[1]
+        log = open(old.data_dir / "server.log", "ab")  # noqa: SIM115 - lives with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "townhall.cli", "serve", "--port", port, "--ingest-port",
+             str(old.ingest_port), "--data-dir", str(old.data_dir), "--log-level", "warning",
+             "--redis-url", self.redis.url, "--database", self.database, "--public-url",
+             self.public_url, "--set", f"origin_name={name}", *self.extra],
+            stdout=log, stderr=subprocess.STDOUT)
+        origin = Server(old.base_url, old.ingest_port, old.data_dir, proc, old.log_path, log)
+        wait_for(lambda: httpx.get(f"{old.base_url}/api/spaces", timeout=1).status_code == 200,
+                 30, f"origin {name} back")
+        self.origins[self.origins.index(old)] = origin
+        if old.log_file is not None:
+            old.log_file.close()
         return origin
 
     def holder(self, space_id: str) -> str | None:
