@@ -5,12 +5,14 @@ threads (`asyncio.to_thread`, the recorder's writer), all on the control path, s
 thread-safe pool serves them without a second event loop discipline. The pool checks a
 connection before lending it, so connections broken by a PostgreSQL restart are dropped and
 replaced by themselves. A failure to reach the database becomes StoreUnavailable; from then
-on calls fail at once (an outage answers 503 fast and holds no thread) while one probe thread
-tries a fresh connection every `retry_s`, and the first that succeeds opens the way again.
+on calls fail at once (an outage answers 503 fast and holds no thread). One watcher thread
+pings every `retry_s` so an outage is found before callers wait on it, and while it lasts
+tries a fresh connection at that pace; the first that succeeds opens the way again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+import psycopg_pool
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from townhall.ops.metrics import STORE_ERRORS
@@ -29,12 +32,12 @@ log = logging.getLogger("townhall.store")
 class Postgres:
     def __init__(self, url: str, *, pool_size: int, timeout_s: float, retry_s: float) -> None:
         self.url = url
-        self.retry_s = retry_s
+        self.retry_s = retry_s or 1.0
         self.timeout_s = timeout_s
         self.down = threading.Event()  # set while the database is known unreachable
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        self._probe: threading.Thread | None = None
+        self._down_since = 0.0
         self.failures = 0  # calls that found the database unreachable
         self.pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, timeout=timeout_s, open=False,
@@ -43,11 +46,14 @@ class Postgres:
                     "options": f"-c statement_timeout={round(timeout_s * 1000) * 5}"},
             name="townhall")
         self.pool.open(wait=False)
+        self._watch = threading.Thread(target=self._watcher, daemon=True, name="townhall-pg")
+        self._watch.start()
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A connection in a transaction, committed when the block ends without an error."""
         if self.down.is_set():
+            STORE_ERRORS.inc()
             raise StoreUnavailable("PostgreSQL is unreachable; retrying in the background")
         try:
             with self.pool.connection() as conn:
@@ -62,24 +68,32 @@ class Postgres:
             self.failures += 1
             if self.down.is_set() or self._closed.is_set():
                 return
+            self._down_since = time.monotonic()
             self.down.set()
-            self._probe = threading.Thread(target=self._wait_until_back, daemon=True,
-                                           name="townhall-pg-probe")
-            self._probe.start()
         log.warning("PostgreSQL unreachable (%s); answering 503 until it is back",
                     _first_line(exc))
 
-    def _wait_until_back(self) -> None:
-        started = time.monotonic()
+    def _watcher(self) -> None:
+        """Every retry_s: while up, a `SELECT 1` finds an outage before a caller waits on it;
+        while down, a fresh connection finds the database back."""
         while not self._closed.wait(self.retry_s):
+            if not self.down.is_set():
+                try:
+                    with self.pool.connection() as conn:
+                        conn.execute("SELECT 1")
+                except (psycopg.OperationalError, PoolTimeout) as exc:
+                    self._mark_down(exc)
+                except psycopg_pool.PoolClosed:
+                    return
+                continue
             try:
                 psycopg.connect(self.url, connect_timeout=max(1, round(self.timeout_s))).close()
             except psycopg.Error:
                 continue
-            self.pool.check()  # drop the pool's connections that the outage broke
+            with contextlib.suppress(psycopg_pool.PoolClosed):
+                self.pool.check()  # drop the pool's connections that the outage broke
             self.down.clear()
-            log.warning("PostgreSQL is back after %.1f s", time.monotonic() - started)
-            return
+            log.warning("PostgreSQL is back after %.1f s", time.monotonic() - self._down_since)
 
     def ping(self) -> None:
         with self.transaction() as conn:
