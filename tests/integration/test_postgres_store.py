@@ -94,7 +94,7 @@ def _restart(postgres: Postgres, down_s: float) -> None:
 def test_a_postgresql_restart_refuses_writes_with_503_while_the_live_space_goes_on(
         tmp_path: Path, postgres: Postgres, pg_url: str) -> None:
     srv = start_server(tmp_path / "d", "--database", pg_url, "--migrate",
-                       "--set", "store_retry_s=0.5", *CALM)
+                       *CALM)
     push = None
     try:
         assert httpx.get(f"{srv.base_url}/readyz", timeout=10).status_code == 200

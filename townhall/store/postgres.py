@@ -6,8 +6,9 @@ thread-safe pool serves them without a second event loop discipline. The pool ch
 connection before lending it, so connections broken by a PostgreSQL restart are dropped and
 replaced by themselves. A failure to reach the database becomes StoreUnavailable; from then
 on calls fail at once (an outage answers 503 fast and holds no thread). One watcher thread
-pings every `retry_s` so an outage is found before callers wait on it, and while it lasts
-tries a fresh connection at that pace; the first that succeeds opens the way again.
+pings every `retry_s` on a connection of its own, so an outage is found before callers wait
+on it, and while it lasts tries a fresh connection at that pace; the first that succeeds
+opens the way again.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from townhall.ops.metrics import STORE_ERRORS
 from townhall.store.base import StoreUnavailable
 
 log = logging.getLogger("townhall.store")
+# the pool logs each failed reconnection; we log the outage once, and when it ends
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 class Postgres:
@@ -74,26 +77,31 @@ class Postgres:
                     _first_line(exc))
 
     def _watcher(self) -> None:
-        """Every retry_s: while up, a `SELECT 1` finds an outage before a caller waits on it;
-        while down, a fresh connection finds the database back."""
+        """Every retry_s, `SELECT 1` on a connection of its own (not the pool's: a pool waits
+        out its timeout before it admits a failure). A restart breaks that connection at
+        once, so an outage is found before callers wait on it; while it lasts, a fresh
+        connection is tried at the same pace, and the first that works opens the way again."""
+        conn: psycopg.Connection | None = None
         while not self._closed.wait(self.retry_s):
-            if not self.down.is_set():
-                try:
-                    with self.pool.connection() as conn:
-                        conn.execute("SELECT 1")
-                except (psycopg.OperationalError, PoolTimeout) as exc:
-                    self._mark_down(exc)
-                except psycopg_pool.PoolClosed:
-                    return
-                continue
             try:
-                psycopg.connect(self.url, connect_timeout=max(1, round(self.timeout_s))).close()
-            except psycopg.Error:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.url, autocommit=True,
+                                           connect_timeout=max(1, round(self.timeout_s)))
+                conn.execute("SELECT 1")
+            except psycopg.Error as exc:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                self._mark_down(exc)
                 continue
-            with contextlib.suppress(psycopg_pool.PoolClosed):
-                self.pool.check()  # drop the pool's connections that the outage broke
-            self.down.clear()
-            log.warning("PostgreSQL is back after %.1f s", time.monotonic() - self._down_since)
+            if self.down.is_set():
+                with contextlib.suppress(psycopg_pool.PoolClosed):
+                    self.pool.check()  # drop the pool's connections that the outage broke
+                self.down.clear()
+                log.warning("PostgreSQL is back after %.1f s",
+                            time.monotonic() - self._down_since)
+        if conn is not None:
+            conn.close()
 
     def ping(self) -> None:
         with self.transaction() as conn:
