@@ -13,6 +13,7 @@ opens the way again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -28,6 +29,7 @@ from townhall.ops.metrics import STORE_ERRORS
 from townhall.store.base import StoreUnavailable
 
 log = logging.getLogger("townhall.store")
+LOOP_WAIT_S = 0.25  # longest wait for a connection by a call made on the event loop
 # the pool logs each failed reconnection; we log the outage once, and when it ends
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
@@ -58,10 +60,18 @@ class Postgres:
         if self.down.is_set():
             STORE_ERRORS.inc()
             raise StoreUnavailable("PostgreSQL is unreachable; retrying in the background")
+        # a few stage calls are made on the event loop (as they were with SQLite): there, never
+        # wait long for a connection, whatever the pool's timeout; media must not stall
+        on_loop = _on_event_loop()
         try:
-            with self.pool.connection() as conn:
+            with self.pool.connection(
+                    timeout=min(self.timeout_s, LOOP_WAIT_S) if on_loop else None) as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
+            if not on_loop:
+                self._mark_down(exc)
+            raise StoreUnavailable(f"PostgreSQL is unreachable: {_first_line(exc)}") from exc
+        except psycopg.OperationalError as exc:
             self._mark_down(exc)
             raise StoreUnavailable(f"PostgreSQL is unreachable: {_first_line(exc)}") from exc
 
@@ -110,6 +120,14 @@ class Postgres:
     def close(self) -> None:
         self._closed.set()
         self.pool.close()
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:
