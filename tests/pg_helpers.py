@@ -42,6 +42,7 @@ class Postgres:
     root: Path
     port: int
     databases: list[str] = field(default_factory=list)
+    durable: bool = False  # fsync as in production (benchmarks); tests need not pay for it
 
     @property
     def data(self) -> Path:
@@ -57,8 +58,9 @@ class Postgres:
 
     def start(self) -> None:
         opts = (f"-c port={self.port} -c listen_addresses=127.0.0.1 "
-                f"-c unix_socket_directories={self.root} -c fsync=off "
-                "-c full_page_writes=off -c max_connections=200")
+                f"-c unix_socket_directories={self.root} -c max_connections=200")
+        if not self.durable:
+            opts += " -c fsync=off -c full_page_writes=off"
         self._ctl("-l", str(self.root / "log"), "-o", opts, "-w", "-t", "30", "start")
 
     def stop(self) -> None:
@@ -85,7 +87,7 @@ class Postgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
+def start_postgres(*, durable: bool = False) -> Postgres:
     if not (PG_BIN / "initdb").exists():
         raise RuntimeError(f"no PostgreSQL at {PG_BIN}: apt-get install postgresql "
                            "(scripts/setup --test does)")
@@ -94,7 +96,7 @@ def start_postgres() -> Postgres:
     if os.geteuid() == 0:
         pg = pwd.getpwnam("postgres")
         os.chown(root, pg.pw_uid, pg.pw_gid)
-    server = Postgres(root, free_port())
+    server = Postgres(root, free_port(), durable=durable)
     try:
         subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(server.data), "-U",
                                      "postgres", "--auth=trust", "-E", "UTF8",

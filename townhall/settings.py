@@ -120,7 +120,7 @@ class Settings:
     migrate_on_start: bool = False  # PostgreSQL: migrate an old schema instead of refusing
     store_pool_size: int = 8  # connections per process
     store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
-    store_retry_s: float = 1.0  # after a failure, calls fail at once (503) for this long
+    store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
     store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
     log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
     # --- cluster: several origins on one shared database and Redis (--redis-url) ---

@@ -20,6 +20,9 @@ from townhall.store.factory import open_stores
 
 pytestmark = pytest.mark.slow
 
+# the machine running the tests is shared: a loaded CPU must not shed the details we poll
+CALM = ("--set", "shed_lag_scale=8")
+
 
 def heard_until_killed(srv: Server, doc: dict[str, object]) -> list[bytes]:
     """Listen until the open segment has a few parts out, then kill -9 the origin; what the
@@ -42,7 +45,7 @@ def heard_until_killed(srv: Server, doc: dict[str, object]) -> list[bytes]:
 
 def test_another_origin_seals_and_serves_the_replay_of_an_origin_killed_mid_space(
         tmp_path: Path, pg_url: str) -> None:
-    a = start_server(tmp_path / "a", "--database", pg_url, "--migrate")
+    a = start_server(tmp_path / "a", "--database", pg_url, "--migrate", *CALM)
     push = None
     try:
         doc = a.create_space()
@@ -55,7 +58,7 @@ def test_another_origin_seals_and_serves_the_replay_of_an_origin_killed_mid_spac
         stop_server(a)
 
     # another origin, with nothing of a's on its disk
-    b = start_server(tmp_path / "b", "--database", pg_url)
+    b = start_server(tmp_path / "b", "--database", pg_url, *CALM)
     try:
         assert b.end_space(doc).status_code == 200
         replay = httpx.get(f"{b.base_url}/replay/{doc['id']}.m4a", timeout=30).content
@@ -91,11 +94,12 @@ def _restart(postgres: Postgres, down_s: float) -> None:
 def test_a_postgresql_restart_refuses_writes_with_503_while_the_live_space_goes_on(
         tmp_path: Path, postgres: Postgres, pg_url: str) -> None:
     srv = start_server(tmp_path / "d", "--database", pg_url, "--migrate",
-                       "--set", "store_retry_s=0.5")
+                       *CALM)
     push = None
     try:
         assert httpx.get(f"{srv.base_url}/readyz", timeout=10).status_code == 200
         doc = srv.create_space()
+        later = srv.create_space(title="Goes live after the outage")
         push = push_tone(doc["ingest_url"], 14, 1000)
         srv.wait_on_air(doc["id"], timeout=20)
         media = srv.media_base(doc["id"])
@@ -113,12 +117,19 @@ def test_a_postgresql_restart_refuses_writes_with_503_while_the_live_space_goes_
             ended = httpx.post(f"{srv.base_url}/api/spaces/{doc['id']}/end", timeout=30,
                                headers={"Authorization": f"Bearer {doc['host_key']}"})
             assert ended.status_code == 503, ended.text
+            source = httpx.put(f"http://127.0.0.1:{srv.ingest_port}/ingest/{later['id']}",
+                               content=b"\xff\xf1" * 64, timeout=10,
+                               headers={"Authorization": f"Bearer {later['host_key']}"})
+            assert source.status_code == 503  # a new source retries, nothing half started
+            assert source.json()["error"] == "store_unavailable"
             ready = httpx.get(f"{srv.base_url}/readyz", timeout=10)
             assert ready.status_code == 503 and ready.headers["Retry-After"]
             assert httpx.get(f"{srv.base_url}/healthz", timeout=10).status_code == 200
             time.sleep(2.5)  # the live space goes on: new segments, heard and recorded later
             during = parse_playlist(httpx.get(f"{media}/media.m3u8", timeout=10).text)
             assert during.segments[-1][0] > before.segments[-1][0]
+            heard = [httpx.get(f"{media}/{uri}", timeout=10).content
+                     for msn, uri, _ in during.segments if msn > before.segments[-1][0]]
             assert srv.details(doc["id"])["state"] == "live"
         finally:
             postgres.start()
@@ -133,7 +144,10 @@ def test_a_postgresql_restart_refuses_writes_with_503_while_the_live_space_goes_
         replay = httpx.get(f"{srv.base_url}/replay/{doc['id']}.m4a", timeout=30).content
         pcm, rate = decode(replay)
         length, gap = tone_gaps(pcm, rate, 1000)
-        assert length >= 12.0 and gap < 0.1  # the tone whole, through the outage
+        assert length >= 12.0 and gap < 0.5  # the tone through the outage (a segment: 2.24 s)
+        assert heard
+        for segment in heard:  # what went out during the outage is in the replay, as heard
+            assert replay.find(segment) >= 0
         again = srv.create_space()  # and creates work again
         assert again["id"] != doc["id"]
         metrics = httpx.get(f"{srv.base_url}/metrics", timeout=10).text

@@ -27,6 +27,7 @@ from townhall.live.spaces import LiveSpace, Spaces
 from townhall.media.events import MediaEvent, PartReady
 from townhall.ops import metrics
 from townhall.space.lifecycle import Phase
+from townhall.store.base import StoreUnavailable
 
 log = logging.getLogger("townhall.leases")
 
@@ -304,8 +305,8 @@ class ProgramLeases:
                         self.spaces.standby_for(space)  # adopt() starts its task
                     elif not space.program.ended:
                         self._ensure_task(space)
-            except ClusterUnavailable:
-                pass
+            except (ClusterUnavailable, StoreUnavailable):
+                pass  # Redis or the database is away: what is known goes on; retry
             except Exception:
                 log.exception("cluster watch failed; retrying")
             await asyncio.sleep(s.lease_renew_s)

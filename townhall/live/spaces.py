@@ -281,6 +281,14 @@ class Spaces:
         space = self.authorize(space_id, key)
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
+        if space.program is None:
+            # its program starts from what the store holds (a space resumed after a crash
+            # continues its recording): while the store is unreachable, the source retries
+            try:
+                self.recordings.ping()
+            except StoreUnavailable:
+                raise SpaceError(503, "store_unavailable", "the database is unreachable for "
+                                 "a moment; reconnect in a few seconds") from None
         if space.ingest is not None:
             space.ingest.stop()  # the newest connection wins: a host reconnecting takes over
         space.ingest_seq += 1
