@@ -63,3 +63,42 @@ def test_a_standby_serves_the_same_parts_and_continues_the_playlist_when_the_hol
         finally:
             push.kill()
             push.wait(10)
+
+
+def test_a_source_arriving_at_another_origin_takes_the_program_there(tmp_path: Path) -> None:
+    with cluster(tmp_path, 2, free_port()) as c:
+        a, b = c.origins
+        doc = a.create_space()
+        sid = doc["id"]
+        first = push_tone(doc["ingest_url"], 60, 440)
+        second = None
+        try:
+            a.wait_on_air(sid, timeout=20)
+            assert c.holder(sid) == "a"
+            base_b = b.media_base(sid).replace(c.public_url, b.base_url)
+            wait_for(lambda: len(parts_listed(httpx.get(f"{base_b}/media.m3u8").text)) > 4,
+                     10, "the standby's window")
+            before = parts_listed(httpx.get(f"{base_b}/media.m3u8").text)[-1]
+            # the host's source reconnects, and the edge sent it to b this time
+            host = httpx.get(f"{b.base_url}/api/spaces/{sid}/host", timeout=10,
+                             headers={"Authorization": f"Bearer {doc['host_key']}"}).json()
+            assert f":{b.ingest_port}/" in host["ingest_url"]
+            second = push_tone(host["ingest_url"], 60, 660)
+            wait_for(lambda: c.holder(sid) == "b", 10, "the program handed over to b")
+            first.kill()  # the old connection goes away, as a reconnecting source's does
+            wait_for(lambda: len(parts_listed(httpx.get(f"{base_b}/media.m3u8").text)
+                                 [parts_listed(httpx.get(f"{base_b}/media.m3u8").text)
+                                  .index(before) + 1:]) >= 6 if before in httpx.get(
+                f"{base_b}/media.m3u8").text else True, 15, "the continued playlist")
+            base_a = a.media_base(sid).replace(c.public_url, a.base_url)
+            after = httpx.get(f"{base_b}/media.m3u8").text
+            for uri in parts_listed(after)[-4:]:  # a follows b now: the same bytes
+                wait_for(lambda u=uri: httpx.get(f"{base_a}/{u}").status_code == 200, 5,
+                         "a following b")
+                assert httpx.get(f"{base_a}/{uri}").content == \
+                    httpx.get(f"{base_b}/{uri}").content
+        finally:
+            for p in (first, second):
+                if p is not None:
+                    p.kill()
+                    p.wait(10)

@@ -177,6 +177,7 @@ class ProgramLeases:
         while not program.ended:
             try:
                 if not program.following:
+                    synced = True  # once deposed, it follows from its own last entry
                     await self._hold(sid, program)
                     continue
                 mine = sid in self._wanted
