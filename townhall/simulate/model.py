@@ -85,8 +85,8 @@ class Capacities:
     origin_joins_per_s: float = 4_000.0  # bench/join_capacity.py, fast path, 2 vCPU
     shield_requests_per_s: float = 40_000.0
     min_origins: int = 2  # a live program's holder and its warm standby (any one may die)
-    replication_cores_per_space: float = 0.02  # a standby following one live space
-    # (bench/failover.py: the standby's CPU while it follows; Redis's share is smaller)
+    replication_cores_per_space: float = 0.013  # one standby following one live space:
+    # 0.0095 core for the standby and 0.0035 for Redis (bench/failover.py, 64 kbit/s)
 
     @property
     def edge_requests_per_s(self) -> float:
