@@ -4,12 +4,13 @@ Service. The origin holding a space's lease (Redis, `lease_ttl_s`, renewed every
 `lease_renew_s`) runs its program and appends every event to the space's part stream before
 publishing it (`Program.replicate`). Every other origin follows the stream into a standby
 program: the same live window (so it answers any media request) and the same recording. When
-the lease lapses (the holder was killed) a standby takes it and continues the playlist after
-a discontinuity; the origin that has the space's source is preferred (the others wait
-`standby_grace_s` longer), and a holder hands the program over to an origin that gets the
-source (`want`). While Redis is away the holder keeps publishing and queues the entries
-(`replica_outbox_max`), nobody can take a lease, and standbys resume where they stopped.
-Never touches the database on the listener path; records are refreshed here, off it.
+the lease lapses (the holder was killed) a standby takes it and continues the same playlist
+(`Program.take_over`: the open segment's next part, the same decode time); the origin that
+has the space's source is preferred (the others wait `standby_grace_s` longer), and a holder
+hands the program over to an origin that gets the source (`want`). While Redis is away the
+holder keeps publishing (`live.part_stream` queues the entries), nobody can take a lease,
+and standbys resume where they stopped.
+Never touches the database; which spaces to follow comes from `live.cluster_watch`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import time
 from collections import Counter
 
 from townhall.cluster.base import Cluster, ClusterUnavailable, Renewal
-from townhall.cluster.entries import END, OPENED, Entry, end_entry, entry_of
+from townhall.cluster.entries import END, OPENED, Entry, end_entry
+from townhall.live.cluster_watch import ClusterWatch
+from townhall.live.part_stream import PartStream
 from townhall.live.program import Program
 from townhall.live.spaces import LiveSpace, Spaces
-from townhall.media.events import MediaEvent, PartReady
+from townhall.media.events import MediaEvent
 from townhall.ops import metrics
-from townhall.space.lifecycle import Phase
-from townhall.store.base import StoreUnavailable
 
 log = logging.getLogger("townhall.leases")
 
@@ -39,13 +40,11 @@ class ProgramLeases:
         self.settings = spaces.settings
         self.counters: Counter[str] = Counter()
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._outbox: dict[str, list[Entry]] = {}
-        self._after: dict[str, str] = {}  # the last stream id this origin has of each space
+        self.stream = PartStream(self.settings, cluster, self.counters)
+        self._after = self.stream.position  # the last stream id this origin has of each space
         self._wanted: set[str] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._retry_at: dict[str, float] = {}  # Redis away: when the holder tries again
         self._last_entry_at: dict[str, float] = {}  # when the holder's last entry came
-        self._watch: asyncio.Task[None] | None = None
+        self._watch = ClusterWatch(spaces, cluster, self._follow)
         self.holding: set[str] = set()
         spaces.on_program = self.adopt
         spaces.end_program = self.end_program
@@ -85,8 +84,8 @@ class ProgramLeases:
     async def _end_here(self, sid: str, program: Program) -> None:
         await program.end()
         with contextlib.suppress(ClusterUnavailable):
-            async with self._order(sid):
-                await self._flush_outbox(sid)
+            async with self.stream.order(sid):
+                await self.stream.flush(sid)
                 await self.cluster.append(sid, [end_entry(program.window.last_complete_msn,
                                                           program.published_until)])
             await self.cluster.set_live(sid, False)
@@ -94,67 +93,15 @@ class ProgramLeases:
         self.holding.discard(sid)
         metrics.LEASE_HELD.labels(sid).set(0)
 
-    # --- holder: the fence ---
+    # --- holder: the fence (live.part_stream) ---
     async def _replicate(self, sid: str, events: list[MediaEvent], decode: int) -> bool:
-        rate = self.settings.sample_rate
-        entries = []
-        now = time.time()
-        for ev in events:
-            if isinstance(ev, PartReady):
-                decode += round(ev.duration * rate)
-            entries.append(entry_of(ev, decode, now))
-        outbox = self._outbox.setdefault(sid, [])
-        loop = asyncio.get_running_loop()
-        async with self._order(sid):  # entries reach the stream in program order
-            return await self._append_in_order(sid, entries, outbox, loop)
-
-    async def _append_in_order(self, sid: str, entries: list[Entry], outbox: list[Entry],
-                               loop: asyncio.AbstractEventLoop) -> bool:
-        try:
-            if outbox and loop.time() < self._retry_at.get(sid, 0.0):
-                raise ClusterUnavailable("still away")  # one try a second, not one per part
-            if not await self._flush_outbox(sid) or not await self.cluster.append(sid, entries):
-                self.counters["deposed"] += 1
-                log.warning("space %s: lease lost; this origin stops publishing", sid)
-                self.holding.discard(sid)
-                metrics.LEASE_HELD.labels(sid).set(0)
-                return False
-            self._after[sid] = entries[-1].stream_id
-        except ClusterUnavailable:
-            # Redis is away: nobody can take the lease, so keep publishing; resend later
-            if len(outbox) + len(entries) > self.settings.replica_outbox_max:
-                self.counters["replica_entries_dropped"] += len(outbox)
-                log.error("space %s: replication outbox full; %d entries dropped for the "
-                          "standbys", sid, len(outbox))
-                outbox.clear()
-            outbox.extend(entries)
-            self.counters["replica_queued"] += len(entries)
-            self._retry_at[sid] = loop.time() + 1.0
-        return True
-
-    def _order(self, sid: str) -> asyncio.Lock:
-        lock = self._locks.get(sid)
-        if lock is None:
-            lock = self._locks[sid] = asyncio.Lock()
-        return lock
-
-    async def _flush_outbox(self, sid: str) -> bool:
-        """Send what was queued while Redis was away (call with the space's order lock);
-        False if another origin holds the lease now (the queue is then dropped, counted)."""
-        outbox = self._outbox.get(sid)
-        if not outbox:
+        if await self.stream.append(sid, events, decode):
             return True
-        batch = list(outbox)
-        held = await self.cluster.append(sid, batch)
-        if held:
-            self._after[sid] = batch[-1].stream_id
-        else:
-            self.counters["replica_entries_dropped"] += len(batch)
-            log.error("space %s: %d entries queued while Redis was away were never replicated "
-                      "(another origin took the lease); this origin's recording has them",
-                      sid, len(batch))
-        del outbox[:len(batch)]
-        return held
+        self.counters["deposed"] += 1
+        log.warning("space %s: lease lost; this origin stops publishing", sid)
+        self.holding.discard(sid)
+        metrics.LEASE_HELD.labels(sid).set(0)
+        return False
 
     def _want(self, sid: str) -> None:
         self._wanted.add(sid)
@@ -269,8 +216,8 @@ class ProgramLeases:
     async def _hold(self, sid: str, program: Program) -> None:
         self.holding.add(sid)
         await asyncio.sleep(self.settings.lease_renew_s)
-        async with self._order(sid):
-            await self._flush_outbox(sid)
+        async with self.stream.order(sid):
+            await self.stream.flush(sid)
         verdict = await self.cluster.renew(sid)
         if verdict is Renewal.HELD or program.following:
             return
@@ -285,35 +232,19 @@ class ProgramLeases:
         self.holding.discard(sid)
         metrics.LEASE_HELD.labels(sid).set(0)
 
-    # --- which spaces are live anywhere; records from the shared store ---
+    # --- the spaces live anywhere (live.cluster_watch) ---
     def start(self) -> None:
-        self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+        self._watch.start()
 
-    async def _watch_loop(self) -> None:
-        s = self.settings
-        loop = asyncio.get_running_loop()
-        refreshed = 0.0
-        while True:
-            try:
-                if loop.time() - refreshed > s.record_refresh_s:
-                    refreshed = loop.time()
-                    self.spaces.refresh(await asyncio.to_thread(self.spaces.store.load_all))
-                for sid in await self.cluster.live_spaces():
-                    space = self.spaces.find(sid)
-                    if space is None or space.record.phase is Phase.ENDED:
-                        continue
-                    if space.program is None:
-                        self.spaces.standby_for(space)  # adopt() starts its task
-                    elif not space.program.ended:
-                        self._ensure_task(space)
-            except (ClusterUnavailable, StoreUnavailable):
-                pass  # Redis or the database is away: what is known goes on; retry
-            except Exception:
-                log.exception("cluster watch failed; retrying")
-            await asyncio.sleep(s.lease_renew_s)
+    def _follow(self, space: LiveSpace) -> None:
+        if space.program is None:
+            self.spaces.standby_for(space)  # adopt() starts its task
+        elif not space.program.ended:
+            self._ensure_task(space)
 
     async def close(self) -> None:
-        tasks = [t for t in [self._watch, *self._tasks.values()] if t is not None]
+        await self._watch.close()
+        tasks = list(self._tasks.values())
         for t in tasks:
             t.cancel()
         for t in tasks:
