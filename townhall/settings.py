@@ -125,9 +125,9 @@ class Settings:
     log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
     # --- cluster: several origins on one shared database and Redis (--redis-url) ---
     origin_name: str = ""  # this origin in leases and counts; default host:port
-    lease_ttl_s: float = 1.5  # a live program's lease lapses this long after its holder died
-    lease_renew_s: float = 0.3  # the holder renews this often; standbys check this often
-    standby_grace_s: float = 0.5  # standbys without the source wait this much longer
+    lease_ttl_s: float = 1.2  # a live program's lease lapses this long after its holder died
+    lease_renew_s: float = 0.25  # the holder renews this often; standbys check this often
+    standby_grace_s: float = 0.3  # standbys without the source wait this much longer
     replica_max_entries: int = 2000  # part-stream entries kept in Redis per live space
     replica_outbox_max: int = 5000  # entries a holder queues while Redis is away, then drops
     redis_timeout_s: float = 0.5  # a Redis call slower than this counts as Redis away

@@ -21,6 +21,12 @@ def parts_listed(playlist: str) -> list[str]:
     return re.findall(r'#EXT-X-PART:[^\n]*URI="([^"]+)"', playlist)
 
 
+def parts_after(base: str, uri: str) -> int:
+    """How many parts the playlist lists after `uri` (all of them once it scrolled out)."""
+    listed = parts_listed(httpx.get(f"{base}/media.m3u8").text)
+    return len(listed) - listed.index(uri) - 1 if uri in listed else len(listed)
+
+
 def test_a_standby_serves_the_same_parts_and_continues_the_playlist_when_the_holder_dies(
         tmp_path: Path) -> None:
     with cluster(tmp_path, 2, free_port()) as c:
@@ -51,10 +57,7 @@ def test_a_standby_serves_the_same_parts_and_continues_the_playlist_when_the_hol
             # b continues the same playlist: the same media sequence, parts after the last one
             # a published (no timeline jump: the decode time goes on where it was)
             last = parts_listed(last_before)[-1]
-            wait_for(lambda: len(parts_listed(httpx.get(f"{base_b}/media.m3u8").text)
-                                 [parts_listed(httpx.get(f"{base_b}/media.m3u8").text)
-                                  .index(last) + 1:]) >= 6 if last in httpx.get(
-                f"{base_b}/media.m3u8").text else True, 15, "the continued playlist")
+            wait_for(lambda: parts_after(base_b, last) >= 6, 15, "the continued playlist")
             after = httpx.get(f"{base_b}/media.m3u8").text
             assert int(re.findall(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", after)[0]) >= msn_before
             assert "#EXT-X-DISCONTINUITY" not in after
@@ -86,10 +89,7 @@ def test_a_source_arriving_at_another_origin_takes_the_program_there(tmp_path: P
             second = push_tone(host["ingest_url"], 60, 660)
             wait_for(lambda: c.holder(sid) == "b", 10, "the program handed over to b")
             first.kill()  # the old connection goes away, as a reconnecting source's does
-            wait_for(lambda: len(parts_listed(httpx.get(f"{base_b}/media.m3u8").text)
-                                 [parts_listed(httpx.get(f"{base_b}/media.m3u8").text)
-                                  .index(before) + 1:]) >= 6 if before in httpx.get(
-                f"{base_b}/media.m3u8").text else True, 15, "the continued playlist")
+            wait_for(lambda: parts_after(base_b, before) >= 6, 15, "the continued playlist")
             base_a = a.media_base(sid).replace(c.public_url, a.base_url)
             after = httpx.get(f"{base_b}/media.m3u8").text
             for uri in parts_listed(after)[-4:]:  # a follows b now: the same bytes

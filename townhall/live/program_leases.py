@@ -118,7 +118,8 @@ class ProgramLeases:
         program = space.program
         assert program is not None
         loop = asyncio.get_running_loop()
-        quiet_since = loop.time()
+        free_since: float | None = None  # when this standby first saw the lease free
+        away_at = -1e9  # when Redis was last unreachable (a restarted Redis has no leases)
         synced = False
         s = self.settings
         while not program.ended:
@@ -135,7 +136,6 @@ class ProgramLeases:
                         continue
                 got = await self.cluster.read(sid, self._after.get(sid, "0"), s.lease_renew_s)
                 if got:
-                    quiet_since = loop.time()
                     synced = await self._apply(sid, program, got, synced)
                     continue
                 holder = await self.cluster.holder(sid)
@@ -143,11 +143,18 @@ class ProgramLeases:
                     await self._take_over(sid, program)
                     continue
                 if holder is not None:
+                    free_since = None
                     continue
                 wanted = await self.cluster.wanted_by(sid)
                 if wanted is not None and wanted != self.cluster.origin:
                     continue  # the origin with the source takes it
-                if loop.time() - quiet_since < s.lease_ttl_s + s.standby_grace_s:
+                now = loop.time()
+                free_since = now if free_since is None else free_since
+                # the lease lapsed: its holder is gone (standbys without the source wait a
+                # little for the one with it). Right after Redis was away, a lapsed lease may
+                # be a restarted Redis: the holder then takes it back with its next renewal.
+                if now - free_since < s.standby_grace_s \
+                        or now - away_at < s.lease_ttl_s + s.standby_grace_s:
                     continue
                 if await self.cluster.acquire(sid):
                     await self._take_over(sid, program)
@@ -156,7 +163,7 @@ class ProgramLeases:
                 if self.counters["cluster_unavailable"] % 20 == 1:
                     log.warning("space %s: shared state unavailable (%s)", sid, exc)
                 await asyncio.sleep(s.lease_renew_s)
-                quiet_since = loop.time()  # the holder could not renew either: wait afresh
+                away_at, free_since = loop.time(), None
             except Exception:
                 log.exception("space %s: program lease loop failed; retrying", sid)
                 await asyncio.sleep(s.lease_renew_s)
