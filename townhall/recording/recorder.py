@@ -42,6 +42,7 @@ class Recorder:
         self.failed: BaseException | None = None
         self.bytes_stored = 0  # segment bytes durable in the store
         self.retries = 0  # writes retried because the store was unreachable
+        self._journal_len = 0  # bytes of the open segment's journal once the queue is written
 
     @property
     def backlog(self) -> int:
@@ -70,9 +71,12 @@ class Recorder:
         rec = journal.record(data, duration)
         if index == 0:
             head = journal.header(msn, program_date_time, discontinuity)
+            self._journal_len = len(head) + len(rec)
             self._put(lambda: self.store.write_journal(self.space_id, head + rec))
         else:
-            self._put(lambda: self.store.append_journal(self.space_id, rec))
+            at = self._journal_len
+            self._journal_len += len(rec)
+            self._put(lambda: self.store.append_journal(self.space_id, rec, at))
 
     def segment(self, msn: int, data: bytes, duration: float, program_date_time: float,
                 discontinuity: bool) -> None:
