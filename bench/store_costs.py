@@ -59,9 +59,11 @@ def record_and_read(stores: Stores, space: str, segments: int) -> dict[str, Any]
             if i == 0:
                 blob = journal.header(msn, 1.7e9 + msn, False) + journal.record(PART, 0.32)
                 parts.append(timed(lambda b=blob: rec.write_journal(space, b)))
+                length = len(blob)
             else:
                 blob = journal.record(PART, 0.32)
-                parts.append(timed(lambda b=blob: rec.append_journal(space, b)))
+                parts.append(timed(lambda b=blob, at=length: rec.append_journal(space, b, at)))
+                length += len(blob)
         entry = manifest.append(msn, SEGMENT + msn.to_bytes(4, "big"), 2.24, 1.7e9 + msn, False)
         closes.append(timed(lambda e=entry: rec.close_segment(
             space, e, SEGMENT + e.msn.to_bytes(4, "big"), manifest)))

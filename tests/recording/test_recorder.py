@@ -158,3 +158,14 @@ def test_writes_made_while_the_store_is_unreachable_land_in_order_once_it_is_bac
     assert sealed is not None and stored == sealed and stored.complete
     assert [e.msn for e in stored.segments] == [0, 1, 2, 3]
     verify_chain(stored, INIT, stored_segments(store, stored))
+
+
+def test_an_append_retried_after_it_landed_leaves_the_journal_as_one_append(
+        store: RecordingStore) -> None:
+    store.put_init("sp", INIT)
+    head = b'{"msn": 0, "program_date_time": 1.0, "discontinuity": false}\n'
+    store.write_journal("sp", head)
+    store.append_journal("sp", b"part-1", len(head))
+    store.append_journal("sp", b"part-1", len(head))  # the answer was lost: tried again
+    store.append_journal("sp", b"part-2", len(head) + 6)
+    assert store.journal("sp") == head + b"part-1part-2"

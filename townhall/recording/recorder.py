@@ -46,6 +46,7 @@ class Recorder:
         # a standby in a cluster whose recordings are shared (PostgreSQL): the manifest is
         # kept in memory and nothing is written, the holder writes; see `take_over_writing`
         self.silent = False
+        self._journal_len = 0  # bytes of the open segment's journal once the queue is written
 
     @property
     def backlog(self) -> int:
@@ -77,9 +78,12 @@ class Recorder:
         rec = journal.record(data, duration)
         if index == 0:
             head = journal.header(msn, program_date_time, discontinuity)
+            self._journal_len = len(head) + len(rec)
             self._put(lambda: self.store.write_journal(self.space_id, head + rec))
         else:
-            self._put(lambda: self.store.append_journal(self.space_id, rec))
+            at = self._journal_len
+            self._journal_len += len(rec)
+            self._put(lambda: self.store.append_journal(self.space_id, rec, at))
 
     def segment(self, msn: int, data: bytes, duration: float, program_date_time: float,
                 discontinuity: bool) -> None:
@@ -115,6 +119,7 @@ class Recorder:
             msn, pdt, disc, parts = open_segment
             blob = journal.header(msn, pdt, disc) + b"".join(
                 journal.record(d, dur) for d, dur in parts)
+            self._journal_len = len(blob)  # the next part is appended after these
             self._put(lambda: self.store.write_journal(self.space_id, blob))
         self._start_writer()
 

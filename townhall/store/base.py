@@ -60,7 +60,9 @@ class RecordingStore(Protocol):
     def write_journal(self, space_id: str, data: bytes) -> None:
         """Start the open segment's journal with these bytes."""
 
-    def append_journal(self, space_id: str, data: bytes) -> None: ...
+    def append_journal(self, space_id: str, data: bytes, at: int) -> None:
+        """Write `data` at offset `at` of the journal (its length before this part), so that
+        retrying an append that did land (the answer was lost) changes nothing."""
 
     def remove_journal(self, space_id: str) -> None: ...
 

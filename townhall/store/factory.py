@@ -9,11 +9,15 @@ itself; PostgreSQL refuses an old schema unless `migrate_on_start`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from townhall.settings import Settings
 from townhall.store.base import RecordingStore, SpaceStore
 from townhall.store.schema import Database, check
+
+if TYPE_CHECKING:
+    from townhall.store.postgres import Postgres
 
 log = logging.getLogger("townhall.store")
 
@@ -23,7 +27,7 @@ class Stores:
     spaces: SpaceStore
     recordings: RecordingStore
     database: Database
-    _close: list[object] = field(default_factory=list)
+    pool: Postgres | None = None  # the PostgreSQL adapters' shared pool, when they are used
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless every store answers now (readiness)."""
@@ -32,16 +36,13 @@ class Stores:
 
     def healthy(self) -> bool:
         """False while the database is known to be unreachable (no call made to find out)."""
-        return not any(getattr(getattr(t, "down", None), "is_set", lambda: False)()
-                       for t in self._close)
+        return self.pool is None or not self.pool.down.is_set()
 
     def close(self) -> None:
         self.spaces.close()
         self.recordings.close()
-        for thing in self._close:
-            close = getattr(thing, "close", None)
-            if close is not None:
-                close()
+        if self.pool is not None:
+            self.pool.close()
 
 
 def database_of(settings: Settings) -> Database:
@@ -63,7 +64,7 @@ def open_stores(settings: Settings) -> Stores:
 
         pg = Postgres(db.url, pool_size=settings.store_pool_size,
                       timeout_s=settings.store_timeout_s, retry_s=settings.store_retry_s)
-        return Stores(PostgresSpaceStore(pg), PostgresRecordings(pg), db, [pg])
+        return Stores(PostgresSpaceStore(pg), PostgresRecordings(pg), db, pg)
     from townhall.store.recording_files import FileRecordings
     from townhall.store.sqlite import SqliteSpaceStore
 

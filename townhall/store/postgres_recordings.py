@@ -56,10 +56,11 @@ class PostgresRecordings:
             conn.execute("UPDATE recordings SET journal = %s WHERE space_id = %s",
                          (data, space_id))
 
-    def append_journal(self, space_id: str, data: bytes) -> None:
+    def append_journal(self, space_id: str, data: bytes, at: int) -> None:
         with self.db.transaction() as conn:
-            conn.execute("UPDATE recordings SET journal = journal || %s WHERE space_id = %s",
-                         (data, space_id))
+            conn.execute("UPDATE recordings SET journal = substring(journal for %s) || %s "
+                         "WHERE space_id = %s AND octet_length(journal) >= %s",
+                         (at, data, space_id, at))
 
     def remove_journal(self, space_id: str) -> None:
         with self.db.transaction() as conn:

@@ -42,9 +42,11 @@ def write_durable(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def _append_durable(path: Path, data: bytes) -> None:
-    with open(path, "ab") as f:
+def _write_at_durable(path: Path, data: bytes, at: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(at)
         f.write(data)
+        f.truncate()
         f.flush()
         os.fsync(f.fileno())
 
@@ -88,8 +90,8 @@ class FileRecordings:
     def write_journal(self, space_id: str, data: bytes) -> None:
         write_durable(self.directory(space_id) / JOURNAL, data)
 
-    def append_journal(self, space_id: str, data: bytes) -> None:
-        _append_durable(self.directory(space_id) / JOURNAL, data)
+    def append_journal(self, space_id: str, data: bytes, at: int) -> None:
+        _write_at_durable(self.directory(space_id) / JOURNAL, data, at)
 
     def remove_journal(self, space_id: str) -> None:
         _remove_durable(self.directory(space_id) / JOURNAL)
