@@ -2,9 +2,12 @@
 
 Decodes the file with PyAV, re-encodes ADTS AAC, and PUTs it chunked to the ingest URL at
 the pace of the audio (a small lead keeps the server's jitter buffer fed), as a live source
-would. For demos, tests and benchmarks. A dropped connection, a server error or a takeover
-by another source is retried with backoff, from where the file had got to; an ended space,
-a rotated or wrong key and undecodable audio end it.
+would. For demos, tests and benchmarks. `broadcast` retries a dropped connection, a server
+error or a takeover by another source with backoff, from where the file had got to; an ended
+space, a rotated or wrong key and undecodable audio end it. Given the space and its host key
+(`broadcast_to_space`), it asks the server (an edge: any origin) for the ingest URL and, when
+the connection breaks (the origin died), asks again and goes on pushing where it was, to
+whichever origin answers.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ LEAD_S = 0.25  # how far ahead of real time bytes may be sent
 RETRY_FIRST_S, RETRY_MAX_S, MAX_RETRIES = 0.5, 8.0, 8  # reconnect backoff
 FINAL = {"space_ended", "key_rotated", "bad_host_key", "undecodable_audio", "empty_body",
          "space_not_found", "key_revoked"}
+RECONNECT_FOR_S = 60.0  # a source whose server stays away longer than this gives up
 
 
 def ingest_http_url(ingest_url: str) -> tuple[str, str]:
@@ -110,3 +114,61 @@ async def broadcast(path: Path, ingest_url: str, *, loop_forever: bool = False,
                 f"{delay:g} s from {position['s']:.1f} s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, RETRY_MAX_S)
+
+
+async def _ingest_url(client: httpx.AsyncClient, server: str, space: str, key: str) -> str:
+    res = await client.get(f"{server}/api/spaces/{space}/host",
+                           headers={"Authorization": f"Bearer {key}"})
+    if res.status_code != 200:
+        raise httpx.HTTPStatusError(f"{res.status_code} {res.text}", request=res.request,
+                                    response=res)
+    return str(res.json()["ingest_url"])
+
+
+async def broadcast_to_space(path: Path, server: str, space: str, key: str, *,
+                             loop_forever: bool = False,
+                             reconnect_for_s: float = RECONNECT_FOR_S) -> dict[str, object]:
+    """Push `path` into a space through `server`, reconnecting (to any origin) when the
+    connection breaks; the audio goes on from where it was."""
+    chunks = adts_chunks(path, loop_forever=loop_forever).__aiter__()
+    exhausted = False
+
+    async def rest() -> AsyncIterator[bytes]:
+        nonlocal exhausted
+        async for chunk in chunks:
+            yield chunk
+        exhausted = True
+
+    reconnects = 0
+    body: dict[str, object] = {}
+    server = server.rstrip("/")
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client:
+        down_since: float | None = None
+        while True:
+            try:
+                url, secret = ingest_http_url(await _ingest_url(client, server, space, key))
+                res = await client.put(url, content=rest(), auth=("source", secret),
+                                       headers={"Content-Type": "audio/aac"})
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code in (401, 403, 404, 409):
+                    return {"status_code": exc.response.status_code, "reconnects": reconnects,
+                            "text": exc.response.text}
+                res = None
+            except httpx.HTTPError:
+                res = None
+            if res is not None and res.status_code == 503 and not exhausted:
+                res = None  # an origin shedding or waiting for its store: ask again
+            if res is not None and (exhausted or res.status_code != 200):
+                body = {"status_code": res.status_code, "reconnects": reconnects}
+                try:
+                    body.update(res.json())
+                except ValueError:
+                    body["text"] = res.text
+                return body
+            now = time.monotonic()
+            down_since = down_since if down_since is not None and res is None else now
+            if now - down_since > reconnect_for_s:
+                return {"status_code": 503, "reconnects": reconnects,
+                        "text": "the server stayed away"}
+            reconnects += 1
+            await asyncio.sleep(0.2)

@@ -33,9 +33,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir)
     ticket_secret = args.ticket_secret or _kept(data_dir, "ticket.secret", secrets.token_hex(16))
+    from townhall.store.base import StoreUnavailable
+    from townhall.store.schema import Database, SchemaError
+
+    try:
+        db = Database.parse(args.database) if args.database else None
+    except ValueError as exc:
+        print(f"townhall: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(host=args.host, port=args.port, ingest_port=args.ingest_port,
                         public_url=args.public_url, data_dir=data_dir,
-                        database=Path(args.database) if args.database else None,
+                        database=db.path if db else None,
+                        database_url=db.url if db else None, migrate_on_start=args.migrate,
+                        log_format=args.log_format,
                         recordings_dir=Path(args.recordings) if args.recordings else None,
                         bitrate=args.bitrate, idle_pause_s=args.idle_pause,
                         require_tickets=not args.no_tickets, ticket_secret=ticket_secret,
@@ -48,13 +58,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                                    secrets.token_hex(32))),
                         **_overrides(args.set))
     settings, protocol = _fit_descriptors(settings)
-    app = create_app(settings)
-    print(f"townhall is serving on {settings.base_url}/  (ingest on port "
-          f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
-    print(f"admin key (hosting and operator calls, as 'Authorization: Bearer KEY'): "
-          f"{settings.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})", flush=True)
+    try:
+        app = create_app(settings)
+    except (SchemaError, StoreUnavailable) as exc:
+        print(f"townhall: {exc}", file=sys.stderr)
+        return 2
+    where = "PostgreSQL " + app.state.stores.database.shown if settings.database_url else \
+        f"data in {data_dir.resolve()}"
+    banner = (f"townhall is serving on {settings.base_url}/  (ingest on port "
+              f"{settings.ingest_port}, {where})")
+    key_line = (f"admin key (hosting and operator calls, as 'Authorization: Bearer KEY'): "
+                f"{settings.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})")
+    if args.log_format == "json":  # every line a JSON object for the collector
+        logging.getLogger("townhall").warning(banner)
+        logging.getLogger("townhall").warning(key_line)
+    else:
+        print(banner, flush=True)
+        print(key_line, flush=True)
+    logging.getLogger().setLevel(args.log_level.upper())
+    # json: keep our handler for uvicorn's lines too; text: uvicorn's own format
+    log_config: Any = None if args.log_format == "json" else uvicorn.config.LOGGING_CONFIG
     uvicorn.run(outer(app), host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=False, timeout_keep_alive=30, lifespan="on", http=protocol)
+                access_log=False, timeout_keep_alive=30, lifespan="on", log_config=log_config,
+                http=protocol)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from townhall.store.base import StoreUnavailable
+    from townhall.store.schema import Database, migrate
+
+    try:
+        db = Database.parse(args.database or str(Path(args.data_dir) / "townhall.sqlite3"))
+        before, after = migrate(db)
+    except (ValueError, StoreUnavailable) as exc:
+        print(f"townhall migrate: {exc}", file=sys.stderr)
+        return 2
+    what = "already at" if before == after else f"migrated from {before or 'none'} to"
+    print(f"{db.shown}: {what} schema {after}")
     return 0
 
 
@@ -96,30 +137,29 @@ def _overrides(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_broadcast(args: argparse.Namespace) -> int:
-    from townhall.broadcast import broadcast
+    from townhall.broadcast import broadcast, broadcast_to_space
 
     ingest_url = args.ingest_url
-    if ingest_url is None:
-        if not args.space or not args.key:
-            print("broadcast: give --ingest-url, or --space and --key", file=sys.stderr)
-            return 2
-        server = args.server.rstrip("/")
-        try:
-            res = httpx.get(f"{server}/api/spaces/{args.space}/host",
-                            headers={"Authorization": f"Bearer {args.key}"}, timeout=10)
-        except httpx.HTTPError as exc:
-            print(f"broadcast: cannot reach {server}: {exc}", file=sys.stderr)
-            return 1
-        if res.status_code != 200:
-            print(f"broadcast: {res.status_code} {res.text}", file=sys.stderr)
-            return 1
-        ingest_url = res.json()["ingest_url"]
+    if ingest_url is None and (not args.space or not args.key):
+        print("broadcast: give --ingest-url, or --space and --key", file=sys.stderr)
+        return 2
     path = Path(args.file)
     if not path.is_file():
         print(f"broadcast: no such file {path}", file=sys.stderr)
         return 2
-    result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop,
-                                   log=lambda line: print(line, file=sys.stderr, flush=True)))
+    if ingest_url is None:  # through the server (an edge): reconnects to any origin
+        server = args.server.rstrip("/")
+        try:
+            httpx.get(f"{server}/api/spaces/{args.space}", timeout=10)
+        except httpx.HTTPError as exc:
+            print(f"broadcast: cannot reach {server}: {exc}", file=sys.stderr)
+            return 1
+        result = asyncio.run(broadcast_to_space(path, server, args.space, args.key,
+                                                loop_forever=args.loop))
+    else:
+        result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop,
+                                       log=lambda line: print(line, file=sys.stderr,
+                                                              flush=True)))
     print(json.dumps(result))
     return 0 if result.get("status_code") == 200 else 1
 
@@ -165,11 +205,29 @@ def cmd_edge_config(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     import time
 
-    from townhall.store.keys import new_api_key
-    from townhall.store.sqlite_keys import SqliteKeyStore
+    from townhall.store.base import StoreUnavailable
+    from townhall.store.keys import KeyStore, new_api_key
+    from townhall.store.schema import Database, SchemaError, check
 
-    path = Path(args.database) if args.database else Path(args.data_dir) / "townhall.sqlite3"
-    store = SqliteKeyStore(path)
+    try:
+        db = Database.parse(args.database or str(Path(args.data_dir) / "townhall.sqlite3"))
+        store: KeyStore
+        if db.url is not None:  # a cluster's keys: every origin sees them at once
+            from townhall.store.postgres import Postgres
+            from townhall.store.postgres_keys import PostgresKeyStore
+
+            check(db, migrate_if_old=False)
+            pool = Postgres(db.url, pool_size=1, timeout_s=5.0, retry_s=1.0)
+            store = PostgresKeyStore(pool)
+        else:
+            from townhall.store.sqlite_keys import SqliteKeyStore
+
+            assert db.path is not None
+            pool = None
+            store = SqliteKeyStore(db.path)
+    except (ValueError, SchemaError, StoreUnavailable) as exc:
+        print(f"keys: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.keys_command == "create":
             try:
@@ -188,8 +246,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"keys revoke: no key with id {args.id!r}", file=sys.stderr)
                 return 1
             print(json.dumps(revoked.public()))
+    except StoreUnavailable as exc:
+        print(f"keys: {exc}", file=sys.stderr)
+        return 1
     finally:
         store.close()
+        if pool is not None:
+            pool.close()
     return 0
 
 
@@ -244,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--ingest-port", type=int, default=8001)
     serve.add_argument("--public-url", default=None, help="base URL used in links")
     serve.add_argument("--data-dir", default="data")
-    serve.add_argument("--database", default=None, help="SQLite file (default in data dir)")
+    serve.add_argument("--database", default=None,
+                       help="postgresql://user:pw@host:port/db (a cluster's shared store: "
+                            "spaces, seats, recordings), or a SQLite file (default in data dir)")
+    serve.add_argument("--migrate", action="store_true",
+                       help="PostgreSQL: migrate an old schema at start instead of refusing")
     serve.add_argument("--recordings", default=None, help="recordings dir (default in data dir)")
     serve.add_argument("--bitrate", type=int, default=64000, help="AAC bit/s")
     serve.add_argument("--idle-pause", type=float, default=30.0,
@@ -263,7 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="override any field of townhall/settings.py")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="json: one object a line with the space id, for log collectors")
     serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="bring the database schema up to date")
+    mig.add_argument("--database", default=None,
+                     help="postgresql://... or a SQLite file (default <data-dir>/townhall.sqlite3)")
+    mig.add_argument("--data-dir", default="data")
+    mig.set_defaults(func=cmd_migrate)
 
     bc = sub.add_parser("broadcast", help="push an audio file into a space in real time")
     bc.add_argument("file")
@@ -297,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
 
     keys = sub.add_parser("keys", help="issue, list and revoke hosting API keys")
     keys.add_argument("--data-dir", default="data")
-    keys.add_argument("--database", default=None, help="SQLite file (default in data dir)")
+    keys.add_argument("--database", default=None,
+                      help="SQLite file (default in data dir) or postgresql://...")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="issue a key (printed once)")
     create.add_argument("--name", required=True, help="who the key is for")
@@ -333,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     loadtest_cli.register(sub)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from townhall.ops.logs import configure
+
+    configure(getattr(args, "log_format", "text"))
     result: int = args.func(args)
     return result
 

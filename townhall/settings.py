@@ -74,9 +74,8 @@ class Settings:
     # uncapped spaces: the details carry a join grant with which any origin admits listeners
     admit_anywhere: bool = True
     grant_valid_s: float = 20.0  # a grant admits for this long after the details were made
-    audience_report_s: float = 2.0  # origins report their grant seats to the home this often
-    audience_fresh_s: float = 10.0  # a report counts this long
-    audience_url: str | None = None  # where to report (default: public_url, i.e. the edge)
+    audience_report_s: float = 2.0  # each origin shares its listener counts this often
+    audience_fresh_s: float = 10.0  # a shared count counts this long
     fast_join: bool = True  # answer POST .../join straight from ASGI (2.5x the joins/s)
     # --- rate limits (per client address and per /24 or /48 network) ---
     join_rate_per_address: float = 1.0  # joins/s sustained per address
@@ -157,6 +156,26 @@ class Settings:
     recorder_reserved_fds: int = 8  # descriptors held back for recording writes
     recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
     # last writes (they keep retrying after; nothing published is dropped)
+    # --- the cluster's durable store (PostgreSQL) and operations ---
+    # postgresql://user:password@host:port/db: spaces, seats and recordings (segment bytes
+    # included) in PostgreSQL, shared by every origin; None: SQLite at database_path and
+    # recordings as files under recordings_path (the embedded default)
+    database_url: str | None = None
+    migrate_on_start: bool = False  # PostgreSQL: migrate an old schema instead of refusing
+    store_pool_size: int = 8  # connections per process
+    store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
+    store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
+    store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
+    log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
+    # --- cluster: several origins on one shared database and Redis (--redis-url) ---
+    origin_name: str = ""  # this origin in leases and counts; default host:port
+    lease_ttl_s: float = 1.2  # a live program's lease lapses this long after its holder died
+    lease_renew_s: float = 0.25  # the holder renews this often; standbys check this often
+    standby_grace_s: float = 0.3  # standbys without the source wait this much longer
+    replica_max_entries: int = 2000  # part-stream entries kept in Redis per live space
+    replica_outbox_max: int = 5000  # entries a holder queues while Redis is away, then drops
+    redis_timeout_s: float = 0.5  # a Redis call slower than this counts as Redis away
+    record_refresh_s: float = 2.0  # records of other origins' spaces are re-read this often
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -205,5 +224,11 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
+        if not 0 < self.lease_renew_s < self.lease_ttl_s:
+            raise ValueError("lease_renew_s must be positive and shorter than lease_ttl_s")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
+        if self.store_pool_size < 1 or self.store_timeout_s <= 0 or self.store_retry_s < 0:
+            raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log_format is text or json")

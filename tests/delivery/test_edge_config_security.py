@@ -20,13 +20,15 @@ def conf(tmp_path: Path, **kw: object) -> str:
 def test_every_origin_server_has_a_connection_cap(tmp_path: Path) -> None:
     text = conf(tmp_path, origin_max_conns=77)
     servers = [line for line in text.splitlines() if line.strip().startswith("server 10.")]
-    assert len(servers) == 4 and all("max_conns=77" in line for line in servers)
+    # one hashed upstream over the equal origins: each server once, capped, failing over
+    assert len(servers) == 2 and all("max_conns=77" in line and "max_fails=1" in line
+                                     for line in servers)
 
 
 def test_media_is_keyed_and_proxied_by_the_hls_directives_only(tmp_path: Path) -> None:
     text = conf(tmp_path)
     assert 'proxy_cache_key "$sp/$rest?$hls_query";' in text
-    assert "proxy_pass http://$townhall_upstream$uri?$hls_query;" in text
+    assert "proxy_pass http://townhall_origins$uri?$hls_query;" in text
     assert "$is_args$args" not in text
 
 

@@ -9,11 +9,10 @@ import os
 import resource
 from pathlib import Path
 
-import pytest
-
 from townhall.live.descriptors import DescriptorReserve
-from townhall.recording import recorder as recorder_module
-from townhall.recording.recorder import Recorder, load_manifest
+from townhall.recording.manifest import RecordingManifest, SegmentEntry
+from townhall.recording.recorder import Recorder
+from townhall.store.recording_files import FileRecordings
 
 INIT = b"ftyp-moov"
 SECRET = b"k" * 32
@@ -26,21 +25,26 @@ async def publish_segments(rec: Recorder, count: int) -> None:
         rec.segment(msn, data, 2.24, 1.7e9 + msn, False)
 
 
-def test_writes_that_fail_are_retried_until_they_land(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    real = recorder_module._OPS["write"]
-    failures = {"left": 5}
+class FullDisk(FileRecordings):
+    """Recording files whose first few segment writes fail as on a full disk."""
 
-    def flaky(path: Path, data: bytes) -> None:
-        if path.name.startswith("seg-") and failures["left"] > 0:
-            failures["left"] -= 1
+    def __init__(self, root: Path, failures: int) -> None:
+        super().__init__(root)
+        self.failures = failures
+
+    def close_segment(self, space_id: str, entry: SegmentEntry, data: bytes,
+                      manifest: RecordingManifest) -> None:
+        if self.failures > 0:
+            self.failures -= 1
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, data)
+        super().close_segment(space_id, entry, data, manifest)
 
-    monkeypatch.setitem(recorder_module._OPS, "write", flaky)
+
+def test_writes_that_fail_are_retried_until_they_land(tmp_path: Path) -> None:
+    store = FullDisk(tmp_path, failures=5)
 
     async def run() -> Recorder:
-        rec = Recorder(tmp_path, "sp", SECRET)
+        rec = Recorder(store, "sp", SECRET)
         rec.start(INIT)
         await publish_segments(rec, 4)
         await rec.finish()
@@ -48,14 +52,15 @@ def test_writes_that_fail_are_retried_until_they_land(tmp_path: Path,
 
     rec = asyncio.run(run())
     assert rec.write_errors == 5 and rec.failed is None
-    manifest = load_manifest(tmp_path)
-    assert manifest is not None and len(manifest.segments) == 4
+    manifest = store.manifest("sp")
+    assert manifest is not None and len(manifest.segments) == 4 and manifest.complete
     for seg in manifest.segments:
-        assert (tmp_path / seg.file).read_bytes() == b"seg %d " % seg.msn * 50
+        assert store.segment("sp", seg) == b"seg %d " % seg.msn * 50
 
 
 def test_a_full_descriptor_table_costs_no_segment(tmp_path: Path) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    store = FileRecordings(tmp_path)
     reserve = DescriptorReserve()
     held: list[int] = []
 
@@ -68,7 +73,7 @@ def test_a_full_descriptor_table_costs_no_segment(tmp_path: Path) -> None:
                 return
 
     async def run() -> Recorder:
-        rec = Recorder(tmp_path, "sp", SECRET, reserve=reserve.borrow)
+        rec = Recorder(store, "sp", SECRET, reserve=reserve.borrow)
         rec.start(INIT)
         await rec.flush()  # the writer thread exists before the table fills
         fill_table()
@@ -88,5 +93,5 @@ def test_a_full_descriptor_table_costs_no_segment(tmp_path: Path) -> None:
         reserve.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert reserve.borrowed > 0 and rec.pending == 0 and rec.failed is None
-    manifest = load_manifest(tmp_path)
+    manifest = store.manifest("sp")
     assert manifest is not None and [s.msn for s in manifest.segments] == [0, 1, 2]

@@ -12,10 +12,11 @@ What the edge does, and why:
   busy or down;
 - rate-limits joins and API calls per address and per /24 (`limit_req`), caps connections
   per address (`limit_conn`), and times out slow clients early (slowloris);
-- sends every request of a space (media, API, WHIP, replay) to the origin that owns it: with
-  several origins each has a tag (`--origin a=10.0.0.1:8000`, the origin runs with
-  `--origin-tag a`) that begins the ids of the spaces it creates; requests without a space
-  (create, list, pages) go to any origin;
+- spreads requests over the origins, which are all equal (a cluster answers anything about
+  any space): a consistent hash of the space id keeps one space's requests on one origin (its
+  cache stays warm, its joins meet one waiting room), requests without a space go anywhere,
+  and a dead or refusing origin is skipped for the next one (`proxy_next_upstream`), so no
+  origin is needed for any space. (`TAG=` before an origin is accepted and ignored.)
 - answers CORS on what it caches (media, details, replays) by itself, from the same policy
   as the origin (`townhall.delivery.cors`: `--cors-origin`), never passing on the origin's
   headers for one caller to another; uncached API calls carry the origin's own answer.
@@ -48,7 +49,7 @@ HTTP_TUNING = """\
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    origins: tuple[str, ...]  # [TAG=]host:port of each origin (tags needed for several)
+    origins: tuple[str, ...]  # [TAG=]host:port of each origin (a tag is ignored)
     ticket_secret: str
     listen: str = "8080"  # port or address:port
     prefix: str = "/var/lib/townhall-edge"  # cache, temp files, logs, pid
@@ -102,8 +103,7 @@ def _json_error(name: str, status: int, code: str, detail: str) -> str:
 
 
 def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(tag, host:port) of each origin; ValueError unless several origins all have distinct
-    tags of one length (an id's first characters must name exactly one origin)."""
+    """(tag, host:port) of each origin (the tag is optional and no longer routes)."""
     if not origins:
         raise ValueError("an edge needs at least one origin")
     out = []
@@ -114,30 +114,21 @@ def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
         if not addr or any(c in addr for c in " ;{}'\"$"):
             raise ValueError(f"origin {o!r}: expected [TAG=]host:port")
         out.append((tag, addr))
-    tags = [t for t, _ in out]
-    if len(out) > 1 and (not all(tags) or len(set(tags)) != len(tags)
-                         or len({len(t) for t in tags}) != 1):
-        raise ValueError("with several origins give each a distinct tag of the same length "
-                         "(--origin a=HOST:PORT --origin b=HOST:PORT), and start each origin "
-                         "with its --origin-tag")
+    if len({a for _, a in out}) != len(out):
+        raise ValueError("each origin may be named once")
     return out
 
 
 def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
-    """`townhall_any` (all origins) and, per tagged origin, `townhall_o_TAG`; the map picks
-    the owner of `$space` (any origin when there is none)."""
-    opts = f"max_fails=0 max_conns={max_conns}"
-    blocks = ["    upstream townhall_any {\n" + "".join(
-        f"        server {a} {opts};\n" for _, a in origins) + "        keepalive 256;\n    }"]
-    routes = []
-    for tag, addr in origins:
-        if tag:
-            blocks.append(f"    upstream townhall_o_{tag} {{\n        server {addr} {opts};\n"
-                          "        keepalive 256;\n    }")
-            routes.append(f"        ~^{tag} townhall_o_{tag};\n")
-    blocks.append("    map $space $townhall_upstream {\n        default townhall_any;\n"
-                  + "".join(routes) + "    }")
-    return "\n".join(blocks)
+    """`townhall_origins`: every origin, chosen by a consistent hash of `$space` (of the
+    request id when there is no space: spread evenly); an origin that fails is left out for
+    2 s and its requests go to the next one; at most `max_conns` connections per origin per
+    worker (an origin's descriptors are finite: past it nginx answers 502 fast)."""
+    opts = f"max_fails=1 fail_timeout=2s max_conns={max_conns}"
+    return ("    map $space $townhall_hash {\n        \"\" $request_id;\n        default $space;\n"
+            "    }\n    upstream townhall_origins {\n        hash $townhall_hash consistent;\n"
+            + "".join(f"        server {a} {opts};\n" for _, a in origins)
+            + "        keepalive 256;\n    }")
 
 
 def render(s: EdgeSettings) -> str:
@@ -146,7 +137,7 @@ def render(s: EdgeSettings) -> str:
         raise ValueError("ticket and edge secrets must be plain tokens")
     user = f"user {s.user};\n" if s.user else ""
     rlimit = f"worker_rlimit_nofile {s.rlimit_nofile};\n" if s.rlimit_nofile else ""
-    proxy_common = f"""            proxy_pass http://$townhall_upstream;
+    proxy_common = f"""            proxy_pass http://townhall_origins;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -237,6 +228,8 @@ http {{
         proxy_connect_timeout 2s;
         proxy_read_timeout {s.blocking_wait_s}s;
         proxy_next_upstream error timeout http_502 http_504;
+        proxy_next_upstream_tries 3;
+        proxy_next_upstream_timeout 5s;
         set $space "";
 
         error_page 403 = @forbidden;
@@ -252,11 +245,23 @@ http {{
             deny all;
         }}
 
+        # the origins' operator routes (metrics, health) are scraped on the origins, never
+        # through the edge, and never by the public
+        location ~ "^/(metrics|healthz|readyz)$" {{
+            return 404;
+        }}
+
         # live media with a ticket: checked here, cached without the ticket in the key
         location ~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>[A-Za-z0-9_./]+)$" {{
             set $space $sp;
             secure_link $tok,$exp;
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
+            # parts, segments and init: no query at all; playlists: the HLS directives only
+            # (set first: @renew keys and forwards an expired ticket's URL by them too)
+            set $hls_query "";
+            if ($rest ~ "[.]m3u8$") {{
+                set $hls_query "$townhall_msn$townhall_part$townhall_skip";
+            }}
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
             if ($townhall_revoked) {{ return 403; }}
@@ -268,16 +273,11 @@ http {{
             error_page 502 504 = @origin_down;
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
                        if=$townhall_seat_start;
-            # parts, segments and init: no query at all; playlists: the HLS directives only
-            set $hls_query "";
-            if ($rest ~ "[.]m3u8$") {{
-                set $hls_query "$townhall_msn$townhall_part$townhall_skip";
-            }}
             proxy_cache_key "$sp/$rest?$hls_query";
             # a redirect to a fresh ticket belongs to one listener: never under this key
             proxy_no_cache $upstream_http_location;
 {cached_live}
-{cors}{proxy_common.replace("$townhall_upstream;", "$townhall_upstream$uri?$hls_query;")}
+{cors}{proxy_common.replace("townhall_origins;", "townhall_origins$uri?$hls_query;")}
         }}
 
         # the redirect is cached under the expired ticket's own URL, for as long as the
@@ -286,9 +286,9 @@ http {{
         location @renew {{
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
             proxy_cache townhall;
-            proxy_cache_key "renew$uri$is_args$args";
+            proxy_cache_key "renew$uri?$hls_query";  # made-up queries share one key
             proxy_ignore_headers Cache-Control;  # private to clients; X-Accel-Expires here
-{cors}{proxy_common}
+{cors}{proxy_common.replace("townhall_origins;", "townhall_origins$uri?$hls_query;")}
         }}
 
         # the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket
@@ -327,13 +327,7 @@ http {{
 {proxy_common}
         }}
 
-        # origins report their grant seats to the space's origin (signed; not rate-limited)
-        location ~ "^/api/spaces/(?<sp>{SPACE})/audience$" {{
-            set $space $sp;
-{proxy_common}
-        }}
-
-        # everything else about one space (host, end, leave, reactions, stage): its origin
+        # everything else about one space (host, end, leave, reactions, stage)
         location ~ "^/api/spaces/(?<sp>{SPACE})/" {{
             set $space $sp;
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
@@ -345,14 +339,14 @@ http {{
 {proxy_common}
         }}
 
-        # speakers publish to the space's origin (WHIP offers and session DELETEs)
+        # speakers publish to the space's origin of the moment (WHIP offers, session DELETEs)
         location ~ "^/whip/(?<sp>{SPACE})(/|$)" {{
             set $space $sp;
             client_max_body_size 64k;
 {proxy_common}
         }}
 
-        # replays and space pages: from the space's origin, cached, stale allowed
+        # replays and space pages: cached, stale allowed
         location ~ "^/(replay|spaces)/(?<sp>{SPACE})" {{
             set $space $sp;
             proxy_cache_key "$uri";

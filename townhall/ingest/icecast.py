@@ -132,12 +132,13 @@ class IngestServer:
         elif head.headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         await writer.drain()
-        log.info("source connected to %s (%s, %s body)", space_id, head.method, framing)
+        log.info("source connected to %s (%s, %s body)", space_id, head.method, framing,
+                 extra={"space_id": space_id})
 
         status, payload = await self._pump(reader, session, framing, length)
         lost = bool(payload.get("seconds_dropped"))
         log.log(logging.WARNING if lost else logging.INFO, "source left %s: %s %s",
-                space_id, status, payload)
+                space_id, status, payload, extra={"space_id": space_id})
         if head.method != "SOURCE" and status != 499:
             writer.write(_json(status, payload, version))
             await writer.drain()

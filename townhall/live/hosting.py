@@ -98,7 +98,13 @@ class Hosting:
         await asyncio.to_thread(self.keys.record_space, space_id, who.owner, now)
 
     def owner_of(self, space_id: str) -> str:
-        return self._owners.get(space_id, ADMIN)  # spaces from before keys: the operator's
+        owner = self._owners.get(space_id)
+        if owner is None:  # created on another origin of the cluster (the store is shared)
+            owner = self.keys.owner(space_id)
+            if owner is None:
+                return ADMIN  # spaces from before keys: the operator's
+            self._owners[space_id] = owner
+        return owner
 
     def owns(self, who: Identity, space_id: str) -> bool:
         return who.admin or self.owner_of(space_id) == who.owner
@@ -151,7 +157,6 @@ class Hosting:
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        self.keys.close()
 
     def unused(self, now: float) -> list[LiveSpace]:
         limit = self.settings.unused_space_expiry_s

@@ -4,6 +4,12 @@ Service. Owns the mixer, encoder, packager, live window and recorder of a live s
 clock runs while a source is attached and for `idle_pause_s` of silence after the last one
 leaves (listeners hear silence, not an error); then it pauses, and a later source resumes the
 playlist after an EXT-X-DISCONTINUITY. Never touches the database; never blocks on disk.
+
+In a cluster the program runs on the origin holding the space's lease: every event is handed
+to `replicate` (the part stream) before listeners can see it, and a program that loses the
+lease stops at once. On the other origins the same object is a standby (`following`): its
+window and recording are fed the holder's events (`follow`), and `take_over` continues the
+playlist from them after a discontinuity.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +28,7 @@ from townhall.media.cmaf import init_segment
 from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
 from townhall.media.mixer import JitterBuffer, Mixer
 from townhall.media.packager import Cadence, Packager
+from townhall.ops import logs
 from townhall.recording.recorder import Recorder
 from townhall.settings import Settings
 
@@ -61,6 +68,14 @@ class Program:
         self.on_frame: Callable[[npt.NDArray[np.float32]], None] | None = None
         self.frames_mixed = 0
         self.late_ticks = 0
+        # the cluster's fence: awaited with each batch of events before they are published;
+        # False means this origin no longer holds the lease
+        self.replicate: Callable[[list[MediaEvent], int], Awaitable[bool]] | None = None
+        self.following = False  # a standby: fed by the holder's events, no clock of its own
+        self.on_source: Callable[[], None] | None = None  # a standby got a source (ingest)
+        self._published_s = first_decode_time / settings.sample_rate
+        self._catch_up_s = 0.0  # a standby taking over: publish this much at once
+        self.lag_s = 0.0  # how late the clock's last tick ran (exported as a metric)
 
     # --- sources ---
     def attach(self, name: str, prebuffer: int | None = None, ceiling: int | None = None,
@@ -71,12 +86,17 @@ class Program:
             raise RuntimeError("the program has ended")
         buffer = self.mixer.add_source(name, prebuffer, ceiling, high)
         self._empty_since = None
+        if self.following:  # the source waits in the mixer until this origin takes over
+            if self.on_source is not None:
+                self.on_source()
+            return buffer
         if self._clock is None or self._clock.done():
             if self._paused:
                 self.packager.mark_discontinuity()
                 self._paused = False
             self.recorder.start(self.init)
-            self._clock = asyncio.get_running_loop().create_task(self._run())
+            self._clock = asyncio.get_running_loop().create_task(
+                self._run(), context=logs.context_of(self.recorder.space_id))
         return buffer
 
     def detach(self, name: str) -> None:
@@ -94,7 +114,7 @@ class Program:
         """On air with two complete segments: enough for any player to start cleanly
         (hls.js stalls when it starts inside the only segment of a new playlist)."""
         complete = sum(1 for seg in self.window.segments.values() if seg.complete)
-        return self.on_air and complete >= 2
+        return (self.on_air or self.following) and complete >= 2
 
     # --- listeners wait here for the next publication ---
     async def wait_change(self, timeout: float) -> None:
@@ -111,41 +131,56 @@ class Program:
         loop = asyncio.get_running_loop()
         rate = self.settings.sample_rate
         frame_s = FRAME / rate
-        t0 = loop.time()
-        wall_base = time.time() - self.packager.decode_time / rate
+        t0 = loop.time() - self._catch_up_s
+        wall_base = time.time() - self._catch_up_s - self.packager.decode_time / rate
+        self._catch_up_s = 0.0
         frames = 0
         while True:
             now = loop.time()
+            self.lag_s = max(0.0, now - (t0 + frames * frame_s))
             due = int((now - t0) / frame_s) + 1
             if due - frames > MAX_CATCH_UP_S / frame_s:
                 self.late_ticks += 1
                 t0, frames, due = now, 0, 1
                 wall_base = time.time() - self.packager.decode_time / rate
-            published = False
+            batch: list[MediaEvent] = []
             while frames < due:
                 pcm = self.mixer.pull(FRAME)
                 if self.on_frame is not None:
                     self.on_frame(pcm)
                 for au in self.encoder.encode(pcm):
                     wall = wall_base + self.packager.decode_time / rate
-                    published |= self._publish(self.packager.push(au, wall))
+                    batch += self.packager.push(au, wall)
                 frames += 1
                 self.frames_mixed += 1
-            if published:
-                self._notify()
+            if batch and not await self.announce(batch):
+                self.following = True  # deposed: another origin publishes from now on
+                return
             if self.mixer.sources:
                 self._empty_since = None
             elif self._empty_since is None:
                 self._empty_since = now
             elif now - self._empty_since > self.settings.idle_pause_s:
-                self._pause()
+                await self.announce(self.packager.flush())
+                self._paused = True
                 return
             await asyncio.sleep(max(0.0, t0 + frames * frame_s - loop.time()))
 
-    def _pause(self) -> None:
-        if self._publish(self.packager.flush()):
-            self._notify()
-        self._paused = True
+    async def announce(self, events: list[MediaEvent]) -> bool:
+        """Replicate, then publish: no listener sees a part the standbys may not have."""
+        if not events:
+            return True
+        if self.replicate is not None and not await self.replicate(events,
+                                                                   self.published_until):
+            return False
+        self._publish(events)
+        self._notify()
+        return True
+
+    @property
+    def published_until(self) -> int:
+        """Decode time (samples) where the published program ends: the next part's start."""
+        return round(self._published_s * self.settings.sample_rate)
 
     def _publish(self, events: list[MediaEvent]) -> bool:
         for ev in events:
@@ -153,6 +188,7 @@ class Program:
             if isinstance(ev, SegmentOpened):
                 self._open_segment = ev
             elif isinstance(ev, PartReady):
+                self._published_s += ev.duration
                 opened = self._open_segment
                 assert opened is not None and opened.msn == ev.msn
                 self.recorder.part(ev.msn, ev.index, ev.data, ev.duration,
@@ -166,6 +202,62 @@ class Program:
                 self.on_publish(ev)
         return bool(events)
 
+    # --- standby (cluster) ---
+    def follow(self, events: list[MediaEvent], decode_time: int) -> None:
+        """Publish what the holder published (already replicated, already heard)."""
+        self._publish(events)
+        self._published_s = decode_time / self.settings.sample_rate
+        self._notify()
+
+    def take_over(self, late_s: float = 0.0) -> list[MediaEvent]:
+        """Become the holder: a packager that continues exactly where the old holder's
+        published program ends (the open segment's next part, the same decode time: no
+        timeline jump, so no discontinuity; a player's preload hint is answered). Returns
+        events to announce first (none today; kept for a holder that must close something).
+        `late_s`: how long ago the old holder's next part was due; the clock publishes that
+        much at once (silence, or the new source), so players' deadlines hold after one gap."""
+        w = self.window
+        s = self.settings
+        last = next(reversed(w.segments.values()), None)
+        next_msn, parts = 0, []
+        if last is not None and last.complete:
+            next_msn = last.msn + 1
+        elif last is not None:
+            next_msn = last.msn
+            parts = [w.part(last.msn, i) or b"" for i in range(len(last.part_durations))]
+            if not parts:
+                del w.segments[last.msn]  # opened with no part: nothing of it went out
+        self.packager = Packager(self.encoder.track, Cadence(s.part_frames, s.parts_per_segment),
+                                 first_msn=next_msn,
+                                 first_sequence=next_msn * s.parts_per_segment + len(parts) + 1,
+                                 first_decode_time=self.published_until)
+        if parts:
+            frames = round(sum(last.part_durations) / self.packager.frame_seconds) if last else 0
+            self.packager.continue_segment(parts, frames)
+        self.following = False
+        self._paused = False
+        self._catch_up_s = min(max(0.0, late_s), MAX_CATCH_UP_S / 2)
+        return []
+
+    def start_clock(self) -> None:
+        if self.ended or self.on_air:
+            return
+        self.recorder.start(self.init)
+        self._clock = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop_following(self) -> None:
+        """The holder ended the space: close the window and seal this copy of the recording."""
+        if self.ended:
+            return
+        self.ended = True
+        self.window.end()
+        self._notify()
+        await self.recorder.finish()
+
+    async def stop_clock(self) -> None:
+        """Deposed: stop mixing and publishing at once (the new holder continues)."""
+        await self._stop_clock()
+
     async def _stop_clock(self) -> None:
         if self._clock is not None and not self._clock.done():
             self._clock.cancel()
@@ -178,8 +270,8 @@ class Program:
         if self.ended:
             return
         await self._stop_clock()
-        self._publish(self.packager.flush())
-        self._notify()
+        if not self.following:
+            await self.announce(self.packager.flush())
         await self.recorder.flush()
 
     async def end(self) -> None:
@@ -188,7 +280,8 @@ class Program:
             return
         self.ended = True
         await self._stop_clock()
-        self._publish(self.packager.flush())
+        if not self.following:
+            await self.announce(self.packager.flush())
         self.window.end()
         self._notify()
         await self.recorder.finish()

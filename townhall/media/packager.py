@@ -61,6 +61,13 @@ class Packager:
         """The next segment starts after a break in the program (EXT-X-DISCONTINUITY)."""
         self._pending_discontinuity = True
 
+    def continue_segment(self, parts: list[bytes], frames: int) -> None:
+        """Segment `next_msn` was begun elsewhere (a standby takes a program over): its
+        published `parts` (`frames` frames in all) open it, the next part follows them."""
+        self._segment_parts = list(parts)
+        self._segment_frames = frames
+        self._segment_open = bool(parts)
+
     def push(self, frame: bytes, wallclock: float) -> list[MediaEvent]:
         if not frame:
             raise ValueError("empty access unit")

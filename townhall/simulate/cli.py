@@ -20,6 +20,7 @@ ROWS = [
     ("origin ticket renewals/s", "origin_renewals_per_s"),
     ("origin requests/s", "origin_requests_per_s"),
     ("origins needed (all spaces)", "origins"),
+    ("standbys' replication cores", "standby_replication_cores"),
     ("origins admitting one space", "join_origins"),
     ("home origin requests/s (one space)", "home_origin_requests_per_s"),
     ("home origin load (x one origin)", "home_origin_load"),
@@ -72,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
               for n, t in zip(audiences, tables, strict=True)]
     width = max(len(r[0]) for r in ROWS)
     print("townhall deployment model (capacities per node: " + ", ".join(
-        f"{k}={v:g}" for k, v in caps.__dict__.items()) + ")")
+        f"{k}={v:g}" for k, v in caps.__dict__.items()) + f", edge_requests_per_s="
+        f"{caps.edge_requests_per_s:g})")
     print(" " * width + "".join(f"{n:>16,}" for n in audiences))
     for label, key in ROWS:
         print(f"{label:<{width}}" + "".join(f"{t[key]:>16,}" for t in tables))
-    who = "its home origin admits it" if args.capped else \
+    who = "its hash origin admits it" if args.capped else \
         "every origin admits it, with join grants"
     print(f"join storm of one space over {args.join_window:g} s ({who}):")
     for s in storms:

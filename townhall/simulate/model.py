@@ -7,13 +7,16 @@ collapses identical requests (proxy_cache_lock), so what passes an edge is one f
 distinct object per edge, not per listener; a shield tier collapses the edges' fetches
 again. Joins and renewals are not cacheable: they go to the origins whatever the edges do.
 
-As deployed, an edge sends a space's cache fills to its home origin (the tag its id begins
-with). Joins and renewals of a space without a listener cap carry the home's join grant and
-go to any origin, so they spread over all of them; a capped space's go to its home (the cap
-is enforced where its seats are). So besides the totals the model reports one space's
-home-origin load, and a one-space join storm is admitted at every origin's rate (open) or one
-origin's (capped). Without a cap, tickets live longer as the audience grows (as the server
-does: renewals within a per-space budget).
+As deployed (a cluster: equal origins on PostgreSQL and Redis), an edge sends a space's cache
+fills to the origin its id hashes to (its "home" while that origin is up; the next one when it
+is not). Joins and renewals of a space without a listener cap carry a join grant and go to any
+origin, so they spread over all of them; a capped space's go to its hash origin (the cap is
+enforced where its seats are). So besides the totals the model reports one space's home-origin
+load, and a one-space join storm is admitted at every origin's rate (open) or one origin's
+(capped). Each live space's program runs on one origin with a warm standby on another, so a
+cluster plans at least `min_origins` (two: one may die) and counts the standbys' replication
+CPU (`replication_cores_per_space`, from bench/failover.py). Without a cap, tickets live
+longer as the audience grows (as the server does: renewals within a per-space budget).
 Capacities come from the benchmarks (`bench/`) of one machine; the outputs are as good as
 those numbers, and say so.
 """
@@ -72,11 +75,22 @@ class Player:
 class Capacities:
     """Per-node limits, from the benchmarks on the reference machine."""
 
-    edge_requests_per_s: float = 40_000.0
+    # one nginx worker core served about 39,000 LL-HLS requests/s (about 6,000 listeners at
+    # 6.2 requests/s each); a 4-worker edge held 12,500 LL listeners without a stall at 2.3
+    # cores, with the origin flat at 0.1 core (bench/fanout.py, bench/flood_defenses.py)
+    edge_requests_per_core_s: float = 39_000.0
+    edge_cores: int = 4  # nginx workers (cores) per edge node
     edge_egress_gbps: float = 10.0
     origin_requests_per_s: float = 3_000.0  # joins/renewals and edge fills, one process
     origin_joins_per_s: float = 4_000.0  # bench/join_capacity.py, fast path, 2 vCPU
     shield_requests_per_s: float = 40_000.0
+    min_origins: int = 2  # a live program's holder and its warm standby (any one may die)
+    replication_cores_per_space: float = 0.013  # one standby following one live space:
+    # 0.0095 core for the standby and 0.0035 for Redis (bench/failover.py, 64 kbit/s)
+
+    @property
+    def edge_requests_per_s(self) -> float:
+        return self.edge_requests_per_core_s * self.edge_cores
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,7 @@ def steady_state(d: Deployment) -> dict[str, Any]:
     origin_fill_rps = space_fills * d.spaces
     renew_rps = d.listeners * per_listener["renew"]
     origin_rps = origin_fill_rps + renew_rps
-    origins = _ceil(origin_rps / (c.origin_requests_per_s * d.headroom))
+    origins = max(c.min_origins, _ceil(origin_rps / (c.origin_requests_per_s * d.headroom)))
     space_renewals = per_space * per_listener["renew"]
     home_rps = space_fills + (space_renewals if d.capped else space_renewals / origins)
     return {
@@ -137,6 +151,7 @@ def steady_state(d: Deployment) -> dict[str, Any]:
         "origin_renewals_per_s": round(renew_rps),
         "origin_requests_per_s": round(origin_rps),
         "origins": origins,
+        "standby_replication_cores": round(d.spaces * c.replication_cores_per_space, 2),
         "join_origins": 1 if d.capped else origins,  # origins that admit one space's joins
         "home_origin_requests_per_s": round(home_rps),
         # one space's load on its home origin, in units of one origin's planned capacity:

@@ -3,7 +3,7 @@
 A key is shown once, when it is issued, and kept only as its SHA-256 (keys are 32 random
 bytes, so a plain hash is as good as a slow one). The store also remembers which key created
 which space, so quotas count per key and a revoked key's spaces stop going live. Implementations:
-`sqlite_keys` (embedded default); a cluster adds its own adapter behind this Protocol.
+`sqlite_keys` (embedded default), `postgres_keys` (a cluster: shared by every origin).
 Never on the listener path.
 """
 
@@ -70,6 +70,9 @@ class KeyStore(Protocol):
 
     def record_space(self, space_id: str, owner: str, now: float) -> None:
         """`owner` (a key id, or "admin" for the operator key) created `space_id` at `now`."""
+
+    def owner(self, space_id: str) -> str | None:
+        """Who created `space_id` (None if no key did): a space another origin created."""
 
     def owners(self) -> dict[str, str]:
         """Space id -> owner, for every space a key created (read once at start)."""

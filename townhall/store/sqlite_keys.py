@@ -71,6 +71,12 @@ class SqliteKeyStore:
             self._conn.execute("INSERT OR REPLACE INTO space_owners VALUES (?,?,?)",
                                (space_id, owner, now))
 
+    def owner(self, space_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT owner FROM space_owners WHERE space_id = ?",
+                                     (space_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def owners(self) -> dict[str, str]:
         with self._lock:
             rows = self._conn.execute("SELECT space_id, owner FROM space_owners").fetchall()

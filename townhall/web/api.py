@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from townhall.delivery import cache
 from townhall.live.admissions import Admissions, Answer, JoinRequest
-from townhall.live.anywhere import Anywhere
 from townhall.live.descriptors import open_files_limit
 from townhall.live.errors import SpaceError, bad_key
+from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting, Identity
 from townhall.live.spaces import Spaces
 from townhall.space.record import iso, key_matches
@@ -227,29 +227,10 @@ class AdmitBody(BaseModel):
 @router.post("/admit/{space_id}", summary="Ask to listen with a join grant, on any origin",
              responses={403: {"description": "grant not genuine, lapsed or for another space"}})
 async def admit(space_id: str, body: AdmitBody, request: Request) -> Response:
-    anywhere: Anywhere = request.app.state.anywhere
+    grants: GrantAdmission = request.app.state.grant_admission
     address = client_address(request.scope, request.app.state.trusted)
-    return _answer(await anywhere.admit(space_id, body.grant, body.renew, address, time.time(),
-                                        body.seat_secret))
-
-
-class AudienceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    origin: str = Field(max_length=32)
-    count: int = Field(ge=0, le=100_000_000)
-    at: float
-    sig: str = Field(max_length=64)
-
-
-@router.post("/spaces/{space_id}/audience", status_code=204,
-             summary="Origins only: how many listeners an origin admitted with grants")
-async def audience(space_id: str, body: AudienceBody, request: Request) -> Response:
-    _spaces(request).get(space_id)  # 404 unless this origin is the space's home
-    anywhere: Anywhere = request.app.state.anywhere
-    if not anywhere.receive(space_id, body.origin, body.count, body.at, body.sig, time.time()):
-        raise SpaceError(403, "bad_report", "the report is not signed with the origins' secret "
-                                            "or its time is off")
-    return Response(status_code=204)
+    return _answer(await grants.admit(space_id, body.grant, body.renew, address, time.time(),
+                                      body.seat_secret))
 
 
 class LeaveBody(BaseModel):
@@ -263,8 +244,8 @@ async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Respo
     seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time(),
                                       body.seat_secret)
     if seat is not None:  # or a grant seat this origin counted
-        anywhere: Anywhere = request.app.state.anywhere
-        anywhere.leave(space_id, seat)
+        grants: GrantAdmission = request.app.state.grant_admission
+        grants.leave(space_id, seat)
     return Response(status_code=204)
 
 

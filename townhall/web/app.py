@@ -13,19 +13,22 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.cluster.base import Cluster
+from townhall.cluster.solo import SoloCluster
 from townhall.delivery.cors import CorsPolicy
 from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
-from townhall.live.anywhere import Anywhere
 from townhall.live.descriptors import DescriptorReserve
+from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting
+from townhall.live.program_leases import ProgramLeases
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
+from townhall.ops import metrics
 from townhall.settings import Settings
-from townhall.store.sqlite import SqliteSpaceStore
-from townhall.store.sqlite_keys import SqliteKeyStore
-from townhall.web import api, errors, keys_api, media, pages, speakers_api
+from townhall.store.factory import open_stores
+from townhall.web import api, errors, health, keys_api, media, pages, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.cors import Cors
@@ -37,11 +40,15 @@ def create_app(settings: Settings) -> FastAPI:
     settings.validate()
     settings.recordings_path.mkdir(parents=True, exist_ok=True)
     # built here, not in the lifespan, because the middleware needs them at construction
-    spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
+    stores = open_stores(settings)
+    spaces = Spaces(settings, stores.spaces, stores.recordings)
     admissions = Admissions(settings, spaces)
-    anywhere = Anywhere(settings, spaces, admissions)
+    cluster = _cluster(settings)
+    grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
+    # several origins: each live program runs where its lease is, standbys follow it
+    leases = ProgramLeases(spaces, cluster) if settings.redis_url else None
     speakers = Speakers(settings, spaces)
-    hosting = Hosting(settings, SqliteKeyStore(settings.database_path), spaces)
+    hosting = Hosting(settings, stores.keys, spaces)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
     spaces.descriptor_reserve = reserve
@@ -57,18 +64,25 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ingest = ingest
         await speakers.start()
         lag.start()
-        anywhere.start()
+        grant_admission.start()
         hosting.start(spaces.finish)
+        if leases is not None:
+            leases.start()
         try:
             yield
         finally:
             await hosting.close()
-            await anywhere.close()
+            await grant_admission.close()
             lag.stop()
             await speakers.close()
             await ingest.close()
             await spaces.close()
             reserve.close()
+            stores.close()
+            if leases is not None:
+                await leases.close()
+            else:
+                await cluster.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
@@ -76,19 +90,35 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.spaces = spaces
     app.state.admissions = admissions
-    app.state.anywhere = anywhere
+    app.state.grant_admission = grant_admission
+    app.state.leases = leases
     app.state.speakers = speakers
     app.state.hosting = hosting
     app.state.trusted = trusted
     app.state.replays = {}
+    app.state.stores = stores
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
-    for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
+    metrics.watch(spaces, admissions, stores)
+    for route in (media.routes + pages.routes + whip.routes + speakers_api.routes
+                  + health.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app
+
+
+def _cluster(settings: Settings) -> Cluster:
+    """Redis when the origin has a --redis-url (several origins), else memory alone."""
+    name = settings.origin_name or f"{settings.host}:{settings.port}"
+    if settings.redis_url is None:
+        return SoloCluster(name)
+    from townhall.cluster.redis_cluster import RedisCluster
+
+    return RedisCluster(settings.redis_url, name, lease_ttl_s=settings.lease_ttl_s,
+                        max_entries=settings.replica_max_entries,
+                        timeout_s=settings.redis_timeout_s)
 
 
 def outer(app: FastAPI) -> ASGIApp:
@@ -98,7 +128,7 @@ def outer(app: FastAPI) -> ASGIApp:
     inner: ASGIApp = app
     if st.settings.fast_join:
         inner = FastJoin(app, admissions=st.admissions, spaces=st.spaces,
-                         anywhere=st.anywhere, trusted=st.trusted,
+                         grant_admission=st.grant_admission, trusted=st.trusted,
                          max_body=st.settings.max_json_body)
     shedding = Shedding(inner, admissions=st.admissions, trusted=st.trusted)
     return Cors(shedding, CorsPolicy.from_settings(st.settings.cors_origins,

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from townhall.live.admissions import Admissions, JoinRequest
-from townhall.live.anywhere import Anywhere
 from townhall.live.errors import SpaceError
+from townhall.live.grant_admission import GrantAdmission
 from townhall.live.spaces import Spaces
 from townhall.web.api import AdmitBody, JoinBody
 from townhall.web.client_ip import Network, client_address
@@ -35,10 +35,10 @@ ADMIT_PATH = re.compile(r"^/api/admit/([^/]{1,64})$")
 
 class FastJoin:
     def __init__(self, app: ASGIApp, *, admissions: Admissions, spaces: Spaces,
-                 anywhere: Anywhere, trusted: list[Network], max_body: int) -> None:
+                 grant_admission: GrantAdmission, trusted: list[Network], max_body: int) -> None:
         self.app = app
         self.admissions = admissions
-        self.anywhere = anywhere
+        self.grant_admission = grant_admission
         self.spaces = spaces
         self.trusted = trusted
         self.max_body = max_body
@@ -118,9 +118,9 @@ class FastJoin:
             b = AdmitBody.model_validate_json(body or b"{}")
         except ValidationError as exc:
             return 422, {"error": "invalid_request", "detail": _problems(exc)}, None
-        return await self.anywhere.admit(space_id, b.grant, b.renew,
-                                         client_address(scope, self.trusted), time.time(),
-                                         b.seat_secret)
+        return await self.grant_admission.admit(space_id, b.grant, b.renew,
+                                                client_address(scope, self.trusted),
+                                                time.time(), b.seat_secret)
 
 
 def _problems(exc: ValidationError) -> str:

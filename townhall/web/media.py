@@ -1,4 +1,4 @@
-"""Listener routes: LL-HLS live playlists and parts from memory; the replay from disk.
+"""Listener routes: LL-HLS live playlists and parts from memory; the replay from the store.
 
 The live routes read only the in-memory live window (no database, no shared lock), and hold
 blocking requests on the program's change event. Answers carry the cache headers that let an
@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -39,7 +38,7 @@ from townhall.media.playlist import (
 )
 from townhall.recording.download import build_download
 from townhall.recording.manifest import RecordingManifest
-from townhall.recording.recorder import load_manifest
+from townhall.store.base import RecordingStore
 from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
 
@@ -175,27 +174,34 @@ async def part(request: Request) -> Response:
         await program.wait_change(remaining)
 
 
-# --- replay: the recording on disk ---
+# --- replay: the recording, from the store (files here, or the cluster's database) ---
 
 
-def _recording(request: Request) -> tuple[Path, RecordingManifest]:
+async def _sealed(request: Request) -> tuple[RecordingStore, RecordingManifest]:
+    """The sealed manifest (cached: it never changes once sealed) and where its bytes are."""
     spaces = _spaces(request)
     space = spaces.get(request.path_params["space_id"])
-    directory = spaces.settings.recordings_path / space.record.id
-    manifests: dict[str, RecordingManifest] = request.app.state.replays
-    manifest = manifests.get(space.record.id)
+    sid = space.record.id
+    cached: dict[str, RecordingManifest] = request.app.state.replays
+    manifest = cached.get(sid)
     if manifest is None:
         if not space.record.has_replay:
             raise SpaceError(404, "no_replay", "the replay is published when the space ends")
-        manifest = load_manifest(directory)
+        manifest = await asyncio.to_thread(spaces.recordings.manifest, sid)
         if manifest is None or not manifest.complete:
             raise SpaceError(404, "no_replay", "the recording of this space is missing")
-        manifests[space.record.id] = manifest
-    return directory, manifest
+        cached[sid] = manifest
+    return spaces.recordings, manifest
+
+
+def _bytes_or_missing(data: bytes | None, what: str) -> bytes:
+    if data is None:
+        raise SpaceError(404, "no_replay", f"the recording's {what} is missing")
+    return data
 
 
 async def replay_playlist(request: Request) -> Response:
-    _, manifest = _recording(request)
+    _, manifest = await _sealed(request)
     segs = [PlaylistSegment(e.msn, e.program_date_time, e.discontinuity, [], e.duration)
             for e in manifest.segments]
     longest = max((e.duration for e in manifest.segments), default=1.0)
@@ -205,26 +211,32 @@ async def replay_playlist(request: Request) -> Response:
 
 
 async def replay_init(request: Request) -> Response:
-    directory, _ = _recording(request)
-    return FileResponse(directory / "init.mp4", media_type="audio/mp4",
-                        headers={"Cache-Control": cache.IMMUTABLE})
+    store, manifest = await _sealed(request)
+    data = await asyncio.to_thread(store.init, manifest.space_id)
+    return Response(_bytes_or_missing(data, "init section"), media_type="audio/mp4",
+                    headers={"Cache-Control": cache.IMMUTABLE})
 
 
 async def replay_segment(request: Request) -> Response:
-    directory, manifest = _recording(request)
+    store, manifest = await _sealed(request)
     msn = _int_param(request, "msn")
     for entry in manifest.segments:
         if entry.msn == msn:
-            return FileResponse(directory / entry.file, media_type="audio/mp4",
-                                headers={"Cache-Control": cache.IMMUTABLE})
+            data = await asyncio.to_thread(store.segment, manifest.space_id, entry)
+            return Response(_bytes_or_missing(data, f"segment {msn}"), media_type="audio/mp4",
+                            headers={"Cache-Control": cache.IMMUTABLE})
     return error_response(404, "segment_not_found", f"the recording has no segment {msn}")
 
 
 async def replay_download(request: Request) -> Response:
     """The seekable `.m4a` (recording/download.py): true duration, Range requests (206,
     416, Accept-Ranges) answered by FileResponse."""
-    directory, manifest = _recording(request)
-    path = await asyncio.to_thread(build_download, directory, manifest)
+    store, manifest = await _sealed(request)
+    directory = request.app.state.settings.recordings_path / manifest.space_id
+    try:
+        path = await asyncio.to_thread(build_download, store, manifest, directory)
+    except FileNotFoundError as exc:
+        raise SpaceError(404, "no_replay", str(exc)) from None
     name = request.path_params["space_id"]
     return FileResponse(path, media_type="audio/mp4", headers={
         "Cache-Control": cache.IMMUTABLE,
@@ -232,7 +244,7 @@ async def replay_download(request: Request) -> Response:
 
 
 async def replay_manifest(request: Request) -> Response:
-    _, manifest = _recording(request)
+    _, manifest = await _sealed(request)
     return Response(json.dumps(manifest.to_dict()), media_type="application/json",
                     headers={"Cache-Control": cache.IMMUTABLE})
 

@@ -50,7 +50,7 @@ class Shedding:
                             {"Retry-After": str(retry)})
             return
         if prio is not Priority.MEDIA and scope["path"].startswith("/api/") and \
-                not scope["path"].endswith(("/join", "/audience")) and \
+                not scope["path"].endswith("/join") and \
                 not scope["path"].startswith("/api/admit/"):
             # joins have their own, stricter budget in the handler; origins' reports are
             # signed and few

@@ -1,0 +1,1 @@
+"""Several origins as one cluster: leases, the replicated program, shared listener counts."""
