@@ -127,9 +127,12 @@ async def _ingest_url(client: httpx.AsyncClient, server: str, space: str, key: s
 
 async def broadcast_to_space(path: Path, server: str, space: str, key: str, *,
                              loop_forever: bool = False,
-                             reconnect_for_s: float = RECONNECT_FOR_S) -> dict[str, object]:
+                             reconnect_for_s: float = RECONNECT_FOR_S,
+                             log: Callable[[str], None] | None = None) -> dict[str, object]:
     """Push `path` into a space through `server`, reconnecting (to any origin) when the
-    connection breaks; the audio goes on from where it was."""
+    connection breaks (at once: an origin died, another takes over) or the server refuses
+    for a while (taken over by another source, shedding: with backoff); the audio goes on
+    from where it was. An ended space, a rotated or wrong key and undecodable audio end it."""
     chunks = adts_chunks(path, loop_forever=loop_forever).__aiter__()
     exhausted = False
 
@@ -139,36 +142,48 @@ async def broadcast_to_space(path: Path, server: str, space: str, key: str, *,
             yield chunk
         exhausted = True
 
-    reconnects = 0
-    body: dict[str, object] = {}
+    reconnects, refusals, delay = 0, 0, RETRY_FIRST_S
     server = server.rstrip("/")
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client:
         down_since: float | None = None
         while True:
+            body: dict[str, object] | None = None
             try:
                 url, secret = ingest_http_url(await _ingest_url(client, server, space, key))
                 res = await client.put(url, content=rest(), auth=("source", secret),
                                        headers={"Content-Type": "audio/aac"})
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code in (401, 403, 404, 409):
-                    return {"status_code": exc.response.status_code, "reconnects": reconnects,
-                            "text": exc.response.text}
-                res = None
-            except httpx.HTTPError:
-                res = None
-            if res is not None and res.status_code == 503 and not exhausted:
-                res = None  # an origin shedding or waiting for its store: ask again
-            if res is not None and (exhausted or res.status_code != 200):
-                body = {"status_code": res.status_code, "reconnects": reconnects}
+                body = {"status_code": res.status_code}
                 try:
                     body.update(res.json())
                 except ValueError:
                     body["text"] = res.text
-                return body
-            now = time.monotonic()
-            down_since = down_since if down_since is not None and res is None else now
-            if now - down_since > reconnect_for_s:
-                return {"status_code": 503, "reconnects": reconnects,
-                        "text": "the server stayed away"}
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code in (401, 403, 404, 409):
+                    return {"status_code": exc.response.status_code, "reconnects": reconnects,
+                            "text": exc.response.text}
+            except httpx.HTTPError:
+                pass
+            if body is not None:
+                done = exhausted or body.get("error") in FINAL or body["status_code"] in (
+                    401, 403, 404)
+                if done or refusals >= MAX_RETRIES:
+                    body["reconnects"] = reconnects
+                    return body
+                if body["status_code"] != 200:  # taken over, shedding: back off
+                    refusals += 1
+                    if log is not None:
+                        log(f"broadcast: {body.get('error') or body['status_code']}; "
+                            f"reconnecting in {delay:g} s")
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
+                down_since = None
+            else:
+                now = time.monotonic()
+                down_since = down_since if down_since is not None else now
+                if now - down_since > reconnect_for_s:
+                    return {"status_code": 503, "reconnects": reconnects,
+                            "text": "the server stayed away"}
+                if log is not None and reconnects == 0:
+                    log("broadcast: connection lost; reconnecting to any origin")
+                await asyncio.sleep(0.2)
             reconnects += 1
-            await asyncio.sleep(0.2)

@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
                                                    secrets.token_hex(32))),
                         **_overrides(args.set))
-    settings, protocol = _fit_descriptors(settings)
+    settings, protocol, fitted = _fit_descriptors(settings)
     try:
         app = create_app(settings)
     except (SchemaError, StoreUnavailable) as exc:
@@ -70,11 +70,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     key_line = (f"admin key (hosting and operator calls, as 'Authorization: Bearer KEY'): "
                 f"{settings.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})")
     if args.log_format == "json":  # every line a JSON object for the collector
-        logging.getLogger("townhall").warning(banner)
-        logging.getLogger("townhall").warning(key_line)
+        for line in (fitted, banner, key_line):
+            logging.getLogger("townhall").warning(line)
     else:
-        print(banner, flush=True)
-        print(key_line, flush=True)
+        for line in (fitted, banner, key_line):
+            print(line, flush=True)
     logging.getLogger().setLevel(args.log_level.upper())
     # json: keep our handler for uvicorn's lines too; text: uvicorn's own format
     log_config: Any = None if args.log_format == "json" else uvicorn.config.LOGGING_CONFIG
@@ -99,8 +99,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_descriptors(settings: Any) -> tuple[Any, type]:
-    """Raise RLIMIT_NOFILE where allowed, say so, and fit the connection caps under it."""
+def _fit_descriptors(settings: Any) -> tuple[Any, type, str]:
+    """Raise RLIMIT_NOFILE where allowed and fit the connection caps under it; the line to
+    say so."""
     from dataclasses import replace
 
     from townhall.live.descriptors import connection_caps, raise_open_files_limit
@@ -112,10 +113,10 @@ def _fit_descriptors(settings: Any) -> tuple[Any, type]:
                                            settings.recorder_reserved_fds)
     settings = replace(settings, http_max_connections=http_cap,
                        ingest_max_connections=ingest_cap)
-    print(f"open files: {after} (soft limit was {before}, hard {hard}); at most {http_cap} "
-          f"HTTP and {ingest_cap} ingest connections, {settings.recorder_reserved_fds} "
-          "descriptors kept for recordings", flush=True)
-    return settings, capped_http(http_cap, settings.http_head_timeout_s)
+    line = (f"open files: {after} (soft limit was {before}, hard {hard}); at most {http_cap} "
+            f"HTTP and {ingest_cap} ingest connections, {settings.recorder_reserved_fds} "
+            "descriptors kept for recordings")
+    return settings, capped_http(http_cap, settings.http_head_timeout_s), line
 
 
 def _overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -154,8 +155,9 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
         except httpx.HTTPError as exc:
             print(f"broadcast: cannot reach {server}: {exc}", file=sys.stderr)
             return 1
-        result = asyncio.run(broadcast_to_space(path, server, args.space, args.key,
-                                                loop_forever=args.loop))
+        result = asyncio.run(broadcast_to_space(
+            path, server, args.space, args.key, loop_forever=args.loop,
+            log=lambda line: print(line, file=sys.stderr, flush=True)))
     else:
         result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop,
                                        log=lambda line: print(line, file=sys.stderr,

@@ -63,7 +63,8 @@ class Cluster:
     def start_origin(self, name: str) -> Server:
         data = self.root / name
         data.mkdir(parents=True, exist_ok=True)
-        for shared in ("ticket.secret", "secret.key", "admin.key"):
+        # one deployment: the edge's secret (X-Townhall-Edge) is believed by every origin
+        for shared in ("ticket.secret", "secret.key", "admin.key", "edge.secret"):
             shutil.copy(self.root / shared, data / shared)
         origin = start_server(data, "--redis-url", self.redis.url, "--database", self.database,
                               "--public-url", self.public_url,
@@ -103,6 +104,7 @@ def cluster(root: Path, n: int, public_port: int, *extra: str,
     (root / "ticket.secret").write_text(secrets.token_hex(16))
     (root / "secret.key").write_text(secrets.token_hex(32))
     (root / "admin.key").write_text(secrets.token_urlsafe(24))
+    (root / "edge.secret").write_text(secrets.token_hex(24))
     redis = Redis(free_port(), root / "redis")
     redis.start()
     if database is not None and database.startswith("postgresql:"):
