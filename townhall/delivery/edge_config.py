@@ -255,6 +255,12 @@ http {{
         # live media with a ticket: checked here, cached without the ticket in the key
         location ~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>[A-Za-z0-9_./]+)$" {{
             set $space $sp;
+            # parts, segments and init: no query at all; playlists: the HLS directives only
+            # (set first: the renewal below keys and asks by it too)
+            set $hls_query "";
+            if ($rest ~ "[.]m3u8$") {{
+                set $hls_query "$townhall_msn$townhall_part$townhall_skip";
+            }}
             secure_link $tok,$exp;
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             if ($secure_link = "") {{ return 403; }}
@@ -268,11 +274,6 @@ http {{
             error_page 502 504 = @origin_down;
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
                        if=$townhall_seat_start;
-            # parts, segments and init: no query at all; playlists: the HLS directives only
-            set $hls_query "";
-            if ($rest ~ "[.]m3u8$") {{
-                set $hls_query "$townhall_msn$townhall_part$townhall_skip";
-            }}
             proxy_cache_key "$sp/$rest?$hls_query";
             # a redirect to a fresh ticket belongs to one listener: never under this key
             proxy_no_cache $upstream_http_location;
@@ -286,9 +287,9 @@ http {{
         location @renew {{
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
             proxy_cache townhall;
-            proxy_cache_key "renew$uri$is_args$args";
+            proxy_cache_key "renew$uri?$hls_query";
             proxy_ignore_headers Cache-Control;  # private to clients; X-Accel-Expires here
-{cors}{proxy_common}
+{cors}{proxy_common.replace("$townhall_upstream;", "$townhall_upstream$uri?$hls_query;")}
         }}
 
         # the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket
