@@ -35,7 +35,8 @@ class Settings:
     part_hold_back_parts: float = 3.0  # PART-HOLD-BACK in parts (rfc8216bis: >= 2, 3 advised);
     # behind nginx edges, which wake collapsed requests only every 500 ms, 5 gives margin
     jitter_prebuffer_ms: int = 150  # audio held before a source is mixed in
-    jitter_ceiling_ms: int = 1000  # a source further ahead than this is trimmed
+    jitter_ceiling_ms: int = 1000  # default mixer ceiling; push sources are paced instead
+    # (ingest_buffer_ms) and WebRTC speakers have their own (speaker_ceiling_ms)
     idle_pause_s: float = 30.0  # silence kept on air after the last source leaves
     # --- limits ---
     max_json_body: int = 16 * 1024  # bytes, control API request bodies

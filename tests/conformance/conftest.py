@@ -16,8 +16,8 @@ TICKETS = ("--set", "seat_ttl_s=16", "--set", "seat_ttl_max_s=16", "--set", "tic
 TICKET_S = 8.0
 # a deeper start-up buffer for push sources than the 150 ms default: five real-time sources,
 # their listeners and the players share two cores here (and other jobs), and a real-time
-# sender starved for half a second must not read as a gap in what it sent
-JITTER = ("--set", "jitter_prebuffer_ms=400")
+# sender starved for up to a second must not read as a gap in what it sent
+JITTER = ("--set", "jitter_prebuffer_ms=800")
 
 
 @pytest.fixture(scope="module")
