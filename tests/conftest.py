@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import Server, start_server, stop_server
+from tests.pg_helpers import Postgres, start_postgres
+from townhall.settings import Settings
+from townhall.store.factory import Stores, open_stores
+from townhall.store.schema import Database
 
 
 @pytest.fixture
@@ -15,3 +19,47 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One real PostgreSQL for the whole session (each test takes its own database)."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pg_url(postgres: Postgres) -> str:
+    """A fresh, empty database's URL, on the session's PostgreSQL."""
+    if not postgres.running():  # a test that stopped it and failed before starting it
+        postgres.start()
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """`--database` for each backend: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite3")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def open_store(database: str, tmp_path: Path) -> Iterator[Callable[[], Stores]]:
+    """Opens the parametrized backend's stores, as a (re)started process would; closes them."""
+    opened: list[Stores] = []
+
+    def make() -> Stores:
+        db = Database.parse(database)
+        settings = Settings(data_dir=tmp_path / "data", database=db.path, database_url=db.url,
+                            migrate_on_start=True)
+        opened.append(open_stores(settings))
+        return opened[-1]
+
+    yield make
+    for stores in opened:
+        stores.close()

@@ -33,9 +33,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir)
     ticket_secret = args.ticket_secret or _kept(data_dir, "ticket.secret", secrets.token_hex(16))
+    from townhall.store.base import StoreUnavailable
+    from townhall.store.schema import Database, SchemaError
+
+    try:
+        db = Database.parse(args.database) if args.database else None
+    except ValueError as exc:
+        print(f"townhall: {exc}", file=sys.stderr)
+        return 2
     settings = Settings(host=args.host, port=args.port, ingest_port=args.ingest_port,
                         public_url=args.public_url, data_dir=data_dir,
-                        database=Path(args.database) if args.database else None,
+                        database=db.path if db else None,
+                        database_url=db.url if db else None, migrate_on_start=args.migrate,
+                        log_format=args.log_format,
                         recordings_dir=Path(args.recordings) if args.recordings else None,
                         bitrate=args.bitrate, idle_pause_s=args.idle_pause,
                         require_tickets=not args.no_tickets, ticket_secret=ticket_secret,
@@ -46,11 +56,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
                                                    secrets.token_hex(32))),
                         **_overrides(args.set))
-    app = create_app(settings)
-    print(f"townhall is serving on {settings.base_url}/  (ingest on port "
-          f"{settings.ingest_port}, data in {data_dir.resolve()})", flush=True)
+    try:
+        app = create_app(settings)
+    except (SchemaError, StoreUnavailable) as exc:
+        print(f"townhall: {exc}", file=sys.stderr)
+        return 2
+    where = "PostgreSQL " + app.state.stores.database.shown if settings.database_url else \
+        f"data in {data_dir.resolve()}"
+    banner = (f"townhall is serving on {settings.base_url}/  (ingest on port "
+              f"{settings.ingest_port}, {where})")
+    if args.log_format == "json":  # every line a JSON object for the collector
+        logging.getLogger("townhall").warning(banner)
+    else:
+        print(banner, flush=True)
+    logging.getLogger().setLevel(args.log_level.upper())
+    # json: keep our handler for uvicorn's lines too; text: uvicorn's own format
+    log_config: Any = None if args.log_format == "json" else uvicorn.config.LOGGING_CONFIG
     uvicorn.run(outer(app), host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=False, timeout_keep_alive=30, lifespan="on")
+                access_log=False, timeout_keep_alive=30, lifespan="on", log_config=log_config)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from townhall.store.base import StoreUnavailable
+    from townhall.store.schema import Database, migrate
+
+    try:
+        db = Database.parse(args.database or str(Path(args.data_dir) / "townhall.sqlite3"))
+        before, after = migrate(db)
+    except (ValueError, StoreUnavailable) as exc:
+        print(f"townhall migrate: {exc}", file=sys.stderr)
+        return 2
+    what = "already at" if before == after else f"migrated from {before or 'none'} to"
+    print(f"{db.shown}: {what} schema {after}")
     return 0
 
 
@@ -138,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--ingest-port", type=int, default=8001)
     serve.add_argument("--public-url", default=None, help="base URL used in links")
     serve.add_argument("--data-dir", default="data")
-    serve.add_argument("--database", default=None, help="SQLite file (default in data dir)")
+    serve.add_argument("--database", default=None,
+                       help="postgresql://user:pw@host:port/db (a cluster's shared store: "
+                            "spaces, seats, recordings), or a SQLite file (default in data dir)")
+    serve.add_argument("--migrate", action="store_true",
+                       help="PostgreSQL: migrate an old schema at start instead of refusing")
     serve.add_argument("--recordings", default=None, help="recordings dir (default in data dir)")
     serve.add_argument("--bitrate", type=int, default=64000, help="AAC bit/s")
     serve.add_argument("--idle-pause", type=float, default=30.0,
@@ -157,7 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="override any field of townhall/settings.py")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="json: one object a line with the space id, for log collectors")
     serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="bring the database schema up to date")
+    mig.add_argument("--database", default=None,
+                     help="postgresql://... or a SQLite file (default <data-dir>/townhall.sqlite3)")
+    mig.add_argument("--data-dir", default="data")
+    mig.set_defaults(func=cmd_migrate)
 
     bc = sub.add_parser("broadcast", help="push an audio file into a space in real time")
     bc.add_argument("file")
@@ -194,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     loadtest_cli.register(sub)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from townhall.ops.logs import configure
+
+    configure(getattr(args, "log_format", "text"))
     result: int = args.func(args)
     return result
 

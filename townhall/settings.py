@@ -113,6 +113,17 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
+    # --- the cluster's durable store (PostgreSQL) and operations ---
+    # postgresql://user:password@host:port/db: spaces, seats and recordings (segment bytes
+    # included) in PostgreSQL, shared by every origin; None: SQLite at database_path and
+    # recordings as files under recordings_path (the embedded default)
+    database_url: str | None = None
+    migrate_on_start: bool = False  # PostgreSQL: migrate an old schema instead of refusing
+    store_pool_size: int = 8  # connections per process
+    store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
+    store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
+    store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
+    log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -151,3 +162,7 @@ class Settings:
             raise ValueError("origin_tag is 1 to 3 characters of a-z and 0-9")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
+        if self.store_pool_size < 1 or self.store_timeout_s <= 0 or self.store_retry_s < 0:
+            raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log_format is text or json")

@@ -1,18 +1,28 @@
-"""The recorder on a real disk: parts are journalled as they go out, so a hard crash loses
-nothing that listeners heard; the journal becomes the recording's last segment on recovery."""
+"""The recorder on each real store (files on disk, PostgreSQL): parts are journalled as they
+go out, so a hard crash loses nothing that listeners heard; the journal becomes the
+recording's last segment on recovery; the store keeps writes back while it is unreachable."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
 
 from townhall.recording.manifest import RecordingManifest, verify_chain
-from townhall.recording.recorder import JOURNAL, Recorder, recover
+from townhall.recording.recorder import Recorder, recover
+from townhall.store.base import RecordingStore, StoreUnavailable
+from townhall.store.factory import Stores
 
 INIT = b"ftyp-moov"
 SECRET = b"k" * 32
 PDT = 1.7e9
+
+
+@pytest.fixture
+def store(open_store: Callable[[], Stores]) -> Iterator[RecordingStore]:
+    yield open_store().recordings
 
 
 def parts(msn: int, n: int) -> list[bytes]:
@@ -26,11 +36,11 @@ async def publish(rec: Recorder, msn: int, n: int, *, close: bool) -> None:
         rec.segment(msn, b"".join(parts(msn, n)), 0.32 * n, PDT + msn * 2.24, False)
 
 
-def crash_after(directory: Path, closed: int, open_parts: int) -> None:
+def crash_after(store: RecordingStore, closed: int, open_parts: int) -> None:
     """Publish `closed` whole segments and `open_parts` parts of the next, wait until the
-    writer has them on disk, then stop without finishing (what a SIGKILL leaves)."""
+    writer has them stored, then stop without finishing (what a SIGKILL leaves)."""
     async def run() -> None:
-        rec = Recorder(directory, "sp", SECRET)
+        rec = Recorder(store, "sp", SECRET)
         rec.start(INIT)
         for msn in range(closed):
             await publish(rec, msn, 7, close=True)
@@ -39,59 +49,123 @@ def crash_after(directory: Path, closed: int, open_parts: int) -> None:
     asyncio.run(run())
 
 
-def segment_files(directory: Path, manifest: RecordingManifest) -> list[bytes]:
-    return [(directory / e.file).read_bytes() for e in manifest.segments]
+def stored_segments(store: RecordingStore, manifest: RecordingManifest) -> list[bytes]:
+    out = []
+    for entry in manifest.segments:
+        data = store.segment("sp", entry)
+        assert data is not None
+        out.append(data)
+    return out
 
 
-def test_a_closed_segment_leaves_no_journal(tmp_path: Path) -> None:
-    crash_after(tmp_path, 2, 0)
-    assert not (tmp_path / JOURNAL).exists()
-    manifest = recover(tmp_path, "sp")
+def test_a_closed_segment_leaves_no_journal(store: RecordingStore) -> None:
+    crash_after(store, 2, 0)
+    assert store.journal("sp") is None
+    manifest = recover(store, "sp")
     assert manifest is not None and [e.msn for e in manifest.segments] == [0, 1]
 
 
-def test_after_a_crash_the_open_segments_parts_become_the_last_segment(tmp_path: Path) -> None:
-    crash_after(tmp_path, 2, 3)
-    assert (tmp_path / JOURNAL).exists()
-    manifest = recover(tmp_path, "sp")
+def test_after_a_crash_the_open_segments_parts_become_the_last_segment(
+        store: RecordingStore) -> None:
+    crash_after(store, 2, 3)
+    assert store.journal("sp") is not None and store.has_recording("sp")
+    manifest = recover(store, "sp")
     assert manifest is not None and [e.msn for e in manifest.segments] == [0, 1, 2]
     last = manifest.segments[-1]
-    assert (tmp_path / last.file).read_bytes() == b"".join(parts(2, 3))
+    assert store.segment("sp", last) == b"".join(parts(2, 3))
     assert abs(last.duration - 0.96) < 1e-6 and last.program_date_time == PDT + 2 * 2.24
-    verify_chain(manifest, INIT, segment_files(tmp_path, manifest))
-    assert not (tmp_path / JOURNAL).exists()
-    on_disk = json.loads((tmp_path / "manifest.json").read_text())
-    assert RecordingManifest.from_dict(on_disk) == manifest
-    assert recover(tmp_path, "sp") == manifest  # recovering twice changes nothing
+    assert store.init("sp") == INIT
+    verify_chain(manifest, INIT, stored_segments(store, manifest))
+    assert store.journal("sp") is None
+    assert store.manifest("sp") == manifest
+    assert recover(store, "sp") == manifest  # recovering twice changes nothing
 
 
-def test_a_crash_inside_the_first_segment_still_keeps_its_parts(tmp_path: Path) -> None:
-    crash_after(tmp_path, 0, 2)
-    assert not (tmp_path / "manifest.json").exists()
-    manifest = recover(tmp_path, "sp")
+def test_a_crash_inside_the_first_segment_still_keeps_its_parts(store: RecordingStore) -> None:
+    crash_after(store, 0, 2)
+    assert store.manifest("sp") is None
+    manifest = recover(store, "sp")
     assert manifest is not None and [e.msn for e in manifest.segments] == [0]
-    verify_chain(manifest, INIT, segment_files(tmp_path, manifest))
+    verify_chain(manifest, INIT, stored_segments(store, manifest))
 
 
 def test_a_journal_torn_in_its_header_is_dropped_without_touching_the_recording(
-        tmp_path: Path) -> None:
-    crash_after(tmp_path, 1, 0)
-    (tmp_path / JOURNAL).write_bytes(b'{"msn": 1, "progr')
-    manifest = recover(tmp_path, "sp")
+        store: RecordingStore) -> None:
+    crash_after(store, 1, 0)
+    store.write_journal("sp", b'{"msn": 1, "progr')
+    manifest = recover(store, "sp")
     assert manifest is not None and [e.msn for e in manifest.segments] == [0]
-    assert not (tmp_path / JOURNAL).exists()
+    assert store.journal("sp") is None
 
 
 def test_a_recovered_recording_is_sealed_by_a_finish_without_a_new_start(
-        tmp_path: Path) -> None:
-    crash_after(tmp_path, 1, 4)
+        store: RecordingStore) -> None:
+    crash_after(store, 1, 4)
 
     async def end() -> RecordingManifest | None:
-        rec = Recorder(tmp_path, "sp", SECRET)
-        rec.manifest = recover(tmp_path, "sp")
+        rec = Recorder(store, "sp", SECRET)
+        rec.manifest = recover(store, "sp")
         return await rec.finish()
 
     sealed = asyncio.run(end())
     assert sealed is not None and sealed.complete and sealed.verify_signature(SECRET)
-    on_disk = RecordingManifest.from_dict(json.loads((tmp_path / "manifest.json").read_text()))
-    assert on_disk.complete and [e.msn for e in on_disk.segments] == [0, 1]
+    stored = store.manifest("sp")
+    assert stored is not None and stored.complete and stored.verify_signature(SECRET)
+    assert [e.msn for e in stored.segments] == [0, 1]
+
+
+class Flaky:
+    """A store that is unreachable until `back` is set (a database restarting)."""
+
+    def __init__(self, inner: RecordingStore) -> None:
+        self.inner = inner
+        self.back = threading.Event()
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> object:
+        target = getattr(self.inner, name)
+        if not callable(target) or name in ("ping", "close"):
+            return target
+
+        def call(*args: object) -> object:
+            if not self.back.is_set():
+                self.refused += 1
+                raise StoreUnavailable("restarting")
+            return target(*args)
+        return call
+
+
+def test_writes_made_while_the_store_is_unreachable_land_in_order_once_it_is_back(
+        store: RecordingStore) -> None:
+    flaky = Flaky(store)
+
+    async def run() -> RecordingManifest | None:
+        rec = Recorder(flaky, "sp", SECRET)  # type: ignore[arg-type]
+        rec.start(INIT)
+        for msn in range(3):
+            await publish(rec, msn, 7, close=True)
+        await publish(rec, 3, 2, close=False)
+        await asyncio.sleep(0.5)  # the outage: the writer keeps everything and retries
+        assert rec.backlog > 0 and store.manifest("sp") is None
+        flaky.back.set()
+        await publish(rec, 3, 0, close=False)
+        rec.segment(3, b"".join(parts(3, 2)), 0.64, PDT + 3 * 2.24, False)
+        return await rec.finish()
+
+    sealed = asyncio.run(asyncio.wait_for(run(), 30))
+    assert flaky.refused > 1
+    stored = store.manifest("sp")
+    assert sealed is not None and stored == sealed and stored.complete
+    assert [e.msn for e in stored.segments] == [0, 1, 2, 3]
+    verify_chain(stored, INIT, stored_segments(store, stored))
+
+
+def test_an_append_retried_after_it_landed_leaves_the_journal_as_one_append(
+        store: RecordingStore) -> None:
+    store.put_init("sp", INIT)
+    head = b'{"msn": 0, "program_date_time": 1.0, "discontinuity": false}\n'
+    store.write_journal("sp", head)
+    store.append_journal("sp", b"part-1", len(head))
+    store.append_journal("sp", b"part-1", len(head))  # the answer was lost: tried again
+    store.append_journal("sp", b"part-2", len(head) + 6)
+    assert store.journal("sp") == head + b"part-1part-2"

@@ -22,6 +22,10 @@ class Priority(IntEnum):
 
 
 def classify(method: str, path: str) -> Priority:
+    if path == "/healthz":
+        return Priority.MEDIA  # alive is alive: an overloaded origin must not be restarted
+    if path in ("/readyz", "/metrics"):
+        return Priority.ADMISSION  # the operator must see an overloaded origin
     if path.startswith(("/live/", "/replay/")):
         return Priority.MEDIA
     if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge", "/leave")):

@@ -198,6 +198,12 @@ http {{
             deny all;
         }}
 
+        # the origins' operator routes (metrics, health) are scraped on the origins, never
+        # through the edge, and never by the public
+        location ~ "^/(metrics|healthz|readyz)$" {{
+            return 404;
+        }}
+
         # live media with a ticket: checked here, cached without the ticket in the key
         location ~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>[A-Za-z0-9_./]+)$" {{
             set $space $sp;

@@ -97,13 +97,15 @@ class IngestServer:
         elif head.headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         await writer.drain()
-        log.info("source connected to %s (%s, %s body)", space_id, head.method, framing)
+        log.info("source connected to %s (%s, %s body)", space_id, head.method, framing,
+                 extra={"space_id": space_id})
 
         status, payload = await self._pump(reader, session, framing, length)
         if head.method != "SOURCE":
             writer.write(_json(status, payload, version))
             await writer.drain()
-        log.info("source left %s: %s %s", space_id, status, payload)
+        log.info("source left %s: %s %s", space_id, status, payload,
+                 extra={"space_id": space_id})
 
     async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
                     length: int | None) -> tuple[int, dict[str, object]]:

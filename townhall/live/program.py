@@ -22,6 +22,7 @@ from townhall.media.cmaf import init_segment
 from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
 from townhall.media.mixer import Mixer
 from townhall.media.packager import Cadence, Packager
+from townhall.ops import logs
 from townhall.recording.recorder import Recorder
 from townhall.settings import Settings
 
@@ -61,6 +62,7 @@ class Program:
         self.on_frame: Callable[[npt.NDArray[np.float32]], None] | None = None
         self.frames_mixed = 0
         self.late_ticks = 0
+        self.lag_s = 0.0  # how late the clock's last tick ran (exported as a metric)
 
     # --- sources ---
     def attach(self, name: str, prebuffer: int | None = None, ceiling: int | None = None) -> None:
@@ -74,7 +76,8 @@ class Program:
                 self.packager.mark_discontinuity()
                 self._paused = False
             self.recorder.start(self.init)
-            self._clock = asyncio.get_running_loop().create_task(self._run())
+            self._clock = asyncio.get_running_loop().create_task(
+                self._run(), context=logs.context_of(self.recorder.space_id))
 
     def detach(self, name: str) -> None:
         self.mixer.retire(name)
@@ -113,6 +116,7 @@ class Program:
         frames = 0
         while True:
             now = loop.time()
+            self.lag_s = max(0.0, now - (t0 + frames * frame_s))
             due = int((now - t0) / frame_s) + 1
             if due - frames > MAX_CATCH_UP_S / frame_s:
                 self.late_ticks += 1

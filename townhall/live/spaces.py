@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
 from townhall.live.speakers import SpaceSpeakers, stage_status
-from townhall.recording.recorder import Recorder, has_recording, recover
+from townhall.recording.recorder import Recorder, recover
 from townhall.settings import Settings
 from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
 from townhall.space.reactions import Reactions
@@ -35,7 +36,9 @@ from townhall.space.record import (
     new_host_key,
     new_space_id,
 )
-from townhall.store.base import SpaceStore
+from townhall.store.base import RecordingStore, SpaceStore, StoreUnavailable
+
+log = logging.getLogger("townhall.spaces")
 
 
 @dataclass
@@ -53,13 +56,20 @@ class LiveSpace:
 
 
 class Spaces:
-    def __init__(self, settings: Settings, store: SpaceStore) -> None:
+    def __init__(self, settings: Settings, store: SpaceStore,
+                 recordings: RecordingStore) -> None:
         self.settings = settings
         self.store = store
+        self.recordings = recordings
         self._spaces: dict[str, LiveSpace] = {}
         for record in store.load_all():
             self._spaces[record.id] = self._wrap(record)
         self._persist_task: asyncio.Task[None] | None = None
+        # records changed off a request's path (going live, peaks), written by one task that
+        # retries while the store is unreachable: the latest state lands once it is back
+        self._unsaved: set[str] = set()
+        self._saving = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
         # awaited as a space ends, before its program stops (the speakers' sessions close)
         self.on_end: list[Callable[[LiveSpace], Awaitable[None]]] = []
         # a join grant for the details document (set by the any-origin admissions), and the
@@ -107,17 +117,26 @@ class Spaces:
     # --- lifecycle of the registry ---
     async def start(self) -> None:
         self._persist_task = asyncio.get_running_loop().create_task(self._persist_peaks())
+        self._writer_task = asyncio.get_running_loop().create_task(self._write_records())
 
     async def close(self) -> None:
         if self._persist_task:
             self._persist_task.cancel()
+        if self._writer_task:
+            self._writer_task.cancel()
+        for sid in list(self._unsaved):  # one last try; a record left unsaved is logged
+            try:
+                await asyncio.to_thread(self.store.save, self._spaces[sid].record)
+            except StoreUnavailable:
+                log.warning("space %s: its last changes could not be stored", sid,
+                            extra={"space_id": sid})
         for space in self._spaces.values():
             if space.ingest is not None:
                 space.ingest.stop()
             if space.program is not None:
                 # what was published must be on disk before the process goes
                 await asyncio.wait_for(space.program.suspend(), 10)
-        self.store.close()
+
 
     async def _persist_peaks(self) -> None:
         while True:
@@ -128,7 +147,26 @@ class Spaces:
                 peak = space.listeners.peak
                 if space.record.phase is Phase.LIVE and peak > space.record.peak_listeners:
                     space.record.peak_listeners = peak
-                    await asyncio.to_thread(self.store.save, space.record)
+                    self.save_soon(space)
+
+    def save_soon(self, space: LiveSpace) -> None:
+        """Write the space's record in the background (retried until the store takes it)."""
+        self._unsaved.add(space.record.id)
+        self._saving.set()
+
+    async def _write_records(self) -> None:
+        while True:
+            await self._saving.wait()
+            self._saving.clear()
+            for sid in list(self._unsaved):
+                self._unsaved.discard(sid)
+                try:
+                    await asyncio.to_thread(self.store.save, self._spaces[sid].record)
+                except StoreUnavailable:
+                    self._unsaved.add(sid)
+            if self._unsaved:
+                await asyncio.sleep(self.settings.store_retry_s or 1.0)
+                self._saving.set()
 
     # --- control ---
     async def create(self, title: str, host: str, scheduled_start: float | None,
@@ -162,6 +200,10 @@ class Spaces:
 
     async def end(self, space_id: str, key: str | None) -> LiveSpace:
         space = self.authorize(space_id, key)
+        # ending cannot be undone: while the store is unreachable, refuse (503) before
+        # stopping anything, rather than end a space whose record and seal cannot be written
+        await asyncio.to_thread(self.store.ping)
+        await asyncio.to_thread(self.recordings.ping)
         async with space.lock:
             try:
                 phase = next_phase(space.record.phase, Trigger.END)
@@ -172,9 +214,10 @@ class Spaces:
             for hook in self.on_end:
                 await hook(space)
             record = space.record
-            if space.program is None and has_recording(
-                    self.settings.recordings_path / record.id):
-                self._program_for(space)  # aired before a restart: seal what it published
+            if space.program is None and await asyncio.to_thread(
+                    self.recordings.has_recording, record.id):
+                # aired before a restart: seal what it published
+                await asyncio.to_thread(self._program_for, space)
             if space.program is not None:
                 await space.program.end()
                 record.has_replay = bool(space.program.recorder.manifest
@@ -184,6 +227,8 @@ class Spaces:
             space.status = None
             record.peak_listeners = max(record.peak_listeners, space.listeners.peak)
             await asyncio.to_thread(self.store.save, record)
+        log.info("space %s ended (replay: %s)", record.id, record.has_replay,
+                 extra={"space_id": record.id})
         return space
 
     # --- ingest ---
@@ -191,6 +236,14 @@ class Spaces:
         space = self.authorize(space_id, key)
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
+        if space.program is None:
+            # its program starts from what the store holds (a space resumed after a crash
+            # continues its recording): while the store is unreachable, the source retries
+            try:
+                self.recordings.ping()
+            except StoreUnavailable:
+                raise SpaceError(503, "store_unavailable", "the database is unreachable for "
+                                 "a moment; reconnect in a few seconds") from None
         if space.ingest is not None:
             space.ingest.stop()  # the newest connection wins: a host reconnecting takes over
         space.ingest_seq += 1
@@ -203,9 +256,9 @@ class Spaces:
 
     def _program_for(self, space: LiveSpace) -> Program:
         if space.program is None:
-            directory = self.settings.recordings_path / space.record.id
-            recorder = Recorder(directory, space.record.id, self.settings.secret)
-            manifest = recover(directory, space.record.id)
+            sid = space.record.id
+            recorder = Recorder(self.recordings, sid, self.settings.secret)
+            manifest = recover(self.recordings, sid)
             first_msn, decode_time = 0, 0
             if manifest is not None and manifest.segments:
                 # this origin restarted mid-space: continue after what was already published
@@ -214,9 +267,10 @@ class Spaces:
                 decode_time = round(manifest.duration * self.settings.sample_rate)
             space.program = Program(self.settings, recorder, first_msn=first_msn,
                                     first_decode_time=decode_time, resumed=first_msn > 0)
-            if manifest is not None and manifest.segments:
-                space.program.init = (directory / "init.mp4").read_bytes()
-                space.program.window.init = space.program.init
+            init = self.recordings.init(sid) if manifest is not None else None
+            if manifest is not None and manifest.segments and init is not None:
+                space.program.init = init
+                space.program.window.init = init
         return space.program
 
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
@@ -236,8 +290,8 @@ class Spaces:
             space.record.phase = next_phase(space.record.phase, Trigger.GO_LIVE)
             space.record.actual_start = time.time()
             space.status = None
-            asyncio.get_running_loop().create_task(asyncio.to_thread(self.store.save,
-                                                                     space.record))
+            self.save_soon(space)
+            log.info("space %s is live", space.record.id, extra={"space_id": space.record.id})
         return program
 
     def _source_pcm(self, space: LiveSpace, session: IngestSession,

@@ -294,7 +294,8 @@ class Speakers:
             await self.end_session(room, session, "negotiation failed")
             raise SpaceError(400, "malformed_sdp", f"the SDP offer was refused: {exc}") from None
         space.status = None
-        log.info("speaker %s live in %s (session %s)", seat.id, space_id, session.id)
+        log.info("speaker %s live in %s (session %s)", seat.id, space_id, session.id,
+                 extra={"space_id": space_id})
         return session, answer
 
     async def _negotiate(self, room: SpaceSpeakers, session: SpeakerSession,
@@ -399,7 +400,8 @@ class Speakers:
         if session.consumer is not None and session.consumer is not asyncio.current_task():
             session.consumer.cancel()
         room.space.status = None
-        log.info("speaker %s left %s: %s", session.seat_id, room.space.record.id, reason)
+        log.info("speaker %s left %s: %s", session.seat_id, room.space.record.id, reason,
+                 extra={"space_id": room.space.record.id})
         with contextlib.suppress(Exception):
             await asyncio.wait_for(session.pc.close(), 5)
 

@@ -111,6 +111,17 @@ class Mixer:
         # what each unmuted source added to the last pull (before clipping): a speaker's
         # mix-minus is the sum of everyone else's contribution
         self.contributions: dict[str, Pcm] = {}
+        self._dropped_by_gone = 0  # samples dropped by sources no longer mixed
+
+    @property
+    def dropped(self) -> int:
+        """Samples discarded so far because a source ran ahead of its ceiling (all sources)."""
+        return self._dropped_by_gone + sum(s.buffer.dropped for s in self.sources.values())
+
+    def _forget(self, name: str) -> None:
+        state = self.sources.pop(name, None)
+        if state is not None:
+            self._dropped_by_gone += state.buffer.dropped
 
     def add_source(self, name: str, prebuffer: int | None = None,
                    ceiling: int | None = None) -> JitterBuffer:
@@ -123,7 +134,7 @@ class Mixer:
         return state.buffer
 
     def remove_source(self, name: str) -> None:
-        self.sources.pop(name, None)
+        self._forget(name)
 
     def retire(self, name: str) -> None:
         """The source has left: mix what it already sent, then drop it."""
@@ -131,7 +142,7 @@ class Mixer:
         if state is not None:
             state.buffer.draining = True
             if state.buffer.buffered == 0:
-                del self.sources[name]
+                self._forget(name)
 
     def write(self, name: str, samples: Pcm) -> None:
         state = self.sources.get(name)
@@ -149,7 +160,7 @@ class Mixer:
                 mix += block
                 contributions[name] = block
             if state.buffer.draining and state.buffer.buffered == 0:
-                del self.sources[name]
+                self._forget(name)
         self.contributions = contributions
         np.clip(mix, -1.0, 1.0, out=mix)
         return mix

@@ -1,121 +1,103 @@
-"""Writes a space's published segments to disk as they are published, fsynced, in order.
+"""Writes a space's published segments to its RecordingStore as they are published, in order.
 
-Service: one writer task per space so the event loop never waits on the disk and segments
-land in publication order. Owns <recordings>/<space>/: init.mp4, seg-*.m4s, manifest.json and
-open.parts, the journal of the segment being published (each part appended and fsynced as it
-goes out, removed once its segment is on disk). After a hard crash, `recover` turns the
+Service. One writer task per space so the event loop never waits on the store and segments
+land in publication order. Each part of the open segment is journalled as it goes out (the
+journal is dropped once its segment is stored); after a hard crash, `recover` turns the
 journal into a last short segment, so the replay holds every part that listeners heard.
+While the store is unreachable (a PostgreSQL restart) the writer keeps the writes, in order,
+and retries until they land: the live space goes on and nothing published is lost.
 Never re-encodes: it stores exactly the bytes the live window published.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-from pathlib import Path
+import logging
+from collections.abc import Callable
 
+from townhall.ops import logs
 from townhall.recording import journal
 from townhall.recording.manifest import RecordingManifest
+from townhall.store.base import RecordingStore, StoreUnavailable
 
-JOURNAL = "open.parts"
+log = logging.getLogger("townhall.recording")
 
-
-def _write_durable(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0)  # waits between tries while the store is unreachable
 
 
-def _fsync_dir(directory: Path) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _append_durable(path: Path, data: bytes) -> None:
-    with open(path, "ab") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _remove_durable(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return
-    _fsync_dir(path.parent)
-
-
-def manifest_bytes(manifest: RecordingManifest) -> bytes:
-    return json.dumps(manifest.to_dict(), indent=1).encode()
-
-
-# what the writer does with (path, bytes): replace the file, append to it, or remove it
-_WRITE, _APPEND, _REMOVE = "write", "append", "remove"
-_OPS = {_WRITE: _write_durable, _APPEND: _append_durable,
-        _REMOVE: lambda path, _data: _remove_durable(path)}
+def _snapshot(manifest: RecordingManifest) -> RecordingManifest:
+    """The manifest as it is now (entries are frozen: a shallow copy is a snapshot)."""
+    return RecordingManifest(manifest.space_id, manifest.init_sha256, list(manifest.segments),
+                             manifest.complete, manifest.signature)
 
 
 class Recorder:
-    def __init__(self, directory: Path, space_id: str, secret: bytes) -> None:
-        self.directory = directory
+    def __init__(self, store: RecordingStore, space_id: str, secret: bytes) -> None:
+        self.store = store
         self.space_id = space_id
         self._secret = secret
         self.manifest: RecordingManifest | None = None
-        self._queue: asyncio.Queue[tuple[str, Path, bytes] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Callable[[], None] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.failed: BaseException | None = None
+        self.bytes_stored = 0  # segment bytes durable in the store
+        self.retries = 0  # writes retried because the store was unreachable
+        self._journal_len = 0  # bytes of the open segment's journal once the queue is written
+
+    @property
+    def backlog(self) -> int:
+        """Writes published but not yet durable in the store."""
+        return self._queue.qsize()
 
     def start(self, init: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         if self.manifest is None:
             self.manifest = RecordingManifest.start(self.space_id, init)
-            self._queue.put_nowait((_WRITE, self.directory / "init.mp4", init))
+            self._put(lambda: self.store.put_init(self.space_id, init))
         self._start_writer()
+
+    def _put(self, write: Callable[[], None]) -> None:
+        self._queue.put_nowait(write)
 
     def _start_writer(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._writer())
+            self._task = asyncio.get_running_loop().create_task(
+                self._writer(), context=logs.context_of(self.space_id))
 
     def part(self, msn: int, index: int, data: bytes, duration: float,
              program_date_time: float, discontinuity: bool) -> None:
         """A part of the open segment went out: journal it (the segment's first part starts
         a new journal)."""
         assert self.manifest is not None, "start() first"
-        path = self.directory / JOURNAL
+        rec = journal.record(data, duration)
         if index == 0:
             head = journal.header(msn, program_date_time, discontinuity)
-            self._queue.put_nowait((_WRITE, path, head + journal.record(data, duration)))
+            self._journal_len = len(head) + len(rec)
+            self._put(lambda: self.store.write_journal(self.space_id, head + rec))
         else:
-            self._queue.put_nowait((_APPEND, path, journal.record(data, duration)))
+            at = self._journal_len
+            self._journal_len += len(rec)
+            self._put(lambda: self.store.append_journal(self.space_id, rec, at))
 
     def segment(self, msn: int, data: bytes, duration: float, program_date_time: float,
                 discontinuity: bool) -> None:
         assert self.manifest is not None, "start() first"
         entry = self.manifest.append(msn, data, duration, program_date_time, discontinuity)
-        self._queue.put_nowait((_WRITE, self.directory / entry.file, data))
-        self._queue.put_nowait((_WRITE, self.directory / "manifest.json", self._manifest_bytes()))
-        self._queue.put_nowait((_REMOVE, self.directory / JOURNAL, b""))
+        snapshot = _snapshot(self.manifest)
 
-    def _manifest_bytes(self) -> bytes:
-        assert self.manifest is not None
-        return manifest_bytes(self.manifest)
+        def close() -> None:
+            self.store.close_segment(self.space_id, entry, data, snapshot)
+            self.bytes_stored += len(data)
+
+        self._put(close)
 
     async def finish(self) -> RecordingManifest | None:
-        """Seal the manifest and wait until every byte is on disk."""
+        """Seal the manifest and wait until every byte is in the store."""
         if self.manifest is None:
             return None
         self.manifest.seal(self._secret)
         self._start_writer()  # a space ended after a restart, without airing again
-        self._queue.put_nowait((_WRITE, self.directory / "manifest.json", self._manifest_bytes()))
+        sealed = _snapshot(self.manifest)
+        self._put(lambda: self.store.put_manifest(self.space_id, sealed))
         self._queue.put_nowait(None)
         if self._task is not None:
             await self._task
@@ -124,56 +106,64 @@ class Recorder:
         return self.manifest
 
     async def flush(self) -> None:
-        """Wait until everything published so far is on disk (shutdown, tests)."""
+        """Wait until everything published so far is in the store (shutdown, tests)."""
         if self._task is not None and not self._task.done():
             await self._queue.join()
 
     async def _writer(self) -> None:
         while True:
-            item = await self._queue.get()
+            write = await self._queue.get()
             try:
-                if item is None:
+                if write is None:
                     return
-                op, path, data = item
-                await asyncio.to_thread(_OPS[op], path, data)
+                await self._until_stored(write)
             except OSError as exc:  # disk full etc.: keep the live path going, report at end
                 self.failed = exc
             finally:
                 self._queue.task_done()
 
+    async def _until_stored(self, write: Callable[[], None]) -> None:
+        tries = 0
+        while True:
+            try:
+                await asyncio.to_thread(write)
+                if tries:
+                    log.info("recording of %s: store back after %d retries", self.space_id,
+                             tries, extra={"space_id": self.space_id})
+                return
+            except StoreUnavailable as exc:
+                if tries == 0:
+                    log.warning("recording of %s: store unavailable (%s); keeping %d writes "
+                                "and retrying", self.space_id, exc, self.backlog + 1,
+                                extra={"space_id": self.space_id})
+                self.retries += 1
+                await asyncio.sleep(RETRY_S[min(tries, len(RETRY_S) - 1)])
+                tries += 1
 
-def recover(directory: Path, space_id: str) -> RecordingManifest | None:
-    """The recording as this origin left it. After a hard crash, the journal of the segment
-    that was open becomes its last (short) segment, on disk before this returns: the replay
-    then holds every part that went out live. Blocking file IO: call once, at resume."""
-    manifest = load_manifest(directory)
-    path = directory / JOURNAL
-    try:
-        seg = journal.parse(path.read_bytes())
-    except FileNotFoundError:
+
+def recover(store: RecordingStore, space_id: str) -> RecordingManifest | None:
+    """The recording as it was left. After a hard crash, the journal of the segment that was
+    open becomes its last (short) segment, stored before this returns: the replay then holds
+    every part that went out live. Blocking IO: call once, at resume."""
+    manifest = store.manifest(space_id)
+    blob = store.journal(space_id)
+    if blob is None:
         return manifest
+    try:
+        seg = journal.parse(blob)
     except ValueError:  # torn before its first part was written: nothing went out
-        _remove_durable(path)
+        store.remove_journal(space_id)
         return manifest
     if seg.parts and (manifest is None or not manifest.segments
                       or seg.msn > manifest.segments[-1].msn):
         if manifest is None:
-            init = (directory / "init.mp4").read_bytes()
+            init = store.init(space_id)
+            if init is None:
+                raise ValueError(f"recording of {space_id}: a journal without an init section")
             manifest = RecordingManifest.start(space_id, init)
         entry = manifest.append(seg.msn, seg.data, seg.duration, seg.program_date_time,
                                 seg.discontinuity)
-        _write_durable(directory / entry.file, seg.data)
-        _write_durable(directory / "manifest.json", manifest_bytes(manifest))
-    _remove_durable(path)
+        store.close_segment(space_id, entry, seg.data, manifest)
+    else:
+        store.remove_journal(space_id)
     return manifest
-
-
-def has_recording(directory: Path) -> bool:
-    return (directory / "manifest.json").exists() or (directory / JOURNAL).exists()
-
-
-def load_manifest(directory: Path) -> RecordingManifest | None:
-    try:
-        return RecordingManifest.from_dict(json.loads((directory / "manifest.json").read_bytes()))
-    except FileNotFoundError:
-        return None

@@ -1,16 +1,31 @@
-"""What the services need from a metadata store. Implementations: sqlite (default)."""
+"""What the services need from the durable store. Implementations: SQLite and files (the
+embedded default), PostgreSQL (a cluster). `store/factory.py` picks one; services never ask
+which they hold.
+
+Every call is blocking and belongs on the control path (or a writer thread), never on a live
+listener's path. A store that cannot be reached raises `StoreUnavailable`: the web edge answers
+503 with Retry-After, and writers that must not lose anything retry until it is back.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from townhall.recording.manifest import RecordingManifest, SegmentEntry
 from townhall.space.record import SpaceRecord
 from townhall.space.roles import Seat
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (restarting, network); retrying later may work."""
 
 
 class SpaceStore(Protocol):
     def save(self, record: SpaceRecord) -> None:
         """Insert or replace the record."""
+
+    def load(self, space_id: str) -> SpaceRecord | None:
+        """One space's record, or None (another origin may have created it since start)."""
 
     def load_all(self) -> list[SpaceRecord]:
         """Every space, oldest first (read once at start)."""
@@ -20,5 +35,48 @@ class SpaceStore(Protocol):
 
     def load_seats(self, space_id: str) -> list[Seat]:
         """A space's stage seats as last saved (read when its stage is first needed)."""
+
+    def ping(self) -> None:
+        """Return if the store answers now; raise StoreUnavailable if not (readiness)."""
+
+    def close(self) -> None: ...
+
+
+class RecordingStore(Protocol):
+    """Where a space's recording lives: the init section, each closed segment with the
+    manifest that chains it, and the journal of the segment still open (its parts as they
+    went out). Writes are durable when they return."""
+
+    def put_init(self, space_id: str, init: bytes) -> None: ...
+
+    def close_segment(self, space_id: str, entry: SegmentEntry, data: bytes,
+                      manifest: RecordingManifest) -> None:
+        """A segment closed: store its bytes and the manifest that lists it, then drop the
+        journal (in that order, so a crash between them loses nothing)."""
+
+    def put_manifest(self, space_id: str, manifest: RecordingManifest) -> None:
+        """Replace the manifest (sealing it at the end)."""
+
+    def write_journal(self, space_id: str, data: bytes) -> None:
+        """Start the open segment's journal with these bytes."""
+
+    def append_journal(self, space_id: str, data: bytes, at: int) -> None:
+        """Write `data` at offset `at` of the journal (its length before this part), so that
+        retrying an append that did land (the answer was lost) changes nothing."""
+
+    def remove_journal(self, space_id: str) -> None: ...
+
+    def journal(self, space_id: str) -> bytes | None: ...
+
+    def init(self, space_id: str) -> bytes | None: ...
+
+    def manifest(self, space_id: str) -> RecordingManifest | None: ...
+
+    def segment(self, space_id: str, entry: SegmentEntry) -> bytes | None: ...
+
+    def has_recording(self, space_id: str) -> bool:
+        """A manifest or a journal exists: the space published something."""
+
+    def ping(self) -> None: ...
 
     def close(self) -> None: ...

@@ -1,6 +1,7 @@
 """SQLite space store: the embedded default. One file, WAL mode, control path only.
 
 Never called on the listener path; the services keep records in memory and write through.
+Its tables come from the versioned migrations (store/schema.py), run by the factory.
 """
 
 from __future__ import annotations
@@ -9,42 +10,26 @@ import sqlite3
 import threading
 from dataclasses import astuple, fields
 from pathlib import Path
+from typing import Any
 
 from townhall.space.lifecycle import Phase
 from townhall.space.record import SpaceRecord
 from townhall.space.roles import Role, Seat, SeatState
 
 COLUMNS = [f.name for f in fields(SpaceRecord)]
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS spaces (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    host TEXT NOT NULL,
-    host_key_hash TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    scheduled_start REAL,
-    listener_cap INTEGER,
-    phase TEXT NOT NULL,
-    actual_start REAL,
-    ended_at REAL,
-    peak_listeners INTEGER NOT NULL DEFAULT 0,
-    has_replay INTEGER NOT NULL DEFAULT 0
-)
-"""
-SEAT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS seats (
-    space_id TEXT NOT NULL,
-    seat_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    state TEXT NOT NULL,
-    since REAL NOT NULL,
-    muted INTEGER NOT NULL,
-    muted_by_manager INTEGER NOT NULL,
-    PRIMARY KEY (space_id, seat_id)
-)
-"""
+# ended is final: a late write of an older state never brings an ended space back
+SAVE = (f"INSERT INTO spaces ({','.join(COLUMNS)}) VALUES ({','.join('?' for _ in COLUMNS)}) "
+        f"ON CONFLICT (id) DO UPDATE SET "
+        f"{', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'id')} "
+        "WHERE spaces.phase <> 'ended' OR excluded.phase = 'ended'")
 SEAT_COLUMNS = "space_id, seat_id, name, role, state, since, muted, muted_by_manager"
+
+
+def _record(row: tuple[Any, ...]) -> SpaceRecord:
+    values = dict(zip(COLUMNS, row, strict=True))
+    values["phase"] = Phase(values["phase"])
+    values["has_replay"] = bool(values["has_replay"])
+    return SpaceRecord(**values)
 
 
 class SqliteSpaceStore:
@@ -55,29 +40,25 @@ class SqliteSpaceStore:
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute(SCHEMA)
-            self._conn.execute(SEAT_SCHEMA)
 
     def save(self, record: SpaceRecord) -> None:
         row = list(astuple(record))
         row[COLUMNS.index("phase")] = record.phase.value
         row[COLUMNS.index("has_replay")] = int(record.has_replay)
-        marks = ",".join("?" for _ in COLUMNS)
         with self._lock:
-            self._conn.execute(
-                f"INSERT OR REPLACE INTO spaces ({','.join(COLUMNS)}) VALUES ({marks})", row)
+            self._conn.execute(SAVE, row)
+
+    def load(self, space_id: str) -> SpaceRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {','.join(COLUMNS)} FROM spaces WHERE id = ?", (space_id,)).fetchone()
+        return None if row is None else _record(row)
 
     def load_all(self) -> list[SpaceRecord]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {','.join(COLUMNS)} FROM spaces ORDER BY created_at").fetchall()
-        out = []
-        for row in rows:
-            values = dict(zip(COLUMNS, row, strict=True))
-            values["phase"] = Phase(values["phase"])
-            values["has_replay"] = bool(values["has_replay"])
-            out.append(SpaceRecord(**values))
-        return out
+                f"SELECT {','.join(COLUMNS)} FROM spaces ORDER BY created_at, id").fetchall()
+        return [_record(row) for row in rows]
 
     def save_seats(self, space_id: str, seats: list[Seat]) -> None:
         rows = [(space_id, s.id, s.name, s.role.value, s.state.value, s.since, int(s.muted),
@@ -89,11 +70,15 @@ class SqliteSpaceStore:
     def load_seats(self, space_id: str) -> list[Seat]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {SEAT_COLUMNS} FROM seats WHERE space_id = ? ORDER BY since",
+                f"SELECT {SEAT_COLUMNS} FROM seats WHERE space_id = ? ORDER BY since, seat_id",
                 (space_id,)).fetchall()
         return [Seat(seat_id, name, Role(role), SeatState(state), since, bool(muted),
                      bool(by_manager))
                 for _, seat_id, name, role, state, since, muted, by_manager in rows]
+
+    def ping(self) -> None:
+        with self._lock:
+            self._conn.execute("SELECT 1")
 
     def close(self) -> None:
         with self._lock:

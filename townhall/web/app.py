@@ -19,9 +19,10 @@ from townhall.live.admissions import Admissions
 from townhall.live.anywhere import Anywhere
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
+from townhall.ops import metrics
 from townhall.settings import Settings
-from townhall.store.sqlite import SqliteSpaceStore
-from townhall.web import api, errors, media, pages, speakers_api
+from townhall.store.factory import open_stores
+from townhall.web import api, errors, health, media, pages, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.fast_join import FastJoin
@@ -32,7 +33,8 @@ def create_app(settings: Settings) -> FastAPI:
     settings.validate()
     settings.recordings_path.mkdir(parents=True, exist_ok=True)
     # built here, not in the lifespan, because the middleware needs them at construction
-    spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
+    stores = open_stores(settings)
+    spaces = Spaces(settings, stores.spaces, stores.recordings)
     admissions = Admissions(settings, spaces)
     anywhere = Anywhere(settings, spaces, admissions)
     speakers = Speakers(settings, spaces)
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
             await speakers.close()
             await ingest.close()
             await spaces.close()
+            stores.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
@@ -68,10 +71,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.speakers = speakers
     app.state.trusted = trusted
     app.state.replays = {}
+    app.state.stores = stores
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
-    for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
+    metrics.watch(spaces, admissions, stores)
+    for route in (media.routes + pages.routes + whip.routes + speakers_api.routes
+                  + health.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from townhall.live.errors import SpaceError
+from townhall.store.base import StoreUnavailable
 
 log = logging.getLogger("townhall.web")
 
@@ -29,6 +30,13 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return error_response(exc.status, exc.code, exc.message, headers)
 
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> Response:
+        retry = request.app.state.settings.store_retry_after_s
+        return error_response(503, "store_unavailable",
+                              f"the database is unreachable for a moment; nothing was changed, "
+                              f"retry in {retry} s", {"Retry-After": str(retry)})
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:
         problems = []
@@ -44,7 +52,8 @@ def install(app: FastAPI) -> None:
                               str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
-    async def crash(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error")
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path,
+                      extra={"space_id": request.path_params.get("space_id")})
         return error_response(500, "internal_error",
                               "the server failed on this request; it has been logged")

@@ -1,4 +1,4 @@
-"""Listener routes: LL-HLS live playlists and parts from memory; the replay from disk.
+"""Listener routes: LL-HLS live playlists and parts from memory; the replay from the store.
 
 The live routes read only the in-memory live window (no database, no shared lock), and hold
 blocking requests on the program's change event. Answers carry the cache headers that let an
@@ -11,10 +11,9 @@ import asyncio
 import json
 import re
 import time
-from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -36,7 +35,7 @@ from townhall.media.playlist import (
     target_duration,
 )
 from townhall.recording.manifest import RecordingManifest
-from townhall.recording.recorder import load_manifest
+from townhall.store.base import RecordingStore
 from townhall.web.errors import error_response
 
 M3U8 = "application/vnd.apple.mpegurl"
@@ -170,27 +169,34 @@ async def part(request: Request) -> Response:
         await program.wait_change(remaining)
 
 
-# --- replay: the recording on disk ---
+# --- replay: the recording, from the store (files here, or the cluster's database) ---
 
 
-def _recording(request: Request) -> tuple[Path, RecordingManifest]:
+async def _sealed(request: Request) -> tuple[RecordingStore, RecordingManifest]:
+    """The sealed manifest (cached: it never changes once sealed) and where its bytes are."""
     spaces = _spaces(request)
     space = spaces.get(request.path_params["space_id"])
-    directory = spaces.settings.recordings_path / space.record.id
-    manifests: dict[str, RecordingManifest] = request.app.state.replays
-    manifest = manifests.get(space.record.id)
+    sid = space.record.id
+    cached: dict[str, RecordingManifest] = request.app.state.replays
+    manifest = cached.get(sid)
     if manifest is None:
         if not space.record.has_replay:
             raise SpaceError(404, "no_replay", "the replay is published when the space ends")
-        manifest = load_manifest(directory)
+        manifest = await asyncio.to_thread(spaces.recordings.manifest, sid)
         if manifest is None or not manifest.complete:
             raise SpaceError(404, "no_replay", "the recording of this space is missing")
-        manifests[space.record.id] = manifest
-    return directory, manifest
+        cached[sid] = manifest
+    return spaces.recordings, manifest
+
+
+def _bytes_or_missing(data: bytes | None, what: str) -> bytes:
+    if data is None:
+        raise SpaceError(404, "no_replay", f"the recording's {what} is missing")
+    return data
 
 
 async def replay_playlist(request: Request) -> Response:
-    _, manifest = _recording(request)
+    _, manifest = await _sealed(request)
     segs = [PlaylistSegment(e.msn, e.program_date_time, e.discontinuity, [], e.duration)
             for e in manifest.segments]
     longest = max((e.duration for e in manifest.segments), default=1.0)
@@ -200,29 +206,35 @@ async def replay_playlist(request: Request) -> Response:
 
 
 async def replay_init(request: Request) -> Response:
-    directory, _ = _recording(request)
-    return FileResponse(directory / "init.mp4", media_type="audio/mp4",
-                        headers={"Cache-Control": cache.IMMUTABLE})
+    store, manifest = await _sealed(request)
+    data = await asyncio.to_thread(store.init, manifest.space_id)
+    return Response(_bytes_or_missing(data, "init section"), media_type="audio/mp4",
+                    headers={"Cache-Control": cache.IMMUTABLE})
 
 
 async def replay_segment(request: Request) -> Response:
-    directory, manifest = _recording(request)
+    store, manifest = await _sealed(request)
     msn = _int_param(request, "msn")
     for entry in manifest.segments:
         if entry.msn == msn:
-            return FileResponse(directory / entry.file, media_type="audio/mp4",
-                                headers={"Cache-Control": cache.IMMUTABLE})
+            data = await asyncio.to_thread(store.segment, manifest.space_id, entry)
+            return Response(_bytes_or_missing(data, f"segment {msn}"), media_type="audio/mp4",
+                            headers={"Cache-Control": cache.IMMUTABLE})
     return error_response(404, "segment_not_found", f"the recording has no segment {msn}")
 
 
 async def replay_download(request: Request) -> Response:
-    directory, manifest = _recording(request)
-    files = [directory / "init.mp4"] + [directory / e.file for e in manifest.segments]
-    size = sum(f.stat().st_size for f in files)
+    store, manifest = await _sealed(request)
+    sid = manifest.space_id
+    init = _bytes_or_missing(await asyncio.to_thread(store.init, sid), "init section")
+    size = len(init) + sum(e.bytes for e in manifest.segments)
 
     async def body() -> object:
-        for f in files:
-            yield await asyncio.to_thread(f.read_bytes)
+        yield init
+        for entry in manifest.segments:
+            # the length is promised: a segment gone missing cuts the download short
+            yield _bytes_or_missing(await asyncio.to_thread(store.segment, sid, entry),
+                                    f"segment {entry.msn}")
 
     name = request.path_params["space_id"]
     return StreamingResponse(body(), media_type="audio/mp4", headers={  # type: ignore[arg-type]
@@ -231,7 +243,7 @@ async def replay_download(request: Request) -> Response:
 
 
 async def replay_manifest(request: Request) -> Response:
-    _, manifest = _recording(request)
+    _, manifest = await _sealed(request)
     return Response(json.dumps(manifest.to_dict()), media_type="application/json",
                     headers={"Cache-Control": cache.IMMUTABLE})
 

@@ -1,0 +1,61 @@
+"""The space store on both backends: what is saved is what a restarted process loads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from townhall.space.lifecycle import Phase
+from townhall.space.record import SpaceRecord
+from townhall.space.roles import Role, Seat, SeatState
+from townhall.store.factory import Stores
+
+
+def record(space_id: str, created: float, **more: object) -> SpaceRecord:
+    return SpaceRecord(id=space_id, title="Budget hearing", host="Clerk",
+                       host_key_hash="h" * 64, created_at=created, **more)  # type: ignore[arg-type]
+
+
+def test_saved_spaces_load_back_oldest_first_with_every_field(
+        open_store: Callable[[], Stores]) -> None:
+    store = open_store().spaces
+    later = record("b2", 200.5, scheduled_start=300.25, listener_cap=5000)
+    first = record("a1", 100.0)
+    store.save(later)
+    store.save(first)
+    ended = record("a1", 100.0, phase=Phase.ENDED, actual_start=101.5, ended_at=160.0,
+                   peak_listeners=12_345_678, has_replay=True)
+    store.save(ended)  # the latest write of a space wins
+
+    again = open_store().spaces
+    assert again.load_all() == [ended, later]
+    assert again.load("b2") == later
+    assert again.load("nope") is None
+
+
+def test_saved_seats_load_back_per_space_with_the_latest_state_winning(
+        open_store: Callable[[], Stores]) -> None:
+    store = open_store().spaces
+    grace = Seat("seat-grace", "Grace", Role.SPEAKER, SeatState.LIVE, 10.0, True, True)
+    hand = Seat("seat-hand1", "Curious", Role.LISTENER, SeatState.RAISED, 11.0)
+    store.save_seats("space1", [grace, hand])
+    store.save_seats("space2", [Seat("seat-other", "Other", Role.COHOST, SeatState.INVITED, 9.0)])
+    removed = Seat("seat-grace", "Grace", Role.SPEAKER, SeatState.REMOVED, 12.0, True, True)
+    store.save_seats("space1", [removed])
+
+    again = open_store().spaces
+    assert again.load_seats("space1") == [hand, removed]
+    assert [s.id for s in again.load_seats("space2")] == ["seat-other"]
+    assert again.load_seats("nothing") == []
+
+
+def test_an_open_store_answers_its_readiness_ping(open_store: Callable[[], Stores]) -> None:
+    open_store().ping()
+
+
+def test_a_late_write_of_an_older_state_never_brings_an_ended_space_back(
+        open_store: Callable[[], Stores]) -> None:
+    store = open_store().spaces
+    ended = record("c3", 1.0, phase=Phase.ENDED, ended_at=9.0, has_replay=True)
+    store.save(ended)
+    store.save(record("c3", 1.0, phase=Phase.LIVE, peak_listeners=4))
+    assert store.load("c3") == ended

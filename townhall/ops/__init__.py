@@ -1,0 +1,1 @@
+"""Operations: metrics for Prometheus, structured logs."""

@@ -1,0 +1,122 @@
+"""Every Prometheus metric a townhall process exports, defined here and nowhere else.
+
+Two kinds. Metrics that code sets as things happen are module-level objects (import and
+`.labels(space).set(...)` / `.inc()`): add new ones below, with a unit in the name. Metrics
+that already exist as state (listeners, admission counters, shedding, each program's lag and
+recording) are read when Prometheus scrapes, by `Snapshot`, so nothing is counted twice and
+the hot paths pay nothing. Served at /metrics (web/health.py). Per-space labels exist only
+for spaces that are live on this origin, so the label set stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from townhall.live.admissions import Admissions
+    from townhall.live.spaces import Spaces
+    from townhall.store.factory import Stores
+
+REGISTRY = CollectorRegistry()
+
+# --- set by the cluster's services (leases, standby replication): one origin holds a space's
+# program; its standby follows it this far behind ---
+LEASE_HELD = Gauge("townhall_lease_held", "1 while this origin holds the space's program lease",
+                   ["space"], registry=REGISTRY)
+REPLICATION_LAG = Gauge("townhall_replication_lag_seconds",
+                        "how far this origin's standby copy of a space is behind its program",
+                        ["space"], registry=REGISTRY)
+STORE_ERRORS = Counter("townhall_store_unavailable_total",
+                       "store calls that found the database unreachable (answered 503 or "
+                       "retried)", registry=REGISTRY)
+
+
+class Snapshot(Collector):
+    """Reads the services' own state at scrape time."""
+
+    def __init__(self, spaces: Spaces, admissions: Admissions, stores: Stores) -> None:
+        self.spaces = spaces
+        self.admissions = admissions
+        self.stores = stores
+
+    def collect(self) -> Iterator[Metric]:
+        now = time.time()
+        yield from self._admission(now)
+        yield from self._spaces(now)
+        up = GaugeMetricFamily("townhall_store_up",
+                               "1 while the durable store answers (0 during an outage)")
+        up.add_metric([], 1.0 if self.stores.healthy() else 0.0)
+        yield up
+
+    def _admission(self, now: float) -> Iterator[Metric]:
+        m = self.admissions.metrics(now)
+        events = CounterMetricFamily("townhall_admission_events",
+                                     "joins, renewals, refusals and media checks, by event",
+                                     labels=["event"])
+        for name, n in sorted(m["counters"].items()):
+            events.add_metric([name], float(n))
+        yield events
+        shed = CounterMetricFamily("townhall_shed_requests",
+                                   "requests refused at once (503) to relieve overload, by "
+                                   "priority class", labels=["priority"])
+        for name, n in m["shed"].items():
+            shed.add_metric([name], float(n))
+        yield shed
+        yield GaugeMetricFamily("townhall_event_loop_lag_seconds",
+                                "how late the event loop's periodic timer fires (smoothed)",
+                                value=float(m["lag_s"]))
+        yield GaugeMetricFamily("townhall_requests_in_flight", "requests being answered",
+                                value=float(m["in_flight"]))
+        yield GaugeMetricFamily("townhall_attack_mode", "1 while attack mode asks for proof "
+                                "of work", value=1.0 if m["attack_mode"]["active"] else 0.0)
+
+    def _spaces(self, now: float) -> Iterator[Metric]:
+        states = GaugeMetricFamily("townhall_spaces", "spaces known to this origin, by state",
+                                   labels=["state"])
+        listeners = GaugeMetricFamily("townhall_listeners", "listeners of a live space",
+                                      labels=["space"])
+        lag = GaugeMetricFamily("townhall_program_lag_seconds",
+                                "how late a space's program clock last ran (mix, encode, "
+                                "package)", labels=["space"])
+        stored = CounterMetricFamily("townhall_recording_bytes",
+                                     "segment bytes of a space's recording made durable in the "
+                                     "store by this origin", labels=["space"])
+        backlog = GaugeMetricFamily("townhall_recording_backlog_writes",
+                                    "recording writes published but not yet durable (grows "
+                                    "while the store is unreachable)", labels=["space"])
+        dropped = CounterMetricFamily("townhall_audio_dropped_samples",
+                                      "source samples the mixer discarded because a source ran "
+                                      "ahead of its jitter ceiling", labels=["space"])
+        counts: dict[str, int] = {}
+        for space in self.spaces.all():
+            phase = space.record.phase.value
+            counts[phase] = counts.get(phase, 0) + 1
+            program = space.program
+            if program is None or program.ended:
+                continue
+            sid = [space.record.id]
+            listeners.add_metric(sid, float(self.spaces.listeners_now(space, now)))
+            lag.add_metric(sid, program.lag_s)
+            stored.add_metric(sid, float(program.recorder.bytes_stored))
+            backlog.add_metric(sid, float(program.recorder.backlog))
+            dropped.add_metric(sid, float(program.mixer.dropped))
+        for phase, n in sorted(counts.items()):
+            states.add_metric([phase], float(n))
+        yield from (states, listeners, lag, stored, backlog, dropped)
+
+
+_watching: list[Snapshot] = []
+
+
+def watch(spaces: Spaces, admissions: Admissions, stores: Stores) -> None:
+    """Export this app's services (one app per process; a second replaces the first)."""
+    for old in _watching:
+        REGISTRY.unregister(old)
+    _watching[:] = [Snapshot(spaces, admissions, stores)]
+    REGISTRY.register(_watching[0])

@@ -1,0 +1,123 @@
+"""Recordings as files on this origin's disk: the embedded default's RecordingStore.
+
+Owns <root>/<space>/: init.mp4, seg-*.m4s, manifest.json and open.parts (the journal of the
+segment being published). Every write is fsynced, file and directory, before it returns;
+a replaced file is written beside and renamed, so a crash leaves the old or the new one.
+Only this origin can serve these replays: a cluster keeps them in PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from townhall.recording.manifest import RecordingManifest, SegmentEntry
+
+JOURNAL = "open.parts"
+MANIFEST = "manifest.json"
+INIT = "init.mp4"
+
+
+def manifest_bytes(manifest: RecordingManifest) -> bytes:
+    return json.dumps(manifest.to_dict(), indent=1).encode()
+
+
+def _fsync_dir(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_durable(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _write_at_durable(path: Path, data: bytes, at: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(at)
+        f.write(data)
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _remove_durable(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    _fsync_dir(path.parent)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+class FileRecordings:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def directory(self, space_id: str) -> Path:
+        return self.root / space_id
+
+    def put_init(self, space_id: str, init: bytes) -> None:
+        write_durable(self.directory(space_id) / INIT, init)
+
+    def close_segment(self, space_id: str, entry: SegmentEntry, data: bytes,
+                      manifest: RecordingManifest) -> None:
+        d = self.directory(space_id)
+        write_durable(d / entry.file, data)
+        write_durable(d / MANIFEST, manifest_bytes(manifest))
+        _remove_durable(d / JOURNAL)
+
+    def put_manifest(self, space_id: str, manifest: RecordingManifest) -> None:
+        write_durable(self.directory(space_id) / MANIFEST, manifest_bytes(manifest))
+
+    def write_journal(self, space_id: str, data: bytes) -> None:
+        write_durable(self.directory(space_id) / JOURNAL, data)
+
+    def append_journal(self, space_id: str, data: bytes, at: int) -> None:
+        _write_at_durable(self.directory(space_id) / JOURNAL, data, at)
+
+    def remove_journal(self, space_id: str) -> None:
+        _remove_durable(self.directory(space_id) / JOURNAL)
+
+    def journal(self, space_id: str) -> bytes | None:
+        return _read(self.directory(space_id) / JOURNAL)
+
+    def init(self, space_id: str) -> bytes | None:
+        return _read(self.directory(space_id) / INIT)
+
+    def manifest(self, space_id: str) -> RecordingManifest | None:
+        raw = _read(self.directory(space_id) / MANIFEST)
+        return None if raw is None else RecordingManifest.from_dict(json.loads(raw))
+
+    def segment(self, space_id: str, entry: SegmentEntry) -> bytes | None:
+        return _read(self.directory(space_id) / entry.file)
+
+    def has_recording(self, space_id: str) -> bool:
+        d = self.directory(space_id)
+        return (d / MANIFEST).exists() or (d / JOURNAL).exists()
+
+    def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            from townhall.store.base import StoreUnavailable
+
+            raise StoreUnavailable(f"recordings directory {self.root} is not writable")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,137 @@
+"""Which database a deployment names, and whether its schema is the one this code needs.
+
+The schema is versioned with Alembic (migrations/versions, one file per concern: a new table
+is a new revision). `townhall migrate` runs them; `serve` checks the version at start: the
+embedded SQLite default migrates itself, a PostgreSQL cluster refuses to start on an old
+schema unless told to migrate (several hosts must not race to change a shared database).
+Reading the version needs no Alembic import, so a normal start stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from townhall.store.base import StoreUnavailable
+
+# the newest revision in migrations/versions (a test keeps the two in step)
+HEAD = "0002"
+MIGRATE_LOCK = 0x7465_776E  # pg_advisory_xact_lock key: one migration at a time
+
+
+class SchemaError(Exception):
+    """The database's schema cannot be used by this code; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Database:
+    """A PostgreSQL URL (postgresql://user@host:port/db) or a SQLite file."""
+
+    url: str | None = None
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Database:
+        if spec.startswith(("postgresql://", "postgres://")):
+            return cls(url=spec)
+        if spec.startswith("sqlite:///"):
+            return cls(path=Path(spec.removeprefix("sqlite:///")))
+        if "://" in spec:
+            raise ValueError(f"--database: {spec.split('://')[0]}:// is not supported; give "
+                             "postgresql://... or a SQLite file path")
+        return cls(path=Path(spec))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None
+
+    @property
+    def shown(self) -> str:
+        """The name to print: the URL without a password."""
+        if self.url is None:
+            return str(self.path)
+        scheme, _, rest = self.url.partition("://")
+        creds, at, host = rest.rpartition("@")
+        return f"{scheme}://{creds.split(':')[0]}{at}{host}" if at else self.url
+
+    def sqlalchemy_url(self) -> str:
+        if self.url is not None:
+            return "postgresql+psycopg://" + self.url.partition("://")[2]
+        return f"sqlite:///{self.path}"
+
+
+def current_version(db: Database) -> str | None:
+    """The revision the database is at; None when it was never migrated."""
+    if db.url is not None:
+        import psycopg
+
+        try:
+            with psycopg.connect(db.url, connect_timeout=5) as conn:
+                exists = conn.execute("SELECT to_regclass('alembic_version')").fetchone()
+                if exists is None or exists[0] is None:
+                    return None
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                return None if row is None else str(row[0])
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot reach {db.shown}: {_first_line(exc)}") from exc
+    assert db.path is not None
+    if not db.path.exists():
+        return None
+    lite = sqlite3.connect(str(db.path))
+    try:
+        row = lite.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # no such table
+        return None
+    finally:
+        lite.close()
+    return None if row is None else str(row[0])
+
+
+def migrate(db: Database) -> tuple[str | None, str]:
+    """Bring the schema to HEAD; returns (from, to). Safe to run on several hosts at once."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # we say what was done ourselves
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    before = current_version(db)
+    if db.path is not None:
+        db.path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = Config()
+    cfg.set_main_option("script_location", "townhall.store:migrations")
+    engine = create_engine(db.sqlalchemy_url())
+    try:
+        with engine.begin() as conn:
+            if db.is_postgres:
+                conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise StoreUnavailable(f"cannot migrate {db.shown}: {_first_line(exc)}") from exc
+    finally:
+        engine.dispose()
+    return before, HEAD
+
+
+def check(db: Database, *, migrate_if_old: bool) -> str | None:
+    """Raise SchemaError unless the schema is at HEAD (after migrating, when allowed).
+    Returns a line to log when it migrated."""
+    version = current_version(db)
+    if version == HEAD:
+        return None
+    if version is not None and version > HEAD:
+        raise SchemaError(f"the database {db.shown} is at schema {version}, newer than this "
+                          f"townhall knows ({HEAD}): upgrade townhall")
+    if not migrate_if_old:
+        raise SchemaError(f"the database {db.shown} is at schema {version or 'none'}, this "
+                          f"townhall needs {HEAD}: run `townhall migrate --database "
+                          f"{db.shown}` (or serve with --migrate)")
+    before, after = migrate(db)
+    return f"migrated {db.shown} from schema {before or 'none'} to {after}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,45 @@
+"""Operator routes for load balancers and Prometheus: /healthz, /readyz, /metrics.
+
+/healthz says the process is alive (no store call: a database outage must not get healthy
+origins restarted). /readyz says it can take traffic: the store answers. /metrics is the
+Prometheus text format of ops/metrics.py. None of them touches a space.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from townhall.ops.metrics import REGISTRY
+from townhall.store.base import StoreUnavailable
+from townhall.store.factory import Stores
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"}, headers=NO_STORE)
+
+
+async def readyz(request: Request) -> Response:
+    stores: Stores = request.app.state.stores
+    settings = request.app.state.settings
+    try:
+        await asyncio.wait_for(asyncio.to_thread(stores.ping), settings.store_timeout_s + 1)
+    except (StoreUnavailable, TimeoutError) as exc:
+        return JSONResponse({"error": "not_ready", "detail": f"the store is unreachable: {exc}"},
+                            status_code=503, headers={
+                                **NO_STORE, "Retry-After": str(settings.store_retry_after_s)})
+    return JSONResponse({"status": "ready"}, headers=NO_STORE)
+
+
+async def metrics(request: Request) -> Response:
+    body = generate_latest(REGISTRY)  # on the loop: it reads the services' live state
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
+
+
+routes = [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
