@@ -115,6 +115,15 @@ class Settings:
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # --- the verifiable record (signing key, live checkpoints, Content Credentials) ---
+    # the deployment's ECDSA P-256 key and X.509 chain (PEM, leaf first); neither: a key and
+    # a self-made CA are created once under <data_dir>/signing/
+    signing_key_file: Path | None = None
+    signing_chain_file: Path | None = None
+    signing: bool = True  # sign checkpoints, manifests and replays (off: HMAC seal only)
+    checkpoint_every_segments: int = 1  # a signed live checkpoint after this many segments
+    content_credentials: bool = True  # C2PA manifest on the downloadable replay and clips
+    max_clip_segments: int = 1600  # segments in one clip (about an hour at 2.24 s)
 
     @property
     def database_path(self) -> Path:

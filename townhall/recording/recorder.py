@@ -5,7 +5,9 @@ land in publication order. Owns <recordings>/<space>/: init.mp4, seg-*.m4s, mani
 open.parts, the journal of the segment being published (each part appended and fsynced as it
 goes out, removed once its segment is on disk). After a hard crash, `recover` turns the
 journal into a last short segment, so the replay holds every part that listeners heard.
-Never re-encodes: it stores exactly the bytes the live window published.
+Never re-encodes: it stores exactly the bytes the live window published. With a signing
+identity it also signs a live checkpoint after each published segment (kept in memory for the
+routes and appended to checkpoints.jsonl) and seals the manifest with the key at the end.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
+from collections import OrderedDict
 from pathlib import Path
 
-from townhall.recording import journal
+from townhall.recording import checkpoint, journal
 from townhall.recording.manifest import RecordingManifest
+from townhall.recording.signing import SigningIdentity
 
 JOURNAL = "open.parts"
+CHECKPOINTS = "checkpoints.jsonl"
+CHECKPOINTS_IN_MEMORY = 64  # the newest ones, for the routes; older ones are read from disk
 
 
 def _write_durable(path: Path, data: bytes) -> None:
@@ -65,10 +72,14 @@ _OPS = {_WRITE: _write_durable, _APPEND: _append_durable,
 
 
 class Recorder:
-    def __init__(self, directory: Path, space_id: str, secret: bytes) -> None:
+    def __init__(self, directory: Path, space_id: str, secret: bytes,
+                 identity: SigningIdentity | None = None, checkpoint_every: int = 1) -> None:
         self.directory = directory
         self.space_id = space_id
         self._secret = secret
+        self.identity = identity
+        self.checkpoint_every = max(1, checkpoint_every)
+        self.checkpoints: OrderedDict[int, dict[str, str]] = OrderedDict()  # msn -> statement
         self.manifest: RecordingManifest | None = None
         self._queue: asyncio.Queue[tuple[str, Path, bytes] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +115,17 @@ class Recorder:
         self._queue.put_nowait((_WRITE, self.directory / entry.file, data))
         self._queue.put_nowait((_WRITE, self.directory / "manifest.json", self._manifest_bytes()))
         self._queue.put_nowait((_REMOVE, self.directory / JOURNAL, b""))
+        if self.identity is not None and len(self.manifest.segments) % self.checkpoint_every == 0:
+            self._checkpoint(self.identity, self.manifest)
+
+    def _checkpoint(self, identity: SigningIdentity, manifest: RecordingManifest) -> None:
+        doc = checkpoint.make(identity, manifest, time.time())
+        msn = manifest.segments[-1].msn
+        self.checkpoints[msn] = doc
+        while len(self.checkpoints) > CHECKPOINTS_IN_MEMORY:
+            self.checkpoints.popitem(last=False)
+        line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+        self._queue.put_nowait((_APPEND, self.directory / CHECKPOINTS, line))
 
     def _manifest_bytes(self) -> bytes:
         assert self.manifest is not None
@@ -114,6 +136,8 @@ class Recorder:
         if self.manifest is None:
             return None
         self.manifest.seal(self._secret)
+        if self.identity is not None:
+            self.manifest.seal_with_key(self.identity)
         self._start_writer()  # a space ended after a restart, without airing again
         self._queue.put_nowait((_WRITE, self.directory / "manifest.json", self._manifest_bytes()))
         self._queue.put_nowait(None)
@@ -177,3 +201,18 @@ def load_manifest(directory: Path) -> RecordingManifest | None:
         return RecordingManifest.from_dict(json.loads((directory / "manifest.json").read_bytes()))
     except FileNotFoundError:
         return None
+
+
+def load_checkpoints(directory: Path) -> list[dict[str, str]]:
+    """Every checkpoint signed for this recording, oldest first (a torn last line skipped)."""
+    try:
+        lines = (directory / CHECKPOINTS).read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    out: list[dict[str, str]] = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out

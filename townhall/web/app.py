@@ -19,9 +19,10 @@ from townhall.live.admissions import Admissions
 from townhall.live.anywhere import Anywhere
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
+from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.sqlite import SqliteSpaceStore
-from townhall.web import api, errors, media, pages, speakers_api
+from townhall.web import api, errors, media, pages, record, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.fast_join import FastJoin
@@ -33,6 +34,9 @@ def create_app(settings: Settings) -> FastAPI:
     settings.recordings_path.mkdir(parents=True, exist_ok=True)
     # built here, not in the lifespan, because the middleware needs them at construction
     spaces = Spaces(settings, SqliteSpaceStore(settings.database_path))
+    if settings.signing:
+        spaces.identity = load_or_create(settings.data_dir / "signing", "townhall",
+                                         settings.signing_key_file, settings.signing_chain_file)
     admissions = Admissions(settings, spaces)
     anywhere = Anywhere(settings, spaces, admissions)
     speakers = Speakers(settings, spaces)
@@ -68,10 +72,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.speakers = speakers
     app.state.trusted = trusted
     app.state.replays = {}
+    app.state.withdrawn = {}
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
-    for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
+    for route in record.routes + media.routes + pages.routes + whip.routes + speakers_api.routes:
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app

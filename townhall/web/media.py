@@ -38,6 +38,7 @@ from townhall.media.playlist import (
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.recorder import load_manifest
 from townhall.web.errors import error_response
+from townhall.web.record import withdrawn_replay
 
 M3U8 = "application/vnd.apple.mpegurl"
 SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -180,6 +181,7 @@ def _recording(request: Request) -> tuple[Path, RecordingManifest]:
     manifests: dict[str, RecordingManifest] = request.app.state.replays
     manifest = manifests.get(space.record.id)
     if manifest is None:
+        withdrawn_replay(request, space.record.id, directory)
         if not space.record.has_replay:
             raise SpaceError(404, "no_replay", "the replay is published when the space ends")
         manifest = load_manifest(directory)
