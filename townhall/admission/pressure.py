@@ -35,7 +35,8 @@ def classify(method: str, path: str) -> Priority:
     if path.startswith("/api/admin/"):
         return Priority.ADMISSION  # the operator must be able to look and act mid-attack
     if method == "GET" and (path.startswith("/api/spaces") or path.startswith("/spaces/")
-                            or path.startswith("/static/") or path == "/"):
+                            or path.startswith("/static/") or path == "/"
+                            or path.startswith(("/record/", "/.well-known/"))):
         return Priority.STATUS
     if method in ("POST", "PUT", "PATCH", "DELETE") and path.startswith("/api/"):
         return Priority.WRITES

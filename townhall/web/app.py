@@ -22,7 +22,7 @@ from townhall.live.speakers import Speakers
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.sqlite import SqliteSpaceStore
-from townhall.web import api, errors, media, pages, record, speakers_api
+from townhall.web import api, errors, media, pages, record, signed_replay, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.fast_join import FastJoin
@@ -76,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
-    for route in record.routes + media.routes + pages.routes + whip.routes + speakers_api.routes:
+    for route in (record.routes + signed_replay.routes + media.routes + pages.routes
+                  + whip.routes + speakers_api.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -217,21 +217,6 @@ async def replay_segment(request: Request) -> Response:
     return error_response(404, "segment_not_found", f"the recording has no segment {msn}")
 
 
-async def replay_download(request: Request) -> Response:
-    directory, manifest = _recording(request)
-    files = [directory / "init.mp4"] + [directory / e.file for e in manifest.segments]
-    size = sum(f.stat().st_size for f in files)
-
-    async def body() -> object:
-        for f in files:
-            yield await asyncio.to_thread(f.read_bytes)
-
-    name = request.path_params["space_id"]
-    return StreamingResponse(body(), media_type="audio/mp4", headers={  # type: ignore[arg-type]
-        "Content-Length": str(size), "Cache-Control": cache.IMMUTABLE,
-        "Content-Disposition": f'attachment; filename="townhall-{name}.m4a"'})
-
-
 async def replay_manifest(request: Request) -> Response:
     _, manifest = _recording(request)
     return Response(json.dumps(manifest.to_dict()), media_type="application/json",
@@ -255,5 +240,5 @@ routes = [
     Route("/replay/{space_id}/init.mp4", replay_init),
     Route("/replay/{space_id}/seg/{msn}.m4s", replay_segment),
     Route("/replay/{space_id}/manifest.json", replay_manifest),
-    Route("/replay/{space_id}.m4a", replay_download),
+    # /replay/ID.m4a and clips: townhall/web/signed_replay.py (with Content Credentials)
 ]

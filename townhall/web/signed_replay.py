@@ -1,0 +1,149 @@
+"""The downloadable replay and clips, with C2PA Content Credentials.
+
+Edge. `/replay/ID.m4a` is the init section and every published segment, byte for byte, plus
+one C2PA box (`recording/credentials.py`) signed with the deployment's key; it is built once,
+when first asked for, and kept as replay.c2pa.m4a beside the segments. A clip is the init
+section and the segments from one number to another (whole segments: the chain is over whole
+segments), with its own C2PA manifest carrying the range and the signed recording manifest,
+so `townhall verify CLIP` proves it an unaltered excerpt. Clips live at a path, not a query
+(`/replay/ID/clip/FIRST-LAST.m4a`), because edges cache replays by path; `/replay/ID/clip?
+from=S&to=S` (seconds) answers with a redirect to the segments that cover it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from townhall.delivery import cache
+from townhall.live.spaces import Spaces
+from townhall.recording import credentials
+from townhall.recording.manifest import RecordingManifest
+from townhall.space.record import iso
+from townhall.web.errors import error_response
+from townhall.web.media import _recording
+
+SIGNED = "replay.c2pa.m4a"
+_locks: dict[str, asyncio.Lock] = {}
+
+
+def _spaces(request: Request) -> Spaces:
+    spaces: Spaces = request.app.state.spaces
+    return spaces
+
+
+def _media(directory: Path, manifest: RecordingManifest, first: int, last: int) -> bytes:
+    parts = [(directory / "init.mp4").read_bytes()]
+    parts += [(directory / e.file).read_bytes() for e in manifest.segments
+              if first <= e.msn <= last]
+    return b"".join(parts)
+
+
+def _signed(request: Request, directory: Path, manifest: RecordingManifest, first: int,
+            last: int, clip: bool) -> bytes:
+    spaces = _spaces(request)
+    space = spaces.get(request.path_params["space_id"])
+    media = _media(directory, manifest, first, last)
+    identity = spaces.identity
+    if identity is None or not spaces.settings.content_credentials:
+        return media
+    base = spaces.settings.base_url
+    recording: dict[str, Any] = {
+        "space_id": manifest.space_id, "host": space.record.host, "title": space.record.title,
+        "aired": iso(space.record.actual_start), "ended": iso(space.record.ended_at),
+        "manifest_url": f"{base}/record/{manifest.space_id}/manifest.json",
+        "key_fingerprint": identity.fingerprint, "head": manifest.head,
+        "first_msn": first if clip else None, "last_msn": last if clip else None,
+        "key_seal": manifest.key_seal}
+    title = space.record.title + (f" (clip, segments {first}-{last})" if clip else "")
+    return credentials.sign(identity, media, title=title, host=space.record.host,
+                            aired=iso(space.record.actual_start), recording=recording)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+async def replay_download(request: Request) -> Response:
+    directory, manifest = _recording(request)
+    path = directory / SIGNED
+    sid = request.path_params["space_id"]
+    if not path.exists():
+        async with _locks.setdefault(sid, asyncio.Lock()):
+            if not path.exists():
+                first, last = manifest.segments[0].msn, manifest.segments[-1].msn
+                data = await asyncio.to_thread(_signed, request, directory, manifest, first,
+                                               last, False)
+                await asyncio.to_thread(_write, path, data)
+        _locks.pop(sid, None)
+    return FileResponse(path, media_type="audio/mp4", headers={
+        "Cache-Control": cache.IMMUTABLE,
+        "Content-Disposition": f'attachment; filename="townhall-{sid}.m4a"'})
+
+
+def _bad_range(detail: str) -> Response:
+    return error_response(400, "bad_clip_range", detail)
+
+
+async def clip_by_time(request: Request) -> Response:
+    """?from=S&to=S (seconds from the start): redirect to the whole segments covering it."""
+    _, manifest = _recording(request)
+    try:
+        start = float(request.query_params["from"])
+        end = float(request.query_params["to"])
+    except (KeyError, ValueError):
+        return _bad_range("give from and to, in seconds from the start of the replay")
+    total = manifest.duration
+    if not (0 <= start < end) or start >= total:
+        return _bad_range(f"need 0 <= from < to and from < {total:.2f} (the replay's length)")
+    first = last = None
+    at = 0.0
+    for entry in manifest.segments:
+        if first is None and at + entry.duration > start:
+            first = entry.msn
+        if first is not None and at < end:
+            last = entry.msn
+        at += entry.duration
+    assert first is not None and last is not None
+    sid = request.path_params["space_id"]
+    return RedirectResponse(f"/replay/{sid}/clip/{first}-{last}.m4a", status_code=302,
+                            headers={"Cache-Control": cache.IMMUTABLE})
+
+
+async def clip(request: Request) -> Response:
+    directory, manifest = _recording(request)
+    try:
+        first, last = (int(x) for x in request.path_params["range"].split("-", 1))
+    except ValueError:
+        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers)")
+    numbers = [e.msn for e in manifest.segments]
+    if first > last or first not in numbers or last not in numbers:
+        return _bad_range(f"segments {first}-{last} are not in the replay "
+                          f"(it has {numbers[0]}-{numbers[-1]})")
+    count = numbers.index(last) - numbers.index(first) + 1
+    limit = _spaces(request).settings.max_clip_segments
+    if count > limit:
+        return _bad_range(f"a clip is at most {limit} segments; this one is {count}")
+    data = await asyncio.to_thread(_signed, request, directory, manifest, first, last, True)
+    sid = request.path_params["space_id"]
+    return Response(data, media_type="audio/mp4", headers={
+        "Cache-Control": cache.IMMUTABLE,
+        "Content-Disposition": f'attachment; filename="townhall-{sid}-{first}-{last}.m4a"'})
+
+
+routes = [
+    Route("/replay/{space_id}.m4a", replay_download),
+    Route("/replay/{space_id}/clip", clip_by_time),
+    Route("/replay/{space_id}/clip/{range}.m4a", clip),
+]
