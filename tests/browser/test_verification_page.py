@@ -1,0 +1,52 @@
+"""The replay page verifies the recording in Chromium with WebCrypto: "verified" (with the
+key's fingerprint and the checkpoint this browser kept while live) for an untouched
+recording, "not verified" naming the segment for one whose segment was altered on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.browser.conftest import chromium
+from tests.helpers import Server, push_tone, stop_process
+
+pytestmark = pytest.mark.slow
+
+
+def test_replay_page_shows_verified_then_not_verified_when_tampered(
+        server: Server, tmp_path: Path) -> None:
+    doc = server.create_space(title="Verified", host="Host")
+    sid = doc["id"]
+    push = push_tone(doc["ingest_url"], 6, 550)
+    fingerprint = httpx.get(f"{server.base_url}/.well-known/townhall-signing.json").json()[
+        "fingerprint"]
+    try:
+        server.wait_on_air(sid, 20)
+        with chromium(tmp_path / "listener") as ctx:
+            page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            page.goto(f"{server.base_url}/spaces/{sid}")
+            page.wait_for_function(
+                f"(localStorage.getItem('townhall.checkpoints.{sid}') || '[]').length > 2")
+            assert push.wait(30) == 0
+            assert server.end_space(doc).status_code == 200
+            el = page.locator("#verification[data-state=verified]")
+            el.wait_for(timeout=30_000)
+            text = el.inner_text()
+            assert text.startswith("verified:") and fingerprint in text
+            assert "1 checkpoint(s) you kept" in text
+    finally:
+        stop_process(push)
+
+    seg = sorted((server.data_dir / "recordings" / sid).glob("seg-*.m4s"))[1]
+    data = bytearray(seg.read_bytes())
+    data[-3] ^= 0x01
+    seg.write_bytes(bytes(data))
+    msn = int(seg.stem.split("-")[1])
+    with chromium(tmp_path / "other") as ctx:
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        page.goto(f"{server.base_url}/spaces/{sid}")
+        el = page.locator("#verification[data-state=not-verified]")
+        el.wait_for(timeout=30_000)
+        assert el.inner_text() == f"not verified: segment {msn} differs"
