@@ -123,7 +123,8 @@ class Settings:
     signing: bool = True  # sign checkpoints, manifests and replays (off: HMAC seal only)
     checkpoint_every_segments: int = 1  # a signed live checkpoint after this many segments
     content_credentials: bool = True  # C2PA manifest on the downloadable replay and clips
-    max_clip_segments: int = 1600  # segments in one clip (about an hour at 2.24 s)
+    max_clip_segments: int = 135  # segments in one clip (about 5 min at 2.24 s); each clip
+    # is C2PA-signed per request, and the SDK's cost grows with the square of the segments
 
     @property
     def database_path(self) -> Path:

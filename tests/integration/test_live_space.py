@@ -80,9 +80,10 @@ def test_ffmpeg_push_is_heard_live_without_gaps_and_replay_is_the_live_bytes(
     replay = httpx.get(doc["replay_download_url"] if doc.get("replay_download_url")
                        else server.details(doc["id"])["replay_download_url"], timeout=30)
     assert replay.status_code == 200
-    # the replay is the published live bytes, unedited, plus its Content Credentials box
-    init, fragments, has_credentials = split_media(replay.content)
-    assert init + fragments == live and has_credentials
+    # the replay is the published live bytes, unedited (plus a Content Credentials box once
+    # it is made: tests/integration/test_verifiable_record.py)
+    init, fragments, _ = split_media(replay.content)
+    assert init + fragments == live
     replay_pcm, _ = decode(replay.content)
     assert abs(len(replay_pcm) - len(pcm)) / rate <= PART_S
 

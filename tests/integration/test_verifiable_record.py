@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import c2pa
@@ -55,6 +56,15 @@ def test_record_of_a_live_space_verifies_and_withdrawal_is_visible(
     cp.write_text(json.dumps(taken_live))
 
     replay_url = server.details(sid)["replay_download_url"]
+    first = httpx.get(replay_url, timeout=30)  # the plain bytes while credentials are made
+    assert first.status_code == 200
+    if first.headers.get("x-content-credentials") == "pending":
+        assert first.headers["cache-control"] == "public, max-age=5"
+        assert split_media(first.content)[2] is False
+    deadline = time.monotonic() + 60
+    while httpx.head(replay_url, timeout=30).headers.get("x-content-credentials"):
+        assert time.monotonic() < deadline, "credentials were never made"
+        time.sleep(0.2)
     status, out = verify(capsys, replay_url, "--checkpoint", str(cp), "--key",
                          key["fingerprint"])
     assert status == OK, out

@@ -2,23 +2,27 @@
 
 Edge. `/replay/ID.m4a` is the init section and every published segment, byte for byte, plus
 one C2PA box (`recording/credentials.py`) signed with the deployment's key; it is built once,
-when first asked for, and kept as replay.c2pa.m4a beside the segments. A clip is the init
-section and the segments from one number to another (whole segments: the chain is over whole
-segments), with its own C2PA manifest carrying the range and the signed recording manifest,
-so `townhall verify CLIP` proves it an unaltered excerpt. Clips live at a path, not a query
-(`/replay/ID/clip/FIRST-LAST.m4a`), because edges cache replays by path; `/replay/ID/clip?
-from=S&to=S` (seconds) answers with a redirect to the segments that cover it.
+in a thread, when first asked for, and kept as replay.c2pa.m4a beside the segments. The C2PA
+SDK's hashing of a fragmented file grows with the square of its fragments (an hour's replay,
+11,000 fragments, takes 20-70 s of CPU here), so nobody waits for it: until it is ready the
+download is the plain bytes with a short cache life and `X-Content-Credentials: pending`.
+A clip is the init section and the segments from one number to another (whole segments: the
+chain is over whole segments), with its own C2PA manifest carrying the range and the signed
+recording manifest, so `townhall verify CLIP` proves it an unaltered excerpt. Clips live at
+a path, not a query (`/replay/ID/clip/FIRST-LAST.m4a`), because edges cache replays by path;
+`/replay/ID/clip?from=S&to=S` (seconds) answers with a redirect to the segments it covers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -30,7 +34,8 @@ from townhall.web.errors import error_response
 from townhall.web.media import _recording
 
 SIGNED = "replay.c2pa.m4a"
-_locks: dict[str, asyncio.Lock] = {}
+PENDING = "public, max-age=5"  # the plain replay while its credentials are being made
+_building: dict[str, asyncio.Task[None]] = {}
 
 
 def _spaces(request: Request) -> Spaces:
@@ -75,21 +80,35 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+async def _build(request: Request, directory: Path, manifest: RecordingManifest) -> None:
+    first, last = manifest.segments[0].msn, manifest.segments[-1].msn
+    data = await asyncio.to_thread(_signed, request, directory, manifest, first, last, False)
+    await asyncio.to_thread(_write, directory / SIGNED, data)
+
+
 async def replay_download(request: Request) -> Response:
     directory, manifest = _recording(request)
     path = directory / SIGNED
     sid = request.path_params["space_id"]
-    if not path.exists():
-        async with _locks.setdefault(sid, asyncio.Lock()):
-            if not path.exists():
-                first, last = manifest.segments[0].msn, manifest.segments[-1].msn
-                data = await asyncio.to_thread(_signed, request, directory, manifest, first,
-                                               last, False)
-                await asyncio.to_thread(_write, path, data)
-        _locks.pop(sid, None)
-    return FileResponse(path, media_type="audio/mp4", headers={
-        "Cache-Control": cache.IMMUTABLE,
-        "Content-Disposition": f'attachment; filename="townhall-{sid}.m4a"'})
+    name = {"Content-Disposition": f'attachment; filename="townhall-{sid}.m4a"'}
+    if path.exists():
+        return FileResponse(path, media_type="audio/mp4",
+                            headers={"Cache-Control": cache.IMMUTABLE, **name})
+    task = _building.get(sid)
+    if task is None or task.done():
+        task = asyncio.get_running_loop().create_task(_build(request, directory, manifest))
+        _building[sid] = task
+        task.add_done_callback(lambda _t: _building.pop(sid, None))
+    files = [directory / "init.mp4"] + [directory / e.file for e in manifest.segments]
+    size = sum(f.stat().st_size for f in files)
+
+    async def body() -> AsyncIterator[bytes]:
+        for f in files:
+            yield await asyncio.to_thread(f.read_bytes)
+
+    return StreamingResponse(body(), media_type="audio/mp4", headers={
+        "Content-Length": str(size), "Cache-Control": PENDING,
+        "X-Content-Credentials": "pending", **name})
 
 
 def _bad_range(detail: str) -> Response:
