@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from townhall.recording import checkpoint, statement
 from townhall.recording.signing import fingerprint, public_key_from_spki, unb64url
-from townhall.recording.verify import Tampered, check_range, open_manifest
+from townhall.recording.verify import Tampered, check_file, open_manifest
 
 OK, TAMPERED, BAD_INPUT, BAD_SIGNATURE = 0, 1, 2, 3
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
     if recording is not None and recording.get("first_msn") is not None:
         first, last = int(recording["first_msn"]), int(recording["last_msn"])
     try:
-        result = check_range(manifest, data, first, last)
+        result = check_file(manifest, data, first, last)
     except Tampered as exc:
         raise Failure(TAMPERED, str(exc)) from None
     if credentials is not None and credentials.present and not credentials.valid:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -84,6 +85,13 @@ def test_record_of_a_live_space_verifies_and_withdrawal_is_visible(
     local = tmp_path / "replay.m4a"
     local.write_bytes(replay)
     assert verify(capsys, str(local), "--checkpoint", str(cp))[0] == OK
+    # re-muxed by another tool into a progressive MP4: checked by its AAC frames
+    remuxed = tmp_path / "remuxed.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(local), "-c", "copy",
+                    "-movflags", "+faststart", str(remuxed)], check=True, timeout=60)
+    status, out = verify(capsys, str(remuxed), "--manifest", f"{base}/record/{sid}/manifest.json",
+                         "--checkpoint", str(cp))
+    assert status == OK, out
     _init, fragments, _ = split_media(replay)
     manifest = httpx.get(f"{base}/record/{sid}/manifest.json", timeout=10).json()
     second = manifest["segments"][1]

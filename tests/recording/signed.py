@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from townhall.media.cmaf import AudioTrack, fragment, init_segment
+from townhall.media.cmaf import AudioTrack, box, fragment, full_box, init_segment
 from townhall.recording import checkpoint
+from townhall.recording.frames import sample_description
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.signing import SigningIdentity, create_identity
 
@@ -66,3 +68,22 @@ def make_recording(count: int = 6, who: SigningIdentity | None = None) -> Record
     manifest.seal(b"s" * 32)
     manifest.seal_with_key(who)
     return Recording(init, segments, manifest, checkpoints)
+
+
+def remux_progressive(init: bytes, frames: list[bytes], stsd: bytes | None = None) -> bytes:
+    """A minimal progressive MP4 (ftyp, moov with a sample table, mdat) of `frames`, one
+    chunk of them, with the init section's sample description unless `stsd` is given."""
+    stsd = stsd if stsd is not None else sample_description(init)
+    ftyp = init[:struct.unpack_from(">I", init)[0]]
+    sizes = b"".join(struct.pack(">I", len(f)) for f in frames)
+
+    def head(offset: int) -> bytes:
+        stbl = box(b"stbl", box(b"stsd", stsd),
+                   full_box(b"stsz", 0, 0, struct.pack(">II", 0, len(frames)), sizes),
+                   full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, len(frames), 1)),
+                   full_box(b"stco", 0, 0, struct.pack(">II", 1, offset)))
+        moov = box(b"moov", box(b"trak", box(b"mdia", box(b"minf", stbl))))
+        return ftyp + moov
+
+    offset = len(head(0)) + 8
+    return head(offset) + box(b"mdat", *frames)

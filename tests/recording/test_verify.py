@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.recording.signed import Recording, identity, make_recording, make_segment
+from tests.recording.signed import (
+    Recording,
+    identity,
+    make_recording,
+    make_segment,
+    remux_progressive,
+)
 from townhall.cli import main
 from townhall.recording import statement
-from townhall.recording.frames import fragment_frames
+from townhall.recording.frames import fragment_frames, sample_description
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.signing import fingerprint
 from townhall.recording.verify import Tampered, check_frames, check_range, open_manifest
@@ -191,3 +197,36 @@ def test_frames_verify_a_re_muxed_file(rec: Recording) -> None:
 def test_the_fingerprint_is_of_the_public_key(rec: Recording) -> None:
     seal = rec.manifest.key_seal
     assert seal is not None and seal["fingerprint"] == fingerprint(identity().public)
+
+
+def progressive(rec: Recording, frames: list[bytes] | None = None,
+                stsd: bytes | None = None) -> bytes:
+    if frames is None:
+        frames = [f for seg in rec.segments for f in fragment_frames(seg)]
+    return remux_progressive(rec.init, frames, stsd)
+
+
+def test_a_re_muxed_progressive_replay_verifies(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rec: Recording) -> None:
+    status, out = run_on(tmp_path, capsys, rec, progressive(rec))
+    assert status == OK and "segments 0-5 (6," in out, out
+
+
+def test_a_re_muxed_replay_with_a_changed_frame_names_its_segment(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rec: Recording) -> None:
+    frames = [f for seg in rec.segments for f in fragment_frames(seg)]
+    frames[40] = bytes(len(frames[40]))  # segment 3 (12 frames a segment)
+    status, out = run_on(tmp_path, capsys, rec, progressive(rec, frames))
+    assert status == TAMPERED and "segment 3 " in out and "audio frames" in out, out
+    del frames[12:24]  # segment 1 cut
+    status, out = run_on(tmp_path, capsys, rec, progressive(rec, frames))
+    assert status == TAMPERED and "segment 1 " in out, out
+
+
+def test_a_re_muxed_replay_with_another_codec_setup_fails(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rec: Recording) -> None:
+    stsd = bytearray(sample_description(rec.init))
+    at = bytes(stsd).rindex(bytes.fromhex("1188"))
+    stsd[at:at + 2] = bytes.fromhex("1190")  # AAC config: another sample rate index
+    status, out = run_on(tmp_path, capsys, rec, progressive(rec, stsd=bytes(stsd)))
+    assert status == TAMPERED and "codec setup" in out, out

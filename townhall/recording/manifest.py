@@ -9,6 +9,7 @@ re-muxed download can be checked frame for frame. Never reads or writes files it
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -42,10 +43,13 @@ class RecordingManifest:
     complete: bool = False
     signature: str | None = None
     key_seal: dict[str, str] | None = None  # the statement signed with the deployment's key
+    init: str | None = None  # the init section, base64: a re-muxed file's codec setup is
+    # checked against it (a few hundred bytes)
 
     @classmethod
     def start(cls, space_id: str, init: bytes) -> RecordingManifest:
-        return cls(space_id, hashlib.sha256(init).hexdigest())
+        return cls(space_id, hashlib.sha256(init).hexdigest(),
+                   init=base64.b64encode(init).decode())
 
     @property
     def head(self) -> str:
@@ -106,7 +110,7 @@ class RecordingManifest:
     def from_dict(cls, d: dict[str, Any]) -> RecordingManifest:
         segs = [SegmentEntry(**s) for s in d["segments"]]
         return cls(d["space_id"], d["init_sha256"], segs, d["complete"], d["signature"],
-                   d.get("key_seal"))
+                   d.get("key_seal"), d.get("init"))
 
 
 def verify_chain(manifest: RecordingManifest, init: bytes, segments: list[bytes]) -> None:

@@ -13,20 +13,29 @@ checked, in order:
 3. the chain recomputed over those digests ends at the signed head.
 
 A clip is the same check over the segments from its first to its last number. A re-muxed
-download (one progressive MP4) is checked by its AAC frames instead (`check_frames`), against
-each entry's frame count and frame digest.
+download (one progressive MP4: ftyp, moov, mdat) is checked by its AAC frames instead
+(`check_frames`), read through its sample table, against each entry's frame count and frame
+digest; its AAC config (AudioSpecificConfig) must be the signed init section's.
+`check_file` picks the check by the file's shape.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from townhall.media.cmaf import iter_boxes
 from townhall.recording import statement
+from townhall.recording.frames import (
+    audio_config,
+    progressive_frames,
+    sample_description,
+    walk,
+)
 from townhall.recording.manifest import RecordingManifest, SegmentEntry
 
 C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
@@ -69,17 +78,17 @@ def open_manifest(doc: Any, public: ec.EllipticCurvePublicKey) -> RecordingManif
 def split_media(data: bytes) -> tuple[bytes, bytes, bool]:
     """(init section, fragments, had C2PA boxes) of a fragmented MP4 file."""
     try:
-        boxes = iter_boxes(data)
+        boxes = walk(data)
     except ValueError as exc:
         raise Tampered(f"the file is not a readable MP4: {exc}") from None
     init: list[bytes] = []
     rest: list[bytes] = []
     credentials, in_fragments = False, False
     pos = 0
-    for fourcc, payload in boxes:
-        raw = data[pos:pos + 8 + len(payload)]
-        pos += len(raw)
-        if fourcc == b"uuid" and payload[:16] == C2PA_UUID:
+    for fourcc, start, end in boxes:
+        raw = data[pos:end]
+        pos = end
+        if fourcc == b"uuid" and data[start:start + 16] == C2PA_UUID:
             credentials = True
             continue
         in_fragments = in_fragments or fourcc in (b"moof", b"mdat")
@@ -135,11 +144,47 @@ def check_segments(manifest: RecordingManifest, init: bytes, segments: list[byte
     return check_range(manifest, init + b"".join(segments))
 
 
-def check_frames(manifest: RecordingManifest, frames: list[bytes]) -> Verified:
-    """A re-muxed file's AAC frames, in order, against each entry's frame count and digest."""
+def check_file(manifest: RecordingManifest, data: bytes, first: int | None = None,
+               last: int | None = None) -> Verified:
+    """A replay or clip file, fragmented (the live bytes) or progressive (re-muxed)."""
+    try:
+        kinds = {kind for kind, _, _ in walk(data)}
+    except ValueError as exc:
+        raise Tampered(f"the file is not a readable MP4: {exc}") from None
+    if b"moof" in kinds or b"moov" not in kinds:
+        return check_range(manifest, data, first, last)
+    try:
+        frames, description = progressive_frames(data)
+    except (ValueError, struct.error) as exc:
+        raise Tampered(f"the file's sample table is unreadable: {exc}") from None
+    if manifest.init is not None:
+        signed = audio_config(sample_description(base64.b64decode(manifest.init)))
+        try:
+            mine = audio_config(description)
+        except ValueError as exc:
+            raise Tampered(f"the file's codec setup is unreadable: {exc}") from None
+        # ISO/IEC 14496-14 §5.6: an MPEG-4 audio decoder takes its setup from the
+        # AudioSpecificConfig; muxers fill the entry's channel count and rate as they like
+        if mine[2] != signed[2]:
+            raise Tampered(f"the codec setup differs from the signed recording's (AAC "
+                           f"config {mine[2].hex()} instead of {signed[2].hex()})")
+    result = check_frames(manifest, frames, first, last)
+    credentials = split_media(data)[2]
+    return Verified(result.space_id, result.first_msn, result.last_msn, result.segments,
+                    result.duration, result.head, credentials)
+
+
+def check_frames(manifest: RecordingManifest, frames: list[bytes], first: int | None = None,
+                 last: int | None = None) -> Verified:
+    """A re-muxed file's AAC frames, in order, against each entry's frame count and digest
+    (the entries from `first` to `last` for a clip)."""
+    entries = [e for e in manifest.segments
+               if (first is None or e.msn >= first) and (last is None or e.msn <= last)]
+    if not entries:
+        raise Tampered(f"the recording has no segments {first}..{last}")
     pos = 0
-    start = 0.0
-    for entry in manifest.segments:
+    start = sum(e.duration for e in manifest.segments if e.msn < entries[0].msn)
+    for entry in entries:
         if not entry.frames_sha256:
             raise Tampered("the manifest records no frame digests (recorded before they were "
                            "kept); verify the segments instead")
@@ -151,8 +196,8 @@ def check_frames(manifest: RecordingManifest, frames: list[bytes]) -> Verified:
         pos += entry.frames
         start += entry.duration
     if pos != len(frames):
-        raise Tampered(f"{len(frames) - pos} audio frames follow the last signed segment")
+        raise Tampered(f"{len(frames) - pos} audio frames follow segment {entries[-1].msn}, "
+                       "the last one signed", entries[-1].msn)
     check_chain(manifest)
-    first, last = manifest.segments[0], manifest.segments[-1]
-    return Verified(manifest.space_id, first.msn, last.msn, len(manifest.segments),
-                    manifest.duration, manifest.head, False)
+    return Verified(manifest.space_id, entries[0].msn, entries[-1].msn, len(entries),
+                    sum(e.duration for e in entries), manifest.head, False)
