@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.recording.signed import (
     Recording,
@@ -21,7 +23,13 @@ from townhall.recording import statement
 from townhall.recording.frames import fragment_frames, sample_description
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.signing import fingerprint
-from townhall.recording.verify import Tampered, check_frames, check_range, open_manifest
+from townhall.recording.verify import (
+    Tampered,
+    check_file,
+    check_frames,
+    check_range,
+    open_manifest,
+)
 from townhall.verify_command import BAD_INPUT, BAD_SIGNATURE, OK, TAMPERED
 
 
@@ -230,3 +238,17 @@ def test_a_re_muxed_replay_with_another_codec_setup_fails(
     stsd[at:at + 2] = bytes.fromhex("1190")  # AAC config: another sample rate index
     status, out = run_on(tmp_path, capsys, rec, progressive(rec, stsd=bytes(stsd)))
     assert status == TAMPERED and "codec setup" in out, out
+
+
+@settings(max_examples=300, deadline=None)
+@given(junk=st.binary(max_size=300), cut=st.integers(min_value=0, max_value=4000))
+def test_any_bytes_are_verified_or_refused_never_crash(junk: bytes, cut: int) -> None:
+    rec = make_recording(3)
+    manifest = open_manifest(rec.manifest_doc(), identity().public)
+    whole = (rec.replay, progressive(rec))
+    for data in (junk, whole[0][:cut] + junk, whole[1][:cut] + junk):
+        if data in whole:
+            assert check_file(manifest, data).segments == 3
+            continue
+        with pytest.raises(Tampered):
+            check_file(manifest, data)
