@@ -22,6 +22,8 @@ class Priority(IntEnum):
 
 
 def classify(method: str, path: str) -> Priority:
+    if path.startswith("/replay/") and "/clip" in path:
+        return Priority.OTHER  # a new clip is signed per request: work, not media
     if path.startswith(("/live/", "/replay/")):
         return Priority.MEDIA
     if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge", "/leave")):

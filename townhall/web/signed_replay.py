@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from townhall.live.spaces import Spaces
 from townhall.recording import credentials
 from townhall.recording.manifest import RecordingManifest
 from townhall.space.record import iso
+from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
 from townhall.web.media import _recording
 
@@ -142,6 +144,15 @@ async def clip_by_time(request: Request) -> Response:
 
 async def clip(request: Request) -> Response:
     directory, manifest = _recording(request)
+    # signing a clip costs CPU (C2PA): the API's per-address budget, edges cache the result
+    admissions = request.app.state.admissions
+    ok, wait = await admissions.api_limits.allow(
+        client_address(request.scope, request.app.state.trusted), time.monotonic())
+    if not ok:
+        admissions.counters["rate_limited"] += 1
+        retry = max(1, int(wait + 0.999))
+        return error_response(429, "rate_limited", f"too many clips; retry in {retry} s",
+                              {"Retry-After": str(retry)})
     try:
         first, last = (int(x) for x in request.path_params["range"].split("-", 1))
     except ValueError:
