@@ -15,7 +15,15 @@ import c2pa
 import httpx
 import pytest
 
-from tests.helpers import Server, push_tone, stop_process
+from tests.edge_helpers import start_edge
+from tests.helpers import (
+    Server,
+    free_port,
+    push_tone,
+    start_server,
+    stop_process,
+    stop_server,
+)
 from townhall.cli import main
 from townhall.recording import credentials
 from townhall.recording.verify import split_media
@@ -131,3 +139,41 @@ def test_record_of_a_live_space_verifies_and_withdrawal_is_visible(
     assert server.details(sid)["replay_url"] is None
     status, out = verify(capsys, replay_url)
     assert status == BAD_INPUT and "410" in out
+
+
+def test_the_record_is_cached_at_the_edge_and_verifies_through_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edge_port = free_port()
+    origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}")
+    edge = None
+    try:
+        edge = start_edge(origin, tmp_path / "edge", edge_port)
+        doc = origin.create_space(title="Edge", host="Host")
+        sid = doc["id"]
+        push = push_tone(doc["ingest_url"], 5, 440)
+        try:
+            origin.wait_on_air(sid, 20)
+            msn = None
+            with httpx.Client(base_url=edge.url, timeout=10) as client:
+                # no ticket needed; the latest is collapsed per second, numbered ones for good
+                first = client.get(f"/record/{sid}/checkpoints/latest.json")
+                assert first.status_code == 200, first.text
+                msn = json.loads(first.json()["payload"])["msn"]
+                hits = [client.get(f"/record/{sid}/checkpoints/{msn}.json").headers["x-cache"]
+                        for _ in range(2)]
+                assert hits[1] == "HIT", hits
+                key = [client.get("/.well-known/townhall-signing.json") for _ in range(2)]
+                assert key[1].headers["x-cache"] == "HIT"
+            cp = tmp_path / "cp.json"
+            cp.write_text(json.dumps(first.json()))
+            assert push.wait(30) == 0
+        finally:
+            stop_process(push)
+        assert origin.end_space(doc).status_code == 200
+        status, out = verify(capsys, f"{edge.url}/replay/{sid}.m4a", "--checkpoint", str(cp),
+                             "--key", key[0].json()["fingerprint"])
+        assert status == OK, out
+    finally:
+        if edge is not None:
+            edge.stop()
+        stop_server(origin)
