@@ -5,6 +5,7 @@
 // (checkpoints.js) must match the chain at its segment. Renders "verified" or
 // "not verified: <why>" and the key fingerprint into `el`.
 const te = new TextEncoder();
+const PARALLEL = 6;  // segment fetches in flight
 
 function unb64url(s) {
   const b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
@@ -45,7 +46,7 @@ async function openStatement(doc, key, fingerprint, kind) {
   return body;
 }
 
-export async function verifyRecording(spaceId) {
+export async function verifyRecording(spaceId, onProgress = null) {
   const id = encodeURIComponent(spaceId);
   const published = await getJson("/.well-known/townhall-signing.json");
   const spki = unb64url(published.spki);
@@ -60,13 +61,24 @@ export async function verifyRecording(spaceId) {
   const init = await getBytes(`/replay/${id}/init.mp4`);
   if (await sha256(init) !== m.init_sha256) throw new Error("the init section differs");
   let head = m.init_sha256;
-  for (const e of m.segments) {
-    const digest = await sha256(await getBytes(`/replay/${id}/seg/${e.msn}.m4s`));
+  // segments are fetched a few at a time ahead of the chain, which is checked in order
+  const digests = [];
+  const fetchAt = (i) => {
+    if (i < m.segments.length && !digests[i]) {
+      digests[i] = getBytes(`/replay/${id}/seg/${m.segments[i].msn}.m4s`).then(sha256);
+    }
+  };
+  for (let i = 0; i < m.segments.length; i++) {
+    const e = m.segments[i];
+    for (let k = i; k < i + PARALLEL; k++) fetchAt(k);
+    const digest = await digests[i];
+    digests[i] = true;  // let the bytes go
     const joined = new Uint8Array(64);
     joined.set(unhex(head), 0);
     joined.set(unhex(digest), 32);
     head = await sha256(joined);
     if (digest !== e.sha256 || head !== e.chain) throw new Error(`segment ${e.msn} differs`);
+    if (onProgress && i % 50 === 49) onProgress(i + 1, m.segments.length);
   }
   const kept = (window.thCheckpoints && window.thCheckpoints.list(spaceId)) || [];
   for (const cpDoc of kept) {
@@ -84,7 +96,9 @@ export async function renderVerification(el, spaceId) {
   el.textContent = "verifying…";
   el.dataset.state = "running";
   try {
-    const r = await verifyRecording(spaceId);
+    const r = await verifyRecording(spaceId, (done, all) => {
+      el.textContent = `verifying… ${done} of ${all} segments`;
+    });
     el.dataset.state = "verified";
     el.textContent = `verified: ${r.segments} segments (${r.duration.toFixed(1)} s) are the ` +
       `signed live recording` + (r.checkpoints ? `, and match the ${r.checkpoints} ` +
