@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -26,7 +27,9 @@ from townhall.recording.verify import Tampered, check_file, open_manifest
 
 OK, TAMPERED, BAD_INPUT, BAD_SIGNATURE = 0, 1, 2, 3
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
-REPLAY_URL_RE = re.compile(r"^(?P<base>.*)/replay/(?P<id>[A-Za-z0-9]+)(\.m4a|/clip.*)?$")
+REPLAY_URL_RE = re.compile(
+    r"^(?P<base>.*)/replay/(?P<id>[A-Za-z0-9]+)(\.m4a|/clip.*|/media\.m3u8)?$")
+MAP_RE = re.compile(r'#EXT-X-MAP:URI="([^"]+)"')
 
 
 class Failure(Exception):
@@ -53,6 +56,26 @@ def read_source(source: str) -> bytes:
         return Path(source).read_bytes()
     except OSError as exc:
         raise Failure(BAD_INPUT, f"cannot read {source}: {exc.strerror}") from None
+
+
+def _resolve(source: str, uri: str) -> str:
+    if _is_url(source) or _is_url(uri):
+        return urljoin(source, uri)
+    return str(Path(source).parent / uri)
+
+
+def read_media(source: str) -> bytes:
+    """A file's bytes, or an HLS playlist's init section and segments joined in order (the
+    replay's /replay/ID/media.m3u8, or a saved copy beside its segments)."""
+    data = read_source(source)
+    if not source.split("?")[0].endswith(".m3u8"):
+        return data
+    text = data.decode(errors="replace")
+    init = MAP_RE.search(text)
+    uris = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    if init is None or not uris:
+        raise Failure(BAD_INPUT, f"{source} is not a playlist of fMP4 segments")
+    return b"".join(read_source(_resolve(source, uri)) for uri in [init[1], *uris])
 
 
 def read_json(source: str) -> Any:
@@ -109,7 +132,7 @@ def _default_manifest(source: str, embedded: dict[str, Any] | None) -> str | dic
 
 
 def run(args: argparse.Namespace) -> tuple[int, str]:
-    data = read_source(args.replay)
+    data = read_media(args.replay)
     credentials = None
     try:
         from townhall.recording import credentials as c2pa_credentials
@@ -159,7 +182,8 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("replay", help="the replay or clip (.m4a file or URL)")
+    parser.add_argument("replay", help="the replay or clip (.m4a file or URL), or the "
+                                       "replay's playlist (/replay/ID/media.m3u8)")
     parser.add_argument("--manifest", default=None,
                         help="the signed manifest, FILE or URL (default: the one the file "
                              "carries, or /record/ID/manifest.json next to a replay URL)")

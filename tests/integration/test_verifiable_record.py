@@ -79,6 +79,10 @@ def test_record_of_a_live_space_verifies_and_withdrawal_is_visible(
     assert status == OK, out
     assert "1 checkpoint(s)" in out and "C2PA valid (signer untrusted)" in out
 
+    # the replay's segments, as a player fetches them, against the manifest next to them
+    status, out = verify(capsys, f"{base}/replay/{sid}/media.m3u8", "--checkpoint", str(cp))
+    assert status == OK, out
+
     replay = httpx.get(replay_url, timeout=30).content
     reader = c2pa.Reader("audio/mp4", io.BytesIO(replay))
     report = json.loads(reader.json())

@@ -252,3 +252,23 @@ def test_any_bytes_are_verified_or_refused_never_crash(junk: bytes, cut: int) ->
             continue
         with pytest.raises(Tampered):
             check_file(manifest, data)
+
+
+def test_a_saved_playlist_and_its_segments_verify(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rec: Recording) -> None:
+    (tmp_path / "init.mp4").write_bytes(rec.init)
+    lines = ["#EXTM3U", '#EXT-X-MAP:URI="init.mp4"']
+    for i, seg in enumerate(rec.segments):
+        (tmp_path / f"seg{i}.m4s").write_bytes(seg)
+        lines += ["#EXTINF:0.256,", f"seg{i}.m4s"]
+    playlist = tmp_path / "media.m3u8"
+    playlist.write_text("\n".join(lines) + "\n")
+    _, manifest = rec.write(tmp_path)
+    status, out = verify(capsys, str(playlist), "--manifest", str(manifest))
+    assert status == OK, out
+    (tmp_path / "seg4.m4s").write_bytes(make_segment(77))
+    status, out = verify(capsys, str(playlist), "--manifest", str(manifest))
+    assert status == TAMPERED and "segment 4 " in out, out
+    (tmp_path / "seg4.m4s").unlink()
+    status, out = verify(capsys, str(playlist), "--manifest", str(manifest))
+    assert status == BAD_INPUT and "seg4.m4s" in out, out
