@@ -1,6 +1,7 @@
 """The replay page verifies the recording in Chromium with WebCrypto: "verified" (with the
 key's fingerprint and the checkpoint this browser kept while live) for an untouched
-recording, "not verified" naming the segment for one whose segment was altered on disk."""
+recording, "not verified" naming the segment for one whose segment was altered on disk, and
+"withdrawn" with the signed record once the host withdrew the replay."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def test_replay_page_shows_verified_then_not_verified_when_tampered(
         el = page.locator("#verification[data-state=not-verified]")
         el.wait_for(timeout=30_000)
         assert el.inner_text() == f"not verified: segment {msn} differs"
+        # withdrawn: the page no longer offers the replay, the record still verifies
+        res = httpx.delete(f"{server.base_url}/api/spaces/{sid}/replay",
+                           headers={"Authorization": f"Bearer {doc['host_key']}"}, timeout=10)
+        assert res.status_code == 200
+        page.goto(f"{server.base_url}/spaces/{sid}")
+        page.evaluate("""(sid) => import('/static/verify.js').then((m) =>
+            m.renderVerification(document.getElementById('verification'), sid))""", sid)
+        el = page.locator("#verification[data-state=withdrawn]")
+        el.wait_for(state="attached", timeout=30_000)  # the replay tools stay hidden
+        assert (el.text_content() or "").startswith("withdrawn by the host at ")

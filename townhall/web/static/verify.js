@@ -57,7 +57,13 @@ export async function verifyRecording(spaceId, onProgress = null) {
   if (!doc.key_seal) throw new Error("the manifest is not signed");
   const m = await openStatement(doc.key_seal, key, published.fingerprint, "manifest");
   const result = { fingerprint: published.fingerprint, segments: m.segments.length,
-                   duration: m.segments.reduce((t, e) => t + e.duration, 0), checkpoints: 0 };
+                   duration: m.segments.reduce((t, e) => t + e.duration, 0), checkpoints: 0,
+                   withdrawn: null };
+  const status = await getJson(`/record/${id}`);
+  if (status.state === "withdrawn") {  // the media is gone (410); the signed record stays
+    result.withdrawn = status.withdrawal.withdrawn_at;
+    return result;
+  }
   const init = await getBytes(`/replay/${id}/init.mp4`);
   if (await sha256(init) !== m.init_sha256) throw new Error("the init section differs");
   let head = m.init_sha256;
@@ -96,9 +102,22 @@ export async function renderVerification(el, spaceId) {
   el.textContent = "verifying…";
   el.dataset.state = "running";
   try {
+    const status = await getJson(`/record/${encodeURIComponent(spaceId)}`);
+    if (status.state === "live" || status.state === "none") {
+      el.dataset.state = "pending";
+      el.textContent = "the recording is signed when the space ends; this page keeps " +
+        "signed checkpoints of it meanwhile";
+      return;
+    }
     const r = await verifyRecording(spaceId, (done, all) => {
       el.textContent = `verifying… ${done} of ${all} segments`;
     });
+    if (r.withdrawn) {
+      el.dataset.state = "withdrawn";
+      el.textContent = `withdrawn by the host at ${r.withdrawn}: the signed record of ` +
+        `${r.segments} segments (${r.duration.toFixed(1)} s) stays · key ${r.fingerprint}`;
+      return;
+    }
     el.dataset.state = "verified";
     el.textContent = `verified: ${r.segments} segments (${r.duration.toFixed(1)} s) are the ` +
       `signed live recording` + (r.checkpoints ? `, and match the ${r.checkpoints} ` +
