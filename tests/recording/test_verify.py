@@ -19,7 +19,7 @@ from tests.recording.signed import (
     remux_progressive,
 )
 from townhall.cli import main
-from townhall.recording import statement
+from townhall.recording import credentials, statement
 from townhall.recording.frames import fragment_frames, sample_description
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.signing import fingerprint
@@ -272,3 +272,22 @@ def test_a_saved_playlist_and_its_segments_verify(
     (tmp_path / "seg4.m4s").unlink()
     status, out = verify(capsys, str(playlist), "--manifest", str(manifest))
     assert status == BAD_INPUT and "seg4.m4s" in out, out
+
+
+def test_a_clip_with_its_credentials_verifies_offline_and_names_a_changed_segment(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rec: Recording) -> None:
+    media = rec.init + b"".join(rec.segments[2:5])
+    clip = credentials.sign(identity(), media, title="clip", host="Host", aired=None,
+                            recording={"space_id": rec.manifest.space_id, "first_msn": 2,
+                                       "last_msn": 4, "key_seal": rec.manifest.key_seal})
+    assert credentials.read(clip).valid
+    path = tmp_path / "clip.m4a"
+    path.write_bytes(clip)
+    status, out = verify(capsys, str(path), "--key", identity().fingerprint)
+    assert status == OK and "clip of space" in out and "segments 2-4 (3," in out, out
+    assert "C2PA valid (signer untrusted)" in out
+    bad = bytearray(clip)
+    bad[len(clip) - len(rec.segments[4]) - 30] ^= 0x01  # the end of segment 3's audio
+    path.write_bytes(bytes(bad))
+    status, out = verify(capsys, str(path))
+    assert status == TAMPERED and "segment 3 " in out, out
