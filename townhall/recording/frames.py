@@ -4,7 +4,9 @@ Sans-IO. A segment's bytes include its boxes (moof: sequence numbers, decode tim
 which a re-muxed download (one progressive MP4) rewrites; its AAC access units it never may.
 So the manifest records, per segment, the number of frames and the SHA-256 of their payloads
 concatenated in decode order, and any container carrying the same frames can be checked
-against the signed recording. Never decodes audio.
+against the signed recording. Reads frames from CMAF fragments (moof/trun + mdat) and from a
+progressive MP4's sample table (stsz, stsc, stco/co64), and the AudioSpecificConfig that says
+how they decode. Never decodes audio; every malformed input is a ValueError.
 """
 
 from __future__ import annotations
