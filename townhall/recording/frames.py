@@ -98,6 +98,13 @@ def _find(data: bytes, start: int, end: int, *path: bytes) -> tuple[int, int]:
 def progressive_frames(data: bytes) -> tuple[list[bytes], bytes]:
     """(access units in order, the sample description box) of a progressive MP4's first
     track, from its sample table (stsz, stsc, stco/co64). ValueError if it has none."""
+    try:
+        return _progressive_frames(data)
+    except struct.error as exc:
+        raise ValueError(f"a sample table box is truncated: {exc}") from None
+
+
+def _progressive_frames(data: bytes) -> tuple[list[bytes], bytes]:
     moov = _find(data, 0, len(data), b"moov")
     stbl = _find(data, *moov, b"trak", b"mdia", b"minf", b"stbl")
     boxes = {kind: (s, e) for kind, s, e in walk(data, *stbl)}
