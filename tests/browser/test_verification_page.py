@@ -20,7 +20,7 @@ def test_replay_page_shows_verified_then_not_verified_when_tampered(
         server: Server, tmp_path: Path) -> None:
     doc = server.create_space(title="Verified", host="Host")
     sid = doc["id"]
-    push = push_tone(doc["ingest_url"], 6, 550)
+    push = push_tone(doc["ingest_url"], 60, 550)  # ended as soon as the page kept a receipt
     fingerprint = httpx.get(f"{server.base_url}/.well-known/townhall-signing.json").json()[
         "fingerprint"]
     try:
@@ -29,8 +29,8 @@ def test_replay_page_shows_verified_then_not_verified_when_tampered(
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
             page.goto(f"{server.base_url}/spaces/{sid}")
             page.wait_for_function(
-                f"(localStorage.getItem('townhall.checkpoints.{sid}') || '[]').length > 2")
-            assert push.wait(30) == 0
+                f"(localStorage.getItem('townhall.checkpoints.{sid}') || '[]').length > 2",
+                timeout=45_000)
             assert server.end_space(doc).status_code == 200
             el = page.locator("#verification[data-state=verified]")
             el.wait_for(timeout=30_000)
@@ -58,6 +58,10 @@ def test_replay_page_shows_verified_then_not_verified_when_tampered(
         page.goto(f"{server.base_url}/spaces/{sid}")
         page.evaluate("""(sid) => import('/static/verify.js').then((m) =>
             m.renderVerification(document.getElementById('verification'), sid))""", sid)
-        el = page.locator("#verification[data-state=withdrawn]")
-        el.wait_for(state="attached", timeout=30_000)  # the replay tools stay hidden
-        assert (el.text_content() or "").startswith("withdrawn by the host at ")
+        page.wait_for_function(  # the replay tools stay hidden: read the element itself
+            "!['running', undefined].includes(document.getElementById('verification')"
+            ".dataset.state)", timeout=30_000)
+        el = page.locator("#verification")
+        text = el.text_content() or ""
+        assert el.get_attribute("data-state") == "withdrawn", text
+        assert text.startswith("withdrawn by the host at "), text

@@ -24,14 +24,15 @@ async function sha256(bytes) {
   return hex(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-async function getJson(url) {
-  const res = await fetch(url);
+async function getJson(url, init = {}) {
+  const res = await fetch(url, init);
   if (!res.ok) throw new Error(`${url} answered ${res.status}`);
   return res.json();
 }
 
 async function getBytes(url) {
   const res = await fetch(url);
+  if (res.status === 410) throw new Error("the host has just withdrawn the replay");
   if (!res.ok) throw new Error(`${url} answered ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
@@ -59,7 +60,7 @@ export async function verifyRecording(spaceId, onProgress = null) {
   const result = { fingerprint: published.fingerprint, segments: m.segments.length,
                    duration: m.segments.reduce((t, e) => t + e.duration, 0), checkpoints: 0,
                    withdrawn: null };
-  const status = await getJson(`/record/${id}`);
+  const status = await getJson(`/record/${id}`, { cache: "no-cache" });
   if (status.state === "withdrawn") {  // the media is gone (410); the signed record stays
     result.withdrawn = status.withdrawal.withdrawn_at;
     return result;
@@ -102,7 +103,7 @@ export async function renderVerification(el, spaceId) {
   el.textContent = "verifying…";
   el.dataset.state = "running";
   try {
-    const status = await getJson(`/record/${encodeURIComponent(spaceId)}`);
+    const status = await getJson(`/record/${encodeURIComponent(spaceId)}`, { cache: "no-cache" });
     if (status.state === "live" || status.state === "none") {
       el.dataset.state = "pending";
       el.textContent = "the recording is signed when the space ends; this page keeps " +
