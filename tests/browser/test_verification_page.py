@@ -5,15 +5,26 @@ recording, "not verified" naming the segment for one whose segment was altered o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.browser.conftest import chromium
-from tests.helpers import Server, push_tone, stop_process
+from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from tests.integration.test_verifiable_record import CALM
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "data", *CALM)
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
 
 
 def test_replay_page_shows_verified_then_not_verified_when_tampered(

@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import c2pa
@@ -30,6 +31,20 @@ from townhall.recording.verify import split_media
 from townhall.verify_command import BAD_INPUT, OK, TAMPERED
 
 pytestmark = pytest.mark.slow
+
+
+# these tests are about the record, not shedding: a machine busy with other work must not
+# turn their control calls into 503s
+CALM = ("--set", "shed_lag_scale=20")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "data", *CALM)
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
 
 
 def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -148,7 +163,8 @@ def test_record_of_a_live_space_verifies_and_withdrawal_is_visible(
 def test_the_record_is_cached_at_the_edge_and_verifies_through_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edge_port = free_port()
-    origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}")
+    origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}",
+                          *CALM)
     edge = None
     try:
         edge = start_edge(origin, tmp_path / "edge", edge_port)
