@@ -126,6 +126,16 @@ class Settings:
     log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # --- the verifiable record (signing key, live checkpoints, Content Credentials) ---
+    # the deployment's ECDSA P-256 key and X.509 chain (PEM, leaf first); neither: a key and
+    # a self-made CA are created once under <data_dir>/signing/
+    signing_key_file: Path | None = None
+    signing_chain_file: Path | None = None
+    signing: bool = True  # sign checkpoints, manifests and replays (off: HMAC seal only)
+    checkpoint_every_segments: int = 1  # a signed live checkpoint after this many segments
+    content_credentials: bool = True  # C2PA manifest on the downloadable replay and clips
+    max_clip_segments: int = 135  # segments in one clip (about 5 min at 2.24 s); each clip
+    # is C2PA-signed per request, and the SDK's cost grows with the square of the segments
 
     @property
     def database_path(self) -> Path:

@@ -43,7 +43,7 @@ def test_each_space_is_routed_to_the_origin_whose_tag_begins_its_id(tmp_path: Pa
     for where, body in blocks:
         assert "set $space $sp;" in body, where
     routed = re.findall(r'location ~ "(\^/[^"]*)"', conf)
-    for path in ("/live/", "/api/spaces/", "/whip/", "/(replay|spaces)/"):
+    for path in ("/live/", "/api/spaces/", "/whip/", "/(replay|spaces|record)/"):
         assert any(r.startswith("^" + path) for r in routed), path
 
 

@@ -269,8 +269,8 @@ http {{
 {proxy_common}
         }}
 
-        # replays and space pages: from the space's origin, cached, stale allowed
-        location ~ "^/(replay|spaces)/(?<sp>{SPACE})" {{
+        # replays, the signed record and space pages: from the space's origin, cached
+        location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
             set $space $sp;
             proxy_cache_key "$uri";
 {cached}

@@ -25,6 +25,7 @@ from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
 from townhall.live.speakers import SpaceSpeakers, stage_status
 from townhall.recording.recorder import Recorder, recover
+from townhall.recording.signing import ALGORITHM, SigningIdentity
 from townhall.settings import Settings
 from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
 from townhall.space.reactions import Reactions
@@ -62,6 +63,7 @@ class Spaces:
         self.store = store
         self.recordings = recordings
         self._spaces: dict[str, LiveSpace] = {}
+        self.identity: SigningIdentity | None = None  # the deployment's key (create_app sets it)
         for record in store.load_all():
             self._spaces[record.id] = self._wrap(record)
         self._persist_task: asyncio.Task[None] | None = None
@@ -257,7 +259,8 @@ class Spaces:
     def _program_for(self, space: LiveSpace) -> Program:
         if space.program is None:
             sid = space.record.id
-            recorder = Recorder(self.recordings, sid, self.settings.secret)
+            recorder = Recorder(self.recordings, sid, self.settings.secret, self.identity,
+                                self.settings.checkpoint_every_segments)
             manifest = recover(self.recordings, sid)
             first_msn, decode_time = 0, 0
             if manifest is not None and manifest.segments:
@@ -337,8 +340,16 @@ class Spaces:
             "join_grant": self.join_grant(space, listeners, now) if self.join_grant else None,
             **stage_status(space, self.settings),
             **self.urls(space),
+            "signing_key": self.signing_key(),
             "server_time": iso(now),
         }
+
+    def signing_key(self) -> dict[str, str] | None:
+        if self.identity is None:
+            return None
+        return {"algorithm": ALGORITHM,
+                "fingerprint": self.identity.fingerprint,
+                "url": f"{self.settings.base_url}/.well-known/townhall-signing.json"}
 
     def ingest_url(self, space: LiveSpace, key: str) -> str:
         s = self.settings

@@ -20,9 +20,10 @@ from townhall.live.anywhere import Anywhere
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
+from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
-from townhall.web import api, errors, health, media, pages, speakers_api
+from townhall.web import api, errors, health, media, pages, record, signed_replay, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.fast_join import FastJoin
@@ -35,6 +36,9 @@ def create_app(settings: Settings) -> FastAPI:
     # built here, not in the lifespan, because the middleware needs them at construction
     stores = open_stores(settings)
     spaces = Spaces(settings, stores.spaces, stores.recordings)
+    if settings.signing:
+        spaces.identity = load_or_create(settings.data_dir / "signing", "townhall",
+                                         settings.signing_key_file, settings.signing_chain_file)
     admissions = Admissions(settings, spaces)
     anywhere = Anywhere(settings, spaces, admissions)
     speakers = Speakers(settings, spaces)
@@ -72,12 +76,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.trusted = trusted
     app.state.replays = {}
     app.state.stores = stores
+    app.state.withdrawn = {}
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
     metrics.watch(spaces, admissions, stores)
-    for route in (media.routes + pages.routes + whip.routes + speakers_api.routes
-                  + health.routes):
+    for route in (record.routes + signed_replay.routes + media.routes + pages.routes
+                  + whip.routes + speakers_api.routes + health.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app

@@ -13,7 +13,7 @@ import re
 import time
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -37,6 +37,7 @@ from townhall.media.playlist import (
 from townhall.recording.manifest import RecordingManifest
 from townhall.store.base import RecordingStore
 from townhall.web.errors import error_response
+from townhall.web.record import withdrawn_replay
 
 M3U8 = "application/vnd.apple.mpegurl"
 SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -172,7 +173,7 @@ async def part(request: Request) -> Response:
 # --- replay: the recording, from the store (files here, or the cluster's database) ---
 
 
-async def _sealed(request: Request) -> tuple[RecordingStore, RecordingManifest]:
+async def sealed_replay(request: Request) -> tuple[RecordingStore, RecordingManifest]:
     """The sealed manifest (cached: it never changes once sealed) and where its bytes are."""
     spaces = _spaces(request)
     space = spaces.get(request.path_params["space_id"])
@@ -180,6 +181,7 @@ async def _sealed(request: Request) -> tuple[RecordingStore, RecordingManifest]:
     cached: dict[str, RecordingManifest] = request.app.state.replays
     manifest = cached.get(sid)
     if manifest is None:
+        await withdrawn_replay(request, sid)
         if not space.record.has_replay:
             raise SpaceError(404, "no_replay", "the replay is published when the space ends")
         manifest = await asyncio.to_thread(spaces.recordings.manifest, sid)
@@ -196,7 +198,7 @@ def _bytes_or_missing(data: bytes | None, what: str) -> bytes:
 
 
 async def replay_playlist(request: Request) -> Response:
-    _, manifest = await _sealed(request)
+    _, manifest = await sealed_replay(request)
     segs = [PlaylistSegment(e.msn, e.program_date_time, e.discontinuity, [], e.duration)
             for e in manifest.segments]
     longest = max((e.duration for e in manifest.segments), default=1.0)
@@ -206,14 +208,14 @@ async def replay_playlist(request: Request) -> Response:
 
 
 async def replay_init(request: Request) -> Response:
-    store, manifest = await _sealed(request)
+    store, manifest = await sealed_replay(request)
     data = await asyncio.to_thread(store.init, manifest.space_id)
     return Response(_bytes_or_missing(data, "init section"), media_type="audio/mp4",
                     headers={"Cache-Control": cache.IMMUTABLE})
 
 
 async def replay_segment(request: Request) -> Response:
-    store, manifest = await _sealed(request)
+    store, manifest = await sealed_replay(request)
     msn = _int_param(request, "msn")
     for entry in manifest.segments:
         if entry.msn == msn:
@@ -223,27 +225,8 @@ async def replay_segment(request: Request) -> Response:
     return error_response(404, "segment_not_found", f"the recording has no segment {msn}")
 
 
-async def replay_download(request: Request) -> Response:
-    store, manifest = await _sealed(request)
-    sid = manifest.space_id
-    init = _bytes_or_missing(await asyncio.to_thread(store.init, sid), "init section")
-    size = len(init) + sum(e.bytes for e in manifest.segments)
-
-    async def body() -> object:
-        yield init
-        for entry in manifest.segments:
-            # the length is promised: a segment gone missing cuts the download short
-            yield _bytes_or_missing(await asyncio.to_thread(store.segment, sid, entry),
-                                    f"segment {entry.msn}")
-
-    name = request.path_params["space_id"]
-    return StreamingResponse(body(), media_type="audio/mp4", headers={  # type: ignore[arg-type]
-        "Content-Length": str(size), "Cache-Control": cache.IMMUTABLE,
-        "Content-Disposition": f'attachment; filename="townhall-{name}.m4a"'})
-
-
 async def replay_manifest(request: Request) -> Response:
-    _, manifest = await _sealed(request)
+    _, manifest = await sealed_replay(request)
     return Response(json.dumps(manifest.to_dict()), media_type="application/json",
                     headers={"Cache-Control": cache.IMMUTABLE})
 
@@ -265,5 +248,5 @@ routes = [
     Route("/replay/{space_id}/init.mp4", replay_init),
     Route("/replay/{space_id}/seg/{msn}.m4s", replay_segment),
     Route("/replay/{space_id}/manifest.json", replay_manifest),
-    Route("/replay/{space_id}.m4a", replay_download),
+    # /replay/ID.m4a and clips: townhall/web/signed_replay.py (with Content Credentials)
 ]

@@ -191,6 +191,7 @@
       if (!state.doc || doc.server_time !== state.doc.server_time) state.freshAt = Date.now();
       if (state.offset === 0) state.offset = Date.parse(doc.server_time) - Date.now();
       state.doc = doc;
+      if (window.thCheckpoints) window.thCheckpoints.seen(doc);  // receipts (checkpoints.js)
       state.failures = 0;
       // an edge may keep answering from cache while the origin is away: say so, calmly
       const stale = Date.now() - (state.freshAt || Date.now()) > 10000;
