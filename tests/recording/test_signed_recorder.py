@@ -77,6 +77,9 @@ def test_a_checkpoint_stored_twice_is_kept_once(store: RecordingStore) -> None:
     rec = record(store, 2)
     store.append_checkpoint(SID, 1, rec.checkpoints[1])  # a write retried after it landed
     assert [json.loads(d["payload"])["msn"] for d in store.checkpoints(SID)] == [0, 1]
+    assert store.checkpoint(SID, None) == rec.checkpoints[1]
+    assert store.checkpoint(SID, 0) == rec.checkpoints[0]
+    assert store.checkpoint(SID, 7) is None and store.checkpoint("other", None) is None
 
 
 def test_a_recovered_recording_seals_with_the_key_after_a_restart(

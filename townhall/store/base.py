@@ -87,6 +87,10 @@ class RecordingStore(Protocol):
     def checkpoints(self, space_id: str) -> list[dict[str, str]]:
         """Every checkpoint kept for this recording, oldest first."""
 
+    def checkpoint(self, space_id: str, msn: int | None) -> dict[str, str] | None:
+        """The checkpoint signed after segment `msn`, or the newest one when `msn` is None
+        (what listeners poll: one row, not the whole list)."""
+
     def put_withdrawal(self, space_id: str, doc: dict[str, Any]) -> None:
         """The host withdrew the replay: keep the (signed) withdrawal, once."""
 

@@ -129,6 +129,19 @@ class PostgresRecordings:
                                 "ORDER BY msn", (space_id,)).fetchall()
         return [json.loads(row[0]) for row in rows]
 
+    def checkpoint(self, space_id: str, msn: int | None) -> dict[str, str] | None:
+        with self.db.transaction() as conn:
+            if msn is None:
+                row = conn.execute("SELECT doc FROM recording_checkpoints WHERE space_id = %s "
+                                   "ORDER BY msn DESC LIMIT 1", (space_id,)).fetchone()
+            else:
+                row = conn.execute("SELECT doc FROM recording_checkpoints WHERE space_id = %s "
+                                   "AND msn = %s", (space_id, msn)).fetchone()
+        if row is None:
+            return None
+        doc: dict[str, str] = json.loads(row[0])
+        return doc
+
     def put_withdrawal(self, space_id: str, doc: dict[str, Any]) -> None:
         with self.db.transaction() as conn:
             conn.execute("UPDATE recordings SET withdrawal = %s, updated_at = now() "

@@ -142,6 +142,12 @@ class FileRecordings:
             out.setdefault(msn, doc)  # an append retried after it landed is kept once
         return [out[msn] for msn in sorted(out)]
 
+    def checkpoint(self, space_id: str, msn: int | None) -> dict[str, str] | None:
+        kept = self.checkpoints(space_id)
+        if msn is None:
+            return kept[-1] if kept else None
+        return next((d for d in kept if json.loads(d["payload"])["msn"] == msn), None)
+
     def put_withdrawal(self, space_id: str, doc: dict[str, Any]) -> None:
         path = self.directory(space_id) / WITHDRAWAL
         if not path.exists():
