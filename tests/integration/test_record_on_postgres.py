@@ -82,7 +82,9 @@ def test_another_origin_publishes_and_verifies_the_record_signed_on_the_first(
         assert status == OK and out.startswith("verified: clip"), out
         assert not (tmp_path / "b" / "recordings" / sid).exists()
 
-        # withdrawn on b: a (which never served this replay) answers 410 too, the record stays
+        # withdrawn on b: a, which served (and cached) the replay before, answers 410 too,
+        # and the record stays
+        assert httpx.get(f"{a.base_url}/replay/{sid}/media.m3u8", timeout=10).status_code == 200
         res = httpx.delete(f"{base}/api/spaces/{sid}/replay",
                            headers={"Authorization": f"Bearer {doc['host_key']}"}, timeout=10)
         assert res.status_code == 200, res.text

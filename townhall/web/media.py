@@ -174,14 +174,16 @@ async def part(request: Request) -> Response:
 
 
 async def sealed_replay(request: Request) -> tuple[RecordingStore, RecordingManifest]:
-    """The sealed manifest (cached: it never changes once sealed) and where its bytes are."""
+    """The sealed manifest (cached: it never changes once sealed) and where its bytes are.
+    Whether it was withdrawn is asked each time (another origin may have withdrawn it; the
+    answer is kept once it is yes)."""
     spaces = _spaces(request)
     space = spaces.get(request.path_params["space_id"])
     sid = space.record.id
+    await withdrawn_replay(request, sid)
     cached: dict[str, RecordingManifest] = request.app.state.replays
     manifest = cached.get(sid)
     if manifest is None:
-        await withdrawn_replay(request, sid)
         if not space.record.has_replay:
             raise SpaceError(404, "no_replay", "the replay is published when the space ends")
         manifest = await asyncio.to_thread(spaces.recordings.manifest, sid)

@@ -139,8 +139,8 @@ async def record_status(request: Request) -> Response:
 
 
 async def withdrawn_replay(request: Request, space_id: str) -> None:
-    """Raise 410 if the host withdrew this replay (the replay routes call it on a cache miss;
-    a withdrawal empties that cache). Read through the store, so any origin knows."""
+    """Raise 410 if the host withdrew this replay, on this origin or another (read through
+    the store until it is withdrawn, then from memory)."""
     withdrawn: dict[str, dict[str, Any]] = request.app.state.withdrawn
     doc = withdrawn.get(space_id)
     if doc is None:
