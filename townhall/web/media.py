@@ -23,9 +23,11 @@ from townhall.delivery.blocking import (
     Position,
     Verdict,
     parse_directives,
+    parse_skip,
     part_verdict,
     playlist_verdict,
 )
+from townhall.delivery.encoding import accepts_gzip
 from townhall.live.errors import SpaceError
 from townhall.live.program import Program
 from townhall.live.spaces import LiveSpace, Spaces
@@ -93,6 +95,7 @@ async def media_playlist(request: Request) -> Response:
     q = request.query_params
     try:
         msn, part = parse_directives(q.get("_HLS_msn"), q.get("_HLS_part"))
+        delta = parse_skip(q.get("_HLS_skip"))
     except BadBlockingRequest as exc:
         return error_response(400, "bad_blocking_request", str(exc))
     window = program.window
@@ -120,8 +123,13 @@ async def media_playlist(request: Request) -> Response:
     else:
         control = cache.ended_playlist() if window.ended else cache.live_playlist(
             window.part_target)
-    return Response(window.render_bytes(), media_type=M3U8,
-                    headers={"Cache-Control": control})
+    # compressed once per publication by the window; edges cache each form (Vary)
+    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(window.render_bytes(delta=delta, gzipped=gzipped), media_type=M3U8,
+                    headers=headers)
 
 
 async def init_section(request: Request) -> Response:
