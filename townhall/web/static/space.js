@@ -42,6 +42,7 @@
       });
       hls.loadSource(url);
       hls.attachMedia(audio);
+      if (window.thLatency) thLatency.joinAtLiveEdge(hls, audio);
       state.hls = hls;
     } else if (audio.canPlayType("application/vnd.apple.mpegurl")) {
       audio.src = url;  // Safari and iOS play LL-HLS natively
