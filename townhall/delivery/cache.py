@@ -18,6 +18,12 @@ def live_playlist(part_target: float) -> str:
     return f"public, max-age={max_age}, stale-if-error=60"
 
 
+def standard_playlist() -> str:
+    # the standard tier plays three target durations back: a second or two of staleness
+    # costs its listeners nothing, and edges answer its reloads from cache
+    return "public, max-age=1, stale-while-revalidate=2, stale-if-error=60"
+
+
 def blocking_playlist(segment_target: float) -> str:
     # a blocking response is unique to its _HLS_msn/_HLS_part: cacheable for a few segments
     return f"public, max-age={int(6 * segment_target)}, stale-if-error=60"

@@ -35,8 +35,8 @@ class LiveWindow:
         self.discontinuity_sequence = 0
         self.ended = False
         self.version = 0  # bumps on every change; waiters compare it
-        self._rendered: dict[tuple[str, bool], tuple[int, str]] = {}
-        self._encoded: dict[tuple[bool, bool], bytes] = {}
+        self._rendered: dict[tuple[str, bool, bool], tuple[int, str]] = {}
+        self._encoded: dict[tuple[bool, bool, bool], bytes] = {}
         self._encoded_version = -1
 
     # --- writes (from the program pipeline) ---
@@ -102,31 +102,33 @@ class LiveWindow:
     def has_part(self, msn: int, index: int) -> bool:
         return (msn, index) in self._parts
 
-    def render(self, query: str = "", *, delta: bool = False) -> str:
-        """The playlist now (a delta update when `delta`); rendered once per publication and
-        shared by every listener."""
-        cached = self._rendered.get((query, delta))
+    def render(self, query: str = "", *, delta: bool = False, standard: bool = False) -> str:
+        """The playlist now (a delta update when `delta`; whole segments only, the standard
+        latency tier, when `standard`); rendered once per publication and shared by every
+        listener."""
+        cached = self._rendered.get((query, delta, standard))
         if cached is not None and cached[0] == self.version:
             return cached[1]
         text = render_media(list(self.segments.values()), segment_target=self.segment_target,
                             discontinuity_sequence=self.discontinuity_sequence,
-                            ended=self.ended, low_latency=self.low_latency, query=query,
-                            delta=delta)
+                            ended=self.ended, query=query, delta=delta,
+                            low_latency=None if standard else self.low_latency)
         if len(self._rendered) > 8:
             self._rendered.clear()
-        self._rendered[(query, delta)] = (self.version, text)
+        self._rendered[(query, delta, standard)] = (self.version, text)
         return text
 
-    def render_bytes(self, *, delta: bool = False, gzipped: bool = False) -> bytes:
+    def render_bytes(self, *, delta: bool = False, gzipped: bool = False,
+                     standard: bool = False) -> bytes:
         """The playlist as bytes, encoded (and gzip-compressed) once per publication: a
         listener's request never compresses anything."""
         if self._encoded_version != self.version:
             self._encoded.clear()
             self._encoded_version = self.version
-        key = (delta, gzipped)
+        key = (delta, gzipped, standard)
         body = self._encoded.get(key)
         if body is None:
-            body = self.render(delta=delta).encode()
+            body = self.render(delta=delta, standard=standard).encode()
             if gzipped:
                 body = gzip.compress(body, compresslevel=9, mtime=0)
             self._encoded[key] = body

@@ -117,6 +117,8 @@ def render_media(segments: Sequence[PlaylistSegment], *, segment_target: float,
             elapsed += s.duration or sum(s.part_durations)
 
     for s in segments[skipped:]:
+        if s.duration is None and not live_ll:
+            continue  # without parts, a segment being written is not listed at all
         if s.discontinuity:
             # kept while listed, so a segment's discontinuity number never changes (§6.2.2)
             lines.append("#EXT-X-DISCONTINUITY")

@@ -132,6 +132,21 @@ async def media_playlist(request: Request) -> Response:
                     headers=headers)
 
 
+async def standard_playlist(request: Request) -> Response:
+    """The standard latency tier: whole segments only, no LL-HLS tags, plain reloads."""
+    space, program = _live(request)
+    if not program.settings.require_tickets:
+        _count_listener(request, space)
+    window = program.window
+    control = cache.ended_playlist() if window.ended else cache.standard_playlist()
+    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(window.render_bytes(gzipped=gzipped, standard=True), media_type=M3U8,
+                    headers=headers)
+
+
 async def init_section(request: Request) -> Response:
     _, program = _live(request)
     return Response(program.window.init, media_type="audio/mp4",
@@ -247,6 +262,7 @@ async def replay_manifest(request: Request) -> Response:
 LIVE_ROUTES = [
     ("master.m3u8", multivariant),
     ("media.m3u8", media_playlist),
+    ("standard.m3u8", standard_playlist),
     ("init.mp4", init_section),
     ("seg/{msn}.m4s", segment),
     ("part/{msn}.{index}.m4s", part),

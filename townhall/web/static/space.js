@@ -95,7 +95,8 @@
           state.waiting = null;
           $("queue").hidden = true;
           state.ticket = data.ticket;
-          play(data.playlist_url);
+          play(window.thTier ? thTier.playlistFor(data.playlist_url, state.doc, state.playing)
+            : data.playlist_url);
           setTimeout(() => join({ renew: state.ticket }), data.renew_after_s * 1000);
           return;
         }
