@@ -99,3 +99,8 @@ class LoadConfig:
         out = asdict(self)
         out["attacks"] = list(self.attacks)
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoadConfig:
+        """A config as `to_dict` wrote it (handed to a worker process)."""
+        return cls(**{**d, "attacks": tuple(d.get("attacks", ()))})
