@@ -12,7 +12,9 @@ whole bitrate), five deployments stepped through the same listener counts:
   (reload every target duration, whole segments, three target durations behind).
 - (c) a townhall origin alone, N LL-HLS listeners (`townhall.loadtest.run_load`).
 - (d) the same origin behind its nginx edge (`townhall edge-config`), N LL-HLS listeners.
-- (e) the same edge, N plain-HLS listeners (same request pattern as (b), 2.24 s segments).
+- (e) the same edge, the standard latency tier: the operator switches the space to it
+  (`PUT /api/admin/latency-tier`), listeners follow the details to `standard.m3u8` (whole
+  2.24 s segments, the request pattern of (b)).
 
 Server CPU is read from /proc (utime + stime) of the server processes only: icecast2; the
 nginx master and workers; the origin's process tree; origin + edge for (d)/(e). The sources
@@ -48,6 +50,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -69,6 +73,7 @@ from bench.followers import (  # noqa: E402
     run_followers,
 )
 from tests.edge_helpers import start_edge  # noqa: E402
+from tests.helpers import Server  # noqa: E402
 from townhall.loadtest import LoadConfig, run_load  # noqa: E402
 from townhall.loadtest.addresses import AddressPool  # noqa: E402
 from townhall.loadtest.metrics import Second, Tally  # noqa: E402
@@ -86,7 +91,7 @@ LAGGING_GENERATOR_S = 0.1  # generator loop lag p99 above this: its stalls may b
 NETWORKS = {"a": 30, "b": 40, "c": 50, "d": 60, "e": 70}  # 127.<n>.x.y per deployment
 NAMES = {"a": "Icecast2, progressive MP3", "b": "nginx, static plain HLS",
          "c": "townhall origin, LL-HLS", "d": "townhall + nginx edge, LL-HLS",
-         "e": "townhall + nginx edge, plain HLS"}
+         "e": "townhall + edge, standard tier"}
 
 
 # --- one step: N listeners against one deployment ---
@@ -111,6 +116,7 @@ class Step:
     cpu_s: dict[str, float]  # server CPU in the window, by role
     cpu_percent: dict[str, float]  # of one core, by role
     cpu_s_per_listener_hour: float
+    edge_cpu_s_per_listener_hour: float | None  # the nginx edge alone (d, e)
     marginal_cpu_s_per_listener_hour: float  # above the server's idle rate
     requests_per_listener_s: float
     kbit_per_listener: float  # delivered bytes, per playing listener
@@ -166,12 +172,23 @@ async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, fl
         cpu_s={r: round(v, 3) for r, v in used.items()},
         cpu_percent={r: round(100 * v / span, 1) for r, v in used.items()},
         cpu_s_per_listener_hour=round(total * per_hour, 3),
+        edge_cpu_s_per_listener_hour=round(used["nginx"] * per_hour, 3)
+        if dep.key in "de" else None,
         marginal_cpu_s_per_listener_hour=round(max(0.0, total - idle_total) * per_hour, 3),
         requests_per_listener_s=round(sum(s.requests for s in window) / max(listener_s, 1), 3),
         kbit_per_listener=round(8 * sum(s.bytes for s in window) / max(listener_s, 1) / 1000, 1),
         generator_cpu_percent=run.generator_cpu_percent,
         generator_lag_p99_s=round(run.generator_lag_p99_s, 4), generator_bound=lagging,
         error_kinds=dict(sorted(run.errors.items(), key=lambda kv: -kv[1])[:6]))
+
+
+def set_tier(origin: Server, space: str, mode: str) -> None:
+    """The operator's latency tier for the space (new joiners follow the details)."""
+    key = (origin.data_dir / "admin.key").read_text().strip()
+    res = httpx.put(f"{origin.base_url}/api/admin/latency-tier", json={"mode": mode,
+                    "space": space}, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    res.raise_for_status()
+    time.sleep(1.5)  # the details are re-rendered and the edge's copy expires
 
 
 async def idle_rate(dep: Deployment, seconds: float) -> dict[str, float]:
@@ -214,7 +231,10 @@ def _row(s: Step) -> str:
     edge = "-" if s.live_edge_p50_s is None else f"{s.live_edge_p50_s:.2f}"
     return (f"N={s.listeners:5d} played {s.played:5d} stalls {s.stalls:4d} ttfa p50 {ttfa}s "
             f"live edge p50 {edge}s "
-            f"cpu/listener-h {s.cpu_s_per_listener_hour:8.2f}s (marginal "
+            f"cpu/listener-h {s.cpu_s_per_listener_hour:8.2f}s"
+            + ("" if s.edge_cpu_s_per_listener_hour is None else
+               f" edge {s.edge_cpu_s_per_listener_hour:.2f}s")
+            + " (marginal "
             f"{s.marginal_cpu_s_per_listener_hour:7.2f}s) [{cpu}] req/listener-s "
             f"{s.requests_per_listener_s:.2f} {s.kbit_per_listener:.0f} kb/s; generator "
             f"{s.generator_cpu_percent:.0f}% lag p99 {1000 * s.generator_lag_p99_s:.0f} ms"
@@ -346,6 +366,7 @@ def main() -> int:
                 try:
                     for key in "de":
                         if key in args.only:
+                            set_tier(origin, space, "standard" if key == "e" else "low")
                             run_deployment(Deployment(key, check_target(edge.url), {
                                 "origin": [origin.process.pid], "nginx": [edge.process.pid]},
                                 space), steps, args, results)

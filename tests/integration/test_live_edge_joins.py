@@ -107,6 +107,10 @@ def test_playlists_reach_players_compressed_and_delta_updates_pass_the_edge(
                 time.sleep(1)
             assert "#EXT-X-SKIP:SKIPPED-SEGMENTS=" in delta.text, delta.text
             assert c.get(base + "/media.m3u8?_HLS_skip=no").status_code == 400
+            details = c.get(f"{edge.url}/api/spaces/{doc['id']}",
+                            headers={"Accept-Encoding": "gzip"})
+            assert details.headers["content-encoding"] == "gzip"  # gzipped by the edge
+            assert details.json()["id"] == doc["id"]
     finally:
         stop_process(tone)
 

@@ -70,7 +70,10 @@ def test_two_workers_play_one_space_and_report_once(tmp_path: Path) -> None:
     finally:
         stop_server(srv)
     assert report.crashes == [], report.crashes
-    assert (report.admitted, report.played, report.stalls) == (40, 40, 0), report.errors
+    # (stalls are not asserted: they measure the machine; this test is about one run
+    # spread over processes and merged)
+    assert (report.admitted, report.played) == (40, 40), report.errors
+    assert report.requests >= sum(s.requests for s in report.timeline) > 40 * 6
     assert report.process["workers"] == 2
     assert report.ttfa_s["count"] == 40
     assert max(s.listeners.get("playing", 0) for s in seconds) == 40

@@ -191,6 +191,8 @@ def run_workers(config: LoadConfig, workers: int,
                 finished.add(k)
     finally:
         for p in procs:
+            if p.pid is None:
+                continue  # never started (the start of an earlier one failed)
             p.join(timeout=5)
             if p.is_alive():
                 p.kill()
