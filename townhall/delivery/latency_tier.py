@@ -2,8 +2,9 @@
 
 - low: LL-HLS (`master.m3u8` -> `media.m3u8`): 0.32 s parts, a blocking reload and a part
   every 0.32 s (about 6.25 requests per listener-second), about 1 s from live.
-- standard: `standard.m3u8`, whole segments only: a reload every target duration and a
-  segment every 2.24 s (about 1 request per listener-second), three target durations back.
+- standard: `standard.m3u8` (-> `segments.m3u8`), whole segments only: a reload every
+  target duration and a segment every 2.24 s (about 1 request per listener-second), three
+  target durations back.
 
 The operator picks a tier for every space or one space (`low`, `standard`), or leaves it to
 `auto`: new joiners get standard while the origin's event loop lags past a ceiling for a

@@ -69,7 +69,7 @@ class Player:
         self.playback: Playback | None = None
         self.timeline = MediaTimeline()
         self.media_uri = "media.m3u8"
-        self.tier_playlist = "master.m3u8"  # or standard.m3u8: the standard latency tier
+        self.tier_playlist = "master.m3u8"  # standard.m3u8: the standard latency tier
         self._last: MediaPlaylist | None = None  # the newest full playlist (delta updates)
         self._polls = 0
 
@@ -129,17 +129,10 @@ class Player:
         return pl
 
     async def _open(self) -> MediaPlaylist:
-        """Master playlist, media playlist and init section, waiting for the space to air;
-        the standard tier's playlist is a media playlist already."""
-        while self.tier_playlist != "master.m3u8":
-            self.media_uri = self.tier_playlist
-            pl = await self._playlist()
-            if pl is not None and await self.source.media("init", "init.mp4"):
-                return pl
-            self._poll()
-            await asyncio.sleep(NOT_LIVE_POLL_S)
+        """Multivariant playlist (the tier's), media playlist and init section, waiting for
+        the space to air."""
         while True:
-            master = await self.source.media("master", "master.m3u8")
+            master = await self.source.media("master", self.tier_playlist)
             if master is not None:
                 uris = [ln.strip() for ln in master.body.decode("utf-8", "replace").splitlines()
                         if ln.strip() and not ln.startswith("#")]

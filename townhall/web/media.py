@@ -79,9 +79,18 @@ def _count_listener(request: Request, space: LiveSpace) -> None:
 
 
 async def multivariant(request: Request) -> Response:
+    return _multivariant(request, "media.m3u8")
+
+
+async def standard_multivariant(request: Request) -> Response:
+    """The standard latency tier's entry point: one variant, whole segments only."""
+    return _multivariant(request, "segments.m3u8")
+
+
+def _multivariant(request: Request, media: str) -> Response:
     _space, program = _live(request)
     sid = request.query_params.get("sid", "")
-    media_uri = "media.m3u8" + (f"?sid={sid}" if SID_RE.match(sid) else "")
+    media_uri = media + (f"?sid={sid}" if SID_RE.match(sid) else "")
     track = program.encoder.track
     body = render_multivariant(media_uri=media_uri, bandwidth=int(track.bitrate * 1.1),
                                codecs=track.codecs)
@@ -262,7 +271,8 @@ async def replay_manifest(request: Request) -> Response:
 LIVE_ROUTES = [
     ("master.m3u8", multivariant),
     ("media.m3u8", media_playlist),
-    ("standard.m3u8", standard_playlist),
+    ("standard.m3u8", standard_multivariant),
+    ("segments.m3u8", standard_playlist),
     ("init.mp4", init_section),
     ("seg/{msn}.m4s", segment),
     ("part/{msn}.{index}.m4s", part),
