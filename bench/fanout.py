@@ -78,6 +78,7 @@ from townhall.loadtest import LoadConfig, run_load  # noqa: E402
 from townhall.loadtest.addresses import AddressPool  # noqa: E402
 from townhall.loadtest.metrics import Second, Tally  # noqa: E402
 from townhall.loadtest.safety import check_target  # noqa: E402
+from townhall.loadtest.workers import run_workers  # noqa: E402
 
 OUT_DIR = ROOT / "bench" / "out"
 STEPS = (100, 200, 400, 800, 1600)
@@ -126,7 +127,8 @@ class Step:
     error_kinds: dict[str, int] = field(default_factory=dict)
 
 
-async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, float]) -> Step:
+async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, float],
+                   workers: int = 1) -> Step:
     join_s = max(1.0, n / JOINS_PER_S)
     duration = join_s + SETTLE_S + measure_s
     meter = CpuMeter(dep.roles)
@@ -144,10 +146,14 @@ async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, fl
             else StaticHlsListener(dep.target, pool.address(i), tally) for i in range(n)]
         run = await run_followers(followers, duration, join_s, tally, on_second)
     else:
-        report = await run_load(LoadConfig(
+        config = LoadConfig(
             target=dep.target.url, space=dep.space, listeners=n, duration_s=duration,
             join_window_s=join_s, mode="plain" if dep.key == "e" else "ll",
-            listener_network=network, seed=n), on_second=on_second)
+            listener_network=network, seed=n)
+        if workers > 1:  # `townhall loadtest --workers`: the generator in several processes
+            report = await asyncio.to_thread(run_workers, config, workers, on_second)
+        else:
+            report = await run_load(config, on_second=on_second)
         run = Run(report.timeline, report.played, report.failed, report.stalls,
                   report.listeners_with_stalls, report.errors, report.ttfa_s,
                   report.live_edge_s, report.stalled_s, report.process["cpu_percent"],
@@ -209,7 +215,7 @@ def run_deployment(dep: Deployment, steps: tuple[int, ...], args: argparse.Names
     print(f"({dep.key}) {NAMES[dep.key]}: idle server CPU "
           + ", ".join(f"{r} {100 * v:.1f}%" for r, v in idle.items()), flush=True)
     for n in steps:
-        step = asyncio.run(run_step(dep, n, measure_s, idle))
+        step = asyncio.run(run_step(dep, n, measure_s, idle, args.workers))
         results["steps"].append(asdict(step))
         print("    " + _row(step), flush=True)
         if not step.clean and not args.all_steps:
@@ -331,6 +337,11 @@ def main() -> int:
     ap.add_argument("--steps", default=None, help="comma list of listener counts")
     ap.add_argument("--only", default="abcde", help="deployments to run, e.g. 'bd'")
     ap.add_argument("--all-steps", action="store_true", help="keep stepping after a stall")
+    ap.add_argument("--hold-back-parts", type=float, default=3.0,
+                    help="the origin's PART-HOLD-BACK in parts (find the smallest that never "
+                         "stalls behind the edge)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="townhall listeners in this many processes (loadtest --workers)")
     ap.add_argument("--out", type=Path, default=OUT_DIR)
     args = ap.parse_args()
     steps = tuple(int(x) for x in args.steps.split(",")) if args.steps else \
@@ -343,7 +354,9 @@ def main() -> int:
     results: dict[str, Any] = {"machine": machine(), "steps": [], "idle_cpu_percent": {},
                                "settings": {"steps": steps, "measure_s": measure,
                                             "settle_s": SETTLE_S, "joins_per_s": JOINS_PER_S,
-                                            "prebuffer_s": PREBUFFER_S, "bitrate": BITRATE}}
+                                            "prebuffer_s": PREBUFFER_S, "bitrate": BITRATE,
+                                            "hold_back_parts": args.hold_back_parts,
+                                            "workers": args.workers}}
     m = results["machine"]
     print(f"fan-out on {m['cpus']} CPUs ({m['cpu_model']}), steps {steps}; servers, sources "
           "and the load generator share them", flush=True)
@@ -357,7 +370,8 @@ def main() -> int:
             with static_hls(tmp / "b", budget) as dep:
                 run_deployment(dep, steps, args, results)
         if set("cde") & set(args.only):
-            with townhall(tmp / "c", budget * 3) as (origin, space):
+            extra = ("--set", f"part_hold_back_parts={args.hold_back_parts}")
+            with townhall(tmp / "c", budget * 3, *extra) as (origin, space):
                 if "c" in args.only:
                     run_deployment(Deployment("c", check_target(origin.base_url),
                                               {"origin": [origin.process.pid]}, space),
