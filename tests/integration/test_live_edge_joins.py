@@ -90,6 +90,8 @@ def test_playlists_reach_players_compressed_and_delta_updates_pass_the_edge(
             assert first.content == again.content
             plain = c.get(base + q, headers={"Accept-Encoding": "identity"})
             assert "content-encoding" not in plain.headers
+            refused = c.get(base + q, headers={"Accept-Encoding": "br, gzip;q=0"})
+            assert "content-encoding" not in refused.headers
             assert gzip.decompress(_raw(c, base + q)) == \
                 plain.content
             assert len(_raw(c, base + q)) * 3 < len(plain.content)

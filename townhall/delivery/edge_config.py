@@ -189,6 +189,7 @@ http {{
     # playlists come from the origin compressed once per publication: the edge asks for
     # gzip or nothing (never the client's own header) and keeps both forms in its cache
     map "$uri:$http_accept_encoding" $townhall_gzip {{
+        "~*\\.m3u8:.*gzip\\s*;\\s*q=0(\\.0*)?\\s*(,|$)" "";
         "~*\\.m3u8:.*gzip" gzip;
         default "";
     }}
