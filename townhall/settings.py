@@ -113,6 +113,14 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
+    # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
+    latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
+    ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency
+    # (edges x per-edge LL listeners); past it, new joiners get the standard tier
+    tier_lag_ceiling_s: float = 0.5  # s of origin event-loop lag (x shed_lag_scale) that moves
+    # new joiners to standard: where the origin starts shedding joins, long before media
+    tier_lag_sustain_s: float = 2.0  # s the lag must stay past its ceiling to count
+    tier_hold_s: float = 30.0  # s without pressure before new joiners get low latency again
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
@@ -151,3 +159,5 @@ class Settings:
             raise ValueError("origin_tag is 1 to 3 characters of a-z and 0-9")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
+        if self.latency_tier not in ("low", "standard", "auto"):
+            raise ValueError("latency_tier must be low, standard or auto")

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.delivery.latency_tier import LatencyTiers
 from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
@@ -39,6 +40,11 @@ def create_app(settings: Settings) -> FastAPI:
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies)
     lag = LagMonitor(admissions)
+    tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
+                         lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
+                         hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
+    spaces.latency_tier = lambda space, listeners, now: tiers.announce(
+        space.record.id, listeners, admissions.pressure.lag_s, now)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.speakers = speakers
     app.state.trusted = trusted
     app.state.replays = {}
+    app.state.latency_tiers = tiers
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)

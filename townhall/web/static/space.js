@@ -42,6 +42,7 @@
       });
       hls.loadSource(url);
       hls.attachMedia(audio);
+      if (window.thLatency) thLatency.joinAtLiveEdge(hls, audio);
       state.hls = hls;
     } else if (audio.canPlayType("application/vnd.apple.mpegurl")) {
       audio.src = url;  // Safari and iOS play LL-HLS natively
@@ -94,7 +95,8 @@
           state.waiting = null;
           $("queue").hidden = true;
           state.ticket = data.ticket;
-          play(data.playlist_url);
+          play(window.thTier ? thTier.playlistFor(data.playlist_url, state.doc, state.playing)
+            : data.playlist_url);
           setTimeout(() => join({ renew: state.ticket }), data.renew_after_s * 1000);
           return;
         }
