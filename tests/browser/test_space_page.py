@@ -137,7 +137,7 @@ def test_space_page_shows_countdown_before_start_and_replay_after_end(
     expect(when).to_contain_text("Ended")
     replay_link = page.locator("#replay-link")
     expect(replay_link).to_be_visible()
-    expect(replay_link).to_have_text("Ended — replay")
+    expect(replay_link).to_have_text("Play the replay")
     download = page.locator("#download-link")
     expect(download).to_be_visible()
     expect(download).to_have_attribute("href", re.compile(r"/replay/[^/]+\.m4a$"))

@@ -31,8 +31,15 @@ async def host_page(_: Request) -> Response:
                         headers={"Cache-Control": "no-store"})
 
 
+async def favicon(_: Request) -> Response:
+    # browsers ask for /favicon.ico whatever the page links: answer it, never a 404
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
 routes = [
     Route("/", home),
+    Route("/favicon.ico", favicon),
     Route("/spaces/{space_id}", space_page),
     Route("/spaces/{space_id}/host", host_page),
     Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
