@@ -144,6 +144,7 @@ function renderSeats() {
     tools: (s) => {
       if (s.role === "host") return "";
       const t = [tool(s.id, s.muted ? "unmute" : "mute", s.muted ? "Unmute" : "Mute")];
+      if (s.role === "speaker") t.push(tool(s.id, "cohost", "Make co-host"));
       if (s.state === "invited" && s.speak_url) t.push(tool(s.id, "copy", "Copy link"));
       t.push(tool(s.id, "remove", "Remove"));
       return t.join("");
