@@ -47,7 +47,12 @@ const player = createPlayer(audio, spaceId, {
   admitted: () => { $("queue").hidden = true; announce("It is your turn: you are listening now."); },
   verifying: (p) => {
     $("verifying").hidden = p === null;
-    if (p !== null) $("verify-progress").value = p;
+    if (p !== null) {
+      $("verify-progress").value = p;
+      // a proof of work has no fixed length: say how much of the expected work is done
+      $("verify-text").textContent = p >= 1 ? "Done — joining…"
+        : `About ${Math.round(p * 100)} % of the expected work done`;
+    }
   },
 });
 window.townhall = player.state;  // for debugging and the browser tests

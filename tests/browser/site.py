@@ -1,0 +1,76 @@
+"""One server and one browser for the page-state tests (tests/browser/test_pages.py and
+test_page_contracts.py): every state set up together at the start, tones pushed by real
+ffmpeg, a capped space with its one seat taken, a space already ended with its replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Page
+
+from tests.browser.page_checks import ConsoleWatch
+from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+
+POW_BITS = 22  # attack mode's proof of work: long enough (seconds) to show its progress
+
+
+def iso(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Site:
+    server: Server
+    browser: BrowserContext
+    spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tones: list[Popen[bytes]] = field(default_factory=list)
+
+    def open(self, url: str) -> tuple[Page, ConsoleWatch]:
+        for old in self.browser.pages:  # one state at a time: the last one stops playing
+            old.close()
+        page = self.browser.new_page()
+        watch = ConsoleWatch(page)
+        page.goto(url)
+        return page, watch
+
+
+@contextmanager
+def open_site(tmp: Path) -> Iterator[Site]:
+    from tests.browser.conftest import chromium  # conftest imports this module
+
+    srv = start_server(tmp / "data", "--set", f"pow_min_difficulty={POW_BITS}",
+                       "--set", f"pow_max_difficulty={POW_BITS}")
+    s = Site(srv, None)  # type: ignore[arg-type]
+    try:
+        sp = s.spaces
+        sp["scheduled"] = srv.create_space(title="The future of public radio", host="Ada Lovelace",
+                                           scheduled_start=iso(timedelta(hours=2)))
+        sp["delayed"] = srv.create_space(title="Late night questions", host="Grace Hopper",
+                                         scheduled_start=iso(-timedelta(minutes=5)))
+        sp["live"] = srv.create_space(title="Morning news review", host="Linus Pauling")
+        sp["capped"] = srv.create_space(title="A small room", host="Rosalind Franklin",
+                                        listener_cap=1)
+        sp["ended"] = srv.create_space(title="Yesterday's debate", host="Alan Turing")
+        for name, seconds in (("live", 300), ("capped", 300), ("ended", 6)):
+            s.tones.append(push_tone(sp[name]["ingest_url"], seconds))
+        for name in ("live", "capped", "ended"):
+            srv.wait_on_air(sp[name]["id"], 30)
+        srv.join(sp["capped"]["id"])  # the one seat is taken: the next listener waits in line
+        assert s.tones[2].wait(30) == 0  # the short tone has been sent in full
+        res = srv.end_space(sp["ended"])
+        assert res.status_code == 200 and res.json()["replay_url"], res.text
+        with chromium(tmp / "profile") as browser:
+            s.browser = browser
+            yield s
+    finally:
+        for tone in s.tones:
+            stop_process(tone)
+        stop_server(srv)
+
+
