@@ -46,9 +46,10 @@ export function setupReactions(bar, sky, totals, spaceId) {
 
   let lastSecond = "";
   // called with the details' reactions: {last_second: {emoji: n}, total: {emoji: n}}
-  return function update(reactions) {
+  // (a document read twice, from a poll and a cache, must not float its reactions twice)
+  return function update(reactions, serverTime) {
     if (!reactions) return;
-    const key = JSON.stringify(reactions.last_second || {});
+    const key = serverTime + JSON.stringify(reactions.last_second || {});
     if (key !== lastSecond) {
       lastSecond = key;
       for (const [emoji, n] of Object.entries(reactions.last_second || {})) {

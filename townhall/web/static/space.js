@@ -168,7 +168,7 @@ function render(doc) {
     : [{ id: "host", name: doc.host, role: "host", state: "live", muted: false,
          speaking: false }],
   { empty: before ? `${doc.host} will open the stage at the start.` : "Nobody is on stage." });
-  updateReactions(doc.reactions);
+  updateReactions(doc.reactions, doc.server_time);
 
   // while in line or proving the browser, there is nothing to play yet
   const admitted = Boolean(player.state.ticket) && !player.state.waiting;
