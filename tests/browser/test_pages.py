@@ -127,6 +127,18 @@ def test_home_lists_live_upcoming_and_past(site: Site) -> None:
     no_console_errors(watch)
 
 
+def test_speaker_link_page_offers_go_live(site: Site) -> None:
+    doc = site.spaces["live"]
+    res = httpx.post(f"{site.server.base_url}/api/spaces/{doc['id']}/speakers",
+                     json={"name": "Hedy Lamarr"},
+                     headers={"Authorization": f"Bearer {doc['host_key']}"}, timeout=10)
+    assert res.status_code == 201, res.text
+    page, watch = site.open(res.json()["speak_url"])
+    expect(page.locator("#go-live")).to_be_visible()
+    expect(page.locator("#who")).to_contain_text("Hedy Lamarr")
+    check_state(page, "speaker-link")
+    no_console_errors(watch)
+
 def test_attack_mode_shows_browser_verification_progress(site: Site) -> None:
     # last in this module: attack mode is the whole server's
     key = (site.server.data_dir / "admin.key").read_text().strip()

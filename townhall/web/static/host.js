@@ -35,13 +35,17 @@ async function copy(text, what) { toast($("toast"), (await copyText(text)) ? `${
 // --- details, ON AIR, listeners chart ---
 function renderChart() {
   const svg = $("chart");
-  if (samples.length < 2) return;
+  if (!samples.length) return;
   const max = Math.max(1, ...samples);
-  const step = 300 / (samples.length - 1);
-  const pts = samples.map((n, i) => `${(i * step).toFixed(1)},${(62 - (n / max) * 58).toFixed(1)}`);
+  const series = samples.length > 1 ? samples : [samples[0], samples[0]];
+  const step = 300 / (series.length - 1);
+  const pts = series.map((n, i) => `${(i * step).toFixed(1)},${(62 - (n / max) * 58).toFixed(1)}`);
   svg.innerHTML = `<polyline points="0,64 ${pts.join(" ")} 300,64" fill="rgba(194,65,12,.15)" stroke="none"/>` +
     `<polyline points="${pts.join(" ")}" fill="none" stroke="#c2410c" stroke-width="2" vector-effect="non-scaling-stroke"/>`;
-  svg.setAttribute("aria-label", `Listeners over time: now ${samples[samples.length - 1]}, highest ${max}`);
+  const now = samples[samples.length - 1];
+  svg.setAttribute("aria-label", `Listeners over time: now ${now}, highest ${max}`);
+  $("chart-note").textContent = `Now ${now.toLocaleString()}, highest ${Math.max(...samples).toLocaleString()} ` +
+    "since this page opened (sampled every 2 s).";
 }
 
 function renderSource(d) {
