@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
@@ -151,3 +152,9 @@ def test_page_weight_stays_within_the_stated_budget(site: Site) -> None:
         assert size <= BUDGET[name], f"{name}: {size / KIB:.0f} KiB > {BUDGET[name] / KIB:.0f}"
 
 
+
+
+def test_favicon_is_served_where_browsers_look_for_it(site: Site) -> None:
+    # every page used to log a 404 for /favicon.ico
+    res = httpx.get(f"{site.server.base_url}/favicon.ico", timeout=10)
+    assert res.status_code == 200 and res.headers["content-type"].startswith("image/svg+xml")
