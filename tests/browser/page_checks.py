@@ -69,5 +69,7 @@ def check_state(page: Page, name: str, ready: Callable[[Page], None] | None = No
             ready(page)
         page.wait_for_timeout(300)  # a layout pass and a poll after the resize
         page.screenshot(path=str(out / f"{name}-{label}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= width, f"{name} at {label} scrolls sideways: {overflow} px wide"
         violations = axe_violations(page)
         assert violations == [], f"{name} at {label}: {violations}"

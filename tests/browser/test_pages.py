@@ -94,6 +94,10 @@ def test_replay_starts_at_the_shared_timestamp(site: Site) -> None:
     expect(page.locator("#time")).not_to_have_text("0:00")
     page.locator("#share-time").click()
     expect(page.locator("#toast")).to_contain_text(re.compile(r"\?t=\d|copied"))
+    # the timeline seeks: back to the start
+    page.evaluate("""() => { const s = document.getElementById('seek');
+                             s.value = '0.2'; s.dispatchEvent(new Event('change')); }""")
+    page.wait_for_function("document.getElementById('audio').currentTime < 1.5")
     check_state(page, "replay")
     no_console_errors(watch)
 

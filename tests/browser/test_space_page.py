@@ -127,6 +127,7 @@ def test_space_page_shows_countdown_before_start_and_replay_after_end(
     log = tmp_path / "broadcast.log"
     with broadcasting(tone, doc["ingest_url"], log) as proc:
         expect(page.locator("#state")).to_have_text("live")  # went live early: fine
+        expect(page.locator("#announce")).to_have_text("The space is live.")  # screen readers
         assert proc.wait(30) == 0, log.read_text()
     res = server.end_space(doc)
     assert res.status_code == 200, res.text

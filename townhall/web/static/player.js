@@ -36,6 +36,13 @@ export function createPlayer(audio, spaceId, on = {}) {
     state.playing = url;
     if (state.hls) { state.hls.destroy(); state.hls = null; }
     const Hls = await loadHls();
+    if (Hls === null && !audio.canPlayType("application/vnd.apple.mpegurl")) {
+      // the script did not arrive (an origin shedding under load answers 503): try again
+      emit("connection", "reconnecting…");
+      state.playing = null;
+      setTimeout(() => play(url, { live, startAt }), jitter(2));
+      return;
+    }
     if (Hls && Hls.isSupported()) {
       const hls = new Hls({
         lowLatencyMode: live, backBufferLength: 30, startPosition: live ? -1 : startAt,
@@ -69,6 +76,8 @@ export function createPlayer(audio, spaceId, on = {}) {
   function solve(challenge, difficulty) {
     return new Promise((resolve, reject) => {
       const w = new Worker("/static/pow-worker.js");
+      // the worker script may not arrive (503 while the origin sheds): the join loop retries
+      w.onerror = () => { w.terminate(); reject(new Error("the verification did not start")); };
       w.onmessage = (e) => {
         if (e.data.progress !== undefined) { emit("verifying", e.data.progress); return; }
         w.terminate();
