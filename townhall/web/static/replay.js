@@ -65,6 +65,9 @@ export function setupReplay(player, audio, ui) {
       if (shown || !doc.replay_url) return;
       shown = true;
       ui.play.closest("#replay").hidden = false;
+      // the replay's play button takes the live controls' place, beside the volume
+      const row = document.querySelector(".player-row");
+      if (row) row.prepend(ui.play);
       ui.download.href = doc.replay_download_url;
       ui.download.setAttribute("download", `${doc.title.replace(/[^\w -]+/g, "").trim() || "space"}.m4a`);
       ui.seek.value = String(startAt);

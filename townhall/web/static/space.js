@@ -176,7 +176,7 @@ function render(doc) {
   $("live-ind").hidden = !live;
   $("jump").hidden = $("jump").hidden || !live;
   $("playpause").hidden = !live;
-  $("actions").hidden = before || (ended && !doc.replay_url);
+  $("actions").hidden = before || ended;  // the replay has its own share and download
   $("reactions").hidden = !live || !admitted;
   if (live) speak.start(); else speak.stop();
   if (!live) { $("request").hidden = true; $("waiting-hand").hidden = true; }
