@@ -49,6 +49,16 @@ def shed(error: str) -> bool:
     return "status of 503" in error
 
 
+def goto(page: Page, url: str) -> None:
+    """page.goto, again while the origin sheds the page (503: pages go first under load)."""
+    for _ in range(20):
+        response = page.goto(url)
+        if response is None or response.status != 503:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"{url} stayed shed (503)")
+
+
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     assert AXE.exists(), f"{AXE} is missing: run scripts/setup --test (npm ci)"
     if not page.evaluate("Boolean(window.axe)"):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from playwright.sync_api import BrowserContext, Page
 
-from tests.browser.page_checks import ConsoleWatch
+from tests.browser.page_checks import ConsoleWatch, goto
 from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
 
 T = TypeVar("T")
@@ -59,7 +59,7 @@ class Site:
             old.close()
         page = self.browser.new_page()
         watch = ConsoleWatch(page)
-        page.goto(url)
+        goto(page, url)
         return page, watch
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.browser.page_checks import artifacts_dir, check_state
+from tests.browser.page_checks import artifacts_dir, check_state, goto
 from tests.browser.site import Site
 
 pytestmark = pytest.mark.slow
@@ -40,6 +40,7 @@ def test_home_asks_for_an_api_key_on_401_keeps_it_and_sends_it(site: Site) -> No
             route.continue_()
 
     page.route("**/api/spaces", create)
+    expect(page.locator("#live li").first).not_to_have_text("Loading…")  # home.js runs
     page.locator("#title").fill("Keyed space")
     page.locator("#hostname").fill("Barbara Liskov")
     page.locator("#create button[type=submit]").click()
@@ -75,7 +76,7 @@ def test_host_page_warns_of_a_takeover_and_rotates_the_key(site: Site) -> None:
         old.close()
     page.route(f"**/api/spaces/{doc['id']}/host", host_view)
     page.route(f"**/api/spaces/{doc['id']}/rotate-key", rotate)
-    page.goto(doc["host_url"])
+    goto(page, doc["host_url"])
     warning = page.locator("#takeover-warning")
     expect(warning).to_contain_text("took over the ingest 2 times")
     check_state(page, "host-takeover")
@@ -99,7 +100,8 @@ def test_reduced_motion_keeps_reactions_still_but_counted(site: Site) -> None:
 
 def test_asking_to_speak_works_from_the_keyboard_alone(site: Site) -> None:
     page, watch = site.open(site.spaces["live"]["page_url"])
-    expect(page.locator("#request")).to_be_visible()
+    # the page backs off while the origin sheds its details polls: allow a few rounds
+    expect(page.locator("#request")).to_be_visible(timeout=40_000)
     for _ in range(40):
         if page.evaluate("document.activeElement && document.activeElement.id") == "request":
             break
@@ -130,7 +132,7 @@ def page_weight(page: Page, url: str, ready: str) -> int:
             sizes[response.url] = len(response.body())
 
     page.on("response", seen)
-    page.goto(url)
+    goto(page, url)
     page.wait_for_function(ready, timeout=30_000)
     page.wait_for_timeout(500)
     page.remove_listener("response", seen)

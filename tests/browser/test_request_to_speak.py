@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.page_checks import ConsoleWatch, check_state
+from tests.browser.page_checks import ConsoleWatch, check_state, goto
 from tests.browser.test_speakers_browser import chromium_with_fake_mic, inbound, wait_inbound
 from tests.helpers import Server, start_server, stop_server
 
@@ -63,13 +63,13 @@ def test_listener_asks_host_approves_and_a_third_page_hears_both(
     with chromium_with_fake_mic(tmp_path / "profile") as browser:
         host = browser.pages[0] if browser.pages else browser.new_page()
         host_console = ConsoleWatch(host)
-        host.goto(space["host_url"])
+        goto(host, space["host_url"])
         host.locator("#go-live").click()
         webrtc_server.wait_on_air(space["id"], 30)
 
         guest = browser.new_page()
         guest_console = ConsoleWatch(guest)
-        guest.goto(space["page_url"])
+        goto(guest, space["page_url"])
         guest.locator("#request").click()
         guest.locator("#speak-name").fill("Grace Hopper")
         guest.locator("#speak-form button[type=submit]").click()
@@ -92,7 +92,7 @@ def test_listener_asks_host_approves_and_a_third_page_hears_both(
 
         third = browser.new_page()
         third_console = ConsoleWatch(third)
-        third.goto(space["page_url"])
+        goto(third, space["page_url"])
         third.wait_for_function("document.getElementById('audio').currentTime > 1",
                                 timeout=30_000)
         third.evaluate(ANALYSE)

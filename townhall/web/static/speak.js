@@ -3,7 +3,7 @@
 // leave. The raised-hand token is kept in sessionStorage under the same slot the speaker
 // page uses, so a reload keeps the place. While on stage the HLS player is muted: the
 // speaker hears the others directly over WebRTC, not three seconds late.
-/* global thWhip */
+/* global th, thWhip */
 import { icon } from "./icons.js";
 
 export function setupSpeak(spaceId, ui, { announce, onChange, programAudio }) {
@@ -16,17 +16,7 @@ export function setupSpeak(spaceId, ui, { announce, onChange, programAudio }) {
   let timer = null;
   const auth = () => ({ Authorization: "Bearer " + token });
 
-  async function call(path, opts = {}) {
-    const res = await fetch(api + path, { cache: "no-store", ...opts });
-    let body = null;
-    try { body = await res.json(); } catch (_) { body = null; }
-    if (!res.ok) {
-      const err = new Error((body && body.detail) || `HTTP ${res.status}`);
-      err.status = res.status;
-      throw err;
-    }
-    return body;
-  }
+  const call = (path, opts = {}) => th.api(api + path, opts);  // common.js: retries shed writes
 
   function render() {
     const state = me ? me.state : null;
