@@ -160,3 +160,11 @@ def test_favicon_is_served_where_browsers_look_for_it(site: Site) -> None:
     # every page used to log a 404 for /favicon.ico
     res = httpx.get(f"{site.server.base_url}/favicon.ico", timeout=10)
     assert res.status_code == 200 and res.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_page_scripts_are_cacheable_and_stale_allowed(site: Site) -> None:
+    # a page that loaded keeps its modules from cache while the origin sheds "other" first
+    res = httpx.get(f"{site.server.base_url}/static/player.js", timeout=10)
+    assert res.status_code == 200
+    assert "stale-if-error" in res.headers["cache-control"], res.headers
+    assert "javascript" in res.headers["content-type"]
