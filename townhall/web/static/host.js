@@ -104,8 +104,9 @@ async function refresh() {
   }
 }
 
-// --- program level meter (≈ 4 per second while live) ---
+// --- program level meter (2 reads a second while live; backs off when refused) ---
 async function meter() {
+  let next = 500;
   if (doc && doc.state === "live" && !document.hidden) {
     try {
       const m = await th.api(`${api}/host/level`, { headers: auth() });
@@ -113,9 +114,9 @@ async function meter() {
       $("meter").firstElementChild.style.width = `${((db + 60) / 60) * 100}%`;
       $("meter").setAttribute("aria-valuenow", String(Math.round(db)));
       $("meter-text").textContent = m.level_dbfs <= -60 ? "silent" : `${m.level_dbfs.toFixed(0)} dBFS`;
-    } catch (_) { /* an older server has no meter: leave it silent */ }
+    } catch (_) { next = 3000; /* shed, or an older server without a meter: wait */ }
   }
-  setTimeout(meter, 250);
+  setTimeout(meter, next);
 }
 
 // --- the stage and the requests queue ---

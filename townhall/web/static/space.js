@@ -39,7 +39,8 @@ const player = createPlayer(audio, spaceId, {
   waiting: (data, first) => {
     $("queue").hidden = false;
     $("position").textContent = data.position.toLocaleString();
-    $("eta").textContent = data.eta_s ? `about ${Math.max(1, Math.ceil(data.eta_s / 60))} min` : "unknown";
+    $("eta").textContent = data.eta_s ? `about ${Math.max(1, Math.ceil(data.eta_s / 60))} min`
+      : (data.position === 1 ? "you are next" : "not known yet");
     // honest progress: how far you moved from where you joined the line, nothing invented
     const moved = first > 1 ? (first - data.position) / (first - 1) : 0;
     $("queue-progress").value = Math.max(0, Math.min(1, moved));
