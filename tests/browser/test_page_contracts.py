@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.browser.page_checks import artifacts_dir, check_state, goto
+from tests.browser.page_checks import ConsoleWatch, artifacts_dir, check_state, goto
 from tests.browser.site import Site
 
 pytestmark = pytest.mark.slow
@@ -168,3 +168,29 @@ def test_page_scripts_are_cacheable_and_stale_allowed(site: Site) -> None:
     assert res.status_code == 200
     assert "stale-if-error" in res.headers["cache-control"], res.headers
     assert "javascript" in res.headers["content-type"]
+
+
+def test_a_page_whose_script_was_shed_loads_itself_again(site: Site) -> None:
+    # the origin sheds static files first under load; a first visit that lost one module
+    # must not stay blank
+    for old in site.browser.pages:
+        old.close()
+    page = site.browser.new_page()
+    watch = ConsoleWatch(page)
+    shed_once: list[str] = []
+
+    def stage_js(route: Route) -> None:
+        if not shed_once:
+            shed_once.append(route.request.url)
+            route.fulfill(status=503, headers={"Retry-After": "1"},
+                          content_type="application/json",
+                          body='{"error": "overloaded", "detail": "busy; retry in 1 s"}')
+        else:
+            route.continue_()
+
+    page.route("**/static/stage.js", stage_js)
+    goto(page, site.spaces["live"]["page_url"])
+    expect(page.locator("#state")).to_have_text("live", timeout=30_000)
+    assert shed_once, "the test did not shed the module"
+    assert page.evaluate("sessionStorage.getItem('th.reloads')") is None
+    assert watch.unexpected() == [], watch.errors

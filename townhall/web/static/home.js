@@ -68,3 +68,4 @@ $("create").addEventListener("submit", async (e) => {
 });
 load();
 setInterval(load, 5000);
+sessionStorage.removeItem("th.reloads");  // started: the scripts all arrived

@@ -268,3 +268,4 @@ refreshStage();
 meter();
 setInterval(() => { if (key()) refresh(); }, 2000);
 setInterval(refreshStage, 1000);
+sessionStorage.removeItem("th.reloads");  // started: the scripts all arrived

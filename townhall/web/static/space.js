@@ -218,3 +218,4 @@ setInterval(() => {
   if (player.state.doc && !page.failures && !page.stale) render(player.state.doc);
 }, 1000);
 poll();
+sessionStorage.removeItem("th.reloads");  // started: the scripts all arrived
