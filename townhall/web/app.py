@@ -22,7 +22,7 @@ from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.settings import Settings
 from townhall.store.sqlite import SqliteSpaceStore
-from townhall.web import api, errors, media, pages, speakers_api
+from townhall.web import api, errors, media, pages, program_meter, speakers_api
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.fast_join import FastJoin
@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
+    app.include_router(program_meter.router)
     for route in media.routes + pages.routes + whip.routes + speakers_api.routes:
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
