@@ -124,6 +124,14 @@ class Settings:
     store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
     store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
     log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
+    # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
+    latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
+    ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency
+    # (edges x per-edge LL listeners); past it, new joiners get the standard tier
+    tier_lag_ceiling_s: float = 0.5  # s of origin event-loop lag (x shed_lag_scale) that moves
+    # new joiners to standard: where the origin starts shedding joins, long before media
+    tier_lag_sustain_s: float = 2.0  # s the lag must stay past its ceiling to count
+    tier_hold_s: float = 30.0  # s without pressure before new joiners get low latency again
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     # --- the verifiable record (signing key, live checkpoints, Content Credentials) ---
@@ -176,3 +184,5 @@ class Settings:
             raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
+        if self.latency_tier not in ("low", "standard", "auto"):
+            raise ValueError("latency_tier must be low, standard or auto")

@@ -37,6 +37,16 @@ HTTP_TUNING = """\
     keepalive_requests 100000;"""
 
 
+# details documents are small JSON polled by every page: gzip them at the edge, cheaply
+DETAILS_GZIP = """\
+            gzip on;
+            gzip_types application/json;
+            gzip_comp_level 1;
+            gzip_min_length 256;
+            gzip_proxied any;
+            gzip_vary on;"""
+
+
 @dataclass(frozen=True)
 class EdgeSettings:
     origins: tuple[str, ...]  # [TAG=]host:port of each origin (tags needed for several)
@@ -168,6 +178,21 @@ http {{
         ~^(?<n6>[0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*): $n6;
         default $remote_addr;
     }}
+    # a playlist asked for without _HLS_msn (a join, or a plain player's reload) is cached
+    # for a tenth of a second only: its key carries the 100 ms it falls in, so a joiner
+    # starts at the live edge, while each edge still asks the origin at most 10 times a
+    # second; blocking reloads (with _HLS_msn) are unique and cached whole
+    map "$arg__HLS_msn:$uri:$msec" $townhall_fresh {{
+        "~^:[^:]*\\.m3u8:(?<bucket>\\d+\\.\\d)" $bucket;
+        default "";
+    }}
+    # playlists come from the origin compressed once per publication: the edge asks for
+    # gzip or nothing (never the client's own header) and keeps both forms in its cache
+    map "$uri:$http_accept_encoding" $townhall_gzip {{
+        "~*\\.m3u8:.*gzip\\s*;\\s*q=0(\\.0*)?\\s*(,|$)" "";
+        "~*\\.m3u8:.*gzip" gzip;
+        default "";
+    }}
     limit_req_zone $binary_remote_addr zone=join_addr:32m rate={s.join_rate_per_address};
     limit_req_zone $townhall_net zone=join_net:16m rate={s.join_rate_per_network};
     limit_req_zone $binary_remote_addr zone=api_addr:32m rate={s.api_rate_per_address};
@@ -211,9 +236,11 @@ http {{
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
-            proxy_cache_key "$sp/$rest$is_args$args";
+            proxy_cache_key "$sp/$rest$is_args$args$townhall_fresh$townhall_gzip";
 {cached_live}
 {proxy_common}
+            proxy_set_header Accept-Encoding $townhall_gzip;
+            proxy_ignore_headers Vary;  # the key holds the encoding already
         }}
 
         # anything else under /live is ticketless or malformed: never reaches an origin
@@ -235,6 +262,7 @@ http {{
             proxy_cache_key "$uri";
 {cached}
 {proxy_common}
+{DETAILS_GZIP}
         }}
 
         # joins with a grant: any origin admits them ($space stays empty: spread over all)

@@ -77,6 +77,9 @@ class Spaces:
         # a join grant for the details document (set by the any-origin admissions), and the
         # listeners that origins admitted with grants, as they report them
         self.join_grant: Callable[[LiveSpace, int, float], str | None] | None = None
+        # the latency tier announced to new joiners (townhall.delivery.latency_tier), set by
+        # the app, which knows the origin's pressure
+        self.latency_tier: Callable[[LiveSpace, int, float], dict[str, str]] | None = None
         self.audience: dict[str, Audience] = {}
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
@@ -338,6 +341,7 @@ class Spaces:
             "reactions": space.reactions.snapshot(now),
             "on_air": bool(space.program and space.program.ready),
             "join_grant": self.join_grant(space, listeners, now) if self.join_grant else None,
+            **(self.latency_tier(space, listeners, now) if self.latency_tier else {}),
             **stage_status(space, self.settings),
             **self.urls(space),
             "signing_key": self.signing_key(),

@@ -14,6 +14,8 @@ Rules of the seat table (TRANSITIONS), in the manner of h11's _state.py:
     INVITED again: the speaker may rejoin with the same token.
   - MUTE and UNMUTE keep the state and set the muted flag (INVITED or LIVE).
   - REMOVE makes any seat but the host's REMOVED. REMOVED is final: the token is revoked.
+  - PROMOTE keeps the state and makes a speaker (INVITED or LIVE) a co-host; only the host
+    may. The seat's role is the seat's, not the token's: the speaker's link keeps working.
 Every changed seat is kept for `take_changes` (the service writes them to the store), and
 `restore` rebuilds a stage from stored seats after a restart: removals, approvals, names and
 a host's mute hold; a seat that was LIVE is INVITED again (its session died with the process).
@@ -60,6 +62,7 @@ class Action(StrEnum):
     MUTE = "mute"
     UNMUTE = "unmute"
     REMOVE = "remove"
+    PROMOTE = "promote"
 
 
 class Who(StrEnum):
@@ -98,6 +101,8 @@ TRANSITIONS: dict[tuple[SeatState, Action], SeatState] = {
     (SeatState.RAISED, Action.REMOVE): SeatState.REMOVED,
     (SeatState.INVITED, Action.REMOVE): SeatState.REMOVED,
     (SeatState.LIVE, Action.REMOVE): SeatState.REMOVED,
+    (SeatState.INVITED, Action.PROMOTE): SeatState.INVITED,
+    (SeatState.LIVE, Action.PROMOTE): SeatState.LIVE,
 }
 
 PERMISSIONS: dict[Action, frozenset[Who]] = {
@@ -108,6 +113,7 @@ PERMISSIONS: dict[Action, frozenset[Who]] = {
     Action.MUTE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
     Action.UNMUTE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
     Action.REMOVE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
+    Action.PROMOTE: frozenset({Who.HOST}),
 }
 
 # refusals worth a specific message: (state, action) -> (problem, code, detail)
@@ -327,6 +333,9 @@ class Stage:
         if action is Action.UNMUTE and who is Who.SELF and target.muted_by_manager:
             raise StageError(Problem.FORBIDDEN, "muted_by_host",
                              "the host muted you; ask them to unmute you")
+        if action is Action.PROMOTE and target.role is not Role.SPEAKER:
+            raise StageError(Problem.CONFLICT, "not_a_speaker",
+                             f"{target.name!r} is a {target.role.value}, not a speaker")
         if action is Action.MUTE:
             target.muted = True
             target.muted_by_manager = who is not Who.SELF
@@ -334,6 +343,8 @@ class Stage:
             target.muted = target.muted_by_manager = False
         elif action is Action.APPROVE:
             target.role = Role.SPEAKER
+        elif action is Action.PROMOTE:
+            target.role = Role.COHOST
         if nxt is not target.state:
             target.state = nxt
             target.since = now

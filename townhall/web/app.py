@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.delivery.latency_tier import LatencyTiers
 from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
@@ -23,7 +24,17 @@ from townhall.ops import metrics
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
-from townhall.web import api, errors, health, media, pages, record, signed_replay, speakers_api
+from townhall.web import (
+    api,
+    errors,
+    health,
+    media,
+    pages,
+    program_meter,
+    record,
+    signed_replay,
+    speakers_api,
+)
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.fast_join import FastJoin
@@ -45,6 +56,11 @@ def create_app(settings: Settings) -> FastAPI:
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies)
     lag = LagMonitor(admissions)
+    tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
+                         lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
+                         hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
+    spaces.latency_tier = lambda space, listeners, now: tiers.announce(
+        space.record.id, listeners, admissions.pressure.lag_s, now)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,9 +93,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.replays = {}
     app.state.stores = stores
     app.state.withdrawn = {}
+    app.state.latency_tiers = tiers
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
+    app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores)
     for route in (record.routes + signed_replay.routes + media.routes + pages.routes
                   + whip.routes + speakers_api.routes + health.routes):

@@ -22,9 +22,11 @@ from townhall.delivery.blocking import (
     Position,
     Verdict,
     parse_directives,
+    parse_skip,
     part_verdict,
     playlist_verdict,
 )
+from townhall.delivery.encoding import accepts_gzip
 from townhall.live.errors import SpaceError
 from townhall.live.program import Program
 from townhall.live.spaces import LiveSpace, Spaces
@@ -77,9 +79,18 @@ def _count_listener(request: Request, space: LiveSpace) -> None:
 
 
 async def multivariant(request: Request) -> Response:
+    return _multivariant(request, "media.m3u8")
+
+
+async def standard_multivariant(request: Request) -> Response:
+    """The standard latency tier's entry point: one variant, whole segments only."""
+    return _multivariant(request, "segments.m3u8")
+
+
+def _multivariant(request: Request, media: str) -> Response:
     _space, program = _live(request)
     sid = request.query_params.get("sid", "")
-    media_uri = "media.m3u8" + (f"?sid={sid}" if SID_RE.match(sid) else "")
+    media_uri = media + (f"?sid={sid}" if SID_RE.match(sid) else "")
     track = program.encoder.track
     body = render_multivariant(media_uri=media_uri, bandwidth=int(track.bitrate * 1.1),
                                codecs=track.codecs)
@@ -93,6 +104,7 @@ async def media_playlist(request: Request) -> Response:
     q = request.query_params
     try:
         msn, part = parse_directives(q.get("_HLS_msn"), q.get("_HLS_part"))
+        delta = parse_skip(q.get("_HLS_skip"))
     except BadBlockingRequest as exc:
         return error_response(400, "bad_blocking_request", str(exc))
     window = program.window
@@ -120,8 +132,28 @@ async def media_playlist(request: Request) -> Response:
     else:
         control = cache.ended_playlist() if window.ended else cache.live_playlist(
             window.part_target)
-    return Response(window.render_bytes(), media_type=M3U8,
-                    headers={"Cache-Control": control})
+    # compressed once per publication by the window; edges cache each form (Vary)
+    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(window.render_bytes(delta=delta, gzipped=gzipped), media_type=M3U8,
+                    headers=headers)
+
+
+async def standard_playlist(request: Request) -> Response:
+    """The standard latency tier: whole segments only, no LL-HLS tags, plain reloads."""
+    space, program = _live(request)
+    if not program.settings.require_tickets:
+        _count_listener(request, space)
+    window = program.window
+    control = cache.ended_playlist() if window.ended else cache.standard_playlist()
+    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(window.render_bytes(gzipped=gzipped, standard=True), media_type=M3U8,
+                    headers=headers)
 
 
 async def init_section(request: Request) -> Response:
@@ -236,6 +268,8 @@ async def replay_manifest(request: Request) -> Response:
 LIVE_ROUTES = [
     ("master.m3u8", multivariant),
     ("media.m3u8", media_playlist),
+    ("standard.m3u8", standard_multivariant),
+    ("segments.m3u8", standard_playlist),
     ("init.mp4", init_section),
     ("seg/{msn}.m4s", segment),
     ("part/{msn}.{index}.m4s", part),
