@@ -220,9 +220,10 @@ def _on_air(origin: Server, space: str) -> bool:
 
 
 @contextlib.contextmanager
-def townhall(tmp: Path, seconds: float) -> Iterator[tuple[Server, str]]:
-    """A townhall origin (attack mode off: this measures fan-out, not admission) on air."""
-    origin = start_server(tmp / "data", "--attack-mode", "off")
+def townhall(tmp: Path, seconds: float, *extra: str) -> Iterator[tuple[Server, str]]:
+    """A townhall origin (attack mode off: this measures fan-out, not admission) on air;
+    `extra`: more `townhall serve` arguments (e.g. `--set part_hold_back_parts=5`)."""
+    origin = start_server(tmp / "data", "--attack-mode", "off", *extra)
     source: subprocess.Popen[bytes] | None = None
     try:
         doc = origin.create_space(title="fan-out bench", host="bench")

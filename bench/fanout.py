@@ -12,7 +12,9 @@ whole bitrate), five deployments stepped through the same listener counts:
   (reload every target duration, whole segments, three target durations behind).
 - (c) a townhall origin alone, N LL-HLS listeners (`townhall.loadtest.run_load`).
 - (d) the same origin behind its nginx edge (`townhall edge-config`), N LL-HLS listeners.
-- (e) the same edge, N plain-HLS listeners (same request pattern as (b), 2.24 s segments).
+- (e) the same edge, the standard latency tier: the operator switches the space to it
+  (`PUT /api/admin/latency-tier`), listeners follow the details to `standard.m3u8` (whole
+  2.24 s segments, the request pattern of (b)).
 
 Server CPU is read from /proc (utime + stime) of the server processes only: icecast2; the
 nginx master and workers; the origin's process tree; origin + edge for (d)/(e). The sources
@@ -48,6 +50,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -69,10 +73,12 @@ from bench.followers import (  # noqa: E402
     run_followers,
 )
 from tests.edge_helpers import start_edge  # noqa: E402
+from tests.helpers import Server  # noqa: E402
 from townhall.loadtest import LoadConfig, run_load  # noqa: E402
 from townhall.loadtest.addresses import AddressPool  # noqa: E402
 from townhall.loadtest.metrics import Second, Tally  # noqa: E402
 from townhall.loadtest.safety import check_target  # noqa: E402
+from townhall.loadtest.workers import run_workers  # noqa: E402
 
 OUT_DIR = ROOT / "bench" / "out"
 STEPS = (100, 200, 400, 800, 1600)
@@ -86,7 +92,7 @@ LAGGING_GENERATOR_S = 0.1  # generator loop lag p99 above this: its stalls may b
 NETWORKS = {"a": 30, "b": 40, "c": 50, "d": 60, "e": 70}  # 127.<n>.x.y per deployment
 NAMES = {"a": "Icecast2, progressive MP3", "b": "nginx, static plain HLS",
          "c": "townhall origin, LL-HLS", "d": "townhall + nginx edge, LL-HLS",
-         "e": "townhall + nginx edge, plain HLS"}
+         "e": "townhall + edge, standard tier"}
 
 
 # --- one step: N listeners against one deployment ---
@@ -111,6 +117,7 @@ class Step:
     cpu_s: dict[str, float]  # server CPU in the window, by role
     cpu_percent: dict[str, float]  # of one core, by role
     cpu_s_per_listener_hour: float
+    edge_cpu_s_per_listener_hour: float | None  # the nginx edge alone (d, e)
     marginal_cpu_s_per_listener_hour: float  # above the server's idle rate
     requests_per_listener_s: float
     kbit_per_listener: float  # delivered bytes, per playing listener
@@ -120,7 +127,8 @@ class Step:
     error_kinds: dict[str, int] = field(default_factory=dict)
 
 
-async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, float]) -> Step:
+async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, float],
+                   workers: int = 1) -> Step:
     join_s = max(1.0, n / JOINS_PER_S)
     duration = join_s + SETTLE_S + measure_s
     meter = CpuMeter(dep.roles)
@@ -138,10 +146,14 @@ async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, fl
             else StaticHlsListener(dep.target, pool.address(i), tally) for i in range(n)]
         run = await run_followers(followers, duration, join_s, tally, on_second)
     else:
-        report = await run_load(LoadConfig(
+        config = LoadConfig(
             target=dep.target.url, space=dep.space, listeners=n, duration_s=duration,
             join_window_s=join_s, mode="plain" if dep.key == "e" else "ll",
-            listener_network=network, seed=n), on_second=on_second)
+            listener_network=network, seed=n)
+        if workers > 1:  # `townhall loadtest --workers`: the generator in several processes
+            report = await asyncio.to_thread(run_workers, config, workers, on_second)
+        else:
+            report = await run_load(config, on_second=on_second)
         run = Run(report.timeline, report.played, report.failed, report.stalls,
                   report.listeners_with_stalls, report.errors, report.ttfa_s,
                   report.live_edge_s, report.stalled_s, report.process["cpu_percent"],
@@ -166,12 +178,23 @@ async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, fl
         cpu_s={r: round(v, 3) for r, v in used.items()},
         cpu_percent={r: round(100 * v / span, 1) for r, v in used.items()},
         cpu_s_per_listener_hour=round(total * per_hour, 3),
+        edge_cpu_s_per_listener_hour=round(used["nginx"] * per_hour, 3)
+        if dep.key in "de" else None,
         marginal_cpu_s_per_listener_hour=round(max(0.0, total - idle_total) * per_hour, 3),
         requests_per_listener_s=round(sum(s.requests for s in window) / max(listener_s, 1), 3),
         kbit_per_listener=round(8 * sum(s.bytes for s in window) / max(listener_s, 1) / 1000, 1),
         generator_cpu_percent=run.generator_cpu_percent,
         generator_lag_p99_s=round(run.generator_lag_p99_s, 4), generator_bound=lagging,
         error_kinds=dict(sorted(run.errors.items(), key=lambda kv: -kv[1])[:6]))
+
+
+def set_tier(origin: Server, space: str, mode: str) -> None:
+    """The operator's latency tier for the space (new joiners follow the details)."""
+    key = (origin.data_dir / "admin.key").read_text().strip()
+    res = httpx.put(f"{origin.base_url}/api/admin/latency-tier", json={"mode": mode,
+                    "space": space}, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    res.raise_for_status()
+    time.sleep(1.5)  # the details are re-rendered and the edge's copy expires
 
 
 async def idle_rate(dep: Deployment, seconds: float) -> dict[str, float]:
@@ -192,7 +215,7 @@ def run_deployment(dep: Deployment, steps: tuple[int, ...], args: argparse.Names
     print(f"({dep.key}) {NAMES[dep.key]}: idle server CPU "
           + ", ".join(f"{r} {100 * v:.1f}%" for r, v in idle.items()), flush=True)
     for n in steps:
-        step = asyncio.run(run_step(dep, n, measure_s, idle))
+        step = asyncio.run(run_step(dep, n, measure_s, idle, args.workers))
         results["steps"].append(asdict(step))
         print("    " + _row(step), flush=True)
         if not step.clean and not args.all_steps:
@@ -214,7 +237,10 @@ def _row(s: Step) -> str:
     edge = "-" if s.live_edge_p50_s is None else f"{s.live_edge_p50_s:.2f}"
     return (f"N={s.listeners:5d} played {s.played:5d} stalls {s.stalls:4d} ttfa p50 {ttfa}s "
             f"live edge p50 {edge}s "
-            f"cpu/listener-h {s.cpu_s_per_listener_hour:8.2f}s (marginal "
+            f"cpu/listener-h {s.cpu_s_per_listener_hour:8.2f}s"
+            + ("" if s.edge_cpu_s_per_listener_hour is None else
+               f" edge {s.edge_cpu_s_per_listener_hour:.2f}s")
+            + " (marginal "
             f"{s.marginal_cpu_s_per_listener_hour:7.2f}s) [{cpu}] req/listener-s "
             f"{s.requests_per_listener_s:.2f} {s.kbit_per_listener:.0f} kb/s; generator "
             f"{s.generator_cpu_percent:.0f}% lag p99 {1000 * s.generator_lag_p99_s:.0f} ms"
@@ -311,6 +337,11 @@ def main() -> int:
     ap.add_argument("--steps", default=None, help="comma list of listener counts")
     ap.add_argument("--only", default="abcde", help="deployments to run, e.g. 'bd'")
     ap.add_argument("--all-steps", action="store_true", help="keep stepping after a stall")
+    ap.add_argument("--hold-back-parts", type=float, default=3.0,
+                    help="the origin's PART-HOLD-BACK in parts (find the smallest that never "
+                         "stalls behind the edge)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="townhall listeners in this many processes (loadtest --workers)")
     ap.add_argument("--out", type=Path, default=OUT_DIR)
     args = ap.parse_args()
     steps = tuple(int(x) for x in args.steps.split(",")) if args.steps else \
@@ -323,7 +354,9 @@ def main() -> int:
     results: dict[str, Any] = {"machine": machine(), "steps": [], "idle_cpu_percent": {},
                                "settings": {"steps": steps, "measure_s": measure,
                                             "settle_s": SETTLE_S, "joins_per_s": JOINS_PER_S,
-                                            "prebuffer_s": PREBUFFER_S, "bitrate": BITRATE}}
+                                            "prebuffer_s": PREBUFFER_S, "bitrate": BITRATE,
+                                            "hold_back_parts": args.hold_back_parts,
+                                            "workers": args.workers}}
     m = results["machine"]
     print(f"fan-out on {m['cpus']} CPUs ({m['cpu_model']}), steps {steps}; servers, sources "
           "and the load generator share them", flush=True)
@@ -337,7 +370,8 @@ def main() -> int:
             with static_hls(tmp / "b", budget) as dep:
                 run_deployment(dep, steps, args, results)
         if set("cde") & set(args.only):
-            with townhall(tmp / "c", budget * 3) as (origin, space):
+            extra = ("--set", f"part_hold_back_parts={args.hold_back_parts}")
+            with townhall(tmp / "c", budget * 3, *extra) as (origin, space):
                 if "c" in args.only:
                     run_deployment(Deployment("c", check_target(origin.base_url),
                                               {"origin": [origin.process.pid]}, space),
@@ -346,6 +380,7 @@ def main() -> int:
                 try:
                     for key in "de":
                         if key in args.only:
+                            set_tier(origin, space, "standard" if key == "e" else "low")
                             run_deployment(Deployment(key, check_target(edge.url), {
                                 "origin": [origin.process.pid], "nginx": [edge.process.pid]},
                                 space), steps, args, results)

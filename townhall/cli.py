@@ -56,6 +56,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         edge_secret=_kept(data_dir, "edge.secret", secrets.token_hex(24)),
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
                                                    secrets.token_hex(32))),
+                        signing_key_file=Path(args.signing_key) if args.signing_key else None,
+                        signing_chain_file=(Path(args.signing_chain) if args.signing_chain
+                                            else None),
                         **_overrides(args.set))
     settings, protocol, fitted = _fit_descriptors(settings)
     try:
@@ -329,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
                             "begins its space ids (edge-config --origin TAG=HOST:PORT)")
     serve.add_argument("--trusted-proxy", action="append",
                        help="CIDR whose X-Real-IP is believed (default loopback)")
+    serve.add_argument("--signing-key", default=None,
+                       help="ECDSA P-256 private key (PEM) that signs recordings (default: "
+                            "created in <data-dir>/signing)")
+    serve.add_argument("--signing-chain", default=None,
+                       help="its X.509 certificate chain (PEM, leaf first)")
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="override any field of townhall/settings.py")
     serve.add_argument("--log-level", default="info")
@@ -399,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --revoke: also refuse the seats at this edge (its "
                              "revoked.map, then nginx -s reload)")
     tickets.set_defaults(func=cmd_tickets)
+    from townhall import verify_command
+
+    ver = sub.add_parser("verify", help="check a replay or clip against its signed record")
+    verify_command.add_arguments(ver)
+    ver.set_defaults(func=verify_command.command)
 
     from townhall.simulate import cli as simulate_cli
 

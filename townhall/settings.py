@@ -177,8 +177,26 @@ class Settings:
     replica_outbox_max: int = 5000  # entries a holder queues while Redis is away, then drops
     redis_timeout_s: float = 0.5  # a Redis call slower than this counts as Redis away
     record_refresh_s: float = 2.0  # records of other origins' spaces are re-read this often
+    # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
+    latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
+    ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency
+    # (edges x per-edge LL listeners); past it, new joiners get the standard tier
+    tier_lag_ceiling_s: float = 0.5  # s of origin event-loop lag (x shed_lag_scale) that moves
+    # new joiners to standard: where the origin starts shedding joins, long before media
+    tier_lag_sustain_s: float = 2.0  # s the lag must stay past its ceiling to count
+    tier_hold_s: float = 30.0  # s without pressure before new joiners get low latency again
     # --- recordings ---
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # --- the verifiable record (signing key, live checkpoints, Content Credentials) ---
+    # the deployment's ECDSA P-256 key and X.509 chain (PEM, leaf first); neither: a key and
+    # a self-made CA are created once under <data_dir>/signing/
+    signing_key_file: Path | None = None
+    signing_chain_file: Path | None = None
+    signing: bool = True  # sign checkpoints, manifests and replays (off: HMAC seal only)
+    checkpoint_every_segments: int = 1  # a signed live checkpoint after this many segments
+    content_credentials: bool = True  # C2PA manifest on the downloadable replay and clips
+    max_clip_segments: int = 135  # segments in one clip (about 5 min at 2.24 s); each clip
+    # is C2PA-signed per request, and the SDK's cost grows with the square of the segments
 
     @property
     def database_path(self) -> Path:
@@ -233,3 +251,5 @@ class Settings:
             raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
+        if self.latency_tier not in ("low", "standard", "auto"):
+            raise ValueError("latency_tier must be low, standard or auto")

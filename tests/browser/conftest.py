@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
+from tests.browser.site import Site, open_site
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -42,3 +44,11 @@ def context(tmp_path: Path) -> Iterator[BrowserContext]:
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.pages[0] if context.pages else context.new_page()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The page-state tests' shared server and browser (tests/browser/site.py), one per
+    module: shared across the whole package it would load the CPU under the timing tests."""
+    with open_site(tmp_path_factory.mktemp("pages")) as s:
+        yield s

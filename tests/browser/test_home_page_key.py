@@ -23,14 +23,14 @@ def test_creating_a_space_needs_a_key_that_the_page_then_keeps(server: Server,
     page.goto(server.base_url + "/")
     page.fill("#title", "Keyed")
     page.fill("#hostname", "Ada")
-    page.fill("#apikey", "wrong-key")
+    page.fill("#api-key", "wrong-key")
     page.click("button[type=submit]")
     expect(page.locator("#error")).to_contain_text("API key")
     assert page.evaluate("localStorage.getItem('townhall.apiKey')") is None
-    page.fill("#apikey", server.admin_key)
+    page.fill("#api-key", server.admin_key)
     page.click("button[type=submit]")
     expect(page.locator("#created")).to_be_visible()
     assert page.evaluate("localStorage.getItem('townhall.apiKey')") == server.admin_key
     page.reload()
-    expect(page.locator("#apikey")).to_have_value(server.admin_key)
-    expect(page.locator("#spaces")).to_contain_text("Keyed")
+    expect(page.locator("#api-key")).to_have_value(server.admin_key)
+    expect(page.locator("main")).to_contain_text("Keyed")

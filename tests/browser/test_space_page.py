@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from tests.browser.page_checks import goto
 from tests.helpers import Server, stop_process
 
 pytestmark = pytest.mark.slow
@@ -83,7 +84,7 @@ def test_space_page_plays_live_audio_without_hls_errors(
     tone = make_tone(tmp_path / "tone.m4a", 30)
     log = tmp_path / "broadcast.log"
     with broadcasting(tone, doc["ingest_url"], log) as proc:
-        page.goto(doc["page_url"])
+        goto(page, doc["page_url"])
         expect(page.locator("#state")).to_have_text("live")
         wait_playing(page, 0.5)
         assert proc.poll() is None, log.read_text()
@@ -115,7 +116,7 @@ def test_space_page_shows_countdown_before_start_and_replay_after_end(
         server: Server, page: Page, tmp_path: Path) -> None:
     start = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     doc = server.create_space(title="Later today", host="Grace", scheduled_start=start)
-    page.goto(doc["page_url"])
+    goto(page, doc["page_url"])
     expect(page.locator("#state")).to_have_text("scheduled")
     when = page.locator("#when")
     expect(when).to_have_text(re.compile(r"^Starts in (\d+:)?\d{1,2}:\d\d$"))
@@ -127,17 +128,18 @@ def test_space_page_shows_countdown_before_start_and_replay_after_end(
     log = tmp_path / "broadcast.log"
     with broadcasting(tone, doc["ingest_url"], log) as proc:
         expect(page.locator("#state")).to_have_text("live")  # went live early: fine
+        expect(page.locator("#announce")).to_have_text("The space is live.")  # screen readers
         assert proc.wait(30) == 0, log.read_text()
     res = server.end_space(doc)
     assert res.status_code == 200, res.text
     assert res.json()["replay_url"], res.json()
 
-    page.reload()
+    goto(page, doc["page_url"])  # reload (again while the origin sheds the page)
     expect(page.locator("#state")).to_have_text("ended")
     expect(when).to_contain_text("Ended")
     replay_link = page.locator("#replay-link")
     expect(replay_link).to_be_visible()
-    expect(replay_link).to_have_text("Ended — replay")
+    expect(replay_link).to_have_text("Play the replay")
     download = page.locator("#download-link")
     expect(download).to_be_visible()
     expect(download).to_have_attribute("href", re.compile(r"/replay/[^/]+\.m4a$"))
@@ -154,7 +156,7 @@ def test_space_page_shows_countdown_before_start_and_replay_after_end(
 
 def test_host_page_shows_ingest_url_and_ends_the_space(server: Server, page: Page) -> None:
     doc = server.create_space(title="Host view test", host="Linus")
-    page.goto(doc["host_url"])
+    goto(page, doc["host_url"])
     expect(page.locator("#panel")).to_be_visible()
     expect(page.locator("#title")).to_have_text("Host view test")
     expect(page.locator("#state")).to_have_text("scheduled")

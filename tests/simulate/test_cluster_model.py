@@ -6,14 +6,14 @@ from townhall.simulate.model import Capacities, Deployment, steady_state
 
 
 def test_the_measured_edge_figure_plans_one_four_core_edge_for_12500_ll_listeners() -> None:
-    caps = Capacities()
-    assert caps.edge_requests_per_s == 39_000 * 4
-    d = steady_state(Deployment(12_500))
+    caps = Capacities(edge_cores=4)
+    assert caps.edge_rps == 39_000 * 4
+    d = steady_state(Deployment(12_500), caps)
     # 12,500 listeners at about 6.2 requests/s: one 4-worker edge, as measured (2.3 cores)
     assert d["edges"] == 1
-    assert d["edge_requests_per_s"] / caps.edge_requests_per_core_s < 2.5
+    assert d["edge_requests_per_s"] / caps.edge_requests_per_s_per_core < 2.5
     # about 6,000 listeners per worker core
-    per_core = caps.edge_requests_per_core_s / d["per_listener_requests_per_s"]
+    per_core = caps.edge_requests_per_s_per_core / d["per_listener_requests_per_s"]
     assert 5_500 < per_core < 6_500
 
 

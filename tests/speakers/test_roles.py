@@ -53,6 +53,8 @@ ALLOWED = {
     (SeatState.RAISED, Action.REMOVE): SeatState.REMOVED,
     (SeatState.INVITED, Action.REMOVE): SeatState.REMOVED,
     (SeatState.LIVE, Action.REMOVE): SeatState.REMOVED,
+    (SeatState.INVITED, Action.PROMOTE): SeatState.INVITED,
+    (SeatState.LIVE, Action.PROMOTE): SeatState.LIVE,
 }
 
 
@@ -134,6 +136,25 @@ def test_cohosts_manage_speakers_but_not_the_host_or_each_other() -> None:
         stage.apply(stage.host, Action.REMOVE, stage.host, NOW)
     stage.apply(co, Action.REMOVE, guest, NOW)
     assert guest.state is SeatState.REMOVED
+
+
+def test_only_the_host_makes_a_speaker_a_cohost_who_then_manages_the_stage() -> None:
+    stage = new_stage()
+    co = stage.invite(stage.host, "Co", Role.COHOST, NOW)
+    guest = stage.invite(stage.host, "Guest", Role.SPEAKER, NOW)
+    other = stage.invite(stage.host, "Other", Role.SPEAKER, NOW)
+    token = stage.token_for(guest)
+    with refused(Problem.FORBIDDEN, "not_allowed"):
+        stage.apply(co, Action.PROMOTE, guest, NOW)
+    with refused(Problem.FORBIDDEN, "not_allowed"):
+        stage.apply(guest, Action.PROMOTE, guest, NOW)
+    assert stage.apply(stage.host, Action.PROMOTE, guest, NOW).role is Role.COHOST
+    assert stage.actor(token, NOW) is guest  # the old link still names the seat
+    stage.apply(guest, Action.MUTE, other, NOW)  # now a co-host: manages speakers
+    assert other.muted_by_manager
+    with refused(Problem.CONFLICT, "not_a_speaker"):
+        stage.apply(stage.host, Action.PROMOTE, co, NOW)
+    assert guest in stage.take_changes()
 
 
 def test_self_mute_is_undone_by_self_but_a_host_mute_is_not() -> None:

@@ -28,6 +28,8 @@ def classify(method: str, path: str) -> Priority:
         return Priority.ADMISSION  # the operator must see an overloaded origin
     if path.startswith("/live/") and path.endswith("/master.m3u8") and "/t/" not in path:
         return Priority.ADMISSION  # the entry URL for standard players is a join
+    if path.startswith("/replay/") and "/clip" in path:
+        return Priority.OTHER  # a new clip is signed per request: work, not media
     if path.startswith(("/live/", "/replay/")):
         return Priority.MEDIA
     if path.startswith("/api/spaces/") and path.endswith(("/join", "/challenge", "/leave")):
@@ -41,7 +43,8 @@ def classify(method: str, path: str) -> Priority:
     if path.startswith("/api/admin/"):
         return Priority.ADMISSION  # the operator must be able to look and act mid-attack
     if method == "GET" and (path.startswith("/api/spaces") or path.startswith("/spaces/")
-                            or path.startswith("/static/") or path == "/"):
+                            or path.startswith("/static/") or path == "/"
+                            or path.startswith(("/record/", "/.well-known/"))):
         return Priority.STATUS
     if method in ("POST", "PUT", "PATCH", "DELETE") and path.startswith("/api/"):
         return Priority.WRITES

@@ -46,6 +46,16 @@ def parse_directives(msn: str | None, part: str | None) -> tuple[int | None, int
     return m, p
 
 
+def parse_skip(value: str | None) -> bool:
+    """_HLS_skip (§6.2.5.1): YES asks for a delta update; v2 also skips date ranges, of which
+    we list none, so it is the same request. Anything else is a 400."""
+    if value is None:
+        return False
+    if value in ("YES", "v2"):
+        return True
+    raise BadBlockingRequest("_HLS_skip must be YES or v2")
+
+
 def playlist_verdict(pos: Position, msn: int, part: int | None) -> Verdict:
     if pos.ended:
         return Verdict.READY

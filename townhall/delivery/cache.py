@@ -10,9 +10,18 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def live_playlist(part_target: float) -> str:
-    # LL-HLS players use blocking reloads; plain reloads may be a second stale
-    max_age = 1  # edges collapse plain reloads to one origin fetch per second
-    return f"public, max-age={max_age}, stale-while-revalidate=2, stale-if-error=60"
+    # The playlist a player joins with (and plain players' reloads). No
+    # stale-while-revalidate: it let an edge hand a joiner a playlist up to 3 s old, and a
+    # player stays as far behind live as the playlist it started from. Our nginx edges cache
+    # it for 0.1 s at most (edge_config's join bucket); any other cache for 1 s at most.
+    max_age = 1
+    return f"public, max-age={max_age}, stale-if-error=60"
+
+
+def standard_playlist() -> str:
+    # the standard tier plays three target durations back: a second or two of staleness
+    # costs its listeners nothing, and edges answer its reloads from cache
+    return "public, max-age=1, stale-while-revalidate=2, stale-if-error=60"
 
 
 def blocking_playlist(segment_target: float) -> str:

@@ -47,6 +47,16 @@ HTTP_TUNING = """\
     keepalive_requests 100000;"""
 
 
+# details documents are small JSON polled by every page: gzip them at the edge, cheaply
+DETAILS_GZIP = """\
+            gzip on;
+            gzip_types application/json;
+            gzip_comp_level 1;
+            gzip_min_length 256;
+            gzip_proxied any;
+            gzip_vary on;"""
+
+
 @dataclass(frozen=True)
 class EdgeSettings:
     origins: tuple[str, ...]  # [TAG=]host:port of each origin (a tag is ignored)
@@ -196,6 +206,21 @@ http {{
         ~^(?<n6>[0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*): $n6;
         default $remote_addr;
     }}
+    # a playlist asked for without _HLS_msn (a join, or a plain player's reload) is cached
+    # for a tenth of a second only: its key carries the 100 ms it falls in, so a joiner
+    # starts at the live edge, while each edge still asks the origin at most 10 times a
+    # second; blocking reloads (with _HLS_msn) are unique and cached whole
+    map "$arg__HLS_msn:$uri:$msec" $townhall_fresh {{
+        "~^:[^:]*\\.m3u8:(?<bucket>\\d+\\.\\d)" $bucket;
+        default "";
+    }}
+    # playlists come from the origin compressed once per publication: the edge asks for
+    # gzip or nothing (never the client's own header) and keeps both forms in its cache
+    map "$uri:$http_accept_encoding" $townhall_gzip {{
+        "~*\\.m3u8:.*gzip\\s*;\\s*q=0(\\.0*)?\\s*(,|$)" "";
+        "~*\\.m3u8:.*gzip" gzip;
+        default "";
+    }}
     limit_req_zone $binary_remote_addr zone=join_addr:32m rate={s.join_rate_per_address};
     limit_req_zone $townhall_net zone=join_net:16m rate={s.join_rate_per_network};
     limit_req_zone $binary_remote_addr zone=api_addr:32m rate={s.api_rate_per_address};
@@ -273,11 +298,15 @@ http {{
             error_page 502 504 = @origin_down;
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
                        if=$townhall_seat_start;
-            proxy_cache_key "$sp/$rest?$hls_query";
+            # a joining (non-blocking) playlist is keyed by the 100 ms it is asked in, so it is
+            # fresh; the encoding the edge asked for is in the key (gzip once at the origin)
+            proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";
             # a redirect to a fresh ticket belongs to one listener: never under this key
             proxy_no_cache $upstream_http_location;
 {cached_live}
 {cors}{proxy_common.replace("townhall_origins;", "townhall_origins$uri?$hls_query;")}
+            proxy_set_header Accept-Encoding $townhall_gzip;
+            proxy_ignore_headers Vary;  # the key holds the encoding already
         }}
 
         # the redirect is cached under the expired ticket's own URL, for as long as the
@@ -318,6 +347,7 @@ http {{
             proxy_cache_key "$uri";
 {cached}
 {cors}{proxy_common}
+{DETAILS_GZIP}
         }}
 
         # joins with a grant: any origin admits them ($space stays empty: spread over all)
@@ -346,8 +376,8 @@ http {{
 {proxy_common}
         }}
 
-        # replays and space pages: cached, stale allowed
-        location ~ "^/(replay|spaces)/(?<sp>{SPACE})" {{
+        # replays, the signed record and space pages: cached, stale allowed
+        location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
             set $space $sp;
             proxy_cache_key "$uri";
 {cached}

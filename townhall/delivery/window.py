@@ -6,6 +6,7 @@ playlist. It never blocks and never touches disk or the database: listeners read
 
 from __future__ import annotations
 
+import gzip
 from collections import OrderedDict
 
 from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
@@ -34,8 +35,9 @@ class LiveWindow:
         self.discontinuity_sequence = 0
         self.ended = False
         self.version = 0  # bumps on every change; waiters compare it
-        self._rendered: dict[str, tuple[int, str]] = {}
-        self._encoded: tuple[int, bytes] = (-1, b"")
+        self._rendered: dict[tuple[str, bool, bool], tuple[int, str]] = {}
+        self._encoded: dict[tuple[bool, bool, bool], bytes] = {}
+        self._encoded_version = -1
 
     # --- writes (from the program pipeline) ---
     def apply(self, event: MediaEvent) -> None:
@@ -100,21 +102,34 @@ class LiveWindow:
     def has_part(self, msn: int, index: int) -> bool:
         return (msn, index) in self._parts
 
-    def render(self, query: str = "") -> str:
-        """The playlist now; rendered once per publication and shared by every listener."""
-        cached = self._rendered.get(query)
+    def render(self, query: str = "", *, delta: bool = False, standard: bool = False) -> str:
+        """The playlist now (a delta update when `delta`; whole segments only, the standard
+        latency tier, when `standard`); rendered once per publication and shared by every
+        listener."""
+        cached = self._rendered.get((query, delta, standard))
         if cached is not None and cached[0] == self.version:
             return cached[1]
         text = render_media(list(self.segments.values()), segment_target=self.segment_target,
                             discontinuity_sequence=self.discontinuity_sequence,
-                            ended=self.ended, low_latency=self.low_latency, query=query)
+                            ended=self.ended, query=query, delta=delta,
+                            low_latency=None if standard else self.low_latency)
         if len(self._rendered) > 8:
             self._rendered.clear()
-        self._rendered[query] = (self.version, text)
+        self._rendered[(query, delta, standard)] = (self.version, text)
         return text
 
-    def render_bytes(self) -> bytes:
-        """The playlist as bytes, encoded once per publication."""
-        if self._encoded[0] != self.version:
-            self._encoded = (self.version, self.render().encode())
-        return self._encoded[1]
+    def render_bytes(self, *, delta: bool = False, gzipped: bool = False,
+                     standard: bool = False) -> bytes:
+        """The playlist as bytes, encoded (and gzip-compressed) once per publication: a
+        listener's request never compresses anything."""
+        if self._encoded_version != self.version:
+            self._encoded.clear()
+            self._encoded_version = self.version
+        key = (delta, gzipped, standard)
+        body = self._encoded.get(key)
+        if body is None:
+            body = self.render(delta=delta, standard=standard).encode()
+            if gzipped:
+                body = gzip.compress(body, compresslevel=9, mtime=0)
+            self._encoded[key] = body
+        return body

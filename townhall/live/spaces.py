@@ -26,6 +26,7 @@ from townhall.live.ingest import IngestSession
 from townhall.live.program import Program
 from townhall.live.speakers import SpaceSpeakers, stage_status
 from townhall.recording.recorder import Recorder, recover
+from townhall.recording.signing import ALGORITHM, SigningIdentity
 from townhall.settings import Settings
 from townhall.space.lifecycle import LifecycleError, Phase, Trigger, next_phase, shown_state
 from townhall.space.reactions import Reactions
@@ -65,6 +66,7 @@ class Spaces:
         self.store = store
         self.recordings = recordings
         self._spaces: dict[str, LiveSpace] = {}
+        self.identity: SigningIdentity | None = None  # the deployment's key (create_app sets it)
         for record in store.load_all():
             self._spaces[record.id] = self._wrap(record)
         self._persist_task: asyncio.Task[None] | None = None
@@ -78,6 +80,9 @@ class Spaces:
         # a join grant for the details document (set by the any-origin admissions), and the
         # listeners that origins admitted with grants, as they report them
         self.join_grant: Callable[[LiveSpace, int, float], str | None] | None = None
+        # the latency tier announced to new joiners (townhall.delivery.latency_tier), set by
+        # the app, which knows the origin's pressure
+        self.latency_tier: Callable[[LiveSpace, int, float], dict[str, str]] | None = None
         self.audience: dict[str, Audience] = {}
         # push sources' audio not heard as sent, summed over the sources that left (seconds)
         self.ingest_losses: dict[str, float] = {"seconds_dropped": 0.0, "seconds_skipped": 0.0}
@@ -337,6 +342,8 @@ class Spaces:
             sid = space.record.id
             reserve = self.descriptor_reserve
             recorder = Recorder(self.recordings, sid, self.settings.secret,
+                                identity=self.identity,
+                                checkpoint_every=self.settings.checkpoint_every_segments,
                                 reserve=reserve.borrow if reserve is not None else None,
                                 finish_timeout_s=self.settings.recording_finish_timeout_s)
             manifest = recover(self.recordings, sid)
@@ -445,10 +452,19 @@ class Spaces:
             "reactions": space.reactions.snapshot(now),
             "on_air": bool(space.program and space.program.ready),
             "join_grant": self.join_grant(space, listeners, now) if self.join_grant else None,
+            **(self.latency_tier(space, listeners, now) if self.latency_tier else {}),
             **stage_status(space, self.settings),
             **self.urls(space),
+            "signing_key": self.signing_key(),
             "server_time": iso(now),
         }
+
+    def signing_key(self) -> dict[str, str] | None:
+        if self.identity is None:
+            return None
+        return {"algorithm": ALGORITHM,
+                "fingerprint": self.identity.fingerprint,
+                "url": f"{self.settings.base_url}/.well-known/townhall-signing.json"}
 
     def ingest_url(self, space: LiveSpace, key: str) -> str:
         s = self.settings

@@ -53,6 +53,9 @@ def register(sub: Any) -> None:
     p.add_argument("--no-leave", action="store_true", help="keep the seats at the end")
     p.add_argument("--no-grants", action="store_true",
                    help="always join at /api/spaces/ID/join, ignoring the details' join grant")
+    p.add_argument("--workers", type=int, default=1,
+                   help="run the listeners in this many processes (one report); one "
+                        "process carries about 1,000-2,000 LL listeners")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--report", default=None, help="write the JSON report here")
     p.add_argument("--plots", default=None, help="write PNG plots into this directory")
@@ -85,7 +88,16 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         print(f"loadtest: {exc}", file=sys.stderr)
         return 2
     with Progress(config.duration_s, config.listeners, enabled=not args.quiet) as progress:
-        report = asyncio.run(run_load(config, on_second=progress.update))
+        if args.workers != 1:
+            from townhall.loadtest.workers import run_workers
+
+            try:
+                report = run_workers(config, args.workers, on_second=progress.update)
+            except ValueError as exc:
+                print(f"loadtest: {exc}", file=sys.stderr)
+                return 2
+        else:
+            report = asyncio.run(run_load(config, on_second=progress.update))
     for line in report.summary_lines():
         print(line)
     if args.report:

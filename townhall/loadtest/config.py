@@ -41,6 +41,7 @@ class LoadConfig:
     max_join_attempts: int = 30  # joins, polls and retries, per admission
     leave_at_end: bool = True  # give seats back when the run stops
     use_grants: bool = True  # join as the page does: with the details' join grant, if any
+    follow_tier: bool = True  # play the latency tier the details announce, as the page does
     # --- attackers (the flood issue's patterns), from 127.<attack_network>.x.y ---
     attacks: tuple[str, ...] = ()
     attack_rate: float = 100.0  # requests/s over all patterns ("slow": connections/s)
@@ -98,3 +99,8 @@ class LoadConfig:
         out = asdict(self)
         out["attacks"] = list(self.attacks)
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoadConfig:
+        """A config as `to_dict` wrote it (handed to a worker process)."""
+        return cls(**{**d, "attacks": tuple(d.get("attacks", ()))})

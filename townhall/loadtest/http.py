@@ -161,7 +161,9 @@ class HttpClient:
         self.source = source
         self.max_idle = max_idle
         self.connect_timeout = connect_timeout
-        self._block = header_block(target.host_header, {"User-Agent": USER_AGENT})
+        # playlists and details come compressed when asked: as from a browser
+        self._block = header_block(target.host_header, {"User-Agent": USER_AGENT,
+                                                        "Accept-Encoding": "gzip"})
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
         self.requests = 0

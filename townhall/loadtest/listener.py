@@ -16,6 +16,7 @@ it; never retries without a delay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from enum import StrEnum
@@ -41,6 +42,9 @@ MAX_POLLS = 100_000  # waiting-room polls and rejoins, whatever the duration
 MAX_REQUESTS_PER_S = 50.0  # a listener's request budget per second of run (LL needs ~6.3)
 RENEW_RETRY_S = 5.0  # a failed renewal is tried again this much later (the seat lives on)
 GRANT_REFRESH_S = 10.0  # the details (and their join grant) are read again after this long
+
+
+TIER_PLAYLISTS = ("master.m3u8", "standard.m3u8")  # townhall.delivery.latency_tier.PLAYLIST
 
 
 class State(StrEnum):
@@ -103,7 +107,7 @@ class Listener:
         except HttpError as exc:
             self.tally.error(f"{what}:{exc.kind}")
             return None
-        self.tally.request(len(resp.body))
+        self.tally.request(resp.wire_size or len(resp.body))  # as on the wire (headers too)
         return resp
 
     async def media(self, what: str, uri: str, query: str = "") -> Response | None:
@@ -140,7 +144,27 @@ class Listener:
                     doc = None
                 grant = doc.get("join_grant") if isinstance(doc, dict) else None
                 self._grant = grant if isinstance(grant, str) else None
+                self._follow_tier(doc)
         return self._grant
+
+    def _follow_tier(self, doc: object) -> None:
+        """Play the latency tier the details announce, as the page does (a listener already
+        playing keeps its own)."""
+        if not self.config.follow_tier or self.player.playback is not None:
+            return
+        name = doc.get("tier_playlist") if isinstance(doc, dict) else None
+        if name in TIER_PLAYLISTS and name != self.player.tier_playlist:
+            self.player.tier_playlist = name
+            self.tally.event(f"tier:{name.removesuffix('.m3u8')}")
+
+    async def _read_tier(self) -> None:
+        """Before the first join without grants (which read the details anyway)."""
+        if not self.config.follow_tier or (self.config.use_grants and not self._no_grant):
+            return
+        resp = await self._send("details", "GET", f"/api/spaces/{self.config.space}")
+        if resp is not None and resp.status == 200:
+            with contextlib.suppress(ValueError):  # unparsable details: stay at low
+                self._follow_tier(resp.json())
 
     async def _post_join(self, body: dict[str, str]) -> Response | None:
         """POST the join: with a grant to any origin (/api/admit), else to the space's."""
@@ -239,6 +263,7 @@ class Listener:
 
     async def _live(self) -> State:
         """Join, play, rejoin when the ticket is lost; the state it ends in."""
+        await self._read_tier()
         while self._polls < MAX_POLLS:  # each pass is a (re)join
             adm = await self._admit({})
             if adm is None:

@@ -23,6 +23,7 @@ import asyncio
 import time
 from typing import Protocol
 
+from townhall.loadtest.delta import SKIP_DIRECTIVE, DeltaMismatch, may_ask_delta, merge_delta
 from townhall.loadtest.metrics import Tally
 from townhall.loadtest.playback import Playback
 from townhall.loadtest.playlist import MediaPlaylist, MediaTimeline, Part, Span, parse_media
@@ -68,6 +69,8 @@ class Player:
         self.playback: Playback | None = None
         self.timeline = MediaTimeline()
         self.media_uri = "media.m3u8"
+        self.tier_playlist = "master.m3u8"  # standard.m3u8: the standard latency tier
+        self._last: MediaPlaylist | None = None  # the newest full playlist (delta updates)
         self._polls = 0
 
     def _poll(self) -> None:
@@ -102,7 +105,11 @@ class Player:
         return None if await self.source.media(what, uri) is None else time.time()
 
     async def _playlist(self, query: str = "") -> MediaPlaylist | None:
-        resp = await self.source.media("playlist", self.media_uri, query)
+        """A reload; a blocking one asks for a delta update (as hls.js does) when it holds a
+        playlist to merge it into, and reloads in full when the merge is impossible."""
+        delta = bool(query) and may_ask_delta(self._last)
+        resp = await self.source.media("playlist", self.media_uri,
+                                       f"{query}&{SKIP_DIRECTIVE}" if delta else query)
         if resp is None:
             return None
         try:
@@ -110,13 +117,22 @@ class Player:
         except ValueError:
             self.tally.error("playlist:unparsable")
             return None
+        if pl.skipped:
+            try:
+                assert self._last is not None
+                pl = merge_delta(self._last, pl)
+            except DeltaMismatch:
+                self.tally.event("delta_mismatch")
+                return await self._playlist()
+        self._last = pl
         self.timeline.update(pl)
         return pl
 
     async def _open(self) -> MediaPlaylist:
-        """Master playlist, media playlist and init section, waiting for the space to air."""
+        """Multivariant playlist (the tier's), media playlist and init section, waiting for
+        the space to air."""
         while True:
-            master = await self.source.media("master", "master.m3u8")
+            master = await self.source.media("master", self.tier_playlist)
             if master is not None:
                 uris = [ln.strip() for ln in master.body.decode("utf-8", "replace").splitlines()
                         if ln.strip() and not ln.startswith("#")]
@@ -134,7 +150,7 @@ class Player:
         if self.low_latency and pl.low_latency:
             await self._follow_ll(pl)
         else:
-            if self.low_latency:
+            if self.low_latency and self.tier_playlist == "master.m3u8":
                 self.tally.event("no_ll_tags")
             await self._follow_plain(pl)
 

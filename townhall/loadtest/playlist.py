@@ -54,6 +54,8 @@ class MediaPlaylist:
     can_block_reload: bool = False
     hint: Part | None = None  # EXT-X-PRELOAD-HINT TYPE=PART; duration unknown (0)
     ended: bool = False
+    can_skip_until: float | None = None  # delta updates offered (CAN-SKIP-UNTIL, seconds)
+    skipped: int = 0  # a delta update: this many segments replaced by EXT-X-SKIP
 
     @property
     def low_latency(self) -> bool:
@@ -121,6 +123,12 @@ def parse_media(text: str) -> MediaPlaylist:
             seg.duration = float(line[8:].split(",", 1)[0])
         elif line == "#EXT-X-DISCONTINUITY":
             seg.discontinuity = True
+        elif line.startswith("#EXT-X-SKIP:"):  # §4.4.5.2: before any segment it replaces
+            n = _attr(line, "SKIPPED-SEGMENTS")
+            if n is None or not n.isdigit() or pl.segments or seg.parts:
+                raise ValueError(f"bad EXT-X-SKIP: {line[:80]!r}")
+            pl.skipped = int(n)
+            seg = Segment(seg.msn + pl.skipped)
         elif line.startswith("#EXT-X-PRELOAD-HINT:"):
             if _attr(line, "TYPE") == "PART":
                 hint_uri = _attr(line, "URI")
@@ -133,6 +141,8 @@ def parse_media(text: str) -> MediaPlaylist:
             phb = _attr(line, "PART-HOLD-BACK")
             pl.part_hold_back = float(phb) if phb else None
             pl.can_block_reload = _attr(line, "CAN-BLOCK-RELOAD") == "YES"
+            skip = _attr(line, "CAN-SKIP-UNTIL")
+            pl.can_skip_until = float(skip) if skip else None
         elif line.startswith("#EXT-X-ENDLIST"):
             pl.ended = True
     if seg.parts:  # the segment being written: parts listed, no EXTINF yet

@@ -62,8 +62,11 @@ def _sample(t: int, listeners: list[Listener], tally: Tally,
 
 
 async def run_load(config: LoadConfig,
-                   on_second: Callable[[Second], None] | None = None) -> LoadReport:
-    """Run the load described by `config` and report; raises NotLoopback/ValueError first."""
+                   on_second: Callable[[Second], None] | None = None,
+                   samples: dict[str, list[float]] | None = None) -> LoadReport:
+    """Run the load described by `config` and report; raises NotLoopback/ValueError first.
+    `samples`, when given, receives the raw ttfa, live-edge and headroom values (a worker's
+    share of a run over several processes, merged by `townhall.loadtest.workers`)."""
     target = config.validate()
     loop = asyncio.get_running_loop()
     rng = random.Random(config.seed)
@@ -112,6 +115,11 @@ async def run_load(config: LoadConfig,
         await attackers.close()
     cpu = _cpu_s() - cpu0
     playbacks = [lst.player.playback for lst in listeners if lst.player.playback is not None]
+    if samples is not None:
+        samples.update(ttfa=list(tally.ttfa), live_edge=list(edges_seen.values),
+                       headroom=[p.min_headroom_s for p in playbacks
+                                 if p.min_headroom_s is not None],
+                       loop_lag=list(tally.loop_lags))
     elapsed = loop.time() - t0
     return LoadReport(
         target=target.url, space=config.space, mode=config.mode, started_at=started_at,

@@ -11,6 +11,7 @@ Never opens a socket and never looks at the clock.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,8 @@ class ProtocolError(ValueError):
 class Response:
     status: int
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    body: bytes
+    body: bytes  # decoded: a gzip-encoded body is decompressed
+    wire_size: int = 0  # bytes as received: head and (encoded) body
 
     @property
     def keep_alive(self) -> bool:
@@ -96,6 +98,7 @@ class ResponseParser:
         self._mode = "head"  # head | length | chunk_size | chunk_data | trailers | until_close
         self._need = 0  # bytes left of the body or of the current chunk (+ its CRLF)
         self._body = bytearray()
+        self._head_size = 0
 
     @property
     def idle(self) -> bool:
@@ -122,9 +125,23 @@ class ResponseParser:
         return None
 
     def _finish(self) -> Response:
-        resp = Response(self._status, self._headers, bytes(self._body))
+        body = bytes(self._body)
+        wire = self._head_size + len(body)
+        if self._headers.get("content-encoding", "").strip().lower() == "gzip":
+            body = self._gunzip(body)
+        resp = Response(self._status, self._headers, body, wire)
         self._mode, self._body, self._headers = "head", bytearray(), {}
         return resp
+
+    def _gunzip(self, data: bytes) -> bytes:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            out = d.decompress(data, self.max_body + 1)
+        except zlib.error as exc:
+            raise ProtocolError(f"bad gzip body: {exc}") from None
+        if len(out) > self.max_body:
+            raise ProtocolError(f"decompressed body over {self.max_body} bytes")
+        return out
 
     def _grow_body(self, chunk: bytes | bytearray) -> None:
         self._body += chunk
@@ -143,6 +160,7 @@ class ResponseParser:
                     return None
                 status, headers = _parse_head(bytes(buf[:end]))
                 del buf[:end + 4]
+                self._head_size = end + 4
                 if 100 <= status < 200:
                     continue  # interim response (100 Continue): skip it
                 self._status, self._headers = status, headers

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 VERSION = 6  # EXT-X-MAP in a media playlist needs version 6 (rfc8216bis §8.2)
+DELTA_VERSION = 9  # rfc8216bis §8: a playlist with EXT-X-SKIP needs version 9
+SKIP_TARGET_DURATIONS = 6  # §4.4.3.8: CAN-SKIP-UNTIL is at least six target durations
 INIT_URI = "init.mp4"
 
 
@@ -57,24 +59,52 @@ def _num(seconds: float) -> str:
     return f"{seconds:.5f}".rstrip("0").rstrip(".")
 
 
+def skip_until(segment_target: float) -> float:
+    """The Skip Boundary announced in CAN-SKIP-UNTIL, in seconds."""
+    return float(SKIP_TARGET_DURATIONS * target_duration(segment_target))
+
+
+def skippable(segments: Sequence[PlaylistSegment], boundary: float) -> int:
+    """How many leading segments a delta update replaces with EXT-X-SKIP: complete ones that
+    end at least `boundary` seconds before the end of the playlist (§6.2.5.1: only segments
+    older than the Skip Boundary may be skipped)."""
+    total = sum(s.duration or sum(s.part_durations) for s in segments)
+    elapsed, n = 0.0, 0
+    for s in segments:
+        if s.duration is None:
+            break
+        elapsed += s.duration
+        if total - elapsed < boundary - 1e-9:
+            break
+        n += 1
+    return n
+
+
 def render_media(segments: Sequence[PlaylistSegment], *, segment_target: float,
                  discontinuity_sequence: int, ended: bool, low_latency: LowLatency | None,
-                 query: str = "", vod: bool = False) -> str:
-    """A media playlist; `query` (e.g. "?t=ticket") is appended to every URI."""
+                 query: str = "", vod: bool = False, delta: bool = False) -> str:
+    """A media playlist; `query` (e.g. "?t=ticket") is appended to every URI. A live LL
+    playlist announces delta updates (CAN-SKIP-UNTIL); `delta` renders one (§6.2.5.1), the
+    segments older than the Skip Boundary replaced by EXT-X-SKIP."""
     q = query
-    lines = ["#EXTM3U", f"#EXT-X-VERSION:{VERSION}",
+    live_ll = low_latency is not None and not ended
+    skipped = skippable(segments, skip_until(segment_target)) if delta and live_ll else 0
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{DELTA_VERSION if skipped else VERSION}",
              f"#EXT-X-TARGETDURATION:{target_duration(segment_target)}"]
     if vod:
         lines.append("#EXT-X-PLAYLIST-TYPE:VOD")
     if low_latency and not ended:
         lines.append(f"#EXT-X-PART-INF:PART-TARGET={_num(low_latency.part_target)}")
         lines.append("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,"
+                     f"CAN-SKIP-UNTIL={_num(skip_until(segment_target))},"
                      f"PART-HOLD-BACK={_num(low_latency.part_hold_back)}")
     first_msn = segments[0].msn if segments else 0
     lines.append(f"#EXT-X-MEDIA-SEQUENCE:{first_msn}")
     if discontinuity_sequence:
         lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}")
     lines.append(f'#EXT-X-MAP:URI="{INIT_URI}{q}"')
+    if skipped:
+        lines.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}")
 
     parts_from = math.inf
     if low_latency and not ended and segments:
@@ -86,7 +116,9 @@ def render_media(segments: Sequence[PlaylistSegment], *, segment_target: float,
                 break
             elapsed += s.duration or sum(s.part_durations)
 
-    for s in segments:
+    for s in segments[skipped:]:
+        if s.duration is None and not live_ll:
+            continue  # without parts, a segment being written is not listed at all
         if s.discontinuity:
             # kept while listed, so a segment's discontinuity number never changes (§6.2.2)
             lines.append("#EXT-X-DISCONTINUITY")

@@ -1,17 +1,24 @@
 """The recording manifest: each segment's hash chained to the previous, signed at the end.
 
 Sans-IO. chain[n] = SHA-256(chain[n-1] || sha256(segment n)); chain[-1] = SHA-256(init).
-Anyone holding the files can recompute the chain; the HMAC says this origin published it.
-Never reads or writes files itself.
+Anyone holding the files can recompute the chain; the HMAC says this origin published it, and
+`key_seal` (a signed statement, `statement.py`) says so to anyone holding the public key. Each
+entry also records its AAC frames (count and SHA-256 of their payloads, `frames.py`), so a
+re-muxed download can be checked frame for frame. Never reads or writes files itself.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from townhall.recording import statement
+from townhall.recording.frames import fragment_frames, frames_digest
+from townhall.recording.signing import SigningIdentity
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,8 @@ class SegmentEntry:
     discontinuity: bool
     sha256: str
     chain: str
+    frames: int = 0  # AAC access units in the segment
+    frames_sha256: str = ""  # SHA-256 of their payloads, concatenated in order
 
 
 @dataclass
@@ -33,10 +42,14 @@ class RecordingManifest:
     segments: list[SegmentEntry] = field(default_factory=list)
     complete: bool = False
     signature: str | None = None
+    key_seal: dict[str, str] | None = None  # the statement signed with the deployment's key
+    init: str | None = None  # the init section, base64: a re-muxed file's codec setup is
+    # checked against it (a few hundred bytes)
 
     @classmethod
     def start(cls, space_id: str, init: bytes) -> RecordingManifest:
-        return cls(space_id, hashlib.sha256(init).hexdigest())
+        return cls(space_id, hashlib.sha256(init).hexdigest(),
+                   init=base64.b64encode(init).decode())
 
     @property
     def head(self) -> str:
@@ -56,19 +69,33 @@ class RecordingManifest:
             raise ValueError(f"segment {msn} is not after {self.segments[-1].msn}")
         digest = hashlib.sha256(data).hexdigest()
         chain = hashlib.sha256(bytes.fromhex(self.head) + bytes.fromhex(digest)).hexdigest()
+        try:
+            frames = fragment_frames(data)
+        except ValueError:  # not CMAF (never from our packager): the chain still holds
+            frames = []
         entry = SegmentEntry(msn, f"seg-{msn:08d}.m4s", len(data), duration,
-                             program_date_time, discontinuity, digest, chain)
+                             program_date_time, discontinuity, digest, chain, len(frames),
+                             frames_digest(frames) if frames else "")
         self.segments.append(entry)
         return entry
 
     def _payload(self) -> bytes:
         body = self.to_dict()
         body.pop("signature", None)
+        body.pop("key_seal", None)
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     def seal(self, secret: bytes) -> None:
         self.complete = True
         self.signature = hmac.new(secret, self._payload(), hashlib.sha256).hexdigest()
+
+    def seal_with_key(self, identity: SigningIdentity) -> None:
+        """Sign the sealed manifest with the deployment's key (after `seal`)."""
+        body = self.to_dict()
+        body.pop("signature", None)
+        body.pop("key_seal", None)
+        body["type"] = "townhall.manifest"
+        self.key_seal = statement.sign(identity, body)
 
     def verify_signature(self, secret: bytes) -> bool:
         if self.signature is None:
@@ -82,7 +109,8 @@ class RecordingManifest:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RecordingManifest:
         segs = [SegmentEntry(**s) for s in d["segments"]]
-        return cls(d["space_id"], d["init_sha256"], segs, d["complete"], d["signature"])
+        return cls(d["space_id"], d["init_sha256"], segs, d["complete"], d["signature"],
+                   d.get("key_seal"), d.get("init"))
 
 
 def verify_chain(manifest: RecordingManifest, init: bytes, segments: list[bytes]) -> None:

@@ -9,7 +9,9 @@ or a file write fails (EMFILE, ENOSPC, EIO) the writer keeps it in memory, with 
 after it, in order, and retries with backoff until it lands (logged, counted in `retries` and
 `write_errors`); on EMFILE/ENFILE it retries with descriptors borrowed from the process's
 reserve (`reserve`), so a full descriptor table never costs a published segment.
-Never re-encodes: it stores exactly the bytes the live window published.
+Never re-encodes: it stores exactly the bytes the live window published. With a signing
+identity it also signs a live checkpoint after each published segment (kept in memory for the
+routes and in the store for every origin) and seals the manifest with the key at the end.
 """
 
 from __future__ import annotations
@@ -17,33 +19,43 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import partial
 
 from townhall.ops import logs
-from townhall.recording import journal
+from townhall.recording import checkpoint, journal
 from townhall.recording.manifest import RecordingManifest
+from townhall.recording.signing import SigningIdentity
 from townhall.store.base import RecordingStore, StoreUnavailable
 
 log = logging.getLogger("townhall.recording")
 
 RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # waits between tries of a write that failed
+CHECKPOINTS_IN_MEMORY = 64  # the newest ones, for the routes; older ones are read from the store
 
 
 def _snapshot(manifest: RecordingManifest) -> RecordingManifest:
-    """The manifest as it is now (entries are frozen: a shallow copy is a snapshot)."""
+    """The manifest as it is now (entries are frozen and the key seal is replaced, never
+    changed: a shallow copy is a snapshot)."""
     return RecordingManifest(manifest.space_id, manifest.init_sha256, list(manifest.segments),
-                             manifest.complete, manifest.signature)
+                             manifest.complete, manifest.signature, manifest.key_seal,
+                             manifest.init)
 
 
 class Recorder:
-    def __init__(self, store: RecordingStore, space_id: str, secret: bytes, *,
+    def __init__(self, store: RecordingStore, space_id: str, secret: bytes,
+                 identity: SigningIdentity | None = None, checkpoint_every: int = 1, *,
                  reserve: Callable[[], AbstractContextManager[None]] | None = None,
                  finish_timeout_s: float = 60.0) -> None:
         self.store = store
         self.space_id = space_id
         self._secret = secret
+        self.identity = identity
+        self.checkpoint_every = max(1, checkpoint_every)
+        self.checkpoints: OrderedDict[int, dict[str, str]] = OrderedDict()  # msn -> statement
         self._reserve = reserve
         self._finish_timeout_s = finish_timeout_s
         self.manifest: RecordingManifest | None = None
@@ -113,6 +125,16 @@ class Recorder:
             self.bytes_stored += len(data)
 
         self._put(close)
+        if self.identity is not None and len(self.manifest.segments) % self.checkpoint_every == 0:
+            self._checkpoint(self.identity, self.manifest)
+
+    def _checkpoint(self, identity: SigningIdentity, manifest: RecordingManifest) -> None:
+        doc = checkpoint.make(identity, manifest, time.time())
+        msn = manifest.segments[-1].msn
+        self.checkpoints[msn] = doc
+        while len(self.checkpoints) > CHECKPOINTS_IN_MEMORY:
+            self.checkpoints.popitem(last=False)
+        self._put(lambda: self.store.append_checkpoint(self.space_id, msn, doc))
 
     def take_over_writing(self, init: bytes, segments: list[tuple[int, bytes]],
                           open_segment: tuple[int, float, bool, list[tuple[bytes, float]]]
@@ -144,8 +166,12 @@ class Recorder:
             return None
         if self.silent:  # a standby's copy: the holder seals the shared recording
             self.manifest.seal(self._secret)
+            if self.identity is not None:
+                self.manifest.seal_with_key(self.identity)
             return self.manifest
         self.manifest.seal(self._secret)
+        if self.identity is not None:
+            self.manifest.seal_with_key(self.identity)
         self._start_writer()  # a space ended after a restart, without airing again
         sealed = _snapshot(self.manifest)
         self._put(lambda: self.store.put_manifest(self.space_id, sealed))

@@ -7,13 +7,26 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from townhall.simulate.model import Capacities, Deployment, Player, join_storm, steady_state
+from townhall.simulate.model import (
+    LL_PLAYLIST_BYTES,
+    STANDARD_PLAYLIST_BYTES,
+    Capacities,
+    Deployment,
+    Player,
+    join_storm,
+    steady_state,
+)
+
+TIERS = {"ll": "low", "plain": "standard"}  # player mode -> latency tier
 
 ROWS = [
     ("ticket lifetime s", "ticket_ttl_s"),
     ("per listener, requests/s", "per_listener_requests_per_s"),
     ("edge requests/s (all)", "edge_requests_per_s"),
+    ("wire kb/s per listener", "wire_kbps_per_listener"),
     ("edge egress Gb/s", "edge_egress_gbps"),
+    ("edges for requests", "edges_for_requests"),
+    ("edges for egress", "edges_for_egress"),
     ("edges needed", "edges"),
     ("shield requests/s", "shield_requests_per_s"),
     ("origin cache fills/s", "origin_fill_requests_per_s"),
@@ -31,7 +44,12 @@ ROWS = [
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--listeners", type=float, action="append",
                    help="audience size (repeat); default 1.3e6 and 8e6")
-    p.add_argument("--mode", choices=["ll", "plain"], default="ll")
+    p.add_argument("--mode", choices=["ll", "plain", "both"], default="both",
+                   help="ll: the low-latency tier; plain: the standard tier (whole segments)")
+    p.add_argument("--edge-cores", type=int, default=16, help="nginx worker cores per edge")
+    p.add_argument("--edge-core-rps", type=float, default=39_000.0,
+                   help="requests/s one nginx worker core answers (bench/fanout.py)")
+    p.add_argument("--edge-gbps", type=float, default=10.0, help="one edge's egress, Gb/s")
     p.add_argument("--part", type=float, default=0.32, help="part duration, s")
     p.add_argument("--segment", type=float, default=2.24, help="segment duration, s")
     p.add_argument("--bitrate", type=int, default=64_000)
@@ -56,26 +74,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    caps = Capacities()
+    caps = Capacities(edge_requests_per_s_per_core=args.edge_core_rps,
+                      edge_cores=args.edge_cores, edge_egress_gbps=args.edge_gbps)
     if args.capacities:
         caps = replace(caps, **json.loads(args.capacities.read_text()))
-    player = Player(mode=args.mode, part_s=args.part, segment_s=args.segment,
-                    ticket_ttl_s=args.ticket_ttl,
-                    ticket_ttl_max_s=max(args.ticket_ttl, args.ticket_ttl_max),
-                    renewals_per_s_per_space=args.renewals_budget)
-    audiences = [int(n) for n in (args.listeners or [1.3e6, 8e6])]
-    tables = [steady_state(Deployment(n, args.bitrate, player, caps, shields=args.shields,
+    modes = ["ll", "plain"] if args.mode == "both" else [args.mode]
+    players = {m: Player(mode=m, part_s=args.part, segment_s=args.segment,
+                         ticket_ttl_s=args.ticket_ttl,
+                         ticket_ttl_max_s=max(args.ticket_ttl, args.ticket_ttl_max),
+                         renewals_per_s_per_space=args.renewals_budget,
+                         playlist_bytes=LL_PLAYLIST_BYTES if m == "ll"
+                         else STANDARD_PLAYLIST_BYTES) for m in modes}
+    sizes = [int(n) for n in (args.listeners or [1.3e6, 8e6])]
+    columns = [(n, m) for n in sizes for m in modes]
+    audiences = [n for n, _ in columns]
+    tables = [steady_state(Deployment(n, args.bitrate, players[m], caps, shields=args.shields,
                                       spaces=args.spaces, capped=args.capped))
-              for n in audiences]
+              for n, m in columns]
     # an open space's joins go to any origin (join grants), a capped one's to its home
     storms = [join_storm(max(1, n // args.spaces), args.join_window, caps.origin_joins_per_s
                          * (1 if args.capped else (args.origins or t["origins"])))
-              for n, t in zip(audiences, tables, strict=True)]
+              for (n, m), t in zip(columns, tables, strict=True) if m == modes[0]]
     width = max(len(r[0]) for r in ROWS)
     print("townhall deployment model (capacities per node: " + ", ".join(
-        f"{k}={v:g}" for k, v in caps.__dict__.items()) + f", edge_requests_per_s="
-        f"{caps.edge_requests_per_s:g})")
+        f"{k}={v:g}" for k, v in caps.__dict__.items() if v is not None) + ")")
     print(" " * width + "".join(f"{n:>16,}" for n in audiences))
+    print(" " * width + "".join(f"{TIERS[m]:>16}" for _, m in columns))
     for label, key in ROWS:
         print(f"{label:<{width}}" + "".join(f"{t[key]:>16,}" for t in tables))
     who = "its hash origin admits it" if args.capped else \

@@ -29,7 +29,13 @@ from typing import Any
 
 from townhall.admission.waiting_room import renewal_lifetime
 
-HTTP_OVERHEAD_BYTES = 350  # response headers and framing per request, measured order
+# HTTP/1.1 response headers from an nginx edge: 204 bytes on a part, 272 on a playlist
+# (measured, issue 12); HTTP/2's header compression would take most of it away
+HTTP_OVERHEAD_BYTES = 240
+FMP4_OVERHEAD = 1.068  # moof/mdat boxes: 2,734 bytes per 0.32 s part of 64 kb/s audio
+# playlists as they cross the wire, gzip-compressed once per publication at the origin:
+LL_PLAYLIST_BYTES = 380  # an LL-HLS delta update (measured at the default window)
+STANDARD_PLAYLIST_BYTES = 213  # the standard tier's playlist, whole segments only
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class Player:
     mode: str = "ll"  # "ll" (LL-HLS) or "plain"
     part_s: float = 0.32
     segment_s: float = 2.24
-    playlist_bytes: int = 1800  # a live LL-HLS media playlist of 8 segments
+    playlist_bytes: int = LL_PLAYLIST_BYTES  # one playlist response's body on the wire
     details_poll_s: float = 2.0  # the page polls the details document this often
     ticket_ttl_s: float = 120.0  # renewed at half of it (the shortest lifetime)
     ticket_ttl_max_s: float = 120.0  # the longest, for a big uncapped audience
@@ -78,8 +84,9 @@ class Capacities:
     # one nginx worker core served about 39,000 LL-HLS requests/s (about 6,000 listeners at
     # 6.2 requests/s each); a 4-worker edge held 12,500 LL listeners without a stall at 2.3
     # cores, with the origin flat at 0.1 core (bench/fanout.py, bench/flood_defenses.py)
-    edge_requests_per_core_s: float = 39_000.0
-    edge_cores: int = 4  # nginx workers (cores) per edge node
+    edge_requests_per_s_per_core: float = 39_000.0  # nginx worker core, LL-HLS (bench)
+    edge_cores: int = 16  # nginx workers of one edge machine
+    edge_requests_per_s: float | None = None  # one edge; None: per core x cores
     edge_egress_gbps: float = 10.0
     origin_requests_per_s: float = 3_000.0  # joins/renewals and edge fills, one process
     origin_joins_per_s: float = 4_000.0  # bench/join_capacity.py, fast path, 2 vCPU
@@ -89,8 +96,11 @@ class Capacities:
     # 0.0095 core for the standby and 0.0035 for Redis (bench/failover.py, 64 kbit/s)
 
     @property
-    def edge_requests_per_s(self) -> float:
-        return self.edge_requests_per_core_s * self.edge_cores
+    def edge_rps(self) -> float:
+        """What one edge machine answers per second."""
+        if self.edge_requests_per_s is not None:
+            return self.edge_requests_per_s
+        return self.edge_requests_per_s_per_core * self.edge_cores
 
 
 @dataclass(frozen=True)
@@ -118,13 +128,13 @@ def steady_state(d: Deployment) -> dict[str, Any]:
     per_listener = p.requests_per_s(per_space)
     cacheable = {k: v for k, v in per_listener.items() if k != "renew"}
     edge_rps = d.listeners * sum(per_listener.values())  # renewals pass through the edges
-    media_bytes = d.bitrate_bps / 8 * 1.04  # fMP4 boxes add about 4 %
+    media_bytes = d.bitrate_bps / 8 * FMP4_OVERHEAD
     playlist_bytes = per_listener["playlist"] * (p.playlist_bytes + HTTP_OVERHEAD_BYTES)
     other_bytes = (per_listener.get("part", 0) + per_listener.get("segment", 0)
                    + per_listener["details"]) * HTTP_OVERHEAD_BYTES + per_listener["details"] * 900
     egress_bps = d.listeners * (media_bytes + playlist_bytes + other_bytes) * 8
     edges = d.edges or max(
-        _ceil(edge_rps / (c.edge_requests_per_s * d.headroom)),
+        _ceil(edge_rps / (c.edge_rps * d.headroom)),
         _ceil(egress_bps / (c.edge_egress_gbps * 1e9 * d.headroom)))
     fills = sum(p.distinct_objects_per_s().values())  # per space: its own objects
     upstream_of_edges = edges * fills * d.spaces
@@ -143,6 +153,9 @@ def steady_state(d: Deployment) -> dict[str, Any]:
         "per_listener_requests_per_s": round(sum(cacheable.values()), 3),
         "edge_requests_per_s": round(edge_rps),
         "edge_egress_gbps": round(egress_bps / 1e9, 2),
+        "wire_kbps_per_listener": round(egress_bps / d.listeners / 1000, 1),
+        "edges_for_requests": _ceil(edge_rps / (c.edge_rps * d.headroom)),
+        "edges_for_egress": _ceil(egress_bps / (c.edge_egress_gbps * 1e9 * d.headroom)),
         "edges": edges,
         "edge_requests_per_s_each": round(edge_rps / edges),
         "shields": d.shields,

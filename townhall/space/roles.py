@@ -14,6 +14,8 @@ Rules of the seat table (TRANSITIONS), in the manner of h11's _state.py:
     INVITED again: the speaker may rejoin with the same token.
   - MUTE and UNMUTE keep the state and set the muted flag (INVITED or LIVE).
   - REMOVE makes any seat but the host's REMOVED. REMOVED is final: the token is revoked.
+  - PROMOTE keeps the state and makes a speaker (INVITED or LIVE) a co-host; only the host
+    may. The seat's role is the seat's, not the token's: the speaker's link keeps working.
 Bounds: raised hands are a queue of their own (`max_hands` waiting per space, `hands_per_
 address` per address) and never count against the invites (`max_seats`: invited, live and
 removed speakers), so the host can always invite. A hand that is lowered or removed leaves
@@ -65,6 +67,7 @@ class Action(StrEnum):
     MUTE = "mute"
     UNMUTE = "unmute"
     REMOVE = "remove"
+    PROMOTE = "promote"
 
 
 class Who(StrEnum):
@@ -103,6 +106,8 @@ TRANSITIONS: dict[tuple[SeatState, Action], SeatState] = {
     (SeatState.RAISED, Action.REMOVE): SeatState.REMOVED,
     (SeatState.INVITED, Action.REMOVE): SeatState.REMOVED,
     (SeatState.LIVE, Action.REMOVE): SeatState.REMOVED,
+    (SeatState.INVITED, Action.PROMOTE): SeatState.INVITED,
+    (SeatState.LIVE, Action.PROMOTE): SeatState.LIVE,
 }
 
 PERMISSIONS: dict[Action, frozenset[Who]] = {
@@ -113,6 +118,7 @@ PERMISSIONS: dict[Action, frozenset[Who]] = {
     Action.MUTE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
     Action.UNMUTE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
     Action.REMOVE: frozenset({Who.SELF, Who.HOST, Who.COHOST}),
+    Action.PROMOTE: frozenset({Who.HOST}),
 }
 
 # refusals worth a specific message: (state, action) -> (problem, code, detail)
@@ -366,6 +372,9 @@ class Stage:
         if action is Action.UNMUTE and who is Who.SELF and target.muted_by_manager:
             raise StageError(Problem.FORBIDDEN, "muted_by_host",
                              "the host muted you; ask them to unmute you")
+        if action is Action.PROMOTE and target.role is not Role.SPEAKER:
+            raise StageError(Problem.CONFLICT, "not_a_speaker",
+                             f"{target.name!r} is a {target.role.value}, not a speaker")
         if action is Action.MUTE:
             target.muted = True
             target.muted_by_manager = who is not Who.SELF
@@ -375,6 +384,8 @@ class Stage:
             self._check_room(False)  # an approved hand becomes an invite
             target.role = Role.SPEAKER
             self._hand_address.pop(target.id, None)
+        elif action is Action.PROMOTE:
+            target.role = Role.COHOST
         if nxt is not target.state:
             target.state = nxt
             target.since = now

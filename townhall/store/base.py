@@ -9,7 +9,7 @@ listener's path. A store that cannot be reached raises `StoreUnavailable`: the w
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from townhall.recording.manifest import RecordingManifest, SegmentEntry
 from townhall.space.record import SpaceRecord
@@ -76,6 +76,25 @@ class RecordingStore(Protocol):
 
     def has_recording(self, space_id: str) -> bool:
         """A manifest or a journal exists: the space published something."""
+
+    # the verifiable record (recording/checkpoint.py, recording/withdrawal.py): signed
+    # documents kept as they were signed, public after the replay is withdrawn
+
+    def append_checkpoint(self, space_id: str, msn: int, doc: dict[str, str]) -> None:
+        """Keep the checkpoint signed after segment `msn` (storing one twice changes nothing,
+        so a retried write is safe)."""
+
+    def checkpoints(self, space_id: str) -> list[dict[str, str]]:
+        """Every checkpoint kept for this recording, oldest first."""
+
+    def checkpoint(self, space_id: str, msn: int | None) -> dict[str, str] | None:
+        """The checkpoint signed after segment `msn`, or the newest one when `msn` is None
+        (what listeners poll: one row, not the whole list)."""
+
+    def put_withdrawal(self, space_id: str, doc: dict[str, Any]) -> None:
+        """The host withdrew the replay: keep the (signed) withdrawal, once."""
+
+    def withdrawal(self, space_id: str) -> dict[str, Any] | None: ...
 
     def ping(self) -> None: ...
 

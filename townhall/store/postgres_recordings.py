@@ -1,5 +1,6 @@
 """PostgreSQL recording store: closed segments' bytes, the manifest index and the open
-segment's journal, in the database every origin shares (migration 0002).
+segment's journal, in the database every origin shares (migration 0002); the verifiable
+record's key seal, checkpoints and withdrawal beside them (migration 0003).
 
 So any origin serves any replay, and a segment is durable off the origin's disk the moment
 it is stored. A closed segment's row and the journal's removal commit together; segment rows
@@ -10,16 +11,22 @@ Never on a live listener's path: the live window is in memory.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from townhall.recording.manifest import RecordingManifest, SegmentEntry
 from townhall.store.postgres import Postgres
 
 ENTRY = ["msn", "file", "bytes", "duration", "program_date_time", "discontinuity", "sha256",
-         "chain"]
+         "chain", "frames", "frames_sha256"]
 INSERT_SEGMENT = (f"INSERT INTO recording_segments (space_id, {', '.join(ENTRY)}, data) "
                   f"VALUES (%s, {', '.join('%s' for _ in ENTRY)}, %s) "
                   "ON CONFLICT (space_id, msn) DO NOTHING")
+
+
+def _text(doc: dict[str, Any] | None) -> str | None:
+    """A signed document as JSON text (its `payload` string is kept byte for byte)."""
+    return None if doc is None else json.dumps(doc, separators=(",", ":"))
 
 
 def _entry_row(entry: SegmentEntry) -> list[Any]:
@@ -41,15 +48,17 @@ class PostgresRecordings:
                       manifest: RecordingManifest) -> None:
         with self.db.transaction() as conn:
             conn.execute(INSERT_SEGMENT, [space_id, *_entry_row(entry), data])
-            conn.execute("UPDATE recordings SET journal = NULL, updated_at = now() "
-                         "WHERE space_id = %s", (space_id,))
+            conn.execute("UPDATE recordings SET journal = NULL, manifest_init = %s, "
+                         "updated_at = now() WHERE space_id = %s", (manifest.init, space_id))
 
     def put_manifest(self, space_id: str, manifest: RecordingManifest) -> None:
         # the entries are rows stored by close_segment: only the seal is left to write
         with self.db.transaction() as conn:
             conn.execute("UPDATE recordings SET complete = %s, signature = %s, "
-                        "updated_at = now() WHERE space_id = %s",
-                        (manifest.complete, manifest.signature, space_id))
+                         "manifest_init = %s, key_seal = %s, updated_at = now() "
+                         "WHERE space_id = %s",
+                         (manifest.complete, manifest.signature, manifest.init,
+                          _text(manifest.key_seal), space_id))
 
     def write_journal(self, space_id: str, data: bytes) -> None:
         with self.db.transaction() as conn:
@@ -81,8 +90,9 @@ class PostgresRecordings:
 
     def manifest(self, space_id: str) -> RecordingManifest | None:
         with self.db.transaction() as conn:
-            head = conn.execute("SELECT init_sha256, complete, signature FROM recordings "
-                                "WHERE space_id = %s", (space_id,)).fetchone()
+            head = conn.execute("SELECT init_sha256, complete, signature, key_seal, "
+                                "manifest_init FROM recordings WHERE space_id = %s",
+                                (space_id,)).fetchone()
             if head is None:
                 return None
             rows = conn.execute(f"SELECT {', '.join(ENTRY)} FROM recording_segments "
@@ -90,7 +100,8 @@ class PostgresRecordings:
         if not rows and not head[1]:
             return None  # nothing closed yet: as with files, no manifest before a segment
         segments = [SegmentEntry(*row) for row in rows]
-        return RecordingManifest(space_id, head[0], segments, head[1], head[2])
+        return RecordingManifest(space_id, head[0], segments, head[1], head[2],
+                                 None if head[3] is None else json.loads(head[3]), head[4])
 
     def segment(self, space_id: str, entry: SegmentEntry) -> bytes | None:
         with self.db.transaction() as conn:
@@ -105,6 +116,46 @@ class PostgresRecordings:
                 "WHERE s.space_id = r.space_id) FROM recordings r WHERE r.space_id = %s",
                 (space_id,)).fetchone()
         return bool(row and row[0])
+
+    def append_checkpoint(self, space_id: str, msn: int, doc: dict[str, str]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO recording_checkpoints (space_id, msn, doc) "
+                         "VALUES (%s, %s, %s) ON CONFLICT (space_id, msn) DO NOTHING",
+                         (space_id, msn, _text(doc)))
+
+    def checkpoints(self, space_id: str) -> list[dict[str, str]]:
+        with self.db.transaction() as conn:
+            rows = conn.execute("SELECT doc FROM recording_checkpoints WHERE space_id = %s "
+                                "ORDER BY msn", (space_id,)).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def checkpoint(self, space_id: str, msn: int | None) -> dict[str, str] | None:
+        with self.db.transaction() as conn:
+            if msn is None:
+                row = conn.execute("SELECT doc FROM recording_checkpoints WHERE space_id = %s "
+                                   "ORDER BY msn DESC LIMIT 1", (space_id,)).fetchone()
+            else:
+                row = conn.execute("SELECT doc FROM recording_checkpoints WHERE space_id = %s "
+                                   "AND msn = %s", (space_id, msn)).fetchone()
+        if row is None:
+            return None
+        doc: dict[str, str] = json.loads(row[0])
+        return doc
+
+    def put_withdrawal(self, space_id: str, doc: dict[str, Any]) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE recordings SET withdrawal = %s, updated_at = now() "
+                         "WHERE space_id = %s AND withdrawal IS NULL",
+                         (_text(doc), space_id))
+
+    def withdrawal(self, space_id: str) -> dict[str, Any] | None:
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT withdrawal FROM recordings WHERE space_id = %s",
+                               (space_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        doc: dict[str, Any] = json.loads(row[0])
+        return doc
 
     def ping(self) -> None:
         self.db.ping()

@@ -1,8 +1,10 @@
 """Recordings as files on this origin's disk: the embedded default's RecordingStore.
 
-Owns <root>/<space>/: init.mp4, seg-*.m4s, manifest.json and open.parts (the journal of the
-segment being published). Every write is fsynced, file and directory, before it returns;
-a replaced file is written beside and renamed, so a crash leaves the old or the new one.
+Owns <root>/<space>/: init.mp4, seg-*.m4s, manifest.json, open.parts (the journal of the
+segment being published), checkpoints.jsonl (the signed live checkpoints, one a line) and
+withdrawn.json (the host's signed withdrawal). Every write is fsynced, file and directory,
+before it returns; a replaced file is written beside and renamed, so a crash leaves the old
+or the new one.
 Only this origin can serve these replays: a cluster keeps them in PostgreSQL instead.
 """
 
@@ -11,12 +13,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from townhall.recording.manifest import RecordingManifest, SegmentEntry
 
 JOURNAL = "open.parts"
 MANIFEST = "manifest.json"
 INIT = "init.mp4"
+CHECKPOINTS = "checkpoints.jsonl"
+WITHDRAWAL = "withdrawn.json"
 
 
 def manifest_bytes(manifest: RecordingManifest) -> bytes:
@@ -47,6 +52,14 @@ def _write_at_durable(path: Path, data: bytes, at: int) -> None:
         f.seek(at)
         f.write(data)
         f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _append_durable(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
@@ -112,6 +125,40 @@ class FileRecordings:
     def has_recording(self, space_id: str) -> bool:
         d = self.directory(space_id)
         return (d / MANIFEST).exists() or (d / JOURNAL).exists()
+
+    def append_checkpoint(self, space_id: str, msn: int, doc: dict[str, str]) -> None:
+        line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+        _append_durable(self.directory(space_id) / CHECKPOINTS, line)
+
+    def checkpoints(self, space_id: str) -> list[dict[str, str]]:
+        raw = _read(self.directory(space_id) / CHECKPOINTS)
+        out: dict[int, dict[str, str]] = {}
+        for line in (raw or b"").splitlines():
+            try:
+                doc = json.loads(line)
+                msn = int(json.loads(doc["payload"])["msn"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line (a crash mid-append)
+            out.setdefault(msn, doc)  # an append retried after it landed is kept once
+        return [out[msn] for msn in sorted(out)]
+
+    def checkpoint(self, space_id: str, msn: int | None) -> dict[str, str] | None:
+        kept = self.checkpoints(space_id)
+        if msn is None:
+            return kept[-1] if kept else None
+        return next((d for d in kept if json.loads(d["payload"])["msn"] == msn), None)
+
+    def put_withdrawal(self, space_id: str, doc: dict[str, Any]) -> None:
+        path = self.directory(space_id) / WITHDRAWAL
+        if not path.exists():
+            write_durable(path, json.dumps(doc, indent=1).encode())
+
+    def withdrawal(self, space_id: str) -> dict[str, Any] | None:
+        raw = _read(self.directory(space_id) / WITHDRAWAL)
+        if raw is None:
+            return None
+        doc: dict[str, Any] = json.loads(raw)
+        return doc
 
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from townhall.delivery import cache
+from townhall.delivery.latency_tier import LatencyTiers
 from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.descriptors import open_files_limit
 from townhall.live.errors import SpaceError, bad_key
@@ -335,3 +336,25 @@ async def set_attack_mode(body: AttackModeBody, request: Request,
         raise SpaceError(422, "invalid_request", f"mode: {exc}") from None
     state: dict[str, Any] = adm.metrics(time.time())["attack_mode"]
     return state
+
+
+class LatencyTierBody(BaseModel):
+    mode: str = Field(description="low, standard or auto (standard for new joiners under "
+                                  "origin or edge pressure)")
+    space: str | None = Field(default=None, description="one space; without it, every space "
+                                                        "that has no choice of its own")
+
+
+@router.put("/admin/latency-tier", summary="Operator: the latency tier new joiners get")
+async def set_latency_tier(body: LatencyTierBody, request: Request,
+                           authorization: Annotated[str | None, Header()] = None
+                           ) -> dict[str, Any]:
+    _operator(request, authorization)
+    tiers: LatencyTiers = request.app.state.latency_tiers
+    if body.space is not None:
+        _spaces(request).get(body.space)  # 404 for a space that does not exist
+    try:
+        tiers.set_mode(body.mode, body.space)
+    except ValueError as exc:
+        raise SpaceError(422, "invalid_request", f"mode: {exc}") from None
+    return {"mode": tiers.mode, "spaces": dict(tiers.per_space)}

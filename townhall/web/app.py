@@ -16,6 +16,7 @@ from townhall import __version__
 from townhall.cluster.base import Cluster
 from townhall.cluster.solo import SoloCluster
 from townhall.delivery.cors import CorsPolicy
+from townhall.delivery.latency_tier import LatencyTiers
 from townhall.ingest import whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
@@ -26,9 +27,21 @@ from townhall.live.program_leases import ProgramLeases
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
+from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
-from townhall.web import api, errors, health, keys_api, media, pages, speakers_api
+from townhall.web import (
+    api,
+    errors,
+    health,
+    keys_api,
+    media,
+    pages,
+    program_meter,
+    record,
+    signed_replay,
+    speakers_api,
+)
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
 from townhall.web.cors import Cors
@@ -42,6 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
     # built here, not in the lifespan, because the middleware needs them at construction
     stores = open_stores(settings)
     spaces = Spaces(settings, stores.spaces, stores.recordings)
+    if settings.signing:
+        spaces.identity = load_or_create(settings.data_dir / "signing", "townhall",
+                                         settings.signing_key_file, settings.signing_chain_file)
     admissions = Admissions(settings, spaces)
     cluster = _cluster(settings)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
@@ -55,6 +71,11 @@ def create_app(settings: Settings) -> FastAPI:
     spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
     trusted = parse_networks(settings.trusted_proxies, settings.edge_secret)
     lag = LagMonitor(admissions)
+    tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
+                         lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
+                         hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
+    spaces.latency_tier = lambda space, listeners, now: tiers.announce(
+        space.record.id, listeners, admissions.pressure.lag_s, now)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,13 +118,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.trusted = trusted
     app.state.replays = {}
     app.state.stores = stores
+    app.state.withdrawn = {}
+    app.state.latency_tiers = tiers
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
+    app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores)
-    for route in (media.routes + pages.routes + whip.routes + speakers_api.routes
-                  + health.routes):
+    for route in (record.routes + signed_replay.routes + media.routes + pages.routes
+                  + whip.routes + speakers_api.routes + health.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app

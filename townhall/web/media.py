@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -23,9 +23,11 @@ from townhall.delivery.blocking import (
     Position,
     Verdict,
     parse_directives,
+    parse_skip,
     part_verdict,
     playlist_verdict,
 )
+from townhall.delivery.encoding import accepts_gzip
 from townhall.live.errors import SpaceError
 from townhall.live.player_tickets import entry_path, renewed_path
 from townhall.live.program import Program
@@ -36,11 +38,11 @@ from townhall.media.playlist import (
     render_multivariant,
     target_duration,
 )
-from townhall.recording.download import build_download
 from townhall.recording.manifest import RecordingManifest
 from townhall.store.base import RecordingStore
 from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
+from townhall.web.record import withdrawn_replay
 
 M3U8 = "application/vnd.apple.mpegurl"
 Handler = Callable[[Request], Awaitable[Response]]
@@ -81,9 +83,18 @@ def _count_listener(request: Request, space: LiveSpace) -> None:
 
 
 async def multivariant(request: Request) -> Response:
+    return _multivariant(request, "media.m3u8")
+
+
+async def standard_multivariant(request: Request) -> Response:
+    """The standard latency tier's entry point: one variant, whole segments only."""
+    return _multivariant(request, "segments.m3u8")
+
+
+def _multivariant(request: Request, media: str) -> Response:
     _space, program = _live(request)
     sid = request.query_params.get("sid", "")
-    media_uri = "media.m3u8" + (f"?sid={sid}" if SID_RE.match(sid) else "")
+    media_uri = media + (f"?sid={sid}" if SID_RE.match(sid) else "")
     track = program.encoder.track
     body = render_multivariant(media_uri=media_uri, bandwidth=int(track.bitrate * 1.1),
                                codecs=track.codecs)
@@ -97,6 +108,7 @@ async def media_playlist(request: Request) -> Response:
     q = request.query_params
     try:
         msn, part = parse_directives(q.get("_HLS_msn"), q.get("_HLS_part"))
+        delta = parse_skip(q.get("_HLS_skip"))
     except BadBlockingRequest as exc:
         return error_response(400, "bad_blocking_request", str(exc))
     window = program.window
@@ -124,8 +136,28 @@ async def media_playlist(request: Request) -> Response:
     else:
         control = cache.ended_playlist() if window.ended else cache.live_playlist(
             window.part_target)
-    return Response(window.render_bytes(), media_type=M3U8,
-                    headers={"Cache-Control": control})
+    # compressed once per publication by the window; edges cache each form (Vary)
+    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(window.render_bytes(delta=delta, gzipped=gzipped), media_type=M3U8,
+                    headers=headers)
+
+
+async def standard_playlist(request: Request) -> Response:
+    """The standard latency tier: whole segments only, no LL-HLS tags, plain reloads."""
+    space, program = _live(request)
+    if not program.settings.require_tickets:
+        _count_listener(request, space)
+    window = program.window
+    control = cache.ended_playlist() if window.ended else cache.standard_playlist()
+    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(window.render_bytes(gzipped=gzipped, standard=True), media_type=M3U8,
+                    headers=headers)
 
 
 async def init_section(request: Request) -> Response:
@@ -177,11 +209,14 @@ async def part(request: Request) -> Response:
 # --- replay: the recording, from the store (files here, or the cluster's database) ---
 
 
-async def _sealed(request: Request) -> tuple[RecordingStore, RecordingManifest]:
-    """The sealed manifest (cached: it never changes once sealed) and where its bytes are."""
+async def sealed_replay(request: Request) -> tuple[RecordingStore, RecordingManifest]:
+    """The sealed manifest (cached: it never changes once sealed) and where its bytes are.
+    Whether it was withdrawn is asked each time (another origin may have withdrawn it; the
+    answer is kept once it is yes)."""
     spaces = _spaces(request)
     space = spaces.get(request.path_params["space_id"])
     sid = space.record.id
+    await withdrawn_replay(request, sid)
     cached: dict[str, RecordingManifest] = request.app.state.replays
     manifest = cached.get(sid)
     if manifest is None:
@@ -201,7 +236,7 @@ def _bytes_or_missing(data: bytes | None, what: str) -> bytes:
 
 
 async def replay_playlist(request: Request) -> Response:
-    _, manifest = await _sealed(request)
+    _, manifest = await sealed_replay(request)
     segs = [PlaylistSegment(e.msn, e.program_date_time, e.discontinuity, [], e.duration)
             for e in manifest.segments]
     longest = max((e.duration for e in manifest.segments), default=1.0)
@@ -211,14 +246,14 @@ async def replay_playlist(request: Request) -> Response:
 
 
 async def replay_init(request: Request) -> Response:
-    store, manifest = await _sealed(request)
+    store, manifest = await sealed_replay(request)
     data = await asyncio.to_thread(store.init, manifest.space_id)
     return Response(_bytes_or_missing(data, "init section"), media_type="audio/mp4",
                     headers={"Cache-Control": cache.IMMUTABLE})
 
 
 async def replay_segment(request: Request) -> Response:
-    store, manifest = await _sealed(request)
+    store, manifest = await sealed_replay(request)
     msn = _int_param(request, "msn")
     for entry in manifest.segments:
         if entry.msn == msn:
@@ -228,23 +263,8 @@ async def replay_segment(request: Request) -> Response:
     return error_response(404, "segment_not_found", f"the recording has no segment {msn}")
 
 
-async def replay_download(request: Request) -> Response:
-    """The seekable `.m4a` (recording/download.py): true duration, Range requests (206,
-    416, Accept-Ranges) answered by FileResponse."""
-    store, manifest = await _sealed(request)
-    directory = request.app.state.settings.recordings_path / manifest.space_id
-    try:
-        path = await asyncio.to_thread(build_download, store, manifest, directory)
-    except FileNotFoundError as exc:
-        raise SpaceError(404, "no_replay", str(exc)) from None
-    name = request.path_params["space_id"]
-    return FileResponse(path, media_type="audio/mp4", headers={
-        "Cache-Control": cache.IMMUTABLE,
-        "Content-Disposition": f'attachment; filename="townhall-{name}.m4a"'})
-
-
 async def replay_manifest(request: Request) -> Response:
-    _, manifest = await _sealed(request)
+    _, manifest = await sealed_replay(request)
     return Response(json.dumps(manifest.to_dict()), media_type="application/json",
                     headers={"Cache-Control": cache.IMMUTABLE})
 
@@ -288,6 +308,8 @@ async def entry(request: Request) -> Response:
 LIVE_ROUTES = [
     ("master.m3u8", multivariant),
     ("media.m3u8", media_playlist),
+    ("standard.m3u8", standard_multivariant),
+    ("segments.m3u8", standard_playlist),
     ("init.mp4", init_section),
     ("seg/{msn}.m4s", segment),
     ("part/{msn}.{index}.m4s", part),
@@ -305,5 +327,5 @@ routes = [
     Route("/replay/{space_id}/init.mp4", replay_init),
     Route("/replay/{space_id}/seg/{msn}.m4s", replay_segment),
     Route("/replay/{space_id}/manifest.json", replay_manifest),
-    Route("/replay/{space_id}.m4a", replay_download),
+    # /replay/ID.m4a and clips: townhall/web/signed_replay.py (with Content Credentials)
 ]

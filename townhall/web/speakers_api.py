@@ -26,7 +26,7 @@ from townhall.web.pages import STATIC
 
 router = APIRouter(prefix="/api/spaces/{space_id}")
 ACTIONS = {"approve": Action.APPROVE, "lower": Action.LOWER, "mute": Action.MUTE,
-           "unmute": Action.UNMUTE}
+           "unmute": Action.UNMUTE, "cohost": Action.PROMOTE}
 
 
 def _service(request: Request) -> Speakers:
@@ -121,7 +121,8 @@ async def raise_hand(space_id: str, body: HandBody, request: Request,
 
 
 @router.post("/speakers/{seat_id}/{action}",
-             summary="approve or lower a raised hand; mute or unmute a speaker")
+             summary="approve or lower a raised hand; mute or unmute a speaker; make a "
+                     "speaker a co-host (cohost, the host only)")
 async def act(space_id: str, seat_id: str, action: str, request: Request,
               authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     if action not in ACTIONS:

@@ -2,7 +2,13 @@
 "use strict";
 const th = {
   async api(path, opts = {}) {
-    const res = await fetch(path, { cache: "no-store", ...opts });
+    let res = await fetch(path, { cache: "no-store", ...opts });
+    // a write the origin shed under load (503 + Retry-After) is sent again, a few times
+    for (let i = 0; res.status === 503 && opts.method && opts.method !== "GET" && i < 4; i++) {
+      const wait = Math.min(5, Number(res.headers.get("Retry-After")) || 1);
+      await new Promise((r) => setTimeout(r, wait * 1000 * (0.8 + Math.random() * 0.4)));
+      res = await fetch(path, { cache: "no-store", ...opts });
+    }
     let body = null;
     try { body = await res.json(); } catch (_) { body = null; }
     if (!res.ok) {

@@ -1,220 +1,222 @@
-// The listener's page: details with countdown, a seat (ticket) or a waiting-room place,
-// live LL-HLS playback, reactions, and the replay after the end. Never shows "unavailable":
-// when the origin is busy or away it keeps what it knows and says "reconnecting".
-"use strict";
-(function () {
-  const spaceId = location.pathname.split("/")[2];
-  const $ = (id) => document.getElementById(id);
-  const audio = $("audio");
-  const state = { doc: null, offset: 0, playing: null, hls: null, errors: [], failures: 0,
-                  ticket: null, joining: false, waiting: null, pow: null, noGrant: false };
-  window.townhall = state;  // for debugging and the browser tests
+// The listener's page: details with countdown and "Remind me", a seat or a place in line,
+// the stage with speaking rings, LIVE with "behind live" and jump-to-live, reactions, asking
+// to speak, sharing, and the replay after the end. Never shows "unavailable": when the
+// origin is busy or away it keeps what it knows and says "reconnecting".
+import { icon } from "./icons.js";
+import { createPlayer } from "./player.js";
+import { renderStage } from "./stage.js";
+import { setupReactions } from "./reactions.js";
+import { share, remindMe, toast } from "./share.js";
+import { setupSpeak } from "./speak.js";
+import { setupReplay } from "./replay.js";
 
-  function showError(msg) { $("error").textContent = msg; $("error").hidden = !msg; }
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  const jitter = (s) => (s * 1000) * (0.8 + Math.random() * 0.4);
+const spaceId = location.pathname.split("/")[2];
+const $ = (id) => document.getElementById(id);
+const audio = $("audio");
+const page = { offset: 0, failures: 0, freshAt: 0, stale: false, lastState: null };
 
-  // --- playback ---
-  function withTicket(url) {
-    // every media URL carries the newest ticket, so renewals never interrupt playback
-    return state.ticket ? url.replace(/\/t\/[^/]+\//, "/t/" + state.ticket + "/") : url;
-  }
-  function play(url) {
-    if (state.playing === url) return;
-    state.playing = url;
-    if (state.hls) { state.hls.destroy(); state.hls = null; }
-    if (window.Hls && Hls.isSupported()) {
-      const hls = new Hls({
-        lowLatencyMode: true, backBufferLength: 30,
-        // wait for two whole segments: joining while the playlist holds only its first
-        // segment makes hls.js 1.7 re-fetch that segment's last part in a loop (a 3-5 s
-        // stall for everyone who was waiting for the space to start)
-        initialLiveManifestSize: 2,
-        xhrSetup: (xhr, u) => { xhr.open("GET", withTicket(u), true); },
-      });
-      hls.on(Hls.Events.ERROR, (_, data) => {
-        state.errors.push({ type: data.type, details: data.details, fatal: data.fatal });
-        if (data.fatal) {
-          $("conn").textContent = "reconnecting…";
-          if (data.type === Hls.ErrorTypes.NETWORK_ERROR) setTimeout(() => hls.startLoad(), 1000);
-          else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
-        }
-      });
-      hls.loadSource(url);
-      hls.attachMedia(audio);
-      state.hls = hls;
-    } else if (audio.canPlayType("application/vnd.apple.mpegurl")) {
-      audio.src = url;  // Safari and iOS play LL-HLS natively
-    } else {
-      showError("This browser cannot play HLS audio.");
-      return;
+function announce(text) {
+  $("announce").textContent = "";
+  setTimeout(() => { $("announce").textContent = text; }, 50);
+}
+function showError(msg) { $("error").textContent = msg; $("error").hidden = !msg; }
+
+// icons and labels shipped with the page
+$("listeners-icon").innerHTML = icon("people");
+$("remind").innerHTML = icon("calendar") + "<span>Remind me</span>";
+$("share").innerHTML = icon("share") + "<span>Share</span>";
+$("share-before").innerHTML = $("share").innerHTML;
+$("request").innerHTML = icon("hand") + "<span>Request to speak</span>";
+$("share-time").innerHTML = icon("link") + "<span>Share this moment</span>";
+$("download-link").innerHTML = icon("download") + "<span>Download</span>";
+$("vol-icon").innerHTML = icon("volume");
+$("leave").innerHTML = icon("leave") + "<span>Leave the stage</span>";
+
+const player = createPlayer(audio, spaceId, {
+  connection: (text) => { $("conn").textContent = text; },
+  error: showError,
+  autoplay: (ok) => { $("listen-wrap").hidden = ok; },
+  waiting: (data, first) => {
+    $("queue").hidden = false;
+    $("position").textContent = data.position.toLocaleString();
+    $("eta").textContent = data.eta_s ? `about ${Math.max(1, Math.ceil(data.eta_s / 60))} min`
+      : (data.position === 1 ? "you are next" : "not known yet");
+    // honest progress: how far you moved from where you joined the line, nothing invented
+    const moved = first > 1 ? (first - data.position) / (first - 1) : 0;
+    $("queue-progress").value = Math.max(0, Math.min(1, moved));
+  },
+  admitted: () => { $("queue").hidden = true; announce("It is your turn: you are listening now."); },
+  verifying: (p) => {
+    $("verifying").hidden = p === null;
+    if (p !== null) {
+      $("verify-progress").value = p;
+      // a proof of work has no fixed length: say how much of the expected work is done
+      $("verify-text").textContent = p >= 1 ? "Done — joining…"
+        : `About ${Math.round(p * 100)} % of the expected work done`;
     }
-    audio.play().then(() => { $("listen").hidden = true; })
-      .catch(() => { $("listen").hidden = false; });  // autoplay refused: ask for a tap
-  }
-  $("listen").addEventListener("click", () => { audio.play(); $("listen").hidden = true; });
+  },
+});
+window.townhall = player.state;  // for debugging and the browser tests
 
-  // --- admission: ticket, waiting room, proof of work ---
-  function solve(challenge, difficulty) {
-    return new Promise((resolve, reject) => {
-      const w = new Worker("/static/pow-worker.js");
-      w.onmessage = (e) => { w.terminate(); e.data.solution ? resolve(e.data.solution) : reject(); };
-      w.postMessage({ challenge, difficulty });
-    });
+const updateReactions = setupReactions($("reactions"), $("sky"), $("reaction-totals"), spaceId);
+const replay = setupReplay(player, audio, {
+  seek: $("seek"), time: $("time"), duration: $("duration"), play: $("replay-link"),
+  shareTime: $("share-time"), download: $("download-link"), toast: $("toast"),
+  verification: $("verification"), spaceId,
+});
+const speak = setupSpeak(spaceId, {
+  request: $("request"), waiting: $("waiting-hand"), withdraw: $("withdraw"),
+  join: $("join-stage"), onstage: $("onstage"), mute: $("mute-self"),
+  leave: $("leave"), status: $("speak-status"), dialog: $("speak-dialog"), form: $("speak-form"),
+  name: $("speak-name"), formError: $("speak-error"), cancel: $("speak-cancel"),
+}, {
+  announce, programAudio: audio,
+});
+
+// --- the player bar: play/pause, LIVE or behind live, jump to live, volume ---
+function renderPlayPause() {
+  const paused = audio.paused;
+  $("playpause").innerHTML = icon(paused ? "play" : "pause");
+  $("playpause").setAttribute("aria-label", paused ? "Play" : "Pause");
+}
+audio.addEventListener("play", renderPlayPause);
+audio.addEventListener("pause", renderPlayPause);
+renderPlayPause();
+$("playpause").addEventListener("click", () => {
+  if (audio.paused) audio.play().catch(() => {}); else audio.pause();
+});
+$("listen").addEventListener("click", () => { audio.play(); $("listen-wrap").hidden = true; });
+$("jump").addEventListener("click", () => { player.jumpToLive(); announce("Back to live."); });
+const savedVolume = Number(localStorage.getItem("townhall.volume"));
+if (savedVolume >= 0 && localStorage.getItem("townhall.volume") !== null) audio.volume = savedVolume;
+$("volume").value = String(audio.volume);
+$("volume").addEventListener("input", () => {
+  audio.volume = Number($("volume").value);
+  localStorage.setItem("townhall.volume", String(audio.volume));
+  $("vol-icon").innerHTML = icon(audio.volume === 0 ? "mute" : "volume");
+});
+
+function renderBehind() {
+  const doc = player.state.doc;
+  if (!doc || doc.state !== "live") return;
+  const behind = player.behindLive();
+  const target = player.state.hls ? (player.state.hls.targetLatency || 3) : 3;
+  // within a couple of seconds of the target latency counts as live
+  const late = behind !== null && (audio.paused || behind > target + 3);
+  $("live-ind").classList.toggle("behind", late);
+  $("live-text").textContent = late && behind !== null ? `${Math.round(behind)} s behind live` : "LIVE";
+  $("jump").hidden = !late;
+}
+setInterval(renderBehind, 500);
+
+// --- actions ---
+function onShare() {
+  const doc = player.state.doc;
+  share({ title: doc ? doc.title : document.title, url: doc ? doc.page_url : location.href }, $("toast"));
+}
+$("share").addEventListener("click", onShare);
+$("share-before").addEventListener("click", onShare);
+$("remind").addEventListener("click", () => {
+  if (player.state.doc) remindMe(player.state.doc);
+  toast($("toast"), "Calendar file downloaded");
+});
+
+// --- details ---
+const STATE_NEWS = {
+  live: "The space is live.", delayed: "The space is running late; waiting for the host.",
+  ended: "The space has ended.",
+};
+
+function render(doc) {
+  document.title = doc.title + " — townhall";
+  $("title").textContent = doc.title;
+  $("host").textContent = doc.host;
+  th.setBadge($("state"), doc.state);
+  $("listeners").textContent = doc.listeners.now.toLocaleString();
+  $("peak").textContent = doc.listeners.peak.toLocaleString();
+  if (page.lastState && page.lastState !== doc.state && STATE_NEWS[doc.state]) {
+    announce(STATE_NEWS[doc.state] + (doc.state === "ended" && doc.replay_url ? " The replay is ready." : ""));
   }
-  async function joinOnce(body) {
-    // a big open space's details carry a join grant: any origin admits with it, so the
-    // crowd at the scheduled minute is spread over every origin; otherwise (a cap, attack
-    // mode, a waiting place, a proof of work, or a grant refused) join at the space's origin
-    const grant = state.doc && state.doc.join_grant;
-    const viaGrant = Boolean(grant) && !state.noGrant && !body.token && !body.challenge;
-    const id = encodeURIComponent(spaceId);
-    const url = viaGrant ? `/api/admit/${id}` : `/api/spaces/${id}/join`;
-    const payload = viaGrant ? (body.renew ? { grant, renew: body.renew,
-                                               seat_secret: body.seat_secret } : { grant })
-                             : body;
-    const res = await fetch(url, {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(payload), cache: "no-store" });
-    let data = {};
-    try { data = await res.json(); } catch (_) { data = {}; }
-    if (viaGrant && [403, 404, 422].includes(res.status)) {
-      state.noGrant = true;  // this grant will not do: ask the space's origin instead
-      return { status: "again", data, retry: 0 };
-    }
-    return { status: res.status, data, retry: Number(res.headers.get("Retry-After") || 2) };
+  page.lastState = doc.state;
+
+  const before = doc.state === "scheduled" || doc.state === "delayed";
+  const live = doc.state === "live";
+  const ended = doc.state === "ended";
+  let when = "";
+  if (doc.state === "scheduled" && doc.scheduled_start) {
+    when = "Starts in " + th.countdown(doc.scheduled_start, page.offset);
+  } else if (doc.state === "scheduled") {
+    when = "Waiting for the host to go live.";
+  } else if (doc.state === "delayed") {
+    when = "Running late — waiting for the host. Stay on this page; audio starts by itself.";
+  } else if (live) {
+    when = "Live since " + new Date(doc.actual_start).toLocaleTimeString();
+  } else if (ended) {
+    when = "Ended " + new Date(doc.ended_at).toLocaleString();
   }
-  async function join(body = {}) {
-    if (state.joining) return;
-    state.joining = true;
-    try {
-      for (let attempt = 0; attempt < 1000; attempt++) {
-        const { status, data, retry } = await joinOnce(body);
-        if (status === "again") continue;
-        if (status === 200) {
-          state.noGrant = false;
-          state.waiting = null;
-          $("queue").hidden = true;
-          state.ticket = data.ticket;
-          state.seatSecret = data.seat_secret;  // kept here, never in a URL: renew and leave
-          play(data.playlist_url);
-          setTimeout(() => join({ renew: state.ticket, seat_secret: state.seatSecret }),
-                     data.renew_after_s * 1000);
-          return;
-        }
-        if (status === 202) {
-          state.waiting = data;
-          $("queue").hidden = false;
-          $("position").textContent = data.position.toLocaleString();
-          $("eta").textContent = data.eta_s ? `about ${Math.ceil(data.eta_s / 60)} min` : "unknown";
-          body = { token: data.token };
-          await sleep(jitter(data.poll_after_s));
-          continue;
-        }
-        if (status === 428) {
-          $("conn").textContent = "checking you are not a bot…";
-          state.pow = { difficulty: data.difficulty };
-          const solution = await solve(data.challenge, data.difficulty);
-          $("conn").textContent = "";
-          body = { ...body, challenge: data.challenge, solution };
-          continue;
-        }
-        if (status === 409) { return; }  // ended: the details poll shows the replay
-        if (status === 403 || status === 404) { body = {}; continue; }  // seat or place lost
-        // 429 / 503 / network trouble: wait as told, never hammer
-        await sleep(jitter(Math.min(30, retry * (1 + attempt / 4))));
-      }
-    } catch (err) {
-      $("conn").textContent = "reconnecting…";
-      setTimeout(() => { state.joining = false; join(body); }, jitter(3));
-      return;
-    } finally {
-      state.joining = false;
-    }
+  $("when").textContent = when;
+
+  $("before").hidden = !before;
+  if (before) {
+    const counting = doc.state === "scheduled" && doc.scheduled_start;
+    $("countdown").textContent = counting ? th.countdown(doc.scheduled_start, page.offset)
+      : (doc.state === "delayed" ? "Any minute now" : "Soon");
+    $("remind").hidden = !doc.scheduled_start || doc.state !== "scheduled";
   }
 
-  // give the seat back when the page goes away, so the next in line gets it now
-  window.addEventListener("pagehide", () => {
-    if (!state.ticket) return;
-    navigator.sendBeacon(`/api/spaces/${encodeURIComponent(spaceId)}/leave`,
-      new Blob([JSON.stringify({ ticket: state.ticket, seat_secret: state.seatSecret })],
-               { type: "application/json" }));
-  });
+  $("stage-card").hidden = !(live || before);
+  renderStage($("stage"), doc.speakers.length || !live ? doc.speakers
+    : [{ id: "host", name: doc.host, role: "host", state: "live", muted: false,
+         speaking: false }],
+  { empty: before ? `${doc.host} will open the stage at the start.` : "Nobody is on stage." });
+  updateReactions(doc.reactions, doc.server_time);
 
-  // --- reactions ---
-  document.querySelectorAll("#reactions button").forEach((b) => {
-    b.addEventListener("click", () => {
-      fetch(`/api/spaces/${encodeURIComponent(spaceId)}/reactions`, {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ emoji: b.dataset.emoji }) }).catch(() => {});
-    });
-  });
+  // while in line or proving the browser, there is nothing to play yet
+  const admitted = Boolean(player.state.ticket) && !player.state.waiting;
+  $("player").hidden = !((live && admitted) || (ended && doc.replay_url));
+  $("live-ind").hidden = !live;
+  $("jump").hidden = $("jump").hidden || !live;
+  $("playpause").hidden = !live;
+  $("actions").hidden = before || ended;  // the replay has its own share and download
+  $("reactions").hidden = !live || !admitted;
+  if (live) speak.start(); else speak.stop();
+  if (!live) { $("request").hidden = true; $("waiting-hand").hidden = true; }
 
-  // --- details ---
-  function render(doc) {
-    document.title = doc.title + " — townhall";
-    $("title").textContent = doc.title;
-    $("host").textContent = doc.host;
-    th.setBadge($("state"), doc.state);
-    $("listeners").textContent = doc.listeners.now.toLocaleString();
-    $("peak").textContent = doc.listeners.peak.toLocaleString();
-    let when = "";
-    if (doc.state === "scheduled" && doc.scheduled_start) {
-      when = "Starts in " + th.countdown(doc.scheduled_start, state.offset);
-    } else if (doc.state === "scheduled") {
-      when = "Waiting for the host to go live.";
-    } else if (doc.state === "delayed") {
-      when = "Running late — waiting for the host. Stay on this page; audio starts by itself.";
-    } else if (doc.state === "live") {
-      when = "Live since " + new Date(doc.actual_start).toLocaleTimeString();
-    } else if (doc.state === "ended") {
-      when = "Ended " + new Date(doc.ended_at).toLocaleString();
-    }
-    $("when").textContent = when;
-    const r = (doc.reactions && doc.reactions.last_second) || {};
-    $("reaction-burst").textContent = Object.entries(r).map(([k, n]) => `${k} ${n}`).join("  ");
-    $("reactions").hidden = doc.state !== "live";
-    if (doc.state === "live" && doc.on_air && !state.ticket && !state.joining) {
-      join();
-    } else if (doc.state === "ended") {
-      $("queue").hidden = true;
-      if (doc.replay_url) {
-        $("replay").hidden = false;
-        $("replay-link").href = "#replay";
-        $("download-link").href = doc.replay_download_url;
-      }
-    }
+  if (live && doc.on_air && !player.state.ticket && !player.state.joining) {
+    player.join();
+  } else if (ended) {
+    $("queue").hidden = true;
+    $("verifying").hidden = true;
+    replay.show(doc);
   }
-  $("replay-link").addEventListener("click", (e) => {
-    e.preventDefault();
-    if (state.doc && state.doc.replay_url) play(state.doc.replay_url);
-  });
+}
 
-  async function poll() {
-    try {
-      const doc = await th.api("/api/spaces/" + encodeURIComponent(spaceId));
-      if (!state.doc || doc.server_time !== state.doc.server_time) state.freshAt = Date.now();
-      if (state.offset === 0) state.offset = Date.parse(doc.server_time) - Date.now();
-      state.doc = doc;
-      state.failures = 0;
-      // an edge may keep answering from cache while the origin is away: say so, calmly
-      const stale = Date.now() - (state.freshAt || Date.now()) > 10000;
-      state.stale = stale;
-      $("conn").textContent = stale ? "reconnecting…" : "";
-      if (stale) th.setBadge($("state"), "reconnecting");
-      showError("");
-      if (!stale) render(doc);
-    } catch (err) {
-      if (err.status === 404) { showError("This space does not exist."); return; }
-      state.failures += 1;
-      // the origin is busy or away: keep what we know and say so, never "unavailable"
-      $("conn").textContent = "reconnecting…";
-      if (state.doc) th.setBadge($("state"), "reconnecting");
-    }
-    setTimeout(poll, state.failures ? Math.min(10000, 1000 * 2 ** state.failures) : 2000);
+async function poll() {
+  try {
+    const doc = await th.api("/api/spaces/" + encodeURIComponent(spaceId));
+    const prev = player.state.doc;
+    if (!prev || doc.server_time !== prev.server_time) page.freshAt = Date.now();
+    if (page.offset === 0) page.offset = Date.parse(doc.server_time) - Date.now();
+    player.state.doc = doc;
+    if (window.thCheckpoints) window.thCheckpoints.seen(doc);  // receipts (checkpoints.js)
+    page.failures = 0;
+    // an edge may keep answering from cache while the origin is away: say so, calmly
+    page.stale = Date.now() - (page.freshAt || Date.now()) > 10000;
+    $("conn").textContent = page.stale ? "reconnecting…" : "";
+    if (page.stale) th.setBadge($("state"), "reconnecting");
+    showError("");
+    if (!page.stale) render(doc);
+  } catch (err) {
+    if (err.status === 404) { showError("This space does not exist."); $("title").textContent = "Not found"; return; }
+    page.failures += 1;
+    // the origin is busy or away: keep what we know and say so, never "unavailable"
+    $("conn").textContent = "reconnecting…";
+    if (player.state.doc) th.setBadge($("state"), "reconnecting");
   }
-  setInterval(() => {
-    if (state.doc && !state.failures && !state.stale) render(state.doc);
-  }, 1000);
-  poll();
-})();
+  setTimeout(poll, page.failures ? Math.min(10000, 1000 * 2 ** page.failures) : 2000);
+}
+setInterval(() => {
+  if (player.state.doc && !page.failures && !page.stale) render(player.state.doc);
+}, 1000);
+poll();
+sessionStorage.removeItem("th.reloads");  // started: the scripts all arrived

@@ -1,0 +1,188 @@
+"""The downloadable replay and clips, with C2PA Content Credentials.
+
+Edge. `/replay/ID.m4a` is every published segment's AAC access units, byte for byte and in
+order, re-muxed into a progressive MP4 with its true duration and a full index
+(`recording/download.py`), so players seek it and answer Range requests, plus one C2PA box
+(`recording/credentials.py`) signed with the deployment's key. It is built once, in a thread,
+from the RecordingStore when first asked for (the C2PA SDK signs an hour's progressive file in
+about 0.14 s; a fragmented one took 20-70 s), and kept in this origin's cache
+(<data_dir>/signed-replays/ID.c2pa.m4a: derived bytes, rebuilt from the store by any origin
+that lacks them, so not a record the store must hold).
+A clip is the access units of the segments from one number to another (whole segments: the
+chain is over whole segments), with its own C2PA manifest carrying the range and the signed
+recording manifest, so `townhall verify CLIP` proves it an unaltered excerpt. Clips live at
+a path, not a query (`/replay/ID/clip/FIRST-LAST.m4a`), because edges cache replays by path;
+`/replay/ID/clip?from=S&to=S` (seconds) answers with a redirect to the segments it covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from townhall.delivery import cache
+from townhall.live.errors import SpaceError
+from townhall.live.spaces import Spaces
+from townhall.recording import credentials
+from townhall.recording.download import progressive
+from townhall.recording.manifest import RecordingManifest
+from townhall.space.record import iso
+from townhall.store.base import RecordingStore
+from townhall.web.client_ip import client_address
+from townhall.web.errors import error_response
+from townhall.web.media import sealed_replay
+
+SIGNED = "signed-replays"  # under data_dir: this origin's cache of replays with credentials
+_building: dict[str, asyncio.Task[None]] = {}
+
+
+def _spaces(request: Request) -> Spaces:
+    spaces: Spaces = request.app.state.spaces
+    return spaces
+
+
+def _stored(data: bytes | None, what: str) -> bytes:
+    if data is None:
+        raise SpaceError(404, "no_replay", f"the recording's {what} is missing")
+    return data
+
+
+def _media(store: RecordingStore, manifest: RecordingManifest, first: int, last: int) -> bytes:
+    sid = manifest.space_id
+    init = _stored(store.init(sid), "init section")
+    segments = [_stored(store.segment(sid, e), f"segment {e.msn}") for e in manifest.segments
+                if first <= e.msn <= last]
+    return progressive(init, segments)
+
+
+def _signed(request: Request, store: RecordingStore, manifest: RecordingManifest, first: int,
+            last: int, clip: bool) -> bytes:
+    spaces = _spaces(request)
+    space = spaces.get(request.path_params["space_id"])
+    media = _media(store, manifest, first, last)
+    identity = spaces.identity
+    if identity is None or not spaces.settings.content_credentials:
+        return media
+    base = spaces.settings.base_url
+    recording: dict[str, Any] = {
+        "space_id": manifest.space_id, "host": space.record.host, "title": space.record.title,
+        "aired": iso(space.record.actual_start), "ended": iso(space.record.ended_at),
+        "manifest_url": f"{base}/record/{manifest.space_id}/manifest.json",
+        "key_fingerprint": identity.fingerprint, "head": manifest.head,
+        "first_msn": first if clip else None, "last_msn": last if clip else None,
+        "key_seal": manifest.key_seal}
+    title = space.record.title + (f" (clip, segments {first}-{last})" if clip else "")
+    return credentials.sign(identity, media, title=title, host=space.record.host,
+                            aired=iso(space.record.actual_start), recording=recording)
+
+
+def _cached(request: Request, space_id: str) -> Path:
+    return _spaces(request).settings.data_dir / SIGNED / f"{space_id}.c2pa.m4a"
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+async def _build(request: Request, store: RecordingStore, manifest: RecordingManifest,
+                 path: Path) -> None:
+    first, last = manifest.segments[0].msn, manifest.segments[-1].msn
+    data = await asyncio.to_thread(_signed, request, store, manifest, first, last, False)
+    await asyncio.to_thread(_write, path, data)
+
+
+async def replay_download(request: Request) -> Response:
+    """The seekable, signed `.m4a`: built once per origin (shared by concurrent requests),
+    then answered from the file (Range: 206, 416, Accept-Ranges)."""
+    store, manifest = await sealed_replay(request)
+    sid = manifest.space_id
+    path = _cached(request, sid)
+    if not path.exists():
+        task = _building.get(sid)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(_build(request, store, manifest, path))
+            _building[sid] = task
+            task.add_done_callback(lambda _t: _building.pop(sid, None))
+        await asyncio.shield(task)
+    return FileResponse(path, media_type="audio/mp4", headers={
+        "Cache-Control": cache.IMMUTABLE,
+        "Content-Disposition": f'attachment; filename="townhall-{sid}.m4a"'})
+
+
+def _bad_range(detail: str) -> Response:
+    return error_response(400, "bad_clip_range", detail)
+
+
+async def clip_by_time(request: Request) -> Response:
+    """?from=S&to=S (seconds from the start): redirect to the whole segments covering it."""
+    _, manifest = await sealed_replay(request)
+    try:
+        start = float(request.query_params["from"])
+        end = float(request.query_params["to"])
+    except (KeyError, ValueError):
+        return _bad_range("give from and to, in seconds from the start of the replay")
+    total = manifest.duration
+    if not (0 <= start < end) or start >= total:
+        return _bad_range(f"need 0 <= from < to and from < {total:.2f} (the replay's length)")
+    first = last = None
+    at = 0.0
+    for entry in manifest.segments:
+        if first is None and at + entry.duration > start:
+            first = entry.msn
+        if first is not None and at < end:
+            last = entry.msn
+        at += entry.duration
+    assert first is not None and last is not None
+    sid = request.path_params["space_id"]
+    return RedirectResponse(f"/replay/{sid}/clip/{first}-{last}.m4a", status_code=302,
+                            headers={"Cache-Control": cache.IMMUTABLE})
+
+
+async def clip(request: Request) -> Response:
+    store, manifest = await sealed_replay(request)
+    # signing a clip costs CPU (C2PA): the API's per-address budget, edges cache the result
+    admissions = request.app.state.admissions
+    ok, wait = await admissions.api_limits.allow(
+        client_address(request.scope, request.app.state.trusted), time.monotonic())
+    if not ok:
+        admissions.counters["rate_limited"] += 1
+        retry = max(1, int(wait + 0.999))
+        return error_response(429, "rate_limited", f"too many clips; retry in {retry} s",
+                              {"Retry-After": str(retry)})
+    try:
+        first, last = (int(x) for x in request.path_params["range"].split("-", 1))
+    except ValueError:
+        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers)")
+    numbers = [e.msn for e in manifest.segments]
+    if first > last or first not in numbers or last not in numbers:
+        return _bad_range(f"segments {first}-{last} are not in the replay "
+                          f"(it has {numbers[0]}-{numbers[-1]})")
+    count = numbers.index(last) - numbers.index(first) + 1
+    limit = _spaces(request).settings.max_clip_segments
+    if count > limit:
+        return _bad_range(f"a clip is at most {limit} segments; this one is {count}")
+    data = await asyncio.to_thread(_signed, request, store, manifest, first, last, True)
+    sid = request.path_params["space_id"]
+    return Response(data, media_type="audio/mp4", headers={
+        "Cache-Control": cache.IMMUTABLE,
+        "Content-Disposition": f'attachment; filename="townhall-{sid}-{first}-{last}.m4a"'})
+
+
+routes = [
+    Route("/replay/{space_id}.m4a", replay_download),
+    Route("/replay/{space_id}/clip", clip_by_time),
+    Route("/replay/{space_id}/clip/{range}.m4a", clip),
+]
