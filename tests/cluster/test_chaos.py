@@ -147,7 +147,9 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
             alive = [o for o in c.origins if o.process.poll() is None]
             replays = {o.base_url: httpx.get(f"{o.base_url}/replay/{sid}.m4a", timeout=30)
                        for o in alive}
-            assert all(r.status_code == 200 for r in replays.values())
+            assert all(r.status_code == 200 for r in replays.values()), {
+                url: (r.status_code, r.text[:300]) for url, r in replays.items()
+                if r.status_code != 200}
             assert len({r.content for r in replays.values()}) == 1, "the origins' replays differ"
             print(f"lease moved in {took_over_s:.2f} s; stalls {report['stalls']} "
                   f"({report['stalled_s']:.2f} s in {report['listeners_with_stalls']} "
