@@ -27,7 +27,7 @@ def test_every_origin_server_has_a_connection_cap(tmp_path: Path) -> None:
 
 def test_media_is_keyed_and_proxied_by_the_hls_directives_only(tmp_path: Path) -> None:
     text = conf(tmp_path)
-    assert 'proxy_cache_key "$sp/$rest?$hls_query";' in text
+    assert 'proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";' in text
     assert "proxy_pass http://townhall_origins$uri?$hls_query;" in text
     assert "$is_args$args" not in text
 

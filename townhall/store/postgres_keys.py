@@ -1,6 +1,6 @@
 """PostgreSQL store of API keys and space owners: `store.keys.KeyStore` for a cluster.
 
-Same rows as the SQLite key store (migration 0003), in the database every origin shares: a
+Same rows as the SQLite key store (migration 0004), in the database every origin shares: a
 key issued on one origin (or by `townhall keys --database postgresql://...`) works on all of
 them, and a revoked key is refused everywhere at the next lookup (nothing is cached). Control
 path only; a database outage raises StoreUnavailable (503), like every store.

@@ -5,16 +5,16 @@ on one origin is refused on all of them.
 The SQLite key store (store/sqlite_keys.py) creates the same tables itself (IF NOT EXISTS), so
 a database from before versioning is adopted unchanged.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
