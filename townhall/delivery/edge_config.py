@@ -86,10 +86,16 @@ class EdgeSettings:
 def _cors_map(value: str) -> str:
     """`$townhall_cors`: the Access-Control-Allow-Origin for public resources ("" = none)."""
     origins = parse_cors_origins(value)
+    # a request without Origin (a player, or a page of the edge's own site) gets no CORS
+    # headers: on LL-HLS they would be ~130 bytes on every part and playlist, for nothing
+    expose = (f'    map $townhall_cors $townhall_cors_expose {{\n        "" "";\n'
+              f'        default "{EXPOSE_HEADERS}";\n    }}')
     if "*" in origins:
-        return '    map $http_origin $townhall_cors {\n        default "*";\n    }'
+        return ('    map $http_origin $townhall_cors {\n        "" "";\n        default "*";\n'
+                '    }\n' + expose)
     lines = "".join(f'        "{o}" $http_origin;\n' for o in origins)
-    return f'    map $http_origin $townhall_cors {{\n        default "";\n{lines}    }}'
+    return (f'    map $http_origin $townhall_cors {{\n        default "";\n{lines}    }}\n'
+            + expose)
 
 
 def _cors(value: str) -> str:
@@ -99,7 +105,7 @@ def _cors(value: str) -> str:
     return ("            proxy_hide_header Access-Control-Allow-Origin;\n"
             "            proxy_hide_header Access-Control-Expose-Headers;\n"
             "            add_header Access-Control-Allow-Origin $townhall_cors always;\n"
-            f'            add_header Access-Control-Expose-Headers "{EXPOSE_HEADERS}" always;\n'
+            "            add_header Access-Control-Expose-Headers $townhall_cors_expose always;\n"
             + vary)
 
 
