@@ -23,7 +23,10 @@ JITTER = ("--set", "jitter_prebuffer_ms=800")
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Edge]]:
     root = tmp_path_factory.mktemp("conformance")
-    origin = start_server(root / "data", *TICKETS, *JITTER, "--set", "part_hold_back_parts=5")
+    # --log-level info: the sources test waits for each "source left" line (an info line;
+    # since i10a the level applies to townhall's own lines, not only uvicorn's)
+    origin = start_server(root / "data", *TICKETS, *JITTER, "--set", "part_hold_back_parts=5",
+                          "--log-level", "info")
     edge: Edge | None = None
     try:
         edge = start_edge(origin, root / "edge")

@@ -136,7 +136,8 @@ class IngestServer:
                  extra={"space_id": space_id})
 
         status, payload = await self._pump(reader, session, framing, length)
-        lost = bool(payload.get("seconds_dropped"))
+        # audio dropped, or the connection reset: worth a warning (seen at --log-level warning)
+        lost = bool(payload.get("seconds_dropped")) or status == 499
         log.log(logging.WARNING if lost else logging.INFO, "source left %s: %s %s",
                 space_id, status, payload, extra={"space_id": space_id})
         if head.method != "SOURCE" and status != 499:

@@ -94,6 +94,7 @@ class Spaces:
         self.on_program: Callable[[LiveSpace, Program], None] | None = None
         self.end_program: Callable[[LiveSpace], Awaitable[None]] | None = None
         self._missing: dict[str, float] = {}  # ids the store did not have, and when asked
+        self._rechecked: dict[str, float] = {}  # spaces whose record was re-read, and when
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
@@ -147,6 +148,23 @@ class Spaces:
                 mine.ended_at, mine.has_replay = record.ended_at, record.has_replay
                 space.status = None
             mine.peak_listeners = max(mine.peak_listeners, record.peak_listeners)
+
+    def recheck(self, space: LiveSpace) -> None:
+        """In a cluster, read a space's record again when another origin may have changed it
+        (ended it, sealed its replay) since the last refresh: at most once a second per space,
+        so asking for a replay that is not there yet costs one query a second. Blocking."""
+        if self.on_program is None:
+            return
+        now = time.monotonic()
+        sid = space.record.id
+        if now - self._rechecked.get(sid, -10.0) < 1.0:
+            return
+        if len(self._rechecked) > 10_000:
+            self._rechecked.clear()
+        self._rechecked[sid] = now
+        record = self.store.load(sid)
+        if record is not None:
+            self.refresh([record])
 
     def standby_for(self, space: LiveSpace) -> Program:
         """A standby program for a space live on another origin (adopted by the leases)."""

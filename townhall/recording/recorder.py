@@ -208,8 +208,8 @@ class Recorder:
         while True:
             try:
                 await asyncio.to_thread(self._attempt, write)
-                if tries:
-                    log.info("recording of %s: writes succeed again after %d retries",
+                if tries:  # a warning: it closes the error/warning lines above
+                    log.warning("recording of %s: writes succeed again after %d retries",
                              self.space_id, tries, extra={"space_id": self.space_id})
                     self.failed = None
                 return

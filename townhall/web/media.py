@@ -220,6 +220,8 @@ async def sealed_replay(request: Request) -> tuple[RecordingStore, RecordingMani
     cached: dict[str, RecordingManifest] = request.app.state.replays
     manifest = cached.get(sid)
     if manifest is None:
+        if not space.record.has_replay:  # another origin of a cluster may have ended it
+            await asyncio.to_thread(spaces.recheck, space)
         if not space.record.has_replay:
             raise SpaceError(404, "no_replay", "the replay is published when the space ends")
         manifest = await asyncio.to_thread(spaces.recordings.manifest, sid)
