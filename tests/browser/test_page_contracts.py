@@ -26,6 +26,7 @@ BUDGET = {"scheduled": 80 * KIB, "live": 720 * KIB}
 
 def test_home_asks_for_an_api_key_on_401_keeps_it_and_sends_it(site: Site) -> None:
     page, watch = site.open(site.server.base_url + "/")
+    key = site.server.admin_key  # a real hosting key: the server checks it too
     sent: list[str | None] = []
 
     def create(route: Route, request: Request) -> None:
@@ -33,7 +34,7 @@ def test_home_asks_for_an_api_key_on_401_keeps_it_and_sends_it(site: Site) -> No
             route.continue_()
             return
         sent.append(request.headers.get("authorization"))
-        if request.headers.get("authorization") != "Bearer k-123":
+        if request.headers.get("authorization") != f"Bearer {key}":
             route.fulfill(status=401, content_type="application/json",
                           body=json.dumps({"error": "bad_api_key", "detail": "need a key"}))
         else:
@@ -46,11 +47,11 @@ def test_home_asks_for_an_api_key_on_401_keeps_it_and_sends_it(site: Site) -> No
     page.locator("#create button[type=submit]").click()
     expect(page.locator("#key-field")).to_be_visible()
     expect(page.locator("#api-key")).to_be_focused()
-    page.locator("#api-key").fill("k-123")
+    page.locator("#api-key").fill(key)
     page.locator("#create button[type=submit]").click()
     expect(page.locator("#created")).to_be_visible()
-    assert sent == [None, "Bearer k-123"]
-    assert page.evaluate("localStorage.getItem('townhall.apiKey')") == "k-123"
+    assert sent == [None, f"Bearer {key}"]
+    assert page.evaluate("localStorage.getItem('townhall.apiKey')") == key
     # Chromium logs the 401 itself as a failed load: that one is the contract, not a bug
     assert watch.unexpected(lambda e: "status of 401" in e) == [], watch.errors
 
