@@ -8,7 +8,7 @@ from townhall.simulate.model import Capacities, Deployment, steady_state
 def test_the_measured_edge_figure_plans_one_four_core_edge_for_12500_ll_listeners() -> None:
     caps = Capacities(edge_cores=4)
     assert caps.edge_rps == 39_000 * 4
-    d = steady_state(Deployment(12_500), caps)
+    d = steady_state(Deployment(12_500, capacities=caps))
     # 12,500 listeners at about 6.2 requests/s: one 4-worker edge, as measured (2.3 cores)
     assert d["edges"] == 1
     assert d["edge_requests_per_s"] / caps.edge_requests_per_s_per_core < 2.5

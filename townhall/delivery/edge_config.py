@@ -247,8 +247,10 @@ http {{
                                       default ""; }}
     map $arg__HLS_part $townhall_part {{ "~^[0-9]{{1,6}}$" "_HLS_part=$arg__HLS_part&";
                                         default ""; }}
+    # (an _HLS_skip that is neither YES nor v2 reaches the origin as one fixed bad value, so
+    # it is answered 400 as the spec says, under one cache key whatever was sent)
     map $arg__HLS_skip $townhall_skip {{ "~^(YES|v2)$" "_HLS_skip=$arg__HLS_skip";
-                                        default ""; }}
+                                        "" ""; default "_HLS_skip=invalid"; }}
 
 {_upstreams(origins, s.origin_max_conns)}
 {_cors_map(s.cors_origins)}
