@@ -24,6 +24,7 @@ from tests.edge_helpers import start_edge_over
 from tests.helpers import free_port, stop_process, tone_power
 from tests.hls_client import decode
 from tests.pg_helpers import Postgres
+from townhall.recording.frames import progressive_frames
 
 pytestmark = pytest.mark.slow
 LISTENERS = 100
@@ -150,7 +151,10 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
             assert all(r.status_code == 200 for r in replays.values()), {
                 url: (r.status_code, r.text[:300]) for url, r in replays.items()
                 if r.status_code != 200}
-            assert len({r.content for r in replays.values()}) == 1, "the origins' replays differ"
+            # each origin signs its own copy (Content Credentials differ by signature and
+            # time); the audio, access unit by access unit, is the same everywhere
+            audio = {b"".join(progressive_frames(r.content)[0]) for r in replays.values()}
+            assert len(audio) == 1, "the origins' replays differ"
             print(f"lease moved in {took_over_s:.2f} s; stalls {report['stalls']} "
                   f"({report['stalled_s']:.2f} s in {report['listeners_with_stalls']} "
                   f"listeners) at t={stall_seconds}")
