@@ -5,13 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.helpers import Server, free_port, stop_process
+from tests.helpers import Server, free_port, start_server, stop_process, stop_server
 
 
 @dataclass
@@ -26,6 +28,21 @@ class Edge:
 
 def start_edge(origin: Server, prefix: Path, port: int | None = None) -> Edge:
     return start_edge_over({"": origin}, prefix, port)
+
+
+@contextmanager
+def origin_behind_edge(root: Path, *flags: str) -> Iterator[tuple[Server, Edge]]:
+    """An origin (`townhall serve` with `flags`, data under root/data) and one nginx edge in
+    front of it (root/edge); both stopped afterwards, whatever happened."""
+    origin = start_server(root / "data", *flags)
+    edge: Edge | None = None
+    try:
+        edge = start_edge(origin, root / "edge")
+        yield origin, edge
+    finally:
+        if edge is not None:
+            edge.stop()
+        stop_server(origin)
 
 
 def start_edge_over(origins: dict[str, Server], prefix: Path, port: int | None = None) -> Edge:

@@ -97,11 +97,7 @@ async def broadcast(path: Path, ingest_url: str, *, loop_forever: bool = False,
             async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client:
                 res = await client.put(url, content=chunks, auth=("source", key),
                                        headers={"Content-Type": "audio/aac"})
-            body = {"status_code": res.status_code}
-            try:
-                body.update(res.json())
-            except ValueError:
-                body["text"] = res.text
+            body = _answer(res)
         except httpx.HTTPError as exc:
             body = {"status_code": 0, "error": "connection_lost", "detail": str(exc)}
         done = body.get("status_code") == 200 or body.get("error") in FINAL
@@ -114,6 +110,16 @@ async def broadcast(path: Path, ingest_url: str, *, loop_forever: bool = False,
                 f"{delay:g} s from {position['s']:.1f} s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, RETRY_MAX_S)
+
+
+def _answer(res: httpx.Response) -> dict[str, object]:
+    """The ingest's answer to a push: its status and JSON body (or text)."""
+    body: dict[str, object] = {"status_code": res.status_code}
+    try:
+        body.update(res.json())
+    except ValueError:
+        body["text"] = res.text
+    return body
 
 
 async def _ingest_url(client: httpx.AsyncClient, server: str, space: str, key: str) -> str:
@@ -152,11 +158,7 @@ async def broadcast_to_space(path: Path, server: str, space: str, key: str, *,
                 url, secret = ingest_http_url(await _ingest_url(client, server, space, key))
                 res = await client.put(url, content=rest(), auth=("source", secret),
                                        headers={"Content-Type": "audio/aac"})
-                body = {"status_code": res.status_code}
-                try:
-                    body.update(res.json())
-                except ValueError:
-                    body["text"] = res.text
+                body = _answer(res)
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code in (401, 403, 404, 409):
                     return {"status_code": exc.response.status_code, "reconnects": reconnects,

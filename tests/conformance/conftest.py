@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_helpers import Edge, start_edge
-from tests.helpers import Server, start_server, stop_server
+from tests.edge_helpers import Edge, origin_behind_edge
+from tests.helpers import Server
 
 TICKETS = ("--set", "seat_ttl_s=16", "--set", "seat_ttl_max_s=16", "--set", "ticket_grace_s=8")
 TICKET_S = 8.0
@@ -25,16 +25,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
     root = tmp_path_factory.mktemp("conformance")
     # --log-level info: the sources test waits for each "source left" line (an info line;
     # since i10a the level applies to townhall's own lines, not only uvicorn's)
-    origin = start_server(root / "data", *TICKETS, *JITTER, "--set", "part_hold_back_parts=5",
-                          "--log-level", "info")
-    edge: Edge | None = None
-    try:
-        edge = start_edge(origin, root / "edge")
-        yield origin, edge
-    finally:
-        if edge is not None:
-            edge.stop()
-        stop_server(origin)
+    with origin_behind_edge(root, *TICKETS, *JITTER, "--set", "part_hold_back_parts=5",
+                            "--log-level", "info") as pair:
+        yield pair
 
 
 def tone_file(path: Path, seconds: float, freq: int, codec: str = "libmp3lame",

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, start_edge
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from tests.edge_helpers import Edge, origin_behind_edge
+from tests.helpers import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 SITE = "https://news.example"
@@ -18,15 +18,8 @@ SITE = "https://news.example"
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
-    origin = start_server(tmp_path / "data")
-    edge: Edge | None = None
-    try:
-        edge = start_edge(origin, tmp_path / "edge")
-        yield origin, edge
-    finally:
-        if edge is not None:
-            edge.stop()
-        stop_server(origin)
+    with origin_behind_edge(tmp_path) as pair:
+        yield pair
 
 
 def test_another_site_reads_details_and_media_and_joins_but_cannot_end(

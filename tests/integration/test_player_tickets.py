@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from tests.audibility import audibility
-from tests.edge_helpers import Edge, origin_metrics, start_edge
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from tests.edge_helpers import Edge, origin_behind_edge, origin_metrics
+from tests.helpers import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 SHORT = ("--set", "seat_ttl_s=10", "--set", "seat_ttl_max_s=10", "--set", "ticket_grace_s=5")
@@ -26,15 +26,8 @@ SHORT = ("--set", "seat_ttl_s=10", "--set", "seat_ttl_max_s=10", "--set", "ticke
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
-    origin = start_server(tmp_path / "data", *SHORT, "--set", "part_hold_back_parts=5")
-    edge: Edge | None = None
-    try:
-        edge = start_edge(origin, tmp_path / "edge")
-        yield origin, edge
-    finally:
-        if edge is not None:
-            edge.stop()
-        stop_server(origin)
+    with origin_behind_edge(tmp_path, *SHORT, "--set", "part_hold_back_parts=5") as pair:
+        yield pair
 
 
 def test_ffmpeg_plays_through_ticket_renewals_it_never_asked_for(
