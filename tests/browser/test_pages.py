@@ -150,7 +150,15 @@ def test_attack_mode_shows_browser_verification_progress(site: Site) -> None:
     res = httpx.put(url, json={"mode": "on"}, headers={"Authorization": f"Bearer {key}"})
     assert res.status_code == 200, res.text
     try:
-        page, watch = site.open(site.spaces["live"]["page_url"])
+        # details are re-rendered at most twice a second and cached (an edge keeps them a
+        # little longer): wait until the ones the page will read carry no join grant
+        page_url = site.spaces["live"]["page_url"]
+        details = page_url.replace("/spaces/", "/api/spaces/", 1)
+        deadline = time.monotonic() + 15
+        while httpx.get(details, timeout=10).json().get("join_grant"):
+            assert time.monotonic() < deadline, "attack mode never reached the details"
+            time.sleep(0.25)
+        page, watch = site.open(page_url)
         expect(page.locator("#verifying")).to_be_visible(timeout=20_000)
         page.wait_for_function(
             "Number(document.getElementById('verify-progress').value) > 0", timeout=20_000)
