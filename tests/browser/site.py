@@ -80,7 +80,7 @@ def open_site(tmp: Path) -> Iterator[Site]:
         sp["capped"] = create_space(srv, title="A small room", host="Rosalind Franklin",
                                         listener_cap=1)
         sp["ended"] = create_space(srv, title="Yesterday's debate", host="Alan Turing")
-        # the live tones outlast every browser test of the session (stopped at teardown)
+        # the live tones outlast the module however slow the machine (stopped at teardown)
         for name, seconds in (("live", 1800), ("capped", 1800), ("ended", 6)):
             s.tones.append(push_tone(sp[name]["ingest_url"], seconds))
         for name in ("live", "capped", "ended"):
