@@ -31,13 +31,18 @@ def start_edge(origin: Server, prefix: Path, port: int | None = None) -> Edge:
 
 
 @contextmanager
-def origin_behind_edge(root: Path, *flags: str) -> Iterator[tuple[Server, Edge]]:
+def origin_behind_edge(root: Path, *flags: str,
+                       public: bool = False) -> Iterator[tuple[Server, Edge]]:
     """An origin (`townhall serve` with `flags`, data under root/data) and one nginx edge in
-    front of it (root/edge); both stopped afterwards, whatever happened."""
+    front of it (root/edge); both stopped afterwards, whatever happened. `public`: the
+    origin's links (details, join answers) point at the edge, as in a deployment."""
+    edge_port = free_port()
+    if public:
+        flags = (*flags, "--public-url", f"http://127.0.0.1:{edge_port}")
     origin = start_server(root / "data", *flags)
     edge: Edge | None = None
     try:
-        edge = start_edge(origin, root / "edge")
+        edge = start_edge(origin, root / "edge", edge_port)
         yield origin, edge
     finally:
         if edge is not None:

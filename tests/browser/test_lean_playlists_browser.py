@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.test_space_page import current_time, fatal_errors, playback, wait_playing
-from tests.edge_helpers import Edge, start_edge
-from tests.helpers import Server, free_port, push_tone, start_server, stop_process, stop_server
+from tests.edge_helpers import Edge, origin_behind_edge
+from tests.helpers import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 AUDIO_BPS = 64_000  # the default program bitrate
@@ -27,16 +27,8 @@ LIVE_DISTANCE_JS = """() => {
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
-    edge_port = free_port()
-    origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}")
-    try:
-        edge = start_edge(origin, tmp_path / "edge", edge_port)
-        try:
-            yield origin, edge
-        finally:
-            edge.stop()
-    finally:
-        stop_server(origin)
+    with origin_behind_edge(tmp_path, public=True) as pair:
+        yield pair
 
 
 class WireMeter:

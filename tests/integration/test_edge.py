@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, origin_metrics, start_edge
-from tests.helpers import Server, free_port, push_tone, start_server, stop_server
+from tests.edge_helpers import Edge, origin_behind_edge, origin_metrics
+from tests.helpers import Server, push_tone, stop_server
 from tests.hls_client import Follower
 
 pytestmark = pytest.mark.slow
@@ -20,16 +20,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
-    edge_port = free_port()
-    origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}")
-    try:
-        edge = start_edge(origin, tmp_path / "edge", edge_port)
-        try:
-            yield origin, edge
-        finally:
-            edge.stop()
-    finally:
-        stop_server(origin)
+    with origin_behind_edge(tmp_path, public=True) as pair:
+        yield pair
 
 
 def test_forged_and_ticketless_media_die_at_the_edge(deployment: tuple[Server, Edge]) -> None:

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, start_edge
-from tests.helpers import Server, free_port, push_tone, start_server, stop_process, stop_server
+from tests.edge_helpers import Edge, origin_behind_edge
+from tests.helpers import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part/(\d+)\.(\d+)\.m4s')
@@ -24,16 +24,8 @@ PPS = 7  # parts per segment (the default)
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
-    edge_port = free_port()
-    origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}")
-    try:
-        edge = start_edge(origin, tmp_path / "edge", edge_port)
-        try:
-            yield origin, edge
-        finally:
-            edge.stop()
-    finally:
-        stop_server(origin)
+    with origin_behind_edge(tmp_path, public=True) as pair:
+        yield pair
 
 
 def hint_number(text: str) -> int:
