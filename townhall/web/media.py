@@ -28,6 +28,7 @@ from townhall.delivery.blocking import (
     playlist_verdict,
 )
 from townhall.delivery.encoding import accepts_gzip
+from townhall.delivery.window import LiveWindow
 from townhall.live.errors import SpaceError
 from townhall.live.player_tickets import entry_path, renewed_path
 from townhall.live.program import Program
@@ -136,13 +137,19 @@ async def media_playlist(request: Request) -> Response:
     else:
         control = cache.ended_playlist() if window.ended else cache.live_playlist(
             window.part_target)
-    # compressed once per publication by the window; edges cache each form (Vary)
+    return _playlist(request, window, control, delta=delta)
+
+
+def _playlist(request: Request, window: LiveWindow, control: str, *, delta: bool = False,
+              standard: bool = False) -> Response:
+    """A live playlist, gzipped when the client takes it: compressed once per publication by
+    the window, and edges cache each form (Vary)."""
     gzipped = accepts_gzip(request.headers.get("accept-encoding"))
     headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
-    return Response(window.render_bytes(delta=delta, gzipped=gzipped), media_type=M3U8,
-                    headers=headers)
+    return Response(window.render_bytes(delta=delta, gzipped=gzipped, standard=standard),
+                    media_type=M3U8, headers=headers)
 
 
 async def standard_playlist(request: Request) -> Response:
@@ -152,12 +159,7 @@ async def standard_playlist(request: Request) -> Response:
         _count_listener(request, space)
     window = program.window
     control = cache.ended_playlist() if window.ended else cache.standard_playlist()
-    gzipped = accepts_gzip(request.headers.get("accept-encoding"))
-    headers = {"Cache-Control": control, "Vary": "Accept-Encoding"}
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    return Response(window.render_bytes(gzipped=gzipped, standard=True), media_type=M3U8,
-                    headers=headers)
+    return _playlist(request, window, control, standard=True)
 
 
 async def init_section(request: Request) -> Response:
