@@ -38,6 +38,8 @@ class Settings:
     jitter_ceiling_ms: int = 1000  # default mixer ceiling; push sources are paced instead
     # (ingest_buffer_ms) and WebRTC speakers have their own (speaker_ceiling_ms)
     idle_pause_s: float = 30.0  # silence kept on air after the last source leaves
+    end_play_out_s: float = 10.0  # at End, audio the sources already sent (a paced push
+    # source holds up to ingest_buffer_ms) is mixed out up to this long; the rest is counted
     # --- limits ---
     max_json_body: int = 16 * 1024  # bytes, control API request bodies
     max_title_chars: int = 200
@@ -227,6 +229,8 @@ class Settings:
             raise ValueError("speaker_ceiling_ms must exceed speaker_prebuffer_ms")
         if self.ingest_buffer_ms <= self.jitter_prebuffer_ms or self.ingest_overshoot_ms < 0:
             raise ValueError("ingest_buffer_ms must exceed jitter_prebuffer_ms")
+        if self.end_play_out_s < 0:
+            raise ValueError("end_play_out_s must not be negative")
         parse_cors_origins(self.cors_origins)
         parse_cors_origins(self.cors_host_origins)
         if self.speaker_drop_timeout_s <= 0:

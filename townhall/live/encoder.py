@@ -42,3 +42,8 @@ class AacEncoder:
         frame.pts = self._pts
         self._pts += FRAME
         return [bytes(p) for p in self._ctx.encode(frame)]
+
+    def flush(self) -> list[bytes]:
+        """The program ends: the access units the encoder still holds (its look-ahead).
+        The encoder takes no more frames afterwards."""
+        return [bytes(p) for p in self._ctx.encode(None)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +34,8 @@ from townhall.recording.recorder import Recorder
 from townhall.settings import Settings
 
 MAX_CATCH_UP_S = 5.0  # after a longer stall (suspend, debugger) restart the clock instead
+
+log = logging.getLogger(__name__)
 
 
 class Program:
@@ -76,6 +79,8 @@ class Program:
         self._published_s = first_decode_time / settings.sample_rate
         self._catch_up_s = 0.0  # a standby taking over: publish this much at once
         self.lag_s = 0.0  # how late the clock's last tick ran (exported as a metric)
+        self._wall_base: float | None = None  # wall clock at decode time 0 (the clock's)
+        self.played_out_s = 0.0  # audio mixed out at End, after the clock stopped
 
     # --- sources ---
     def attach(self, name: str, prebuffer: int | None = None, ceiling: int | None = None,
@@ -133,6 +138,7 @@ class Program:
         frame_s = FRAME / rate
         t0 = loop.time() - self._catch_up_s
         wall_base = time.time() - self._catch_up_s - self.packager.decode_time / rate
+        self._wall_base = wall_base
         self._catch_up_s = 0.0
         frames = 0
         while True:
@@ -143,6 +149,7 @@ class Program:
                 self.late_ticks += 1
                 t0, frames, due = now, 0, 1
                 wall_base = time.time() - self.packager.decode_time / rate
+                self._wall_base = wall_base
             batch: list[MediaEvent] = []
             while frames < due:
                 pcm = self.mixer.pull(FRAME)
@@ -274,6 +281,35 @@ class Program:
             await self.announce(self.packager.flush())
         await self.recorder.flush()
 
+    def _play_out(self) -> list[MediaEvent]:
+        """The space ends: mix out, faster than real time, what the sources already sent and
+        the clock had not reached yet (a paced push source holds seconds of it), so the end
+        of the broadcast is in the playlist and the replay. Past `end_play_out_s` the rest
+        is dropped, counted in the mixer's `dropped` and logged."""
+        rate = self.settings.sample_rate
+        self.mixer.retire_all()
+        wall_base = self._wall_base
+        if wall_base is None:
+            wall_base = time.time() - self.packager.decode_time / rate
+        limit = int(self.settings.end_play_out_s * rate / FRAME)
+        events: list[MediaEvent] = []
+        frames = 0
+        while self.mixer.sources and frames < limit:
+            pcm = self.mixer.pull(FRAME)
+            for au in self.encoder.encode(pcm):
+                events += self.packager.push(au, wall_base + self.packager.decode_time / rate)
+            frames += 1
+        for au in self.encoder.flush():  # its look-ahead: the last frames mixed
+            events += self.packager.push(au, wall_base + self.packager.decode_time / rate)
+        self.played_out_s = frames * FRAME / rate
+        left = self.mixer.discard()
+        if left:
+            log.warning("space %s ended with %.2f s of sent audio past end_play_out_s "
+                        "(%.1f s): dropped", self.recorder.space_id, left / rate,
+                        self.settings.end_play_out_s,
+                        extra={"space_id": self.recorder.space_id})
+        return events
+
     async def end(self) -> None:
         """Stop the clock, publish what is buffered, close the playlist, seal the recording."""
         if self.ended:
@@ -281,7 +317,7 @@ class Program:
         self.ended = True
         await self._stop_clock()
         if not self.following:
-            await self.announce(self.packager.flush())
+            await self.announce(self._play_out() + self.packager.flush())
         self.window.end()
         self._notify()
         await self.recorder.finish()

@@ -197,6 +197,24 @@ class Mixer:
             if state.buffer.buffered == 0:
                 self._forget(name)
 
+    @property
+    def buffered(self) -> int:
+        """Samples the deepest source has sent and the program has not mixed yet."""
+        return max((s.buffer.buffered for s in self.sources.values()), default=0)
+
+    def retire_all(self) -> None:
+        for name in list(self.sources):
+            self.retire(name)
+
+    def discard(self) -> int:
+        """Drop every source and what it still buffers (counted in `dropped`); returns the
+        samples of the deepest one."""
+        left = self.buffered
+        for name, state in list(self.sources.items()):
+            state.buffer.dropped += state.buffer.buffered
+            self._forget(name)
+        return left
+
     def write(self, name: str, samples: Pcm) -> None:
         state = self.sources.get(name)
         if state is not None:
