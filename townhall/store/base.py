@@ -96,6 +96,13 @@ class RecordingStore(Protocol):
 
     def withdrawal(self, space_id: str) -> dict[str, Any] | None: ...
 
+    def put_download(self, space_id: str, data: bytes) -> bytes:
+        """Keep the signed downloadable replay unless one is kept already; returns the one
+        kept. Signing is not deterministic (time, ids, ECDSA), so every origin must serve
+        the same first-kept bytes: a Range request resumed on another origin then fits."""
+
+    def download(self, space_id: str) -> bytes | None: ...
+
     def ping(self) -> None: ...
 
     def close(self) -> None: ...

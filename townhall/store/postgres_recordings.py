@@ -1,6 +1,7 @@
 """PostgreSQL recording store: closed segments' bytes, the manifest index and the open
 segment's journal, in the database every origin shares (migration 0002); the verifiable
-record's key seal, checkpoints and withdrawal beside them (migration 0003).
+record's key seal, checkpoints and withdrawal beside them (migration 0003); the signed
+download, kept once for every origin (migration 0005).
 
 So any origin serves any replay, and a segment is durable off the origin's disk the moment
 it is stored. A closed segment's row and the journal's removal commit together; segment rows
@@ -156,6 +157,22 @@ class PostgresRecordings:
             return None
         doc: dict[str, Any] = json.loads(row[0])
         return doc
+
+    def put_download(self, space_id: str, data: bytes) -> bytes:
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO recording_downloads (space_id, data, sha256) "
+                         "VALUES (%s, %s, %s) ON CONFLICT (space_id) DO NOTHING",
+                         (space_id, data, hashlib.sha256(data).hexdigest()))
+            row = conn.execute("SELECT data FROM recording_downloads WHERE space_id = %s",
+                               (space_id,)).fetchone()
+        assert row is not None
+        return bytes(row[0])
+
+    def download(self, space_id: str) -> bytes | None:
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT data FROM recording_downloads WHERE space_id = %s",
+                               (space_id,)).fetchone()
+        return None if row is None else bytes(row[0])
 
     def ping(self) -> None:
         self.db.ping()

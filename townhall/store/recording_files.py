@@ -2,7 +2,8 @@
 
 Owns <root>/<space>/: init.mp4, seg-*.m4s, manifest.json, open.parts (the journal of the
 segment being published), checkpoints.jsonl (the signed live checkpoints, one a line) and
-withdrawn.json (the host's signed withdrawal). Every write is fsynced, file and directory,
+withdrawn.json (the host's signed withdrawal) and replay.c2pa.m4a (the signed download,
+kept once). Every write is fsynced, file and directory,
 before it returns; a replaced file is written beside and renamed, so a crash leaves the old
 or the new one.
 Only this origin can serve these replays: a cluster keeps them in PostgreSQL instead.
@@ -22,6 +23,7 @@ MANIFEST = "manifest.json"
 INIT = "init.mp4"
 CHECKPOINTS = "checkpoints.jsonl"
 WITHDRAWAL = "withdrawn.json"
+DOWNLOAD = "replay.c2pa.m4a"
 
 
 def manifest_bytes(manifest: RecordingManifest) -> bytes:
@@ -159,6 +161,22 @@ class FileRecordings:
             return None
         doc: dict[str, Any] = json.loads(raw)
         return doc
+
+    def put_download(self, space_id: str, data: bytes) -> bytes:
+        path = self.directory(space_id) / DOWNLOAD
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        write_durable(tmp, data)
+        try:
+            os.link(tmp, path)  # only the first one kept stays
+        except FileExistsError:
+            data = path.read_bytes()
+        finally:
+            tmp.unlink()
+        _fsync_dir(path.parent)
+        return data
+
+    def download(self, space_id: str) -> bytes | None:
+        return _read(self.directory(space_id) / DOWNLOAD)
 
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):

@@ -5,9 +5,11 @@ order, re-muxed into a progressive MP4 with its true duration and a full index
 (`recording/download.py`), so players seek it and answer Range requests, plus one C2PA box
 (`recording/credentials.py`) signed with the deployment's key. It is built once, in a thread,
 from the RecordingStore when first asked for (the C2PA SDK signs an hour's progressive file in
-about 0.14 s; a fragmented one took 20-70 s), and kept in this origin's cache
-(<data_dir>/signed-replays/ID.c2pa.m4a: derived bytes, rebuilt from the store by any origin
-that lacks them, so not a record the store must hold).
+about 0.14 s; a fragmented one took 20-70 s). Signing is not deterministic, so the first
+origin to sign keeps its bytes in the RecordingStore (`put_download`) and every origin serves
+those: the same URL is the same bytes everywhere, with one ETag (its SHA-256), and a download
+resumed with Range on another origin fits. Each origin serves them from its own copy
+(<data_dir>/signed-replays/ID.c2pa.m4a).
 A clip is the access units of the segments from one number to another (whole segments: the
 chain is over whole segments), with its own C2PA manifest carrying the range and the signed
 recording manifest, so `townhall verify CLIP` proves it an unaltered excerpt. Clips live at
@@ -18,6 +20,7 @@ a path, not a query (`/replay/ID/clip/FIRST-LAST.m4a`), because edges cache repl
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -97,11 +100,30 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _kept(request: Request, store: RecordingStore, manifest: RecordingManifest) -> bytes:
+    """The download every origin serves: the one kept in the store, or sign one and keep it
+    (another origin signing at the same moment: the first kept wins, on both)."""
+    sid = manifest.space_id
+    data = store.download(sid)
+    if data is None:
+        first, last = manifest.segments[0].msn, manifest.segments[-1].msn
+        data = store.put_download(sid, _signed(request, store, manifest, first, last, False))
+    return data
+
+
 async def _build(request: Request, store: RecordingStore, manifest: RecordingManifest,
                  path: Path) -> None:
-    first, last = manifest.segments[0].msn, manifest.segments[-1].msn
-    data = await asyncio.to_thread(_signed, request, store, manifest, first, last, False)
+    data = await asyncio.to_thread(_kept, request, store, manifest)
     await asyncio.to_thread(_write, path, data)
+    await asyncio.to_thread(_write, _etag_path(path), _etag(data).encode())
+
+
+def _etag(data: bytes) -> str:
+    return f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+
+
+def _etag_path(path: Path) -> Path:
+    return path.with_name(path.name + ".etag")
 
 
 async def replay_download(request: Request) -> Response:
@@ -110,15 +132,16 @@ async def replay_download(request: Request) -> Response:
     store, manifest = await sealed_replay(request)
     sid = manifest.space_id
     path = _cached(request, sid)
-    if not path.exists():
+    if not path.exists() or not _etag_path(path).exists():
         task = _building.get(sid)
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(_build(request, store, manifest, path))
             _building[sid] = task
             task.add_done_callback(lambda _t: _building.pop(sid, None))
         await asyncio.shield(task)
+    etag = await asyncio.to_thread(_etag_path(path).read_text)
     return FileResponse(path, media_type="audio/mp4", headers={
-        "Cache-Control": cache.IMMUTABLE,
+        "Cache-Control": cache.IMMUTABLE, "ETag": etag,
         "Content-Disposition": f'attachment; filename="townhall-{sid}.m4a"'})
 
 
