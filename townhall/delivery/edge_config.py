@@ -157,7 +157,9 @@ def _ingest_location(s: EdgeSettings, proxy_common: str) -> str:
     origin listens (it answers when the push ends). nginx cannot forward Icecast's own
     framing (SOURCE, or a PUT with no length and no chunking: read as an empty body), so
     such sources push to an origin's ingest port, or chunked HTTP through here. A refused
-    connection to a dead origin goes to the next one (nothing was sent yet)."""
+    connection to a dead origin goes to the next one (nothing was sent yet); an origin that
+    dies mid-push ends the source's connection within 2 s (not 30 s of lingering), so its
+    retry comes at once."""
     return f"""        location ~ "^/ingest/(?<sp>{SPACE})$" {{
             set $space $sp;
             limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
@@ -167,6 +169,9 @@ def _ingest_location(s: EdgeSettings, proxy_common: str) -> str:
             proxy_buffering off;
             proxy_read_timeout {s.ingest_max_s}s;
             proxy_send_timeout {s.ingest_idle_s}s;
+            # the origin answered (409, or it died: 502): a source that never reads
+            # answers mid-body (ffmpeg) learns it when the connection closes, at once
+            lingering_time 2s;
 {proxy_common}
         }}
 """

@@ -112,7 +112,16 @@ const thWhip = {
       audio.srcObject = new MediaStream([ev.track]);
       audio.play().catch(() => {});  // autoplay needs the click that started this
     };
-    const say = (state) => { if (onState) onState(state); };
+    const history = [];  // the states shown, newest last (for tests and the curious)
+    let rejoining = false;  // from a lost connection until the new one is on air
+    const say = (state) => {
+      const shown = state === "connected" ? "on air"
+        : rejoining && state !== "closed" ? "reconnecting…" : state;
+      if (shown === "on air") rejoining = false;
+      if (history[history.length - 1] !== shown) history.push(shown);
+      if (history.length > 20) history.shift();
+      if (onState) onState(shown);
+    };
     let cur = null;
     try {
       cur = await thWhip.negotiate(url, token, track, stream, iceServers, onTrack);
@@ -132,7 +141,7 @@ const thWhip = {
     window.addEventListener("pagehide", bye);
 
     const session = {
-      stream, audio, reconnects: 0, error: null,
+      stream, audio, history, reconnects: 0, error: null,
       get pc() { return cur ? cur.pc : null; },
       get location() { return cur ? cur.location : null; },
       setMuted(muted) { track.enabled = !muted; },
@@ -162,7 +171,7 @@ const thWhip = {
       pc.onconnectionstatechange = () => {
         if (stopped || !cur || cur.pc !== pc) return;
         const state = pc.connectionState;
-        say(state === "connected" ? "on air" : state);
+        say(state);
         if (state === "failed" || state === "closed") reconnect(state);
       };
     };
@@ -172,6 +181,7 @@ const thWhip = {
     async function reconnect(why) {
       if (reconnecting || stopped) return;
       reconnecting = true;
+      rejoining = true;
       say("reconnecting…");
       const old = cur;
       if (old) {
@@ -194,13 +204,14 @@ const thWhip = {
           lastPacketAt = Date.now();
           negotiatedAt = Date.now();
           watchState(cur.pc);
-          if (cur.pc.connectionState === "connected") say("on air");
+          if (cur.pc.connectionState === "connected") say("connected");
           break;
         } catch (err) {
           if (thWhip.FINAL.has(err.code) || err.status === 401 || err.status === 403
               || err.status === 404 || Date.now() - began > R.giveUpMs) {
             session.error = err.message + (why ? ` (after: ${why})` : "");
             reconnecting = false;
+            rejoining = false;
             cur = null;
             say("closed");
             return;
