@@ -150,6 +150,10 @@ def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
             + "        keepalive 256;\n    }")
 
 
+INGEST_DOWN = ('{"error":"origin_unavailable",'
+               '"detail":"push again: the edge sends it to a live origin"}')
+
+
 def _ingest_location(s: EdgeSettings, proxy_common: str) -> str:
     """Push sources (chunked `PUT /ingest/ID`) go to the same origin as the space's WHIP
     offers and details (the consistent hash of the space), streamed as they come: no body
@@ -172,7 +176,15 @@ def _ingest_location(s: EdgeSettings, proxy_common: str) -> str:
             # the origin answered (409, or it died: 502): a source that never reads
             # answers mid-body (ffmpeg) learns it when the connection closes, at once
             lingering_time 2s;
+            error_page 502 504 = @ingest_down;
 {proxy_common}
+        }}
+
+        location @ingest_down {{
+            lingering_time 2s;
+            default_type application/json;
+            add_header Retry-After 1 always;
+            return 503 '{INGEST_DOWN}';
         }}
 """
 
