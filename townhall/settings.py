@@ -179,6 +179,14 @@ class Settings:
     replica_outbox_max: int = 5000  # entries a holder queues while Redis is away, then drops
     redis_timeout_s: float = 0.5  # a Redis call slower than this counts as Redis away
     record_refresh_s: float = 2.0  # records of other origins' spaces are re-read this often
+    # --- sources in a cluster: where speakers and push sources land, and never unheard ---
+    source_unheard_s: float = 4.0  # s a speaker or push source may stay mixed into a standby
+    # program (another origin runs it); then it is ended (counted, logged) to reconnect there
+    source_claim_ttl_s: float = 3.0  # s a push source's claim on its space outlives its
+    # origin in Redis (a newer source on any origin takes over; the older gets 409)
+    source_claim_check_s: float = 0.5  # s between a push source's checks of its claim
+    ingest_public_url: str | None = None  # base of the ingest URLs handed out, e.g. the edge
+    # (http://edge:8080: chunked PUT to /ingest/<space>); default icecast://host:ingest_port
     # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
     latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
     ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency

@@ -38,8 +38,8 @@ def classify(method: str, path: str) -> Priority:
         return Priority.ADMISSION  # a join with a grant, on any origin
     if path.startswith("/api/spaces/") and path.endswith("/audience"):
         return Priority.ADMISSION  # origins' listener counts: few, and they keep caps honest
-    if path.startswith("/whip/"):
-        return Priority.ADMISSION  # a speaker going live is not background traffic
+    if path.startswith(("/whip/", "/ingest/")):
+        return Priority.ADMISSION  # a speaker or source going live is not background traffic
     if path.startswith("/api/admin/"):
         return Priority.ADMISSION  # the operator must be able to look and act mid-attack
     if method == "GET" and (path.startswith("/api/spaces") or path.startswith("/spaces/")

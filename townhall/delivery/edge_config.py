@@ -79,6 +79,9 @@ class EdgeSettings:
     edge_secret: str = ""  # sent to origins in X-Townhall-Edge: they believe X-Real-IP
     origin_max_conns: int = 512  # connections one worker opens to one origin; past it the
     # edge answers 503 at once (or stale from its cache) instead of exhausting the origin
+    ingest_idle_s: int = 30  # a push source silent this long is cut off (the origin's own
+    # idle limit, ingest_idle_timeout_s, is shorter)
+    ingest_max_s: int = 86400  # the longest push: the origin answers only when it ends
     extra_http: list[str] = field(default_factory=list)
     cors_origins: str = "*"  # who may read media, details, replays: "*" or origins, as Settings
 
@@ -145,6 +148,45 @@ def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
             "    }\n    upstream townhall_origins {\n        hash $townhall_hash consistent;\n"
             + "".join(f"        server {a} {opts};\n" for _, a in origins)
             + "        keepalive 256;\n    }")
+
+
+INGEST_DOWN = ('{"error":"origin_unavailable",'
+               '"detail":"push again: the edge sends it to a live origin"}')
+
+
+def _ingest_location(s: EdgeSettings, proxy_common: str) -> str:
+    """Push sources (chunked `PUT /ingest/ID`) go to the same origin as the space's WHIP
+    offers and details (the consistent hash of the space), streamed as they come: no body
+    buffering and no size limit, a timeout for a silent source, and no read timeout while the
+    origin listens (it answers when the push ends). nginx cannot forward Icecast's own
+    framing (SOURCE, or a PUT with no length and no chunking: read as an empty body), so
+    such sources push to an origin's ingest port, or chunked HTTP through here. A refused
+    connection to a dead origin goes to the next one (nothing was sent yet); an origin that
+    dies mid-push ends the source's connection within 2 s (not 30 s of lingering), so its
+    retry comes at once."""
+    return f"""        location ~ "^/ingest/(?<sp>{SPACE})$" {{
+            set $space $sp;
+            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+            client_max_body_size 0;
+            client_body_timeout {s.ingest_idle_s}s;
+            proxy_request_buffering off;
+            proxy_buffering off;
+            proxy_read_timeout {s.ingest_max_s}s;
+            proxy_send_timeout {s.ingest_idle_s}s;
+            # the origin answered (409, or it died: 502): a source that never reads
+            # answers mid-body (ffmpeg) learns it when the connection closes, at once
+            lingering_time 2s;
+            error_page 502 504 = @ingest_down;
+{proxy_common}
+        }}
+
+        location @ingest_down {{
+            lingering_time 2s;
+            default_type application/json;
+            add_header Retry-After 1 always;
+            return 503 '{INGEST_DOWN}';
+        }}
+"""
 
 
 def render(s: EdgeSettings) -> str:
@@ -384,6 +426,7 @@ http {{
 {proxy_common}
         }}
 
+{_ingest_location(s, proxy_common)}
         # replays, the signed record and space pages: cached, stale allowed
         location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
             set $space $sp;

@@ -64,18 +64,7 @@ class RequestHead:
 
     def credentials(self) -> tuple[str, str] | None:
         """(user, password) from Basic auth, or ("", token) from Bearer."""
-        auth = self.headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value:
-            return "", value.strip()
-        if scheme.lower() == "basic" and value:
-            try:
-                user, sep, password = base64.b64decode(value.strip()).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                raise HttpError(400, "Authorization header is not valid Basic") from None
-            if sep:
-                return user, password
-        return None
+        return credentials(self.headers.get("authorization", ""))
 
     def framing(self) -> str:
         """'chunked', 'length' or 'eof' (Icecast style: the body runs until the close)."""
@@ -94,6 +83,22 @@ class RequestHead:
         if not (value.isascii() and value.isdigit()):
             raise HttpError(400, "Content-Length is not a number")
         return int(value)
+
+
+def credentials(auth: str) -> tuple[str, str] | None:
+    """(user, password) from an Authorization header's Basic value, or ("", token) from
+    Bearer; None without either."""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return "", value.strip()
+    if scheme.lower() == "basic" and value:
+        try:
+            user, sep, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise HttpError(400, "Authorization header is not valid Basic") from None
+        if sep:
+            return user, password
+    return None
 
 
 class ChunkedDecoder:

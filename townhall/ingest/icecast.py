@@ -3,12 +3,15 @@
 Accepts `PUT`/`SOURCE /ingest/<space>` with Basic auth `source:<host key>` (or a Bearer key),
 bodies that are chunked, sized, or (Icecast/ffmpeg style) running until the close. Thin:
 parse the head, authorise through the space service, stream bytes into the ingest session,
-answer with JSON. Never decodes or mixes audio itself.
+answer with JSON. Never decodes or mixes audio itself. (The same pushes, chunked, also come
+in on the HTTP port at /ingest/<space>, where an nginx edge forwards them:
+`townhall.ingest.http_push`.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -21,6 +24,7 @@ from townhall.ingest.http1 import (
 )
 from townhall.live.errors import SpaceError
 from townhall.live.ingest import IngestSession
+from townhall.live.source_watch import SourceWatch
 from townhall.live.spaces import Spaces
 from townhall.settings import Settings
 
@@ -40,10 +44,41 @@ def _json(status: int, payload: dict[str, object], version: str = "HTTP/1.1") ->
                     version=version, extra=extra)
 
 
+def outcome(session: IngestSession, sample_rate: int) -> tuple[int, dict[str, object]]:
+    """The answer to a push that ended: why it ended, or what was decoded and lost."""
+    if session.ended_by == "taken_over":
+        return 409, {"error": "taken_over",
+                     "detail": "a newer source with this space's key took over"}
+    if session.ended_by == "key_rotated":
+        return 401, {"error": "key_rotated",
+                     "detail": "the host rotated the key; reconnect with the new one"}
+    if session.ended_by == "moved":
+        return 503, {"error": "program_moved",
+                     "detail": "the space's program runs on another origin: reconnect "
+                               "through the edge", **session.losses()}
+    if session.error is not None:
+        return 415, {"error": "undecodable_audio", "detail": session.error}
+    if session.closed and not session.started and session.bytes_in == 0:
+        return 400, {"error": "empty_body", "detail": "no audio bytes were pushed"}
+    decoded = session.decoder.samples / sample_rate
+    return 200, {"status": "ok", "format": session.decoder.format_name,
+                 "codec": session.decoder.codec_name,
+                 "seconds_decoded": round(decoded, 3), **session.losses(),
+                 "bytes": session.bytes_in}
+
+
+def guard(watch: SourceWatch | None, space_id: str,
+          session: IngestSession) -> contextlib.AbstractAsyncContextManager[None]:
+    """The cluster's watch over a push session (one source on air per space), if any."""
+    return watch.guard(space_id, session) if watch is not None else contextlib.nullcontext()
+
+
 class IngestServer:
-    def __init__(self, settings: Settings, spaces: Spaces) -> None:
+    def __init__(self, settings: Settings, spaces: Spaces,
+                 watch: SourceWatch | None = None) -> None:
         self.settings = settings
         self.spaces = spaces
+        self.watch = watch  # in a cluster: one source on air per space (live.source_watch)
         self._server: asyncio.Server | None = None
         self.connections = 0  # open now; past settings.ingest_max_connections: a fast 503
         self.refused = 0
@@ -135,7 +170,8 @@ class IngestServer:
         log.info("source connected to %s (%s, %s body)", space_id, head.method, framing,
                  extra={"space_id": space_id})
 
-        status, payload = await self._pump(reader, session, framing, length)
+        async with guard(self.watch, space_id, session):
+            status, payload = await self._pump(reader, session, framing, length)
         # audio dropped, or the connection reset: worth a warning (seen at --log-level warning)
         lost = bool(payload.get("seconds_dropped")) or status == 499
         log.log(logging.WARNING if lost else logging.INFO, "source left %s: %s %s",
@@ -178,21 +214,7 @@ class IngestServer:
             return exc.status, {"error": "bad_request", "detail": exc.message}
         finally:
             await session.close()
-        if session.ended_by == "taken_over":
-            return 409, {"error": "taken_over",
-                         "detail": "a newer source with this space's key took over"}
-        if session.ended_by == "key_rotated":
-            return 401, {"error": "key_rotated",
-                         "detail": "the host rotated the key; reconnect with the new one"}
-        if session.error is not None:
-            return 415, {"error": "undecodable_audio", "detail": session.error}
-        if session.closed and not session.started and session.bytes_in == 0:
-            return 400, {"error": "empty_body", "detail": "no audio bytes were pushed"}
-        decoded = session.decoder.samples / self.settings.sample_rate
-        return 200, {"status": "ok", "format": session.decoder.format_name,
-                     "codec": session.decoder.codec_name,
-                     "seconds_decoded": round(decoded, 3), **session.losses(),
-                     "bytes": session.bytes_in}
+        return outcome(session, self.settings.sample_rate)
 
 
 def _space_from_target(target: str) -> str:

@@ -486,4 +486,7 @@ class Spaces:
 
     def ingest_url(self, space: LiveSpace, key: str) -> str:
         s = self.settings
+        if s.ingest_public_url:  # an edge forwards chunked pushes: http://source:KEY@edge/...
+            scheme, _, rest = s.ingest_public_url.rstrip("/").partition("://")
+            return f"{scheme}://source:{key}@{rest}/ingest/{space.record.id}"
         return f"icecast://source:{key}@{s.ingest_host}:{s.ingest_port}/ingest/{space.record.id}"

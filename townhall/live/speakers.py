@@ -13,6 +13,20 @@ nothing at all); the watchdog checks four times a second, so a drop is out withi
 goes back to "invited": the same link rejoins. Seat changes are written through to the store
 (one small SQLite write per stage action), so the stage outlives a restart; aiortc decodes and
 encodes in threads.
+
+In a cluster (several origins, one store, Redis leases), a speaker is heard only on the origin
+that runs the space's program. The design is "the program follows its sources": the edge
+sends every WHIP offer of a space to one origin (a consistent hash of the space), a session
+that lands on an origin whose program is a standby makes that origin want the program
+(`Program.on_source`: the holder hands it over, or a dead holder's lease lapses and this
+origin takes it), so the sources of a space meet on one origin with their mix-minus. Nothing
+forwards audio between origins. The seat's credential works on any origin: speaker tokens are
+HMACs of the deployment's shared secret and the seats are in the shared store, read again
+before each publish (another origin may have removed, muted, or had the seat live until it
+died). A session that stays attached to a standby for `source_unheard_s` (the program did not
+come: another origin keeps it, e.g. a second source elsewhere took it) is never left unheard:
+it is ended, logged and counted (`townhall_sources_moved_total`), and the page publishes again
+through the edge (whip.js reconnects by itself), to the origin that runs the program.
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ from townhall.live.rtc import (
     shallow_receive_buffer,
     to_mono,
 )
+from townhall.ops import metrics
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.space.record import key_matches
@@ -61,6 +76,7 @@ from townhall.space.roles import (
     StageError,
     is_speaker_token,
 )
+from townhall.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from townhall.live.program import Program
@@ -91,6 +107,7 @@ class SpeakerSession:
     consumer: asyncio.Task[None] | None = None
     last_loud: float = -1e9
     frames_in: int = 0
+    unheard_since: float | None = None  # attached to a standby program (cluster) since
 
 
 ENDED_REMEMBERED = 64  # ended WHIP sessions per space whose DELETE still answers 200
@@ -153,6 +170,7 @@ class Speakers:
     def __init__(self, settings: Settings, spaces: Spaces) -> None:
         self.settings = settings
         self.candidates_dropped = 0  # remote ICE candidates screened out of offers
+        self.sessions_moved = 0  # ended: heard nowhere, the program ran on another origin
         self.spaces = spaces
         key = hmac.new(settings.secret, b"townhall speaker tokens", hashlib.sha256).digest()
         self.tokens = SpeakerTokens(key)
@@ -201,6 +219,19 @@ class Speakers:
         changed = room.stage.take_changes()
         if changed:
             self.spaces.store.save_seats(room.space.record.id, changed)
+
+    def _reload_seats(self, room: SpaceSpeakers) -> None:
+        """In a cluster, read the seats without a session here again from the shared store
+        before one goes live: another origin may have removed or muted it, or had it live
+        until it died (a stored LIVE seat is INVITED again). The store away: what is known."""
+        if self.spaces.on_program is None:
+            return
+        try:
+            stored = self.spaces.store.load_seats(room.space.record.id)
+        except StoreUnavailable:
+            log.warning("space %s: seats not re-read (store unavailable)", room.space.record.id)
+            return
+        room.stage.restore([seat for seat in stored if room.session_of(seat.id) is None])
 
     def identify(self, space: LiveSpace, bearer: str | None) -> Seat:
         """The seat behind a bearer token: the host key, or a speaker token."""
@@ -275,6 +306,7 @@ class Speakers:
         space = self.spaces.get(space_id)
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
+        self._reload_seats(self.room(space))
         seat = self.identify(space, bearer)
         assert bearer is not None
         if self.spaces.admit_source is not None:
@@ -432,11 +464,33 @@ class Speakers:
                         reason = "no audio after setup"
                     elif heard is not None and now - heard > s.speaker_drop_timeout_s:
                         reason = "no audio: connection lost"
+                    if reason is None:
+                        reason = self._unheard(room, session, now)
                     if reason is not None:
                         try:
                             await self.end_session(room, session, reason)
                         except Exception:
                             log.exception("closing session %s", session.id)
+
+    def _unheard(self, room: SpaceSpeakers, session: SpeakerSession, now: float) -> str | None:
+        """A reason to end a session heard nowhere: attached to a standby program (cluster)
+        for `source_unheard_s`, because another origin runs the program."""
+        program = room.space.program
+        if not session.attached or program is None or not program.following:
+            session.unheard_since = None
+            return None
+        if session.unheard_since is None:
+            session.unheard_since = now
+            return None
+        if now - session.unheard_since < self.settings.source_unheard_s:
+            return None
+        self.sessions_moved += 1
+        metrics.SOURCES_MOVED.labels("speaker").inc()
+        log.warning("space %s: speaker %s was not heard for %.1f s (the program runs on "
+                    "another origin); ending the session so that it reconnects there",
+                    room.space.record.id, session.seat_id, now - session.unheard_since,
+                    extra={"space_id": room.space.record.id})
+        return "moved: the program runs on another origin"
 
     # --- documents ---
     def seat_doc(self, space: LiveSpace, seat: Seat) -> dict[str, Any]:

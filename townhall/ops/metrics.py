@@ -32,6 +32,15 @@ LEASE_HELD = Gauge("townhall_lease_held", "1 while this origin holds the space's
 REPLICATION_LAG = Gauge("townhall_replication_lag_seconds",
                         "how far this origin's standby copy of a space is behind its program",
                         ["space"], registry=REGISTRY)
+# --- sources in a cluster (live.speakers, live.source_claims): a source heard nowhere is
+# ended, counted here and logged, and reconnects through the edge; never silently unheard ---
+SOURCES_MOVED = Counter("townhall_sources_moved_total",
+                        "speakers and push sources ended because their space's program runs "
+                        "on another origin (they reconnect through the edge)", ["kind"],
+                        registry=REGISTRY)
+SOURCES_TAKEN_OVER = Counter("townhall_sources_taken_over_total",
+                             "push sources cut off (409) by a newer source of the same space "
+                             "on another origin", registry=REGISTRY)
 STORE_ERRORS = Counter("townhall_store_unavailable_total",
                        "store calls that found the database unreachable (answered 503 or "
                        "retried)", registry=REGISTRY)

@@ -17,13 +17,14 @@ from townhall.cluster.base import Cluster
 from townhall.cluster.solo import SoloCluster
 from townhall.delivery.cors import CorsPolicy
 from townhall.delivery.latency_tier import LatencyTiers
-from townhall.ingest import whip
+from townhall.ingest import http_push, whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting
 from townhall.live.program_leases import ProgramLeases
+from townhall.live.source_watch import SourceWatch
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
@@ -64,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     # several origins: each live program runs where its lease is, standbys follow it
     leases = ProgramLeases(spaces, cluster) if settings.redis_url else None
     speakers = Speakers(settings, spaces)
+    # several origins: one push source on air per space, wherever it lands
+    source_watch = _source_watch(settings, spaces, cluster.origin)
     hosting = Hosting(settings, stores.keys, spaces)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
@@ -80,7 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await spaces.start()
-        ingest = IngestServer(settings, spaces)
+        ingest = IngestServer(settings, spaces, source_watch)
         await ingest.start()
         app.state.ingest = ingest
         await speakers.start()
@@ -104,6 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await leases.close()
             else:
                 await cluster.close()
+            if source_watch is not None:
+                await source_watch.claims.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
@@ -114,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.grant_admission = grant_admission
     app.state.leases = leases
     app.state.speakers = speakers
+    app.state.source_watch = source_watch
     app.state.hosting = hosting
     app.state.trusted = trusted
     app.state.replays = {}
@@ -127,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores)
     for route in (record.routes + signed_replay.routes + media.routes + pages.routes
-                  + whip.routes + speakers_api.routes + health.routes):
+                  + whip.routes + speakers_api.routes + health.routes + http_push.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app
@@ -143,6 +149,17 @@ def _cluster(settings: Settings) -> Cluster:
     return RedisCluster(settings.redis_url, name, lease_ttl_s=settings.lease_ttl_s,
                         max_entries=settings.replica_max_entries,
                         timeout_s=settings.redis_timeout_s)
+
+
+def _source_watch(settings: Settings, spaces: Spaces, origin: str) -> SourceWatch | None:
+    """Redis claims on push sources when the origin is one of several (--redis-url)."""
+    if settings.redis_url is None:
+        return None
+    from townhall.cluster.source_claims import RedisSourceClaims
+
+    claims = RedisSourceClaims(settings.redis_url, ttl_s=settings.source_claim_ttl_s,
+                               timeout_s=settings.redis_timeout_s)
+    return SourceWatch(spaces, claims, origin)
 
 
 def outer(app: FastAPI) -> ASGIApp:

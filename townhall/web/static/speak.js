@@ -40,8 +40,10 @@ export function setupSpeak(spaceId, ui, { announce, onChange, programAudio }) {
       live = await thWhip.publish(me.whip_url, token, {
         iceServers: me.ice_servers,
         onState: (s) => {
-          ui.status.textContent = s === "connected" ? "You are on stage" : s;
-          if ((s === "failed" || s === "closed") && live) leave("The connection ended.");
+          ui.status.textContent = s === "on air" ? "You are on stage" : s;
+          if (s === "closed" && live) {
+            leave(`The connection ended${live.error ? ": " + live.error : ""}.`);
+          }
         },
       });
       window.thLive = live;  // for the browser tests: live.pc.getStats()
