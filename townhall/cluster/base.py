@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Protocol
 
+from townhall.admission.room import Room
+from townhall.admission.waiting_room import WaitingRoom
 from townhall.cluster.entries import Entry
 
 
@@ -65,5 +67,10 @@ class Cluster(Protocol):
 
     async def listeners(self, space_id: str) -> dict[str, int]:
         """Each origin's fresh listener count of the space."""
+
+    # --- waiting rooms ---
+    def room(self, space_id: str, local: WaitingRoom) -> Room:
+        """The space's seats and waiting room: `local` (this process's) or one shared by the
+        cluster (a capped space's, in Redis), with `local` as its fallback."""
 
     async def close(self) -> None: ...

@@ -2,7 +2,8 @@
 
 Keys (all under `townhall:`): `lease:{space}` = holder origin (PX ttl), `want:{space}` = origin
 that has the source (PX), `end:{space}` (PX), `parts:{space}` (stream, capped), `live` (set of
-space ids, refreshed with each renewal), `aud:{space}` (hash origin -> "count:expires").
+space ids, refreshed with each renewal), `aud:{space}` (hash origin -> "count:expires");
+capped spaces' waiting rooms are `cluster.redis_room`.
 Appends are fenced by the lease in one Lua script, so a deposed holder cannot publish. Every
 Redis failure surfaces as `ClusterUnavailable` after `timeout_s`; nothing here retries.
 """
@@ -15,8 +16,11 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from townhall.admission.room import LocalRoom, Room
+from townhall.admission.waiting_room import WaitingRoom
 from townhall.cluster.base import ClusterUnavailable, Renewal
 from townhall.cluster.entries import Entry
+from townhall.cluster.redis_room import ROOM_LUA, RedisRoom
 
 P = "townhall:"
 
@@ -71,6 +75,7 @@ class RedisCluster:
         self._renew = self.client.register_script(RENEW_LUA)
         self._append = self.client.register_script(APPEND_LUA)
         self._release = self.client.register_script(RELEASE_LUA)
+        self._room = self.client.register_script(ROOM_LUA)
 
     async def acquire(self, space_id: str) -> bool:
         try:
@@ -181,6 +186,12 @@ class RedisCluster:
             if float(until or 0) > now:
                 out[_text(origin)] = int(count)
         return out
+
+    def room(self, space_id: str, local: WaitingRoom) -> Room:
+        """A capped space's room is shared; an uncapped one only counts (grants share it)."""
+        if local.cap is None:
+            return LocalRoom(local)
+        return RedisRoom(self.client, self._room, space_id, local)
 
     async def close(self) -> None:
         await self.client.aclose()

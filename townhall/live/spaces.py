@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from townhall.admission.room import LocalRoom, Room
 from townhall.admission.seat_count import Audience
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
@@ -47,7 +48,7 @@ log = logging.getLogger("townhall.spaces")
 class LiveSpace:
     record: SpaceRecord
     listeners: ListenerCounter
-    room: WaitingRoom
+    room: Room
     reactions: Reactions = field(default_factory=Reactions)
     status: tuple[float, bytes] | None = None  # (rendered at, JSON bytes): the details cache
     program: Program | None = None
@@ -60,9 +61,11 @@ class LiveSpace:
 
 
 class Spaces:
-    def __init__(self, settings: Settings, store: SpaceStore,
-                 recordings: RecordingStore) -> None:
+    def __init__(self, settings: Settings, store: SpaceStore, recordings: RecordingStore,
+                 rooms: Callable[[str, WaitingRoom], Room] | None = None) -> None:
         self.settings = settings
+        # a space's room from this process's one: itself, or shared (Cluster.room)
+        self.rooms: Callable[[str, WaitingRoom], Room] = rooms or (lambda _id, r: LocalRoom(r))
         self.store = store
         self.recordings = recordings
         self._spaces: dict[str, LiveSpace] = {}
@@ -98,10 +101,11 @@ class Spaces:
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
+        local = WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
+                            s.max_waiting, seat_ttl_max=s.seat_ttl_max_s,
+                            renewals_per_s=s.renewals_per_s_per_space)
         return LiveSpace(record, ListenerCounter(s.listener_window_s, s.max_tracked_listeners),
-                         WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
-                                     s.max_waiting, seat_ttl_max=s.seat_ttl_max_s,
-                                     renewals_per_s=s.renewals_per_s_per_space))
+                         self.rooms(record.id, local))
 
     def listeners_now(self, space: LiveSpace, now: float) -> int:
         if space.record.phase is Phase.ENDED:

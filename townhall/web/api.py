@@ -211,8 +211,8 @@ async def join_space(space_id: str, request: Request,
         return _answer(refused)
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
-    status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution,
-                                                  b.seat_secret), time.time())
+    status, payload = await adm.join(space, JoinRequest(b.token, b.renew, b.challenge,
+                                                        b.solution, b.seat_secret), time.time())
     return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -242,8 +242,8 @@ class LeaveBody(BaseModel):
 
 @router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
 async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
-    seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time(),
-                                      body.seat_secret)
+    seat = await _admissions(request).leave(_spaces(request).get(space_id), body.ticket,
+                                            time.time(), body.seat_secret)
     if seat is not None:  # or a grant seat this origin counted
         grants: GrantAdmission = request.app.state.grant_admission
         grants.leave(space_id, seat)
@@ -316,7 +316,7 @@ async def revoke_seat(space_id: str, seat: str, request: Request,
     _operator(request, authorization)
     if not seat.isalnum() or len(seat) > 32:
         raise _invalid("seat: 1 to 32 letters and digits")
-    _admissions(request).revoke(_spaces(request).get(space_id), seat, time.time())
+    await _admissions(request).revoke(_spaces(request).get(space_id), seat, time.time())
     return {"space": space_id, "seat": seat, "revoked": True}
 
 

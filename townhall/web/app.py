@@ -54,12 +54,12 @@ def create_app(settings: Settings) -> FastAPI:
     settings.recordings_path.mkdir(parents=True, exist_ok=True)
     # built here, not in the lifespan, because the middleware needs them at construction
     stores = open_stores(settings)
-    spaces = Spaces(settings, stores.spaces, stores.recordings)
+    cluster = _cluster(settings)
+    spaces = Spaces(settings, stores.spaces, stores.recordings, cluster.room)
     if settings.signing:
         spaces.identity = load_or_create(settings.data_dir / "signing", "townhall",
                                          settings.signing_key_file, settings.signing_chain_file)
     admissions = Admissions(settings, spaces)
-    cluster = _cluster(settings)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
     # several origins: each live program runs where its lease is, standbys follow it
     leases = ProgramLeases(spaces, cluster) if settings.redis_url else None

@@ -1,0 +1,261 @@
+"""A capped space's seats and waiting room in Redis: one line for the whole cluster.
+
+Adapter behind `admission.room.Room`, with the same rules as the in-process `WaitingRoom`
+(FIFO by arrival, a place kept while polled within `poll_grace`, a granted seat held for
+`poll_grace`, the cap counted over seats and grants), but every origin reads and changes the
+same state, each call one Lua script (atomic): any origin answers a waiter's poll with the same
+position, admits in one global order and holds the cap cluster-wide. A waiter whose origin died
+polls another one with its token and keeps its place. Times are the callers' wall clocks
+(origins keep NTP time; seats live for minutes).
+
+Keys (`townhall:room:{space}:` prefix, one hash slot): `seats` (zset seat -> expiry), `granted`
+(zset token -> hold expiry), `queue` (zset token -> arrival serial), `polled` (zset token ->
+last poll), `serial`, `freed` (list of recent free times, for the ETA), `admitted`. Every key
+expires a day after the room's last call.
+
+Redis away (the cluster's "joins degrade" policy): renewals of genuine tickets are answered here
+and the seats are written back to Redis when it answers again (also past the cap, which then
+drains); waiters keep their place and are told their last position (nobody is admitted from the
+line meanwhile); new joins go to this origin's own room with the seats that were free when
+Redis was last seen (each origin may fill them: at most origins x free seats over the cap),
+and their waiters join the shared line, at its back, once Redis is back. Counted in `degraded`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections import OrderedDict
+from typing import Any
+
+from redis.asyncio.client import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from townhall.admission.waiting_room import Admitted, Outcome, Queued, Unknown, WaitingRoom
+from townhall.cluster.base import ClusterUnavailable
+
+log = logging.getLogger("townhall.cluster.room")
+
+KEYS = ("seats", "granted", "queue", "polled", "serial", "freed", "admitted")
+# ARGV: op, now, cap (-1: none), ttl, grace, max queue, new seat id, token, seat, keep (0/1)
+ROOM_LUA = """
+local seats, granted, queue, polled = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local op, now, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, grace, maxq = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local newseat, token, seat, keep = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local function fmt(x) return string.format('%.3f', x) end
+local function room()
+  return cap < 0 or redis.call('ZCARD', seats) + redis.call('ZCARD', granted) < cap
+end
+local function freeing(n)
+  for i = 1, math.min(n, 256) do redis.call('LPUSH', KEYS[6], fmt(now)) end
+  if n > 0 then redis.call('LTRIM', KEYS[6], 0, 255) end
+end
+local function promote()
+  while room() do
+    local head = redis.call('ZRANGE', queue, 0, 0)[1]
+    if not head then break end
+    redis.call('ZREM', queue, head)
+    redis.call('ZREM', polled, head)
+    redis.call('ZADD', granted, now + grace, head)
+  end
+end
+local function seated(id)
+  redis.call('ZADD', seats, now + ttl, id)
+  redis.call('INCR', KEYS[7])
+  return {'a', id, fmt(now + ttl)}
+end
+local function status(t)
+  if redis.call('ZSCORE', granted, t) then
+    redis.call('ZREM', granted, t)
+    return seated(newseat)
+  end
+  local rank = redis.call('ZRANK', queue, t)
+  if not rank then return {'x', '', ''} end
+  return {'q', t, tostring(rank + 1)}
+end
+-- expire lapsed seats, unclaimed grants and waiters who stopped polling (bounded per call)
+local freed = redis.call('ZREMRANGEBYSCORE', seats, '-inf', now)
+local lapsed = redis.call('ZRANGEBYSCORE', granted, '-inf', now, 'LIMIT', 0, 1000)
+for _, t in ipairs(lapsed) do redis.call('ZREM', granted, t) end
+freeing(freed + #lapsed)
+local stale = redis.call('ZRANGEBYSCORE', polled, '-inf', now - grace, 'LIMIT', 0, 1000)
+for _, t in ipairs(stale) do redis.call('ZREM', queue, t); redis.call('ZREM', polled, t) end
+promote()
+local out = {'s', '', ''}
+if op == 'join' then
+  if redis.call('ZCARD', queue) == 0 and room() then
+    out = seated(newseat)
+  elseif redis.call('ZCARD', queue) >= maxq then
+    out = {'f', '', ''}
+  else
+    redis.call('ZADD', queue, redis.call('INCR', KEYS[5]), token)
+    redis.call('ZADD', polled, now, token)
+    promote()
+    out = status(token)
+  end
+elseif op == 'poll' then
+  out = status(token)
+  if out[1] == 'q' then redis.call('ZADD', polled, now, token) end
+elseif op == 'renew' then
+  if redis.call('ZSCORE', seats, seat) or keep == '1' then
+    redis.call('ZADD', seats, now + ttl, seat)
+    out = {'r', seat, fmt(now + ttl)}
+  else
+    out = {'n', '', ''}
+  end
+elseif op == 'leave' then
+  if redis.call('ZREM', seats, seat) == 1 then freeing(1) end
+  promote()
+end
+local recent, earliest = 0, now
+for _, t in ipairs(redis.call('LRANGE', KEYS[6], 0, 255)) do
+  local at = tonumber(t)
+  if at > now - 60 then recent = recent + 1; earliest = math.min(earliest, at) end
+end
+for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], 86400) end
+local occupied = redis.call('ZCARD', seats) + redis.call('ZCARD', granted)
+return {out[1], out[2], out[3], occupied, redis.call('ZCARD', queue), recent, fmt(earliest)}
+"""
+
+
+def room_keys(space_id: str) -> list[str]:
+    return [f"townhall:room:{{{space_id}}}:{name}" for name in KEYS]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisRoom:
+    def __init__(self, client: Redis, script: AsyncScript, space_id: str,
+                 local: WaitingRoom) -> None:
+        self.client = client
+        self.script = script
+        self.keys = room_keys(space_id)
+        self.cap = local.cap
+        self.seat_ttl = local.seat_ttl
+        self.poll_grace = local.poll_grace
+        self.max_queue = local.max_queue
+        self.fallback = local  # this origin's own room, used only while Redis is away
+        self._occupied = 0
+        self._queued = 0
+        self._down = False
+        self._kept: dict[str, float] = {}  # seats answered here while Redis was away
+        self._positions: OrderedDict[str, int] = OrderedDict()  # last known, for an outage
+        self._freed = (0, 0.0, 0.0)  # seats freed in the last minute, the first when, now
+        self.degraded = 0  # calls answered without Redis
+
+    @property
+    def occupied(self) -> int:
+        return self._occupied
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    @property
+    def unshared_occupied(self) -> int:
+        return self.fallback.occupied if self._down else 0
+
+    def tick(self, now: float) -> None:
+        return None
+
+    async def refresh(self, now: float) -> None:
+        with contextlib.suppress(ClusterUnavailable):
+            await self._run("stats", now)
+
+    async def join(self, now: float) -> Outcome:
+        try:
+            return await self._outcome("join", now, token=secrets.token_hex(8))
+        except ClusterUnavailable:
+            return self._kept_if_admitted(self.fallback.join(now))
+
+    async def poll(self, token: str, now: float) -> Outcome:
+        try:
+            out = await self._outcome("poll", now, token=token)
+            if isinstance(out, Unknown) and self.fallback.withdraw(token):
+                # queued here while Redis was away: to the back of the shared line
+                out = await self._outcome("join", now, token=token)
+            return out
+        except ClusterUnavailable:
+            if token in self._positions:
+                return Queued(token, self._positions[token], None)
+            return self._kept_if_admitted(self.fallback.poll(token, now))
+
+    async def renew(self, seat: str, now: float) -> Admitted | None:
+        try:
+            kind, _, expires = await self._run("renew", now, seat=seat,
+                                               keep=seat in self._kept)
+        except ClusterUnavailable:  # the ticket is genuine (checked by the caller): keep it
+            self._kept[seat] = now + self.seat_ttl
+            return Admitted(seat, now + self.seat_ttl)
+        self._kept.pop(seat, None)
+        return Admitted(seat, float(expires)) if kind == "r" else None
+
+    async def leave(self, seat: str, now: float) -> None:
+        self._kept.pop(seat, None)
+        try:
+            await self._run("leave", now, seat=seat)
+        except ClusterUnavailable:
+            self.fallback.leave(seat, now)
+
+    # --- internals ---
+    async def _outcome(self, op: str, now: float, token: str = "") -> Outcome:
+        kind, a, b = await self._run(op, now, token=token)
+        if kind == "a":
+            self._positions.pop(token, None)
+            return Admitted(a, float(b))
+        if kind == "q":
+            self._positions[a] = int(b)
+            self._positions.move_to_end(a)
+            while len(self._positions) > 100_000:
+                self._positions.popitem(last=False)
+            return Queued(a, int(b), self._eta(int(b)))
+        self._positions.pop(token, None)
+        if kind == "f":
+            return Unknown("the waiting room is full; try again later")
+        return Unknown("no such place in the queue (expired or never issued); join again")
+
+    async def _run(self, op: str, now: float, *, token: str = "", seat: str = "",
+                   keep: bool = False) -> tuple[str, str, str]:
+        cap = -1 if self.cap is None else self.cap
+        args: list[str | int | float] = [op, f"{now:.3f}", cap, self.seat_ttl, self.poll_grace,
+                                         self.max_queue, secrets.token_hex(8), token, seat,
+                                         "1" if keep else "0"]
+        try:
+            got = await self.script(keys=self.keys, args=args, client=self.client)
+        except (RedisError, OSError) as exc:
+            self._went_down(exc)
+            raise ClusterUnavailable(str(exc)) from None
+        if self._down:
+            self._down = False
+            log.warning("waiting room shared again (%d calls answered alone)", self.degraded)
+        kind, a, b = _text(got[0]), _text(got[1]), _text(got[2])
+        self._occupied, self._queued = int(got[3]), int(got[4])
+        self._freed = (int(got[5]), float(got[6]), now)
+        return kind, a, b
+
+    def _went_down(self, exc: Exception) -> None:
+        self.degraded += 1
+        if self._down:
+            return
+        self._down = True
+        free = 0 if self.cap is None or self._queued else max(0, self.cap - self._occupied)
+        # this origin's own room may fill the seats that were free, on top of its own
+        self.fallback.cap = self.fallback.occupied + free
+        log.warning("waiting room without Redis (%s): joins degrade to this origin, "
+                    "%d free seats", exc, free)
+
+    def _kept_if_admitted(self, out: Outcome) -> Outcome:
+        if isinstance(out, Admitted):
+            self._kept[out.seat] = out.expires
+        return out
+
+    def _eta(self, position: int) -> float | None:
+        recent, earliest, now = self._freed
+        if recent < 2:
+            return None
+        return round(position / (recent / max(1.0, now - earliest)), 1)
