@@ -177,6 +177,10 @@ class Settings:
     replica_outbox_max: int = 5000  # entries a holder queues while Redis is away, then drops
     redis_timeout_s: float = 0.5  # a Redis call slower than this counts as Redis away
     record_refresh_s: float = 2.0  # records of other origins' spaces are re-read this often
+    # --- cluster: security state is read from the store, not trusted from memory ---
+    key_check_ttl_s: float = 1.0  # s a host key hash read from the shared store is trusted
+    # (a rotation announced through Redis drops it at once; Redis away: at most this stale)
+    key_stale_max_s: float = 30.0  # s an unannounced hash still counts while the store is away
     # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
     latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
     ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency

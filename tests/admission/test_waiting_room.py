@@ -1,7 +1,7 @@
-from __future__ import annotations
-
 """The waiting room's rules, on both backends (`rooms`: this process's room, and the
 cluster's in a real redis-server); the uncapped lifetimes are the in-process room's alone."""
+
+from __future__ import annotations
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st

@@ -8,6 +8,7 @@ shared state is away); callers keep serving from memory and retry.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Protocol
 
@@ -67,6 +68,15 @@ class Cluster(Protocol):
 
     async def listeners(self, space_id: str) -> dict[str, int]:
         """Each origin's fresh listener count of the space."""
+
+    # --- news between origins (security state changed: drop cached copies) ---
+    async def announce(self, topic: str, ident: str) -> None:
+        """Tell every other origin that `topic` changed for `ident` (a space id)."""
+
+    async def listen(self, heard: Callable[[str, str], Awaitable[None]]) -> None:
+        """Call `heard(topic, ident)` for each other origin's announcement, until cancelled;
+        raises ClusterUnavailable when the subscription breaks (announcements may be lost:
+        callers re-read what they cache within a bounded time anyway)."""
 
     # --- waiting rooms ---
     def room(self, space_id: str, local: WaitingRoom) -> Room:

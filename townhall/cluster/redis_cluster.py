@@ -3,7 +3,8 @@
 Keys (all under `townhall:`): `lease:{space}` = holder origin (PX ttl), `want:{space}` = origin
 that has the source (PX), `end:{space}` (PX), `parts:{space}` (stream, capped), `live` (set of
 space ids, refreshed with each renewal), `aud:{space}` (hash origin -> "count:expires");
-capped spaces' waiting rooms are `cluster.redis_room`.
+`news` (pub/sub channel: "topic id origin", security state changed); capped spaces'
+waiting rooms are `cluster.redis_room`.
 Appends are fenced by the lease in one Lua script, so a deposed holder cannot publish. Every
 Redis failure surfaces as `ClusterUnavailable` after `timeout_s`; nothing here retries.
 """
@@ -11,6 +12,7 @@ Redis failure surfaces as `ClusterUnavailable` after `timeout_s`; nothing here r
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -186,6 +188,28 @@ class RedisCluster:
             if float(until or 0) > now:
                 out[_text(origin)] = int(count)
         return out
+
+    async def announce(self, topic: str, ident: str) -> None:
+        try:
+            await self.client.publish(P + "news", f"{topic} {ident} {self.origin}")
+        except (RedisError, OSError) as exc:
+            raise ClusterUnavailable(str(exc)) from None
+
+    async def listen(self, heard: Callable[[str, str], Awaitable[None]]) -> None:
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(P + "news")
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
+                topic, ident, origin = [*_text(message["data"]).split(" ", 2), "", ""][:3]
+                if origin != self.origin:
+                    await heard(topic, ident)
+        except (RedisError, OSError) as exc:
+            raise ClusterUnavailable(str(exc)) from None
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def room(self, space_id: str, local: WaitingRoom) -> Room:
         """A capped space's room is shared; an uncapped one only counts (grants share it)."""

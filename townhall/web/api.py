@@ -23,8 +23,7 @@ from townhall.live.errors import SpaceError, bad_key
 from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting, Identity
 from townhall.live.spaces import Spaces
-from townhall.space.record import iso, key_matches
-from townhall.space.roles import HOST_SEAT
+from townhall.space.record import iso
 from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
 
@@ -151,18 +150,12 @@ async def rotate_key(space_id: str, request: Request,
     spaces = _spaces(request)
     space = spaces.get(space_id)
     bearer = _bearer(authorization)
-    if not bearer or not key_matches(bearer, space.record.host_key_hash):
+    if not spaces.key_ok(space, bearer):
         hosting = _hosting(request)
         who = hosting.identify(bearer)
         if who is None or not hosting.owns(who, space_id):
             raise bad_key()
-    key = await spaces.rotate_key(space)
-    speakers = request.app.state.speakers
-    room = space.speakers
-    if room is not None:  # the host on WebRTC used the old key too
-        session = room.session_of(HOST_SEAT)
-        if session is not None:
-            await speakers.end_session(room, session, "the host key was rotated")
+    key = await spaces.rotate_key(space)  # the host's WebRTC session ends too (on_key_rotated)
     s = spaces.settings
     return {"host_key": key, "ingest_url": spaces.ingest_url(space, key),
             "host_url": f"{s.base_url}/spaces/{space_id}/host#key={key}"}

@@ -23,6 +23,7 @@ from townhall.live.admissions import Admissions
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting
+from townhall.live.key_watch import KeyWatch
 from townhall.live.program_leases import ProgramLeases
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     # several origins: each live program runs where its lease is, standbys follow it
     leases = ProgramLeases(spaces, cluster) if settings.redis_url else None
     speakers = Speakers(settings, spaces)
+    key_watch = KeyWatch(spaces, cluster, speakers)  # rotations and takeovers reach every origin
     hosting = Hosting(settings, stores.keys, spaces)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
@@ -86,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         await speakers.start()
         lag.start()
         grant_admission.start()
+        key_watch.start()
         hosting.start(spaces.finish)
         if leases is not None:
             leases.start()
@@ -93,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await hosting.close()
+            await key_watch.close()
             await grant_admission.close()
             lag.stop()
             await speakers.close()
