@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with cluster(Path(tmp_path_factory.mktemp("security")), 2, free_port()) as c:
+    with cluster(Path(tmp_path_factory.mktemp("security")), 2, free_port(),
+                 "--set", "spaces_per_hour_per_key=3") as c:
         yield c
 
 
@@ -106,3 +107,16 @@ def test_an_api_key_revoked_on_one_origin_is_refused_on_the_other_at_once(
     refused = httpx.post(f"{b.base_url}/api/spaces", json={"title": "t", "host": "h"},
                          headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert refused.status_code == 401, refused.text
+
+
+def test_a_keys_hourly_quota_holds_over_the_cluster(two: Cluster) -> None:
+    a, b = two.origins
+    made = httpx.post(f"{a.base_url}/api/admin/keys", json={"name": "busy"}, timeout=10,
+                      headers=a.hosting_headers())
+    key = made.json()["key"]
+    for origin in (a, b, a):  # three creates, spread over the origins: the quota is 3
+        origin.create_space(api_key=key)
+    refused = httpx.post(f"{b.base_url}/api/spaces", json={"title": "t", "host": "h"},
+                         headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"] == "quota_exceeded"

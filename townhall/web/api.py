@@ -92,7 +92,7 @@ async def create_space(body: CreateSpace, request: Request,
             raise _invalid("scheduled_start: give a time zone (e.g. 2026-11-23T18:00:00Z)")
         start = when.timestamp()
     now = time.time()
-    hosting.check_create(who, now)
+    await hosting.check_create(who, now)
     space, key = await spaces.create(title, host, start, cap)
     await hosting.created(who, space.record.id, now)
     doc = spaces.details(space, time.time())
