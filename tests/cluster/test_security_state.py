@@ -120,3 +120,21 @@ def test_a_keys_hourly_quota_holds_over_the_cluster(two: Cluster) -> None:
                          headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert refused.status_code == 429, refused.text
     assert refused.json()["error"] == "quota_exceeded"
+
+
+def test_a_ticket_revoked_on_one_origin_is_refused_on_the_other_at_once(two: Cluster) -> None:
+    a, b = two.origins
+    sid = a.create_space()["id"]
+    held = httpx.post(f"{a.base_url}/api/spaces/{sid}/join", json={}, timeout=10).json()
+    seat, secret = held["seat"], held["seat_secret"]
+    renew = {"renew": held["ticket"], "seat_secret": secret}
+    assert httpx.post(f"{b.base_url}/api/spaces/{sid}/join", json=renew,
+                      timeout=10).status_code == 200  # renewable anywhere before
+    revoked = httpx.post(f"{a.base_url}/api/admin/spaces/{sid}/seats/{seat}/revoke",
+                         headers=a.hosting_headers(), timeout=10)
+    assert revoked.status_code == 200, revoked.text
+
+    def refused_on_b() -> bool:
+        res = httpx.post(f"{b.base_url}/api/spaces/{sid}/join", json=renew, timeout=10)
+        return res.status_code == 403 and res.json()["error"] == "ticket_revoked"
+    _within(1.0, refused_on_b)

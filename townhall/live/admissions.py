@@ -9,6 +9,7 @@ process's memory, or Redis for a capped space in a cluster).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,8 @@ class Admissions:
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
             "grant_refused": 0, "revoked": 0}
         self.revoked: dict[str, set[str]] = {}  # space -> seats whose ticket was shared
+        # tells the other origins of a revocation (live.key_watch sets it in a cluster)
+        self.announce: Callable[[str, str], None] | None = None
 
     # --- tickets on the media path ---
     def check_media(self, space_id: str, ticket: str | None, now: float) -> None:
@@ -155,12 +158,19 @@ class Admissions:
                              "this ticket was shared and has been revoked; join again")
 
     async def revoke(self, space: LiveSpace, seat: str, now: float) -> None:
-        """A shared ticket: refused on renewal and (at this origin) on media; seat freed."""
-        revoked = self.revoked.setdefault(space.record.id, set())
-        if len(revoked) < self.settings.max_revoked_seats:
-            revoked.add(seat)
+        """A shared ticket: refused on renewal and on media (on every origin, through the
+        cluster's news); seat freed."""
+        self.revoked_elsewhere(space.record.id, seat)
         await space.room.leave(seat, now)
         self.counters["revoked"] += 1
+        if self.announce is not None:
+            self.announce("seat", f"{space.record.id}/{seat}")
+
+    def revoked_elsewhere(self, space_id: str, seat: str) -> None:
+        """Refuse this seat's ticket here from now on (revoked here or on another origin)."""
+        revoked = self.revoked.setdefault(space_id, set())
+        if len(revoked) < self.settings.max_revoked_seats:
+            revoked.add(seat)
 
     async def leave(self, space: LiveSpace, ticket: str, now: float,
                     seat_secret: str | None = None) -> str | None:

@@ -65,7 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     # several origins: each live program runs where its lease is, standbys follow it
     leases = ProgramLeases(spaces, cluster) if settings.redis_url else None
     speakers = Speakers(settings, spaces)
-    key_watch = KeyWatch(spaces, cluster, speakers)  # rotations and takeovers reach every origin
+    # rotations, takeovers and revoked tickets reach every origin
+    key_watch = KeyWatch(spaces, cluster, speakers, admissions)
     hosting = Hosting(settings, stores.keys, spaces)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
