@@ -18,6 +18,7 @@ from townhall.admission.waiting_room import Admitted, Outcome, WaitingRoom
 class Room(Protocol):
     cap: int | None
     seat_ttl: float  # the lifetime a seat is granted now
+    degraded: int  # calls answered without the shared state (Redis away): counted, logged
 
     @property
     def occupied(self) -> int:
@@ -51,6 +52,7 @@ class LocalRoom:
 
     def __init__(self, room: WaitingRoom) -> None:
         self.room = room
+        self.degraded = 0  # never: nothing shared to miss
 
     @property
     def cap(self) -> int | None:

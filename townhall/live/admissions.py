@@ -230,7 +230,10 @@ class Admissions:
                 "renew_after_s": round((ticket.expires - now) / 2, 1)}
 
     def metrics(self, now: float) -> dict[str, Any]:
-        return {"counters": dict(self.counters),
+        counters = dict(self.counters)
+        # waiting-room calls answered without Redis (the "joins degrade" fallback)
+        counters["room_without_redis"] = sum(sp.room.degraded for sp in self.spaces.all())
+        return {"counters": counters,
                 "shed": {p.name.lower(): n for p, n in self.pressure.shed.items()},
                 "lag_s": round(self.pressure.lag_s, 4), "in_flight": self.pressure.in_flight,
                 "attack_mode": {"mode": self.attack.mode, "active": self.attack.active(now),
