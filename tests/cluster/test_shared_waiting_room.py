@@ -28,8 +28,12 @@ def test_waiters_over_two_origins_are_admitted_in_global_order_under_one_cap(
         doc = a.create_space(listener_cap=2)
         sid = doc["id"]
         bases = [a.base_url, b.base_url]
-        held = [_join(bases[i], sid, {}).json() for i in range(2)]  # the cap: one seat each
+        held = [_join(bases[0], sid, {}).json() for _ in range(2)]  # the cap, taken on a
         assert [h["status"] for h in held] == ["admitted", "admitted"]
+        # a standard player's entry on b (which has not seen the room yet) finds it full and
+        # takes no place in the line
+        entry = httpx.get(f"{bases[1]}/live/{sid}/master.m3u8", timeout=10)
+        assert entry.status_code == 503 and entry.json()["error"] == "space_full", entry.text
         tokens = []
         for i in range(6):  # waiters, alternating origins
             res = _join(bases[i % 2], sid, {})

@@ -67,6 +67,8 @@ async def entry_path(adm: Admissions, space: LiveSpace, address: str,
     if refused is not None:
         return refused[0], refused[1], refused[2] or {}
     room = space.room
+    if room.cap is not None:
+        await room.refresh(now)  # a shared room's numbers as they are now, not as last seen
     if room.cap is not None and (room.queued or room.occupied >= room.cap):
         return 503, {"error": "space_full",
                      "detail": "the space is full; its page keeps your place in line"}, {
