@@ -113,3 +113,38 @@ def test_without_redis_renewals_go_on_waiters_keep_places_and_joins_degrade(
     finally:
         rooms.close()
         server.stop()
+
+
+def test_after_redis_restarted_empty_seats_and_places_are_taken_back(tmp_path: Path) -> None:
+    server = Redis(free_port(), tmp_path / "redis")
+    server.start()
+    rooms = Rooms("redis", server.url)
+    try:
+        a = rooms.make(cap=2, ttl=60, grace=30, space="restart")
+        b = rooms.make(cap=2, ttl=60, grace=30, space="restart")
+        first, second = a.join(0), b.join(0)
+        assert isinstance(first, Admitted) and isinstance(second, Admitted)
+        waiter = a.join(1)
+        assert isinstance(waiter, Queued) and waiter.position == 1
+        b.tick(2)
+        server.stop()  # everything Redis held is gone
+        server.start()
+        for room in (a, b):  # the first call after the restart may find the old connection
+            room.tick(3)
+            room.tick(3)
+        newcomer = b.join(4)  # the empty room has seats for whoever comes first ...
+        assert isinstance(newcomer, Admitted)
+        # ... but the listeners playing keep theirs, and the waiter its place in line
+        assert a.renew(first.seat, 5) is not None
+        assert b.renew(second.seat, 5) is not None
+        again = a.poll(waiter.token, 6)
+        assert isinstance(again, Queued) and again.position == 1
+        assert a.occupied == 3  # past the cap of 2 until someone leaves
+        a.leave(first.seat, 7)
+        a.leave(second.seat, 7)
+        assert isinstance(a.poll(waiter.token, 8), Admitted)  # the line moves again
+        assert b.renew("never-held", 9) is not None  # within one seat lifetime of the loss
+        assert b.renew("never-held-2", 70) is None  # after it, only seats Redis holds renew
+    finally:
+        rooms.close()
+        server.stop()

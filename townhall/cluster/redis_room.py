@@ -10,8 +10,8 @@ polls another one with its token and keeps its place. Times are the callers' wal
 
 Keys (`townhall:room:{space}:` prefix, one hash slot): `seats` (zset seat -> expiry), `granted`
 (zset token -> hold expiry), `queue` (zset token -> arrival serial), `polled` (zset token ->
-last poll), `serial`, `freed` (list of recent free times, for the ETA), `admitted`. Every key
-expires a day after the room's last call.
+last poll), `serial`, `freed` (list of recent free times, for the ETA), `admitted`, `born` (a
+mark of when the state began). Every key expires a day after the room's last call.
 
 Redis away (the cluster's "joins degrade" policy): renewals of genuine tickets are answered here
 and the seats are written back to Redis when it answers again (also past the cap, which then
@@ -19,6 +19,9 @@ drains); waiters keep their place and are told their last position (nobody is ad
 line meanwhile); new joins go to this origin's own room with the seats that were free when
 Redis was last seen (each origin may fill them: at most origins x free seats over the cap),
 and their waiters join the shared line, at its back, once Redis is back. Counted in `degraded`.
+Redis restarted empty (a new `born`): for one seat lifetime each origin takes back, as their
+holders call, the seats of genuine tickets (past the cap if need be) and the places it knew
+(at the back of the new line, in the order they poll).
 """
 
 from __future__ import annotations
@@ -38,13 +41,17 @@ from townhall.cluster.base import ClusterUnavailable
 
 log = logging.getLogger("townhall.cluster.room")
 
-KEYS = ("seats", "granted", "queue", "polled", "serial", "freed", "admitted")
-# ARGV: op, now, cap (-1: none), ttl, grace, max queue, new seat id, token, seat, keep (0/1)
+KEYS = ("seats", "granted", "queue", "polled", "serial", "freed", "admitted", "born")
+# ARGV: op, now, cap (-1: none), ttl, grace, max queue, new seat id, token, seat, keep (0/1),
+# a birth mark (kept if the room exists)
 ROOM_LUA = """
 local seats, granted, queue, polled = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local op, now, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, grace, maxq = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local newseat, token, seat, keep = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+-- when this room's state began: a Redis that restarted empty gives it a new birth
+redis.call('SET', KEYS[8], ARGV[11], 'NX')
+local born = redis.call('GET', KEYS[8])
 local function fmt(x) return string.format('%.3f', x) end
 local function room()
   return cap < 0 or redis.call('ZCARD', seats) + redis.call('ZCARD', granted) < cap
@@ -117,7 +124,8 @@ for _, t in ipairs(redis.call('LRANGE', KEYS[6], 0, 255)) do
 end
 for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], 86400) end
 local occupied = redis.call('ZCARD', seats) + redis.call('ZCARD', granted)
-return {out[1], out[2], out[3], occupied, redis.call('ZCARD', queue), recent, fmt(earliest)}
+return {out[1], out[2], out[3], occupied, redis.call('ZCARD', queue), recent, fmt(earliest),
+        born}
 """
 
 
@@ -146,6 +154,8 @@ class RedisRoom:
         self._kept: dict[str, float] = {}  # seats answered here while Redis was away
         self._positions: OrderedDict[str, int] = OrderedDict()  # last known, for an outage
         self._freed = (0, 0.0, 0.0)  # seats freed in the last minute, the first when, now
+        self._born: str | None = None  # the room state's birth this origin last saw
+        self._rebuild_until = 0.0  # Redis lost the room: readmit the seats and places it had
         self.degraded = 0  # calls answered without Redis
 
     @property
@@ -174,10 +184,12 @@ class RedisRoom:
             return self._kept_if_admitted(self.fallback.join(now))
 
     async def poll(self, token: str, now: float) -> Outcome:
+        known = token in self._positions
         try:
             out = await self._outcome("poll", now, token=token)
-            if isinstance(out, Unknown) and self.fallback.withdraw(token):
-                # queued here while Redis was away: to the back of the shared line
+            if isinstance(out, Unknown) and (self.fallback.withdraw(token) or (
+                    known and now < self._rebuild_until)):
+                # queued here while Redis was away, or in a line Redis lost: back in line
                 out = await self._outcome("join", now, token=token)
             return out
         except ClusterUnavailable:
@@ -188,7 +200,8 @@ class RedisRoom:
     async def renew(self, seat: str, now: float) -> Admitted | None:
         try:
             kind, _, expires = await self._run("renew", now, seat=seat,
-                                               keep=seat in self._kept)
+                                               keep=seat in self._kept
+                                               or now < self._rebuild_until)
         except ClusterUnavailable:  # the ticket is genuine (checked by the caller): keep it
             self._kept[seat] = now + self.seat_ttl
             return Admitted(seat, now + self.seat_ttl)
@@ -224,7 +237,7 @@ class RedisRoom:
         cap = -1 if self.cap is None else self.cap
         args: list[str | int | float] = [op, f"{now:.3f}", cap, self.seat_ttl, self.poll_grace,
                                          self.max_queue, secrets.token_hex(8), token, seat,
-                                         "1" if keep else "0"]
+                                         "1" if keep else "0", secrets.token_hex(4)]
         try:
             got = await self.script(keys=self.keys, args=args, client=self.client)
         except (RedisError, OSError) as exc:
@@ -235,6 +248,14 @@ class RedisRoom:
             log.warning("waiting room shared again (%d calls answered alone)", self.degraded)
         kind, a, b = _text(got[0]), _text(got[1]), _text(got[2])
         self._occupied, self._queued = int(got[3]), int(got[4])
+        born = _text(got[7])
+        if self._born is not None and born != self._born:
+            # Redis restarted empty: for one seat lifetime, the genuine tickets' seats and
+            # the places this origin knew are taken back as their holders call
+            self._rebuild_until = now + self.seat_ttl
+            log.warning("waiting room lost by Redis (restarted empty): seats and places are "
+                        "taken back for %.0f s", self.seat_ttl)
+        self._born = born
         self._freed = (int(got[5]), float(got[6]), now)
         return kind, a, b
 
