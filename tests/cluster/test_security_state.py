@@ -85,6 +85,7 @@ def test_a_newer_source_on_one_origin_cuts_off_the_source_on_the_other(two: Clus
         wait_for(lambda: _source(b, sid, key)["connected"], 20, "the newer source on b")
         _within(3.0, lambda: not _source(a, sid, key)["connected"])
         assert _source(a, sid, key)["takeovers"] == 1
+        wait_for(lambda: _source(b, sid, key)["takeovers"] == 1, 2, "the count on b too")
         assert _source(b, sid, key)["connected"]  # the newer one stays on air
         first.wait(10)
     finally:

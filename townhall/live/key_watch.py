@@ -4,7 +4,8 @@ reach every origin.
 Service. In a cluster each origin caches a space's host key hash for `key_check_ttl_s` at
 most (`Spaces.key_ok` re-reads the store); this makes the change immediate: a rotation or a
 newer source on one origin is announced through the cluster (Redis pub/sub), and every other
-origin drops its cached hash, cuts off the source it has (the old key's, or the older one) and
+origin drops its cached hash, cuts off the source it has (the old key's, or the older one:
+every origin then counts the takeover, so the host view says the same everywhere) and
 ends the host's WebRTC session that used the old key; a shared ticket revoked on one origin is
 refused on media and renewal by every origin. An announcement lost while Redis is away costs
 at most the cache's TTL (a revoked ticket: its renewal, where it was revoked, and its expiry
@@ -69,6 +70,8 @@ class KeyWatch:
             await self.spaces.key_rotated_elsewhere(ident)
         elif topic == "source":
             self.spaces.taken_over_elsewhere(ident)
+        elif topic == "takeover":
+            self.spaces.takeover_elsewhere(ident)
         elif topic == "seat":
             space_id, _, seat = ident.partition("/")
             if seat and self.spaces.find(space_id) is not None:

@@ -328,8 +328,20 @@ class Spaces:
         if session is None or not session.started:
             return  # none here, or one not yet sending audio: that one is newer still
         if space is not None and self.cut_off(space, "taken_over"):
-            space.takeovers += 1
-            space.last_takeover = time.time()
+            self.count_takeover(space)
+
+    def count_takeover(self, space: LiveSpace, *, tell_others: bool = True) -> None:
+        """A newer source replaced the one on air (here, or told by another origin): the
+        host view's count, the same on every origin."""
+        space.takeovers += 1
+        space.last_takeover = time.time()
+        if tell_others and self.announce is not None:
+            self.announce("takeover", space.record.id)
+
+    def takeover_elsewhere(self, space_id: str) -> None:
+        space = self._spaces.get(space_id)
+        if space is not None:
+            self.count_takeover(space, tell_others=False)
 
     async def end(self, space_id: str, key: str | None) -> LiveSpace:
         return await self.finish(self.authorize(space_id, key))
@@ -460,8 +472,7 @@ class Spaces:
             if old is not None and not old.closed:
                 old.ended_by = "taken_over"
                 old.stop()
-                space.takeovers += 1
-                space.last_takeover = time.time()
+                self.count_takeover(space)
             space.ingest = session
         if self.announce is not None:  # a source on another origin is the older one: it goes
             self.announce("source", space.record.id)
