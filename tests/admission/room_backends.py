@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 
 from townhall.admission.room import LocalRoom, Room
 from townhall.admission.waiting_room import Admitted, Outcome, WaitingRoom
-from townhall.cluster.redis_room import ROOM_LUA, RedisRoom
+from townhall.cluster.redis_room import RedisRoom
+from townhall.cluster.room_script import ROOM_LUA
 
 
 class SyncRoom:

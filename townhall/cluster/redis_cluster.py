@@ -22,7 +22,8 @@ from townhall.admission.room import LocalRoom, Room
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.cluster.base import ClusterUnavailable, Renewal
 from townhall.cluster.entries import Entry
-from townhall.cluster.redis_room import ROOM_LUA, RedisRoom
+from townhall.cluster.redis_room import RedisRoom
+from townhall.cluster.room_script import ROOM_LUA
 
 P = "townhall:"
 
