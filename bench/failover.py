@@ -9,9 +9,13 @@ edge, as players are) turns arrivals into what a listener hears. Each round kill
 origin holding the lease, waits for a standby to take over, restarts the dead origin (a fresh
 standby) and lets the program settle. Reported per kill: lease moved (kill -> new holder),
 publication gap (longest wait between two parts through the edge), heard gap (the player's
-stall). Then, with the space live and nothing killed, the CPU each process spent for 20 s.
+stall). Before the kills, with the space live and nothing killed, the CPU each process spent
+for 20 s: with one live space, the standbys' and Redis's share is the replication cost per live
+space. The dead origin restarts (as a fresh standby) while the program settles, and the run
+stops killing at `--max-seconds`, so it ends in bounded time. Writes the summary (`--report`)
+and a plot of every kill (`--plot`).
 
-    .venv/bin/python bench/failover.py --kills 20 --report failover.json
+    .venv/bin/python bench/failover.py --report failover.json --plot failover.png
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import itertools
 import json
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -119,7 +124,11 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--settle", type=float, default=4.0, help="seconds between kills")
     ap.add_argument("--report", default=None)
+    ap.add_argument("--plot", default="failover.png", help="PNG of every kill ('' for none)")
+    ap.add_argument("--max-seconds", type=float, default=420.0,
+                    help="stop killing after this long (the run ends in bounded time)")
     args = ap.parse_args()
+    started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="townhall-failover-"))
     tone = root / "tone.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
@@ -156,6 +165,9 @@ def main() -> int:
             cpu["redis"] = (cpu_seconds(redis_pid) - before["redis"]) / 20
             print("cpu (cores):", {k: round(v, 3) for k, v in cpu.items()}, flush=True)
             for k in range(args.kills):
+                if time.monotonic() - started > args.max_seconds:
+                    print(f"stopped after {k} kills: --max-seconds reached", flush=True)
+                    break
                 holder = c.holder(sid)
                 assert holder is not None
                 victim = names[holder]
@@ -164,19 +176,32 @@ def main() -> int:
                 killed_wall, killed = time.time(), time.monotonic()
                 wait_for(lambda h=holder: c.holder(sid) not in (None, h), 10, "takeover")
                 moved = time.monotonic() - killed
+                # the dead origin comes back as a fresh standby while the program settles
+                back: dict[str, Any] = {}
+                restart = threading.Thread(target=lambda h=holder, v=victim, b=back: b.update(
+                    server=c.restart_origin(h, v)))
+                restart.start()
                 time.sleep(args.settle)
                 wait, stall = heard(probe.arrivals, killed, time.monotonic(), HOLD_BACK_S)
                 kills.append({"lease_moved_s": moved, "publication_gap_s": wait,
                               "heard_gap_s": stall, "at": killed_wall})
                 print(f"kill {k + 1}: lease moved {moved:.2f} s, publication gap {wait:.2f} s,"
                       f" heard gap {stall:.2f} s", flush=True)
-                names[holder] = c.restart_origin(holder, victim)  # back as a fresh standby
-                time.sleep(2)
+                restart.join(60)
+                names[holder] = back["server"]
+                wait_for(lambda: c.holder(sid) is not None, 10, "a holder")
             probe.stop.set()
         finally:
             stop_process(speaker)
             edge.stop()
-    summary: dict[str, Any] = {"kills": len(kills), "cpu_cores": cpu, "rounds": kills}
+    shutil.rmtree(root, ignore_errors=True)
+    summary: dict[str, Any] = {"kills": len(kills), "cpu_cores": cpu, "rounds": kills,
+                               "seconds": round(time.monotonic() - started, 1)}
+    standbys = [v for k, v in cpu.items() if k.startswith("standby_")]
+    if standbys:  # one live space: what following it costs each standby, and Redis
+        summary["replication_cores_per_live_space"] = {
+            "per_standby": statistics.mean(standbys), "redis": cpu.get("redis", 0.0),
+            "holder_whole_program": cpu.get("holder", 0.0)}
     for key in ("lease_moved_s", "publication_gap_s", "heard_gap_s"):
         values = [r[key] for r in kills if r[key] == r[key]]
         if values:
@@ -185,7 +210,35 @@ def main() -> int:
     print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}, indent=1))
     if args.report:
         Path(args.report).write_text(json.dumps(summary, indent=1))
+    if args.plot and kills:
+        plot(kills, Path(args.plot))
+        print(f"plot: {args.plot}")
     return 0
+
+
+def plot(kills: list[dict[str, float]], path: Path) -> None:
+    """One group of bars per kill: lease moved, longest wait between parts, heard stall."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    xs = range(1, len(kills) + 1)
+    for i, (key, label) in enumerate([("lease_moved_s", "lease moved"),
+                                      ("publication_gap_s", "longest wait between parts"),
+                                      ("heard_gap_s", "heard stall (player model)")]):
+        ax.bar([x + (i - 1) * 0.27 for x in xs], [k[key] for k in kills], width=0.27,
+               label=label)
+    ax.axhline(3.0, color="grey", linestyle="--", linewidth=1, label="3 s: the gap allowed")
+    ax.set_xlabel("kill -9 of the origin holding the lease")
+    ax.set_ylabel("seconds")
+    ax.set_xticks(list(xs))
+    ax.set_title(f"Failover over {len(kills)} kills (3 origins, 1 edge, this machine)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -423,6 +423,13 @@ def main(argv: list[str] | None = None) -> int:
     simulate_cli.add_arguments(sim)
     sim.set_defaults(func=simulate_cli.run)
 
+    from townhall.ops import cluster_demo
+
+    demo = sub.add_parser("cluster-demo", help="PostgreSQL, Redis, three origins and an edge "
+                                               "on this machine, to try failover")
+    cluster_demo.add_arguments(demo)
+    demo.set_defaults(func=cluster_demo.run)
+
     from townhall.loadtest import cli as loadtest_cli
 
     loadtest_cli.register(sub)

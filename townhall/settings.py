@@ -187,6 +187,10 @@ class Settings:
     source_claim_check_s: float = 0.5  # s between a push source's checks of its claim
     ingest_public_url: str | None = None  # base of the ingest URLs handed out, e.g. the edge
     # (http://edge:8080: chunked PUT to /ingest/<space>); default icecast://host:ingest_port
+    # --- cluster: security state is read from the store, not trusted from memory ---
+    key_check_ttl_s: float = 1.0  # s a host key hash read from the shared store is trusted
+    # (a rotation announced through Redis drops it at once; Redis away: at most this stale)
+    key_stale_max_s: float = 30.0  # s an unannounced hash still counts while the store is away
     # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
     latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
     ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency

@@ -1,30 +1,30 @@
+"""The waiting room's rules, on both backends (`rooms`: this process's room, and the
+cluster's in a real redis-server); the uncapped lifetimes are the in-process room's alone."""
+
 from __future__ import annotations
 
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.admission.room_backends import Rooms
 from townhall.admission.waiting_room import Admitted, Queued, Unknown, WaitingRoom
 
 
-def room(cap: int | None = 2, ttl: float = 60, grace: float = 10) -> WaitingRoom:
-    return WaitingRoom(cap, seat_ttl=ttl, poll_grace=grace)
-
-
-def test_without_a_cap_everyone_is_admitted() -> None:
-    r = room(cap=None)
+def test_without_a_cap_everyone_is_admitted(rooms: Rooms) -> None:
+    r = rooms.make(cap=None)
     assert all(isinstance(r.join(0), Admitted) for _ in range(100))
 
 
-def test_past_the_cap_joins_queue_in_arrival_order() -> None:
-    r = room(cap=2)
+def test_past_the_cap_joins_queue_in_arrival_order(rooms: Rooms) -> None:
+    r = rooms.make(cap=2)
     assert isinstance(r.join(0), Admitted) and isinstance(r.join(0), Admitted)
     a, b, c = r.join(1), r.join(2), r.join(3)
     assert isinstance(a, Queued) and isinstance(b, Queued) and isinstance(c, Queued)
     assert (a.position, b.position, c.position) == (1, 2, 3)
 
 
-def test_polling_keeps_a_place_and_rejoining_goes_to_the_back() -> None:
-    r = room(cap=1)
+def test_polling_keeps_a_place_and_rejoining_goes_to_the_back(rooms: Rooms) -> None:
+    r = rooms.make(cap=1)
     r.join(0)
     first = r.join(1)
     second = r.join(2)
@@ -35,8 +35,8 @@ def test_polling_keeps_a_place_and_rejoining_goes_to_the_back() -> None:
     assert isinstance(retry, Queued) and retry.position == 3
 
 
-def test_a_lapsed_seat_admits_the_head_of_the_queue_first() -> None:
-    r = room(cap=1, ttl=10, grace=30)
+def test_a_lapsed_seat_admits_the_head_of_the_queue_first(rooms: Rooms) -> None:
+    r = rooms.make(cap=1, ttl=10, grace=30)
     r.join(0)
     head = r.join(1)
     tail = r.join(2)
@@ -45,8 +45,8 @@ def test_a_lapsed_seat_admits_the_head_of_the_queue_first() -> None:
     assert isinstance(r.poll(head.token, 12), Admitted)
 
 
-def test_renewed_seat_does_not_lapse() -> None:
-    r = room(cap=1, ttl=10)
+def test_renewed_seat_does_not_lapse(rooms: Rooms) -> None:
+    r = rooms.make(cap=1, ttl=10)
     seat = r.join(0)
     assert isinstance(seat, Admitted)
     for t in range(5, 100, 5):
@@ -54,15 +54,15 @@ def test_renewed_seat_does_not_lapse() -> None:
     assert isinstance(r.join(100), Queued)
 
 
-def test_renewing_a_lapsed_seat_fails() -> None:
-    r = room(cap=1, ttl=10)
+def test_renewing_a_lapsed_seat_fails(rooms: Rooms) -> None:
+    r = rooms.make(cap=1, ttl=10)
     seat = r.join(0)
     assert isinstance(seat, Admitted)
     assert r.renew(seat.seat, 11) is None
 
 
-def test_a_queued_client_that_stops_polling_loses_its_place() -> None:
-    r = room(cap=1, grace=5)
+def test_a_queued_client_that_stops_polling_loses_its_place(rooms: Rooms) -> None:
+    r = rooms.make(cap=1, grace=5)
     r.join(0)
     gone = r.join(1)
     stays = r.join(1)
@@ -73,17 +73,17 @@ def test_a_queued_client_that_stops_polling_loses_its_place() -> None:
     assert isinstance(r.poll(gone.token, 8), Unknown)
 
 
-def test_unknown_token_is_reported() -> None:
-    assert isinstance(room().poll("nope", 0), Unknown)
+def test_unknown_token_is_reported(rooms: Rooms) -> None:
+    assert isinstance(rooms.make().poll("nope", 0), Unknown)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(min_value=1, max_value=20),
        st.lists(st.tuples(st.sampled_from(["join", "poll", "renew", "tick"]),
                           st.floats(min_value=0, max_value=5)), max_size=120))
-def test_the_cap_is_never_exceeded_and_admission_is_fifo(cap: int,
+def test_the_cap_is_never_exceeded_and_admission_is_fifo(rooms: Rooms, cap: int,
                                                         ops: list[tuple[str, float]]) -> None:
-    r = WaitingRoom(cap, seat_ttl=20, poll_grace=1000)
+    r = rooms.make(cap, ttl=20, grace=1000)
     now = 0.0
     seats: list[str] = []
     queue: list[tuple[int, str]] = []  # (arrival order, token)

@@ -37,3 +37,15 @@ def test_the_keys_command_writes_where_the_origins_read(database: str,
                           capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     assert [k.name for k in stores.keys.list()] == ["Bo"]
+
+
+def test_a_keys_creations_are_counted_over_every_origin_sharing_the_store(
+        open_store: Callable[[], Stores]) -> None:
+    one, other = open_store(), open_store()
+    one.keys.record_space("s1", "k1", 100.0)
+    other.keys.record_space("s2", "k1", 200.0)
+    one.keys.record_space("s3", "k2", 250.0)
+    other.keys.record_space("s4", "k1", 300.0)
+    assert one.keys.created_since("k1", 150.0) == (200.0, 300.0)
+    assert other.keys.created_since("k1", 0.0) == (100.0, 200.0, 300.0)
+    assert one.keys.created_since("nobody", 0.0) == ()

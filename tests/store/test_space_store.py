@@ -59,3 +59,27 @@ def test_a_late_write_of_an_older_state_never_brings_an_ended_space_back(
     store.save(ended)
     store.save(record("c3", 1.0, phase=Phase.LIVE, peak_listeners=4))
     assert store.load("c3") == ended
+
+
+def test_a_save_from_a_stale_copy_never_writes_an_old_host_key_back(
+        open_store: Callable[[], Stores]) -> None:
+    mine, theirs = open_store().spaces, open_store().spaces  # two origins, one database
+    mine.save(record("k1", 1.0))
+    stale = theirs.load("k1")
+    assert stale is not None and stale.host_key_hash == "h" * 64
+    assert mine.replace_key_hash("k1", "h" * 64, "n" * 64)  # rotated on one origin
+    stale.peak_listeners = 40
+    theirs.save(stale)  # the other saves its old copy (a peak): the new hash stays
+    assert theirs.key_hash("k1") == "n" * 64
+    now = mine.load("k1")
+    assert now is not None and now.host_key_hash == "n" * 64 and now.peak_listeners == 40
+
+
+def test_replacing_a_host_key_is_compare_and_set(open_store: Callable[[], Stores]) -> None:
+    store = open_store().spaces
+    store.save(record("k2", 1.0))
+    assert store.replace_key_hash("k2", "h" * 64, "a" * 64)
+    assert not store.replace_key_hash("k2", "h" * 64, "b" * 64)  # lost the race: unchanged
+    assert store.key_hash("k2") == "a" * 64
+    assert not store.replace_key_hash("nope", "h" * 64, "b" * 64)
+    assert store.key_hash("nope") is None

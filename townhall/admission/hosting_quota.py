@@ -3,12 +3,15 @@
 Sans-IO: fed owners and `now`, answers whether the next create or go-live is allowed and,
 if not, why and when to retry. The operator's admin key is exempt from the per-key quotas but
 never from the origin's: those protect every other space's listeners, whoever asks. Memory is
-bounded: an origin remembers at most `per_origin_hour` creations.
+bounded: an origin remembers at most `per_origin_hour` creations. The per-key count may come
+from the shared store (`shared`), so a key's quota holds over a cluster; the origin's own
+ceilings stay the origin's.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 HOUR_S = 3600.0
@@ -42,14 +45,17 @@ class HostingQuota:
             if not times:
                 del self._by_owner[owner]
 
-    def check_create(self, owner: str, exempt: bool, now: float) -> Refusal | None:
+    def check_create(self, owner: str, exempt: bool, now: float,
+                     shared: Sequence[float] | None = None) -> Refusal | None:
+        """`shared`: the owner's creations in the last hour on every origin (oldest first),
+        from the shared store; None: this origin's own count."""
         self._prune(now)
         if len(self._origin) >= self.per_origin_hour:
             return Refusal(503, "origin_quota", f"this origin creates at most "
                            f"{self.per_origin_hour} spaces an hour; try later",
                            self._origin[0] + HOUR_S - now)
-        times = self._by_owner.get(owner)
-        if not exempt and times is not None and len(times) >= self.per_key_hour:
+        times = self._by_owner.get(owner) if shared is None else shared
+        if not exempt and times and len(times) >= self.per_key_hour:
             return Refusal(429, "quota_exceeded", f"a key creates at most {self.per_key_hour} "
                            "spaces an hour; ask the operator for more", times[0] + HOUR_S - now)
         return None

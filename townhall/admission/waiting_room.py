@@ -135,6 +135,10 @@ class WaitingRoom:
             self._freed_times.append(now)
         self._promote(now)
 
+    def withdraw(self, token: str) -> bool:
+        """Take a waiting place out of the line (it moves to another room); False if unknown."""
+        return self._waiting.pop(token, None) is not None
+
     def set_cap(self, cap: int | None, now: float) -> None:
         self.cap = cap
         self._promote(now)

@@ -8,9 +8,12 @@ shared state is away); callers keep serving from memory and retry.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Protocol
 
+from townhall.admission.room import Room
+from townhall.admission.waiting_room import WaitingRoom
 from townhall.cluster.entries import Entry
 
 
@@ -65,5 +68,19 @@ class Cluster(Protocol):
 
     async def listeners(self, space_id: str) -> dict[str, int]:
         """Each origin's fresh listener count of the space."""
+
+    # --- news between origins (security state changed: drop cached copies) ---
+    async def announce(self, topic: str, ident: str) -> None:
+        """Tell every other origin that `topic` changed for `ident` (a space id)."""
+
+    async def listen(self, heard: Callable[[str, str], Awaitable[None]]) -> None:
+        """Call `heard(topic, ident)` for each other origin's announcement, until cancelled;
+        raises ClusterUnavailable when the subscription breaks (announcements may be lost:
+        callers re-read what they cache within a bounded time anyway)."""
+
+    # --- waiting rooms ---
+    def room(self, space_id: str, local: WaitingRoom) -> Room:
+        """The space's seats and waiting room: `local` (this process's) or one shared by the
+        cluster (a capped space's, in Redis), with `local` as its fallback."""
 
     async def close(self) -> None: ...

@@ -2,7 +2,9 @@
 
 Keys (all under `townhall:`): `lease:{space}` = holder origin (PX ttl), `want:{space}` = origin
 that has the source (PX), `end:{space}` (PX), `parts:{space}` (stream, capped), `live` (set of
-space ids, refreshed with each renewal), `aud:{space}` (hash origin -> "count:expires").
+space ids, refreshed with each renewal), `aud:{space}` (hash origin -> "count:expires");
+`news` (pub/sub channel: "topic id origin", security state changed); capped spaces'
+waiting rooms are `cluster.redis_room`.
 Appends are fenced by the lease in one Lua script, so a deposed holder cannot publish. Every
 Redis failure surfaces as `ClusterUnavailable` after `timeout_s`; nothing here retries.
 """
@@ -10,13 +12,18 @@ Redis failure surfaces as `ClusterUnavailable` after `timeout_s`; nothing here r
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from townhall.admission.room import LocalRoom, Room
+from townhall.admission.waiting_room import WaitingRoom
 from townhall.cluster.base import ClusterUnavailable, Renewal
 from townhall.cluster.entries import Entry
+from townhall.cluster.redis_room import RedisRoom
+from townhall.cluster.room_script import ROOM_LUA
 
 P = "townhall:"
 
@@ -71,6 +78,7 @@ class RedisCluster:
         self._renew = self.client.register_script(RENEW_LUA)
         self._append = self.client.register_script(APPEND_LUA)
         self._release = self.client.register_script(RELEASE_LUA)
+        self._room = self.client.register_script(ROOM_LUA)
 
     async def acquire(self, space_id: str) -> bool:
         try:
@@ -181,6 +189,34 @@ class RedisCluster:
             if float(until or 0) > now:
                 out[_text(origin)] = int(count)
         return out
+
+    async def announce(self, topic: str, ident: str) -> None:
+        try:
+            await self.client.publish(P + "news", f"{topic} {ident} {self.origin}")
+        except (RedisError, OSError) as exc:
+            raise ClusterUnavailable(str(exc)) from None
+
+    async def listen(self, heard: Callable[[str, str], Awaitable[None]]) -> None:
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(P + "news")
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
+                topic, ident, origin = [*_text(message["data"]).split(" ", 2), "", ""][:3]
+                if origin != self.origin:
+                    await heard(topic, ident)
+        except (RedisError, OSError) as exc:
+            raise ClusterUnavailable(str(exc)) from None
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def room(self, space_id: str, local: WaitingRoom) -> Room:
+        """A capped space's room is shared; an uncapped one only counts (grants share it)."""
+        if local.cap is None:
+            return LocalRoom(local)
+        return RedisRoom(self.client, self._room, space_id, local)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
+from townhall.admission.room import LocalRoom, Room
+from townhall.admission.waiting_room import WaitingRoom
 from townhall.cluster.base import Renewal
 from townhall.cluster.entries import Entry
 
@@ -63,6 +66,15 @@ class SoloCluster:
     async def listeners(self, space_id: str) -> dict[str, int]:
         count, until = self._counts.get(space_id, (0, 0.0))
         return {self.origin: count} if until > time.monotonic() else {}
+
+    async def announce(self, topic: str, ident: str) -> None:
+        return None  # nobody else to tell
+
+    async def listen(self, heard: Callable[[str, str], Awaitable[None]]) -> None:
+        await asyncio.Event().wait()  # nobody else ever says anything
+
+    def room(self, space_id: str, local: WaitingRoom) -> Room:
+        return LocalRoom(local)
 
     async def close(self) -> None:
         return None

@@ -2,12 +2,14 @@
 
 Service layer over the sans-IO admission cores. Decides, per join request, between a ticket,
 a waiting-room place, a proof-of-work challenge, or a clear refusal. Keeps no state of its
-own beyond the cores'; never touches the database (seats live in memory, per space).
+own beyond the cores'; never touches the database (seats live in each space's `Room`: this
+process's memory, or Redis for a capped space in a cluster).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +84,8 @@ class Admissions:
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
             "grant_refused": 0, "revoked": 0}
         self.revoked: dict[str, set[str]] = {}  # space -> seats whose ticket was shared
+        # tells the other origins of a revocation (live.key_watch sets it in a cluster)
+        self.announce: Callable[[str, str], None] | None = None
 
     # --- tickets on the media path ---
     def check_media(self, space_id: str, ticket: str | None, now: float) -> None:
@@ -114,7 +118,8 @@ class Admissions:
         return 429, {"error": "rate_limited",
                      "detail": f"too many joins; retry in {retry} s"}, {"Retry-After": str(retry)}
 
-    def join(self, space: LiveSpace, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]]:
+    async def join(self, space: LiveSpace, req: JoinRequest,
+                   now: float) -> tuple[int, dict[str, Any]]:
         record = space.record
         if record.phase is Phase.ENDED:
             urls = self.spaces.urls(space)
@@ -127,13 +132,13 @@ class Admissions:
             if verdict in (Check.FORGED, Check.MALFORMED) or seat is None:
                 raise SpaceError(403, "bad_ticket", "the ticket to renew is not valid here")
             self.check_holder(record.id, seat, req.seat_secret)
-            renewed = room.renew(seat, now)
+            renewed = await room.renew(seat, now)
             if renewed is not None:
                 self.counters["renewed"] += 1
                 return self._admitted(space, renewed, now)
             # the seat lapsed: join again like anyone else (below)
         elif req.token is not None:
-            return self._outcome(space, room.poll(req.token, now), now)
+            return self._outcome(space, await room.poll(req.token, now), now)
 
         self.attack.joins.add(now)
         self.counters["joins"] += 1
@@ -141,7 +146,7 @@ class Admissions:
             refusal = self._check_pow(req, now)
             if refusal is not None:
                 return refusal
-        return self._outcome(space, room.join(now), now)
+        return self._outcome(space, await room.join(now), now)
 
     def check_holder(self, space_id: str, seat: str, secret: str | None) -> None:
         """Renewing or giving back a seat needs its secret; a revoked seat renews no more."""
@@ -152,23 +157,30 @@ class Admissions:
             raise SpaceError(403, "ticket_revoked",
                              "this ticket was shared and has been revoked; join again")
 
-    def revoke(self, space: LiveSpace, seat: str, now: float) -> None:
-        """A shared ticket: refused on renewal and (at this origin) on media; seat freed."""
-        revoked = self.revoked.setdefault(space.record.id, set())
+    async def revoke(self, space: LiveSpace, seat: str, now: float) -> None:
+        """A shared ticket: refused on renewal and on media (on every origin, through the
+        cluster's news); seat freed."""
+        self.revoked_elsewhere(space.record.id, seat)
+        await space.room.leave(seat, now)
+        self.counters["revoked"] += 1
+        if self.announce is not None:
+            self.announce("seat", f"{space.record.id}/{seat}")
+
+    def revoked_elsewhere(self, space_id: str, seat: str) -> None:
+        """Refuse this seat's ticket here from now on (revoked here or on another origin)."""
+        revoked = self.revoked.setdefault(space_id, set())
         if len(revoked) < self.settings.max_revoked_seats:
             revoked.add(seat)
-        space.room.leave(seat, now)
-        self.counters["revoked"] += 1
 
-    def leave(self, space: LiveSpace, ticket: str, now: float,
-              seat_secret: str | None = None) -> str | None:
+    async def leave(self, space: LiveSpace, ticket: str, now: float,
+                    seat_secret: str | None = None) -> str | None:
         """A listener closed the page: free the seat now rather than at lapse. Returns the
         seat the ticket held (None for a ticket that is not valid)."""
         verdict, seat = self.signer.check(space.record.id, ticket, now)
         if verdict is not Check.VALID or seat is None:
             return None
         self.check_holder(space.record.id, seat, seat_secret)
-        space.room.leave(seat, now)
+        await space.room.leave(seat, now)
         return seat
 
     def _check_pow(self, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]] | None:
@@ -218,7 +230,10 @@ class Admissions:
                 "renew_after_s": round((ticket.expires - now) / 2, 1)}
 
     def metrics(self, now: float) -> dict[str, Any]:
-        return {"counters": dict(self.counters),
+        counters = dict(self.counters)
+        # waiting-room calls answered without Redis (the "joins degrade" fallback)
+        counters["room_without_redis"] = sum(sp.room.degraded for sp in self.spaces.all())
+        return {"counters": counters,
                 "shed": {p.name.lower(): n for p, n in self.pressure.shed.items()},
                 "lag_s": round(self.pressure.lag_s, 4), "in_flight": self.pressure.in_flight,
                 "attack_mode": {"mode": self.attack.mode, "active": self.attack.active(now),

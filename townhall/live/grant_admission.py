@@ -119,7 +119,8 @@ class GrantAdmission:
             counted = self.seats.get(sid)
             mine = counted.count(now) if counted is not None else 0
             self.spaces.report_audience(sid, self.origin, mine, now)
-            await self.cluster.report_listeners(sid, mine + space.room.occupied, ttl)
+            await space.room.refresh(now)  # a shared room's numbers, for the details
+            await self.cluster.report_listeners(sid, mine + space.room.unshared_occupied, ttl)
             for origin, count in (await self.cluster.listeners(sid)).items():
                 if origin != self.origin:
                     self.spaces.report_audience(sid, origin, count, now)

@@ -16,11 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from townhall.admission.hosting_quota import HostingQuota, Refusal
+from townhall.admission.hosting_quota import HOUR_S, HostingQuota, Refusal
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
+from townhall.store.base import StoreUnavailable
 from townhall.store.keys import ApiKey, KeyStore, hash_api_key, new_api_key
 
 log = logging.getLogger("townhall.hosting")
@@ -86,8 +87,15 @@ class Hosting:
         return who
 
     # --- spaces ---
-    def check_create(self, who: Identity, now: float) -> None:
-        refusal = self.quota.check_create(who.owner, who.admin, now)
+    async def check_create(self, who: Identity, now: float) -> None:
+        shared = None
+        if not who.admin:  # the key's creations on every origin sharing the store
+            try:
+                shared = await asyncio.to_thread(self.keys.created_since, who.owner,
+                                                 now - HOUR_S)
+            except StoreUnavailable:
+                shared = None  # this origin's own count until the store answers
+        refusal = self.quota.check_create(who.owner, who.admin, now, shared)
         if refusal is not None:
             self.refused += 1
             raise _refused(refusal)

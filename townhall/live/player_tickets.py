@@ -38,7 +38,7 @@ def _count(adm: Admissions, name: str) -> None:
     adm.counters[name] = adm.counters.get(name, 0) + 1
 
 
-def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
+async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
                  now: float) -> tuple[str, float]:
     """The same media path with a fresh ticket, for an expired ticket whose seat is held,
     and how long that answer may be reused (half the fresh ticket's life); SpaceError 403
@@ -48,7 +48,7 @@ def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
     if seat in adm.revoked.get(space.record.id, ()):
         raise SpaceError(403, "ticket_revoked", "this ticket was shared and has been revoked")
-    renewed = space.room.renew(seat, now)
+    renewed = await space.room.renew(seat, now)
     if renewed is None:
         _count(adm, "player_seat_gone")
         raise SpaceError(403, "seat_gone", "the ticket lapsed and its seat is gone; open the "
@@ -67,11 +67,13 @@ async def entry_path(adm: Admissions, space: LiveSpace, address: str,
     if refused is not None:
         return refused[0], refused[1], refused[2] or {}
     room = space.room
+    if room.cap is not None:
+        await room.refresh(now)  # a shared room's numbers as they are now, not as last seen
     if room.cap is not None and (room.queued or room.occupied >= room.cap):
         return 503, {"error": "space_full",
                      "detail": "the space is full; its page keeps your place in line"}, {
                          "Retry-After": "5"}
-    status, answer = adm.join(space, JoinRequest(), now)
+    status, answer = await adm.join(space, JoinRequest(), now)
     _count(adm, "player_entries")
     if status == 428:
         return 403, {"error": "proof_of_work_required",

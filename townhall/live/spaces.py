@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from townhall.admission.room import LocalRoom, Room
 from townhall.admission.seat_count import Audience
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
@@ -47,7 +48,7 @@ log = logging.getLogger("townhall.spaces")
 class LiveSpace:
     record: SpaceRecord
     listeners: ListenerCounter
-    room: WaitingRoom
+    room: Room
     reactions: Reactions = field(default_factory=Reactions)
     status: tuple[float, bytes] | None = None  # (rendered at, JSON bytes): the details cache
     program: Program | None = None
@@ -57,12 +58,15 @@ class LiveSpace:
     speakers: SpaceSpeakers | None = None  # the stage and WHIP sessions, once anyone uses it
     takeovers: int = 0  # times a newer source with the key replaced the one on air
     last_takeover: float | None = None
+    key_read: float = float("-inf")  # when the host key hash was last read from the store
 
 
 class Spaces:
-    def __init__(self, settings: Settings, store: SpaceStore,
-                 recordings: RecordingStore) -> None:
+    def __init__(self, settings: Settings, store: SpaceStore, recordings: RecordingStore,
+                 rooms: Callable[[str, WaitingRoom], Room] | None = None) -> None:
         self.settings = settings
+        # a space's room from this process's one: itself, or shared (Cluster.room)
+        self.rooms: Callable[[str, WaitingRoom], Room] = rooms or (lambda _id, r: LocalRoom(r))
         self.store = store
         self.recordings = recordings
         self._spaces: dict[str, LiveSpace] = {}
@@ -94,14 +98,22 @@ class Spaces:
         self.on_program: Callable[[LiveSpace, Program], None] | None = None
         self.end_program: Callable[[LiveSpace], Awaitable[None]] | None = None
         self._missing: dict[str, float] = {}  # ids the store did not have, and when asked
+        # several origins share the store: a host key hash is re-read (key_check_ttl_s), and
+        # rotations and new sources are told to the other origins (live.key_watch sets it)
+        self.shared = bool(settings.redis_url or settings.database_url)
+        self.announce: Callable[[str, str], None] | None = None
+        # awaited when the space's host key changed (here or on another origin): the host's
+        # sessions that used the old key end
+        self.on_key_rotated: list[Callable[[LiveSpace], Awaitable[None]]] = []
         self._rechecked: dict[str, float] = {}  # spaces whose record was re-read, and when
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
+        local = WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
+                            s.max_waiting, seat_ttl_max=s.seat_ttl_max_s,
+                            renewals_per_s=s.renewals_per_s_per_space)
         return LiveSpace(record, ListenerCounter(s.listener_window_s, s.max_tracked_listeners),
-                         WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
-                                     s.max_waiting, seat_ttl_max=s.seat_ttl_max_s,
-                                     renewals_per_s=s.renewals_per_s_per_space))
+                         self.rooms(record.id, local))
 
     def listeners_now(self, space: LiveSpace, now: float) -> int:
         if space.record.phase is Phase.ENDED:
@@ -266,9 +278,70 @@ class Spaces:
 
     def authorize(self, space_id: str, key: str | None) -> LiveSpace:
         space = self.get(space_id)
-        if not key or not key_matches(key, space.record.host_key_hash):
+        if not self.key_ok(space, key):
             raise bad_key()
         return space
+
+    def key_ok(self, space: LiveSpace, key: str | None) -> bool:
+        """Whether `key` is the space's host key now. With a shared store the hash is the
+        store's, read at most `key_check_ttl_s` ago (and again at once after a rotation was
+        announced); blocking, control path only. Store away: a hash read within
+        `key_stale_max_s` and not announced changed still counts, else SpaceError 503."""
+        if not key:
+            return False
+        if self.shared:
+            self._fresh_key_hash(space)
+        return key_matches(key, space.record.host_key_hash)
+
+    def _fresh_key_hash(self, space: LiveSpace) -> None:
+        s = self.settings
+        now = time.monotonic()
+        if now - space.key_read < s.key_check_ttl_s:
+            return
+        try:
+            stored = self.store.key_hash(space.record.id)
+        except StoreUnavailable:
+            if now - space.key_read < s.key_stale_max_s:
+                return
+            raise SpaceError(503, "store_unavailable", "the database is unreachable for a "
+                             "moment; try again shortly",
+                             retry_after=s.store_retry_after_s) from None
+        if stored is not None:
+            space.record.host_key_hash = stored
+        space.key_read = now
+
+    async def key_rotated_elsewhere(self, space_id: str) -> None:
+        """Another origin rotated the space's host key: forget the hash, cut off the source
+        and end the host's sessions that used the old key here."""
+        space = self._spaces.get(space_id)
+        if space is None:
+            return
+        space.key_read = float("-inf")
+        self.cut_off(space, "key_rotated")
+        for hook in self.on_key_rotated:
+            await hook(space)
+
+    def taken_over_elsewhere(self, space_id: str) -> None:
+        """A newer source with the key went on air on another origin: the one here goes."""
+        space = self._spaces.get(space_id)
+        session = space.ingest if space is not None else None
+        if session is None or not session.started:
+            return  # none here, or one not yet sending audio: that one is newer still
+        if space is not None and self.cut_off(space, "taken_over"):
+            self.count_takeover(space)
+
+    def count_takeover(self, space: LiveSpace, *, tell_others: bool = True) -> None:
+        """A newer source replaced the one on air (here, or told by another origin): the
+        host view's count, the same on every origin."""
+        space.takeovers += 1
+        space.last_takeover = time.time()
+        if tell_others and self.announce is not None:
+            self.announce("takeover", space.record.id)
+
+    def takeover_elsewhere(self, space_id: str) -> None:
+        space = self._spaces.get(space_id)
+        if space is not None:
+            self.count_takeover(space, tell_others=False)
 
     async def end(self, space_id: str, key: str | None) -> LiveSpace:
         return await self.finish(self.authorize(space_id, key))
@@ -341,9 +414,19 @@ class Spaces:
     async def rotate_key(self, space: LiveSpace) -> str:
         """A new host key; the old one stops working at once (a leaked key is useless)."""
         key = new_host_key()
-        space.record.host_key_hash = hash_key(key)
-        await asyncio.to_thread(self.store.save, space.record)
+        old, new = space.record.host_key_hash, hash_key(key)
+        # compare-and-set: of two rotations at once on two origins, one wins
+        if not await asyncio.to_thread(self.store.replace_key_hash, space.record.id, old, new):
+            space.key_read = float("-inf")
+            raise SpaceError(409, "key_changed", "the host key was changed meanwhile (on "
+                             "another origin); use the current key")
+        space.record.host_key_hash = new
+        space.key_read = time.monotonic()
+        if self.announce is not None:
+            self.announce("host_key", space.record.id)
         self.cut_off(space, "key_rotated")
+        for hook in self.on_key_rotated:
+            await hook(space)
         return key
 
     def cut_off(self, space: LiveSpace, reason: str) -> bool:
@@ -389,9 +472,10 @@ class Spaces:
             if old is not None and not old.closed:
                 old.ended_by = "taken_over"
                 old.stop()
-                space.takeovers += 1
-                space.last_takeover = time.time()
+                self.count_takeover(space)
             space.ingest = session
+        if self.announce is not None:  # a source on another origin is the older one: it goes
+            self.announce("source", space.record.id)
         s = self.settings
         ms = s.sample_rate // 1000
         high = s.ingest_buffer_ms * ms  # a push source is paced: it waits, it is never trimmed

@@ -64,7 +64,6 @@ from townhall.live.rtc import (
 from townhall.ops import metrics
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
-from townhall.space.record import key_matches
 from townhall.space.roles import (
     Action,
     Problem,
@@ -246,7 +245,7 @@ class Speakers:
                 raise space_error(exc) from None
             self._persist(room)
             return seat
-        if key_matches(bearer, space.record.host_key_hash):
+        if self.spaces.key_ok(space, bearer):
             return room.stage.host
         raise SpaceError(401, "bad_token",
                          "the token is neither this space's host key nor a speaker token")
@@ -421,7 +420,7 @@ class Speakers:
         if not bearer:
             raise SpaceError(401, "missing_token", "send the token that created the session")
         mine = hmac.compare_digest(hashlib.sha256(bearer.encode()).hexdigest(), bearer_hash)
-        if not mine and not key_matches(bearer, space.record.host_key_hash):
+        if not mine and not self.spaces.key_ok(space, bearer):
             raise SpaceError(403, "not_allowed", "only the publisher or the host may end it")
         if session is not None:
             await self.end_session(room, session, "deleted")

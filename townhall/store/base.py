@@ -22,7 +22,16 @@ class StoreUnavailable(Exception):
 
 class SpaceStore(Protocol):
     def save(self, record: SpaceRecord) -> None:
-        """Insert or replace the record."""
+        """Insert the record, or update an existing one's fields except its host key hash
+        (security state: only `replace_key_hash` changes it, so a save from a stale copy can
+        never write an old key back)."""
+
+    def key_hash(self, space_id: str) -> str | None:
+        """The space's host key hash as stored now (checked before trusting a cached copy)."""
+
+    def replace_key_hash(self, space_id: str, old: str, new: str) -> bool:
+        """Compare-and-set: `new` if the stored hash is still `old`; False (nothing changed)
+        if another origin changed it first or the space is unknown."""
 
     def load(self, space_id: str) -> SpaceRecord | None:
         """One space's record, or None (another origin may have created it since start)."""

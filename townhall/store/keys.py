@@ -74,6 +74,10 @@ class KeyStore(Protocol):
     def owner(self, space_id: str) -> str | None:
         """Who created `space_id` (None if no key did): a space another origin created."""
 
+    def created_since(self, owner: str, since: float) -> tuple[float, ...]:
+        """When `owner` created each space after `since`, oldest first: the per-key hourly
+        quota, counted over every origin sharing the store."""
+
     def owners(self) -> dict[str, str]:
         """Space id -> owner, for every space a key created (read once at start)."""
 

@@ -19,17 +19,18 @@ SEAT_COLUMNS = ["space_id", "seat_id", "name", "role", "state", "since", "muted"
                 "muted_by_manager"]
 
 
-def _upsert(table: str, columns: list[str], key: str) -> str:
-    keys = {k.strip() for k in key.split(",")}
+def _upsert(table: str, columns: list[str], key: str, kept: tuple[str, ...] = ()) -> str:
+    keys = {k.strip() for k in key.split(",")} | set(kept)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
     return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
             f"({', '.join('%s' for _ in columns)}) ON CONFLICT ({key}) DO UPDATE SET {updates}")
 
 
 # ended is final: a late write of an older state (another origin's, a retried background
-# write) never brings an ended space back
-SAVE = _upsert("spaces", COLUMNS, "id") + (" WHERE spaces.phase <> 'ended' OR "
-                                           "EXCLUDED.phase = 'ended'")
+# write) never brings an ended space back; the host key hash is written once, at insert
+# (replace_key_hash alone changes it, so a stale copy never writes an old key back)
+SAVE = _upsert("spaces", COLUMNS, "id", kept=("host_key_hash",)) + (
+    " WHERE spaces.phase <> 'ended' OR EXCLUDED.phase = 'ended'")
 SAVE_SEAT = _upsert("seats", SEAT_COLUMNS, "space_id, seat_id")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM spaces"
 
@@ -49,6 +50,18 @@ class PostgresSpaceStore:
         row[COLUMNS.index("phase")] = record.phase.value
         with self.db.transaction() as conn:
             conn.execute(SAVE, row)
+
+    def key_hash(self, space_id: str) -> str | None:
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT host_key_hash FROM spaces WHERE id = %s",
+                               (space_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def replace_key_hash(self, space_id: str, old: str, new: str) -> bool:
+        with self.db.transaction() as conn:
+            cur = conn.execute("UPDATE spaces SET host_key_hash = %s WHERE id = %s AND "
+                               "host_key_hash = %s", (new, space_id, old))
+            return cur.rowcount == 1
 
     def load(self, space_id: str) -> SpaceRecord | None:
         with self.db.transaction() as conn:

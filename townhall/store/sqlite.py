@@ -17,10 +17,12 @@ from townhall.space.record import SpaceRecord
 from townhall.space.roles import Role, Seat, SeatState
 
 COLUMNS = [f.name for f in fields(SpaceRecord)]
-# ended is final: a late write of an older state never brings an ended space back
+# ended is final: a late write of an older state never brings an ended space back; the host
+# key hash is written once, at insert (replace_key_hash alone changes it)
+UPDATED = [c for c in COLUMNS if c not in ("id", "host_key_hash")]
 SAVE = (f"INSERT INTO spaces ({','.join(COLUMNS)}) VALUES ({','.join('?' for _ in COLUMNS)}) "
         f"ON CONFLICT (id) DO UPDATE SET "
-        f"{', '.join(f'{c} = excluded.{c}' for c in COLUMNS if c != 'id')} "
+        f"{', '.join(f'{c} = excluded.{c}' for c in UPDATED)} "
         "WHERE spaces.phase <> 'ended' OR excluded.phase = 'ended'")
 SEAT_COLUMNS = "space_id, seat_id, name, role, state, since, muted, muted_by_manager"
 
@@ -48,6 +50,18 @@ class SqliteSpaceStore:
         row[COLUMNS.index("has_replay")] = int(record.has_replay)
         with self._lock:
             self._conn.execute(SAVE, row)
+
+    def key_hash(self, space_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT host_key_hash FROM spaces WHERE id = ?",
+                                     (space_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def replace_key_hash(self, space_id: str, old: str, new: str) -> bool:
+        with self._lock:
+            cur = self._conn.execute("UPDATE spaces SET host_key_hash = ? WHERE id = ? AND "
+                                     "host_key_hash = ?", (new, space_id, old))
+        return cur.rowcount == 1
 
     def load(self, space_id: str) -> SpaceRecord | None:
         with self._lock:

@@ -77,6 +77,13 @@ class SqliteKeyStore:
                                      (space_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    def created_since(self, owner: str, since: float) -> tuple[float, ...]:
+        with self._lock:
+            rows = self._conn.execute("SELECT created_at FROM space_owners WHERE owner = ? AND "
+                                      "created_at > ? ORDER BY created_at",
+                                      (owner, since)).fetchall()
+        return tuple(float(r[0]) for r in rows)
+
     def owners(self) -> dict[str, str]:
         with self._lock:
             rows = self._conn.execute("SELECT space_id, owner FROM space_owners").fetchall()

@@ -23,8 +23,7 @@ from townhall.live.errors import SpaceError, bad_key
 from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting, Identity
 from townhall.live.spaces import Spaces
-from townhall.space.record import iso, key_matches
-from townhall.space.roles import HOST_SEAT
+from townhall.space.record import iso
 from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
 
@@ -93,7 +92,7 @@ async def create_space(body: CreateSpace, request: Request,
             raise _invalid("scheduled_start: give a time zone (e.g. 2026-11-23T18:00:00Z)")
         start = when.timestamp()
     now = time.time()
-    hosting.check_create(who, now)
+    await hosting.check_create(who, now)
     space, key = await spaces.create(title, host, start, cap)
     await hosting.created(who, space.record.id, now)
     doc = spaces.details(space, time.time())
@@ -151,18 +150,12 @@ async def rotate_key(space_id: str, request: Request,
     spaces = _spaces(request)
     space = spaces.get(space_id)
     bearer = _bearer(authorization)
-    if not bearer or not key_matches(bearer, space.record.host_key_hash):
+    if not spaces.key_ok(space, bearer):
         hosting = _hosting(request)
         who = hosting.identify(bearer)
         if who is None or not hosting.owns(who, space_id):
             raise bad_key()
-    key = await spaces.rotate_key(space)
-    speakers = request.app.state.speakers
-    room = space.speakers
-    if room is not None:  # the host on WebRTC used the old key too
-        session = room.session_of(HOST_SEAT)
-        if session is not None:
-            await speakers.end_session(room, session, "the host key was rotated")
+    key = await spaces.rotate_key(space)  # the host's WebRTC session ends too (on_key_rotated)
     s = spaces.settings
     return {"host_key": key, "ingest_url": spaces.ingest_url(space, key),
             "host_url": f"{s.base_url}/spaces/{space_id}/host#key={key}"}
@@ -211,8 +204,8 @@ async def join_space(space_id: str, request: Request,
         return _answer(refused)
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
-    status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge, b.solution,
-                                                  b.seat_secret), time.time())
+    status, payload = await adm.join(space, JoinRequest(b.token, b.renew, b.challenge,
+                                                        b.solution, b.seat_secret), time.time())
     return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -242,8 +235,8 @@ class LeaveBody(BaseModel):
 
 @router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
 async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
-    seat = _admissions(request).leave(_spaces(request).get(space_id), body.ticket, time.time(),
-                                      body.seat_secret)
+    seat = await _admissions(request).leave(_spaces(request).get(space_id), body.ticket,
+                                            time.time(), body.seat_secret)
     if seat is not None:  # or a grant seat this origin counted
         grants: GrantAdmission = request.app.state.grant_admission
         grants.leave(space_id, seat)
@@ -316,7 +309,7 @@ async def revoke_seat(space_id: str, seat: str, request: Request,
     _operator(request, authorization)
     if not seat.isalnum() or len(seat) > 32:
         raise _invalid("seat: 1 to 32 letters and digits")
-    _admissions(request).revoke(_spaces(request).get(space_id), seat, time.time())
+    await _admissions(request).revoke(_spaces(request).get(space_id), seat, time.time())
     return {"space": space_id, "seat": seat, "revoked": True}
 
 

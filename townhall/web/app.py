@@ -23,6 +23,7 @@ from townhall.live.admissions import Admissions
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting
+from townhall.live.key_watch import KeyWatch
 from townhall.live.program_leases import ProgramLeases
 from townhall.live.source_watch import SourceWatch
 from townhall.live.spaces import Spaces
@@ -55,18 +56,20 @@ def create_app(settings: Settings) -> FastAPI:
     settings.recordings_path.mkdir(parents=True, exist_ok=True)
     # built here, not in the lifespan, because the middleware needs them at construction
     stores = open_stores(settings)
-    spaces = Spaces(settings, stores.spaces, stores.recordings)
+    cluster = _cluster(settings)
+    spaces = Spaces(settings, stores.spaces, stores.recordings, cluster.room)
     if settings.signing:
         spaces.identity = load_or_create(settings.data_dir / "signing", "townhall",
                                          settings.signing_key_file, settings.signing_chain_file)
     admissions = Admissions(settings, spaces)
-    cluster = _cluster(settings)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
     # several origins: each live program runs where its lease is, standbys follow it
     leases = ProgramLeases(spaces, cluster) if settings.redis_url else None
     speakers = Speakers(settings, spaces)
     # several origins: one push source on air per space, wherever it lands
     source_watch = _source_watch(settings, spaces, cluster.origin)
+    # rotations, takeovers and revoked tickets reach every origin
+    key_watch = KeyWatch(spaces, cluster, speakers, admissions)
     hosting = Hosting(settings, stores.keys, spaces)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
@@ -89,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         await speakers.start()
         lag.start()
         grant_admission.start()
+        key_watch.start()
         hosting.start(spaces.finish)
         if leases is not None:
             leases.start()
@@ -96,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await hosting.close()
+            await key_watch.close()
             await grant_admission.close()
             lag.stop()
             await speakers.close()

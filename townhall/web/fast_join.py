@@ -104,9 +104,9 @@ class FastJoin:
         except ValidationError as exc:
             return 422, {"error": "invalid_request", "detail": _problems(exc)}, None
         try:
-            status, payload = adm.join(space, JoinRequest(b.token, b.renew, b.challenge,
-                                                          b.solution, b.seat_secret),
-                                       time.time())
+            status, payload = await adm.join(
+                space, JoinRequest(b.token, b.renew, b.challenge, b.solution, b.seat_secret),
+                time.time())
         except SpaceError as exc:
             return exc.status, {"error": exc.code, "detail": exc.message}, None
         return status, payload, None

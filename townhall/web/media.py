@@ -283,7 +283,7 @@ def _renewing(fn: Handler) -> Handler:
             if exc.code != "ticket_expired":
                 raise
         space = _spaces(request).get(request.path_params["space_id"])
-        path, reuse_s = renewed_path(request.app.state.admissions, space,
+        path, reuse_s = await renewed_path(request.app.state.admissions, space,
                                      request.path_params["ticket"], request.url.path,
                                      time.time())
         query = f"?{request.url.query}" if request.url.query else ""

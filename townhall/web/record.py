@@ -26,7 +26,6 @@ from townhall.recording import withdrawal
 from townhall.recording.recorder import Recorder
 from townhall.recording.signing import SigningIdentity
 from townhall.space.lifecycle import Phase
-from townhall.space.record import key_matches
 from townhall.store.base import RecordingStore
 from townhall.web.errors import error_response
 
@@ -157,7 +156,7 @@ async def withdraw_replay(request: Request) -> Response:
     sid = space.record.id
     auth = request.headers.get("authorization", "")
     key = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-    if not key or not key_matches(key, space.record.host_key_hash):
+    if not _spaces(request).key_ok(space, key):
         raise bad_key()
     sealed = await asyncio.to_thread(store.manifest, sid)
     if sealed is None or not sealed.complete:

@@ -1,0 +1,192 @@
+"""A capped space's seats and waiting room in Redis: one line for the whole cluster.
+
+Adapter behind `admission.room.Room`, with the same rules as the in-process `WaitingRoom`
+(FIFO by arrival, a place kept while polled within `poll_grace`, a granted seat held for
+`poll_grace`, the cap counted over seats and grants), but every origin reads and changes the
+same state, each call one Lua script (atomic): any origin answers a waiter's poll with the same
+position, admits in one global order and holds the cap cluster-wide. A waiter whose origin died
+polls another one with its token and keeps its place. Times are the callers' wall clocks
+(origins keep NTP time; seats live for minutes).
+
+Keys (`townhall:room:{space}:` prefix, one hash slot): `seats` (zset seat -> expiry), `granted`
+(zset token -> hold expiry), `queue` (zset token -> arrival serial), `polled` (zset token ->
+last poll), `serial`, `freed` (list of recent free times, for the ETA), `admitted`, `born` (a
+mark of when the state began). Every key expires a day after the room's last call.
+
+Redis away (the cluster's "joins degrade" policy): renewals of genuine tickets are answered here
+and the seats are written back to Redis when it answers again (also past the cap, which then
+drains); waiters keep their place and are told their last position (nobody is admitted from the
+line meanwhile); new joins go to this origin's own room with the seats that were free when
+Redis was last seen (each origin may fill them: at most origins x free seats over the cap),
+and their waiters join the shared line, at its back, once Redis is back. Counted in `degraded`.
+Redis restarted empty (a new `born`): for one seat lifetime each origin takes back, as their
+holders call, the seats of genuine tickets (past the cap if need be) and the places it knew
+(at the back of the new line, in the order they poll).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections import OrderedDict
+from typing import Any
+
+from redis.asyncio.client import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from townhall.admission.waiting_room import Admitted, Outcome, Queued, Unknown, WaitingRoom
+from townhall.cluster.base import ClusterUnavailable
+from townhall.cluster.room_script import room_keys
+
+log = logging.getLogger("townhall.cluster.room")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisRoom:
+    def __init__(self, client: Redis, script: AsyncScript, space_id: str,
+                 local: WaitingRoom) -> None:
+        self.client = client
+        self.script = script
+        self.keys = room_keys(space_id)
+        self.cap = local.cap
+        self.seat_ttl = local.seat_ttl
+        self.poll_grace = local.poll_grace
+        self.max_queue = local.max_queue
+        self.fallback = local  # this origin's own room, used only while Redis is away
+        self._occupied = 0
+        self._queued = 0
+        self._down = False
+        self._kept: dict[str, float] = {}  # seats answered here while Redis was away
+        self._positions: OrderedDict[str, int] = OrderedDict()  # last known, for an outage
+        self._freed = (0, 0.0, 0.0)  # seats freed in the last minute, the first when, now
+        self._born: str | None = None  # the room state's birth this origin last saw
+        self._rebuild_until = 0.0  # Redis lost the room: readmit the seats and places it had
+        self.degraded = 0  # calls answered without Redis
+
+    @property
+    def occupied(self) -> int:
+        return self._occupied
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    @property
+    def unshared_occupied(self) -> int:
+        return self.fallback.occupied if self._down else 0
+
+    def tick(self, now: float) -> None:
+        return None
+
+    async def refresh(self, now: float) -> None:
+        with contextlib.suppress(ClusterUnavailable):
+            await self._run("stats", now)
+
+    async def join(self, now: float) -> Outcome:
+        try:
+            return await self._outcome("join", now, token=secrets.token_hex(8))
+        except ClusterUnavailable:
+            return self._kept_if_admitted(self.fallback.join(now))
+
+    async def poll(self, token: str, now: float) -> Outcome:
+        known = token in self._positions
+        try:
+            out = await self._outcome("poll", now, token=token)
+            if isinstance(out, Unknown) and (self.fallback.withdraw(token) or (
+                    known and now < self._rebuild_until)):
+                # queued here while Redis was away, or in a line Redis lost: back in line
+                out = await self._outcome("join", now, token=token)
+            return out
+        except ClusterUnavailable:
+            if token in self._positions:
+                return Queued(token, self._positions[token], None)
+            return self._kept_if_admitted(self.fallback.poll(token, now))
+
+    async def renew(self, seat: str, now: float) -> Admitted | None:
+        try:
+            kind, _, expires = await self._run("renew", now, seat=seat,
+                                               keep=seat in self._kept
+                                               or now < self._rebuild_until)
+        except ClusterUnavailable:  # the ticket is genuine (checked by the caller): keep it
+            self._kept[seat] = now + self.seat_ttl
+            return Admitted(seat, now + self.seat_ttl)
+        self._kept.pop(seat, None)
+        return Admitted(seat, float(expires)) if kind == "r" else None
+
+    async def leave(self, seat: str, now: float) -> None:
+        self._kept.pop(seat, None)
+        try:
+            await self._run("leave", now, seat=seat)
+        except ClusterUnavailable:
+            self.fallback.leave(seat, now)
+
+    # --- internals ---
+    async def _outcome(self, op: str, now: float, token: str = "") -> Outcome:
+        kind, a, b = await self._run(op, now, token=token)
+        if kind == "a":
+            self._positions.pop(token, None)
+            return Admitted(a, float(b))
+        if kind == "q":
+            self._positions[a] = int(b)
+            self._positions.move_to_end(a)
+            while len(self._positions) > 100_000:
+                self._positions.popitem(last=False)
+            return Queued(a, int(b), self._eta(int(b)))
+        self._positions.pop(token, None)
+        if kind == "f":
+            return Unknown("the waiting room is full; try again later")
+        return Unknown("no such place in the queue (expired or never issued); join again")
+
+    async def _run(self, op: str, now: float, *, token: str = "", seat: str = "",
+                   keep: bool = False) -> tuple[str, str, str]:
+        cap = -1 if self.cap is None else self.cap
+        args: list[str | int | float] = [op, f"{now:.3f}", cap, self.seat_ttl, self.poll_grace,
+                                         self.max_queue, secrets.token_hex(8), token, seat,
+                                         "1" if keep else "0", secrets.token_hex(4)]
+        try:
+            got = await self.script(keys=self.keys, args=args, client=self.client)
+        except (RedisError, OSError) as exc:
+            self._went_down(exc)
+            raise ClusterUnavailable(str(exc)) from None
+        if self._down:
+            self._down = False
+            log.warning("waiting room shared again (%d calls answered alone)", self.degraded)
+        kind, a, b = _text(got[0]), _text(got[1]), _text(got[2])
+        self._occupied, self._queued = int(got[3]), int(got[4])
+        born = _text(got[7])
+        if self._born is not None and born != self._born:
+            # Redis restarted empty: for one seat lifetime, the genuine tickets' seats and
+            # the places this origin knew are taken back as their holders call
+            self._rebuild_until = now + self.seat_ttl
+            log.warning("waiting room lost by Redis (restarted empty): seats and places are "
+                        "taken back for %.0f s", self.seat_ttl)
+        self._born = born
+        self._freed = (int(got[5]), float(got[6]), now)
+        return kind, a, b
+
+    def _went_down(self, exc: Exception) -> None:
+        self.degraded += 1
+        if self._down:
+            return
+        self._down = True
+        free = 0 if self.cap is None or self._queued else max(0, self.cap - self._occupied)
+        # this origin's own room may fill the seats that were free, on top of its own
+        self.fallback.cap = self.fallback.occupied + free
+        log.warning("waiting room without Redis (%s): joins degrade to this origin, "
+                    "%d free seats", exc, free)
+
+    def _kept_if_admitted(self, out: Outcome) -> Outcome:
+        if isinstance(out, Admitted):
+            self._kept[out.seat] = out.expires
+        return out
+
+    def _eta(self, position: int) -> float | None:
+        recent, earliest, now = self._freed
+        if recent < 2:
+            return None
+        return round(position / (recent / max(1.0, now - earliest)), 1)
