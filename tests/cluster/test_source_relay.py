@@ -6,8 +6,10 @@ third origin's ingest port is heard again."""
 
 from __future__ import annotations
 
+import base64
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -37,6 +39,19 @@ def icecast_ffmpeg(origin: Server, space_id: str, key: str, log: Path) -> subpro
              "-f", "adts", "-content_type", "audio/aac",
              f"icecast://source:{key}@127.0.0.1:{origin.ingest_port}/ingest/{space_id}"],
             stdout=out, stderr=out)
+
+
+def source_with_wrong_key(origin: Server, space_id: str) -> bytes:
+    """What a legacy Icecast client (SOURCE, DarkIce and liquidsoap style) with a wrong
+    password is answered on `origin`'s ingest port."""
+    auth = base64.b64encode(b"source:wrong").decode()
+    with socket.create_connection(("127.0.0.1", origin.ingest_port), timeout=10) as sock:
+        sock.sendall(f"SOURCE /ingest/{space_id} ICE/1.0\r\nAuthorization: Basic {auth}\r\n"
+                     "Content-Type: audio/mpeg\r\n\r\n".encode())
+        received = b""
+        while more := sock.recv(65536):
+            received += more
+    return received
 
 
 def both_heard(media: str) -> bool:
@@ -94,6 +109,9 @@ def test_an_icecast_source_on_another_origin_joins_the_speakers_without_moving_t
             assert both_heard(media)
             assert sum(counter(o, "townhall_sources_moved_total") for o in c.origins) == 0
             assert counter(relay, "townhall_sources_relaying") == 1  # relayed, not taken
+            refused = source_with_wrong_key(relay, sid)  # the hash origin's answer, relayed
+            assert refused.startswith(b"HTTP/1.1 401") and b"bad_host_key" in refused, refused
+            assert b"WWW-Authenticate: Basic" in refused
 
             relay.process.send_signal(signal.SIGKILL)  # the origin ffmpeg pushed to dies
             killed = time.monotonic()
