@@ -196,6 +196,10 @@ class Settings:
     ingest_relay_buffer_bytes: int = 65536  # bytes queued towards the edge before the
     # source's socket is read again (backpressure)
     ingest_relay_answer_s: float = 60.0  # s the edge may take to answer a push that ended
+    # --- the stage in a cluster (live.shared_stage): details from any origin show one stage ---
+    stage_share_s: float = 0.5  # s between posts of the stage by the program's origin (and
+    # reads by the others)
+    stage_share_ttl_s: float = 3.0  # s a posted stage is shown; then each origin's own view
     # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
     latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
     ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency

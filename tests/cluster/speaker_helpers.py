@@ -5,6 +5,7 @@ origins and read playlists meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 from tests.speakers.whip_client import WhipClient
@@ -43,6 +44,7 @@ class SpeakerThread(threading.Thread):
         assert self.error is None, repr(self.error)
 
     def close(self) -> None:
-        if self._loop is not None and self._done is not None:
-            self._loop.call_soon_threadsafe(self._done.set)
+        if self._loop is not None and self._done is not None and self.is_alive():
+            with contextlib.suppress(RuntimeError):  # its loop ended meanwhile
+                self._loop.call_soon_threadsafe(self._done.set)
         self.join(15)
