@@ -194,3 +194,20 @@ def test_the_client_is_read_no_faster_than_the_edge_takes_the_bytes(tmp_path: Pa
         assert (status, payload["error"]) == (503, "relay_failed")  # closed without an answer
 
     asyncio.run(with_upstream(edge, test))
+
+
+def test_a_space_id_that_cannot_exist_is_answered_here(tmp_path: Path) -> None:
+    async def test() -> None:
+        status, payload = await relay_to(free_port(), tmp_path).carry(
+            "a b\r\nX: y", "Basic abc", tone_bytes(10, [0]), nothing)
+        assert (status, payload["error"]) == (404, "space_not_found")
+
+    asyncio.run(test())
+
+
+def test_a_relay_url_that_is_not_http_leaves_sources_to_the_ingest_port(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0",
+                        ingest_public_url="icecast://edge:8000")
+    assert SourceRelay.from_settings(settings) is None
+    assert SourceRelay.from_settings(Settings(data_dir=tmp_path,
+                                              ingest_public_url="http://edge")) is None

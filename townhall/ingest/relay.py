@@ -47,6 +47,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from townhall.settings import Settings
 
 log = logging.getLogger("townhall.ingest")
 RELAY_HEADER = "x-townhall-relay"
+SPACE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_ANSWER_BYTES = 64 * 1024
 PREFLIGHT_OK = (400, "empty_body")  # the hash origin would take the source
 Answer = tuple[int, dict[str, object]]
@@ -137,7 +139,11 @@ class SourceRelay:
         url = settings.ingest_relay_url or settings.ingest_public_url
         if not settings.ingest_relay or settings.redis_url is None or not url:
             return None
-        return cls(settings, url)
+        try:
+            return cls(settings, url)
+        except ValueError as exc:
+            log.error("sources on the ingest port are taken here, not relayed: %s", exc)
+            return None
 
     def proven(self, headers: dict[str, str]) -> bool:
         """A request another origin relayed: take it, never relay it again."""
@@ -162,6 +168,8 @@ class SourceRelay:
     async def carry(self, space_id: str, auth: str, body: AsyncIterator[bytes],
                     go_ahead: Callable[[], Awaitable[None]]) -> Answer:
         """Relay one source; the answer for its client. `go_ahead` tells the client to send."""
+        if not SPACE_ID.fullmatch(space_id):  # no such space; nothing to put in a request line
+            return 404, {"error": "space_not_found", "detail": f"no space with id {space_id!r}"}
         metrics.SOURCES_RELAYING.inc()
         try:
             answer = await self._carry(space_id, auth, body, go_ahead)
