@@ -9,10 +9,13 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 from tests.helpers import free_port
 from townhall.ingest.http1 import ChunkedDecoder
+from townhall.ingest.icecast import IngestServer
 from townhall.ingest.relay import RELAY_HEADER, SourceRelay, relay_token
+from townhall.live.spaces import Spaces
 from townhall.settings import Settings
 
 Upstream = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -211,3 +214,56 @@ def test_a_relay_url_that_is_not_http_leaves_sources_to_the_ingest_port(tmp_path
     assert SourceRelay.from_settings(settings) is None
     assert SourceRelay.from_settings(Settings(data_dir=tmp_path,
                                               ingest_public_url="http://edge")) is None
+
+
+def relaying_ingest(port: int, tmp: Path) -> IngestServer:
+    """A clustered origin's ingest port, relaying to the stand-in edge on `port` (relaying
+    asks nothing of the spaces)."""
+    settings = Settings(data_dir=tmp, ingest_port=0, redis_url="redis://127.0.0.1:1/0",
+                        edge_secret="s3cret", ingest_public_url=f"http://127.0.0.1:{port}")
+    return IngestServer(settings, cast(Spaces, None))
+
+
+def test_icecast_clients_are_told_to_send_once_the_edge_accepts_and_get_its_answer(
+        tmp_path: Path) -> None:
+    bodies: list[bytes] = []
+
+    async def edge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await head_of(reader)
+        writer.write(answer(400, json.loads(PREFLIGHT_OK)))
+        await head_of(reader)
+        decoder, body = ChunkedDecoder(), b""
+        while not decoder.done and (data := await reader.read(65536)):
+            body += decoder.feed(data)
+        bodies.append(body)
+        writer.write(answer(200, {"status": "ok", "bytes": len(body)}))
+        await writer.drain()
+        writer.close()
+
+    async def client(port: int, head: str, expect: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head.encode())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(expect)  # told to send
+        writer.write(b"audio" * 1000)
+        await writer.drain()
+        writer.write_eof()  # Icecast style: the body runs until the close
+        rest = await reader.read()
+        writer.close()
+        return rest
+
+    async def test(port: int) -> None:
+        ingest = relaying_ingest(port, tmp_path)
+        await ingest.start()
+        try:
+            rest = await client(ingest.port, "SOURCE /ingest/space00001 ICE/1.0\r\n"
+                                "Authorization: Basic c291cmNlOms=\r\n\r\n", b"HTTP/1.0 200 OK")
+            assert rest == b""  # legacy Icecast: told OK first, nothing after
+            rest = await client(ingest.port, "PUT /ingest/space00001 HTTP/1.1\r\n"
+                                "Authorization: Basic c291cmNlOms=\r\nExpect: 100-continue\r\n"
+                                "\r\n", b"HTTP/1.1 100 Continue")
+            assert rest.startswith(b"HTTP/1.1 200 OK") and b'"bytes": 5000' in rest, rest
+            assert bodies == [b"audio" * 1000] * 2
+        finally:
+            await ingest.close()
+
+    asyncio.run(with_upstream(edge, test))
