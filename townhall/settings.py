@@ -191,6 +191,19 @@ class Settings:
     key_check_ttl_s: float = 1.0  # s a host key hash read from the shared store is trusted
     # (a rotation announced through Redis drops it at once; Redis away: at most this stale)
     key_stale_max_s: float = 30.0  # s an unannounced hash still counts while the store is away
+    # --- the source relay (ingest.relay): in a cluster, pushes on the ingest port go through
+    # the edge's /ingest/<space>, to the origin the edge sends that space's sources to ---
+    ingest_relay: bool = True  # relay ingest-port pushes when clustered with an edge URL
+    ingest_relay_url: str | None = None  # where to (http(s)://edge); default ingest_public_url
+    ingest_relay_connect_timeout_s: float = 3.0  # s to reach the edge (and its preflight
+    # answer, twice this); past it the source is answered 503 relay_failed and reconnects
+    ingest_relay_buffer_bytes: int = 65536  # bytes queued towards the edge before the
+    # source's socket is read again (backpressure)
+    ingest_relay_answer_s: float = 60.0  # s the edge may take to answer a push that ended
+    # --- the stage in a cluster (live.shared_stage): details from any origin show one stage ---
+    stage_share_s: float = 0.5  # s between posts of the stage by the program's origin (and
+    # reads by the others)
+    stage_share_ttl_s: float = 3.0  # s a posted stage is shown; then each origin's own view
     # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
     latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
     ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency

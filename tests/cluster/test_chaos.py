@@ -1,9 +1,11 @@
 """Chaos: three origins, one edge, real Redis and real PostgreSQL; a live space with a
-`townhall broadcast` speaker and 100 simulated listeners through the edge. The origin running
-the program is killed (-9), then Redis is stopped for 10 s and restarted, then PostgreSQL is
-restarted. Listeners hear at most one short gap and see no error, the speaker comes back on
-air by itself, and the replay (in PostgreSQL, served by every origin) holds every part a
-listener received, byte for byte."""
+`townhall broadcast` source, a guest speaking from the speaker page (headless Chromium, fake
+microphone, WebRTC through the edge) and 100 simulated listeners through the edge. The origin
+running the program is killed (-9), then Redis is stopped for 10 s and restarted, then
+PostgreSQL is restarted. Listeners hear at most one short gap and see no error, the broadcast
+and the speaker page come back on air by themselves (the page says so, and every origin's
+details show the guest live again), and the replay (in PostgreSQL, served by every origin)
+holds every part a listener received, byte for byte."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
+from tests.browser.test_speakers_browser import chromium_with_fake_mic
 from tests.cluster.cluster_helpers import cluster, wait_for
 from tests.edge_helpers import start_edge_over
 from tests.helpers import free_port, stop_process, tone_power
@@ -28,6 +32,7 @@ from townhall.recording.frames import progressive_frames
 
 pytestmark = pytest.mark.slow
 LISTENERS = 100
+WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8")
 RUN_S = 56.0  # the listeners' run: the kill at ~14 s, Redis away from ~28 s to ~38 s,
 # PostgreSQL restarted at ~42 s
 
@@ -62,13 +67,20 @@ class PartCollector(threading.Thread):
                 time.sleep(0.3)
 
 
+def on_stage(base_url: str, space_id: str) -> set[str]:
+    """Who an origin's details list as live (nobody while it answers 429 or 503)."""
+    res = httpx.get(f"{base_url}/api/spaces/{space_id}", timeout=10)
+    return {s["id"] for s in res.json()["speakers"]} if res.status_code == 200 else set()
+
+
 def test_a_live_space_outlives_its_origin_and_a_redis_outage(
         tmp_path: Path, postgres: Postgres, pg_url: str) -> None:
     edge_port = free_port()
     tone = tmp_path / "tone.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
                     "sine=frequency=440:duration=20", "-c:a", "aac", str(tone)], check=True)
-    with cluster(tmp_path, 3, edge_port, "--idle-pause", "60", database=pg_url) as c:
+    with cluster(tmp_path, 3, edge_port, "--idle-pause", "60", *WEBRTC, database=pg_url) as c, \
+            chromium_with_fake_mic(tmp_path / "profile") as browser:
         edge = start_edge_over({f"o{i}": o for i, o in enumerate(c.origins)},
                                tmp_path / "edge", edge_port)
         names = {o.base_url: n for o, n in zip(c.origins, "abc", strict=True)}
@@ -85,6 +97,13 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
                      "on air through the edge")
             first = c.holder(sid)
             assert first is not None
+            guest = httpx.post(f"{edge.url}/api/spaces/{sid}/speakers", json={"name": "Grace"},
+                               headers={"Authorization": f"Bearer {doc['host_key']}"},
+                               timeout=10).json()
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.goto(guest["speak_url"])  # the speaker page, through the edge
+            page.locator("#go-live").click()
+            expect(page.locator("#conn")).to_have_text("on air", timeout=20_000)
             joined = httpx.post(f"{edge.url}/api/spaces/{sid}/join", json={}, timeout=10).json()
             collector = PartCollector(joined["playlist_url"].rsplit("/", 1)[0])
             collector.start()
@@ -107,6 +126,15 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
                                         440) > 0.5 and max(collector.parts) > newest, 20,
                      "the speaker back on air")
             assert "takes the program over" in new.log()
+            # the speaker page notices, says "reconnecting…", and is on air again by itself
+            page.wait_for_function("window.thLive && window.thLive.reconnects >= 1",
+                                   timeout=30_000)
+            expect(page.locator("#conn")).to_have_text("on air", timeout=30_000)
+            assert page.evaluate("window.thLive.history")[-2:] == ["reconnecting…", "on air"]
+            page_back_s = time.monotonic() - killed
+            alive = [o for o in c.origins if o.process.poll() is None]
+            wait_for(lambda: all(guest["id"] in on_stage(o.base_url, sid) for o in alive), 10,
+                     "the guest live again in every origin's details")
             time.sleep(max(0.0, killed + 14 - time.monotonic()))
             c.redis.stop()  # Redis away for 10 s: listeners play on, details answer
             for _ in range(10):
@@ -155,6 +183,7 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
             # time); the audio, access unit by access unit, is the same everywhere
             audio = {b"".join(progressive_frames(r.content)[0]) for r in replays.values()}
             assert len(audio) == 1, "the origins' replays differ"
+            print(f"speaker page on air again {page_back_s:.1f} s after the kill")
             print(f"lease moved in {took_over_s:.2f} s; stalls {report['stalls']} "
                   f"({report['stalled_s']:.2f} s in {report['listeners_with_stalls']} "
                   f"listeners) at t={stall_seconds}")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from townhall.delivery.cors import EXPOSE_HEADERS
 from townhall.delivery.cors import parse_origins as parse_cors_origins
+from townhall.ingest.relay import relay_token
 
 SPACE = r"[a-z0-9]{10}"
 TICKET = r"(?<seat>[A-Za-z0-9]{1,32})\.(?<exp>\d{1,12})\.(?<tok>[A-Za-z0-9_-]{22})"
@@ -166,7 +167,8 @@ def _ingest_location(s: EdgeSettings, proxy_common: str) -> str:
     retry comes at once."""
     return f"""        location ~ "^/ingest/(?<sp>{SPACE})$" {{
             set $space $sp;
-            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+            limit_req zone=ingest_addr burst={s.api_burst_per_address} nodelay;
+            limit_conn ingest_conn {s.conn_per_address};
             client_max_body_size 0;
             client_body_timeout {s.ingest_idle_s}s;
             proxy_request_buffering off;
@@ -187,6 +189,18 @@ def _ingest_location(s: EdgeSettings, proxy_common: str) -> str:
             return 503 '{INGEST_DOWN}';
         }}
 """
+
+
+def _ingest_zones(s: EdgeSettings) -> str:
+    """Per-address limits on pushes, except for an origin relaying the sources of its ingest
+    port (`townhall.ingest.relay`: every relayed source comes from the origin's address),
+    proven by a token derived from the edge secret; without a secret none is exempt."""
+    exempt = f'        "{relay_token(s.edge_secret)}" "";\n' if s.edge_secret else ""
+    return (f"    map $http_x_townhall_relay $townhall_ingest_addr {{\n{exempt}"
+            "        default $binary_remote_addr;\n    }\n"
+            "    limit_req_zone $townhall_ingest_addr zone=ingest_addr:16m "
+            f"rate={s.api_rate_per_address};\n"
+            "    limit_conn_zone $townhall_ingest_addr zone=ingest_conn:16m;")
 
 
 def render(s: EdgeSettings) -> str:
@@ -275,6 +289,7 @@ http {{
     limit_conn_zone $binary_remote_addr zone=conn_addr:32m;
     limit_req_status 429;
     limit_conn_status 429;
+{_ingest_zones(s)}
 
     # who plays on which ticket: a player fetches master.m3u8 and init.mp4 when it starts, so
     # these lines count the distinct addresses per seat (`townhall tickets shared`) cheaply

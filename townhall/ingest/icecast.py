@@ -5,7 +5,9 @@ bodies that are chunked, sized, or (Icecast/ffmpeg style) running until the clos
 parse the head, authorise through the space service, stream bytes into the ingest session,
 answer with JSON. Never decodes or mixes audio itself. (The same pushes, chunked, also come
 in on the HTTP port at /ingest/<space>, where an nginx edge forwards them:
-`townhall.ingest.http_push`.)
+`townhall.ingest.http_push`.) In a cluster with an edge, a push here is not taken here but
+relayed through the edge (`townhall.ingest.relay`), to the origin that takes the space's
+sources; the client sees the same answers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncGenerator
 
 from townhall.ingest.http1 import (
     ChunkedDecoder,
@@ -22,6 +25,7 @@ from townhall.ingest.http1 import (
     is_blank_line,
     response,
 )
+from townhall.ingest.relay import SourceRelay
 from townhall.live.errors import SpaceError
 from townhall.live.ingest import IngestSession
 from townhall.live.source_watch import SourceWatch
@@ -56,10 +60,12 @@ def outcome(session: IngestSession, sample_rate: int) -> tuple[int, dict[str, ob
         return 503, {"error": "program_moved",
                      "detail": "the space's program runs on another origin: reconnect "
                                "through the edge", **session.losses()}
+    if session.closed and not session.started and session.bytes_in == 0:
+        # (before the decoder's verdict: nothing to decode is not undecodable audio; the
+        # relay's preflight, an empty push, relies on this answer)
+        return 400, {"error": "empty_body", "detail": "no audio bytes were pushed"}
     if session.error is not None:
         return 415, {"error": "undecodable_audio", "detail": session.error}
-    if session.closed and not session.started and session.bytes_in == 0:
-        return 400, {"error": "empty_body", "detail": "no audio bytes were pushed"}
     decoded = session.decoder.samples / sample_rate
     return 200, {"status": "ok", "format": session.decoder.format_name,
                  "codec": session.decoder.codec_name,
@@ -79,6 +85,7 @@ class IngestServer:
         self.settings = settings
         self.spaces = spaces
         self.watch = watch  # in a cluster: one source on air per space (live.source_watch)
+        self.relay = SourceRelay.from_settings(settings)  # in a cluster with an edge
         self._server: asyncio.Server | None = None
         self.connections = 0  # open now; past settings.ingest_max_connections: a fast 503
         self.refused = 0
@@ -148,6 +155,12 @@ class IngestServer:
                 await writer.drain()
                 return
             space_id = _space_from_target(head.target)
+            if self.relay is not None:
+                if not self.relay.proven(head.headers):
+                    await self._relay(head, space_id, reader, writer)
+                    return
+                log.warning("a relayed source reached the ingest port: taken here (point "
+                            "ingest_relay_url at the edge, not at an ingest port)")
             creds = head.credentials()
             session = self.spaces.open_ingest(space_id, creds[1] if creds else None)
             framing = head.framing()
@@ -180,41 +193,84 @@ class IngestServer:
             writer.write(_json(status, payload, version))
             await writer.drain()
 
+    async def _relay(self, head: RequestHead, space_id: str, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        """Carry the push through the edge; answer the client as if it had been taken here."""
+        assert self.relay is not None
+        try:
+            framing = head.framing()
+            length = head.content_length() if framing == "length" else None
+        except HttpError as exc:
+            writer.write(_json(exc.status, {"error": "bad_request", "detail": exc.message}))
+            await writer.drain()
+            return
+        told = False
+
+        async def go_ahead() -> None:
+            nonlocal told
+            told = True
+            if head.method == "SOURCE":
+                writer.write(b"HTTP/1.0 200 OK\r\n\r\n")
+            elif head.headers.get("expect", "").lower() == "100-continue":
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+            log.info("source connected to %s (%s, %s body), relayed through the edge",
+                     space_id, head.method, framing, extra={"space_id": space_id})
+
+        body = body_chunks(reader, framing, length, self.settings.ingest_idle_timeout_s)
+        async with contextlib.aclosing(body):
+            status, payload = await self.relay.carry(
+                space_id, head.headers.get("authorization", ""), body, go_ahead)
+        if status == 499 or (told and head.method == "SOURCE"):
+            return  # reset by the client; or legacy Icecast, answered "OK" already
+        writer.write(_json(status, payload))
+        await writer.drain()
+
     async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
                     length: int | None) -> tuple[int, dict[str, object]]:
-        chunked = ChunkedDecoder() if framing == "chunked" else None
-        remaining = length
+        body = body_chunks(reader, framing, length, self.settings.ingest_idle_timeout_s)
         try:
-            while not session.closed:
-                want = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
-                if want == 0:
-                    break
-                try:
-                    data = await asyncio.wait_for(reader.read(want),
-                                                  self.settings.ingest_idle_timeout_s)
-                except TimeoutError:
-                    return 408, {"error": "source_idle",
-                                 "detail": "no audio received for "
-                                           f"{self.settings.ingest_idle_timeout_s:g} s"}
-                except ConnectionError as exc:  # reset by the source: it left all the same
-                    return 499, {"error": "source_reset", "detail": str(exc) or "reset",
-                                 **session.losses()}
-                if not data:
-                    break
-                if remaining is not None:
-                    remaining -= len(data)
-                if chunked is not None:
-                    data = chunked.feed(data)
-                if data and not await session.feed(data):
-                    break
-                if chunked is not None and chunked.done:
-                    break
+            async with contextlib.aclosing(body):
+                async for data in body:
+                    if session.closed or not await session.feed(data):
+                        break
+        except TimeoutError:
+            return 408, {"error": "source_idle",
+                         "detail": "no audio received for "
+                                   f"{self.settings.ingest_idle_timeout_s:g} s"}
+        except ConnectionError as exc:  # reset by the source: it left all the same
+            return 499, {"error": "source_reset", "detail": str(exc) or "reset",
+                         **session.losses()}
         except HttpError as exc:
             session.stop()
             return exc.status, {"error": "bad_request", "detail": exc.message}
         finally:
             await session.close()
         return outcome(session, self.settings.sample_rate)
+
+
+async def body_chunks(reader: asyncio.StreamReader, framing: str, length: int | None,
+                      idle_s: float) -> AsyncGenerator[bytes, None]:
+    """A push's body as it arrives, unframed (chunked, sized, or until the close): at most
+    one read ahead of the consumer. TimeoutError when nothing came for `idle_s`;
+    ConnectionError when the client reset; HttpError on bad chunking."""
+    chunked = ChunkedDecoder() if framing == "chunked" else None
+    remaining = length
+    while True:
+        want = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
+        if want == 0:
+            return
+        data = await asyncio.wait_for(reader.read(want), idle_s)
+        if not data:
+            return
+        if remaining is not None:
+            remaining -= len(data)
+        if chunked is not None:
+            data = chunked.feed(data)
+        if data:
+            yield data
+        if chunked is not None and chunked.done:
+            return
 
 
 def _space_from_target(target: str) -> str:

@@ -56,6 +56,9 @@ class LiveSpace:
     ingest_seq: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     speakers: SpaceSpeakers | None = None  # the stage and WHIP sessions, once anyone uses it
+    # in a cluster, the stage as the origin running the program posted it (live.shared_stage):
+    # (read at, monotonic; the stage part of the details)
+    shared_stage: tuple[float, dict[str, Any]] | None = None
     takeovers: int = 0  # times a newer source with the key replaced the one on air
     last_takeover: float | None = None
     key_read: float = float("-inf")  # when the host key hash was last read from the store

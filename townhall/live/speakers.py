@@ -511,6 +511,11 @@ class Speakers:
 
 
 def stage_status(space: LiveSpace, settings: Settings) -> dict[str, Any]:
+    """The stage part of a space's details: in a cluster, as the origin running the space's
+    program posted it (live.shared_stage) while that is fresh; else this origin's own."""
+    shared = space.shared_stage
+    if shared is not None and time.monotonic() - shared[0] < settings.stage_share_ttl_s:
+        return shared[1]
     if space.speakers is None:
         return {"speaker_cap": settings.speaker_cap, "speakers": [], "speaking": [],
                 "raised_hands": 0}

@@ -41,6 +41,13 @@ SOURCES_MOVED = Counter("townhall_sources_moved_total",
 SOURCES_TAKEN_OVER = Counter("townhall_sources_taken_over_total",
                              "push sources cut off (409) by a newer source of the same space "
                              "on another origin", registry=REGISTRY)
+SOURCES_RELAYED = Counter("townhall_sources_relayed_total",
+                          "push sources on the ingest port relayed through the edge, by how "
+                          "they ended (ok or the error code answered)", ["outcome"],
+                          registry=REGISTRY)
+SOURCES_RELAYING = Gauge("townhall_sources_relaying",
+                         "push sources on this origin's ingest port being relayed through the "
+                         "edge now", registry=REGISTRY)
 STORE_ERRORS = Counter("townhall_store_unavailable_total",
                        "store calls that found the database unreachable (answered 503 or "
                        "retried)", registry=REGISTRY)

@@ -25,6 +25,7 @@ from townhall.live.grant_admission import GrantAdmission
 from townhall.live.hosting import Hosting
 from townhall.live.key_watch import KeyWatch
 from townhall.live.program_leases import ProgramLeases
+from townhall.live.shared_stage import SharedStage
 from townhall.live.source_watch import SourceWatch
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     source_watch = _source_watch(settings, spaces, cluster.origin)
     # rotations, takeovers and revoked tickets reach every origin
     key_watch = KeyWatch(spaces, cluster, speakers, admissions)
+    shared_stage = _shared_stage(settings, spaces)  # several origins: one stage in details
     hosting = Hosting(settings, stores.keys, spaces)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
@@ -96,6 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
         hosting.start(spaces.finish)
         if leases is not None:
             leases.start()
+        if shared_stage is not None:
+            shared_stage.start()
         try:
             yield
         finally:
@@ -114,6 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await cluster.close()
             if source_watch is not None:
                 await source_watch.claims.close()
+            if shared_stage is not None:
+                await shared_stage.close()
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "
@@ -165,6 +171,17 @@ def _source_watch(settings: Settings, spaces: Spaces, origin: str) -> SourceWatc
     claims = RedisSourceClaims(settings.redis_url, ttl_s=settings.source_claim_ttl_s,
                                timeout_s=settings.redis_timeout_s)
     return SourceWatch(spaces, claims, origin)
+
+
+def _shared_stage(settings: Settings, spaces: Spaces) -> SharedStage | None:
+    """The stage posted by each program's origin, shown by all (--redis-url)."""
+    if settings.redis_url is None:
+        return None
+    from townhall.cluster.stage_board import RedisStageBoard
+
+    board = RedisStageBoard(settings.redis_url, ttl_s=settings.stage_share_ttl_s,
+                            timeout_s=settings.redis_timeout_s)
+    return SharedStage(spaces, board)
 
 
 def outer(app: FastAPI) -> ASGIApp:
