@@ -8,7 +8,6 @@ else. Imports the engine lazily so `townhall --help` stays fast.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,7 +96,9 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
                 print(f"loadtest: {exc}", file=sys.stderr)
                 return 2
         else:
-            report = asyncio.run(run_load(config, on_second=progress.update))
+            from townhall.loadtest.eventloop import run
+
+            report = run(run_load(config, on_second=progress.update))
     for line in report.summary_lines():
         print(line)
     if args.report:
