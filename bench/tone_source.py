@@ -55,7 +55,7 @@ class ToneSource(threading.Thread):
         self.beeps: list[float] = []  # wall time each beep's first chunk was written
         self.sent_s = 0.0
         self.error: str | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         # one period of the tone that fits a whole number of chunks: 440 Hz -> 50 chunks
         self._tone = [_pcm(freq, amp, CHUNK, k * CHUNK) for k in range(50)]
         self._beep = [_pcm(BEEP_HZ, 0.5, CHUNK, k * CHUNK)
@@ -63,7 +63,7 @@ class ToneSource(threading.Thread):
         self._quiet = bytes(2 * CHUNK)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         try:
@@ -82,7 +82,7 @@ class ToneSource(threading.Thread):
             sock.sendall(b"%x\r\n%s\r\n" % (len(head), head))
             t0 = time.time()
             k, beep_at, beep_k = 0, 1.0, -1
-            while not self._stop.is_set() and k * CHUNK_S < self.seconds:
+            while not self._halt.is_set() and k * CHUNK_S < self.seconds:
                 wait = t0 + k * CHUNK_S - time.time()
                 if wait > 0:
                     time.sleep(wait)
