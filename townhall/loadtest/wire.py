@@ -18,6 +18,7 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _NO_BODY_STATUSES = (204, 304)
 GUNZIP_MEMO = 512  # gzipped bodies kept decoded: thousands of listeners get the same playlist
+GUNZIP_MEMO_MAX_BYTES = 64 * 1024  # larger decoded bodies are not kept
 _gunzipped: dict[bytes, bytes] = {}
 
 
@@ -149,9 +150,10 @@ class ResponseParser:
             raise ProtocolError(f"decompressed body over {self.max_body} bytes")
         if out is None:
             out = self._gunzip_new(data)
-            if len(_gunzipped) >= GUNZIP_MEMO:
-                _gunzipped.clear()
-            _gunzipped[data] = out
+            if len(out) <= GUNZIP_MEMO_MAX_BYTES:
+                if len(_gunzipped) >= GUNZIP_MEMO:
+                    _gunzipped.clear()
+                _gunzipped[data] = out
         return out
 
     def _gunzip_new(self, data: bytes) -> bytes:
