@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.marks import INPUT_ARGS, MarkedSource, WavPut  # noqa: E402
 from tests.helpers import Server, free_port, start_server, stop_process, stop_server  # noqa: E402
 from townhall.delivery.edge_config import HTTP_TUNING  # noqa: E402
 from townhall.loadtest.safety import Target, check_target  # noqa: E402
@@ -83,12 +84,36 @@ class Deployment:
     path: str = ""  # icecast: the mount
 
 
-def _spawn(args: list[str], log: Path | None = None) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log: Path | None = None,
+           marked: list[MarkedSource] | None = None,
+           seconds: float = 0.0) -> subprocess.Popen[bytes]:
+    """Start a process; a source with `marked` reads marked PCM on stdin (bench/marks.py),
+    whose feeder is appended to `marked`."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed by the OS
-    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL if marked is None else subprocess.PIPE)
+    if marked is not None:
+        assert proc.stdin is not None
+        feeder = MarkedSource(proc.stdin, seconds)
+        feeder.start()
+        marked.append(feeder)
+    return proc
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _input(seconds: float, marked: list[MarkedSource] | None) -> list[str]:
+    """The source's input: pink noise in real time, or marked PCM on stdin (each encoded
+    packet sent at once, so a mark is not held in ffmpeg's output buffer)."""
+    if marked is None:
+        return ["-re", *NOISE, "-t", str(seconds)]
+    return [*INPUT_ARGS, "-flush_packets", "1"]
+
+
+def _stop(proc: subprocess.Popen[bytes], marked: list[MarkedSource] | None = None) -> None:
+    for feeder in marked or ():
+        feeder.stop()
+        feeder.join(2)
+    if proc.stdin is not None:
+        proc.stdin.close()
     stop_process(proc)
     if proc.stdout is not None:
         proc.stdout.close()
@@ -130,8 +155,9 @@ def _icecast_up(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def icecast(tmp: Path, seconds: float) -> Iterator[Deployment]:
-    """Icecast2 on loopback with a 64 kb/s MP3 mount fed by ffmpeg -re."""
+def icecast(tmp: Path, seconds: float,
+            marked: list[MarkedSource] | None = None) -> Iterator[Deployment]:
+    """Icecast2 on loopback with a 64 kb/s MP3 mount fed by ffmpeg -re (or marked PCM)."""
     logdir = tmp / "icecast"
     logdir.mkdir(parents=True)
     for d in (tmp.parent, tmp):  # icecast drops root for nobody, then writes its logs
@@ -152,16 +178,17 @@ def icecast(tmp: Path, seconds: float) -> Iterator[Deployment]:
         time.sleep(0.5)
         if server.poll() is not None:
             raise RuntimeError(f"icecast2 exited: {(tmp / 'icecast.out').read_text()}")
-        source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
-                         str(seconds), "-ac", "1", "-ar", "48000", "-c:a", "libmp3lame", "-b:a",
+        source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", *_input(seconds, marked),
+                         "-ac", "1", "-ar", "48000", "-c:a", "libmp3lame", "-b:a",
                          "64k", "-content_type", "audio/mpeg", "-f", "mp3",
-                         f"icecast://source:{password}@127.0.0.1:{port}/live.mp3"])
+                         f"icecast://source:{password}@127.0.0.1:{port}/live.mp3"],
+                        marked=marked, seconds=seconds)
         url = f"http://127.0.0.1:{port}"
         _wait_for(lambda: _icecast_up(url + "/live.mp3"), "the icecast mount")
         yield Deployment("a", check_target(url), {"icecast2": [server.pid]}, path="/live.mp3")
     finally:
         if source is not None:
-            _stop(source)
+            _stop(source, marked)
         _stop(server)
 
 
@@ -186,7 +213,8 @@ http {{
 
 
 @contextlib.contextmanager
-def static_hls(tmp: Path, seconds: float) -> Iterator[Deployment]:
+def static_hls(tmp: Path, seconds: float,
+               marked: list[MarkedSource] | None = None) -> Iterator[Deployment]:
     """ffmpeg -re writes a live HLS playlist (fMP4, 2 s segments); a plain nginx serves it."""
     root, prefix = tmp / "hls", tmp / "nginx"
     root.mkdir(parents=True)
@@ -196,13 +224,13 @@ def static_hls(tmp: Path, seconds: float) -> Iterator[Deployment]:
     port = free_port()
     conf = prefix / "nginx.conf"
     conf.write_text(STATIC_NGINX.format(prefix=prefix, port=port, root=root, tuning=HTTP_TUNING))
-    source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
-                     str(seconds), "-ac", "1", "-c:a", "aac", "-b:a", "64k", "-f", "hls",
+    source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", *_input(seconds, marked),
+                     "-ac", "1", "-c:a", "aac", "-b:a", "64k", "-f", "hls",
                      "-hls_time", "2", "-hls_list_size", "8", "-hls_flags",
                      "delete_segments+program_date_time+independent_segments+temp_file",
                      "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
                      "-hls_segment_filename", str(root / "seg%d.m4s"), "-master_pl_name",
-                     "master.m3u8", str(root / "media.m3u8")])
+                     "master.m3u8", str(root / "media.m3u8")], marked=marked, seconds=seconds)
     server = _spawn(["nginx", "-c", str(conf), "-p", str(prefix), "-g", "daemon off;"])
     try:
         url = f"http://127.0.0.1:{port}"
@@ -211,7 +239,7 @@ def static_hls(tmp: Path, seconds: float) -> Iterator[Deployment]:
                   "the static HLS playlist", timeout=30)
         yield Deployment("b", check_target(url), {"nginx": [server.pid]})
     finally:
-        _stop(source)
+        _stop(source, marked)
         _stop(server)
 
 
@@ -220,20 +248,35 @@ def _on_air(origin: Server, space: str) -> bool:
 
 
 @contextlib.contextmanager
-def townhall(tmp: Path, seconds: float, *extra: str) -> Iterator[tuple[Server, str]]:
+def townhall(tmp: Path, seconds: float, *extra: str,
+             marked: list[MarkedSource] | None = None) -> Iterator[tuple[Server, str]]:
     """A townhall origin (attack mode off: this measures fan-out, not admission) on air;
-    `extra`: more `townhall serve` arguments (e.g. `--set part_hold_back_parts=5`)."""
+    `extra`: more `townhall serve` arguments (e.g. `--set part_hold_back_parts=5`). With
+    `marked`, the marked PCM goes straight in as a live WAV PUT (the origin is the encoder,
+    as ffmpeg is in the other designs)."""
     origin = start_server(tmp / "data", "--attack-mode", "off", *extra)
     source: subprocess.Popen[bytes] | None = None
+    wav: WavPut | None = None
     try:
         doc = origin.create_space(title="fan-out bench", host="bench")
-        source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
-                         str(seconds), "-ac", "1", "-c:a", "aac", "-b:a", "96k", "-f", "adts",
-                         doc["ingest_url"]])
+        if marked is not None:
+            wav = WavPut(doc["ingest_url"])
+            feeder = MarkedSource(wav, seconds)
+            feeder.start()
+            marked.append(feeder)
+        else:
+            source = _spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-re", *NOISE, "-t",
+                             str(seconds), "-ac", "1", "-c:a", "aac", "-b:a", "96k", "-f",
+                             "adts", doc["ingest_url"]])
         _wait_for(lambda: _on_air(origin, doc["id"]), "the townhall space")
         time.sleep(3)  # a few segments in the window
         yield origin, doc["id"]
     finally:
         if source is not None:
             _stop(source)
+        if wav is not None:
+            for feeder in marked or ():
+                feeder.stop()
+                feeder.join(2)
+            wav.close()
         stop_server(origin)

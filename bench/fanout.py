@@ -72,11 +72,13 @@ from bench.followers import (  # noqa: E402
     StaticHlsListener,
     run_followers,
 )
+from bench.marks import MarkedSource  # noqa: E402
+from bench.probes import make_probes, run_probes  # noqa: E402
 from tests.edge_helpers import start_edge  # noqa: E402
 from tests.helpers import Server  # noqa: E402
-from townhall.loadtest import LoadConfig, run_load  # noqa: E402
+from townhall.loadtest import LoadConfig, eventloop, run_load  # noqa: E402
 from townhall.loadtest.addresses import AddressPool  # noqa: E402
-from townhall.loadtest.metrics import Second, Tally  # noqa: E402
+from townhall.loadtest.metrics import Second, Tally, percentile  # noqa: E402
 from townhall.loadtest.safety import check_target  # noqa: E402
 from townhall.loadtest.workers import run_workers  # noqa: E402
 
@@ -125,10 +127,18 @@ class Step:
     generator_lag_p99_s: float
     generator_bound: bool
     error_kinds: dict[str, int] = field(default_factory=dict)
+    # glass to glass: a marked sound pushed into the source's encoder -> heard by a probe
+    # listener (its fetched audio decoded, the mark found, its own playback clock)
+    g2g_p50_s: float | None = None
+    g2g_p95_s: float | None = None
+    g2g_marks: int = 0  # marks heard, over all probes
+    g2g_probes: int = 0  # probes that heard at least one mark
+    push_to_program_p50_s: float | None = None  # of that: push -> its program date-time
 
 
 async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, float],
-                   workers: int = 1) -> Step:
+                   workers: int = 1, probes: int = 0,
+                   marked: list[MarkedSource] | None = None) -> Step:
     join_s = max(1.0, n / JOINS_PER_S)
     duration = join_s + SETTLE_S + measure_s
     meter = CpuMeter(dep.roles)
@@ -138,22 +148,27 @@ async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, fl
         cpu[s.t] = meter.read()
 
     network = NETWORKS[dep.key]
+    config = LoadConfig(
+        target=dep.target.url, space=dep.space or "-", listeners=n, duration_s=duration,
+        join_window_s=join_s, mode="plain" if dep.key == "e" else "ll",
+        listener_network=network, seed=n)
+    probing = make_probes(dep.key, dep.target, probes, space=dep.space, path=dep.path,
+                          config=config)
+    probe_run = run_probes(probing, join_s + 1.0, duration - 0.5)
     if dep.key in ("a", "b"):
         tally = Tally()
         pool = AddressPool(network, n, 100)
         followers: list[Follower] = [
             ProgressiveListener(dep.target, dep.path, pool.address(i), tally) if dep.key == "a"
             else StaticHlsListener(dep.target, pool.address(i), tally) for i in range(n)]
-        run = await run_followers(followers, duration, join_s, tally, on_second)
+        run, _ = await asyncio.gather(run_followers(followers, duration, join_s, tally,
+                                                    on_second), probe_run)
     else:
-        config = LoadConfig(
-            target=dep.target.url, space=dep.space, listeners=n, duration_s=duration,
-            join_window_s=join_s, mode="plain" if dep.key == "e" else "ll",
-            listener_network=network, seed=n)
         if workers > 1:  # `townhall loadtest --workers`: the generator in several processes
-            report = await asyncio.to_thread(run_workers, config, workers, on_second)
+            report, _ = await asyncio.gather(
+                asyncio.to_thread(run_workers, config, workers, on_second), probe_run)
         else:
-            report = await run_load(config, on_second=on_second)
+            report, _ = await asyncio.gather(run_load(config, on_second=on_second), probe_run)
         run = Run(report.timeline, report.played, report.failed, report.stalls,
                   report.listeners_with_stalls, report.errors, report.ttfa_s,
                   report.live_edge_s, report.stalled_s, report.process["cpu_percent"],
@@ -168,6 +183,10 @@ async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, fl
     total = sum(used.values())
     idle_total = sum(idle.values()) * span
     lagging = run.generator_lag_p99_s > LAGGING_GENERATOR_S
+    pushes = list(marked[0].pushes) if marked else []
+    heard = [p.heard(pushes) for p in probing]
+    g2g = [x.latency for h in heard for x in h]
+    to_program = [x.to_program for h in heard for x in h if x.to_program is not None]
     return Step(
         deployment=dep.key, listeners=n, clean=run.played == n and run.stalls == 0,
         played=run.played, stalls=run.stalls, stalled_s=run.stalled_s,
@@ -185,7 +204,14 @@ async def run_step(dep: Deployment, n: int, measure_s: float, idle: dict[str, fl
         kbit_per_listener=round(8 * sum(s.bytes for s in window) / max(listener_s, 1) / 1000, 1),
         generator_cpu_percent=run.generator_cpu_percent,
         generator_lag_p99_s=round(run.generator_lag_p99_s, 4), generator_bound=lagging,
-        error_kinds=dict(sorted(run.errors.items(), key=lambda kv: -kv[1])[:6]))
+        error_kinds=dict(sorted(run.errors.items(), key=lambda kv: -kv[1])[:6]),
+        g2g_p50_s=_r(percentile(g2g, 50)), g2g_p95_s=_r(percentile(g2g, 95)),
+        g2g_marks=len(g2g), g2g_probes=sum(1 for h in heard if h),
+        push_to_program_p50_s=_r(percentile(to_program, 50)))
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def set_tier(origin: Server, space: str, mode: str) -> None:
@@ -207,15 +233,16 @@ async def idle_rate(dep: Deployment, seconds: float) -> dict[str, float]:
 
 
 def run_deployment(dep: Deployment, steps: tuple[int, ...], args: argparse.Namespace,
-                   results: dict[str, Any]) -> None:
+                   results: dict[str, Any], marked: list[MarkedSource]) -> None:
     idle_s = QUICK_IDLE_S if args.quick else IDLE_S
     measure_s = QUICK_MEASURE_S if args.quick else MEASURE_S
-    idle = asyncio.run(idle_rate(dep, idle_s))
+    idle = eventloop.run(idle_rate(dep, idle_s))
     results["idle_cpu_percent"][dep.key] = {r: round(100 * v, 1) for r, v in idle.items()}
     print(f"({dep.key}) {NAMES[dep.key]}: idle server CPU "
           + ", ".join(f"{r} {100 * v:.1f}%" for r, v in idle.items()), flush=True)
     for n in steps:
-        step = asyncio.run(run_step(dep, n, measure_s, idle, args.workers))
+        step = eventloop.run(run_step(dep, n, measure_s, idle, args.workers, args.probes,
+                                      marked))
         results["steps"].append(asdict(step))
         print("    " + _row(step), flush=True)
         if not step.clean and not args.all_steps:
@@ -244,7 +271,9 @@ def _row(s: Step) -> str:
             f"{s.marginal_cpu_s_per_listener_hour:7.2f}s) [{cpu}] req/listener-s "
             f"{s.requests_per_listener_s:.2f} {s.kbit_per_listener:.0f} kb/s; generator "
             f"{s.generator_cpu_percent:.0f}% lag p99 {1000 * s.generator_lag_p99_s:.0f} ms"
-            + flag)
+            + ("" if s.g2g_p50_s is None or s.g2g_p95_s is None else
+               f"; glass-to-glass p50 {s.g2g_p50_s:.2f}s p95 {s.g2g_p95_s:.2f}s "
+               f"({s.g2g_marks} marks, push->PDT p50 {s.push_to_program_p50_s})") + flag)
 
 
 def summarize(steps: list[Step], counts: tuple[int, ...]) -> list[str]:
@@ -273,6 +302,34 @@ def summarize(steps: list[Step], counts: tuple[int, ...]) -> list[str]:
     return lines
 
 
+DESIGNS = {"a": "Icecast2", "b": "static nginx HLS", "c": "LL at the origin",
+           "d": "LL through the edge", "e": "standard tier"}
+
+
+def design_table(steps: list[Step]) -> list[str]:
+    """One row per design, at its largest step where everyone played without a stall (else
+    its first step, marked '!'): the issue's table."""
+    head = ("| design | N | edge CPU-s per listener-hour | all servers | wire kb/s | "
+            "requests per listener-s | live edge p50 | glass-to-glass p50 / p95 (marks) |")
+    lines = [head, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for k, name in DESIGNS.items():
+        rows = [s for s in steps if s.deployment == k]
+        if not rows:
+            continue
+        clean = [s for s in rows if s.clean]
+        s = max(clean, key=lambda r: r.listeners) if clean else rows[0]
+        edge = s.edge_cpu_s_per_listener_hour
+        if edge is None:  # Icecast, static nginx, the origin alone: the server is the edge
+            edge = s.cpu_s_per_listener_hour
+        le = "-" if s.live_edge_p50_s is None else f"{s.live_edge_p50_s:.2f} s"
+        g2g = "-" if s.g2g_p50_s is None or s.g2g_p95_s is None else \
+            f"{s.g2g_p50_s:.2f} / {s.g2g_p95_s:.2f} s ({s.g2g_marks})"
+        lines.append(f"| {name} | {s.listeners}{'' if s.clean else '!'} | {edge:.2f} | "
+                     f"{s.cpu_s_per_listener_hour:.2f} | {s.kbit_per_listener:.0f} | "
+                     f"{s.requests_per_listener_s:.2f} | {le} | {g2g} |")
+    return lines
+
+
 def _ratio(num: list[Step], den: list[Step], a: str, b: str) -> str:
     pairs = [(x, y) for x in num for y in den if x.listeners == y.listeners and x.clean
              and y.clean]
@@ -291,7 +348,7 @@ def plot(path: Path, steps: list[Step], title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 5.5))
+    fig, (ax, bx, gx) = plt.subplots(1, 3, figsize=(19, 5.5))
     for k, name in NAMES.items():
         rows = [s for s in steps if s.deployment == k]
         if not rows:
@@ -305,6 +362,20 @@ def plot(path: Path, steps: list[Step], title: str) -> None:
         for role in rows[0].cpu_percent:
             bx.plot(xs, [s.cpu_percent[role] for s in rows], "o-" if role != "origin" else "s--",
                     color=line.get_color(), label=f"({k}) {role}")
+    g2g = [(DESIGNS[k], [s for s in steps if s.deployment == k and s.g2g_p50_s is not None])
+           for k in DESIGNS]
+    g2g = [(name, rows) for name, rows in g2g if rows]
+    for i, (_name, rows) in enumerate(g2g):
+        s = max(rows, key=lambda r: r.listeners)
+        gx.bar(i - 0.2, s.g2g_p50_s or 0, 0.4, color="tab:blue", label="p50" if i == 0 else None)
+        gx.bar(i + 0.2, s.g2g_p95_s or 0, 0.4, color="tab:orange",
+               label="p95" if i == 0 else None)
+        gx.text(i, (s.g2g_p95_s or 0) + 0.1, f"N={s.listeners}", ha="center", fontsize=7)
+    gx.set_xticks(range(len(g2g)), [name for name, _ in g2g], rotation=15, fontsize=8)
+    gx.set(ylabel="seconds, marked sound pushed -> heard",
+           title="glass to glass (probes decode their audio)")
+    gx.grid(alpha=0.3, axis="y")
+    gx.legend(fontsize=7)
     ax.set(xscale="log", yscale="log", xlabel="listeners",
            ylabel="server CPU-seconds per listener-hour", title="fan-out cost (x: stalls)")
     bx.set(xscale="log", xlabel="listeners", ylabel="server CPU, % of one core",
@@ -342,12 +413,16 @@ def main() -> int:
                          "stalls behind the edge)")
     ap.add_argument("--workers", type=int, default=1,
                     help="townhall listeners in this many processes (loadtest --workers)")
+    ap.add_argument("--probes", type=int, default=4,
+                    help="glass-to-glass probe listeners per step (decode what they get)")
     ap.add_argument("--out", type=Path, default=OUT_DIR)
     args = ap.parse_args()
     steps = tuple(int(x) for x in args.steps.split(",")) if args.steps else \
         QUICK_STEPS if args.quick else STEPS
     if not steps or max(steps) > 5000 or min(steps) < 1 or not set(args.only) <= set(NAMES):
         ap.error("steps must be 1..5000 listeners; --only takes letters of abcde")
+    if not 0 <= args.probes <= 20 or not 1 <= args.workers <= 64:
+        ap.error("--probes 0..20, --workers 1..64")
     measure = QUICK_MEASURE_S if args.quick else MEASURE_S
     budget = len(steps) * (max(steps) / JOINS_PER_S + SETTLE_S + measure + 15) + 120
     args.out.mkdir(parents=True, exist_ok=True)
@@ -356,26 +431,29 @@ def main() -> int:
                                             "settle_s": SETTLE_S, "joins_per_s": JOINS_PER_S,
                                             "prebuffer_s": PREBUFFER_S, "bitrate": BITRATE,
                                             "hold_back_parts": args.hold_back_parts,
-                                            "workers": args.workers}}
+                                            "workers": args.workers, "probes": args.probes}}
     m = results["machine"]
     print(f"fan-out on {m['cpus']} CPUs ({m['cpu_model']}), steps {steps}; servers, sources "
           "and the load generator share them", flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="townhall-fanout-") as tmp_name:
         tmp = Path(tmp_name)
+        marked: list[MarkedSource] = []  # the marked source of each design (its pushes)
         if "a" in args.only:
-            with icecast(tmp / "a", budget) as dep:
-                run_deployment(dep, steps, args, results)
+            with icecast(tmp / "a", budget, marked) as dep:
+                run_deployment(dep, steps, args, results, marked)
         if "b" in args.only:
-            with static_hls(tmp / "b", budget) as dep:
-                run_deployment(dep, steps, args, results)
+            marked = []
+            with static_hls(tmp / "b", budget, marked) as dep:
+                run_deployment(dep, steps, args, results, marked)
         if set("cde") & set(args.only):
             extra = ("--set", f"part_hold_back_parts={args.hold_back_parts}")
-            with townhall(tmp / "c", budget * 3, *extra) as (origin, space):
+            marked = []
+            with townhall(tmp / "c", budget * 3, *extra, marked=marked) as (origin, space):
                 if "c" in args.only:
                     run_deployment(Deployment("c", check_target(origin.base_url),
                                               {"origin": [origin.process.pid]}, space),
-                                   steps, args, results)
+                                   steps, args, results, marked)
                 edge = start_edge(origin, tmp / "edge")
                 try:
                     for key in "de":
@@ -383,11 +461,11 @@ def main() -> int:
                             set_tier(origin, space, "standard" if key == "e" else "low")
                             run_deployment(Deployment(key, check_target(edge.url), {
                                 "origin": [origin.process.pid], "nginx": [edge.process.pid]},
-                                space), steps, args, results)
+                                space), steps, args, results, marked)
                 finally:
                     edge.stop()
     steps_done = [Step(**s) for s in results["steps"]]
-    lines = summarize(steps_done, steps)
+    lines = [*summarize(steps_done, steps), "", *design_table(steps_done)]
     lines.append(f"wall time {time.monotonic() - started:.0f} s; {m['cpus']} CPUs shared by "
                  "servers, sources and the generator")
     results["summary"] = lines

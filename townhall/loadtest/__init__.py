@@ -3,7 +3,7 @@
 Programmatic use: `report = await run_load(LoadConfig(target=..., space=...))`. Refuses any
 target off loopback (`safety`), bounds every run in time and count, and stops by itself.
 Modules: safety, addresses, wire, http, playlist, playback, metrics, admission, config,
-listener, player, attackers, runner, report, plots, progress, cli.
+listener, player, attackers, runner, report, plots, progress, workers, eventloop, cli.
 """
 
 from townhall.loadtest.config import ATTACK_PATTERNS, LoadConfig

@@ -13,6 +13,8 @@ import dataclasses
 from townhall.loadtest.playlist import MediaPlaylist
 
 SKIP_DIRECTIVE = "_HLS_skip=YES"
+MERGED_MEMO = 256  # merges kept: listeners holding the same playlist share the merged one
+_merged: dict[tuple[int, int], tuple[MediaPlaylist, MediaPlaylist, MediaPlaylist]] = {}
 
 
 class DeltaMismatch(ValueError):
@@ -28,9 +30,22 @@ def may_ask_delta(previous: MediaPlaylist | None) -> bool:
 
 def merge_delta(previous: MediaPlaylist, delta: MediaPlaylist) -> MediaPlaylist:
     """The full playlist that `delta` stands for, its skipped segments taken from `previous`;
-    a playlist without EXT-X-SKIP is returned as it is."""
+    a playlist without EXT-X-SKIP is returned as it is. Memoised on the two objects (parsed
+    playlists are shared between listeners, so is the merge): treat the result as read-only."""
     if not delta.skipped:
         return delta
+    key = (id(previous), id(delta))
+    hit = _merged.get(key)
+    if hit is not None and hit[0] is previous and hit[1] is delta:
+        return hit[2]
+    merged = _merge(previous, delta)
+    if len(_merged) >= MERGED_MEMO:
+        _merged.clear()
+    _merged[key] = (previous, delta, merged)  # the references keep both ids valid
+    return merged
+
+
+def _merge(previous: MediaPlaylist, delta: MediaPlaylist) -> MediaPlaylist:
     first, upto = delta.media_sequence, delta.media_sequence + delta.skipped
     held = {s.msn: s for s in previous.segments if s.duration is not None}
     missing = [m for m in range(first, upto) if m not in held]

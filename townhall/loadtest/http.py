@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from townhall.loadtest.safety import Target, check_source
 from townhall.loadtest.wire import (
@@ -62,8 +62,8 @@ class _Connection(asyncio.Protocol):
         self.received_before_request = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's is not registered as an asyncio.Transport subclass)
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
@@ -170,6 +170,7 @@ class HttpClient:
         self.connections_opened = 0
         self.bytes_received = 0
         self.closed = False
+        self._dog: _Watchdog | None = None  # the event loop's, looked up once
 
     async def _connect(self, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -223,7 +224,9 @@ class HttpClient:
         conn.waiter = loop.create_future()
         conn.received_before_request = conn.received
         self._busy.add(conn)
-        dog = _watchdog()
+        dog = self._dog
+        if dog is None:
+            dog = self._dog = _watchdog()
         dog.watch(conn, deadline, timeout)
         ok = False
         try:

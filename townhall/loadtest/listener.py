@@ -289,7 +289,7 @@ class Listener:
         if self.state is State.PLAYING and self.player.playback is not None:
             stall = self.player.playback.finish(now)
             if stall is not None:
-                self.tally.stall(stall.seconds)
+                self.tally.stall(stall.seconds, stall.at)
         if self._state not in (State.FAILED, State.ENDED):
             self._state = State.DONE
         if self.config.leave_at_end and self.ticket is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -96,11 +96,22 @@ class Second:
     attack_requests: int
     attack_status: dict[str, int]  # "200", "429", "timeout", ...
     loop_lag_max: float  # the load generator's own event-loop lag: if high, distrust the rest
+    stalls_generator_lag: int = 0  # of `stalls`, those that came with the generator's own lag
+
+
+# A stall "comes with the generator's own loop lag" when, from LAG_LOOKBACK_S before it began
+# to its end, the generator's event loop was late by at least half the stall (and by at least
+# LAG_FLOOR_S): a loop blocked that long delays every response it has not yet read by as much,
+# so the stall may be the generator's own, not the service's.
+LAG_LOOKBACK_S = 1.0
+LAG_FLOOR_S = 0.02
+LAG_KEEP = 400  # lag probes remembered for attribution (20 s at one probe per 50 ms)
 
 
 @dataclass
 class _Bucket:
     stalls: int = 0
+    stalls_lagged: int = 0
     stalled_s: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
     ttfa: list[float] = field(default_factory=list)
@@ -124,18 +135,35 @@ class Tally:
         self.bytes = 0
         self.stalls = 0
         self.stalled_s = 0.0
+        self.stalls_generator_lag = 0  # stalls that came with the generator's own loop lag
         self.loop_lags: list[float] = []
+        self._recent_lags: deque[tuple[float, float]] = deque(maxlen=LAG_KEEP)  # (at, lag)
 
-    def stall(self, seconds: float) -> None:
+    def stall(self, seconds: float, at: float | None = None) -> None:
+        """A stall of `seconds` that began at wall time `at` (None: unknown, counted as the
+        service's)."""
         self._now.stalls += 1
         self._now.stalled_s += seconds
         self.stalls += 1
         self.stalled_s += seconds
+        if at is not None and self.lagged(at, at + seconds, seconds):
+            self._now.stalls_lagged += 1
+            self.stalls_generator_lag += 1
 
-    def loop_lag(self, seconds: float) -> None:
-        """How late a periodic timer of the load generator fired."""
+    def lagged(self, start: float, end: float, seconds: float) -> bool:
+        """Whether the generator's loop was late enough, around [start, end], to explain a
+        stall of `seconds`."""
+        need = max(LAG_FLOOR_S, 0.5 * seconds)
+        lo = start - LAG_LOOKBACK_S
+        return any(lag >= need and at - lag <= end and at >= lo
+                   for at, lag in self._recent_lags)
+
+    def loop_lag(self, seconds: float, at: float | None = None) -> None:
+        """How late a periodic timer of the load generator fired (at wall time `at`)."""
         self._now.loop_lag_max = max(self._now.loop_lag_max, seconds)
         self.loop_lags.append(seconds)
+        if at is not None:
+            self._recent_lags.append((at, seconds))
 
     def event(self, kind: str) -> None:
         self.events[kind] += 1
@@ -175,4 +203,5 @@ class Tally:
             live_edge_p50=_ms(percentile_sorted(edges, 50)),
             live_edge_p95=_ms(percentile_sorted(edges, 95)),
             requests=b.requests, bytes=b.bytes, attack_requests=sum(b.attack.values()),
-            attack_status=dict(b.attack), loop_lag_max=round(b.loop_lag_max, 4))
+            attack_status=dict(b.attack), loop_lag_max=round(b.loop_lag_max, 4),
+            stalls_generator_lag=b.stalls_lagged)

@@ -99,16 +99,21 @@ class Playback:
         """Media offset of the playhead at `now`."""
         return self.buffered_until - self.buffered_s(now)
 
-    def live_edge_distance(self, now: float) -> float | None:
-        """Wall time minus the PDT of the media being played (None without PDT)."""
-        pos = self.position(now)
+    def pdt_at(self, offset: float) -> float | None:
+        """The program date-time (wall time stamped by the origin) of media at `offset`
+        (None without PDT)."""
         base = None
         for start, b in self._bases:
-            if start <= pos + CONTIGUOUS_S:
+            if start <= offset + CONTIGUOUS_S:
                 base = b
         if base is None and self._bases:
             base = self._bases[0][1]
-        return None if base is None else now - (base + pos)
+        return None if base is None else base + offset
+
+    def live_edge_distance(self, now: float) -> float | None:
+        """Wall time minus the PDT of the media being played (None without PDT)."""
+        pdt = self.pdt_at(self.position(now))
+        return None if pdt is None else now - pdt
 
     def finish(self, now: float) -> Stall | None:
         """The run stopped at `now`: a stall still in progress is counted up to now."""

@@ -88,7 +88,7 @@ class Player:
             return
         stall = self.playback.arrive(span.offset, span.duration, arrival, span.pdt)
         if stall is not None:
-            self.tally.stall(stall.seconds)
+            self.tally.stall(stall.seconds, stall.at)
 
     def _start(self, window: list[tuple[Span, float]]) -> None:
         """Start playing the start-up window (media in order, with arrival times) once all

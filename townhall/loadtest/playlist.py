@@ -166,26 +166,31 @@ class MediaTimeline:
 
     def __init__(self) -> None:
         self._segments: dict[int, Span] = {}
+        self._newest = -1
 
     def update(self, pl: MediaPlaylist) -> None:
         prev: Segment | None = None
         prev_span: Span | None = None
+        known = self._segments
         for seg in pl.segments:
-            span = self._segments.get(seg.msn)
+            span = known.get(seg.msn)
+            dur = seg.media_duration or 0.0
+            if span is not None and span.duration == dur and span.pdt == seg.pdt:
+                prev, prev_span = seg, span  # placed before, unchanged (most of a reload)
+                continue
             offset: float | None = span.offset if span else None
             if offset is None and prev is not None and prev_span is not None and \
                     prev.msn == seg.msn - 1 and prev.media_duration is not None:
                 offset = prev_span.offset + prev.media_duration
             if offset is None:
                 offset = self._anchor(seg)
-            dur = seg.media_duration or 0.0
             span = Span(offset, dur, seg.pdt)
-            self._segments[seg.msn] = span
+            known[seg.msn] = span
             prev, prev_span = seg, span
-        if self._segments:
-            newest = max(self._segments)
-            for msn in [m for m in self._segments if m < newest - KEEP_SEGMENTS]:
-                del self._segments[msn]
+        if known and max(known) > self._newest:
+            self._newest = newest = max(known)
+            for msn in [m for m in known if m < newest - KEEP_SEGMENTS]:
+                del known[msn]
 
     def _anchor(self, seg: Segment) -> float:
         """Offset of a segment not adjacent to any known one: by its PDT, else right after."""
@@ -206,7 +211,7 @@ class MediaTimeline:
         seg_span = self._segments.get(part.msn)
         if seg_span is None:
             return None
-        for seg in pl.segments:
+        for seg in reversed(pl.segments):  # parts are listed for the newest segments only
             if seg.msn == part.msn:
                 before = sum(p.duration for p in seg.parts[:part.index])
                 pdt = None if seg_span.pdt is None else seg_span.pdt + before

@@ -45,6 +45,15 @@ class LoadReport:
     timeline: list[Second] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)  # listener bugs (tracebacks), never hidden
     config: dict[str, Any] = field(default_factory=dict)
+    # of `stalls`, those that came with the generator's own event-loop lag (metrics.Tally.lagged):
+    # stalls - stalls_generator_lag are the ones to blame on the service
+    stalls_generator_lag: int = 0
+    loop_lag_s: Stats = field(default_factory=dict)  # the generator's loop lag (probe every 50 ms)
+
+    @property
+    def stalls_unexplained(self) -> int:
+        """Stalls that did not come with the generator's own loop lag."""
+        return self.stalls - self.stalls_generator_lag
 
     @property
     def error_count(self) -> int:
@@ -67,8 +76,9 @@ class LoadReport:
     def stall_seconds(self) -> list[str]:
         """The seconds of the run with stalls, and the generator's own loop lag in each
         (a stall during a long lag may be the generator's, not the service's)."""
-        return [f"t={s.t}s: {s.stalls} stalls ({s.stalled_s:.2f} s), generator loop lag "
-                f"{s.loop_lag_max * 1000:.0f} ms, live edge p95 {s.live_edge_p95}"
+        return [f"t={s.t}s: {s.stalls} stalls ({s.stalled_s:.2f} s; "
+                f"{s.stalls_generator_lag} with the generator's own loop lag), generator loop "
+                f"lag {s.loop_lag_max * 1000:.0f} ms, live edge p95 {s.live_edge_p95}"
                 for s in self.timeline if s.stalls]
 
     def write_json(self, path: Path) -> Path:
@@ -87,7 +97,8 @@ class LoadReport:
             f"time to first audio: p50 {_s(t.get('p50'))} p99 {_s(t.get('p99'))} "
             f"max {_s(t.get('max'))}",
             f"stalls: {self.stalls} ({self.stalled_s:.2f} s) in {self.listeners_with_stalls} "
-            f"listeners; gaps {self.gaps}",
+            f"listeners, {self.stalls_generator_lag} of them with the generator's own loop "
+            f"lag; gaps {self.gaps}",
             f"live edge distance: p50 {_s(e.get('p50'))} p95 {_s(e.get('p95'))} "
             f"max {_s(e.get('max'))}",
             f"least buffer per listener: min {_s(h.get('min'))} p5 {_s(h.get('p5'))} "
@@ -103,9 +114,11 @@ class LoadReport:
         p = self.process
         lines.append(f"load generator: {p.get('cpu_s', 0):.1f} CPU-s "
                      f"({p.get('cpu_percent', 0):.0f}% of one core), "
-                     f"max RSS {p.get('max_rss_mb', 0):.0f} MB, own loop lag p99 "
+                     f"max RSS {p.get('max_rss_mb', 0):.0f} MB, own loop lag p50 "
+                     f"{(self.loop_lag_s.get('p50') or 0) * 1000:.0f} ms p99 "
                      f"{p.get('loop_lag_p99_s', 0) * 1000:.0f} ms max "
-                     f"{p.get('loop_lag_max_s', 0) * 1000:.0f} ms")
+                     f"{p.get('loop_lag_max_s', 0) * 1000:.0f} ms, "
+                     f"{1e6 * p.get('cpu_s', 0) / max(1, self.requests):.0f} us CPU per request")
         if self.crashes:
             lines.append(f"LISTENER CRASHES: {len(self.crashes)} (see the JSON report)")
         return lines

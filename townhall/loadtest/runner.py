@@ -10,6 +10,7 @@ and closes every connection. Stops by itself: nothing outlives the call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import resource
 import time
@@ -29,9 +30,21 @@ EDGE_SAMPLES = 200_000  # live-edge distances kept (a uniform sample) for the ru
 MAX_CRASHES_KEPT = 5
 
 
-def _cpu_s() -> float:
+def _raise_open_files() -> None:
+    """Thousands of listeners hold two connections each: lift the soft descriptor limit to
+    the hard one (a default soft limit of 1024 would end a run of 600 listeners)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+    if want > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _cpu_s() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process: the system share is mostly the loopback
+    TCP stack, which runs in the sender's context."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
 
 
 async def _probe_lag(tally: Tally) -> None:
@@ -40,7 +53,7 @@ async def _probe_lag(tally: Tally) -> None:
     while True:
         before = loop.time()
         await asyncio.sleep(LAG_PROBE_S)
-        tally.loop_lag(max(0.0, loop.time() - before - LAG_PROBE_S))
+        tally.loop_lag(max(0.0, loop.time() - before - LAG_PROBE_S), time.time())
 
 
 def _sample(t: int, listeners: list[Listener], tally: Tally,
@@ -68,6 +81,7 @@ async def run_load(config: LoadConfig,
     `samples`, when given, receives the raw ttfa, live-edge and headroom values (a worker's
     share of a run over several processes, merged by `townhall.loadtest.workers`)."""
     target = config.validate()
+    _raise_open_files()
     loop = asyncio.get_running_loop()
     rng = random.Random(config.seed)
     tally = Tally()
@@ -113,7 +127,9 @@ async def run_load(config: LoadConfig,
         for lst in listeners:  # whatever did not finish leaving in time
             await lst.client.close()
         await attackers.close()
-    cpu = _cpu_s() - cpu0
+    user1, sys1 = _cpu_s()
+    user, system = user1 - cpu0[0], sys1 - cpu0[1]
+    cpu = user + system
     playbacks = [lst.player.playback for lst in listeners if lst.player.playback is not None]
     if samples is not None:
         samples.update(ttfa=list(tally.ttfa), live_edge=list(edges_seen.values),
@@ -130,6 +146,7 @@ async def run_load(config: LoadConfig,
         waited_in_line=tally.events.get("waited_in_line", 0),
         failed=sum(1 for lst in listeners if lst.state is State.FAILED),
         ttfa_s=summary(tally.ttfa), stalls=tally.stalls, stalled_s=round(tally.stalled_s, 3),
+        stalls_generator_lag=tally.stalls_generator_lag, loop_lag_s=summary(tally.loop_lags),
         listeners_with_stalls=sum(1 for p in playbacks if p.stalls),
         gaps=sum(p.gaps for p in playbacks),
         live_edge_s=summary(edges_seen.values),
@@ -142,6 +159,7 @@ async def run_load(config: LoadConfig,
                 "by_outcome": dict(tally.attack), "by_pattern": dict(tally.attack_by_pattern),
                 "slow": attackers.slow_summary()},
         process={"cpu_s": round(cpu, 3), "cpu_percent": round(100 * cpu / max(elapsed, 1e-9), 1),
+                 "cpu_user_s": round(user, 3), "cpu_system_s": round(system, 3),
                  "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                                      1),
                  "loop_lag_p99_s": percentile(tally.loop_lags, 99) or 0.0,

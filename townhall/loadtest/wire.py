@@ -12,24 +12,34 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _NO_BODY_STATUSES = (204, 304)
+GUNZIP_MEMO = 512  # gzipped bodies kept decoded: thousands of listeners get the same playlist
+GUNZIP_MEMO_MAX_BYTES = 64 * 1024  # larger decoded bodies are not kept
+_gunzipped: dict[bytes, bytes] = {}
 
 
 class ProtocolError(ValueError):
     """The server's bytes are not an HTTP/1.1 response we can read."""
 
 
-@dataclass(frozen=True)
 class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    body: bytes  # decoded: a gzip-encoded body is decompressed
-    wire_size: int = 0  # bytes as received: head and (encoded) body
+    """One response (a plain slotted class: thousands are made a second)."""
+
+    __slots__ = ("body", "headers", "status", "wire_size")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes,
+                 wire_size: int = 0) -> None:
+        self.status = status
+        self.headers = headers  # lower-case names; repeated headers joined with ", "
+        self.body = body  # decoded: a gzip-encoded body is decompressed
+        self.wire_size = wire_size  # bytes as received: head and (encoded) body
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {len(self.body)} bytes)"
 
     @property
     def keep_alive(self) -> bool:
@@ -124,8 +134,8 @@ class ResponseParser:
             raise ProtocolError("connection closed in the middle of a response")
         return None
 
-    def _finish(self) -> Response:
-        body = bytes(self._body)
+    def _finish(self, whole: bytes | None = None) -> Response:
+        body = bytes(self._body) if whole is None else whole
         wire = self._head_size + len(body)
         if self._headers.get("content-encoding", "").strip().lower() == "gzip":
             body = self._gunzip(body)
@@ -134,6 +144,19 @@ class ResponseParser:
         return resp
 
     def _gunzip(self, data: bytes) -> bytes:
+        """Decompressed once per distinct body (an edge hands thousands the same bytes)."""
+        out = _gunzipped.get(data)
+        if out is not None and len(out) > self.max_body:
+            raise ProtocolError(f"decompressed body over {self.max_body} bytes")
+        if out is None:
+            out = self._gunzip_new(data)
+            if len(out) <= GUNZIP_MEMO_MAX_BYTES:
+                if len(_gunzipped) >= GUNZIP_MEMO:
+                    _gunzipped.clear()
+                _gunzipped[data] = out
+        return out
+
+    def _gunzip_new(self, data: bytes) -> bytes:
         d = zlib.decompressobj(wbits=31)
         try:
             out = d.decompress(data, self.max_body + 1)
@@ -173,6 +196,10 @@ class ResponseParser:
                 else:
                     self._mode = "until_close"  # rfc9112 §6.3: read until the server closes
             elif self._mode == "length":
+                if not self._body and len(buf) >= self._need:  # the usual case: all here
+                    whole = bytes(buf[:self._need])
+                    del buf[:self._need]
+                    return self._finish(whole)
                 take = min(self._need, len(buf))
                 self._body += buf[:take]
                 del buf[:take]

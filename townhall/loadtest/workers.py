@@ -57,14 +57,13 @@ def shares(config: LoadConfig, workers: int) -> list[LoadConfig]:
 
 
 def _worker(k: int, config: dict[str, Any], out: Any) -> None:
-    import asyncio
-
+    from townhall.loadtest.eventloop import run
     from townhall.loadtest.runner import run_load
 
     try:
         cfg = LoadConfig.from_dict(config)
         samples: dict[str, list[float]] = {}
-        report = asyncio.run(run_load(
+        report = run(run_load(
             cfg, on_second=lambda s: out.put(("second", k, dataclasses.asdict(s))),
             samples=samples))
         out.put(("done", k, (report.to_dict(), samples)))
@@ -96,7 +95,8 @@ def merge_seconds(seconds: list[Second]) -> Second:
         bytes=sum(s.bytes for s in seconds),
         attack_requests=sum(s.attack_requests for s in seconds),
         attack_status=sum_dicts("attack_status"),
-        loop_lag_max=max(s.loop_lag_max for s in seconds))
+        loop_lag_max=max(s.loop_lag_max for s in seconds),
+        stalls_generator_lag=sum(s.stalls_generator_lag for s in seconds))
 
 
 def merge_reports(config: LoadConfig, parts: list[tuple[LoadReport, dict[str, list[float]]]],
@@ -132,6 +132,8 @@ def merge_reports(config: LoadConfig, parts: list[tuple[LoadReport, dict[str, li
         failed=total("failed") + config.listeners - sum(r.listeners_requested
                                                         for r in reports),
         ttfa_s=summary(pooled["ttfa"]), stalls=total("stalls"),
+        stalls_generator_lag=total("stalls_generator_lag"),
+        loop_lag_s=summary(pooled["loop_lag"]),
         stalled_s=round(sum(r.stalled_s for r in reports), 3),
         listeners_with_stalls=total("listeners_with_stalls"), gaps=total("gaps"),
         live_edge_s=summary(pooled["live_edge"]),
