@@ -46,8 +46,8 @@ def dates(pl: MediaPlaylist, known: dict[int, float | None] | None = None
           ) -> list[float | None]:
     """Each segment's program date: its own EXT-X-PROGRAM-DATE-TIME, else what the player
     already knew of it (`known`: a skipped segment's date from the playlist it held), else
-    the previous segment's date plus its duration (rfc8216bis §4.4.4.6). A delta dates its
-    first segment itself, where the full playlist dates it by the sum: they must agree."""
+    the previous segment's date plus its duration (rfc8216bis §4.4.4.6); segments before
+    the first date count back from it, as hls.js does."""
     out: list[float | None] = []
     for i, s in enumerate(pl.segments):
         prev = pl.segments[i - 1] if i else None
@@ -59,6 +59,10 @@ def dates(pl: MediaPlaylist, known: dict[int, float | None] | None = None
             out.append(out[-1] + prev.media_duration)
         else:
             out.append(None)
+    for i in range(len(out) - 2, -1, -1):  # before the first date: back from the next one
+        dur, after = pl.segments[i].media_duration, out[i + 1]
+        if out[i] is None and after is not None and dur is not None:
+            out[i] = after - dur
     return out
 
 

@@ -32,16 +32,13 @@ def events(packager: Packager, n: int, start: int = 0) -> list[MediaEvent]:
     return out
 
 
-SEGMENT_URI = re.compile(r"\d+\.m4s")
-
-
 def hint(text: str) -> tuple[int, int] | None:
-    m = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(\d+)\.(\d+)\.m4s', text)
+    m = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part/(\d+)\.(\d+)\.m4s', text)
     return (int(m[1]), int(m[2])) if m else None
 
 
 def listed_segments(text: str) -> list[int]:
-    return [int(line.split(".")[0]) for line in text.splitlines() if SEGMENT_URI.fullmatch(line)]
+    return [int(line[4:].split(".")[0]) for line in text.splitlines() if line.startswith("seg/")]
 
 
 def discontinuity_numbers(text: str) -> dict[int, int]:
@@ -52,8 +49,8 @@ def discontinuity_numbers(text: str) -> dict[int, int]:
             seq = int(line.partition(":")[2])
         elif line == "#EXT-X-DISCONTINUITY":
             seq += 1
-        elif SEGMENT_URI.fullmatch(line):
-            out[int(line.split(".")[0])] = seq
+        elif line.startswith("seg/"):
+            out[int(line[4:].split(".")[0])] = seq
     return out
 
 
@@ -175,7 +172,7 @@ def test_discontinuity_after_a_pause_is_tagged_in_the_window_playlist() -> None:
     lines = window.render().splitlines()
     i = lines.index("#EXT-X-DISCONTINUITY")
     assert lines[i + 1].startswith("#EXT-X-PROGRAM-DATE-TIME:")
-    assert next(x for x in lines[i:] if SEGMENT_URI.fullmatch(x)) == "1.m4s"
+    assert next(x for x in lines[i:] if x.startswith("seg/")) == "seg/1.m4s"
 
 
 @given(breaks=st.lists(st.booleans(), min_size=12, max_size=20))

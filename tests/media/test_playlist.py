@@ -44,10 +44,6 @@ def value(line: str) -> str:
     return line.partition(":")[2]
 
 
-def segment_uris(text: str) -> list[str]:
-    return [line for line in text.splitlines() if re.fullmatch(r"\d+\.m4s", line)]
-
-
 def segments(n: int, parts: int = 7, part_s: float = 0.32, first: int = 0,
              last_parts: int | None = None, discontinuities: frozenset[int] = frozenset()
              ) -> list[PlaylistSegment]:
@@ -123,18 +119,18 @@ def test_preload_hint_points_at_the_next_part(done: int, in_progress: int | None
     hint = one(text, "#EXT-X-PRELOAD-HINT")
     assert text.splitlines()[-1] == hint
     last = segs[-1]
-    expected = (f"{last.msn + 1}.0.m4s" if last.complete
-                else f"{last.msn}.{len(last.part_durations)}.m4s")
+    expected = (f"part/{last.msn + 1}.0.m4s" if last.complete
+                else f"part/{last.msn}.{len(last.part_durations)}.m4s")
     assert attrs(hint) == {"TYPE": "PART", "URI": expected}
 
 
 def test_in_progress_segment_lists_its_parts_but_no_uri() -> None:
     text = live(segments(2, last_parts=3))
     lines = text.splitlines()
-    assert "2.m4s" not in lines
-    assert segment_uris(text) == ["0.m4s", "1.m4s"]
-    parts_of_2 = [attrs(line) for line in tag(text, "#EXT-X-PART") if 'URI="2.' in line]
-    assert [p["URI"] for p in parts_of_2] == ["2.0.m4s", "2.1.m4s", "2.2.m4s"]
+    assert "seg/2.m4s" not in lines
+    assert [line for line in lines if line.startswith("seg/")] == ["seg/0.m4s", "seg/1.m4s"]
+    parts_of_2 = [attrs(line) for line in tag(text, "#EXT-X-PART") if "part/2." in line]
+    assert [p["URI"] for p in parts_of_2] == ["part/2.0.m4s", "part/2.1.m4s", "part/2.2.m4s"]
     assert all(p["INDEPENDENT"] == "YES" and float(p["DURATION"]) == pytest.approx(0.32)
                for p in parts_of_2)
 
@@ -142,7 +138,7 @@ def test_in_progress_segment_lists_its_parts_but_no_uri() -> None:
 def test_parts_are_listed_only_for_segments_near_the_live_edge() -> None:
     # six complete 2.24 s segments; parts window 6.72 s covers the last three
     text = live(segments(6))
-    listed = {int(attrs(line)["URI"].split(".")[0])
+    listed = {int(attrs(line)["URI"].split("/")[1].split(".")[0])
               for line in tag(text, "#EXT-X-PART")}
     assert listed == {3, 4, 5}
     assert len(tag(text, "#EXT-X-PART")) == 3 * 7
@@ -151,8 +147,8 @@ def test_parts_are_listed_only_for_segments_near_the_live_edge() -> None:
 def test_every_part_is_listed_before_its_segment_uri() -> None:
     lines = live(segments(2, last_parts=1)).splitlines()
     for m in range(2):
-        last_part = max(i for i, line in enumerate(lines) if f'URI="{m}.' in line)
-        extinf = lines.index(f"{m}.m4s") - 1
+        last_part = max(i for i, line in enumerate(lines) if f'URI="part/{m}.' in line)
+        extinf = lines.index(f"seg/{m}.m4s") - 1
         assert lines[extinf].startswith("#EXTINF:")
         assert last_part < extinf
 
@@ -193,7 +189,8 @@ def test_vod_playlist_declares_its_type_and_ends() -> None:
 def test_media_sequence_is_the_first_listed_msn(first: int) -> None:
     text = live(segments(3, first=first))
     assert int(value(one(text, "#EXT-X-MEDIA-SEQUENCE"))) == first
-    assert segment_uris(text)[0] == f"{first}.m4s"
+    uris = [line for line in text.splitlines() if line.startswith("seg/")]
+    assert uris[0] == f"seg/{first}.m4s"
 
 
 def test_empty_playlist_starts_at_media_sequence_zero() -> None:
@@ -210,8 +207,8 @@ def test_discontinuity_tag_precedes_each_later_segment_that_has_one(
     for i, line in enumerate(lines):
         if line == "#EXT-X-DISCONTINUITY":
             assert lines[i + 1].startswith("#EXT-X-PROGRAM-DATE-TIME:")
-            uri = next(x for x in lines[i + 1:] if re.fullmatch(r"\d+\.m4s", x))
-            tagged.add(int(uri.split(".")[0]))
+            uri = next(x for x in lines[i + 1:] if x.startswith("seg/"))
+            tagged.add(int(uri[4:].split(".")[0]))
     assert tagged == set(discontinuities)
 
 
@@ -222,12 +219,17 @@ def test_discontinuity_sequence_is_written_when_not_zero(seq: int) -> None:
     assert tag(live(segments(3)), "#EXT-X-DISCONTINUITY-SEQUENCE") == []
 
 
-def test_the_first_segment_and_each_discontinuity_have_a_program_date_time() -> None:
-    # one date maps every segment after it (their durations add up): one per reload, not one
-    # per segment (each costs ~20 gzipped bytes on every 0.32 s reload)
-    segs = segments(4, last_parts=1, discontinuities=frozenset({2}))
+@given(first=st.integers(0, 1000), n=st.integers(3, 12),
+       discontinuities=st.frozensets(st.integers(0, 1012), max_size=3))
+def test_every_third_segment_and_each_discontinuity_have_a_program_date_time(
+        first: int, n: int, discontinuities: frozenset[int]) -> None:
+    # a date maps the segments after it: not one per segment (~20 gzipped bytes each on
+    # every 0.32 s reload); by number, so a listed segment never gains or loses its date
+    segs = segments(n, first=first, last_parts=1, discontinuities=discontinuities)
     pdts = [value(line) for line in tag(live(segs), "#EXT-X-PROGRAM-DATE-TIME")]
-    assert pdts == [format_pdt(segs[0].program_date_time), format_pdt(segs[2].program_date_time)]
+    assert pdts == [format_pdt(s.program_date_time) for s in segs
+                    if s.msn % 3 == 0 or s.discontinuity]
+    assert pdts  # any three consecutive segments hold a dated one
 
 
 def test_query_is_appended_to_every_uri() -> None:

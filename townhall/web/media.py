@@ -317,9 +317,7 @@ LIVE_ROUTES = [
     ("standard.m3u8", standard_multivariant),
     ("segments.m3u8", standard_playlist),
     ("init.mp4", init_section),
-    ("{msn}.{index}.m4s", part),  # the playlists' URIs (short: listed on every reload)
-    ("{msn}.m4s", segment),
-    ("seg/{msn}.m4s", segment),  # the longer URIs of earlier playlists, still answered
+    ("seg/{msn}.m4s", segment),
     ("part/{msn}.{index}.m4s", part),
 ]
 
@@ -333,7 +331,6 @@ routes = [
     *[Route(f"/live/{{space_id}}/{tail}", fn) for tail, fn in LIVE_ROUTES[1:]],
     Route("/replay/{space_id}/media.m3u8", replay_playlist),
     Route("/replay/{space_id}/init.mp4", replay_init),
-    Route("/replay/{space_id}/{msn}.m4s", replay_segment),
     Route("/replay/{space_id}/seg/{msn}.m4s", replay_segment),
     Route("/replay/{space_id}/manifest.json", replay_manifest),
     # /replay/ID.m4a and clips: townhall/web/signed_replay.py (with Content Credentials)
