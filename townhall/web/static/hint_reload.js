@@ -37,6 +37,8 @@
       const msn = u.searchParams.get("_HLS_msn"), part = u.searchParams.get("_HLS_part");
       if (u.pathname !== last.path || msn === null || part === null) return null;
       if (+msn !== last.msn || +part !== last.part) return null;
+      // a delta only where hls.js asked for one (after a failed merge it asks for the whole)
+      if (!u.searchParams.get("_HLS_skip") && /^#EXT-X-SKIP:/m.test(last.text)) return null;
       const pps = partsPerSegment(last.text), target = PART_TARGET.exec(last.text);
       if (!target || !pps || last.part >= pps || /#EXT-X-ENDLIST/.test(last.text)) return null;
       const m = HINT.exec(last.text);
@@ -44,10 +46,10 @@
         `#EXT-X-PART:DURATION=${target[1]},URI="${m[1]}",INDEPENDENT=YES`);
     }
 
-    function remember(url, text, isLocal) {
+    function remember(url, text) {
       const m = HINT.exec(text);
       last = m ? { path: new URL(url, location.href).pathname, text, msn: +m[2], part: +m[3],
-                   local: isLocal } : null;
+                   local: false } : null;
     }
 
     return class HintReloadLoader extends Base {
@@ -58,7 +60,9 @@
           const wrapped = Object.assign({}, callbacks, {
             onSuccess: (response, stats, ctx, details) => {
               if (ctx.type === "level" && typeof response.data === "string") {
-                remember(response.url || ctx.url, response.data, false);
+                // hls.js's own URL: the one it will ask again (xhrSetup may have put a
+                // renewed ticket into what was actually fetched)
+                remember(ctx.url, response.data);
               }
               onSuccess(response, stats, ctx, details);
             },
