@@ -38,32 +38,8 @@ def publish(window: LiveWindow, n_parts: int, start: int, breaks: set[int]) -> N
 
 
 def shape(pl: MediaPlaylist) -> list[tuple[object, ...]]:
-    return [(s.msn, s.duration, s.uri, s.discontinuity, [(p.msn, p.index, p.uri)
+    return [(s.msn, s.pdt, s.duration, s.uri, s.discontinuity, [(p.msn, p.index, p.uri)
              for p in s.parts]) for s in pl.segments]
-
-
-def dates(pl: MediaPlaylist, known: dict[int, float | None] | None = None
-          ) -> list[float | None]:
-    """Each segment's program date: its own EXT-X-PROGRAM-DATE-TIME, else what the player
-    already knew of it (`known`: a skipped segment's date from the playlist it held), else
-    the previous segment's date plus its duration (rfc8216bis §4.4.4.6); segments before
-    the first date count back from it, as hls.js does."""
-    out: list[float | None] = []
-    for i, s in enumerate(pl.segments):
-        prev = pl.segments[i - 1] if i else None
-        if s.pdt is not None:
-            out.append(s.pdt)
-        elif known and known.get(s.msn) is not None:
-            out.append(known[s.msn])
-        elif prev is not None and out[-1] is not None and prev.media_duration is not None:
-            out.append(out[-1] + prev.media_duration)
-        else:
-            out.append(None)
-    for i in range(len(out) - 2, -1, -1):  # before the first date: back from the next one
-        dur, after = pl.segments[i].media_duration, out[i + 1]
-        if out[i] is None and after is not None and dur is not None:
-            out[i] = after - dur
-    return out
 
 
 @settings(max_examples=150, deadline=None)
@@ -86,10 +62,6 @@ def test_a_delta_merged_into_the_previous_playlist_is_the_full_playlist(
         return
     assert merged.media_sequence == full.media_sequence
     assert shape(merged) == shape(full)
-    assert all(d is not None for d in dates(full))
-    held = dict(zip((s.msn for s in previous.segments), dates(previous), strict=True))
-    for m, f in zip(dates(merged, held), dates(full), strict=True):
-        assert m is not None and f is not None and abs(m - f) < 0.002
     assert (merged.hint, merged.part_hold_back, merged.ended) == \
         (full.hint, full.part_hold_back, full.ended)
 
@@ -127,7 +99,7 @@ def test_playlists_are_compressed_once_per_publication() -> None:
     body = window.render_bytes(gzipped=True)
     assert window.render_bytes(gzipped=True) is body  # the same bytes object: no recompress
     assert gzip.decompress(body) == window.render_bytes()
-    assert len(body) * 2 < len(window.render_bytes())
+    assert len(body) * 3 < len(window.render_bytes())
     publish(window, 1, 40, set())
     assert window.render_bytes(gzipped=True) is not body
 
