@@ -102,3 +102,19 @@ def test_playlists_are_compressed_once_per_publication() -> None:
     assert len(body) * 3 < len(window.render_bytes())
     publish(window, 1, 40, set())
     assert window.render_bytes(gzipped=True) is not body
+
+
+@given(n=st.integers(PPS, 200))
+def test_parts_are_listed_for_a_whole_segment_back_and_no_further_than_two(n: int) -> None:
+    # a joining hls.js starts within the listed parts (one segment plus the hold-back was
+    # too short: it joined a whole segment back); three target durations cost ~20 gzipped
+    # bytes more on every reload
+    window = new_window(8)
+    publish(window, n, 0, set())
+    pl = parse_media(window.render())
+    listed = [s for s in pl.segments if s.parts]
+    covered = sum(p.duration for s in listed for p in s.parts)
+    assert covered >= SEG - 1e-6
+    end = sum(s.media_duration or 0 for s in pl.segments)
+    start_of_first = end - sum(s.media_duration or 0 for s in listed)
+    assert end - start_of_first <= 2 * SEG + 1e-6  # starts within two segments of the end

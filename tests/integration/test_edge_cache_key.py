@@ -44,7 +44,8 @@ def test_random_query_strings_create_no_cache_entries_or_origin_fetches(
             files = cache_files(edge.prefix)
             for path in (uri, seg_uri, "init.mp4"):
                 for _ in range(15):
-                    r = client.get(f"{base}/{path}?r={secrets.token_hex(8)}&_HLS_msn=1")
+                    r = client.get(f"{base}/{path}?r={secrets.token_hex(8)}&_HLS_msn=1",
+                                   headers={"X-Cache-Debug": "1"})
                     assert r.status_code == 200 and r.headers["x-cache"] == "HIT", path
             assert origin_metrics(origin)["counters"]["media_ok"] == fetched
             assert cache_files(edge.prefix) == files

@@ -74,7 +74,8 @@ def test_playlists_reach_players_compressed_and_delta_updates_pass_the_edge(
             q = f"/media.m3u8?_HLS_msn={n // PPS}&_HLS_part={n % PPS}"
             # two clients with different Accept-Encoding strings: one origin fetch for both
             first = c.get(base + q, headers={"Accept-Encoding": "gzip, deflate, br"})
-            again = c.get(base + q, headers={"Accept-Encoding": "deflate, gzip"})
+            again = c.get(base + q, headers={"Accept-Encoding": "deflate, gzip",
+                                             "X-Cache-Debug": "1"})
             for r in (first, again):
                 assert r.headers["content-encoding"] == "gzip"
                 assert r.headers["vary"] == "Accept-Encoding"

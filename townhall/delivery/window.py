@@ -26,9 +26,15 @@ class LiveWindow:
         self.part_target = part_target
         self.parts_per_segment = parts_per_segment
         self.keep_segments = keep_segments
-        self.low_latency = LowLatency(part_target=part_target,
-                                      part_hold_back=round(hold_back_parts * part_target, 5),
-                                      parts_window=3 * segment_target)
+        part_hold_back = round(hold_back_parts * part_target, 5)
+        # parts are listed for the segments that start within two target durations of the
+        # end: never less than one whole segment of parts, where a joining hls.js starts
+        # (rfc8216bis §6.2.2 lets EXT-X-PART tags go "no longer at the live edge"; their
+        # parts stay fetchable while the segment is in the window). Three target durations
+        # (the SHOULD's bound) cost ~20 gzipped bytes more on every 0.32 s reload; one
+        # segment plus the hold-back made hls.js join a whole segment back (2.0 s from live).
+        self.low_latency = LowLatency(part_target=part_target, part_hold_back=part_hold_back,
+                                      parts_window=2 * segment_target)
         self.segments: OrderedDict[int, PlaylistSegment] = OrderedDict()
         self._parts: dict[tuple[int, int], bytes] = {}
         self._segment_bytes: dict[int, bytes] = {}

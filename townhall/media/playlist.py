@@ -122,6 +122,8 @@ def render_media(segments: Sequence[PlaylistSegment], *, segment_target: float,
         if s.discontinuity:
             # kept while listed, so a segment's discontinuity number never changes (§6.2.2)
             lines.append("#EXT-X-DISCONTINUITY")
+        # a date on every segment: measured, that costs ~16 gzipped bytes a reload more than
+        # every third, and players (the load tester too) place segments after a hole by them
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{format_pdt(s.program_date_time)}")
         if s.msn >= parts_from:
             for i, d in enumerate(s.part_durations):

@@ -46,6 +46,8 @@ from townhall.web.errors import error_response
 from townhall.web.record import withdrawn_replay
 
 M3U8 = "application/vnd.apple.mpegurl"
+# live media playlists: the other type rfc8216bis §4 names, 16 bytes shorter on every reload
+MEDIA_M3U8 = "audio/mpegurl"
 Handler = Callable[[Request], Awaitable[Response]]
 SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -149,7 +151,7 @@ def _playlist(request: Request, window: LiveWindow, control: str, *, delta: bool
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     return Response(window.render_bytes(delta=delta, gzipped=gzipped, standard=standard),
-                    media_type=M3U8, headers=headers)
+                    media_type=MEDIA_M3U8, headers=headers)
 
 
 async def standard_playlist(request: Request) -> Response:
@@ -165,7 +167,7 @@ async def standard_playlist(request: Request) -> Response:
 async def init_section(request: Request) -> Response:
     _, program = _live(request)
     return Response(program.window.init, media_type="audio/mp4",
-                    headers={"Cache-Control": cache.IMMUTABLE})
+                    headers={"Cache-Control": cache.LIVE_MEDIA})
 
 
 def _int_param(request: Request, name: str) -> int:
@@ -183,7 +185,7 @@ async def segment(request: Request) -> Response:
         return error_response(404, "segment_not_available",
                               "that segment is not in the live window (too old or not yet "
                               "complete)")
-    return Response(data, media_type="audio/mp4", headers={"Cache-Control": cache.IMMUTABLE})
+    return Response(data, media_type="audio/mp4", headers={"Cache-Control": cache.LIVE_MEDIA})
 
 
 async def part(request: Request) -> Response:
@@ -198,7 +200,7 @@ async def part(request: Request) -> Response:
             data = window.part(msn, index)
             assert data is not None
             return Response(data, media_type="audio/mp4",
-                            headers={"Cache-Control": cache.IMMUTABLE})
+                            headers={"Cache-Control": cache.LIVE_MEDIA})
         remaining = deadline - loop.time()
         if verdict is Verdict.GONE or remaining <= 0:
             status = 404 if verdict is Verdict.GONE else 503

@@ -51,6 +51,8 @@ export function createPlayer(audio, spaceId, on = {}) {
         // stall for everyone who was waiting for the space to start)
         initialLiveManifestSize: 2,
         xhrSetup: (xhr, u) => { xhr.open("GET", withTicket(u), true); },
+        // every second blocking reload answered from the preload hint (static/hint_reload.js)
+        pLoader: live && window.thHintReloads ? window.thHintReloads(Hls) : undefined,
       });
       hls.on(Hls.Events.ERROR, (_, data) => {
         state.errors.push({ type: data.type, details: data.details, fatal: data.fatal });
