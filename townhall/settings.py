@@ -56,6 +56,9 @@ class Settings:
     # at this depth its decoder waits and its socket is no longer read, so TCP paces an
     # unpaced or bursty sender (as Icecast does); bursts up to this long are absorbed
     ingest_overshoot_ms: int = 1000  # audio beyond ingest_buffer_ms + this is dropped (counted)
+    ingest_catch_up: float = 0.03  # a push source that stays ahead of the program without a
+    # quiet moment to skip (music, noise) is played this fraction faster until it is not
+    # (every sample heard; pitch up by the same fraction meanwhile; 0 turns it off)
     block_reload_target_durations: float = 3.0  # §6.2.5.2: 503 after this many
     status_refresh_s: float = 0.5  # a details document is re-rendered at most this often
     listener_window_s: float = 10.0  # a listener counts while seen this recently
@@ -254,6 +257,8 @@ class Settings:
             raise ValueError("speaker_ceiling_ms must exceed speaker_prebuffer_ms")
         if self.ingest_buffer_ms <= self.jitter_prebuffer_ms or self.ingest_overshoot_ms < 0:
             raise ValueError("ingest_buffer_ms must exceed jitter_prebuffer_ms")
+        if not 0 <= self.ingest_catch_up <= 0.1:
+            raise ValueError("ingest_catch_up must be between 0 and 0.1")
         if self.end_play_out_s < 0:
             raise ValueError("end_play_out_s must not be negative")
         parse_cors_origins(self.cors_origins)

@@ -342,3 +342,37 @@ def test_a_bursty_paced_source_is_never_shed() -> None:
         for _ in range(50):
             jb.read(n)
     assert jb.skipped == 0 and jb.dropped == 0
+
+
+def test_a_never_quiet_paced_source_with_a_standing_backlog_catches_up_by_playing_faster(
+        ) -> None:
+    n = 960
+    jb = JitterBuffer(prebuffer=n, ceiling=400_000, high=300_000, catch_up=0.03)
+    jb.write(ramp(0, 25 * n))  # a start-up burst of 0.5 s, then real time, never quiet
+    out = []
+    for _ in range(1500):  # 30 s
+        jb.write(ramp(0, n))
+        out.append(jb.read(n))
+    assert jb.skipped == 0 and jb.dropped == 0
+    assert jb.caught_up >= 20 * n  # most of the backlog is gone...
+    assert jb.buffered <= 4 * n  # ...down to about the prebuffer (and never below it)
+    assert min(float(b.min()) for b in out[100:]) >= 0.25  # no gap: every block is audio
+
+
+def test_catching_up_never_speeds_a_source_that_runs_ahead_or_comes_in_bursts() -> None:
+    n = 960
+    ahead = JitterBuffer(prebuffer=100, ceiling=20_000, high=10_000, catch_up=0.03)
+    bursty = JitterBuffer(prebuffer=n, ceiling=400_000, high=300_000, catch_up=0.03)
+    for _ in range(20):
+        bursty.write(ramp(0, 50 * n))
+        for _block in range(50):
+            ahead.write(ramp(0, 10_000 - ahead.buffered))  # refills to `high` every read
+            ahead.read(n)
+            bursty.read(n)
+    assert ahead.caught_up == 0 and bursty.caught_up == 0
+
+
+def test_the_mixer_speeds_up_only_paced_sources() -> None:
+    mixer = Mixer(prebuffer=0, ceiling=10_000, catch_up=0.03)
+    assert mixer.add_source("push", high=5000).catch_up == 0.03
+    assert mixer.add_source("speaker").catch_up == 0.0

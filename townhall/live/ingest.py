@@ -68,8 +68,10 @@ class IngestSession:
         rate = self._rate
         dropped = self.dropped_samples + (self.buffer.dropped if self.buffer else 0)
         skipped = self.buffer.skipped if self.buffer else 0
+        caught_up = self.buffer.caught_up if self.buffer else 0
         return {"seconds_dropped": round(dropped / rate, 3),
-                "seconds_skipped": round(skipped / rate, 3)}
+                "seconds_skipped": round(skipped / rate, 3),
+                "seconds_caught_up": round(caught_up / rate, 3)}
 
     @property
     def error(self) -> str | None:

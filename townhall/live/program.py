@@ -58,7 +58,7 @@ class Program:
                                  hold_back_parts=settings.part_hold_back_parts)
         rate_ms = settings.sample_rate // 1000
         self.mixer = Mixer(settings.jitter_prebuffer_ms * rate_ms,
-                           settings.jitter_ceiling_ms * rate_ms)
+                           settings.jitter_ceiling_ms * rate_ms, settings.ingest_catch_up)
         self._changed = asyncio.Event()
         self._clock: asyncio.Task[None] | None = None
         self._paused = False

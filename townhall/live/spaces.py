@@ -92,7 +92,8 @@ class Spaces:
         self.latency_tier: Callable[[LiveSpace, int, float], dict[str, str]] | None = None
         self.audience: dict[str, Audience] = {}
         # push sources' audio not heard as sent, summed over the sources that left (seconds)
-        self.ingest_losses: dict[str, float] = {"seconds_dropped": 0.0, "seconds_skipped": 0.0}
+        self.ingest_losses: dict[str, float] = {"seconds_dropped": 0.0, "seconds_skipped": 0.0,
+                                                "seconds_caught_up": 0.0}
         # asked before a source is attached to a space (hosting quotas); raises SpaceError
         self.admit_source: Callable[[LiveSpace], None] | None = None
         # descriptors kept for the recorders, borrowed when the table is full (set at start)
@@ -511,7 +512,8 @@ class Spaces:
             space.program.write(session.name, pcm)
 
     def ingest_metrics(self) -> dict[str, float]:
-        """Audio of push sources dropped (counted, logged) or skipped, in seconds, all time."""
+        """Audio of push sources dropped (counted, logged), skipped, or played faster to
+        catch up (every sample heard), in seconds, all time."""
         totals = dict(self.ingest_losses)
         for space in self._spaces.values():
             if space.ingest is not None:

@@ -32,10 +32,15 @@ class JitterBuffer:
     write beyond `ceiling` drops only the overflow (counted), and quiet blocks are skipped
     only once the source has kept the buffer deep, without filling it, for STEADY_WINDOW
     (a start-up burst of a real-time source; never the backlog of a source that runs ahead
-    of real time, nor the gap between a bursty source's bursts).
+    of real time, nor the gap between a bursty source's bursts). A source that is never
+    quiet (music, a room, noise) would keep that latency for the whole show: in the same
+    condition its blocks are played `catch_up` faster (resampled: every sample is heard,
+    pitch raised by that fraction while it lasts) until the excess is gone; counted in
+    `caught_up`.
     """
 
-    def __init__(self, prebuffer: int, ceiling: int, high: int | None = None) -> None:
+    def __init__(self, prebuffer: int, ceiling: int, high: int | None = None,
+                 catch_up: float = 0.0) -> None:
         if prebuffer < 0 or ceiling <= prebuffer:
             raise ValueError("need 0 <= prebuffer < ceiling")
         if high is not None and not prebuffer < high <= ceiling:
@@ -51,6 +56,8 @@ class JitterBuffer:
         self.underruns = 0
         self.dropped = 0  # samples discarded because the source ran ahead of the ceiling
         self.skipped = 0  # quiet samples skipped to bring the latency back to the prebuffer
+        self.catch_up = catch_up  # fraction faster a deep paced buffer is played (0: never)
+        self.caught_up = 0  # samples of latency shed by playing faster (all of them heard)
         # paced sources: the lowest depth and whether the buffer was full, this window and
         # the last one
         self._window_read = 0
@@ -120,6 +127,11 @@ class JitterBuffer:
                and self._may_shed(n) and level_dbfs(block) < QUIET_DBFS):
             self.skipped += n
             block = self._take(n)
+        extra = round(n * self.catch_up)
+        if (extra and self.high is not None and not self.draining
+                and self.buffered >= self.prebuffer + n + extra and self._may_shed(n + extra)):
+            block = _squeeze(np.concatenate([block, self._take(extra)]), n)
+            self.caught_up += extra
         self._track(n)
         return block
 
@@ -141,6 +153,13 @@ class JitterBuffer:
             self._window_read, self._filled = 0, self.buffered >= self.high
 
 
+def _squeeze(block: Pcm, n: int) -> Pcm:
+    """`block` resampled to n samples (linear; its first and last samples kept, so
+    consecutive blocks join without a step)."""
+    at = np.linspace(0.0, len(block) - 1, n)
+    return np.interp(at, np.arange(len(block)), block).astype(np.float32)
+
+
 @dataclass
 class SourceState:
     buffer: JitterBuffer
@@ -156,9 +175,10 @@ def level_dbfs(block: Pcm) -> float:
 
 
 class Mixer:
-    def __init__(self, prebuffer: int, ceiling: int) -> None:
+    def __init__(self, prebuffer: int, ceiling: int, catch_up: float = 0.0) -> None:
         self.prebuffer = prebuffer
         self.ceiling = ceiling
+        self.catch_up = catch_up  # for paced sources (see JitterBuffer)
         self.sources: dict[str, SourceState] = {}
         # what each unmuted source added to the last pull (before clipping): a speaker's
         # mix-minus is the sum of everyone else's contribution
@@ -182,7 +202,8 @@ class Mixer:
         if name in self.sources:
             raise ValueError(f"source {name!r} is already mixed")
         state = SourceState(JitterBuffer(self.prebuffer if prebuffer is None else prebuffer,
-                                         self.ceiling if ceiling is None else ceiling, high))
+                                         self.ceiling if ceiling is None else ceiling, high,
+                                         self.catch_up if high is not None else 0.0))
         self.sources[name] = state
         return state.buffer
 
