@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from townhall.simulate.model import Capacities, Deployment, steady_state
+from townhall.simulate.model import Capacities, Deployment, Player, steady_state
 
 
 def test_the_measured_edge_figure_plans_one_four_core_edge_for_12500_ll_listeners() -> None:
     caps = Capacities(edge_cores=4)
     assert caps.edge_rps == 39_000 * 4
-    d = steady_state(Deployment(12_500, capacities=caps))
+    # measured with the load tester's players: a blocking reload every part
+    d = steady_state(Deployment(12_500, capacities=caps, player=Player(reloads_per_part=1.0)))
     # 12,500 listeners at about 6.2 requests/s: one 4-worker edge, as measured (2.3 cores)
     assert d["edges"] == 1
     assert d["edge_requests_per_s"] / caps.edge_requests_per_s_per_core < 2.5

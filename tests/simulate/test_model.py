@@ -7,9 +7,15 @@ from hypothesis import strategies as st
 from townhall.simulate.model import Capacities, Deployment, Player, join_storm, steady_state
 
 
-def test_ll_listener_asks_a_playlist_and_a_part_per_part() -> None:
-    rates = Player(part_s=0.25, details_poll_s=2, ticket_ttl_s=100).requests_per_s()
+def test_a_stock_ll_listener_asks_a_playlist_and_a_part_per_part() -> None:
+    rates = Player(part_s=0.25, details_poll_s=2, ticket_ttl_s=100,
+                   reloads_per_part=1.0).requests_per_s()
     assert rates == {"playlist": 4.0, "part": 4.0, "details": 0.5, "renew": 0.02}
+
+
+def test_the_pages_ll_listener_asks_a_playlist_every_second_part() -> None:
+    rates = Player(part_s=0.25, details_poll_s=2, ticket_ttl_s=100).requests_per_s()
+    assert rates == {"playlist": 2.0, "part": 4.0, "details": 0.5, "renew": 0.02}
 
 
 def test_edges_collapse_listeners_so_origin_fills_grow_with_edges_not_listeners() -> None:

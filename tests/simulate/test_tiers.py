@@ -19,7 +19,8 @@ def test_the_standard_tier_needs_fewer_requests_and_fewer_bytes_than_low_latency
     low = steady_state(Deployment(1_300_000, player=Player(mode="ll")))
     std = steady_state(Deployment(1_300_000, player=Player(mode="plain",
                                                            playlist_bytes=213)))
-    assert low["per_listener_requests_per_s"] == pytest.approx(6.75, abs=0.01)
+    # the page's hls.js: a part every 0.32 s, a reload every second part, details every 2 s
+    assert low["per_listener_requests_per_s"] == pytest.approx(5.19, abs=0.01)
     assert 1.0 <= std["per_listener_requests_per_s"] <= 2.0  # one or two a second
     assert std["wire_kbps_per_listener"] < low["wire_kbps_per_listener"]
     assert 64 < std["wire_kbps_per_listener"] < 80  # audio plus a little

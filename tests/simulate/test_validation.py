@@ -102,7 +102,7 @@ def test_model_predicts_edge_and_origin_request_rates_of_a_real_edge_within_ten_
     generator_rps = sum(sent) / len(sent)
 
     player = Player(mode="ll", part_s=PART_S, segment_s=SEGMENT_S, details_poll_s=math.inf,
-                    ticket_ttl_s=SEAT_TTL_S)
+                    ticket_ttl_s=SEAT_TTL_S, reloads_per_part=1.0)  # the load tester's
     model = steady_state(Deployment(LISTENERS, player=player, edges=1))
     # these listeners poll no details (details_poll_s=inf: the model fills none either)
     predicted_origin = model["origin_fill_requests_per_s"]

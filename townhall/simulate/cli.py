@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--part", type=float, default=0.32, help="part duration, s")
     p.add_argument("--segment", type=float, default=2.24, help="segment duration, s")
     p.add_argument("--bitrate", type=int, default=64_000)
+    p.add_argument("--reloads-per-part", type=float, default=0.5,
+                   help="LL playlist reloads per part: 0.5 for the page's hls.js (it answers "
+                        "every second one from the preload hint), 1 for stock LL players")
     p.add_argument("--ticket-ttl", type=float, default=120.0,
                    help="shortest ticket lifetime, s (the server's seat_ttl_s)")
     p.add_argument("--ticket-ttl-max", type=float, default=1800.0,
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                          ticket_ttl_s=args.ticket_ttl,
                          ticket_ttl_max_s=max(args.ticket_ttl, args.ticket_ttl_max),
                          renewals_per_s_per_space=args.renewals_budget,
+                         reloads_per_part=args.reloads_per_part,
                          playlist_bytes=LL_PLAYLIST_BYTES if m == "ll"
                          else STANDARD_PLAYLIST_BYTES) for m in modes}
     sizes = [int(n) for n in (args.listeners or [1.3e6, 8e6])]

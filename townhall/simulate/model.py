@@ -29,12 +29,18 @@ from typing import Any
 
 from townhall.admission.waiting_room import renewal_lifetime
 
-# HTTP/1.1 response headers from an nginx edge: 204 bytes on a part, 272 on a playlist
-# (measured, issue 12); HTTP/2's header compression would take most of it away
+# HTTP/1.1 response headers from an nginx edge, measured in Chromium (tests/wire_budget.py):
+# 142 bytes on a live part, 219 on a playlist; about 240 on other answers (details).
+# HTTP/2's header compression would take most of it away
+PART_HEADER_BYTES = 142
+PLAYLIST_HEADER_BYTES = 219
 HTTP_OVERHEAD_BYTES = 240
-FMP4_OVERHEAD = 1.068  # moof/mdat boxes: 2,734 bytes per 0.32 s part of 64 kb/s audio
+FMP4_OVERHEAD = 1.064  # moof/mdat boxes: 164 bytes per 0.32 s part of 64 kb/s audio
 # playlists as they cross the wire, gzip-compressed once per publication at the origin:
-LL_PLAYLIST_BYTES = 380  # an LL-HLS delta update (measured at the default window)
+LL_PLAYLIST_BYTES = 367  # an LL-HLS delta update (measured at the default window)
+# the page's hls.js answers every second blocking reload from the preload hint
+# (static/hint_reload.js); a stock LL player reloads once per part (1.0)
+PAGE_RELOADS_PER_PART = 0.5
 STANDARD_PLAYLIST_BYTES = 213  # the standard tier's playlist, whole segments only
 
 
@@ -44,6 +50,7 @@ class Player:
     part_s: float = 0.32
     segment_s: float = 2.24
     playlist_bytes: int = LL_PLAYLIST_BYTES  # one playlist response's body on the wire
+    reloads_per_part: float = PAGE_RELOADS_PER_PART  # LL playlist requests per part
     details_poll_s: float = 2.0  # the page polls the details document this often
     ticket_ttl_s: float = 120.0  # renewed at half of it (the shortest lifetime)
     ticket_ttl_max_s: float = 120.0  # the longest, for a big uncapped audience
@@ -58,7 +65,7 @@ class Player:
         """What one listener asks its edge for, per second, by kind, in an audience of
         `listeners` (the ticket lifetime depends on it)."""
         if self.mode == "ll":
-            media = {"playlist": 1 / self.part_s, "part": 1 / self.part_s}
+            media = {"playlist": self.reloads_per_part / self.part_s, "part": 1 / self.part_s}
         elif self.mode == "plain":
             media = {"playlist": 1 / self.segment_s, "segment": 1 / self.segment_s}
         else:
@@ -129,9 +136,10 @@ def steady_state(d: Deployment) -> dict[str, Any]:
     cacheable = {k: v for k, v in per_listener.items() if k != "renew"}
     edge_rps = d.listeners * sum(per_listener.values())  # renewals pass through the edges
     media_bytes = d.bitrate_bps / 8 * FMP4_OVERHEAD
-    playlist_bytes = per_listener["playlist"] * (p.playlist_bytes + HTTP_OVERHEAD_BYTES)
-    other_bytes = (per_listener.get("part", 0) + per_listener.get("segment", 0)
-                   + per_listener["details"]) * HTTP_OVERHEAD_BYTES + per_listener["details"] * 900
+    playlist_bytes = per_listener["playlist"] * (p.playlist_bytes + PLAYLIST_HEADER_BYTES)
+    other_bytes = ((per_listener.get("part", 0) + per_listener.get("segment", 0))
+                   * PART_HEADER_BYTES
+                   + per_listener["details"] * (HTTP_OVERHEAD_BYTES + 900))
     egress_bps = d.listeners * (media_bytes + playlist_bytes + other_bytes) * 8
     edges = d.edges or max(
         _ceil(edge_rps / (c.edge_rps * d.headroom)),
