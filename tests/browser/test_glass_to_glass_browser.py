@@ -117,6 +117,12 @@ DISTANCE_JS = """() => {
   return [(Date.now() - h.playingDate.getTime()) / 1000, h.latency];
 }"""
 CLOCK_JS = "() => performance.timeOrigin + performance.now()"
+# the element's seeks and waits from the start (media events reach a capturing listener)
+EVENTS_JS = """window.glassEvents = [];
+for (const name of ["seeking", "waiting", "playing"]) {
+  document.addEventListener(name, (e) => window.glassEvents.push(
+    [name, Math.round(performance.now()), e.target.currentTime]), true);
+}"""
 CATCH_UP_LIMIT_S = 45  # from the source's start: its start-up backlog is shed by then
 CATCH_UP_DONE_S = 3  # the origin's seconds_caught_up unchanged this long: done
 
@@ -182,6 +188,7 @@ def test_an_hls_js_listener_behind_the_edge_hears_a_pushed_mark_within_the_laten
     started = time.time()
     try:
         origin.wait_on_air(doc["id"], timeout=30)
+        page.add_init_script(EVENTS_JS)
         page.goto(doc["page_url"])
         assert doc["page_url"].startswith(edge.url)
         expect(page.locator("#state")).to_have_text("live")
@@ -227,6 +234,7 @@ def test_an_hls_js_listener_behind_the_edge_hears_a_pushed_mark_within_the_laten
               f"{statistics.median(outs) if outs else float('nan'):.3f} s; clock offset "
               f"{offset * 1000:.1f} ms; ingest caught up {caught_up:.2f} s, settled "
               f"{start - started:.1f} s after the source started")
+        print("element events (name, ms, position):", page.evaluate("window.glassEvents"))
         print("heard (s into the window):", [round(w - start, 2) for w in window])
         print("glass to glass, in order:", [round(x, 3) for x in matched])
         assert len(glass) >= max(5, len(sent) - 1), (glass, window, pushes)
