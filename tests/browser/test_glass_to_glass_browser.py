@@ -10,10 +10,12 @@ AudioWorklet -> the destination, so the element still plays): the worklet finds 
 sample by sample, as bench/marks.py's OnsetFinder does on decoded audio.
 
 What "heard" means here: the wall time the browser's audio graph renders the beep's first loud
-sample, i.e. the media element has decoded it and is playing it out; the audio sink's own
-output latency (the device buffer, none with headless Chromium's fake output) is not part of
-it. The page's clock (performance.timeOrigin + performance.now()) is the test's time.time()
-on the same machine; their offset is measured and removed.
+sample, i.e. the media element has decoded it and is playing it out (stamped when the page
+receives the worklet's message: a busy page thread only adds to it); the audio sink's own
+output latency (the device buffer: ctx.outputLatency, 0.03 s with headless Chromium's fake
+output, printed) is not part of it. The page's clock (performance.timeOrigin +
+performance.now()) is the test's time.time() on the same machine; their offset is measured
+and removed.
 
 Measured after the join has settled and after the origin's ingest catch-up has shed the push
 source's start-up backlog (about 20 s into the show; before that a mark takes up to ~0.15 s
