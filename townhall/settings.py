@@ -57,8 +57,8 @@ class Settings:
     # unpaced or bursty sender (as Icecast does); bursts up to this long are absorbed
     ingest_overshoot_ms: int = 1000  # audio beyond ingest_buffer_ms + this is dropped (counted)
     ingest_catch_up: float = 0.03  # a push source that stays ahead of the program without a
-    # quiet moment to skip (music, noise) is played this fraction faster until it is not
-    # (every sample heard; pitch up by the same fraction meanwhile; 0 turns it off)
+    # quiet moment to skip (music, noise) is shortened by at most this fraction, one pitch
+    # period at a time (pitch kept, 5 ms cross-fades), until it is not; 0 turns it off
     block_reload_target_durations: float = 3.0  # §6.2.5.2: 503 after this many
     status_refresh_s: float = 0.5  # a details document is re-rendered at most this often
     listener_window_s: float = 10.0  # a listener counts while seen this recently

@@ -21,6 +21,8 @@ import numpy.typing as npt
 Pcm = npt.NDArray[np.float32]
 SILENCE_DBFS = -120.0
 QUIET_DBFS = -50.0  # blocks this quiet may be skipped to shed excess latency
+MIN_LAG, MAX_LAG = 120, 720  # samples (2.5-15 ms at 48 kHz): one pitch period or a few
+XFADE = 240  # samples (5 ms) of cross-fade where a catching-up source is shortened
 STEADY_WINDOW = 96_000  # samples read (2 s at 48 kHz) over which a paced source's low water is
 # judged: latency is shed only from a buffer that stayed deep for that long without being full
 
@@ -34,9 +36,10 @@ class JitterBuffer:
     (a start-up burst of a real-time source; never the backlog of a source that runs ahead
     of real time, nor the gap between a bursty source's bursts). A source that is never
     quiet (music, a room, noise) would keep that latency for the whole show: in the same
-    condition its blocks are played `catch_up` faster (resampled: every sample is heard,
-    pitch raised by that fraction while it lasts) until the excess is gone; counted in
-    `caught_up`.
+    condition it is shortened by at most the fraction `catch_up` of what is played, one
+    pitch period at a time (the lag where the waveform best repeats itself, 2.5-15 ms,
+    cross-faded over 5 ms, as a jitter buffer's "accelerate" does: the pitch is kept),
+    until the excess is gone; counted in `caught_up`.
     """
 
     def __init__(self, prebuffer: int, ceiling: int, high: int | None = None,
@@ -57,7 +60,8 @@ class JitterBuffer:
         self.dropped = 0  # samples discarded because the source ran ahead of the ceiling
         self.skipped = 0  # quiet samples skipped to bring the latency back to the prebuffer
         self.catch_up = catch_up  # fraction faster a deep paced buffer is played (0: never)
-        self.caught_up = 0  # samples of latency shed by playing faster (all of them heard)
+        self.caught_up = 0  # samples of latency shed by shortening (a period at a time)
+        self._catch_up_budget = 0.0  # samples this source may still be shortened by
         # paced sources: the lowest depth and whether the buffer was full, this window and
         # the last one
         self._window_read = 0
@@ -127,13 +131,37 @@ class JitterBuffer:
                and self._may_shed(n) and level_dbfs(block) < QUIET_DBFS):
             self.skipped += n
             block = self._take(n)
-        extra = round(n * self.catch_up)
-        if (extra and self.high is not None and not self.draining
-                and self.buffered >= self.prebuffer + n + extra and self._may_shed(n + extra)):
-            block = _squeeze(np.concatenate([block, self._take(extra)]), n)
-            self.caught_up += extra
+        if (self.catch_up and self.high is not None and not self.draining
+                and self.buffered >= self.prebuffer + n + MAX_LAG
+                and self._may_shed(n + MAX_LAG)):
+            self._catch_up_budget += n * self.catch_up
+            if self._catch_up_budget >= MAX_LAG:
+                block = self._shorten(block)
         self._track(n)
         return block
+
+    def _shorten(self, block: Pcm) -> Pcm:
+        """`block` (just read) and what follows it, one lag shorter: the lag where the
+        waveform best repeats itself, joined by a cross-fade; the rest is put back."""
+        n = len(block)
+        x = np.concatenate([block, self._take(MAX_LAG)])
+        lag = best_lag(x)
+        fade = np.linspace(0.0, 1.0, XFADE, dtype=np.float32)
+        out = x[lag:lag + n].copy()
+        out[:XFADE] = x[:XFADE] * (1 - fade) + x[lag:lag + XFADE] * fade
+        self._unread(x[lag + n:])
+        self._catch_up_budget -= lag
+        self.caught_up += lag
+        return out
+
+    def _unread(self, samples: Pcm) -> None:
+        if len(samples) == 0:
+            return
+        if self._chunks and self._head:
+            self._chunks[0] = self._chunks[0][self._head:]
+        self._chunks.appendleft(samples)
+        self._head = 0
+        self.buffered += len(samples)
 
     def _may_shed(self, n: int) -> bool:
         if self.high is None:
@@ -153,11 +181,16 @@ class JitterBuffer:
             self._window_read, self._filled = 0, self.buffered >= self.high
 
 
-def _squeeze(block: Pcm, n: int) -> Pcm:
-    """`block` resampled to n samples (linear; its first and last samples kept, so
-    consecutive blocks join without a step)."""
-    at = np.linspace(0.0, len(block) - 1, n)
-    return np.interp(at, np.arange(len(block)), block).astype(np.float32)
+def best_lag(x: Pcm) -> int:
+    """The lag in [MIN_LAG, MAX_LAG] at which x's first XFADE samples best repeat
+    (normalised cross-correlation): a whole number of pitch periods for voiced or tonal
+    audio, so cutting it keeps the pitch; any lag is as good for noise."""
+    head = x[:XFADE].astype(np.float64)
+    tail = x[MIN_LAG:MAX_LAG + XFADE].astype(np.float64)
+    dots = np.correlate(tail, head, mode="valid")
+    energy = np.convolve(tail * tail, np.ones(XFADE), mode="valid")
+    score = dots / np.sqrt(energy * float(head @ head) + 1e-12)
+    return MIN_LAG + int(np.argmax(score))
 
 
 @dataclass

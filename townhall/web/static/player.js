@@ -7,15 +7,26 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const jitter = (s) => (s * 1000) * (0.8 + Math.random() * 0.4);
 
 let hlsLoading = null;
+function loadScript(src) {
+  return new Promise((resolve) => {
+    const s = document.createElement("script");
+    s.src = src;
+    s.onload = () => resolve(true);
+    s.onerror = () => resolve(false);
+    document.head.appendChild(s);
+  });
+}
 function loadHls() {
   if (window.Hls) return Promise.resolve(window.Hls);
   if (!hlsLoading) {
-    hlsLoading = new Promise((resolve) => {
-      const s = document.createElement("script");
-      s.src = "/static/vendor/hls.min.js";
-      s.onload = () => resolve(window.Hls);
-      s.onerror = () => { hlsLoading = null; resolve(null); };
-      document.head.appendChild(s);
+    // hls.js and its playlist loader (static/hint_reload.js): only once there is something
+    // to play, so a page before the start stays within its weight
+    hlsLoading = Promise.all([
+      loadScript("/static/vendor/hls.min.js"),
+      window.thHintReloads ? true : loadScript("/static/hint_reload.js"),
+    ]).then(([ok]) => {
+      if (!ok) hlsLoading = null;
+      return ok ? window.Hls : null;
     });
   }
   return hlsLoading;
