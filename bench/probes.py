@@ -58,7 +58,24 @@ class ProbePlayer(Player):
         super()._arrive(span, arrival, window)
 
 
-class TownhallProbe(Listener):
+class HlsCapture:
+    """What an HLS probe keeps (its init section here, its fragments through ProbePlayer) and
+    when it heard each mark. Mixed in before the listener class it probes."""
+
+    capture: Capture
+    player: ProbePlayer
+
+    async def media(self, what: str, uri: str, query: str = "") -> Response | None:
+        resp: Response | None = await super().media(what, uri, query)  # type: ignore[misc]
+        if resp is not None and what == "init":
+            self.capture.init = resp.body
+        return resp
+
+    def heard(self, pushes: list[float]) -> list[Heard]:
+        return self.capture.hls_heard(self.player.playback, pushes)
+
+
+class TownhallProbe(HlsCapture, Listener):
     def __init__(self, index: int, config: LoadConfig, target: Target, source: str,
                  tally: Tally) -> None:
         super().__init__(index, config, target, source, tally, random.Random(index))
@@ -66,30 +83,12 @@ class TownhallProbe(Listener):
         self.player = ProbePlayer(self, tally, self.capture, low_latency=config.mode == "ll",
                                   preload=config.ll_preload)
 
-    async def media(self, what: str, uri: str, query: str = "") -> Response | None:
-        resp = await super().media(what, uri, query)
-        if resp is not None and what == "init":
-            self.capture.init = resp.body
-        return resp
 
-    def heard(self, pushes: list[float]) -> list[Heard]:
-        return self.capture.hls_heard(self.player.playback, pushes)
-
-
-class StaticHlsProbe(StaticHlsListener):
+class StaticHlsProbe(HlsCapture, StaticHlsListener):
     def __init__(self, target: Target, source: str, tally: Tally) -> None:
         super().__init__(target, source, tally)
         self.capture = Capture()
         self.player = ProbePlayer(self, tally, self.capture, low_latency=False, preload=False)
-
-    async def media(self, what: str, uri: str, query: str = "") -> Response | None:
-        resp = await super().media(what, uri, query)
-        if resp is not None and what == "init":
-            self.capture.init = resp.body
-        return resp
-
-    def heard(self, pushes: list[float]) -> list[Heard]:
-        return self.capture.hls_heard(self.player.playback, pushes)
 
 
 class IcecastProbe(ProgressiveListener):
