@@ -64,7 +64,8 @@ class IngestSession:
 
     def losses(self) -> dict[str, float]:
         """Seconds of what this source sent that were not heard as sent: dropped (counted,
-        never silent) and quiet blocks skipped to shed a real-time source's latency."""
+        never silent), quiet blocks skipped and pitch periods cut (caught up) to shed a
+        real-time source's latency."""
         rate = self._rate
         dropped = self.dropped_samples + (self.buffer.dropped if self.buffer else 0)
         skipped = self.buffer.skipped if self.buffer else 0

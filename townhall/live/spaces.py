@@ -512,8 +512,8 @@ class Spaces:
             space.program.write(session.name, pcm)
 
     def ingest_metrics(self) -> dict[str, float]:
-        """Audio of push sources dropped (counted, logged), skipped, or played faster to
-        catch up (every sample heard), in seconds, all time."""
+        """Audio of push sources dropped (counted, logged), skipped in quiet moments, or cut a
+        pitch period at a time to catch up (`seconds_caught_up`), in seconds, all time."""
         totals = dict(self.ingest_losses)
         for space in self._spaces.values():
             if space.ingest is not None:
