@@ -376,3 +376,22 @@ def test_the_mixer_speeds_up_only_paced_sources() -> None:
     mixer = Mixer(prebuffer=0, ceiling=10_000, catch_up=0.03)
     assert mixer.add_source("push", high=5000).catch_up == 0.03
     assert mixer.add_source("speaker").catch_up == 0.0
+
+
+def test_catching_up_keeps_the_pitch_of_a_tone() -> None:
+    rate, n = 48_000, 1024
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * np.arange(60 * rate) / rate)).astype(np.float32)
+    jb = JitterBuffer(prebuffer=n, ceiling=400_000, high=300_000, catch_up=0.03)
+    jb.write(tone[:25 * n])  # a start-up burst, then real time
+    at, out = 25 * n, []
+    for _ in range(1200):
+        jb.write(tone[at:at + n])
+        at += n
+        out.append(jb.read(n))
+    assert jb.caught_up >= 15 * n and jb.dropped == 0
+    played = np.concatenate(out[-600:])  # while and after it caught up
+    spectrum = np.abs(np.fft.rfft(played * np.hanning(len(played))))
+    peak = float(np.fft.rfftfreq(len(played), 1 / rate)[int(np.argmax(spectrum))])
+    assert abs(peak - 1000) < 2, peak
+    # no click where it was cut: consecutive samples never jump more than the tone does
+    assert float(np.max(np.abs(np.diff(np.concatenate(out))))) < 0.5 * 2 * np.pi * 1000 / rate * 1.5
