@@ -77,6 +77,11 @@ class RequestHead:
             return "length"
         return "eof"
 
+    def body(self) -> tuple[str, int | None]:
+        """(framing, its Content-Length when the framing is 'length')."""
+        framing = self.framing()
+        return framing, self.content_length() if framing == "length" else None
+
     def content_length(self) -> int:
         value = self.headers["content-length"]
         # RFC 9112 §6.3: an invalid Content-Length is an unrecoverable framing error

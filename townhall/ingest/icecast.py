@@ -163,8 +163,7 @@ class IngestServer:
                             "ingest_relay_url at the edge, not at an ingest port)")
             creds = head.credentials()
             session = self.spaces.open_ingest(space_id, creds[1] if creds else None)
-            framing = head.framing()
-            length = head.content_length() if framing == "length" else None
+            framing, length = head.body()
         except HttpError as exc:
             writer.write(_json(exc.status, {"error": "bad_request", "detail": exc.message}))
             await writer.drain()
@@ -198,8 +197,7 @@ class IngestServer:
         """Carry the push through the edge; answer the client as if it had been taken here."""
         assert self.relay is not None
         try:
-            framing = head.framing()
-            length = head.content_length() if framing == "length" else None
+            framing, length = head.body()
         except HttpError as exc:
             writer.write(_json(exc.status, {"error": "bad_request", "detail": exc.message}))
             await writer.drain()

@@ -10,11 +10,11 @@ what is known goes on, and it tries again. Never on the listener path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from townhall.cluster.base import Cluster, ClusterUnavailable
+from townhall.live import tasks
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.space.lifecycle import Phase
 from townhall.store.base import StoreUnavailable
@@ -34,10 +34,7 @@ class ClusterWatch:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
 
     async def _run(self) -> None:
         s = self.spaces.settings

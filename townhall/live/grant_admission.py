@@ -13,7 +13,6 @@ the edge picks for the space.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -23,6 +22,7 @@ from townhall.admission.seat_count import SeatCount
 from townhall.admission.tickets import Check
 from townhall.admission.waiting_room import renewal_lifetime
 from townhall.cluster.base import Cluster, ClusterUnavailable
+from townhall.live import tasks
 from townhall.live.admissions import Admissions, Answer
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace, Spaces
@@ -96,10 +96,7 @@ class GrantAdmission:
         self._task = asyncio.get_running_loop().create_task(self._share_loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
 
     async def _share_loop(self) -> None:
         while True:

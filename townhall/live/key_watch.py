@@ -15,10 +15,10 @@ elsewhere). Never on the listener path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from townhall.cluster.base import Cluster, ClusterUnavailable
+from townhall.live import tasks
 from townhall.live.admissions import Admissions
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.live.speakers import Speakers
@@ -92,8 +92,4 @@ class KeyWatch:
             await asyncio.sleep(1.0)
 
     async def close(self) -> None:
-        for task in [self._task, *self._sends]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await tasks.cancel(self._task, *self._sends)

@@ -23,6 +23,7 @@ from collections import Counter
 
 from townhall.cluster.base import Cluster, ClusterUnavailable, Renewal
 from townhall.cluster.entries import END, OPENED, Entry, end_entry
+from townhall.live import tasks
 from townhall.live.cluster_watch import ClusterWatch
 from townhall.live.part_stream import PartStream
 from townhall.live.program import Program
@@ -251,12 +252,7 @@ class ProgramLeases:
 
     async def close(self) -> None:
         await self._watch.close()
-        tasks = list(self._tasks.values())
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await tasks.cancel(*self._tasks.values())
         for sid in list(self.holding):
             with contextlib.suppress(ClusterUnavailable):
                 await self.cluster.release(sid)

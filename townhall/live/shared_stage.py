@@ -17,13 +17,13 @@ failure is logged once per outage). Never touches a session or the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 
 from townhall.cluster.base import ClusterUnavailable
 from townhall.cluster.stage_board import StageBoard
+from townhall.live import tasks
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.live.speakers import stage_status
 from townhall.space.lifecycle import Phase
@@ -48,10 +48,7 @@ class SharedStage:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.cancel(self._task)
         await self.board.close()
 
     async def _run(self) -> None:

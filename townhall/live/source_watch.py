@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 
 from townhall.cluster.base import ClusterUnavailable
 from townhall.cluster.source_claims import SourceClaims
+from townhall.live import tasks
 from townhall.live.ingest import IngestSession
 from townhall.live.spaces import Spaces
 from townhall.ops import metrics
@@ -47,9 +48,7 @@ class SourceWatch:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.cancel(task)
             if claimed.is_set():
                 with contextlib.suppress(ClusterUnavailable):
                     await self.claims.release(space_id, who)
