@@ -210,7 +210,7 @@ class RedisCluster:
         except (RedisError, OSError) as exc:
             raise ClusterUnavailable(str(exc)) from None
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     def room(self, space_id: str, local: WaitingRoom) -> Room:
         """A capped space's room is shared; an uncapped one only counts (grants share it)."""
