@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from townhall.admission.hosting_quota import HOUR_S, HostingQuota, Refusal
+from townhall.live import tasks
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
@@ -163,8 +164,7 @@ class Hosting:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(end))
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        await tasks.cancel(self._sweeper)
 
     def unused(self, now: float) -> list[LiveSpace]:
         limit = self.settings.unused_space_expiry_s

@@ -21,6 +21,7 @@ from townhall.admission.room import LocalRoom, Room
 from townhall.admission.seat_count import Audience
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
+from townhall.live import tasks
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.errors import SpaceError, bad_key, not_found
 from townhall.live.ingest import IngestSession
@@ -208,10 +209,7 @@ class Spaces:
         self._writer_task = asyncio.get_running_loop().create_task(self._write_records())
 
     async def close(self) -> None:
-        if self._persist_task:
-            self._persist_task.cancel()
-        if self._writer_task:
-            self._writer_task.cancel()
+        await tasks.cancel(self._persist_task, self._writer_task)
         for sid in list(self._unsaved):  # one last try; a record left unsaved is logged
             try:
                 await asyncio.to_thread(self.store.save, self._spaces[sid].record)

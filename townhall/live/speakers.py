@@ -52,6 +52,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from townhall.live import tasks
 from townhall.live.errors import SpaceError
 from townhall.live.rtc import (
     RATE,
@@ -187,8 +188,7 @@ class Speakers:
         self._watchdog = asyncio.get_running_loop().create_task(self._watch())
 
     async def close(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        await tasks.cancel(self._watchdog)
         for room in list(self.rooms.values()):
             await self.close_space(room.space, "the server is stopping")
 

@@ -7,7 +7,7 @@ fast path. That wrapped app is what the server runs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -87,39 +87,39 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await spaces.start()
-        ingest = IngestServer(settings, spaces, source_watch)
-        await ingest.start()
-        app.state.ingest = ingest
-        await speakers.start()
-        lag.start()
-        grant_admission.start()
-        key_watch.start()
-        hosting.start(spaces.finish)
-        if leases is not None:
-            leases.start()
-        if shared_stage is not None:
-            shared_stage.start()
-        try:
-            yield
-        finally:
-            await hosting.close()
-            await key_watch.close()
-            await grant_admission.close()
-            lag.stop()
-            await speakers.close()
-            await ingest.close()
-            await spaces.close()
-            reserve.close()
-            stores.close()
+        # one stack: whatever started is stopped, in the reverse order, even if a later
+        # start fails. Built pieces first (closed last); the cluster services before the
+        # spaces, so that programs are suspended while their leases are still held.
+        async with AsyncExitStack() as stack:
+            stack.callback(stores.close)
+            stack.callback(reserve.close)
             if leases is not None:
-                await leases.close()
+                leases.start()
+                stack.push_async_callback(leases.close)  # closes the cluster too
             else:
-                await cluster.close()
+                stack.push_async_callback(cluster.close)
             if source_watch is not None:
-                await source_watch.claims.close()
+                stack.push_async_callback(source_watch.claims.close)
             if shared_stage is not None:
-                await shared_stage.close()
+                shared_stage.start()
+                stack.push_async_callback(shared_stage.close)
+            await spaces.start()
+            stack.push_async_callback(spaces.close)
+            ingest = IngestServer(settings, spaces, source_watch)
+            await ingest.start()
+            stack.push_async_callback(ingest.close)
+            app.state.ingest = ingest
+            await speakers.start()
+            stack.push_async_callback(speakers.close)
+            lag.start()
+            stack.push_async_callback(lag.close)
+            grant_admission.start()
+            stack.push_async_callback(grant_admission.close)
+            key_watch.start()
+            stack.push_async_callback(key_watch.close)
+            hosting.start(spaces.finish)
+            stack.push_async_callback(hosting.close)
+            yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
                   description="Live audio spaces: control API. Media is LL-HLS under /live "

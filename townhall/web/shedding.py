@@ -15,6 +15,7 @@ import time
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from townhall.admission.pressure import Priority, classify
+from townhall.live import tasks
 from townhall.live.admissions import Admissions
 from townhall.web.client_ip import Network, client_address
 
@@ -84,9 +85,8 @@ class LagMonitor:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    async def close(self) -> None:
+        await tasks.cancel(self._task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
