@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from townhall.delivery.cors import EXPOSE_HEADERS
 from townhall.delivery.cors import parse_origins as parse_cors_origins
-from townhall.ingest.relay import relay_token
+from townhall.delivery.relay_token import relay_token
 
 SPACE = r"[a-z0-9]{10}"
 TICKET = r"(?<seat>[A-Za-z0-9]{1,32})\.(?<exp>\d{1,12})\.(?<tok>[A-Za-z0-9_-]{22})"

@@ -20,12 +20,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from townhall.errors import error_response
 from townhall.ingest.http1 import HttpError, credentials
 from townhall.ingest.icecast import guard, outcome
 from townhall.live.errors import SpaceError
 from townhall.live.ingest import IngestSession
 from townhall.live.spaces import Spaces
-from townhall.web.errors import error_response
 
 log = logging.getLogger("townhall.ingest")
 

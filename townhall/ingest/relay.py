@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -53,6 +52,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from townhall.delivery.relay_token import relay_token as relay_token  # its home: delivery
 from townhall.ingest.http1 import ChunkedDecoder, HttpError
 from townhall.ops import metrics
 from townhall.settings import Settings
@@ -65,12 +65,6 @@ PREFLIGHT_OK = (400, "empty_body")  # the hash origin would take the source
 Answer = tuple[int, dict[str, object]]
 READ_FAILED: Answer = (503, {"error": "relay_failed",
                              "detail": "the edge closed the push without an answer; reconnect"})
-
-
-def relay_token(edge_secret: str) -> str:
-    """What proves a relayed request (shared by every origin of a deployment)."""
-    return hmac.new(edge_secret.encode(), b"townhall ingest relay",
-                    hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

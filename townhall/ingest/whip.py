@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from townhall.errors import error_response
 from townhall.ingest.candidates import TooManyCandidates, parse_networks, screen
 from townhall.live.errors import SpaceError
 from townhall.live.speakers import Speakers
-from townhall.web.errors import error_response
 
 CORS = {
     "Access-Control-Allow-Origin": "*",  # bearer tokens, no cookies: any origin may publish

@@ -11,17 +11,12 @@ for spaces that are live on this origin, so the label set stays bounded.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from townhall.live.admissions import Admissions
-    from townhall.live.spaces import Spaces
-    from townhall.store.factory import Stores
 
 REGISTRY = CollectorRegistry()
 
@@ -51,6 +46,76 @@ SOURCES_RELAYING = Gauge("townhall_sources_relaying",
 STORE_ERRORS = Counter("townhall_store_unavailable_total",
                        "store calls that found the database unreachable (answered 503 or "
                        "retried)", registry=REGISTRY)
+
+
+# --- what `Snapshot` reads, by shape: ops sits below the services and imports none of them
+# (live.spaces.Spaces, live.admissions.Admissions and store.factory.Stores fit these) ---
+class _Phase(Protocol):
+    @property
+    def value(self) -> str: ...
+
+
+class _Record(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def phase(self) -> _Phase: ...
+
+
+class _Recorder(Protocol):
+    @property
+    def bytes_stored(self) -> int: ...
+    @property
+    def backlog(self) -> int: ...
+    @property
+    def write_errors(self) -> int: ...
+    @property
+    def failed(self) -> object: ...
+
+
+class _Mixer(Protocol):
+    @property
+    def dropped(self) -> int: ...
+
+
+class _Program(Protocol):
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def lag_s(self) -> float: ...
+    @property
+    def recorder(self) -> _Recorder: ...
+    @property
+    def mixer(self) -> _Mixer: ...
+
+
+class _Space(Protocol):
+    @property
+    def record(self) -> _Record: ...
+    @property
+    def program(self) -> _Program | None: ...
+
+
+class _Reserve(Protocol):
+    @property
+    def held(self) -> int: ...
+    @property
+    def borrowed(self) -> int: ...
+
+
+class Spaces(Protocol):
+    def all(self) -> Iterable[_Space]: ...
+    def listeners_now(self, space: Any, now: float) -> int: ...
+    @property
+    def descriptor_reserve(self) -> _Reserve | None: ...
+
+
+class Admissions(Protocol):
+    def metrics(self, now: float) -> dict[str, Any]: ...
+
+
+class Stores(Protocol):
+    def healthy(self) -> bool: ...
 
 
 class Snapshot(Collector):

@@ -25,11 +25,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import partial
 
+from townhall.errors import StoreUnavailable
 from townhall.ops import logs
 from townhall.recording import checkpoint, journal
 from townhall.recording.manifest import RecordingManifest
 from townhall.recording.signing import SigningIdentity
-from townhall.store.base import RecordingStore, StoreUnavailable
+from townhall.recording.store import RecordingStore
 
 log = logging.getLogger("townhall.recording")
 

@@ -9,15 +9,12 @@ listener's path. A store that cannot be reached raises `StoreUnavailable`: the w
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from townhall.recording.manifest import RecordingManifest, SegmentEntry
+from townhall.errors import StoreUnavailable as StoreUnavailable  # raised by every adapter
+from townhall.recording.store import RecordingStore as RecordingStore  # the recorder's port
 from townhall.space.record import SpaceRecord
 from townhall.space.roles import Seat
-
-
-class StoreUnavailable(Exception):
-    """The store cannot be reached now (restarting, network); retrying later may work."""
 
 
 class SpaceStore(Protocol):
@@ -47,71 +44,5 @@ class SpaceStore(Protocol):
 
     def ping(self) -> None:
         """Return if the store answers now; raise StoreUnavailable if not (readiness)."""
-
-    def close(self) -> None: ...
-
-
-class RecordingStore(Protocol):
-    """Where a space's recording lives: the init section, each closed segment with the
-    manifest that chains it, and the journal of the segment still open (its parts as they
-    went out). Writes are durable when they return."""
-
-    def put_init(self, space_id: str, init: bytes) -> None: ...
-
-    def close_segment(self, space_id: str, entry: SegmentEntry, data: bytes,
-                      manifest: RecordingManifest) -> None:
-        """A segment closed: store its bytes and the manifest that lists it, then drop the
-        journal (in that order, so a crash between them loses nothing)."""
-
-    def put_manifest(self, space_id: str, manifest: RecordingManifest) -> None:
-        """Replace the manifest (sealing it at the end)."""
-
-    def write_journal(self, space_id: str, data: bytes) -> None:
-        """Start the open segment's journal with these bytes."""
-
-    def append_journal(self, space_id: str, data: bytes, at: int) -> None:
-        """Write `data` at offset `at` of the journal (its length before this part), so that
-        retrying an append that did land (the answer was lost) changes nothing."""
-
-    def remove_journal(self, space_id: str) -> None: ...
-
-    def journal(self, space_id: str) -> bytes | None: ...
-
-    def init(self, space_id: str) -> bytes | None: ...
-
-    def manifest(self, space_id: str) -> RecordingManifest | None: ...
-
-    def segment(self, space_id: str, entry: SegmentEntry) -> bytes | None: ...
-
-    def has_recording(self, space_id: str) -> bool:
-        """A manifest or a journal exists: the space published something."""
-
-    # the verifiable record (recording/checkpoint.py, recording/withdrawal.py): signed
-    # documents kept as they were signed, public after the replay is withdrawn
-
-    def append_checkpoint(self, space_id: str, msn: int, doc: dict[str, str]) -> None:
-        """Keep the checkpoint signed after segment `msn` (storing one twice changes nothing,
-        so a retried write is safe)."""
-
-    def checkpoints(self, space_id: str) -> list[dict[str, str]]:
-        """Every checkpoint kept for this recording, oldest first."""
-
-    def checkpoint(self, space_id: str, msn: int | None) -> dict[str, str] | None:
-        """The checkpoint signed after segment `msn`, or the newest one when `msn` is None
-        (what listeners poll: one row, not the whole list)."""
-
-    def put_withdrawal(self, space_id: str, doc: dict[str, Any]) -> None:
-        """The host withdrew the replay: keep the (signed) withdrawal, once."""
-
-    def withdrawal(self, space_id: str) -> dict[str, Any] | None: ...
-
-    def put_download(self, space_id: str, data: bytes) -> bytes:
-        """Keep the signed downloadable replay unless one is kept already; returns the one
-        kept. Signing is not deterministic (time, ids, ECDSA), so every origin must serve
-        the same first-kept bytes: a Range request resumed on another origin then fits."""
-
-    def download(self, space_id: str) -> bytes | None: ...
-
-    def ping(self) -> None: ...
 
     def close(self) -> None: ...

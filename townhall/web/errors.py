@@ -10,18 +10,13 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from townhall.errors import StoreUnavailable
+from townhall.errors import error_response as error_response  # its home; routes import it here
 from townhall.live.errors import SpaceError
-from townhall.store.base import StoreUnavailable
 
 log = logging.getLogger("townhall.web")
-
-
-def error_response(status: int, code: str, detail: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status,
-                        headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def install(app: FastAPI) -> None:
