@@ -13,7 +13,7 @@ steady window after its joins. Every run is bounded in time and count, loopback 
 everything started is stopped. Writes edge_scale.{json,png} and prints a table.
 
 Run: .venv/bin/python bench/edge_scale.py --steps 300:1,600:2 --edge-workers 2 (a small
-local check); the 16-core run is in the README (issue 12).
+local check); the 16-core run is in docs/benchmarks.md (issue 12).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ response (DevTools `Network.loadingFinished` encodedDataLength: status line, hea
 body as sent), sorted into media payload, fMP4 boxes, response headers and playlists.
 
 Shared by the lean-playlist browser test (which asserts the ratio) and
-`bench/wire_budget.py` (which prints the table for the README)."""
+`bench/wire_budget.py` (which prints the table for docs/delivery.md)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class Budget:
         return self.stream * 8 / self.seconds / audio_bps
 
     def rows(self, audio_bps: int) -> list[tuple[str, float, float]]:
-        """(what, kb/s, share of the audio bitrate) for the README's table."""
+        """(what, kb/s, share of the audio bitrate) for the table in docs/delivery.md."""
         out = [("audio payload (mdat of parts and segments)", self.kbps(self.audio)),
                ("fMP4 boxes (moof, mdat header)", self.kbps(self.boxes)),
                ("part response headers", self.kbps(self.headers["part"])),

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 AUDIO_BPS = 64_000  # the default program bitrate
 MEASURE_S = 24  # steady play measured, after the join
 # the stream's wire bytes (everything under /live/, headers included) over the audio bitrate,
-# issue 12's bar: 1.24x measured (1.42x before; README "Wire bytes of an LL listener")
+# issue 12's bar: 1.24x measured (1.42x before; docs/delivery.md "Wire bytes of an LL listener")
 MAX_RATIO = 1.25
 LIVE_DISTANCE_JS = """() => {
   const h = window.townhall.hls;

@@ -1,7 +1,7 @@
 """The pages against the contracts of work landing beside them, and what a person needs beyond
 looks: the home page asks for an API key on a 401 and keeps it (security issue), the host page
 warns of a source takeover and rotates the key (same issue), reduced motion, keyboard only,
-and the page weight the README states. Routes the server does not have yet are answered by
+and the page weight docs/clients.md states. Routes the server does not have yet are answered by
 Playwright as the contract says; everything else is the real server (tests/browser/site.py)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.browser.site import Site
 pytestmark = pytest.mark.slow
 KIB = 1024
 # what a listener downloads to see the page (HTML, CSS, scripts, icons; not media or API),
-# stated in the README: before the start no player is loaded; live adds hls.js (624 KB)
+# stated in docs/clients.md: before the start no player is loaded; live adds hls.js (624 KB)
 BUDGET = {"scheduled": 96 * KIB, "live": 720 * KIB}
 
 

@@ -22,7 +22,7 @@ LISTENERS = 200
 FLOOD_S = 32.0
 # requests/s offered at the edge, six patterns: about what the origin alone answers of this mix
 # on two cores (bench/flood_defenses.py goes higher; here the flood, the measured listeners,
-# nginx and the origin share two cores, see the README)
+# nginx and the origin share two cores, see docs/flood.md)
 ATTACK_RATE = 3000.0
 DETAILS_POLLERS = 40
 
@@ -30,7 +30,7 @@ DETAILS_POLLERS = 40
 def test_listeners_and_details_survive_a_flood_through_the_edge(tmp_path: Path) -> None:
     edge_port = free_port()
     # behind nginx (which wakes collapsed requests every 500 ms) we run 5 parts of hold-back,
-    # as the README advises for edge deployments
+    # as docs/cluster.md ("Running edges") offers for edge deployments
     origin = start_server(tmp_path / "data", "--public-url", f"http://127.0.0.1:{edge_port}",
                           "--set", "part_hold_back_parts=5")
     edge = start_edge(origin, tmp_path / "edge", edge_port)

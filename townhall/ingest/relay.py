@@ -12,7 +12,7 @@ origin, whichever origin's ingest port it reached, and after a failover it follo
 
 Always relayed, never "kept when this origin is the right one": the edge's choice (a
 consistent hash over its upstreams, with failover to the next) cannot be known here, and a
-relay on the same network costs little (measured: README "Ingest relay"). Only the framing
+relay on the same network costs little (measured: docs/cluster.md). Only the framing
 changes: the body's bytes go upstream unchanged.
 
 The protocol, per source:

@@ -10,7 +10,7 @@ boxes stay byte for byte what was published (`verify.split_media` sets the box a
 
 Signed with the deployment's key and chain (`signing.py`): with the self-made CA, C2PA readers
 report the signer as untrusted (`signingCredential.untrusted`) and the integrity as valid; a
-certificate from a CA on the C2PA trust list makes it trusted (README).
+certificate from a CA on the C2PA trust list makes it trusted (docs/record.md).
 """
 
 from __future__ import annotations
