@@ -134,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hosting = hosting
     app.state.trusted = trusted
     app.state.replays = {}
+    app.state.replay_playlists = {}  # space id -> media.ReplayPlaylist (sealed: never changes)
     app.state.stores = stores
     app.state.withdrawn = {}
     app.state.latency_tiers = tiers
