@@ -457,6 +457,13 @@ http {{
         }}
 
 {_ingest_location(s, proxy_common)}
+        # the signing key: cached, with CORS like the record (a verifier page elsewhere)
+        location = /.well-known/townhall-signing.json {{
+            proxy_cache_key "$uri";
+{cached}
+{cors}{proxy_common}
+        }}
+
         # replays, the signed record and space pages: cached, stale allowed
         location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
             set $space $sp;
