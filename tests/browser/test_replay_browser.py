@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,7 +35,7 @@ class _OtherSite(BaseHTTPRequestHandler):
     """An empty page on http://localhost:PORT: another origin than the townhall at
     http://127.0.0.1:PORT (and, being loopback, a secure context for the microphone)."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b"<!doctype html><html lang=en><title>elsewhere</title><h1>elsewhere</h1>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -44,7 +43,7 @@ class _OtherSite(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -45,7 +45,7 @@ def test_one_satisfiable_range_is_206_with_content_range(spec: str, start: int,
 @pytest.mark.parametrize("spec", [
     "bytes=1000-", "bytes=1000-1001", "bytes=99999999999999999999-",  # at or past the end
     "bytes=-0", "bytes=5-3", "bytes=abc", "bytes=1-x", "bytes=+1-2", "bytes=--1",
-    "bytes=", "bytes=,", "bytes=1", "bytes=١-٢",  # Arabic-Indic digits are not DIGIT
+    "bytes=", "bytes=,", "bytes=1", "bytes=\u0661-\u0662",  # Arabic-Indic digits: not DIGIT
 ])
 def test_unsatisfiable_or_malformed_bytes_range_is_416(spec: str) -> None:
     a = ask(range=spec)
