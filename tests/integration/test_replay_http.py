@@ -69,6 +69,10 @@ def test_byte_routes_answer_ranges_alike_at_the_origin_and_the_edge(replay: Repl
                 assert etag.startswith('"') and not etag.startswith("W/"), (url, etag)
                 body, size = res.content, len(res.content)
                 whole[base], tags[base] = body, etag
+                head = client.head(url)
+                assert (head.status_code, head.content) == (200, b""), url
+                assert int(head.headers["content-length"]) == size, url
+                assert head.headers["etag"] == etag, url
 
                 part = client.get(url, headers={"Range": "bytes=10-19"})
                 assert part.status_code == 206, (url, part.status_code)
@@ -151,6 +155,12 @@ def test_the_public_record_answers_another_sites_page_with_cors(replay: Replay) 
             res = httpx.get(base + path, headers={"Origin": VERIFIER}, timeout=10)
             assert res.status_code == 200, (base, path)
             assert res.headers.get("access-control-allow-origin") == "*", (base, path)
+            assert "ETag" in res.headers["access-control-expose-headers"], (base, path)
+            # a verifier that kept a copy revalidates it
+            same = httpx.get(base + path, timeout=10, headers={
+                "Origin": VERIFIER, "If-None-Match": res.headers["etag"]})
+            assert same.status_code == 304, (base, path, same.status_code)
+            assert same.headers.get("access-control-allow-origin") == "*", (base, path)
             # a fetch() with If-None-Match or Range from that page is preflighted: allowed
             pre = httpx.options(base + path, timeout=10, headers={
                 "Origin": VERIFIER, "Access-Control-Request-Method": "GET",

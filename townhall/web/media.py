@@ -300,8 +300,9 @@ async def replay_segment(request: Request) -> Response:
 
 async def replay_manifest(request: Request) -> Response:
     _, manifest = await sealed_replay(request)
-    return Response(json.dumps(manifest.to_dict()), media_type="application/json",
-                    headers={"Cache-Control": cache.IMMUTABLE})
+    data = json.dumps(manifest.to_dict()).encode()
+    return ranged_bytes(request, data, strong_etag(data), "application/json",
+                        {"Cache-Control": cache.IMMUTABLE})
 
 
 def _renewing(fn: Handler) -> Handler:
