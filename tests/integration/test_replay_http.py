@@ -186,3 +186,12 @@ def test_a_cold_edge_answers_a_range_and_a_revalidation_on_first_ask(replay: Rep
     etag = httpx.head(origin + seg, timeout=10).headers["etag"]
     cold = httpx.get(edge + seg, headers={"If-None-Match": etag}, timeout=10)
     assert cold.status_code == 304 and cold.headers["etag"] == etag
+
+
+def test_a_refused_range_is_never_cached(replay: Replay) -> None:
+    url = f"{replay.origin.base_url}/replay/{replay.sid}/init.mp4"
+    refused = httpx.get(url, headers={"Range": "bytes=999999-"}, timeout=10)
+    assert refused.status_code == 416 and refused.headers["cache-control"] == "no-store"
+    failed = httpx.get(url, headers={"If-Match": '"another"'}, timeout=10)
+    assert failed.status_code == 412 and failed.headers["cache-control"] == "no-store"
+    assert "immutable" in httpx.get(url, timeout=10).headers["cache-control"]

@@ -39,7 +39,10 @@ def _headers(decision: Answer, media_type: str, extra: dict[str, str]) -> dict[s
         headers.pop("Content-Disposition", None)
         headers.pop("Content-Encoding", None)
         if decision.status == 304:
-            return headers  # §15.4.5: no content headers
+            return headers  # §15.4.5: the validator and Cache-Control, no content headers
+        # an answer to one request's preconditions or range, not the representation:
+        # no cache may keep it under the URL
+        headers["Cache-Control"] = "no-store"
     else:
         headers["Content-Type"] = media_type
     headers["Content-Length"] = str(decision.length)
