@@ -195,3 +195,14 @@ def test_a_refused_range_is_never_cached(replay: Replay) -> None:
     failed = httpx.get(url, headers={"If-Match": '"another"'}, timeout=10)
     assert failed.status_code == 412 and failed.headers["cache-control"] == "no-store"
     assert "immutable" in httpx.get(url, timeout=10).headers["cache-control"]
+
+
+def test_a_clip_has_one_spelling(replay: Replay) -> None:
+    """Edges cache clips by path: another spelling of the same segments is refused, not
+    signed and cached again."""
+    first, second = (s["msn"] for s in replay.manifest["segments"][:2])
+    base = f"{replay.origin.base_url}/replay/{replay.sid}/clip"
+    for spelled in (f"0{first}-{second}", f"+{first}-{second}", f"{first}-0{second}",
+                    f"{first}-{second}-", f"{first}_{second}"):
+        res = httpx.get(f"{base}/{spelled}.m4a", timeout=10)
+        assert res.status_code == 400 and res.json()["error"] == "bad_clip_range", spelled

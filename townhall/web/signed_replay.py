@@ -189,10 +189,7 @@ class SignedClips:
 
 
 def _clips(request: Request) -> SignedClips:
-    state = request.app.state
-    clips: SignedClips | None = getattr(state, "signed_clips", None)
-    if clips is None:
-        clips = state.signed_clips = SignedClips(_spaces(request).settings.clip_cache_bytes)
+    clips: SignedClips = request.app.state.signed_clips
     return clips
 
 
@@ -227,10 +224,15 @@ async def clip_by_time(request: Request) -> Response:
 
 async def clip(request: Request) -> Response:
     store, manifest = await sealed_replay(request)
+    spelled = request.path_params["range"]
     try:
-        first, last = (int(x) for x in request.path_params["range"].split("-", 1))
+        first, last = (int(x) for x in spelled.split("-", 1))
     except ValueError:
-        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers)")
+        first = last = -1
+    # one spelling per clip (no "01-2", no "+1-2"): edges cache clips by path
+    if first < 0 or spelled != f"{first}-{last}":
+        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers, in "
+                          "decimal without leading zeros)")
     sid = manifest.space_id
     headers = {"Cache-Control": cache.IMMUTABLE,
                "Content-Disposition": f'attachment; filename="townhall-{sid}-{first}-{last}.m4a"'}
