@@ -206,3 +206,17 @@ def test_a_clip_has_one_spelling(replay: Replay) -> None:
                     f"{first}-{second}-", f"{first}_{second}"):
         res = httpx.get(f"{base}/{spelled}.m4a", timeout=10)
         assert res.status_code == 400 and res.json()["error"] == "bad_clip_range", spelled
+
+
+def test_made_up_accept_encodings_share_two_edge_cache_entries(replay: Replay) -> None:
+    """Every spelling of Accept-Encoding is gzip or not, at the edge as for the live
+    playlists: a flood of made-up values is answered from the edge's cache."""
+    url = f"{replay.edge.url}/replay/{replay.sid}/media.m3u8"
+    with httpx.Client(timeout=10) as client:
+        for warm in ("gzip", "identity"):
+            client.get(url, headers={"Accept-Encoding": warm})
+        for i in range(10):
+            for value, gzipped in ((f"gzip;q=0.{i + 1}, x-{i}", True), (f"x-{i}", False)):
+                res = client.get(url, headers={"Accept-Encoding": value})
+                assert res.headers["x-cache"] == "HIT", (value, res.headers["x-cache"])
+                assert (res.headers.get("content-encoding") == "gzip") is gzipped, value

@@ -464,12 +464,16 @@ http {{
 {cors}{proxy_common}
         }}
 
-        # replays, the signed record and space pages: cached, stale allowed
+        # replays, the signed record and space pages: cached, stale allowed; the replay
+        # playlist comes gzipped or not, as the live ones (one key each, whatever the
+        # client's Accept-Encoding says)
         location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
             set $space $sp;
-            proxy_cache_key "$uri";
+            proxy_cache_key "$uri$townhall_gzip";
 {cached}
 {cors}{proxy_common}
+            proxy_set_header Accept-Encoding $townhall_gzip;
+            proxy_ignore_headers Vary;  # the key holds the encoding already
         }}
 
         location /docs {{
