@@ -226,7 +226,10 @@ class Settings:
     checkpoint_every_segments: int = 1  # a signed live checkpoint after this many segments
     content_credentials: bool = True  # C2PA manifest on the downloadable replay and clips
     max_clip_segments: int = 135  # segments in one clip (about 5 min at 2.24 s); each clip
-    # is C2PA-signed per request, and the SDK's cost grows with the square of the segments
+    # is C2PA-signed once per origin, and the SDK's cost grows with the square of the segments
+    clip_cache_bytes: int = 32 * 1024 * 1024  # signed clips kept in memory per origin (least
+    # recently used first out): signing is not deterministic, so a player's Range requests
+    # and If-Range must meet the same bytes (one ETag); edges keep them for longer
 
     @property
     def database_path(self) -> Path:

@@ -22,6 +22,12 @@ from townhall.delivery.cors import Audience, CorsPolicy, audience, parse_origins
     ("PUT", "/api/admin/attack-mode", Audience.HOST),
     ("GET", "/spaces/abc", None),
     ("POST", "/whip/abc", None),
+    # the public record: a verifier page on another site checks a replay with it
+    ("GET", "/record/abc/manifest.json", Audience.PUBLIC),
+    ("GET", "/record/abc/checkpoints/latest.json", Audience.PUBLIC),
+    ("GET", "/.well-known/townhall-signing.json", Audience.PUBLIC),
+    ("GET", "/.well-known/security.txt", None),
+    ("GET", "/.well-known/townhall-signing.json.bak", None),
 ])
 def test_requests_are_public_or_host_by_method_and_path(method: str, path: str,
                                                          kind: Audience | None) -> None:

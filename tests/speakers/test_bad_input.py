@@ -86,10 +86,19 @@ def test_bad_whip_requests_get_clear_json_errors_and_the_mix_keeps_running(
             pre = await client.options(f"{base}/whip/{sid}")
             assert pre.status_code == 204 and pre.headers["accept-post"] == "application/sdp"
             assert "Authorization" in pre.headers["access-control-allow-headers"]
-            # PATCH (trickle ICE) answers 405, so it is not advertised either
-            pre = await client.options(session)
-            assert "PATCH" not in pre.headers["access-control-allow-methods"]
+            # PATCH (trickle ICE) answers 405, so Allow never lists it; the CORS preflight
+            # lets it through so that a page on another site reads that 405
+            pre = await client.options(session, headers={
+                "Origin": "https://other.example", "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization, content-type, if-match"})
+            assert "PATCH" in pre.headers["access-control-allow-methods"]
+            assert "If-Match" in pre.headers["access-control-allow-headers"]
             assert "PATCH" not in pre.headers["allow"]
+            patched = await client.patch(session, content="a=end-of-candidates\r\n", headers={
+                **auth(s1["token"]), "Origin": "https://other.example", "If-Match": "*",
+                "Content-Type": "application/trickle-ice-sdpfrag"})
+            assert patched.status_code == 405 and "PATCH" not in patched.headers["allow"]
+            assert patched.headers["access-control-allow-origin"] == "*"
 
         await following
         # the mix ran through it all: parts kept coming, every one carrying the host

@@ -1,7 +1,9 @@
 """Which other sites may read what (CORS): one policy for the origin app and the edge. Sans-IO.
 
 Two classes of request, decided from the method and path alone:
-- **public**: live and replay media (`/live/`, `/replay/`), the details documents
+- **public**: live and replay media (`/live/`, `/replay/`), the public record (`/record/`,
+  `/.well-known/townhall-signing.json`: a verifier page elsewhere checks a replay with them),
+  the details documents
   (`GET /api/spaces`, `GET /api/spaces/ID`) and a listener's own calls (join, admit, leave,
   reactions). Open to `cors_origins` (default `*`: any site may embed a player). They carry
   no ambient credentials (townhall sets no cookies; a ticket rides in the URL, a grant or a
@@ -22,14 +24,16 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-PUBLIC_READ = re.compile(r"^/(live|replay)/|^/api/spaces/?$|^/api/spaces/[^/]+$")
+PUBLIC_READ = re.compile(r"^/(live|replay|record)/|^/\.well-known/townhall-signing\.json$"
+                         r"|^/api/spaces/?$|^/api/spaces/[^/]+$")
 PUBLIC_WRITE = re.compile(r"^/api/spaces/[^/]+/(join|leave|reactions)$|^/api/admit/[^/]+$")
 API = re.compile(r"^/api/")
 PUBLIC_METHODS = "GET, HEAD, POST, OPTIONS"
 HOST_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
-ALLOW_HEADERS = "Content-Type, Range"
+ALLOW_HEADERS = "Content-Type, Range, If-None-Match, If-Range"
 HOST_ALLOW_HEADERS = "Authorization, Content-Type"
-EXPOSE_HEADERS = "Content-Length, Content-Range, Accept-Ranges, Retry-After, Location"
+EXPOSE_HEADERS = ("Content-Length, Content-Range, Accept-Ranges, ETag, Retry-After, "
+                  "Location")
 MAX_AGE_S = 600
 
 

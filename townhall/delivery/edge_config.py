@@ -457,12 +457,23 @@ http {{
         }}
 
 {_ingest_location(s, proxy_common)}
-        # replays, the signed record and space pages: cached, stale allowed
-        location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
-            set $space $sp;
+        # the signing key: cached, with CORS like the record (a verifier page elsewhere)
+        location = /.well-known/townhall-signing.json {{
             proxy_cache_key "$uri";
 {cached}
 {cors}{proxy_common}
+        }}
+
+        # replays, the signed record and space pages: cached, stale allowed; the replay
+        # playlist comes gzipped or not, as the live ones (one key each, whatever the
+        # client's Accept-Encoding says)
+        location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
+            set $space $sp;
+            proxy_cache_key "$uri$townhall_gzip";
+{cached}
+{cors}{proxy_common}
+            proxy_set_header Accept-Encoding $townhall_gzip;
+            proxy_ignore_headers Vary;  # the key holds the encoding already
         }}
 
         location /docs {{

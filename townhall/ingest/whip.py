@@ -5,8 +5,13 @@
   DELETE /whip/{space_id}/session/{id}        the same Bearer -> 200: leave the stage
   PATCH  /whip/{space_id}/session/{id}        405: no trickle ICE or ICE restart (the answer
                                               carries every candidate; send a full offer), so
-                                              PATCH is not advertised (RFC 9725 §4.3)
+                                              `Allow` never lists PATCH (RFC 9725 §4.3.1)
   OPTIONS on both                             CORS preflight, Accept-Post: application/sdp
+
+The CORS preflight does allow PATCH (and the If-Match a trickle PATCH carries): a standard
+WHIP client on another site sends one, and only a preflight that lets it through lets that
+page read the 405 that tells it trickle is not supported; refused there, the browser shows
+the page "Failed to fetch" instead.
 
 Thin: reads and checks the request (size, media type, SDP shape), calls the speakers service,
 writes the answer. Every refusal is JSON {"error", "detail"}, and CORS headers ride on every
@@ -27,9 +32,10 @@ from townhall.live.speakers import Speakers
 
 CORS = {
     "Access-Control-Allow-Origin": "*",  # bearer tokens, no cookies: any origin may publish
-    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",  # no PATCH: no trickle ICE
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-    "Access-Control-Expose-Headers": "Location, Link",
+    # PATCH: to be answered 405 (RFC 9725 §4.3.1), not refused by the browser
+    "Access-Control-Allow-Methods": "POST, DELETE, PATCH, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Link, Allow",
     "Access-Control-Max-Age": "600",
 }
 SDP_TYPE = "application/sdp"

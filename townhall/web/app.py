@@ -134,6 +134,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hosting = hosting
     app.state.trusted = trusted
     app.state.replays = {}
+    app.state.replay_playlists = {}  # space id -> media.ReplayPlaylist (sealed: never changes)
+    app.state.signed_clips = signed_replay.SignedClips(settings.clip_cache_bytes)
     app.state.stores = stores
     app.state.withdrawn = {}
     app.state.latency_tiers = tiers

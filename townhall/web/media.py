@@ -8,10 +8,12 @@ edge collapse and keep serving them.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,6 +45,7 @@ from townhall.recording.manifest import RecordingManifest
 from townhall.store.base import RecordingStore
 from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
+from townhall.web.ranged import hex_etag, ranged_bytes, strong_etag
 from townhall.web.record import withdrawn_replay
 
 M3U8 = "application/vnd.apple.mpegurl"
@@ -241,21 +244,46 @@ def _bytes_or_missing(data: bytes | None, what: str) -> bytes:
     return data
 
 
+@dataclass(frozen=True)
+class ReplayPlaylist:
+    """A sealed replay's playlist, rendered and gzip-compressed once per origin (it never
+    changes), with a strong ETag for each form."""
+
+    plain: bytes
+    gzipped: bytes
+
+    @classmethod
+    def render(cls, manifest: RecordingManifest) -> ReplayPlaylist:
+        segs = [PlaylistSegment(e.msn, e.program_date_time, e.discontinuity, [], e.duration)
+                for e in manifest.segments]
+        longest = max((e.duration for e in manifest.segments), default=1.0)
+        body = render_media(segs, segment_target=longest, discontinuity_sequence=0,
+                            ended=True, low_latency=None, vod=True).encode()
+        # mtime=0: the same bytes (and ETag) on every origin, as the live window does
+        return cls(body, gzip.compress(body, compresslevel=9, mtime=0))
+
+
 async def replay_playlist(request: Request) -> Response:
     _, manifest = await sealed_replay(request)
-    segs = [PlaylistSegment(e.msn, e.program_date_time, e.discontinuity, [], e.duration)
-            for e in manifest.segments]
-    longest = max((e.duration for e in manifest.segments), default=1.0)
-    body = render_media(segs, segment_target=longest, discontinuity_sequence=0, ended=True,
-                        low_latency=None, vod=True)
-    return Response(body, media_type=M3U8, headers={"Cache-Control": cache.IMMUTABLE})
+    rendered: dict[str, ReplayPlaylist] = request.app.state.replay_playlists
+    playlist = rendered.get(manifest.space_id)
+    if playlist is None:
+        playlist = await asyncio.to_thread(ReplayPlaylist.render, manifest)
+        rendered[manifest.space_id] = playlist
+    headers = {"Cache-Control": cache.IMMUTABLE, "Vary": "Accept-Encoding"}
+    if accepts_gzip(request.headers.get("accept-encoding")):
+        headers["Content-Encoding"] = "gzip"
+        return ranged_bytes(request, playlist.gzipped, strong_etag(playlist.gzipped), M3U8,
+                            headers)
+    return ranged_bytes(request, playlist.plain, strong_etag(playlist.plain), M3U8, headers)
 
 
 async def replay_init(request: Request) -> Response:
     store, manifest = await sealed_replay(request)
     data = await asyncio.to_thread(store.init, manifest.space_id)
-    return Response(_bytes_or_missing(data, "init section"), media_type="audio/mp4",
-                    headers={"Cache-Control": cache.IMMUTABLE})
+    return ranged_bytes(request, _bytes_or_missing(data, "init section"),
+                        hex_etag(manifest.init_sha256), "audio/mp4",
+                        {"Cache-Control": cache.IMMUTABLE})
 
 
 async def replay_segment(request: Request) -> Response:
@@ -264,15 +292,17 @@ async def replay_segment(request: Request) -> Response:
     for entry in manifest.segments:
         if entry.msn == msn:
             data = await asyncio.to_thread(store.segment, manifest.space_id, entry)
-            return Response(_bytes_or_missing(data, f"segment {msn}"), media_type="audio/mp4",
-                            headers={"Cache-Control": cache.IMMUTABLE})
+            return ranged_bytes(request, _bytes_or_missing(data, f"segment {msn}"),
+                                hex_etag(entry.sha256), "audio/mp4",
+                                {"Cache-Control": cache.IMMUTABLE})
     return error_response(404, "segment_not_found", f"the recording has no segment {msn}")
 
 
 async def replay_manifest(request: Request) -> Response:
     _, manifest = await sealed_replay(request)
-    return Response(json.dumps(manifest.to_dict()), media_type="application/json",
-                    headers={"Cache-Control": cache.IMMUTABLE})
+    data = json.dumps(manifest.to_dict()).encode()
+    return ranged_bytes(request, data, strong_etag(data), "application/json",
+                        {"Cache-Control": cache.IMMUTABLE})
 
 
 def _renewing(fn: Handler) -> Handler:

@@ -28,15 +28,19 @@ from townhall.recording.signing import SigningIdentity
 from townhall.space.lifecycle import Phase
 from townhall.store.base import RecordingStore
 from townhall.web.errors import error_response
+from townhall.web.ranged import ranged_bytes, strong_etag
 
 WELL_KNOWN = "/.well-known/townhall-signing.json"
 LATEST = "public, max-age=1, stale-while-revalidate=5, stale-if-error=86400"
 JSON = "application/json"
 
 
-def _json(body: Any, cache_control: str, status: int = 200) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type=JSON,
-                    headers={"Cache-Control": cache_control})
+def _json(request: Request, body: Any, cache_control: str) -> Response:
+    """A public document with a strong ETag: a verifier revalidates it (304), like the
+    replay's bytes (`web/ranged.py`)."""
+    data = json.dumps(body).encode()
+    return ranged_bytes(request, data, strong_etag(data), JSON,
+                        {"Cache-Control": cache_control})
 
 
 def _spaces(request: Request) -> Spaces:
@@ -62,7 +66,7 @@ def _recorder(space: LiveSpace) -> Recorder | None:
 
 async def signing_key(request: Request) -> Response:
     base = _spaces(request).settings.base_url
-    return _json(_identity(request).public_document(f"{base}{WELL_KNOWN}"),
+    return _json(request, _identity(request).public_document(f"{base}{WELL_KNOWN}"),
                  "public, max-age=3600, stale-while-revalidate=86400, stale-if-error=604800")
 
 
@@ -74,7 +78,7 @@ async def manifest(request: Request) -> Response:
     if sealed is None or not sealed.complete:
         raise SpaceError(404, "not_sealed", "the manifest is sealed and published when the "
                          "space ends; while live, keep the checkpoints")
-    return _json(sealed.to_dict(), cache.IMMUTABLE)
+    return _json(request, sealed.to_dict(), cache.IMMUTABLE)
 
 
 async def _all_checkpoints(space: LiveSpace, store: RecordingStore) -> list[dict[str, str]]:
@@ -92,7 +96,7 @@ async def latest_checkpoint(request: Request) -> Response:
             raise SpaceError(404, "no_checkpoint", "no segment has been published yet")
         doc = stored
     ended = space.record.phase is Phase.ENDED
-    return _json(doc, cache.IMMUTABLE if ended else LATEST)
+    return _json(request, doc, cache.IMMUTABLE if ended else LATEST)
 
 
 async def checkpoint_by_number(request: Request) -> Response:
@@ -103,10 +107,10 @@ async def checkpoint_by_number(request: Request) -> Response:
         return error_response(404, "not_found", "a checkpoint is named by its segment number")
     rec = _recorder(space)
     if rec is not None and msn in rec.checkpoints:
-        return _json(rec.checkpoints[msn], cache.IMMUTABLE)
+        return _json(request, rec.checkpoints[msn], cache.IMMUTABLE)
     doc = await asyncio.to_thread(store.checkpoint, space.record.id, msn)
     if doc is not None:
-        return _json(doc, cache.IMMUTABLE)
+        return _json(request, doc, cache.IMMUTABLE)
     return error_response(404, "no_checkpoint", f"no checkpoint was signed at segment {msn}",
                           {"Cache-Control": "public, max-age=2"})
 
@@ -115,7 +119,7 @@ async def all_checkpoints(request: Request) -> Response:
     space, store = _space(request)
     docs = await _all_checkpoints(space, store)
     ended = space.record.phase is Phase.ENDED
-    return _json({"space_id": space.record.id, "checkpoints": docs},
+    return _json(request, {"space_id": space.record.id, "checkpoints": docs},
                  cache.ended_playlist() if ended else LATEST)
 
 
@@ -127,7 +131,7 @@ async def record_status(request: Request) -> Response:
     withdrawn = await asyncio.to_thread(store.withdrawal, sid)
     state = ("withdrawn" if withdrawn else "published" if sealed and sealed.complete
              else "live" if space.record.phase is Phase.LIVE else "none")
-    return _json({
+    return _json(request, {
         "space_id": sid, "state": state, "withdrawal": withdrawn,
         "duration_s": round(sealed.duration, 3) if sealed else None,
         "segments": len(sealed.segments) if sealed else None,

@@ -20,14 +20,15 @@ a path, not a query (`/replay/ID/clip/FIRST-LAST.m4a`), because edges cache repl
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
@@ -41,6 +42,7 @@ from townhall.store.base import RecordingStore
 from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
 from townhall.web.media import sealed_replay
+from townhall.web.ranged import ranged_bytes, ranged_file, strong_etag
 
 SIGNED = "signed-replays"  # under data_dir: this origin's cache of replays with credentials
 _building: dict[str, asyncio.Task[None]] = {}
@@ -115,20 +117,20 @@ async def _build(request: Request, store: RecordingStore, manifest: RecordingMan
                  path: Path) -> None:
     data = await asyncio.to_thread(_kept, request, store, manifest)
     await asyncio.to_thread(_write, path, data)
-    await asyncio.to_thread(_write, _etag_path(path), _etag(data).encode())
-
-
-def _etag(data: bytes) -> str:
-    return f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+    await asyncio.to_thread(_write, _etag_path(path), strong_etag(data).encode())
 
 
 def _etag_path(path: Path) -> Path:
     return path.with_name(path.name + ".etag")
 
 
+def _file_and_tag(path: Path) -> tuple[int, str]:
+    return path.stat().st_size, _etag_path(path).read_text()
+
+
 async def replay_download(request: Request) -> Response:
     """The seekable, signed `.m4a`: built once per origin (shared by concurrent requests),
-    then answered from the file (Range: 206, 416, Accept-Ranges)."""
+    then answered from the file (Range, If-None-Match, If-Range: `web/ranged.py`)."""
     store, manifest = await sealed_replay(request)
     sid = manifest.space_id
     path = _cached(request, sid)
@@ -139,10 +141,56 @@ async def replay_download(request: Request) -> Response:
             _building[sid] = task
             task.add_done_callback(lambda _t: _building.pop(sid, None))
         await asyncio.shield(task)
-    etag = await asyncio.to_thread(_etag_path(path).read_text)
-    return FileResponse(path, media_type="audio/mp4", headers={
-        "Cache-Control": cache.IMMUTABLE, "ETag": etag,
+    size, etag = await asyncio.to_thread(_file_and_tag, path)
+    return ranged_file(request, path, size, etag, "audio/mp4", {
+        "Cache-Control": cache.IMMUTABLE,
         "Content-Disposition": f'attachment; filename="townhall-{sid}.m4a"'})
+
+
+class SignedClips:
+    """Signed clips kept in memory, least recently used out past `limit` bytes, and signed
+    once however many ask at the same moment. C2PA signing is not deterministic: without
+    this, every Range request of one player would get other bytes under another ETag."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.evicted = 0
+        self._kept: OrderedDict[tuple[str, int, int], tuple[bytes, str]] = OrderedDict()
+        self._signing: dict[tuple[str, int, int], asyncio.Task[tuple[bytes, str]]] = {}
+
+    def get(self, key: tuple[str, int, int]) -> tuple[bytes, str] | None:
+        found = self._kept.get(key)
+        if found is not None:
+            self._kept.move_to_end(key)
+        return found
+
+    def _keep(self, key: tuple[str, int, int], data: bytes) -> tuple[bytes, str]:
+        kept = (data, strong_etag(data))
+        if len(data) <= self.limit and key not in self._kept:
+            self._kept[key] = kept
+            self.size += len(data)
+            while self.size > self.limit:
+                _, (old, _tag) = self._kept.popitem(last=False)
+                self.size -= len(old)
+                self.evicted += 1
+        return kept
+
+    async def sign(self, key: tuple[str, int, int],
+                   make: Callable[[], bytes]) -> tuple[bytes, str]:
+        task = self._signing.get(key)
+        if task is None:
+            async def run() -> tuple[bytes, str]:
+                return self._keep(key, await asyncio.to_thread(make))
+            task = asyncio.get_running_loop().create_task(run())
+            self._signing[key] = task
+            task.add_done_callback(lambda _t: self._signing.pop(key, None))
+        return await asyncio.shield(task)
+
+
+def _clips(request: Request) -> SignedClips:
+    clips: SignedClips = request.app.state.signed_clips
+    return clips
 
 
 def _bad_range(detail: str) -> Response:
@@ -176,6 +224,30 @@ async def clip_by_time(request: Request) -> Response:
 
 async def clip(request: Request) -> Response:
     store, manifest = await sealed_replay(request)
+    spelled = request.path_params["range"]
+    try:
+        first, last = (int(x) for x in spelled.split("-", 1))
+    except ValueError:
+        first = last = -1
+    # one spelling per clip (no "01-2", no "+1-2"): edges cache clips by path
+    if first < 0 or spelled != f"{first}-{last}":
+        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers, in "
+                          "decimal without leading zeros)")
+    sid = manifest.space_id
+    headers = {"Cache-Control": cache.IMMUTABLE,
+               "Content-Disposition": f'attachment; filename="townhall-{sid}-{first}-{last}.m4a"'}
+    clips = _clips(request)
+    kept = clips.get((sid, first, last))
+    if kept is not None:  # a player's next Range request: the same bytes, no signing
+        return ranged_bytes(request, kept[0], kept[1], "audio/mp4", headers)
+    numbers = [e.msn for e in manifest.segments]
+    if first > last or first not in numbers or last not in numbers:
+        return _bad_range(f"segments {first}-{last} are not in the replay "
+                          f"(it has {numbers[0]}-{numbers[-1]})")
+    count = numbers.index(last) - numbers.index(first) + 1
+    limit = _spaces(request).settings.max_clip_segments
+    if count > limit:
+        return _bad_range(f"a clip is at most {limit} segments; this one is {count}")
     # signing a clip costs CPU (C2PA): the API's per-address budget, edges cache the result
     admissions = request.app.state.admissions
     ok, wait = await admissions.api_limits.allow(
@@ -185,23 +257,9 @@ async def clip(request: Request) -> Response:
         retry = max(1, int(wait + 0.999))
         return error_response(429, "rate_limited", f"too many clips; retry in {retry} s",
                               {"Retry-After": str(retry)})
-    try:
-        first, last = (int(x) for x in request.path_params["range"].split("-", 1))
-    except ValueError:
-        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers)")
-    numbers = [e.msn for e in manifest.segments]
-    if first > last or first not in numbers or last not in numbers:
-        return _bad_range(f"segments {first}-{last} are not in the replay "
-                          f"(it has {numbers[0]}-{numbers[-1]})")
-    count = numbers.index(last) - numbers.index(first) + 1
-    limit = _spaces(request).settings.max_clip_segments
-    if count > limit:
-        return _bad_range(f"a clip is at most {limit} segments; this one is {count}")
-    data = await asyncio.to_thread(_signed, request, store, manifest, first, last, True)
-    sid = request.path_params["space_id"]
-    return Response(data, media_type="audio/mp4", headers={
-        "Cache-Control": cache.IMMUTABLE,
-        "Content-Disposition": f'attachment; filename="townhall-{sid}-{first}-{last}.m4a"'})
+    data, etag = await clips.sign((sid, first, last), lambda: _signed(
+        request, store, manifest, first, last, True))
+    return ranged_bytes(request, data, etag, "audio/mp4", headers)
 
 
 routes = [

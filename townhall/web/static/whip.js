@@ -18,7 +18,9 @@ const thWhip = {
   FINAL: new Set(["removed", "bad_token", "missing_token", "wrong_space", "space_ended",
                   "not_approved", "space_not_found", "not_found", "stage_full"]),
 
-  // Resolves once ICE has gathered every candidate (the server takes no trickle ICE).
+  // Resolves once ICE has gathered every candidate (the server takes no trickle ICE: the
+  // offer carries them all, so this page never sends a trickle PATCH; a standard WHIP client
+  // that does gets a readable 405, RFC 9725 §4.3.1, which the CORS preflight lets through).
   gathered(pc, timeoutMs) {
     return new Promise((resolve) => {
       if (pc.iceGatheringState === "complete") return resolve();
