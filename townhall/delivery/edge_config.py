@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from townhall.delivery.blocking import MSN_DIGITS, PART_DIGITS, SKIP_VALUES
+from townhall.delivery.canonical import SECONDS, SEGMENT_NUMBER, canonical_number
 from townhall.delivery.cors import EXPOSE_HEADERS
 from townhall.delivery.cors import parse_origins as parse_cors_origins
 from townhall.ingest.relay import relay_token
@@ -39,7 +41,13 @@ SPACE = r"[a-z0-9]{10}"
 TICKET = r"(?<seat>[A-Za-z0-9]{1,32})\.(?<exp>\d{1,12})\.(?<tok>[A-Za-z0-9_-]{22})"
 
 
-PART = r"part/[0-9]{1,12}\.[0-9]{1,6}\.m4s"  # townhall.media.playlist.part_uri
+# numbers in live paths and queries have one spelling (townhall.delivery.blocking): `7`, never
+# `007`; the origin refuses the others, the edge never asks it
+MSN = canonical_number(MSN_DIGITS)
+PART_INDEX = canonical_number(PART_DIGITS)
+PART = rf"part/{MSN}\.{PART_INDEX}\.m4s"  # townhall.media.playlist.part_uri
+# every other file an origin serves under a ticket (townhall.web.media.LIVE_ROUTES)
+LIVE_FILE = rf"(?:master|media|standard|segments)\.m3u8|init\.mp4|seg/{MSN}\.m4s"
 TAG = re.compile(r"^[a-z0-9]{1,3}$")
 # how nginx talks to clients, shared with the benchmarks' static-HLS nginx so that they
 # compare the same server tuning
@@ -82,6 +90,8 @@ class EdgeSettings:
     client_timeout_s: int = 10
     blocking_wait_s: int = 10  # longest an origin may hold a blocking request (+ margin)
     edge_secret: str = ""  # sent to origins in X-Townhall-Edge: they believe X-Real-IP
+    origin_hold_conns: int = 256  # of them, blocking reloads (held up to blocking_wait_s) get
+    # at most this many, from a pool of their own: holds never take the connections media needs
     origin_max_conns: int = 512  # connections one worker opens to one origin; past it the
     # edge answers 503 at once (or stale from its cache) instead of exhausting the origin
     ingest_idle_s: int = 30  # a push source silent this long is cut off (the origin's own
@@ -117,13 +127,13 @@ def _cors(value: str) -> str:
             + vary)
 
 
-def _json_error(name: str, status: int, code: str, detail: str) -> str:
+def _json_error(name: str, status: int, code: str, detail: str, retry: bool = True) -> str:
     body = f'{{"error":"{code}","detail":"{detail}"}}'
+    again = "            add_header Retry-After 2 always;\n" if retry else ""
     return (f"        location @{name} {{\n            default_type application/json;\n"
             f"            add_header Cache-Control no-store always;\n"
             f"            add_header Access-Control-Allow-Origin $townhall_cors always;\n"
-            f"            add_header Retry-After 2 always;\n"
-            f"            return {status} '{body}';\n        }}\n")
+            f"{again}            return {status} '{body}';\n        }}\n")
 
 
 def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -143,18 +153,37 @@ def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
+def _upstreams(origins: list[tuple[str, str]], s: EdgeSettings) -> str:
     """`townhall_origins`: every origin, chosen by a consistent hash of `$space` (of the
     request id when there is no space: spread evenly); an origin that fails is left out for
-    2 s and its requests go to the next one; at most `max_conns` connections per origin per
-    worker (an origin's descriptors are finite: past it nginx answers 502 fast)."""
-    opts = f"max_fails=1 fail_timeout=2s max_conns={max_conns}"
+    2 s and its requests go to the next one; at most `origin_max_conns` connections per origin
+    per worker (an origin's descriptors are finite: past it nginx answers 502 fast).
+
+    `townhall_holds`: the same origins for blocking reloads only (`$townhall_pool`). A held
+    reload is answered when its part is out, or times out by design: that says nothing about
+    the origin's health, so it never counts as a failure (`max_fails=0`: with `max_fails=1`
+    one timed-out hold took the origin out for 2 s and listeners' misses got 503), and holds
+    have their own connection budget (`origin_hold_conns`), so however many are held, parts,
+    segments and joins still reach the origin."""
+    media = f"max_fails=1 fail_timeout=2s max_conns={s.origin_max_conns}"
+    holds = f"max_fails=0 max_conns={s.origin_hold_conns}"
     return ("    map $space $townhall_hash {\n        \"\" $request_id;\n        default $space;\n"
             "    }\n    upstream townhall_origins {\n        hash $townhall_hash consistent;\n"
-            + "".join(f"        server {a} {opts};\n" for _, a in origins)
-            + "        keepalive 256;\n    }")
+            + "".join(f"        server {a} {media};\n" for _, a in origins)
+            + "        keepalive 256;\n    }\n"
+            "    upstream townhall_holds {\n        hash $townhall_hash consistent;\n"
+            + "".join(f"        server {a} {holds};\n" for _, a in origins)
+            + "        keepalive 64;\n    }\n"
+            '    map $townhall_msn $townhall_pool { "" townhall_origins; default townhall_holds; }')
 
 
+BAD_LIVE_PATH = ('{"error":"non_canonical_path","detail":"live files are master.m3u8, '
+                 'media.m3u8, standard.m3u8, segments.m3u8, init.mp4, seg/MSN.m4s and '
+                 'part/MSN.INDEX.m4s, numbers without leading zeros"}')
+BAD_CLIP_QUERY = ('{"error":"non_canonical_query","detail":"a clip is clip?from=S&to=S, '
+                  'seconds without sign, exponent or trailing zeros (2.5, not 2.50)"}')
+BAD_RECORD_PATH = ('{"error":"non_canonical_path","detail":"numbers in replay and record '
+                   'paths have no sign and no leading zeros (clip/7-9.m4a)"}')
 INGEST_DOWN = ('{"error":"origin_unavailable",'
                '"detail":"push again: the edge sends it to a live origin"}')
 
@@ -210,17 +239,32 @@ def _ingest_zones(s: EdgeSettings) -> str:
 # the file around the locations: nginx syntax as nginx reads it, %(name)s where a setting goes
 TEMPLATE = Path(__file__).with_name("edge_nginx.conf.template").read_text()
 
-HLS_QUERY_MAPS = """\
-    # the only query a live playlist answers to (rfc8216bis §6.2.5); anything else in a
-    # query string is dropped before the cache key and the origin see it
-    map $arg__HLS_msn $townhall_msn { "~^[0-9]{1,12}$" "_HLS_msn=$arg__HLS_msn&";
-                                      default ""; }
-    map $arg__HLS_part $townhall_part { "~^[0-9]{1,6}$" "_HLS_part=$arg__HLS_part&";
-                                        default ""; }
-    # (an _HLS_skip that is neither YES nor v2 reaches the origin as one fixed bad value, so
-    # it is answered 400 as the spec says, under one cache key whatever was sent)
-    map $arg__HLS_skip $townhall_skip { "~^(YES|v2)$" "_HLS_skip=$arg__HLS_skip";
-                                        "" ""; default "_HLS_skip=invalid"; }"""
+# a query name that reads as an HLS directive in any case or percent-encoding (`_hls_`)
+_DIRECTIVE_LIKE = "(?i:" + "".join(
+    f"(?:{c}|%{ord(c.lower()):02x}|%{ord(c.upper()):02x})" for c in "_hls_") + ")"
+_DIRECTIVE = (f"(?:_HLS_msn={MSN}|_HLS_part={PART_INDEX}"
+              f"|_HLS_skip=(?:{'|'.join(SKIP_VALUES)}))(?:&|$)")
+# refused: a directive-like name that is not a canonical directive; a directive twice (nginx
+# reads the first, the origin's parser the last); _HLS_part without _HLS_msn (§6.2.5.2)
+HLS_QUERY_BAD = "|".join((
+    f"(?:^|&)(?!{_DIRECTIVE}){_DIRECTIVE_LIKE}",
+    r"(?:^|&)(_HLS_(?:msn|part|skip))=(?:[^&]*&)+\1=",
+    "^(?!(?:.*&)?_HLS_msn=)(?:.*&)?_HLS_part="))
+HLS_QUERY_MAPS = f"""\
+    # the only query a live playlist answers to (rfc8216bis §6.2.5), each directive once, by
+    # its exact name, canonically spelled (townhall.delivery.blocking): anything else that
+    # reads as a directive is refused (400) without asking an origin; other names are
+    # dropped before the cache key and the origin see them
+    map $args $townhall_hls_bad {{
+        "~{HLS_QUERY_BAD}" 1;
+        default 0;
+    }}
+    map "$townhall_hls_bad:$rest" $townhall_refuse_query {{ "~^1:.*[.]m3u8$" 1; default 0; }}
+    map $arg__HLS_msn $townhall_msn {{ "~^{MSN}$" "_HLS_msn=$arg__HLS_msn&";
+                                      default ""; }}
+    map $arg__HLS_part $townhall_part {{ "~^{PART_INDEX}$" "_HLS_part=$arg__HLS_part&";
+                                        default ""; }}
+    map $arg__HLS_skip $townhall_skip {{ "~^(YES|v2)$" "_HLS_skip=$arg__HLS_skip"; default ""; }}"""
 
 
 def _location(comment: str, match: str, body: str) -> str:
@@ -229,10 +273,10 @@ def _location(comment: str, match: str, body: str) -> str:
     return f"{said}        location {match} {{\n{body}\n        }}"
 
 
-def _proxy(s: EdgeSettings, target: str = "") -> str:
+def _proxy(s: EdgeSettings, target: str = "", pool: str = "townhall_origins") -> str:
     """Directives of every location that asks an origin: `target` is what follows the
     upstream's name in `proxy_pass` (empty: the client's own URI)."""
-    return f"""            proxy_pass http://townhall_origins{target};
+    return f"""            proxy_pass http://{pool}{target};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -284,9 +328,11 @@ def _live_media(s: EdgeSettings) -> str:
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
             if ($townhall_revoked) {{ return 403; }}
+            if ($townhall_refuse_query) {{ return 400; }}
             # an expired but genuine ticket goes to the origin, uncached: 302 to a fresh
             # ticket while its seat is held (standard players renew no other way)
             error_page 410 = @renew;
+            error_page 400 = @bad_query;
             error_page 403 = @forbidden;
             error_page 429 = @limited;
             error_page 502 504 = @origin_down;
@@ -298,7 +344,7 @@ def _live_media(s: EdgeSettings) -> str:
             # a redirect to a fresh ticket belongs to one listener: never under this key
             proxy_no_cache $upstream_http_location;
 {_cache(s, live=True)}
-{_cors(s.cors_origins)}{_proxy(s, "$uri?$hls_query")}
+{_cors(s.cors_origins)}{_proxy(s, "$uri?$hls_query", pool="$townhall_pool")}
             proxy_set_header Accept-Encoding $townhall_gzip;
             proxy_ignore_headers Vary;  # the key holds the encoding already"""
 
@@ -328,7 +374,17 @@ def _live_parts(s: EdgeSettings) -> str:
 def _live_tickets(s: EdgeSettings) -> str:
     return _location(
         "live media with a ticket: checked here, cached without the ticket in the key",
-        f'~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>[A-Za-z0-9_./]+)$"', _live_media(s))
+        f'~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>{LIVE_FILE})$"', _live_media(s))
+
+
+def _live_misspelled(s: EdgeSettings) -> str:
+    return _location(
+        "any other path under a ticket is a file no origin serves, or a known one misspelled\n"
+        "(`part/007.1.m4s`): refused here, never a cache key or an origin request of its own",
+        f'~ "^/live/{SPACE}/t/"',
+        "            default_type application/json;\n"
+        "            add_header Cache-Control no-store always;\n"
+        f"            return 400 '{BAD_LIVE_PATH}';")
 
 
 def _renew(s: EdgeSettings) -> str:
@@ -399,6 +455,35 @@ def _ingest(s: EdgeSettings) -> str:
     return _ingest_location(s, _proxy(s)).removesuffix("\n")
 
 
+def _clip_by_time(s: EdgeSettings) -> str:
+    """`clip?from=S&to=S` answers a 302 that depends on its query: cached with the query in
+    its key, and only in its one spelling (`from=2.5&to=5`, not `to=5&from=2.50`), so one
+    clip is one key and one origin request."""
+    return _location(
+        "a clip by time: its 302 depends on the query, so the query is in the key, canonical",
+        f'~ "^/replay/(?<sp>{SPACE})/clip$"',
+        f"""            set $space $sp;
+            default_type application/json;
+            if ($args !~ "^from={SECONDS}&to={SECONDS}$") {{
+                return 400 '{BAD_CLIP_QUERY}';
+            }}
+            proxy_cache_key "$uri?$args";
+{_cache(s)}
+{_cors(s.cors_origins)}{_proxy(s)}""")
+
+
+def _record_misspelled(s: EdgeSettings) -> str:
+    return _location(
+        "numbered replay and record files in their one spelling only (`clip/7-9.m4a`, not\n"
+        "`clip/07-9.m4a`): each other spelling would be signed and cached anew",
+        f'~ "^/replay/{SPACE}/(clip/(?!{SEGMENT_NUMBER}-{SEGMENT_NUMBER}\\.m4a$)'
+        f'|seg/(?!{SEGMENT_NUMBER}\\.m4s$))|^/record/{SPACE}/checkpoints/'
+        f'(?!({SEGMENT_NUMBER}|latest)\\.json$)"',
+        "            default_type application/json;\n"
+        "            add_header Cache-Control no-store always;\n"
+        f"            return 400 '{BAD_RECORD_PATH}';")
+
+
 def _space_pages(s: EdgeSettings) -> str:
     return _location("replays, the signed record and space pages: cached, stale allowed",
                      f'~ "^/(replay|spaces|record)/(?<sp>{SPACE})"',
@@ -422,14 +507,18 @@ def _pages(s: EdgeSettings) -> str:
 
 
 # the server's locations, in the order nginx is given them (regex locations match in order)
-LOCATIONS = (_edge_status, _operator_routes, _live_parts, _live_tickets, _renew, _entry,
+LOCATIONS = (_edge_status, _operator_routes, _live_parts, _live_tickets, _live_misspelled,
+             _renew, _entry,
              _live_rest, _join, _details, _admit, _space_api, _api, _whip, _ingest,
-             _space_pages, _docs, _openapi, _pages)
+             _clip_by_time, _record_misspelled, _space_pages, _docs, _openapi, _pages)
 
-ERRORS = (("forbidden", 403, "bad_ticket", "media needs a valid ticket from /join"),
-          ("expired", 403, "ticket_expired", "the ticket lapsed; renew it with /join"),
-          ("limited", 429, "rate_limited", "too many requests; slow down"),
-          ("origin_down", 503, "origin_unavailable", "retry shortly"))
+ERRORS: tuple[tuple[str, int, str, str, bool], ...] = (
+          ("bad_query", 400, "non_canonical_query", "HLS directives are _HLS_msn, _HLS_part "
+           "and _HLS_skip, each once, numbers without sign or leading zeros", False),
+          ("forbidden", 403, "bad_ticket", "media needs a valid ticket from /join", True),
+          ("expired", 403, "ticket_expired", "the ticket lapsed; renew it with /join", True),
+          ("limited", 429, "rate_limited", "too many requests; slow down", True),
+          ("origin_down", 503, "origin_unavailable", "retry shortly", True))
 
 
 def render(s: EdgeSettings) -> str:
@@ -448,7 +537,7 @@ def render(s: EdgeSettings) -> str:
         "join_rate_per_network": s.join_rate_per_network,
         "api_rate_per_address": s.api_rate_per_address, "ingest_zones": _ingest_zones(s),
         "hls_query_maps": HLS_QUERY_MAPS,
-        "upstreams": _upstreams(origins, s.origin_max_conns),
+        "upstreams": _upstreams(origins, s),
         "cors_map": _cors_map(s.cors_origins), "listen": s.listen,
         "conn_per_address": s.conn_per_address, "blocking_wait_s": s.blocking_wait_s,
         "locations": locations, "extra_http": "".join(s.extra_http),

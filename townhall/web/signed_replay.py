@@ -31,6 +31,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
+from townhall.delivery.canonical import CLIP_QUERY_RE, CLIP_RANGE_RE
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import Spaces
 from townhall.recording import credentials
@@ -150,13 +151,16 @@ def _bad_range(detail: str) -> Response:
 
 
 async def clip_by_time(request: Request) -> Response:
-    """?from=S&to=S (seconds from the start): redirect to the whole segments covering it."""
+    """?from=S&to=S (seconds from the start): redirect to the whole segments covering it.
+    The redirect is cached by its query (edge_config `_clip_by_time`), so the query has one
+    spelling (townhall.delivery.canonical): `from=2.5&to=5`, never `to=5&from=2.50`."""
     _, manifest = await sealed_replay(request)
-    try:
-        start = float(request.query_params["from"])
-        end = float(request.query_params["to"])
-    except (KeyError, ValueError):
-        return _bad_range("give from and to, in seconds from the start of the replay")
+    query = CLIP_QUERY_RE.fullmatch(request.scope["query_string"].decode("latin-1"))
+    if query is None:
+        return _bad_range("give from and to, in this order, in seconds from the start of the "
+                          "replay, without sign, exponent or trailing zeros: "
+                          "clip?from=2.5&to=5")
+    start, end = float(query["start"]), float(query["end"])
     total = manifest.duration
     if not (0 <= start < end) or start >= total:
         return _bad_range(f"need 0 <= from < to and from < {total:.2f} (the replay's length)")
@@ -185,10 +189,12 @@ async def clip(request: Request) -> Response:
         retry = max(1, int(wait + 0.999))
         return error_response(429, "rate_limited", f"too many clips; retry in {retry} s",
                               {"Retry-After": str(retry)})
-    try:
-        first, last = (int(x) for x in request.path_params["range"].split("-", 1))
-    except ValueError:
-        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers)")
+    # one spelling per clip (`7-9`, never `07-9`): each other one would be signed anew
+    span = CLIP_RANGE_RE.fullmatch(request.path_params["range"])
+    if span is None:
+        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers without "
+                          "sign or leading zeros)")
+    first, last = int(span["first"]), int(span["last"])
     numbers = [e.msn for e in manifest.segments]
     if first > last or first not in numbers or last not in numbers:
         return _bad_range(f"segments {first}-{last} are not in the replay "
