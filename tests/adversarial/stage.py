@@ -6,6 +6,8 @@ Loopback only; everything started here is stopped by the context manager."""
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import re
 import socket
 import threading
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -188,3 +191,57 @@ def _wait_published(origin: str, sid: str) -> None:
             return
         time.sleep(0.3)
     raise TimeoutError("the replay was not sealed")
+
+
+@dataclass
+class RawReply:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class RawClient:
+    """GET exactly the bytes of a URL's path and query, as generated (httpx and browsers
+    would normalise `./`, `../` and some escapes before sending), on one kept-alive
+    connection per host."""
+
+    def __init__(self, timeout: float = 15) -> None:
+        self.timeout = timeout
+        self.conns: dict[str, http.client.HTTPConnection] = {}
+
+    def get(self, url: str) -> RawReply:
+        rest = url.removeprefix("http://")
+        hostport, _, target = rest.partition("/")
+        for attempt in (0, 1):
+            conn = self.conns.get(hostport)
+            if conn is None:
+                host, _, port = hostport.partition(":")
+                conn = self.conns[hostport] = http.client.HTTPConnection(
+                    host, int(port), timeout=self.timeout)
+            try:
+                conn.putrequest("GET", "/" + target, skip_accept_encoding=True)
+                conn.putheader("Accept-Encoding", "gzip")
+                conn.endheaders()
+                res = conn.getresponse()
+                body = res.read()
+                if res.getheader("connection", "").lower() == "close":
+                    conn.close()
+                    del self.conns[hostport]
+                return RawReply(res.status, {k.lower(): v for k, v in res.getheaders()}, body)
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self.conns.pop(hostport, None)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            conn.close()

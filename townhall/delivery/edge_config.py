@@ -184,6 +184,7 @@ BAD_CLIP_QUERY = ('{"error":"non_canonical_query","detail":"a clip is clip?from=
                   'seconds without sign, exponent or trailing zeros (2.5, not 2.50)"}')
 BAD_RECORD_PATH = ('{"error":"non_canonical_path","detail":"numbers in replay and record '
                    'paths have no sign and no leading zeros (clip/7-9.m4a)"}')
+NO_SUCH_PATH = ('{"error":"not_found","detail":"no such replay, record or space page"}')
 INGEST_DOWN = ('{"error":"origin_unavailable",'
                '"detail":"push again: the edge sends it to a live origin"}')
 
@@ -484,13 +485,43 @@ def _record_misspelled(s: EdgeSettings) -> str:
         f"            return 400 '{BAD_RECORD_PATH}';")
 
 
-def _space_pages(s: EdgeSettings) -> str:
-    return _location("replays, the signed record and space pages: cached, stale allowed",
-                     f'~ "^/(replay|spaces|record)/(?<sp>{SPACE})"',
-                     f"""            set $space $sp;
+def _public(s: EdgeSettings, comment: str, match: str) -> str:
+    """A public, cached location of one space: stale allowed, keyed by the path alone (the
+    origin reads no query on these routes)."""
+    return _location(comment, match, f"""            set $space $sp;
             proxy_cache_key "$uri";
 {_cache(s)}
 {_cors(s.cors_origins)}{_proxy(s)}""")
+
+
+N = SEGMENT_NUMBER
+
+
+def _replays(s: EdgeSettings) -> str:
+    return _public(s, "replays (townhall.web.media, signed_replay): cached, stale allowed",
+                   f'~ "^/replay/(?<sp>{SPACE})(\\.m4a|/(media\\.m3u8|init\\.mp4|'
+                   f'manifest\\.json|seg/{N}\\.m4s|clip/{N}-{N}\\.m4a))$"')
+
+
+def _records(s: EdgeSettings) -> str:
+    return _public(s, "the signed record (townhall.web.record): cached, stale allowed",
+                   f'~ "^/record/(?<sp>{SPACE})(/(manifest\\.json|checkpoints\\.json|'
+                   f'checkpoints/({N}|latest)\\.json))?$"')
+
+
+def _space_pages(s: EdgeSettings) -> str:
+    return _public(s, "space pages: cached, stale allowed",
+                   f'~ "^/spaces/(?<sp>{SPACE})(/(host|speak))?$"')
+
+
+def _public_unknown(s: EdgeSettings) -> str:
+    return _location(
+        "any other path under a space's public prefixes names nothing an origin serves:\n"
+        "answered here, so made-up paths are neither cache keys nor origin requests",
+        '~ "^/(replay|record|spaces)/"',
+        "            default_type application/json;\n"
+        "            add_header Cache-Control no-store always;\n"
+        f"            return 404 '{NO_SUCH_PATH}';")
 
 
 def _docs(s: EdgeSettings) -> str:
@@ -510,7 +541,8 @@ def _pages(s: EdgeSettings) -> str:
 LOCATIONS = (_edge_status, _operator_routes, _live_parts, _live_tickets, _live_misspelled,
              _renew, _entry,
              _live_rest, _join, _details, _admit, _space_api, _api, _whip, _ingest,
-             _clip_by_time, _record_misspelled, _space_pages, _docs, _openapi, _pages)
+             _clip_by_time, _record_misspelled, _replays, _records, _space_pages,
+             _public_unknown, _docs, _openapi, _pages)
 
 ERRORS: tuple[tuple[str, int, str, str, bool], ...] = (
           ("bad_query", 400, "non_canonical_query", "HLS directives are _HLS_msn, _HLS_part "
