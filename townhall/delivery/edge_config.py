@@ -101,6 +101,19 @@ class EdgeSettings:
     cors_origins: str = "*"  # who may read media, details, replays: "*" or origins, as Settings
 
 
+# /24 for IPv4, /48 for IPv6: one budget per network as well as per address. Read from the
+# address's bytes, not its text: the text of one /48 has several spellings (`2001:db8::5:6`
+# and `2001:db8:0:5::6`; `2001::1` matched no pattern and fell back to the whole address),
+# and each spelling would be a budget of its own
+NETWORK_MAP = r"""    # /24 for IPv4, /48 for IPv6, from the address's bytes (one key per network whatever
+    # the text of the address): one budget per network as well as per address
+    map $binary_remote_addr $townhall_net {
+        "~^(?<n6>[\s\S]{6})[\s\S]{10}\z" $n6;
+        "~^(?<n4>[\s\S]{3})[\s\S]\z" $n4;
+        default $binary_remote_addr;
+    }"""
+
+
 def _cors_map(value: str) -> str:
     """`$townhall_cors`: the Access-Control-Allow-Origin for public resources ("" = none)."""
     origins = parse_cors_origins(value)
@@ -568,7 +581,7 @@ def render(s: EdgeSettings) -> str:
         "cache_size": s.cache_size, "join_rate_per_address": s.join_rate_per_address,
         "join_rate_per_network": s.join_rate_per_network,
         "api_rate_per_address": s.api_rate_per_address, "ingest_zones": _ingest_zones(s),
-        "hls_query_maps": HLS_QUERY_MAPS,
+        "hls_query_maps": HLS_QUERY_MAPS, "network_map": NETWORK_MAP,
         "upstreams": _upstreams(origins, s),
         "cors_map": _cors_map(s.cors_origins), "listen": s.listen,
         "conn_per_address": s.conn_per_address, "blocking_wait_s": s.blocking_wait_s,
