@@ -105,8 +105,8 @@ class EdgeSettings:
 # address's bytes, not its text: the text of one /48 has several spellings (`2001:db8::5:6`
 # and `2001:db8:0:5::6`; `2001::1` matched no pattern and fell back to the whole address),
 # and each spelling would be a budget of its own
-NETWORK_MAP = r"""    # /24 for IPv4, /48 for IPv6, from the address's bytes (one key per network whatever
-    # the text of the address): one budget per network as well as per address
+NETWORK_MAP = r"""    # /24 for IPv4, /48 for IPv6, from the address's bytes (one key per network,
+    # whatever the text of the address): one budget per network as well as per address
     map $binary_remote_addr $townhall_net {
         "~^(?<n6>[\s\S]{6})[\s\S]{10}\z" $n6;
         "~^(?<n4>[\s\S]{3})[\s\S]\z" $n4;
