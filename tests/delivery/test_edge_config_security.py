@@ -48,3 +48,14 @@ def test_the_edge_proves_itself_with_the_secret_and_logs_seat_starts(tmp_path: P
 def test_secrets_that_would_break_the_file_are_refused(tmp_path: Path, secret: str) -> None:
     with pytest.raises(ValueError, match="plain tokens"):
         conf(tmp_path, edge_secret=secret)
+
+
+def test_only_the_routes_whose_edge_key_holds_the_query_read_one() -> None:
+    """A cached answer that depends on the query must be keyed with it at the edge: the live
+    playlists (the HLS directives, `sid` only without tickets, never through the edge) and
+    clips by time (`clip?from=&to=`, keyed by its canonical query). A route that starts
+    reading a query needs its edge location keyed by it, and this list updated."""
+    web = Path(__file__).parents[2] / "townhall" / "web"
+    readers = sorted(p.name for p in web.rglob("*.py")
+                     if "query_params" in p.read_text() or "query_string" in p.read_text())
+    assert readers == ["media.py", "signed_replay.py"], readers

@@ -438,7 +438,7 @@ def _details(s: EdgeSettings) -> str:
 {_api_limit(s)}
             proxy_cache_key "$uri";
 {_cache(s)}
-{_cors(s.cors_origins)}{_proxy(s)}
+{_cors(s.cors_origins)}{_proxy(s, "$uri")}
 {DETAILS_GZIP}""")
 
 
@@ -499,12 +499,13 @@ def _record_misspelled(s: EdgeSettings) -> str:
 
 
 def _public(s: EdgeSettings, comment: str, match: str) -> str:
-    """A public, cached location of one space: stale allowed, keyed by the path alone (the
-    origin reads no query on these routes)."""
+    """A public, cached location of one space: stale allowed, keyed by the path alone, and
+    the origin is asked for the path alone: an answer keyed without a query can never
+    depend on one (the match admits no character that `$uri` would need escaped)."""
     return _location(comment, match, f"""            set $space $sp;
             proxy_cache_key "$uri";
 {_cache(s)}
-{_cors(s.cors_origins)}{_proxy(s)}""")
+{_cors(s.cors_origins)}{_proxy(s, "$uri")}""")
 
 
 N = SEGMENT_NUMBER
