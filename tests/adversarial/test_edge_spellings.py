@@ -6,6 +6,8 @@ stage.py). Bounded (a few hundred tries per family) and loopback only."""
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from tests.adversarial import spellings
 from tests.adversarial.report import tally
 from tests.adversarial.stage import RawClient, Stage
+from townhall.delivery.blocking import directive_query
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.slow]
 
@@ -156,9 +159,6 @@ def test_spellings_of_replay_and_record_paths(stage: Stage, client: RawClient,
 
 def test_every_origin_request_was_canonical(stage: Stage) -> None:
     """Whatever the families sent, the edge asked the origin only in canonical forms."""
-    import re
-
-    from townhall.delivery.blocking import directive_query
 
     for target in stage.relay.seen():
         path, _, query = target.partition("?")
@@ -167,3 +167,45 @@ def test_every_origin_request_was_canonical(stage: Stage) -> None:
         if "/clip" in path and query:
             assert re.fullmatch(r"from=[0-9.]+&to=[0-9.]+", query), target
         assert not re.search(r"/(part|seg)/0[0-9]|/clip/0[0-9]|-0[0-9]", path), target
+
+
+@given(data=st.data())
+@settings(max_examples=8, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+def test_concurrent_spellings_of_a_held_reload_share_one_origin_request(
+        stage: Stage, data: st.DataObject) -> None:
+    """The attack of issue 18: many spellings of one blocking reload for a part not out yet,
+    at once. Equivalent ones wait on one cache entry (one origin request, one held
+    connection); non-canonical ones are refused at once, and none reaches the origin."""
+    with httpx.Client(timeout=15) as c:
+        last, parts = stage.last_complete(c)
+    msn, part = last + 1, data.draw(st.integers(parts // 2, parts - 1))
+    drawn = [data.draw(spellings.directive_query(msn, part, None)) for _ in range(6)]
+    canonical = drawn[0][0]
+    forwarded = rf"/media\.m3u8\?_HLS_msn={msn}&_HLS_part={part}&$"
+    before = stage.relay.count(forwarded)
+    asked = len(stage.relay.seen())
+    statuses: dict[int, int] = {}
+
+    def fetch(i: int, query: str) -> None:
+        raw = RawClient()
+        try:
+            statuses[i] = raw.get(f"{stage.media_base}/media.m3u8?{query}").status_code
+        finally:
+            raw.close()
+
+    threads = [threading.Thread(target=fetch, args=(i, q)) for i, (_, q, _) in enumerate(drawn)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+
+    def check() -> None:
+        for i, (_, query, ok) in enumerate(drawn):
+            assert statuses.get(i) == (200 if ok else 400), (query, statuses.get(i))
+        new = stage.relay.seen()[asked:]
+        equivalents = sum(ok for _, _, ok in drawn)
+        # one origin request for them all (none when an earlier try left the entry fresh)
+        assert stage.relay.count(forwarded) - before <= (1 if equivalents else 0), new
+        assert all(re.search(forwarded, r) for r in new if "/media.m3u8" in r), (canonical, new)
+    tally("held reload, concurrent spellings", check)
