@@ -10,6 +10,14 @@ What the edge does, and why:
   object, blocking reloads included) and `proxy_cache_use_stale updating error timeout
   http_5xx` + background update, so the details page keeps answering while the origin is
   busy or down;
+- keys only canonical values (docs/threat-model.md, "Canonical before keyed"): the HLS
+  directives, live, replay and record paths and clip queries have one spelling each
+  (townhall.delivery.canonical, .blocking), anything else is refused here with a JSON 400
+  and never reaches an origin; a response that depends on the query (a playlist, a clip's
+  redirect) is keyed with it, any other is fetched without one;
+- sends blocking reloads, which an origin holds until their part is out, to a pool of their
+  own (`townhall_holds`: no failure accounting, its own connection cap), so held reloads never
+  mark an origin down or take the connections media needs;
 - rate-limits joins and API calls per address and per /24 (`limit_req`), caps connections
   per address (`limit_conn`), and times out slow clients early (slowloris);
 - spreads requests over the origins, which are all equal (a cluster answers anything about
