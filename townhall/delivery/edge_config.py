@@ -109,19 +109,6 @@ class EdgeSettings:
     cors_origins: str = "*"  # who may read media, details, replays: "*" or origins, as Settings
 
 
-# /24 for IPv4, /48 for IPv6: one budget per network as well as per address. Read from the
-# address's bytes, not its text: the text of one /48 has several spellings (`2001:db8::5:6`
-# and `2001:db8:0:5::6`; `2001::1` matched no pattern and fell back to the whole address),
-# and each spelling would be a budget of its own
-NETWORK_MAP = r"""    # /24 for IPv4, /48 for IPv6, from the address's bytes (one key per network,
-    # whatever the text of the address): one budget per network as well as per address
-    map $binary_remote_addr $townhall_net {
-        "~^(?<n6>[\s\S]{6})[\s\S]{10}\z" $n6;
-        "~^(?<n4>[\s\S]{3})[\s\S]\z" $n4;
-        default $binary_remote_addr;
-    }"""
-
-
 def _cors_map(value: str) -> str:
     """`$townhall_cors`: the Access-Control-Allow-Origin for public resources ("" = none)."""
     origins = parse_cors_origins(value)
@@ -272,23 +259,6 @@ HLS_QUERY_BAD = "|".join((
     f"(?:^|&)(?!{_DIRECTIVE}){_DIRECTIVE_LIKE}",
     r"(?:^|&)(_HLS_(?:msn|part|skip))=(?:[^&]*&)+\1=",
     "^(?!(?:.*&)?_HLS_msn=)(?:.*&)?_HLS_part="))
-HLS_QUERY_MAPS = f"""\
-    # the only query a live playlist answers to (rfc8216bis §6.2.5), each directive once, by
-    # its exact name, canonically spelled (townhall.delivery.blocking): anything else that
-    # reads as a directive is refused (400) without asking an origin; other names are
-    # dropped before the cache key and the origin see them
-    map $args $townhall_hls_bad {{
-        "~{HLS_QUERY_BAD}" 1;
-        default 0;
-    }}
-    map "$townhall_hls_bad:$rest" $townhall_refuse_query {{ "~^1:.*[.]m3u8$" 1; default 0; }}
-    map $arg__HLS_msn $townhall_msn {{ "~^{MSN}$" "_HLS_msn=$arg__HLS_msn&";
-                                      default ""; }}
-    map $arg__HLS_part $townhall_part {{ "~^{PART_INDEX}$" "_HLS_part=$arg__HLS_part&";
-                                        default ""; }}
-    map $arg__HLS_skip $townhall_skip {{ "~^(YES|v2)$" "_HLS_skip=$arg__HLS_skip"; default ""; }}"""
-
-
 def _location(comment: str, match: str, body: str) -> str:
     """One location block: its comment lines (why), its match, its directives."""
     said = "".join(f"        # {line}\n" for line in comment.splitlines())
@@ -590,7 +560,7 @@ def render(s: EdgeSettings) -> str:
         "cache_size": s.cache_size, "join_rate_per_address": s.join_rate_per_address,
         "join_rate_per_network": s.join_rate_per_network,
         "api_rate_per_address": s.api_rate_per_address, "ingest_zones": _ingest_zones(s),
-        "hls_query_maps": HLS_QUERY_MAPS, "network_map": NETWORK_MAP,
+        "hls_query_bad": HLS_QUERY_BAD, "msn": MSN, "part_index": PART_INDEX,
         "upstreams": _upstreams(origins, s),
         "cors_map": _cors_map(s.cors_origins), "listen": s.listen,
         "conn_per_address": s.conn_per_address, "blocking_wait_s": s.blocking_wait_s,
