@@ -7,9 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from townhall.delivery.blocking import (
+    MSN_DIGITS,
+    PART_DIGITS,
     BadBlockingRequest,
     Position,
     Verdict,
+    directive_query,
     parse_directives,
     part_verdict,
     playlist_verdict,
@@ -43,7 +46,8 @@ def test_no_directives_is_a_plain_reload() -> None:
     assert parse_directives(None, None) == (None, None)
 
 
-@given(msn=st.integers(0, 2**63), part=st.one_of(st.none(), st.integers(0, 2**31)))
+@given(msn=st.integers(0, 10**MSN_DIGITS - 1),
+       part=st.one_of(st.none(), st.integers(0, 10**PART_DIGITS - 1)))
 def test_directives_parse_as_non_negative_integers(msn: int, part: int | None) -> None:
     assert parse_directives(str(msn), None if part is None else str(part)) == (msn, part)
 
@@ -59,6 +63,39 @@ def test_part_without_msn_is_a_bad_request() -> None:
 def test_negative_or_non_integer_directives_are_bad_requests(msn: str, part: str | None) -> None:
     with pytest.raises(BadBlockingRequest):
         parse_directives(msn, part)
+
+
+@given(n=st.integers(0, 10**6), spelling=st.sampled_from(
+    ["0{}", "00{}", "+{}", " {}", "{} ", "{}.0", "{}\t", "\u0660{}", "{}e0", "-0{}"]))
+def test_any_other_spelling_of_a_number_is_refused(n: int, spelling: str) -> None:
+    # canonical before keyed: `7` has one spelling; int() would read all of these as 7
+    with pytest.raises(BadBlockingRequest, match="leading zeros"):
+        parse_directives(spelling.format(n), None)
+    with pytest.raises(BadBlockingRequest, match="leading zeros"):
+        parse_directives("1", spelling.format(n))
+
+
+def test_overlong_numbers_are_refused() -> None:
+    with pytest.raises(BadBlockingRequest):
+        parse_directives("1" * (MSN_DIGITS + 1), None)
+    with pytest.raises(BadBlockingRequest):
+        parse_directives("1", "1" * (PART_DIGITS + 1))
+
+
+def test_the_directives_are_read_from_the_raw_query_in_their_one_spelling() -> None:
+    assert directive_query("_HLS_msn=7&_HLS_part=0&_HLS_skip=YES&sid=x&cb=1") == {
+        "_HLS_msn": "7", "_HLS_part": "0", "_HLS_skip": "YES"}
+    assert directive_query("") == {} and directive_query("hls=1&x") == {}
+
+
+@pytest.mark.parametrize("query", [
+    "_HLS_msn=7&_HLS_msn=7", "_HLS_msn=7&_HLS_msn=8", "_hls_msn=7", "_HLS_MSN=7",
+    "%5FHLS_msn=7", "_HLS_m%73n=7", "_HLS_msn=%37", "_HLS_msn=007", "_HLS_msn=+7",
+    "_HLS_msn=7+", "_HLS_msn", "_HLS_msn=", "_HLS_skip=yes", "_HLS_skip=YES&_HLS_skip=v2",
+    "_HLS_msn=7&_HLS_part=01", "_HLS_foo=1"])
+def test_a_directive_spelled_any_other_way_is_refused(query: str) -> None:
+    with pytest.raises(BadBlockingRequest):
+        directive_query(query)
 
 
 def test_bad_blocking_request_is_a_value_error() -> None:

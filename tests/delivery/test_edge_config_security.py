@@ -18,11 +18,15 @@ def conf(tmp_path: Path, **kw: object) -> str:
 
 
 def test_every_origin_server_has_a_connection_cap(tmp_path: Path) -> None:
-    text = conf(tmp_path, origin_max_conns=77)
+    text = conf(tmp_path, origin_max_conns=77, origin_hold_conns=33)
     servers = [line for line in text.splitlines() if line.strip().startswith("server 10.")]
-    # one hashed upstream over the equal origins: each server once, capped, failing over
-    assert len(servers) == 2 and all("max_conns=77" in line and "max_fails=1" in line
-                                     for line in servers)
+    # hashed upstreams over the equal origins: media (capped, failing over) and blocking
+    # reloads (capped apart; a hold that times out never marks an origin down)
+    media = [line for line in servers if "max_conns=77" in line]
+    holds = [line for line in servers if "max_conns=33" in line]
+    assert len(servers) == 4 and len(media) == 2 and len(holds) == 2
+    assert all("max_fails=1" in line for line in media)
+    assert all("max_fails=0" in line for line in holds)
 
 
 def test_media_is_keyed_and_proxied_by_the_hls_directives_only(tmp_path: Path) -> None:
@@ -44,3 +48,14 @@ def test_the_edge_proves_itself_with_the_secret_and_logs_seat_starts(tmp_path: P
 def test_secrets_that_would_break_the_file_are_refused(tmp_path: Path, secret: str) -> None:
     with pytest.raises(ValueError, match="plain tokens"):
         conf(tmp_path, edge_secret=secret)
+
+
+def test_only_the_routes_whose_edge_key_holds_the_query_read_one() -> None:
+    """A cached answer that depends on the query must be keyed with it at the edge: the live
+    playlists (the HLS directives, `sid` only without tickets, never through the edge) and
+    clips by time (`clip?from=&to=`, keyed by its canonical query). A route that starts
+    reading a query needs its edge location keyed by it, and this list updated."""
+    web = Path(__file__).parents[2] / "townhall" / "web"
+    readers = sorted(p.name for p in web.rglob("*.py")
+                     if "query_params" in p.read_text() or "query_string" in p.read_text())
+    assert readers == ["media.py", "signed_replay.py"], readers

@@ -2,12 +2,33 @@
 
 Sans-IO: given the window's position and a request, say whether to answer now, hold the
 request, or refuse it. The HTTP edge owns the waiting and the clock.
+
+Canonical before keyed: the directives enter the edge's cache key, so each has one spelling,
+the same here and at the edge (`delivery/edge_config.py` builds its nginx maps from the
+constants below): the exact name, once, a decimal without sign, space or leading zero, at most
+MSN_DIGITS / PART_DIGITS digits. `007`, `+7`, `7.0`, `_hls_msn`, `%5FHLS_msn` and a repeated
+`_HLS_msn` would each be a cache key and a held edge-to-origin connection for one request;
+they are refused (400), never read as 7.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
+from urllib.parse import unquote
+
+from townhall.delivery.canonical import canonical_number
+
+MSN_DIGITS = 12  # ~10^12 segments: 70,000 years of 2 s segments
+PART_DIGITS = 6
+SKIP_VALUES = ("YES", "v2")
+
+
+MSN_RE = re.compile(canonical_number(MSN_DIGITS))
+PART_RE = re.compile(canonical_number(PART_DIGITS))
+DIRECTIVES = {"_HLS_msn": MSN_RE, "_HLS_part": PART_RE,
+              "_HLS_skip": re.compile("|".join(SKIP_VALUES))}
 
 
 class Verdict(Enum):
@@ -29,21 +50,45 @@ class BadBlockingRequest(ValueError):
     pass
 
 
+def directive_query(raw: str) -> dict[str, str]:
+    """The HLS directives of a raw query string (as sent, before percent-decoding), each
+    checked for its one spelling; other names are left to others (they never enter a key).
+    A name that reads as a directive in any case or encoding must be the directive exactly:
+    nginx reads `$arg__HLS_msn` case-insensitively and takes the first of a repeat, Starlette
+    reads names decoded and takes the last, so anything else is refused, not guessed."""
+    found: dict[str, str] = {}
+    for pair in raw.split("&"):
+        name, eq, value = pair.partition("=")
+        if not unquote(name).lower().startswith("_hls_"):
+            continue
+        if name not in DIRECTIVES:
+            raise BadBlockingRequest(f"unknown or misspelled HLS directive {name[:40]!r}; "
+                                     f"the directives are {', '.join(DIRECTIVES)}")
+        if name in found:
+            raise BadBlockingRequest(f"{name} is given more than once")
+        if not eq or not DIRECTIVES[name].fullmatch(value):
+            raise BadBlockingRequest(
+                f"{name}={value[:40]!r} is not canonical: "
+                + ("YES or v2" if name == "_HLS_skip" else
+                   "a decimal integer without sign, spaces or leading zeros, at most "
+                   f"{MSN_DIGITS if name == '_HLS_msn' else PART_DIGITS} digits"))
+        found[name] = value
+    return found
+
+
 def parse_directives(msn: str | None, part: str | None) -> tuple[int | None, int | None]:
-    """Parse _HLS_msn/_HLS_part query values; a bad value is a 400, not a hang."""
+    """Parse _HLS_msn/_HLS_part query values; a bad value is a 400, not a hang, and only the
+    canonical spelling is a good value (`007` is not 7: see the module's docstring)."""
     if msn is None:
         if part is not None:
             # §6.2.5.2: _HLS_part without _HLS_msn is an error
             raise BadBlockingRequest("_HLS_part requires _HLS_msn")
         return None, None
-    try:
-        m = int(msn)
-        p = None if part is None else int(part)
-    except ValueError as exc:
-        raise BadBlockingRequest("_HLS_msn and _HLS_part must be integers") from exc
-    if m < 0 or (p is not None and p < 0):
-        raise BadBlockingRequest("_HLS_msn and _HLS_part must not be negative")
-    return m, p
+    if not MSN_RE.fullmatch(msn) or (part is not None and not PART_RE.fullmatch(part)):
+        raise BadBlockingRequest(
+            "_HLS_msn and _HLS_part must be decimal integers without sign, spaces or leading "
+            f"zeros (at most {MSN_DIGITS} and {PART_DIGITS} digits)")
+    return int(msn), None if part is None else int(part)
 
 
 def parse_skip(value: str | None) -> bool:

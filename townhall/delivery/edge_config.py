@@ -10,6 +10,14 @@ What the edge does, and why:
   object, blocking reloads included) and `proxy_cache_use_stale updating error timeout
   http_5xx` + background update, so the details page keeps answering while the origin is
   busy or down;
+- keys only canonical values (docs/threat-model.md, "Canonical before keyed"): the HLS
+  directives, live, replay and record paths and clip queries have one spelling each
+  (townhall.delivery.canonical, .blocking), anything else is refused here with a JSON 400
+  and never reaches an origin; a response that depends on the query (a playlist, a clip's
+  redirect) is keyed with it, any other is fetched without one;
+- sends blocking reloads, which an origin holds until their part is out, to a pool of their
+  own (`townhall_holds`: no failure accounting, its own connection cap), so held reloads never
+  mark an origin down or take the connections media needs;
 - rate-limits joins and API calls per address and per /24 (`limit_req`), caps connections
   per address (`limit_conn`), and times out slow clients early (slowloris);
 - spreads requests over the origins, which are all equal (a cluster answers anything about
@@ -21,13 +29,18 @@ What the edge does, and why:
   as the origin (`townhall.delivery.cors`: `--cors-origin`), never passing on the origin's
   headers for one caller to another; uncached API calls carry the origin's own answer.
 Never starts nginx; `townhall edge-config` writes the file, the operator (or a test) runs it.
+The file's skeleton is `edge_nginx.conf.template`; each location block is one function below,
+in the order of `LOCATIONS`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from townhall.delivery.blocking import MSN_DIGITS, PART_DIGITS, SKIP_VALUES
+from townhall.delivery.canonical import SECONDS, SEGMENT_NUMBER, canonical_number
 from townhall.delivery.cors import EXPOSE_HEADERS
 from townhall.delivery.cors import parse_origins as parse_cors_origins
 from townhall.delivery.relay_token import relay_token
@@ -36,7 +49,13 @@ SPACE = r"[a-z0-9]{10}"
 TICKET = r"(?<seat>[A-Za-z0-9]{1,32})\.(?<exp>\d{1,12})\.(?<tok>[A-Za-z0-9_-]{22})"
 
 
-PART = r"part/[0-9]{1,12}\.[0-9]{1,6}\.m4s"  # townhall.media.playlist.part_uri
+# numbers in live paths and queries have one spelling (townhall.delivery.blocking): `7`, never
+# `007`; the origin refuses the others, the edge never asks it
+MSN = canonical_number(MSN_DIGITS)
+PART_INDEX = canonical_number(PART_DIGITS)
+PART = rf"part/{MSN}\.{PART_INDEX}\.m4s"  # townhall.media.playlist.part_uri
+# every other file an origin serves under a ticket (townhall.web.media.LIVE_ROUTES)
+LIVE_FILE = rf"(?:master|media|standard|segments)\.m3u8|init\.mp4|seg/{MSN}\.m4s"
 TAG = re.compile(r"^[a-z0-9]{1,3}$")
 # how nginx talks to clients, shared with the benchmarks' static-HLS nginx so that they
 # compare the same server tuning
@@ -79,6 +98,8 @@ class EdgeSettings:
     client_timeout_s: int = 10
     blocking_wait_s: int = 10  # longest an origin may hold a blocking request (+ margin)
     edge_secret: str = ""  # sent to origins in X-Townhall-Edge: they believe X-Real-IP
+    origin_hold_conns: int = 256  # of them, blocking reloads (held up to blocking_wait_s) get
+    # at most this many, from a pool of their own: holds never take the connections media needs
     origin_max_conns: int = 512  # connections one worker opens to one origin; past it the
     # edge answers 503 at once (or stale from its cache) instead of exhausting the origin
     ingest_idle_s: int = 30  # a push source silent this long is cut off (the origin's own
@@ -114,13 +135,13 @@ def _cors(value: str) -> str:
             + vary)
 
 
-def _json_error(name: str, status: int, code: str, detail: str) -> str:
+def _json_error(name: str, status: int, code: str, detail: str, retry: bool = True) -> str:
     body = f'{{"error":"{code}","detail":"{detail}"}}'
+    again = "            add_header Retry-After 2 always;\n" if retry else ""
     return (f"        location @{name} {{\n            default_type application/json;\n"
             f"            add_header Cache-Control no-store always;\n"
             f"            add_header Access-Control-Allow-Origin $townhall_cors always;\n"
-            f"            add_header Retry-After 2 always;\n"
-            f"            return {status} '{body}';\n        }}\n")
+            f"{again}            return {status} '{body}';\n        }}\n")
 
 
 def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -140,18 +161,38 @@ def parse_origins(origins: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
-def _upstreams(origins: list[tuple[str, str]], max_conns: int) -> str:
+def _upstreams(origins: list[tuple[str, str]], s: EdgeSettings) -> str:
     """`townhall_origins`: every origin, chosen by a consistent hash of `$space` (of the
     request id when there is no space: spread evenly); an origin that fails is left out for
-    2 s and its requests go to the next one; at most `max_conns` connections per origin per
-    worker (an origin's descriptors are finite: past it nginx answers 502 fast)."""
-    opts = f"max_fails=1 fail_timeout=2s max_conns={max_conns}"
+    2 s and its requests go to the next one; at most `origin_max_conns` connections per origin
+    per worker (an origin's descriptors are finite: past it nginx answers 502 fast).
+
+    `townhall_holds`: the same origins for blocking reloads only (`$townhall_pool`). A held
+    reload is answered when its part is out, or times out by design: that says nothing about
+    the origin's health, so it never counts as a failure (`max_fails=0`: with `max_fails=1`
+    one timed-out hold took the origin out for 2 s and listeners' misses got 503), and holds
+    have their own connection budget (`origin_hold_conns`), so however many are held, parts,
+    segments and joins still reach the origin."""
+    media = f"max_fails=1 fail_timeout=2s max_conns={s.origin_max_conns}"
+    holds = f"max_fails=0 max_conns={s.origin_hold_conns}"
     return ("    map $space $townhall_hash {\n        \"\" $request_id;\n        default $space;\n"
             "    }\n    upstream townhall_origins {\n        hash $townhall_hash consistent;\n"
-            + "".join(f"        server {a} {opts};\n" for _, a in origins)
-            + "        keepalive 256;\n    }")
+            + "".join(f"        server {a} {media};\n" for _, a in origins)
+            + "        keepalive 256;\n    }\n"
+            "    upstream townhall_holds {\n        hash $townhall_hash consistent;\n"
+            + "".join(f"        server {a} {holds};\n" for _, a in origins)
+            + "        keepalive 64;\n    }\n"
+            '    map $townhall_msn $townhall_pool { "" townhall_origins; default townhall_holds; }')
 
 
+BAD_LIVE_PATH = ('{"error":"non_canonical_path","detail":"live files are master.m3u8, '
+                 'media.m3u8, standard.m3u8, segments.m3u8, init.mp4, seg/MSN.m4s and '
+                 'part/MSN.INDEX.m4s, numbers without leading zeros"}')
+BAD_CLIP_QUERY = ('{"error":"non_canonical_query","detail":"a clip is clip?from=S&to=S, '
+                  'seconds without sign, exponent or trailing zeros (2.5, not 2.50)"}')
+BAD_RECORD_PATH = ('{"error":"non_canonical_path","detail":"numbers in replay and record '
+                   'paths have no sign and no leading zeros (clip/7-9.m4a)"}')
+NO_SUCH_PATH = ('{"error":"not_found","detail":"no such replay, record or space page"}')
 INGEST_DOWN = ('{"error":"origin_unavailable",'
                '"detail":"push again: the edge sends it to a live origin"}')
 
@@ -204,34 +245,70 @@ def _ingest_zones(s: EdgeSettings) -> str:
             "    limit_conn_zone $townhall_ingest_addr zone=ingest_conn:16m;")
 
 
-def render(s: EdgeSettings) -> str:
-    origins = parse_origins(s.origins)
-    if any(c in s.ticket_secret + s.edge_secret for c in " ;'\"{}$\\"):
-        raise ValueError("ticket and edge secrets must be plain tokens")
-    user = f"user {s.user};\n" if s.user else ""
-    rlimit = f"worker_rlimit_nofile {s.rlimit_nofile};\n" if s.rlimit_nofile else ""
-    proxy_common = f"""            proxy_pass http://townhall_origins;
+# the file around the locations: nginx syntax as nginx reads it, %(name)s where a setting goes
+TEMPLATE = Path(__file__).with_name("edge_nginx.conf.template").read_text()
+
+# a query name that reads as an HLS directive in any case or percent-encoding (`_hls_`)
+_DIRECTIVE_LIKE = "(?i:" + "".join(
+    f"(?:{c}|%{ord(c.lower()):02x}|%{ord(c.upper()):02x})" for c in "_hls_") + ")"
+_DIRECTIVE = (f"(?:_HLS_msn={MSN}|_HLS_part={PART_INDEX}"
+              f"|_HLS_skip=(?:{'|'.join(SKIP_VALUES)}))(?:&|$)")
+# refused: a directive-like name that is not a canonical directive; a directive twice (nginx
+# reads the first, the origin's parser the last); _HLS_part without _HLS_msn (§6.2.5.2)
+HLS_QUERY_BAD = "|".join((
+    f"(?:^|&)(?!{_DIRECTIVE}){_DIRECTIVE_LIKE}",
+    r"(?:^|&)(_HLS_(?:msn|part|skip))=(?:[^&]*&)+\1=",
+    "^(?!(?:.*&)?_HLS_msn=)(?:.*&)?_HLS_part="))
+def _location(comment: str, match: str, body: str) -> str:
+    """One location block: its comment lines (why), its match, its directives."""
+    said = "".join(f"        # {line}\n" for line in comment.splitlines())
+    return f"{said}        location {match} {{\n{body}\n        }}"
+
+
+def _proxy(s: EdgeSettings, target: str = "", pool: str = "townhall_origins") -> str:
+    """Directives of every location that asks an origin: `target` is what follows the
+    upstream's name in `proxy_pass` (empty: the client's own URI)."""
+    return f"""            proxy_pass http://{pool}{target};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Real-IP $remote_addr;
             proxy_set_header X-Townhall-Edge "{s.edge_secret}";
             proxy_intercept_errors off;"""
-    cached = f"""            proxy_cache townhall;
+
+
+def _cache(s: EdgeSettings, live: bool = False) -> str:
+    """A cached location: one origin fetch per object (`proxy_cache_lock`), stale while the
+    origin is busy or down. Live playlists take no "updating" (it would serve an idle cache
+    entry however old it is; the origin's stale-while-revalidate=2 bounds staleness instead)
+    and show X-Cache only when asked (X-Cache-Debug): on LL-HLS it would be 16 bytes on
+    every part and every reload."""
+    stale = "error" if live else "updating error"
+    status = "$townhall_cache_debug" if live else "$upstream_cache_status"
+    return f"""            proxy_cache townhall;
             proxy_cache_lock on;
             proxy_cache_lock_timeout {s.blocking_wait_s}s;
             proxy_cache_lock_age {s.blocking_wait_s}s;
-            proxy_cache_use_stale updating error timeout http_500 http_502 http_503 http_504;
+            proxy_cache_use_stale {stale} timeout http_500 http_502 http_503 http_504;
             proxy_cache_background_update on;
             proxy_cache_revalidate on;
-            add_header X-Cache $upstream_cache_status always;"""
-    # live playlists: no "updating" (it would serve an idle cache entry however old it is);
-    # the origin's stale-while-revalidate=2 bounds staleness instead. X-Cache only when asked
-    # (X-Cache-Debug): on LL-HLS it would be 16 bytes on every part and every reload
-    cached_live = cached.replace("updating error", "error").replace(
-        "X-Cache $upstream_cache_status", "X-Cache $townhall_cache_debug")
-    cors = _cors(s.cors_origins)
-    live_media = f"""            set $space $sp;
+            add_header X-Cache {status} always;"""
+
+
+def _join_limits(s: EdgeSettings) -> str:
+    """Joins are rate-limited per address and per network (the same budget everywhere a
+    listener can join: the entry URL, /join, a grant's /admit)."""
+    return (f"            limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;\n"
+            f"            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;")
+
+
+def _api_limit(s: EdgeSettings) -> str:
+    return f"            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;"
+
+
+def _live_media(s: EdgeSettings) -> str:
+    """Live media with a ticket: checked here, cached without the ticket in the key."""
+    return f"""            set $space $sp;
             secure_link $tok,$exp;
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             # parts, segments and init: no query at all; playlists: the HLS directives only
@@ -243,9 +320,11 @@ def render(s: EdgeSettings) -> str:
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 410; }}
             if ($townhall_revoked) {{ return 403; }}
+            if ($townhall_refuse_query) {{ return 400; }}
             # an expired but genuine ticket goes to the origin, uncached: 302 to a fresh
             # ticket while its seat is held (standard players renew no other way)
             error_page 410 = @renew;
+            error_page 400 = @bad_query;
             error_page 403 = @forbidden;
             error_page 429 = @limited;
             error_page 502 504 = @origin_down;
@@ -256,248 +335,252 @@ def render(s: EdgeSettings) -> str:
             proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";
             # a redirect to a fresh ticket belongs to one listener: never under this key
             proxy_no_cache $upstream_http_location;
-{cached_live}
-{cors}{proxy_common.replace("townhall_origins;", "townhall_origins$uri?$hls_query;")}
+{_cache(s, live=True)}
+{_cors(s.cors_origins)}{_proxy(s, "$uri?$hls_query", pool="$townhall_pool")}
             proxy_set_header Accept-Encoding $townhall_gzip;
             proxy_ignore_headers Vary;  # the key holds the encoding already"""
-    return f"""# townhall edge: generated by `townhall edge-config`; edit the flags, not this file.
-{user}worker_processes auto;
-{rlimit}
-pid {s.prefix}/nginx.pid;
-error_log {s.prefix}/error.log warn;
 
-events {{
-    worker_connections {s.worker_connections};
-    multi_accept on;
-}}
 
-http {{
-{HTTP_TUNING}
-    server_tokens off;
-    client_body_temp_path {s.prefix}/client_body;
-    proxy_temp_path {s.prefix}/proxy_temp;
-    fastcgi_temp_path {s.prefix}/fastcgi;
-    uwsgi_temp_path {s.prefix}/uwsgi;
-    scgi_temp_path {s.prefix}/scgi;
-    types {{
-        application/vnd.apple.mpegurl m3u8;
-        audio/mp4 m4s mp4 m4a;
-    }}
+def _edge_status(s: EdgeSettings) -> str:
+    return _location("the edge's own counters (connections, requests): for the operator on "
+                     "this machine", "= /edge-status",
+                     "            stub_status;\n            allow 127.0.0.0/8;\n"
+                     "            allow ::1;\n            deny all;")
 
-    # slow clients are cut off early; bodies are small everywhere
-    client_header_timeout {s.client_timeout_s}s;
-    client_body_timeout {s.client_timeout_s}s;
-    send_timeout 30s;
-    client_max_body_size 16k;
-    reset_timedout_connection on;
 
-    proxy_cache_path {s.prefix}/cache levels=1:2 keys_zone=townhall:64m max_size={s.cache_size}
-                     inactive=10m use_temp_path=off;
+def _operator_routes(s: EdgeSettings) -> str:
+    return _location("the origins' operator routes (metrics, health) are scraped on the "
+                     "origins, never\nthrough the edge, and never by the public",
+                     '~ "^/(metrics|healthz|readyz)$"', "            return 404;")
 
-    # /24 for IPv4, /48 for IPv6: one budget per network as well as per address
-    map $remote_addr $townhall_net {{
-        ~^(?<n4>\\d+\\.\\d+\\.\\d+)\\.\\d+$ $n4;
-        ~^(?<n6>[0-9a-fA-F]*:[0-9a-fA-F]*:[0-9a-fA-F]*): $n6;
-        default $remote_addr;
-    }}
-    # a playlist asked for without _HLS_msn (a join, or a plain player's reload) is cached
-    # for a tenth of a second only: its key carries the 100 ms it falls in, so a joiner
-    # starts at the live edge, while each edge still asks the origin at most 10 times a
-    # second; blocking reloads (with _HLS_msn) are unique and cached whole
-    map "$arg__HLS_msn:$uri:$msec" $townhall_fresh {{
-        "~^:[^:]*\\.m3u8:(?<bucket>\\d+\\.\\d)" $bucket;
-        default "";
-    }}
-    # playlists come from the origin compressed once per publication: the edge asks for
-    # gzip or nothing (never the client's own header) and keeps both forms in its cache
-    map "$uri:$http_accept_encoding" $townhall_gzip {{
-        "~*\\.m3u8:.*gzip\\s*;\\s*q=0(\\.0*)?\\s*(,|$)" "";
-        "~*\\.m3u8:.*gzip" gzip;
-        default "";
-    }}
-    limit_req_zone $binary_remote_addr zone=join_addr:32m rate={s.join_rate_per_address};
-    limit_req_zone $townhall_net zone=join_net:16m rate={s.join_rate_per_network};
-    limit_req_zone $binary_remote_addr zone=api_addr:32m rate={s.api_rate_per_address};
-    limit_conn_zone $binary_remote_addr zone=conn_addr:32m;
-    limit_req_status 429;
-    limit_conn_status 429;
-{_ingest_zones(s)}
 
-    # who plays on which ticket: a player fetches master.m3u8 and init.mp4 when it starts, so
-    # these lines count the distinct addresses per seat (`townhall tickets shared`) cheaply
-    log_format townhall_seats '$msec $sp $seat $remote_addr';
-    map $rest $townhall_seat_start {{ "master.m3u8" 1; "init.mp4" 1; default 0; }}
-    # seats revoked for sharing (`townhall tickets shared --revoke --edge-prefix`): refused here
-    map "$sp/$seat" $townhall_revoked {{ default 0; include {s.prefix}/revoked*.map; }}
+def _live_parts(s: EdgeSettings) -> str:
+    return _location(
+        "live parts: as below, without Cache-Control to the listener (the origin's still\n"
+        "rules this cache): a part URL is fetched once per listener and no cache stands\n"
+        "between an edge and its listeners, so it would be 39 bytes on every 0.32 s part",
+        f'~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>{PART})$"',
+        _live_media(s) + "\n            proxy_hide_header Cache-Control;")
 
-    # the cache status of live media, for whoever asks (X-Cache-Debug: 1), and nobody else
-    map $http_x_cache_debug $townhall_cache_debug {{ "" ""; default $upstream_cache_status; }}
 
-    # the only query a live playlist answers to (rfc8216bis §6.2.5); anything else in a
-    # query string is dropped before the cache key and the origin see it
-    map $arg__HLS_msn $townhall_msn {{ "~^[0-9]{{1,12}}$" "_HLS_msn=$arg__HLS_msn&";
-                                      default ""; }}
-    map $arg__HLS_part $townhall_part {{ "~^[0-9]{{1,6}}$" "_HLS_part=$arg__HLS_part&";
-                                        default ""; }}
-    # (an _HLS_skip that is neither YES nor v2 reaches the origin as one fixed bad value, so
-    # it is answered 400 as the spec says, under one cache key whatever was sent)
-    map $arg__HLS_skip $townhall_skip {{ "~^(YES|v2)$" "_HLS_skip=$arg__HLS_skip";
-                                        "" ""; default "_HLS_skip=invalid"; }}
+def _live_tickets(s: EdgeSettings) -> str:
+    return _location(
+        "live media with a ticket: checked here, cached without the ticket in the key",
+        f'~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>{LIVE_FILE})$"', _live_media(s))
 
-{_upstreams(origins, s.origin_max_conns)}
-{_cors_map(s.cors_origins)}
 
-    server {{
-        listen {s.listen} reuseport backlog=65535;
-        limit_conn conn_addr {s.conn_per_address};
-        proxy_connect_timeout 2s;
-        proxy_read_timeout {s.blocking_wait_s}s;
-        proxy_next_upstream error timeout http_502 http_504;
-        proxy_next_upstream_tries 3;
-        proxy_next_upstream_timeout 5s;
-        set $space "";
+def _live_misspelled(s: EdgeSettings) -> str:
+    return _location(
+        "any other path under a ticket is a file no origin serves, or a known one misspelled\n"
+        "(`part/007.1.m4s`): refused here, never a cache key or an origin request of its own",
+        f'~ "^/live/{SPACE}/t/"',
+        "            default_type application/json;\n"
+        "            add_header Cache-Control no-store always;\n"
+        f"            return 400 '{BAD_LIVE_PATH}';")
 
-        error_page 403 = @forbidden;
-        error_page 410 = @expired;
-        error_page 429 = @limited;
-        error_page 502 504 = @origin_down;
 
-        # the edge's own counters (connections, requests): for the operator on this machine
-        location = /edge-status {{
-            stub_status;
-            allow 127.0.0.0/8;
-            allow ::1;
-            deny all;
-        }}
-
-        # the origins' operator routes (metrics, health) are scraped on the origins, never
-        # through the edge, and never by the public
-        location ~ "^/(metrics|healthz|readyz)$" {{
-            return 404;
-        }}
-
-        # live parts: as below, without Cache-Control to the listener (the origin's still
-        # rules this cache): a part URL is fetched once per listener and no cache stands
-        # between an edge and its listeners, so it would be 39 bytes on every 0.32 s part
-        location ~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>{PART})$" {{
-{live_media}
-            proxy_hide_header Cache-Control;
-        }}
-
-        # live media with a ticket: checked here, cached without the ticket in the key
-        location ~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>[A-Za-z0-9_./]+)$" {{
-{live_media}
-        }}
-
-        # the redirect is cached under the expired ticket's own URL, for as long as the
-        # origin says (X-Accel-Expires: half the fresh ticket's life): one origin request
-        # per player then
-        location @renew {{
-            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+def _renew(s: EdgeSettings) -> str:
+    return _location(
+        "the redirect is cached under the expired ticket's own URL, for as long as the\n"
+        "origin says (X-Accel-Expires: half the fresh ticket's life): one origin request\n"
+        "per player then", "@renew",
+        f"""{_api_limit(s)}
             proxy_cache townhall;
             proxy_cache_key "renew$uri?$hls_query";  # made-up queries share one key
             proxy_ignore_headers Cache-Control;  # private to clients; X-Accel-Expires here
-{cors}{proxy_common.replace("townhall_origins;", "townhall_origins$uri?$hls_query;")}
-        }}
+{_cors(s.cors_origins)}{_proxy(s, "$uri?$hls_query")}""")
 
-        # the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket
-        location ~ "^/live/(?<sp>{SPACE})/master\\.m3u8$" {{
-            set $space $sp;
-            limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;
-            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;
-{cors}{proxy_common}
-        }}
 
-        # anything else under /live is ticketless or malformed: never reaches an origin
-        location /live/ {{
-            return 403;
-        }}
+def _entry(s: EdgeSettings) -> str:
+    return _location(
+        "the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket",
+        f'~ "^/live/(?<sp>{SPACE})/master\\.m3u8$"',
+        f"            set $space $sp;\n{_join_limits(s)}\n{_cors(s.cors_origins)}{_proxy(s)}")
 
-        location ~ "^/api/spaces/(?<sp>{SPACE})/join$" {{
-            set $space $sp;
-            limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;
-            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;
-{proxy_common}
-        }}
 
-        # details documents: cached briefly, served stale while the origin is busy or down
-        location ~ "^/api/spaces/(?<sp>{SPACE})$" {{
-            set $space $sp;
-            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
+def _live_rest(s: EdgeSettings) -> str:
+    return _location("anything else under /live is ticketless or malformed: never reaches "
+                     "an origin", "/live/", "            return 403;")
+
+
+def _join(s: EdgeSettings) -> str:
+    return _location("", f'~ "^/api/spaces/(?<sp>{SPACE})/join$"',
+                     f"            set $space $sp;\n{_join_limits(s)}\n{_proxy(s)}")
+
+
+def _details(s: EdgeSettings) -> str:
+    return _location(
+        "details documents: cached briefly, served stale while the origin is busy or down",
+        f'~ "^/api/spaces/(?<sp>{SPACE})$"',
+        f"""            set $space $sp;
+{_api_limit(s)}
             proxy_cache_key "$uri";
-{cached}
-{cors}{proxy_common}
-{DETAILS_GZIP}
-        }}
+{_cache(s)}
+{_cors(s.cors_origins)}{_proxy(s, "$uri")}
+{DETAILS_GZIP}""")
 
-        # joins with a grant: any origin admits them ($space stays empty: spread over all)
-        location ~ "^/api/admit/{SPACE}$" {{
-            limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;
-            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;
-{proxy_common}
-        }}
 
-        # everything else about one space (host, end, leave, reactions, stage)
-        location ~ "^/api/spaces/(?<sp>{SPACE})/" {{
-            set $space $sp;
-            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
-{proxy_common}
-        }}
+def _admit(s: EdgeSettings) -> str:
+    return _location(
+        "joins with a grant: any origin admits them ($space stays empty: spread over all)",
+        f'~ "^/api/admit/{SPACE}$"', f"{_join_limits(s)}\n{_proxy(s)}")
 
-        location /api/ {{
-            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;
-{proxy_common}
-        }}
 
-        # speakers publish to the space's origin of the moment (WHIP offers, session DELETEs)
-        location ~ "^/whip/(?<sp>{SPACE})(/|$)" {{
-            set $space $sp;
-            client_max_body_size 64k;
-{proxy_common}
-        }}
+def _space_api(s: EdgeSettings) -> str:
+    return _location("everything else about one space (host, end, leave, reactions, stage)",
+                     f'~ "^/api/spaces/(?<sp>{SPACE})/"',
+                     f"            set $space $sp;\n{_api_limit(s)}\n{_proxy(s)}")
 
-{_ingest_location(s, proxy_common)}
-        # the signing key: cached, with CORS like the record (a verifier page elsewhere)
-        location = /.well-known/townhall-signing.json {{
-            proxy_cache_key "$uri";
-{cached}
-{cors}{proxy_common}
-        }}
 
-        # replays, the signed record and space pages: cached, stale allowed; the replay
-        # playlist comes gzipped or not, as the live ones (one key each, whatever the
-        # client's Accept-Encoding says)
-        location ~ "^/(replay|spaces|record)/(?<sp>{SPACE})" {{
-            set $space $sp;
-            proxy_cache_key "$uri$townhall_gzip";
-{cached}
-{cors}{proxy_common}
-            proxy_set_header Accept-Encoding $townhall_gzip;
-            proxy_ignore_headers Vary;  # the key holds the encoding already
-        }}
+def _api(s: EdgeSettings) -> str:
+    return _location("", "/api/", f"{_api_limit(s)}\n{_proxy(s)}")
 
-        location /docs {{
-{proxy_common}
-        }}
 
-        location /openapi.json {{
-{proxy_common}
-        }}
+def _whip(s: EdgeSettings) -> str:
+    return _location(
+        "speakers publish to the space's origin of the moment (WHIP offers, session DELETEs)",
+        f'~ "^/whip/(?<sp>{SPACE})(/|$)"',
+        f"            set $space $sp;\n            client_max_body_size 64k;\n{_proxy(s)}")
 
-        # pages, static files and replays: cached, stale allowed
-        location / {{
-            proxy_cache_key "$uri";
-{cached}
-{proxy_common}
-        }}
 
-{_json_error("forbidden", 403, "bad_ticket", "media needs a valid ticket from /join")}\
-{_json_error("expired", 403, "ticket_expired", "the ticket lapsed; renew it with /join")}\
-{_json_error("limited", 429, "rate_limited", "too many requests; slow down")}\
-{_json_error("origin_down", 503, "origin_unavailable", "retry shortly")}\
-    }}
-{"".join(s.extra_http)}}}
-"""
+def _ingest(s: EdgeSettings) -> str:
+    return _ingest_location(s, _proxy(s)).removesuffix("\n")
+
+
+def _clip_by_time(s: EdgeSettings) -> str:
+    """`clip?from=S&to=S` answers a 302 that depends on its query: cached with the query in
+    its key, and only in its one spelling (`from=2.5&to=5`, not `to=5&from=2.50`), so one
+    clip is one key and one origin request."""
+    return _location(
+        "a clip by time: its 302 depends on the query, so the query is in the key, canonical",
+        f'~ "^/replay/(?<sp>{SPACE})/clip$"',
+        f"""            set $space $sp;
+            default_type application/json;
+            if ($args !~ "^from={SECONDS}&to={SECONDS}$") {{
+                return 400 '{BAD_CLIP_QUERY}';
+            }}
+            proxy_cache_key "$uri?$args";
+{_cache(s)}
+{_cors(s.cors_origins)}{_proxy(s)}""")
+
+
+def _record_misspelled(s: EdgeSettings) -> str:
+    return _location(
+        "numbered replay and record files in their one spelling only (`clip/7-9.m4a`, not\n"
+        "`clip/07-9.m4a`): each other spelling would be signed and cached anew",
+        f'~ "^/replay/{SPACE}/(clip/(?!{SEGMENT_NUMBER}-{SEGMENT_NUMBER}\\.m4a$)'
+        f'|seg/(?!{SEGMENT_NUMBER}\\.m4s$))|^/record/{SPACE}/checkpoints/'
+        f'(?!({SEGMENT_NUMBER}|latest)\\.json$)"',
+        "            default_type application/json;\n"
+        "            add_header Cache-Control no-store always;\n"
+        f"            return 400 '{BAD_RECORD_PATH}';")
+
+
+def _public(s: EdgeSettings, comment: str, match: str, *, gzip: bool = False) -> str:
+    """A public, cached location of one space: stale allowed, keyed by the path alone, and
+    the origin is asked for the path alone: an answer keyed without a query can never
+    depend on one (the match admits no character that `$uri` would need escaped). With
+    `gzip` (the replay playlist) the key also holds the one encoding asked of the origin, as
+    for the live playlists: two entries, whatever the client's Accept-Encoding says."""
+    key, encoding = "$uri", ""
+    if gzip:
+        key = "$uri$townhall_gzip"
+        encoding = ("\n            proxy_set_header Accept-Encoding $townhall_gzip;"
+                    "\n            proxy_ignore_headers Vary;  # the key holds the encoding")
+    return _location(comment, match, f"""            set $space $sp;
+            proxy_cache_key "{key}";
+{_cache(s)}
+{_cors(s.cors_origins)}{_proxy(s, "$uri")}{encoding}""")
+
+
+def _signing_key(s: EdgeSettings) -> str:
+    return _location(
+        "the signing key: cached, with CORS like the record (a verifier page elsewhere)",
+        "= /.well-known/townhall-signing.json",
+        f'            proxy_cache_key "$uri";\n{_cache(s)}\n'
+        f'{_cors(s.cors_origins)}{_proxy(s, "$uri")}')
+
+
+N = SEGMENT_NUMBER
+
+
+def _replays(s: EdgeSettings) -> str:
+    return _public(s, "replays (townhall.web.media, signed_replay): cached, stale allowed",
+                   f'~ "^/replay/(?<sp>{SPACE})(\\.m4a|/(media\\.m3u8|init\\.mp4|'
+                   f'manifest\\.json|seg/{N}\\.m4s|clip/{N}-{N}\\.m4a))$"', gzip=True)
+
+
+def _records(s: EdgeSettings) -> str:
+    return _public(s, "the signed record (townhall.web.record): cached, stale allowed",
+                   f'~ "^/record/(?<sp>{SPACE})(/(manifest\\.json|checkpoints\\.json|'
+                   f'checkpoints/({N}|latest)\\.json))?$"')
+
+
+def _space_pages(s: EdgeSettings) -> str:
+    return _public(s, "space pages: cached, stale allowed",
+                   f'~ "^/spaces/(?<sp>{SPACE})(/(host|speak))?$"')
+
+
+def _public_unknown(s: EdgeSettings) -> str:
+    return _location(
+        "any other path under a space's public prefixes names nothing an origin serves:\n"
+        "answered here, so made-up paths are neither cache keys nor origin requests",
+        '~ "^/(replay|record|spaces)/"',
+        "            default_type application/json;\n"
+        "            add_header Cache-Control no-store always;\n"
+        f"            return 404 '{NO_SUCH_PATH}';")
+
+
+def _docs(s: EdgeSettings) -> str:
+    return _location("", "/docs", _proxy(s))
+
+
+def _openapi(s: EdgeSettings) -> str:
+    return _location("", "/openapi.json", _proxy(s))
+
+
+def _pages(s: EdgeSettings) -> str:
+    return _location("pages, static files and replays: cached, stale allowed", "/",
+                     f'            proxy_cache_key "$uri";\n{_cache(s)}\n{_proxy(s)}')
+
+
+# the server's locations, in the order nginx is given them (regex locations match in order)
+LOCATIONS = (_edge_status, _operator_routes, _live_parts, _live_tickets, _live_misspelled,
+             _renew, _entry,
+             _live_rest, _join, _details, _admit, _space_api, _api, _whip, _ingest,
+             _clip_by_time, _record_misspelled, _replays, _records, _space_pages,
+             _public_unknown, _signing_key, _docs, _openapi, _pages)
+
+ERRORS: tuple[tuple[str, int, str, str, bool], ...] = (
+          ("bad_query", 400, "non_canonical_query", "HLS directives are _HLS_msn, _HLS_part "
+           "and _HLS_skip, each once, numbers without sign or leading zeros", False),
+          ("forbidden", 403, "bad_ticket", "media needs a valid ticket from /join", True),
+          ("expired", 403, "ticket_expired", "the ticket lapsed; renew it with /join", True),
+          ("limited", 429, "rate_limited", "too many requests; slow down", True),
+          ("origin_down", 503, "origin_unavailable", "retry shortly", True))
+
+
+def render(s: EdgeSettings) -> str:
+    """The whole nginx.conf: the template filled with the settings and the locations."""
+    origins = parse_origins(s.origins)
+    if any(c in s.ticket_secret + s.edge_secret for c in " ;'\"{}$\\"):
+        raise ValueError("ticket and edge secrets must be plain tokens")
+    locations = ("\n\n".join(block(s) for block in LOCATIONS) + "\n\n"
+                 + "".join(_json_error(*e) for e in ERRORS)).removesuffix("\n")
+    return TEMPLATE % {
+        "user": f"user {s.user};\n" if s.user else "",
+        "rlimit": f"worker_rlimit_nofile {s.rlimit_nofile};\n" if s.rlimit_nofile else "",
+        "prefix": s.prefix, "worker_connections": s.worker_connections,
+        "http_tuning": HTTP_TUNING, "client_timeout_s": s.client_timeout_s,
+        "cache_size": s.cache_size, "join_rate_per_address": s.join_rate_per_address,
+        "join_rate_per_network": s.join_rate_per_network,
+        "api_rate_per_address": s.api_rate_per_address, "ingest_zones": _ingest_zones(s),
+        "hls_query_bad": HLS_QUERY_BAD, "msn": MSN, "part_index": PART_INDEX,
+        "upstreams": _upstreams(origins, s),
+        "cors_map": _cors_map(s.cors_origins), "listen": s.listen,
+        "conn_per_address": s.conn_per_address, "blocking_wait_s": s.blocking_wait_s,
+        "locations": locations, "extra_http": "".join(s.extra_http),
+    }
 
 
 def directories(s: EdgeSettings) -> list[str]:

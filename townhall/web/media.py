@@ -21,9 +21,11 @@ from starlette.routing import Route
 
 from townhall.delivery import cache
 from townhall.delivery.blocking import (
+    MSN_RE,
     BadBlockingRequest,
     Position,
     Verdict,
+    directive_query,
     parse_directives,
     parse_skip,
     part_verdict,
@@ -111,8 +113,8 @@ async def media_playlist(request: Request) -> Response:
     space, program = _live(request)
     if not program.settings.require_tickets:
         _count_listener(request, space)  # with tickets, seats are the count
-    q = request.query_params
     try:
+        q = directive_query(request.scope["query_string"].decode("latin-1"))
         msn, part = parse_directives(q.get("_HLS_msn"), q.get("_HLS_part"))
         delta = parse_skip(q.get("_HLS_skip"))
     except BadBlockingRequest as exc:
@@ -174,11 +176,13 @@ async def init_section(request: Request) -> Response:
 
 
 def _int_param(request: Request, name: str) -> int:
-    try:
-        value = int(request.path_params[name])
-    except ValueError:
-        raise SpaceError(404, "not_found", f"{name} must be a number") from None
-    return value
+    """A number in a media path, in its one spelling (`7`, never `007` or `+7`): each other
+    spelling would be one more cache key at the edge for the same object."""
+    value = request.path_params[name]
+    if not MSN_RE.fullmatch(value):
+        raise SpaceError(400, "non_canonical_path",
+                         f"{name} must be a decimal integer without sign or leading zeros")
+    return int(value)
 
 
 async def segment(request: Request) -> Response:

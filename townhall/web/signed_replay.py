@@ -32,6 +32,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
+from townhall.delivery.canonical import CLIP_QUERY_RE
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import Spaces
 from townhall.recording import credentials
@@ -198,13 +199,16 @@ def _bad_range(detail: str) -> Response:
 
 
 async def clip_by_time(request: Request) -> Response:
-    """?from=S&to=S (seconds from the start): redirect to the whole segments covering it."""
+    """?from=S&to=S (seconds from the start): redirect to the whole segments covering it.
+    The redirect is cached by its query (edge_config `_clip_by_time`), so the query has one
+    spelling (townhall.delivery.canonical): `from=2.5&to=5`, never `to=5&from=2.50`."""
     _, manifest = await sealed_replay(request)
-    try:
-        start = float(request.query_params["from"])
-        end = float(request.query_params["to"])
-    except (KeyError, ValueError):
-        return _bad_range("give from and to, in seconds from the start of the replay")
+    query = CLIP_QUERY_RE.fullmatch(request.scope["query_string"].decode("latin-1"))
+    if query is None:
+        return _bad_range("give from and to, in this order, in seconds from the start of the "
+                          "replay, without sign, exponent or trailing zeros: "
+                          "clip?from=2.5&to=5")
+    start, end = float(query["start"]), float(query["end"])
     total = manifest.duration
     if not (0 <= start < end) or start >= total:
         return _bad_range(f"need 0 <= from < to and from < {total:.2f} (the replay's length)")
