@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from townhall.live.admissions import Admissions
+    from townhall.live.descriptors import DescriptorReserve
     from townhall.live.spaces import Spaces
     from townhall.store.factory import Stores
 
@@ -56,8 +57,10 @@ STORE_ERRORS = Counter("townhall_store_unavailable_total",
 class Snapshot(Collector):
     """Reads the services' own state at scrape time."""
 
-    def __init__(self, spaces: Spaces, admissions: Admissions, stores: Stores) -> None:
+    def __init__(self, spaces: Spaces, admissions: Admissions, stores: Stores,
+                 reserve: DescriptorReserve | None = None) -> None:
         self.spaces = spaces
+        self.reserve = reserve
         self.admissions = admissions
         self.stores = stores
 
@@ -134,7 +137,7 @@ class Snapshot(Collector):
         for phase, n in sorted(counts.items()):
             states.add_metric([phase], float(n))
         yield from (states, listeners, lag, stored, backlog, write_errors, failing, dropped)
-        reserve = self.spaces.descriptor_reserve
+        reserve = self.reserve
         yield GaugeMetricFamily("townhall_descriptor_reserve_held",
                                 "descriptors held back for recording writes",
                                 value=float(reserve.held if reserve else 0))
@@ -147,9 +150,10 @@ class Snapshot(Collector):
 _watching: list[Snapshot] = []
 
 
-def watch(spaces: Spaces, admissions: Admissions, stores: Stores) -> None:
+def watch(spaces: Spaces, admissions: Admissions, stores: Stores,
+          reserve: DescriptorReserve | None = None) -> None:
     """Export this app's services (one app per process; a second replaces the first)."""
     for old in _watching:
         REGISTRY.unregister(old)
-    _watching[:] = [Snapshot(spaces, admissions, stores)]
+    _watching[:] = [Snapshot(spaces, admissions, stores, reserve)]
     REGISTRY.register(_watching[0])
