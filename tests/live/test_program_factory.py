@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from tests.live.fakes import MemoryRecordings, live_space
 from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms
 from townhall.recording.manifest import RecordingManifest
 from townhall.settings import Settings
 
@@ -14,10 +13,11 @@ SETTINGS = Settings()
 INIT = b"\x00\x00\x00\x18ftypiso6"
 
 
-def test_a_new_space_s_program_starts_at_the_first_segment() -> None:
+def test_a_new_space_s_program_starts_at_the_first_segment_and_is_made_once() -> None:
     space = live_space()
-    program = ProgramFactory(SETTINGS, MemoryRecordings()).make(space)
-    assert space.program is program
+    factory = ProgramFactory(SETTINGS, MemoryRecordings())
+    program = factory.make(space)
+    assert space.program is program and factory.make(space) is program
     assert program.packager.next_msn == 0 and program.recorder.manifest is None
 
 
@@ -34,9 +34,3 @@ def test_a_space_that_aired_before_a_restart_continues_after_what_it_published()
     assert program.recorder.manifest is manifest
     assert program.init == INIT and program.window.init == INIT
 
-
-def test_a_space_s_program_is_made_once() -> None:
-    space = live_space()
-    programs = LocalPrograms(ProgramFactory(SETTINGS, MemoryRecordings()))
-    assert programs.program_for(space) is programs.program_for(space)
-    assert not programs.clustered
