@@ -10,7 +10,6 @@ and the source's own connection only: never on the listener path.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -24,8 +23,6 @@ from townhall.live.news import Announce
 from townhall.live.spaces import Spaces
 from townhall.space.lifecycle import Phase
 from townhall.store.base import StoreUnavailable
-
-log = logging.getLogger("townhall.spaces")
 
 TAKEN_OVER = "taken_over"  # IngestSession.ended_by: a newer source with the key replaced it
 
