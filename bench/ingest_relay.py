@@ -91,14 +91,14 @@ def relay_child(upstream: int, ready: Path) -> None:
     from typing import cast
 
     from townhall.ingest.icecast import IngestServer
-    from townhall.live.spaces import Spaces
+    from townhall.live.push_sources import PushSources
     from townhall.settings import Settings
 
     async def main() -> None:
         settings = Settings(data_dir=ready.parent, ingest_port=0, edge_secret="bench",
                             redis_url="redis://127.0.0.1:1/0",  # clustered; never dialled
                             ingest_public_url=f"http://127.0.0.1:{upstream}")
-        server = IngestServer(settings, cast(Spaces, None))  # relaying needs no space
+        server = IngestServer(settings, cast(PushSources, None))  # relaying needs no space
         await server.start()
         ready.write_text(str(server.port))
         await asyncio.sleep(3600)

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from townhall.live.errors import SpaceError
+from townhall.live.host_keys import HostKeys, KeyRotation
+from townhall.live.program_factory import ProgramFactory
+from townhall.live.program_host import LocalPrograms
 from townhall.live.spaces import Spaces
 from townhall.settings import Settings
 from townhall.store.base import StoreUnavailable
@@ -32,13 +35,27 @@ class Flaky:
         return getattr(self.store, name)
 
 
-def _origin(tmp_path: Path, name: str, **more: Any) -> tuple[Spaces, Flaky]:
+class Origin:
+    """One origin's registry, host keys and rotation, as `web.app` composes them."""
+
+    def __init__(self, settings: Settings, store: Any, recordings: Any) -> None:
+        self.keys = HostKeys(settings, store, shared=True)
+        self.spaces = Spaces(settings, store, recordings, keys=self.keys,
+                             programs=LocalPrograms(ProgramFactory(settings, recordings)))
+        self.rotation = KeyRotation(self.keys, self.spaces.known, lambda _s, _r: False,
+                                    lambda _t, _i: None)
+        self.create, self.get = self.spaces.create, self.spaces.get
+        self.key_ok, self.rotate_key = self.keys.ok, self.rotation.rotate
+        self.key_rotated_elsewhere = self.rotation.rotated_elsewhere
+
+
+def _origin(tmp_path: Path, name: str, **more: Any) -> tuple[Origin, Flaky]:
     settings = Settings(data_dir=tmp_path / name, database=tmp_path / "shared.sqlite3",
                         redis_url="redis://127.0.0.1:1/0", key_check_ttl_s=0.3,
                         migrate_on_start=True, **more)
     stores = open_stores(settings)
     flaky = Flaky(stores.spaces)
-    return Spaces(settings, flaky, stores.recordings), flaky  # type: ignore[arg-type]
+    return Origin(settings, flaky, stores.recordings), flaky
 
 
 def test_a_rotation_nobody_announced_is_seen_within_the_ttl(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from tests.helpers import free_port
 from townhall.ingest.http1 import ChunkedDecoder
 from townhall.ingest.icecast import IngestServer
 from townhall.ingest.relay import RELAY_HEADER, SourceRelay, relay_token
-from townhall.live.spaces import Spaces
+from townhall.live.push_sources import PushSources
 from townhall.settings import Settings
 
 Upstream = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -221,7 +221,7 @@ def relaying_ingest(port: int, tmp: Path) -> IngestServer:
     asks nothing of the spaces)."""
     settings = Settings(data_dir=tmp, ingest_port=0, redis_url="redis://127.0.0.1:1/0",
                         edge_secret="s3cret", ingest_public_url=f"http://127.0.0.1:{port}")
-    return IngestServer(settings, cast(Spaces, None))
+    return IngestServer(settings, cast(PushSources, None))
 
 
 def test_icecast_clients_are_told_to_send_once_the_edge_accepts_and_get_its_answer(

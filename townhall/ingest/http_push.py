@@ -25,7 +25,7 @@ from townhall.ingest.http1 import HttpError, credentials
 from townhall.ingest.icecast import guard, outcome
 from townhall.live.errors import SpaceError
 from townhall.live.ingest import IngestSession
-from townhall.live.spaces import Spaces
+from townhall.live.push_sources import PushSources
 
 log = logging.getLogger("townhall.ingest")
 
@@ -60,12 +60,12 @@ async def _pump(request: Request, session: IngestSession,
 
 
 async def push(request: Request) -> Response:
-    spaces: Spaces = request.app.state.spaces
-    settings = spaces.settings
+    sources: PushSources = request.app.state.push_sources
+    settings = sources.settings
     space_id = request.path_params["space_id"]
     try:
         creds = credentials(request.headers.get("authorization", ""))
-        session = spaces.open_ingest(space_id, creds[1] if creds else None)
+        session = sources.open(space_id, creds[1] if creds else None)
     except HttpError as exc:
         return error_response(exc.status, "bad_request", exc.message)
     except SpaceError as exc:

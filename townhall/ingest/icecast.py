@@ -28,8 +28,8 @@ from townhall.ingest.http1 import (
 from townhall.ingest.relay import SourceRelay
 from townhall.live.errors import SpaceError
 from townhall.live.ingest import IngestSession
+from townhall.live.push_sources import PushSources
 from townhall.live.source_watch import SourceWatch
-from townhall.live.spaces import Spaces
 from townhall.settings import Settings
 
 log = logging.getLogger("townhall.ingest")
@@ -80,10 +80,10 @@ def guard(watch: SourceWatch | None, space_id: str,
 
 
 class IngestServer:
-    def __init__(self, settings: Settings, spaces: Spaces,
+    def __init__(self, settings: Settings, sources: PushSources,
                  watch: SourceWatch | None = None) -> None:
         self.settings = settings
-        self.spaces = spaces
+        self.sources = sources
         self.watch = watch  # in a cluster: one source on air per space (live.source_watch)
         self.relay = SourceRelay.from_settings(settings)  # in a cluster with an edge
         self._server: asyncio.Server | None = None
@@ -162,7 +162,7 @@ class IngestServer:
                 log.warning("a relayed source reached the ingest port: taken here (point "
                             "ingest_relay_url at the edge, not at an ingest port)")
             creds = head.credentials()
-            session = self.spaces.open_ingest(space_id, creds[1] if creds else None)
+            session = self.sources.open(space_id, creds[1] if creds else None)
             framing, length = head.body()
         except HttpError as exc:
             writer.write(_json(exc.status, {"error": "bad_request", "detail": exc.message}))

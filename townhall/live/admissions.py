@@ -25,6 +25,7 @@ from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.space.record import iso
+from townhall.space.urls import space_urls
 
 Answer = tuple[int, dict[str, Any], dict[str, str] | None]  # status, JSON body, headers
 
@@ -48,7 +49,8 @@ def scaled_ceilings(settings: Settings) -> dict[Priority, Ceiling]:
 
 
 class Admissions:
-    def __init__(self, settings: Settings, spaces: Spaces) -> None:
+    def __init__(self, settings: Settings, spaces: Spaces,
+                 announce: Callable[[str, str], None] | None = None) -> None:
         s = settings
         self.settings = s
         self.spaces = spaces
@@ -84,8 +86,7 @@ class Admissions:
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
             "grant_refused": 0, "revoked": 0}
         self.revoked: dict[str, set[str]] = {}  # space -> seats whose ticket was shared
-        # tells the other origins of a revocation (live.key_watch sets it in a cluster)
-        self.announce: Callable[[str, str], None] | None = None
+        self.announce = announce  # a revoked shared ticket reaches every origin (live.news)
 
     # --- tickets on the media path ---
     def check_media(self, space_id: str, ticket: str | None, now: float) -> None:
@@ -122,7 +123,7 @@ class Admissions:
                    now: float) -> tuple[int, dict[str, Any]]:
         record = space.record
         if record.phase is Phase.ENDED:
-            urls = self.spaces.urls(space)
+            urls = space_urls(self.settings.base_url, record)
             raise SpaceError(409, "space_ended",
                              "the space has ended" + (f"; replay at {urls['replay_url']}"
                                                       if urls["replay_url"] else ""))

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from townhall.cluster.base import Cluster, ClusterUnavailable
 from townhall.live import tasks
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.live_space import LiveSpace
+from townhall.live.spaces import Spaces
 from townhall.space.lifecycle import Phase
 from townhall.store.base import StoreUnavailable
 

@@ -43,8 +43,6 @@ class GrantAdmission:
         self.origin = cluster.origin
         self.seats: dict[str, SeatCount] = {}
         self._task: asyncio.Task[None] | None = None
-        if settings.admit_anywhere and settings.require_tickets:
-            spaces.join_grant = self.grant_for
 
     # --- the grant in the details ---
     def grant_for(self, space: LiveSpace, listeners: int, now: float) -> str | None:

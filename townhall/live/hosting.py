@@ -63,7 +63,6 @@ class Hosting:
         self.refused = 0  # creates and go-lives refused, for the operator's metrics
         self.expired = 0
         self._sweeper: asyncio.Task[None] | None = None
-        spaces.admit_source = self.admit_source
 
     # --- identity ---
     def identify(self, bearer: str | None) -> Identity | None:

@@ -2,7 +2,7 @@
 reach every origin.
 
 Service. In a cluster each origin caches a space's host key hash for `key_check_ttl_s` at
-most (`Spaces.key_ok` re-reads the store); this makes the change immediate: a rotation or a
+most (`HostKeys.ok` re-reads the store); this makes the change immediate: a rotation or a
 newer source on one origin is announced through the cluster (Redis pub/sub), and every other
 origin drops its cached hash, cuts off the source it has (the old key's, or the older one:
 every origin then counts the takeover, so the host view says the same everywhere) and
@@ -20,58 +20,45 @@ import logging
 from townhall.cluster.base import Cluster, ClusterUnavailable
 from townhall.live import tasks
 from townhall.live.admissions import Admissions
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.host_keys import KeyRotation
+from townhall.live.live_space import LiveSpace
+from townhall.live.push_sources import PushSources
+from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.space.roles import HOST_SEAT
 
 log = logging.getLogger("townhall.key_watch")
 
 
+async def end_host_session(speakers: Speakers, space: LiveSpace) -> None:
+    """The host on WebRTC used the old key too (a `KeyRotation.on_rotated` hook)."""
+    room = space.speakers
+    session = room.session_of(HOST_SEAT) if room is not None else None
+    if room is not None and session is not None:
+        await speakers.end_session(room, session, "the host key was rotated")
+
+
 class KeyWatch:
-    def __init__(self, spaces: Spaces, cluster: Cluster, speakers: Speakers,
-                 admissions: Admissions) -> None:
+    """Hears the other origins' news (`live.news` sends this origin's)."""
+
+    def __init__(self, spaces: Spaces, cluster: Cluster, admissions: Admissions,
+                 rotation: KeyRotation, sources: PushSources) -> None:
         self.spaces = spaces
         self.admissions = admissions
         self.cluster = cluster
-        self.speakers = speakers
+        self.rotation = rotation
+        self.sources = sources
         self.heard = 0
-        self.unsent = 0  # announcements Redis did not take (the TTL covers them)
         self._task: asyncio.Task[None] | None = None
-        self._sends: set[asyncio.Task[None]] = set()
-        spaces.announce = self.announce
-        admissions.announce = self.announce
-        spaces.on_key_rotated.append(self.end_host_session)
-
-    async def end_host_session(self, space: LiveSpace) -> None:
-        """The host on WebRTC used the old key too."""
-        room = space.speakers
-        session = room.session_of(HOST_SEAT) if room is not None else None
-        if room is not None and session is not None:
-            await self.speakers.end_session(room, session, "the host key was rotated")
-
-    def announce(self, topic: str, ident: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(topic, ident))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
-
-    async def _send(self, topic: str, ident: str) -> None:
-        space_id = ident.split("/", 1)[0]
-        try:
-            await self.cluster.announce(topic, ident)
-        except ClusterUnavailable as exc:
-            self.unsent += 1
-            log.warning("space %s: %s change not announced (%s); other origins see it within "
-                        "%.1f s", space_id, topic, exc, self.spaces.settings.key_check_ttl_s,
-                        extra={"space_id": space_id})
 
     async def heard_news(self, topic: str, ident: str) -> None:
         self.heard += 1
         if topic == "host_key":
-            await self.spaces.key_rotated_elsewhere(ident)
+            await self.rotation.rotated_elsewhere(ident)
         elif topic == "source":
-            self.spaces.taken_over_elsewhere(ident)
+            self.sources.newer_source_elsewhere(ident)
         elif topic == "takeover":
-            self.spaces.takeover_elsewhere(ident)
+            self.sources.takeover_counted_elsewhere(ident)
         elif topic == "seat":
             space_id, _, seat = ident.partition("/")
             if seat and self.spaces.find(space_id) is not None:
@@ -92,4 +79,4 @@ class KeyWatch:
             await asyncio.sleep(1.0)
 
     async def close(self) -> None:
-        await tasks.cancel(self._task, *self._sends)
+        await tasks.cancel(self._task)

@@ -10,7 +10,9 @@ has the space's source is preferred (the others wait `standby_grace_s` longer), 
 hands the program over to an origin that gets the source (`want`). While Redis is away the
 holder keeps publishing (`live.part_stream` queues the entries), nobody can take a lease,
 and standbys resume where they stopped.
-Never touches the database; which spaces to follow comes from `live.cluster_watch`.
+Never touches the database; which spaces to follow comes from `live.cluster_watch`
+(`follow`). It is the cluster's `live.program_host.ProgramHost`: the registry asks it for a
+space's program and to end one, and never asks whether it runs in a cluster.
 """
 
 from __future__ import annotations
@@ -24,33 +26,41 @@ from collections import Counter
 from townhall.cluster.base import Cluster, ClusterUnavailable, Renewal
 from townhall.cluster.entries import END, OPENED, Entry, end_entry
 from townhall.live import tasks
-from townhall.live.cluster_watch import ClusterWatch
+from townhall.live.live_space import LiveSpace
 from townhall.live.part_stream import PartStream
 from townhall.live.program import Program
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.program_factory import ProgramFactory
 from townhall.media.events import MediaEvent
 from townhall.ops import metrics
+from townhall.settings import Settings
 
 log = logging.getLogger("townhall.leases")
 
 
 class ProgramLeases:
-    def __init__(self, spaces: Spaces, cluster: Cluster) -> None:
-        self.spaces = spaces
+    clustered = True  # live.program_host.ProgramHost: programs run on several origins
+
+    def __init__(self, settings: Settings, cluster: Cluster, factory: ProgramFactory) -> None:
         self.cluster = cluster
-        self.settings = spaces.settings
+        self.settings = settings
+        self.factory = factory
         self.counters: Counter[str] = Counter()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.stream = PartStream(self.settings, cluster, self.counters)
         self._after = self.stream.position  # the last stream id this origin has of each space
         self._wanted: set[str] = set()
         self._last_entry_at: dict[str, float] = {}  # when the holder's last entry came
-        self._watch = ClusterWatch(spaces, cluster, self._follow)
         self.holding: set[str] = set()
-        spaces.on_program = self.adopt
-        spaces.end_program = self.end_program
 
-    # --- the registry's hooks ---
+    # --- the registry's (live.program_host.ProgramHost) ---
+    def program_for(self, space: LiveSpace) -> Program:
+        """The space's program; one made here is adopted (a standby until the lease is ours)."""
+        if space.program is not None:
+            return space.program
+        program = self.factory.make(space)
+        self.adopt(space, program)
+        return program
+
     def adopt(self, space: LiveSpace, program: Program) -> None:
         """A program was made on this origin: a standby until this origin holds the lease."""
         sid = space.record.id
@@ -241,17 +251,13 @@ class ProgramLeases:
         metrics.LEASE_HELD.labels(sid).set(0)
 
     # --- the spaces live anywhere (live.cluster_watch) ---
-    def start(self) -> None:
-        self._watch.start()
-
-    def _follow(self, space: LiveSpace) -> None:
+    def follow(self, space: LiveSpace) -> None:
         if space.program is None:
-            self.spaces.standby_for(space)  # adopt() starts its task
+            self.program_for(space)  # adopt() starts its task
         elif not space.program.ended:
             self._ensure_task(space)
 
     async def close(self) -> None:
-        await self._watch.close()
         await tasks.cancel(*self._tasks.values())
         for sid in list(self.holding):
             with contextlib.suppress(ClusterUnavailable):

@@ -38,6 +38,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +80,9 @@ from townhall.space.roles import (
 from townhall.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
+    from townhall.live.live_space import LiveSpace
     from townhall.live.program import Program
-    from townhall.live.spaces import LiveSpace, Spaces
+    from townhall.live.spaces import Spaces
 
 log = logging.getLogger("townhall.speakers")
 WATCH_EVERY_S = 0.25
@@ -167,11 +169,13 @@ class SpaceSpeakers:
 class Speakers:
     """Process-wide: every space's speakers, the WHIP sessions and the drop watchdog."""
 
-    def __init__(self, settings: Settings, spaces: Spaces) -> None:
+    def __init__(self, settings: Settings, spaces: Spaces,
+                 admit: Callable[[LiveSpace], None] | None = None) -> None:
         self.settings = settings
         self.candidates_dropped = 0  # remote ICE candidates screened out of offers
         self.sessions_moved = 0  # ended: heard nowhere, the program ran on another origin
         self.spaces = spaces
+        self.admit = admit  # hosting quotas: one more space on air? (raises SpaceError)
         key = hmac.new(settings.secret, b"townhall speaker tokens", hashlib.sha256).digest()
         self.tokens = SpeakerTokens(key)
         self._watchdog: asyncio.Task[None] | None = None
@@ -223,7 +227,7 @@ class Speakers:
         """In a cluster, read the seats without a session here again from the shared store
         before one goes live: another origin may have removed or muted it, or had it live
         until it died (a stored LIVE seat is INVITED again). The store away: what is known."""
-        if self.spaces.on_program is None:
+        if not self.spaces.clustered:
             return
         try:
             stored = self.spaces.store.load_seats(room.space.record.id)
@@ -245,7 +249,7 @@ class Speakers:
                 raise space_error(exc) from None
             self._persist(room)
             return seat
-        if self.spaces.key_ok(space, bearer):
+        if self.spaces.keys.ok(space, bearer):
             return room.stage.host
         raise SpaceError(401, "bad_token",
                          "the token is neither this space's host key nor a speaker token")
@@ -308,8 +312,8 @@ class Speakers:
         self._reload_seats(self.room(space))
         seat = self.identify(space, bearer)
         assert bearer is not None
-        if self.spaces.admit_source is not None:
-            self.spaces.admit_source(space)  # hosting quotas: one more space on air?
+        if self.admit is not None:
+            self.admit(space)
         room = self.room(space)
         try:
             room.stage.apply(seat, Action.PUBLISH, seat, time.time())
@@ -420,7 +424,7 @@ class Speakers:
         if not bearer:
             raise SpaceError(401, "missing_token", "send the token that created the session")
         mine = hmac.compare_digest(hashlib.sha256(bearer.encode()).hexdigest(), bearer_hash)
-        if not mine and not self.spaces.key_ok(space, bearer):
+        if not mine and not self.spaces.keys.ok(space, bearer):
             raise SpaceError(403, "not_allowed", "only the publisher or the host may end it")
         if session is not None:
             await self.end_session(room, session, "deleted")

@@ -106,8 +106,6 @@ class _Reserve(Protocol):
 class Spaces(Protocol):
     def all(self) -> Iterable[_Space]: ...
     def listeners_now(self, space: Any, now: float) -> int: ...
-    @property
-    def descriptor_reserve(self) -> _Reserve | None: ...
 
 
 class Admissions(Protocol):
@@ -121,8 +119,10 @@ class Stores(Protocol):
 class Snapshot(Collector):
     """Reads the services' own state at scrape time."""
 
-    def __init__(self, spaces: Spaces, admissions: Admissions, stores: Stores) -> None:
+    def __init__(self, spaces: Spaces, admissions: Admissions, stores: Stores,
+                 reserve: _Reserve | None = None) -> None:
         self.spaces = spaces
+        self.reserve = reserve
         self.admissions = admissions
         self.stores = stores
 
@@ -199,7 +199,7 @@ class Snapshot(Collector):
         for phase, n in sorted(counts.items()):
             states.add_metric([phase], float(n))
         yield from (states, listeners, lag, stored, backlog, write_errors, failing, dropped)
-        reserve = self.spaces.descriptor_reserve
+        reserve = self.reserve
         yield GaugeMetricFamily("townhall_descriptor_reserve_held",
                                 "descriptors held back for recording writes",
                                 value=float(reserve.held if reserve else 0))
@@ -212,9 +212,10 @@ class Snapshot(Collector):
 _watching: list[Snapshot] = []
 
 
-def watch(spaces: Spaces, admissions: Admissions, stores: Stores) -> None:
+def watch(spaces: Spaces, admissions: Admissions, stores: Stores,
+          reserve: _Reserve | None = None) -> None:
     """Export this app's services (one app per process; a second replaces the first)."""
     for old in _watching:
         REGISTRY.unregister(old)
-    _watching[:] = [Snapshot(spaces, admissions, stores)]
+    _watching[:] = [Snapshot(spaces, admissions, stores, reserve)]
     REGISTRY.register(_watching[0])

@@ -21,11 +21,15 @@ from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.descriptors import open_files_limit
 from townhall.live.errors import SpaceError, bad_key
 from townhall.live.grant_admission import GrantAdmission
+from townhall.live.host_keys import KeyRotation
 from townhall.live.hosting import Hosting, Identity
+from townhall.live.push_sources import PushSources
+from townhall.live.space_ending import SpaceEnding
 from townhall.live.spaces import Spaces
 from townhall.space.record import iso
 from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
+from townhall.web.space_documents import SpaceDocuments
 
 router = APIRouter(prefix="/api")
 
@@ -43,6 +47,11 @@ class CreateSpace(BaseModel):
 def _spaces(request: Request) -> Spaces:
     spaces: Spaces = request.app.state.spaces
     return spaces
+
+
+def _documents(request: Request) -> SpaceDocuments:
+    documents: SpaceDocuments = request.app.state.documents
+    return documents
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -95,8 +104,9 @@ async def create_space(body: CreateSpace, request: Request,
     await hosting.check_create(who, now)
     space, key = await spaces.create(title, host, start, cap)
     await hosting.created(who, space.record.id, now)
-    doc = spaces.details(space, time.time())
-    doc.update(host_key=key, ingest_url=spaces.ingest_url(space, key),
+    documents = _documents(request)
+    doc = documents.details(space, time.time())
+    doc.update(host_key=key, ingest_url=documents.ingest_url(space, key),
                host_url=f"{s.base_url}/spaces/{space.record.id}/host#key={key}")
     return doc
 
@@ -110,14 +120,14 @@ async def list_spaces(request: Request, response: Response) -> dict[str, Any]:
                     if sp.record.ended_at is None or sp.record.ended_at > shown),
                    key=lambda sp: sp.record.created_at, reverse=True)
     response.headers["Cache-Control"] = cache.status_document()
-    return {"spaces": [spaces.details(sp, now)
+    return {"spaces": [_documents(request).details(sp, now)
                        for sp in items[: spaces.settings.max_spaces_listed]]}
 
 
 @router.get("/spaces/{space_id}", summary="A space's details (precomputed, cacheable)")
 async def get_space(space_id: str, request: Request) -> Response:
     spaces = _spaces(request)
-    body = spaces.status_bytes(spaces.get(space_id), time.time())
+    body = _documents(request).status_bytes(spaces.get(space_id), time.time())
     return Response(body, media_type="application/json",
                     headers={"Cache-Control": cache.status_document()})
 
@@ -131,14 +141,15 @@ async def host_view(space_id: str, request: Request, response: Response,
     assert key is not None
     s = spaces.settings
     response.headers["Cache-Control"] = cache.NO_STORE
-    doc = spaces.details(space, time.time())
+    documents = _documents(request)
+    doc = documents.details(space, time.time())
     session = space.ingest
     doc.update(source={"connected": session is not None and not session.closed,
                        "takeovers": space.takeovers, "last_takeover": iso(space.last_takeover)},
-               ingest_url=spaces.ingest_url(space, key),
+               ingest_url=documents.ingest_url(space, key),
                ingest_http_url=f"http://{s.ingest_host}:{s.ingest_port}/ingest/{space_id}",
                ffmpeg_command=("ffmpeg -re -i talk.mp3 -c:a aac -f adts "
-                               f"'{spaces.ingest_url(space, key)}'"))
+                               f"'{documents.ingest_url(space, key)}'"))
     return doc
 
 
@@ -150,23 +161,24 @@ async def rotate_key(space_id: str, request: Request,
     spaces = _spaces(request)
     space = spaces.get(space_id)
     bearer = _bearer(authorization)
-    if not spaces.key_ok(space, bearer):
+    if not spaces.keys.ok(space, bearer):
         hosting = _hosting(request)
         who = hosting.identify(bearer)
         if who is None or not hosting.owns(who, space_id):
             raise bad_key()
-    key = await spaces.rotate_key(space)  # the host's WebRTC session ends too (on_key_rotated)
+    rotation: KeyRotation = request.app.state.key_rotation
+    key = await rotation.rotate(space)  # the host's WebRTC session ends too (on_rotated)
     s = spaces.settings
-    return {"host_key": key, "ingest_url": spaces.ingest_url(space, key),
+    return {"host_key": key, "ingest_url": _documents(request).ingest_url(space, key),
             "host_url": f"{s.base_url}/spaces/{space_id}/host#key={key}"}
 
 
 @router.post("/spaces/{space_id}/end", summary="End the space (host key as Bearer token)")
 async def end_space(space_id: str, request: Request,
                     authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
-    spaces = _spaces(request)
-    space = await spaces.end(space_id, _bearer(authorization))
-    return spaces.details(space, time.time())
+    ending: SpaceEnding = request.app.state.ending
+    space = await ending.end(space_id, _bearer(authorization))
+    return _documents(request).details(space, time.time())
 
 
 class JoinBody(BaseModel):
@@ -279,7 +291,8 @@ async def metrics(request: Request,
                   authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     _operator(request, authorization)
     doc = _admissions(request).metrics(time.time())
-    doc["ingest"] = _spaces(request).ingest_metrics()
+    sources: PushSources = request.app.state.push_sources
+    doc["ingest"] = sources.metrics()
     doc["resources"] = _resources(request)
     return doc
 
@@ -288,7 +301,7 @@ def _resources(request: Request) -> dict[str, Any]:
     """Descriptors, connection caps and the recorders' write health."""
     st = request.app.state
     recorders = [sp.program.recorder for sp in st.spaces.all() if sp.program is not None]
-    reserve = st.spaces.descriptor_reserve
+    reserve = st.reserve
     ingest = getattr(st, "ingest", None)
     return {"open_files_limit": open_files_limit(),
             "http_connections": connection_cap.metrics(),

@@ -20,13 +20,20 @@ from townhall.delivery.latency_tier import LatencyTiers
 from townhall.ingest import http_push, whip
 from townhall.ingest.icecast import IngestServer
 from townhall.live.admissions import Admissions
+from townhall.live.cluster_watch import ClusterWatch
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.grant_admission import GrantAdmission
+from townhall.live.host_keys import HostKeys, KeyRotation
 from townhall.live.hosting import Hosting
-from townhall.live.key_watch import KeyWatch
+from townhall.live.key_watch import KeyWatch, end_host_session
+from townhall.live.news import News
+from townhall.live.program_factory import ProgramFactory
+from townhall.live.program_host import LocalPrograms, ProgramHost
 from townhall.live.program_leases import ProgramLeases
+from townhall.live.push_sources import PushSources
 from townhall.live.shared_stage import SharedStage
 from townhall.live.source_watch import SourceWatch
+from townhall.live.space_ending import SpaceEnding
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
@@ -50,6 +57,7 @@ from townhall.web.client_ip import parse_networks
 from townhall.web.cors import Cors
 from townhall.web.fast_join import FastJoin
 from townhall.web.shedding import LagMonitor, Shedding
+from townhall.web.space_documents import SpaceDocuments
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -57,33 +65,52 @@ def create_app(settings: Settings) -> FastAPI:
     settings.recordings_path.mkdir(parents=True, exist_ok=True)
     # built here, not in the lifespan, because the middleware needs them at construction
     stores = open_stores(settings)
+    # "am I one of several origins?" is decided here, once: the services are given the
+    # cluster's implementations or the solo ones, and never ask
+    clustered = settings.redis_url is not None
     cluster = _cluster(settings)
-    spaces = Spaces(settings, stores.spaces, stores.recordings, cluster.room)
-    if settings.signing:
-        spaces.identity = load_or_create(settings.data_dir / "signing", "townhall",
-                                         settings.signing_key_file, settings.signing_chain_file)
-    admissions = Admissions(settings, spaces)
-    grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
-    # several origins: each live program runs where its lease is, standbys follow it
-    leases = ProgramLeases(spaces, cluster) if settings.redis_url else None
-    speakers = Speakers(settings, spaces)
-    # several origins: one push source on air per space, wherever it lands
-    source_watch = _source_watch(settings, spaces, cluster.origin)
-    # rotations, takeovers and revoked tickets reach every origin
-    key_watch = KeyWatch(spaces, cluster, speakers, admissions)
-    shared_stage = _shared_stage(settings, spaces)  # several origins: one stage in details
-    hosting = Hosting(settings, stores.keys, spaces)
+    # other processes may write the spaces' host key hashes (a shared database, or a cluster)
+    shared_store = clustered or settings.database_url is not None
+    identity = (load_or_create(settings.data_dir / "signing", "townhall",
+                               settings.signing_key_file, settings.signing_chain_file)
+                if settings.signing else None)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
-    spaces.descriptor_reserve = reserve
-    spaces.on_end.append(lambda space: speakers.close_space(space, "the space has ended"))
+    factory = ProgramFactory(settings, stores.recordings, identity, reserve)
+    # several origins: each live program runs where its lease is, standbys follow it
+    leases = ProgramLeases(settings, cluster, factory) if clustered else None
+    programs: ProgramHost = leases if leases is not None else LocalPrograms(factory)
+    keys = HostKeys(settings, stores.spaces, shared=shared_store)
+    spaces = Spaces(settings, stores.spaces, stores.recordings, keys=keys, programs=programs,
+                    rooms=cluster.room)
+    watch = ClusterWatch(spaces, cluster, leases.follow) if leases is not None else None
+    # rotations, takeovers and revoked tickets reach every origin
+    news = News(cluster, settings.key_check_ttl_s)
+    admissions = Admissions(settings, spaces, announce=news.announce)
+    grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
+    hosting = Hosting(settings, stores.keys, spaces)
+    sources = PushSources(spaces, news.announce, admit=hosting.admit_source)
+    speakers = Speakers(settings, spaces, admit=hosting.admit_source)
+    ending = SpaceEnding(spaces, programs, on_end=[
+        lambda space: speakers.close_space(space, "the space has ended")])
+    rotation = KeyRotation(keys, spaces.known, sources.cut_off, news.announce,
+                           on_rotated=[lambda space: end_host_session(speakers, space)])
+    key_watch = KeyWatch(spaces, cluster, admissions, rotation, sources)
+    # several origins: one push source on air per space, wherever it lands
+    source_watch = _source_watch(settings, spaces, cluster.origin) if clustered else None
+    # several origins: one stage in details
+    shared_stage = _shared_stage(settings, spaces) if clustered else None
     trusted = parse_networks(settings.trusted_proxies, settings.edge_secret)
     lag = LagMonitor(admissions)
     tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
                          lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
-    spaces.latency_tier = lambda space, listeners, now: tiers.announce(
-        space.record.id, listeners, admissions.pressure.lag_s, now)
+    grants_in_details = settings.admit_anywhere and settings.require_tickets
+    documents = SpaceDocuments(
+        settings, spaces, identity,
+        join_grant=grant_admission.grant_for if grants_in_details else None,
+        latency_tier=lambda space, listeners, now: tiers.announce(
+            space.record.id, listeners, admissions.pressure.lag_s, now))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,10 +121,12 @@ def create_app(settings: Settings) -> FastAPI:
             stack.callback(stores.close)
             stack.callback(reserve.close)
             if leases is not None:
-                leases.start()
                 stack.push_async_callback(leases.close)  # closes the cluster too
             else:
                 stack.push_async_callback(cluster.close)
+            if watch is not None:
+                watch.start()
+                stack.push_async_callback(watch.close)
             if source_watch is not None:
                 stack.push_async_callback(source_watch.claims.close)
             if shared_stage is not None:
@@ -105,7 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
                 stack.push_async_callback(shared_stage.close)
             await spaces.start()
             stack.push_async_callback(spaces.close)
-            ingest = IngestServer(settings, spaces, source_watch)
+            ingest = IngestServer(settings, sources, source_watch)
             await ingest.start()
             stack.push_async_callback(ingest.close)
             app.state.ingest = ingest
@@ -115,9 +144,10 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(lag.close)
             grant_admission.start()
             stack.push_async_callback(grant_admission.close)
+            stack.push_async_callback(news.close)
             key_watch.start()
             stack.push_async_callback(key_watch.close)
-            hosting.start(spaces.finish)
+            hosting.start(ending.finish)
             stack.push_async_callback(hosting.close)
             yield
 
@@ -126,6 +156,11 @@ def create_app(settings: Settings) -> FastAPI:
                               "and /replay; sources push to the ingest port.")
     app.state.settings = settings
     app.state.spaces = spaces
+    app.state.documents = documents
+    app.state.push_sources = sources
+    app.state.ending = ending
+    app.state.key_rotation = rotation
+    app.state.reserve = reserve
     app.state.admissions = admissions
     app.state.grant_admission = grant_admission
     app.state.leases = leases
@@ -144,7 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
     app.include_router(program_meter.router)
-    metrics.watch(spaces, admissions, stores)
+    metrics.watch(spaces, admissions, stores, reserve)
     for route in (record.routes + signed_replay.routes + media.routes + pages.routes
                   + whip.routes + speakers_api.routes + health.routes + http_push.routes):
         app.router.routes.append(route)
@@ -164,10 +199,9 @@ def _cluster(settings: Settings) -> Cluster:
                         timeout_s=settings.redis_timeout_s)
 
 
-def _source_watch(settings: Settings, spaces: Spaces, origin: str) -> SourceWatch | None:
+def _source_watch(settings: Settings, spaces: Spaces, origin: str) -> SourceWatch:
     """Redis claims on push sources when the origin is one of several (--redis-url)."""
-    if settings.redis_url is None:
-        return None
+    assert settings.redis_url is not None
     from townhall.cluster.source_claims import RedisSourceClaims
 
     claims = RedisSourceClaims(settings.redis_url, ttl_s=settings.source_claim_ttl_s,
@@ -175,10 +209,9 @@ def _source_watch(settings: Settings, spaces: Spaces, origin: str) -> SourceWatc
     return SourceWatch(spaces, claims, origin)
 
 
-def _shared_stage(settings: Settings, spaces: Spaces) -> SharedStage | None:
+def _shared_stage(settings: Settings, spaces: Spaces) -> SharedStage:
     """The stage posted by each program's origin, shown by all (--redis-url)."""
-    if settings.redis_url is None:
-        return None
+    assert settings.redis_url is not None
     from townhall.cluster.stage_board import RedisStageBoard
 
     board = RedisStageBoard(settings.redis_url, ttl_s=settings.stage_share_ttl_s,

@@ -29,6 +29,7 @@ from townhall.space.lifecycle import Phase
 from townhall.store.base import RecordingStore
 from townhall.web.errors import error_response
 from townhall.web.ranged import ranged_bytes, strong_etag
+from townhall.web.space_documents import SpaceDocuments
 
 WELL_KNOWN = "/.well-known/townhall-signing.json"
 LATEST = "public, max-age=1, stale-while-revalidate=5, stale-if-error=86400"
@@ -48,8 +49,13 @@ def _spaces(request: Request) -> Spaces:
     return spaces
 
 
+def _documents(request: Request) -> SpaceDocuments:
+    documents: SpaceDocuments = request.app.state.documents
+    return documents
+
+
 def _identity(request: Request) -> SigningIdentity:
-    identity = _spaces(request).identity
+    identity = _documents(request).identity
     if identity is None:
         raise SpaceError(404, "no_signing_key", "this deployment does not sign its recordings")
     return identity
@@ -138,7 +144,7 @@ async def record_status(request: Request) -> Response:
         "manifest_url": f"{base}/record/{sid}/manifest.json",
         "checkpoints_url": f"{base}/record/{sid}/checkpoints.json",
         "latest_checkpoint_url": f"{base}/record/{sid}/checkpoints/latest.json",
-        "signing_key": spaces.signing_key()}, LATEST)
+        "signing_key": _documents(request).signing_key()}, LATEST)
 
 
 async def withdrawn_replay(request: Request, space_id: str) -> None:
@@ -160,7 +166,7 @@ async def withdraw_replay(request: Request) -> Response:
     sid = space.record.id
     auth = request.headers.get("authorization", "")
     key = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-    if not _spaces(request).key_ok(space, key):
+    if not _spaces(request).keys.ok(space, key):
         raise bad_key()
     sealed = await asyncio.to_thread(store.manifest, sid)
     if sealed is None or not sealed.complete:
@@ -168,7 +174,7 @@ async def withdraw_replay(request: Request) -> Response:
     existing = await asyncio.to_thread(store.withdrawal, sid)
     if existing is not None:
         return JSONResponse(existing, headers={"Cache-Control": cache.NO_STORE})
-    made = withdrawal.make(sealed, time.time(), _spaces(request).identity)
+    made = withdrawal.make(sealed, time.time(), _documents(request).identity)
     await asyncio.to_thread(store.put_withdrawal, sid, made)
     # the store keeps the first withdrawal: answer with it if another origin was first
     doc = await asyncio.to_thread(store.withdrawal, sid) or made

@@ -44,6 +44,7 @@ from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
 from townhall.web.media import sealed_replay
 from townhall.web.ranged import ranged_bytes, ranged_file, strong_etag
+from townhall.web.space_documents import SpaceDocuments
 
 SIGNED = "signed-replays"  # under data_dir: this origin's cache of replays with credentials
 _building: dict[str, asyncio.Task[None]] = {}
@@ -73,7 +74,8 @@ def _signed(request: Request, store: RecordingStore, manifest: RecordingManifest
     spaces = _spaces(request)
     space = spaces.get(request.path_params["space_id"])
     media = _media(store, manifest, first, last)
-    identity = spaces.identity
+    documents: SpaceDocuments = request.app.state.documents
+    identity = documents.identity
     if identity is None or not spaces.settings.content_credentials:
         return media
     base = spaces.settings.base_url
