@@ -28,7 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from townhall.admission.tickets import Check, ticket_expiry
+from townhall.admission.tickets import (
+    Check,
+    renewal_margin,
+    stable_expiry,
+    ticket_expiry,
+)
 from townhall.live.admissions import Admissions, JoinRequest
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace
@@ -39,10 +44,11 @@ def _count(adm: Admissions, name: str) -> None:
 
 
 async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
-                 now: float) -> tuple[str, float]:
+                       now: float) -> tuple[str, float]:
     """The same media path with a fresh ticket, for an expired ticket whose seat is held,
-    and how long that answer may be reused (half the fresh ticket's life); SpaceError 403
-    otherwise."""
+    and how long that answer may be reused (until the fresh ticket would change); SpaceError
+    403 otherwise. Every renewal of one lapsed ticket within a ticket's life answers the same
+    fresh ticket (`stable_expiry`)."""
     verdict, seat = adm.signer.check(space.record.id, ticket, now)
     if verdict is not Check.EXPIRED or seat is None:
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
@@ -54,9 +60,14 @@ async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str
         raise SpaceError(403, "seat_gone", "the ticket lapsed and its seat is gone; open the "
                                            "space's playlist_url again to join")
     _count(adm, "player_renewed")
-    fresh = adm.signer.issue(space.record.id, seat,
-                             ticket_expiry(renewed.expires, now, adm.settings.ticket_grace_s))
-    reuse_s = max(1.0, (fresh.expires - now) / 2)
+    grace = adm.settings.ticket_grace_s
+    allowed = ticket_expiry(renewed.expires, now, grace)
+    old_expires = int(ticket.split(".")[1])
+    expires = stable_expiry(old_expires, space.room.seat_ttl, allowed, now, grace)
+    fresh = adm.signer.issue(space.record.id, seat, expires)
+    # reused until the answer would change (a margin before the fresh ticket lapses)
+    margin = renewal_margin(space.room.seat_ttl, grace)
+    reuse_s = max(1.0, expires - margin - now)
     return path.replace(f"/t/{ticket}/", f"/t/{fresh}/", 1), reuse_s
 
 
@@ -69,15 +80,30 @@ async def entry_path(adm: Admissions, space: LiveSpace, address: str,
     room = space.room
     if room.cap is not None:
         await room.refresh(now)  # a shared room's numbers as they are now, not as last seen
-    if room.cap is not None and (room.queued or room.occupied >= room.cap):
+    if room.cap is not None and room.queued:
         return 503, {"error": "space_full",
                      "detail": "the space is full; its page keeps your place in line"}, {
                          "Retry-After": "5"}
-    status, answer = await adm.join(space, JoinRequest(), now)
+    player = False
+    if adm.attack.active(now):
+        # a standard player cannot solve a proof of work: admitted at a bounded rate per
+        # space (attack_players_per_s_per_space) instead of never
+        ok, wait = adm.player_limits.allow(space.record.id, now)
+        if not ok:
+            _count(adm, "player_attack_refused")
+            retry = str(max(1, int(wait + 0.999)))
+            return 503, {"error": "attack_mode_busy",
+                         "detail": f"the service is under attack: retry in {retry} s, or "
+                                   "join from the space's page"}, {"Retry-After": retry}
+        player = True
+    status, answer = await adm.join(space, JoinRequest(address=address), now, wait=False,
+                                    player=player)
     _count(adm, "player_entries")
-    if status == 428:
-        return 403, {"error": "proof_of_work_required",
-                     "detail": "the service is under attack: join from the space's page"}, {}
+    if status in (429, 503):
+        return status, {"error": answer["error"], "detail": answer["detail"]}, {
+            "Retry-After": str(answer.get("retry_after_s", 5))}
     if status != 200:
         return 503, {"error": "space_full", "detail": "try again shortly"}, {"Retry-After": "5"}
+    if player:
+        _count(adm, "player_attack_admitted")
     return 302, {}, {"Location": f"/live/{space.record.id}/t/{answer['ticket']}/master.m3u8"}

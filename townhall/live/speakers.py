@@ -205,7 +205,8 @@ class Speakers:
             stage = Stage(space.record.id, self.tokens, cap=s.speaker_cap,
                           max_seats=s.max_stage_seats, host_name=space.record.host,
                           now=time.time(), max_hands=s.max_raised_hands,
-                          hands_per_address=s.hands_per_address)
+                          hands_per_address=s.hands_per_address,
+                          hands_per_network=s.hands_per_network)
             # removals, approvals and a host's mute outlive a restart of this process
             stage.restore(self.spaces.store.load_seats(space.record.id))
             space.speakers = SpaceSpeakers(space, stage, s.speaking_hold_s)
