@@ -316,8 +316,7 @@ class Stage:
                 raise StageError(Problem.FORBIDDEN, "hand_lowered",
                                  "this raised hand was lowered; raise your hand again")
             self._check_room(False)
-            state = SeatState.RAISED if role is Role.LISTENER else SeatState.INVITED
-            seat = Seat(claim.seat_id, "Guest", role, state, now)
+            seat = Seat(claim.seat_id, "Guest", role, SeatState.INVITED, now)
             self.seats[seat.id] = seat
             self._touch(seat)
         return seat
