@@ -96,6 +96,11 @@ class Settings:
     join_burst_per_address: int = 10
     join_rate_per_network: float = 50.0  # per /24 (IPv4) or /48 (IPv6)
     join_burst_per_network: int = 200
+    # standard players opening the entry URL (live/player_tickets.py) have their own budget
+    # per address, at join_rate_per_address: ffmpeg and VLC do not retry a 429, and a
+    # household or an office behind one address starts its players at the scheduled minute
+    # together (the page follows Retry-After, so page joins keep the smaller burst)
+    player_starts_burst_per_address: int = 32
     api_rate_per_address: float = 10.0  # other API calls/s per address
     api_burst_per_address: int = 40
     api_rate_per_network: float = 200.0

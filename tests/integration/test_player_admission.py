@@ -133,3 +133,21 @@ def test_unsolved_joins_never_hold_attack_mode_on(tmp_path: Path) -> None:
             assert admitted_at is not None, "attack mode stayed on under unsolved joins"
     finally:
         stop_server(srv)
+
+
+def test_a_household_or_office_starts_its_players_at_once_through_the_edge(
+        tmp_path: Path) -> None:
+    from tests.edge_helpers import origin_behind_edge
+
+    with origin_behind_edge(tmp_path, "--attack-mode", "off") as (origin, edge):
+        doc = origin.create_space()
+        url = f"{edge.url}/live/{doc['id']}/master.m3u8"
+        with httpx.Client(timeout=10) as client:  # one address: 127.0.0.1
+            codes = [client.get(url).status_code for _ in range(40)]
+            # 32 players started together (on c23e430 the 11th got 429), then the rate
+            assert codes[:32] == [302] * 32, codes
+            assert codes.count(429) >= 6, codes
+            refused = client.get(url)
+            assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+            page = client.post(f"{edge.url}/api/spaces/{doc['id']}/join")
+            assert page.status_code == 200, page.text  # the page's budget is its own

@@ -73,6 +73,7 @@ class EdgeSettings:
     join_burst_per_address: int = 10
     join_rate_per_network: str = "50r/s"
     join_burst_per_network: int = 200
+    player_starts_burst_per_address: int = 32  # entry URL: players that do not retry a 429
     api_rate_per_address: str = "10r/s"
     api_burst_per_address: int = 40
     conn_per_address: int = 64
@@ -317,6 +318,7 @@ http {{
     }}
     limit_req_zone $binary_remote_addr zone=join_addr:32m rate={s.join_rate_per_address};
     limit_req_zone $townhall_net zone=join_net:16m rate={s.join_rate_per_network};
+    limit_req_zone $binary_remote_addr zone=start_addr:32m rate={s.join_rate_per_address};
     limit_req_zone $binary_remote_addr zone=api_addr:32m rate={s.api_rate_per_address};
     limit_conn_zone $binary_remote_addr zone=conn_addr:32m;
     limit_req_status 429;
@@ -403,7 +405,7 @@ http {{
         # the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket
         location ~ "^/live/(?<sp>{SPACE})/master\\.m3u8$" {{
             set $space $sp;
-            limit_req zone=join_addr burst={s.join_burst_per_address} nodelay;
+            limit_req zone=start_addr burst={s.player_starts_burst_per_address} nodelay;
             limit_req zone=join_net burst={s.join_burst_per_network} nodelay;
 {cors}{proxy_common}
         }}

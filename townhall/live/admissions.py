@@ -63,7 +63,9 @@ class Admissions:
         join_n = Rate(s.join_rate_per_network, s.join_burst_per_network)
         api_a = Rate(s.api_rate_per_address, s.api_burst_per_address)
         api_n = Rate(s.api_rate_per_network, s.api_burst_per_network)
+        start_a = Rate(s.join_rate_per_address, s.player_starts_burst_per_address)
         self.join_limits: Limiter
+        self.start_limits: Limiter  # standard players opening the entry URL
         self.api_limits: Limiter
         if s.redis_url:
             import redis.asyncio as aioredis
@@ -74,9 +76,11 @@ class Admissions:
                                        socket_connect_timeout=0.5)
             self.join_limits = RedisClientLimiter(client, "join", join_a, join_n)
             self.api_limits = RedisClientLimiter(client, "api", api_a, api_n)
+            self.start_limits = RedisClientLimiter(client, "start", start_a, join_n)
         else:
             self.join_limits = LocalLimiter(ClientLimiter(join_a, join_n))
             self.api_limits = LocalLimiter(ClientLimiter(api_a, api_n))
+            self.start_limits = LocalLimiter(ClientLimiter(start_a, join_n))
         self.reaction_limits = Gcra(Rate(s.reaction_rate_per_address,
                                          s.reaction_burst_per_address))
         # in attack mode, standard players (no page, no proof of work) are admitted per space
@@ -116,9 +120,11 @@ class Admissions:
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
 
     # --- join ---
-    async def over_join_budget(self, address: str) -> Answer | None:
-        """The 429 answer (with Retry-After) if this address is over its join budget."""
-        ok, wait = await self.join_limits.allow(address, time.monotonic())
+    async def over_join_budget(self, address: str, starts: bool = False) -> Answer | None:
+        """The 429 answer (with Retry-After) if this address is over its join budget (with
+        `starts`: its budget of standard players' starts)."""
+        limits = self.start_limits if starts else self.join_limits
+        ok, wait = await limits.allow(address, time.monotonic())
         if ok:
             return None
         self.counters["rate_limited"] += 1

@@ -74,7 +74,7 @@ async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str
 async def entry_path(adm: Admissions, space: LiveSpace, address: str,
                      now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(302, {}, Location) to the ticketed playlist, or a refusal (status, body, headers)."""
-    refused = await adm.over_join_budget(address)
+    refused = await adm.over_join_budget(address, starts=True)
     if refused is not None:
         return refused[0], refused[1], refused[2] or {}
     room = space.room
