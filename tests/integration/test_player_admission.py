@@ -151,3 +151,29 @@ def test_a_household_or_office_starts_its_players_at_once_through_the_edge(
             assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
             page = client.post(f"{edge.url}/api/spaces/{doc['id']}/join")
             assert page.status_code == 200, page.text  # the page's budget is its own
+
+
+def test_one_ticket_cannot_grow_the_seats_log_without_bound(tmp_path: Path) -> None:
+    from tests.edge_helpers import origin_behind_edge
+
+    with origin_behind_edge(tmp_path, "--attack-mode", "off") as (origin, edge):
+        doc = origin.create_space()
+        push = push_tone(doc["ingest_url"], 20, 1000)
+        try:
+            origin.wait_on_air(doc["id"], 20)
+            joined = origin.join(doc["id"])
+            url = joined["playlist_url"].replace(origin.base_url, edge.url)
+            with httpx.Client(timeout=10) as client:
+                codes = Counter(client.get(url).status_code for _ in range(400))
+            assert codes == {200: 400}, codes  # nothing refused: only the log is bounded
+            other = httpx.Client(timeout=10, transport=httpx.HTTPTransport(
+                local_address="127.0.0.2"))
+            assert other.get(url).status_code == 200
+            other.close()
+            time.sleep(3)  # the log's buffer is flushed every 2 s
+            lines = (edge.prefix / "seats.log").read_text().splitlines()
+            # on c23e430: 401 lines; now the seat's burst of 20 and its 6 a minute
+            assert 20 <= len(lines) <= 24, len(lines)
+            assert all(line.split()[2] == joined["seat"] for line in lines)
+        finally:
+            stop_process(push)

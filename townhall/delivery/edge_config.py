@@ -74,6 +74,10 @@ class EdgeSettings:
     join_rate_per_network: str = "50r/s"
     join_burst_per_network: int = 200
     player_starts_burst_per_address: int = 32  # entry URL: players that do not retry a 429
+    # seats.log: lines per seat (a start from an address), so that one ticket cannot grow it
+    # without bound (issue 18: 274 MB/h from one ticket); about 60 bytes a line
+    seat_log_per_minute: int = 6
+    seat_log_burst: int = 20
     api_rate_per_address: str = "10r/s"
     api_burst_per_address: int = 40
     conn_per_address: int = 64
@@ -250,8 +254,12 @@ def render(s: EdgeSettings) -> str:
             error_page 403 = @forbidden;
             error_page 429 = @limited;
             error_page 502 504 = @origin_down;
+            # at most seat_log_burst + seat_log_per_minute lines per seat: counted by a
+            # limit_req that refuses nothing (dry run), and logged only while it passes
+            limit_req zone=seat_log burst={s.seat_log_burst} nodelay;
+            limit_req_dry_run on;
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
-                       if=$townhall_seat_start;
+                       if=$townhall_seat_logged;
             # a joining (non-blocking) playlist is keyed by the 100 ms it is asked in, so it is
             # fresh; the encoding the edge asked for is in the key (gzip once at the origin)
             proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";
@@ -329,6 +337,10 @@ http {{
     # these lines count the distinct addresses per seat (`townhall tickets shared`) cheaply
     log_format townhall_seats '$msec $sp $seat $remote_addr';
     map $rest $townhall_seat_start {{ "master.m3u8" 1; "init.mp4" 1; default 0; }}
+    map $townhall_seat_start $townhall_seat_key {{ 1 "$sp/$seat"; default ""; }}
+    limit_req_zone $townhall_seat_key zone=seat_log:16m rate={s.seat_log_per_minute}r/m;
+    map "$townhall_seat_start:$limit_req_status" $townhall_seat_logged {{
+        "1:PASSED" 1; default 0; }}
     # seats revoked for sharing (`townhall tickets shared --revoke --edge-prefix`): refused here
     map "$sp/$seat" $townhall_revoked {{ default 0; include {s.prefix}/revoked*.map; }}
 

@@ -4,23 +4,30 @@ ffmpeg, VLC, mpv, GStreamer or Shaka given a playlist URL reload it for hours an
 `/join`. Two rules make that work without weakening tickets:
 
 - **The entry URL** `/live/ID/master.m3u8` (the details' `playlist_url`) joins like
-  `POST /join` (per-address join budget, listener cap) and answers `302` to the ticketed
-  playlist. It never queues: while the space is full, or a line is waiting, it answers `503`
-  with `Retry-After` (the page's waiting room keeps the line fair); in attack mode it answers
-  `403` (a proof of work needs the page).
+  `POST /join` and answers `302` to the ticketed playlist. Its budget is the address's
+  player starts (`player_starts_burst_per_address`: a household or an office starts
+  together; 429 + Retry-After past it). It never queues: a capped space full of paid seats,
+  or with a line waiting, answers `503` + Retry-After (the page keeps the line fair). In a
+  capped space the seat is provisional and shared per network (`admission.waiting_room`).
+  In attack mode standard players, who cannot solve a proof of work, are admitted at
+  `attack_players_per_s_per_space` per space, the rest `503 attack_mode_busy` + Retry-After.
 - **An expired but genuine ticket** on any live media URL gets `302` to the same URL with a
-  fresh ticket, if its seat is still held (the seat is renewed, as `/join` with `renew` does);
-  once the seat is gone (given back, or lapsed) it gets `403 seat_gone`. The edge tells a
-  forged ticket (refused there) from an expired one (`secure_link` "" vs "0") and sends only
-  the expired ones to the origin, uncached; forged tickets never reach an origin.
+  fresh ticket, if its seat is still held (the seat is renewed, as `/join` with `renew` does;
+  a provisional seat becomes a full one); once the seat is gone (given back, evicted while
+  provisional, or lapsed) it gets `403 seat_gone`. The edge tells a forged ticket (refused
+  there) from an expired one (`secure_link` "" vs "0") and sends only the expired ones to
+  the origin, uncached; forged tickets never reach an origin.
 - A seat outlives its ticket by `ticket_grace_s` (at most half the seat's lifetime), so a
   player coming back with a lapsed ticket finds its seat.
-- Players keep reloading the URL they were given (ffmpeg does; it resolves segments against
-  the redirected one), so the redirect is cacheable for half the fresh ticket's life, under
-  a key with the expired ticket in it: the edge asks the origin about each such player about
-  once per half ticket lifetime, and the seat stays renewed while the player plays. A leaked
-  URL stops working at most half a ticket lifetime plus a ticket lifetime after its seat is
-  given back.
+- **The fresh ticket is stable**: every renewal of one lapsed ticket within a ticket's life
+  gets the same fresh ticket (`admission.tickets.stable_expiry`), so a player's segment URIs
+  change once per ticket lifetime (GStreamer's hlsdemux refuses "Media URIs inconsistent"
+  otherwise). Players keep reloading the URL they were given (ffmpeg and hlsdemux do; they
+  resolve segments against the redirected one), so the redirect is cacheable until the
+  fresh ticket would change, under a key with the expired ticket in it: the edge asks the
+  origin about each such player about once per ticket lifetime, and the seat stays renewed
+  while the player plays. A leaked URL stops working at most about two ticket lifetimes
+  after its seat is given back.
 Service: uses the admissions service and the waiting room; never touches the database.
 """
 
