@@ -101,6 +101,9 @@ class Settings:
     # household or an office behind one address starts its players at the scheduled minute
     # together (the page follows Retry-After, so page joins keep the smaller burst)
     player_starts_burst_per_address: int = 32
+    # a player opening the entry URL in a space's first seconds is held until the playlist has
+    # two complete segments, at most this long (below the edge's proxy_read_timeout, 10 s)
+    player_start_wait_s: float = 8.0
     api_rate_per_address: float = 10.0  # other API calls/s per address
     api_burst_per_address: int = 40
     api_rate_per_network: float = 200.0

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
@@ -175,5 +176,34 @@ def test_one_ticket_cannot_grow_the_seats_log_without_bound(tmp_path: Path) -> N
             # on c23e430: 401 lines; now the seat's burst of 20 and its 6 a minute
             assert 20 <= len(lines) <= 24, len(lines)
             assert all(line.split()[2] == joined["seat"] for line in lines)
+        finally:
+            stop_process(push)
+
+
+def test_ffmpeg_opening_a_space_within_a_second_of_going_live_plays(tmp_path: Path) -> None:
+    from tests.audibility import audibility
+    from tests.edge_helpers import origin_behind_edge
+
+    with origin_behind_edge(tmp_path, "--attack-mode", "off") as (origin, edge):
+        doc = origin.create_space()
+        url = f"{edge.url}/live/{doc['id']}/master.m3u8"
+        push = push_tone(doc["ingest_url"], 25, 1000)
+        try:
+            deadline = time.monotonic() + 15
+            while origin.details(doc["id"])["state"] != "live":
+                assert time.monotonic() < deadline, "the space never went live"
+                time.sleep(0.05)
+            went_live = time.monotonic()
+            assert not origin.details(doc["id"])["on_air"]  # no complete segment yet
+            # on c23e430 ffmpeg found no complete segment here and gave up ("no stream")
+            player = subprocess.Popen(
+                ["ffmpeg", "-nostdin", "-v", "error", "-i", url, "-t", "6", "-f", "f32le",
+                 "-ac", "1", "-ar", "48000", "-"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert time.monotonic() - went_live < 1.0
+            out, err = player.communicate(timeout=60)
+            assert player.returncode == 0, err.decode()[-2000:]
+            heard = audibility(np.frombuffer(out, dtype=np.float32), 48000)
+            assert heard.audible_s >= 5.0, heard
         finally:
             stop_process(push)

@@ -33,6 +33,7 @@ Service: uses the admissions service and the waiting room; never touches the dat
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from townhall.admission.tickets import (
@@ -44,6 +45,7 @@ from townhall.admission.tickets import (
 from townhall.live.admissions import Admissions, JoinRequest
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace
+from townhall.space.lifecycle import Phase
 
 
 def _count(adm: Admissions, name: str) -> None:
@@ -78,12 +80,34 @@ async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str
     return path.replace(f"/t/{ticket}/", f"/t/{fresh}/", 1), reuse_s
 
 
+async def until_startable(space: LiveSpace, wait_s: float) -> float:
+    """Hold a player that opens a space in its first seconds until the playlist has what any
+    player starts from (two complete segments: `Program.ready`), at most `wait_s`. ffmpeg
+    opening within a second of going live found no complete segment and gave up ("no
+    stream"); a held answer is one it waits for, where a 503 + Retry-After is one it does
+    not follow. A paused program (past the idle pause) is not held: it has segments.
+    Returns the seconds it held."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + wait_s
+    while space.record.phase is Phase.LIVE and loop.time() < deadline:
+        program = space.program
+        if program is not None and (program.ready or not program.on_air):
+            break
+        if program is None:
+            await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
+        else:
+            await program.wait_change(deadline - loop.time())
+    return loop.time() - start
+
+
 async def entry_path(adm: Admissions, space: LiveSpace, address: str,
                      now: float) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(302, {}, Location) to the ticketed playlist, or a refusal (status, body, headers)."""
     refused = await adm.over_join_budget(address, starts=True)
     if refused is not None:
         return refused[0], refused[1], refused[2] or {}
+    now += await until_startable(space, adm.settings.player_start_wait_s)
     room = space.room
     if room.cap is not None:
         await room.refresh(now)  # a shared room's numbers as they are now, not as last seen
