@@ -19,8 +19,10 @@ GETs of the entry URL held 35 of 40 seats for 120 s each):
   never comes back holds a seat for `provisional_s`, not `seat_ttl`;
 - one network (`admission.shares`: a /24 or /64) holds at most its share of the cap
   (`share_fraction` of it, at least `share_floor`); past it a join is `Refused`;
-- when the room is full, a newcomer evicts a provisional seat (of the network holding the
-  most seats, then the oldest) before it is queued or refused; full seats are never evicted.
+- when the room is full, a newcomer that would be refused (`wait` False: a standard player
+  at the entry URL, which cannot wait in line) evicts a provisional seat (of the network
+  holding the most seats, then the oldest); one that may wait takes its place in the line,
+  whose order is kept. Full seats are never evicted.
 Provisional seats all live `provisional_s`, so they too lapse in insertion order.
 """
 
@@ -142,7 +144,9 @@ class WaitingRoom:
         if net and share is not None and self._held.get(net, 0) >= share:
             self.share_refused_total += 1
             return Refused("network_share", self._retry_after())
-        if not self._queue and (self._has_room() or self._evict()):
+        # a newcomer who would be refused (no line for it) evicts an unproven seat; one who
+        # may wait takes a place in the FIFO line instead (the line's order is kept)
+        if not self._queue and (self._has_room() or (not wait and self._evict())):
             return self._seat(now, net)
         if not wait:
             return Refused("full", self._retry_after())
