@@ -76,8 +76,10 @@ class EdgeSettings:
     player_starts_burst_per_address: int = 32  # entry URL: players that do not retry a 429
     # seats.log: lines per seat (a start from an address), so that one ticket cannot grow it
     # without bound (issue 18: 274 MB/h from one ticket); about 60 bytes a line
-    seat_log_per_minute: int = 6
-    seat_log_burst: int = 20
+    # (a start writes two: master.m3u8 and init.mp4; a ticket shared by many shows its first
+    # 30 addresses at once, then 15 more a minute)
+    seat_log_per_minute: int = 30
+    seat_log_burst: int = 60
     api_rate_per_address: str = "10r/s"
     api_burst_per_address: int = 40
     conn_per_address: int = 64
