@@ -207,3 +207,5 @@ def test_standard_players_play_on_when_the_host_pauses_past_the_idle_pause_and_r
     finally:
         for proc in [*players, push, *([resumed] if resumed else [])]:
             stop_process(proc)
+            if proc.stderr is not None:
+                proc.stderr.close()
