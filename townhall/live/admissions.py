@@ -268,10 +268,11 @@ class Admissions:
         # waiting-room calls answered without Redis (the "joins degrade" fallback)
         counters["room_without_redis"] = sum(sp.room.degraded for sp in self.spaces.all())
         local = [sp.room.room for sp in self.spaces.all() if isinstance(sp.room, LocalRoom)]
-        counters["seats_provisional"] = sum(r.provisional for r in local)
         counters["seats_confirmed"] = sum(r.confirmed_total for r in local)
         counters["seats_evicted"] = sum(r.evicted_total for r in local)
         return {"counters": counters,
+                # seats held but not yet paid for (capped spaces of this origin): a gauge
+                "seats_provisional": sum(r.provisional for r in local),
                 "shed": {p.name.lower(): n for p, n in self.pressure.shed.items()},
                 "lag_s": round(self.pressure.lag_s, 4), "in_flight": self.pressure.in_flight,
                 "attack_mode": {"mode": self.attack.mode, "active": self.attack.active(now),
