@@ -241,7 +241,16 @@ class Speakers:
         room = self.room(space)
         if is_speaker_token(bearer):
             try:
-                seat = room.stage.actor(bearer, time.time())
+                try:
+                    seat = room.stage.actor(bearer, time.time())
+                except StageError as exc:
+                    if exc.code != "hand_lowered" or self.spaces.on_program is None:
+                        raise
+                    # in a cluster the hand may have been raised on another origin since
+                    # this stage was read: read the stored seats once more (a lowered hand
+                    # is not among them, so it stays lowered)
+                    self._reload_seats(room)
+                    seat = room.stage.actor(bearer, time.time())
             except StageError as exc:
                 raise space_error(exc) from None
             self._persist(room)
