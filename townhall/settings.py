@@ -74,6 +74,14 @@ class Settings:
     waiting_poll_grace_s: float = 20.0  # a queued client that stops polling loses its place
     max_waiting: int = 5_000_000  # queue length ceiling per space
     max_revoked_seats: int = 100_000  # shared tickets revoked per space (memory bound)
+    # a capped space's seats are paid with value (townhall/admission/waiting_room.py): a new
+    # seat is provisional this long, until its holder comes back to renew it (a player that
+    # kept playing does); a full room evicts a provisional seat before refusing a newcomer
+    provisional_seat_s: float = 20.0
+    # one /24 (IPv4) or /64 (IPv6) holds at most this fraction of a capped space's seats, and
+    # always at least seats_per_network_min (a household or an office behind one address)
+    seat_share_per_network: float = 0.25
+    seats_per_network_min: int = 16
     # with several origins behind edges: this origin's tag, the first characters of the ids of
     # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
     origin_tag: str = ""
@@ -88,6 +96,14 @@ class Settings:
     join_burst_per_address: int = 10
     join_rate_per_network: float = 50.0  # per /24 (IPv4) or /48 (IPv6)
     join_burst_per_network: int = 200
+    # standard players opening the entry URL (live/player_tickets.py) have their own budget
+    # per address, at join_rate_per_address: ffmpeg and VLC do not retry a 429, and a
+    # household or an office behind one address starts its players at the scheduled minute
+    # together (the page follows Retry-After, so page joins keep the smaller burst)
+    player_starts_burst_per_address: int = 32
+    # a player opening the entry URL in a space's first seconds is held until the playlist has
+    # two complete segments, at most this long (below the edge's proxy_read_timeout, 10 s)
+    player_start_wait_s: float = 8.0
     api_rate_per_address: float = 10.0  # other API calls/s per address
     api_burst_per_address: int = 40
     api_rate_per_network: float = 200.0
@@ -105,6 +121,10 @@ class Settings:
     attack_cooldown_s: float = 60.0  # calm this long before auto attack mode switches off
     pow_min_difficulty: int = 12  # leading zero bits of SHA-256 in attack mode
     pow_max_difficulty: int = 22
+    # in attack mode, standard players (ffmpeg, VLC, GStreamer: no page, no proof of work) are
+    # admitted at this rate per space, the rest answered 503 + Retry-After
+    attack_players_per_s_per_space: float = 2.0
+    attack_players_burst_per_space: int = 20
     # --- reactions ---
     reaction_rate_per_address: float = 5.0
     reaction_burst_per_address: int = 20
@@ -115,6 +135,7 @@ class Settings:
     max_stage_seats: int = 1000  # invites (speakers, co-hosts, removed ones) per space
     max_raised_hands: int = 200  # hands waiting per space; never count against the invites
     hands_per_address: int = 2  # hands one client address may have waiting per space
+    hands_per_network: int = 10  # hands one /24 (IPv4) or /64 (IPv6) may have waiting
     stage_hands_listed: int = 50  # raised hands in the host's stage document (oldest first)
     whip_max_body: int = 64 * 1024  # bytes, one SDP offer
     whip_setup_timeout_s: float = 10.0  # a session still without audio this long is closed
@@ -284,6 +305,14 @@ class Settings:
             raise ValueError("lease_renew_s must be positive and shorter than lease_ttl_s")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
+        if self.provisional_seat_s < 0:
+            raise ValueError("provisional_seat_s must not be negative (0: seats are full at once)")
+        if not 0 < self.seat_share_per_network <= 1 or self.seats_per_network_min < 1:
+            raise ValueError("seat_share_per_network is in (0, 1] and seats_per_network_min "
+                             "at least 1")
+        if self.hands_per_address < 1 or self.hands_per_network < self.hands_per_address:
+            raise ValueError("hands_per_address must be at least 1 and hands_per_network at "
+                             "least as many")
         if self.store_pool_size < 1 or self.store_timeout_s <= 0 or self.store_retry_s < 0:
             raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
         if self.log_format not in ("text", "json"):

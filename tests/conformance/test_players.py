@@ -157,3 +157,55 @@ def test_standard_players_play_live_across_renewals_and_then_the_replay(
     finally:
         for proc in [*players, push]:
             stop_process(proc)
+
+
+@pytest.fixture
+def pausing(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
+    """An origin whose program pauses 4 s after its source leaves, behind an edge, with
+    8 s tickets: a pause of 14 s outlasts both the idle pause and a ticket."""
+    from tests.conformance.conftest import JITTER, TICKETS
+    from tests.edge_helpers import origin_behind_edge
+
+    with origin_behind_edge(tmp_path / "deploy", *TICKETS, *JITTER, "--idle-pause", "4",
+                            "--set", "part_hold_back_parts=5") as pair:
+        yield pair
+
+
+def test_standard_players_play_on_when_the_host_pauses_past_the_idle_pause_and_resumes(
+        pausing: tuple[Server, Edge], other_site: str, tmp_path: Path) -> None:
+    """(mpv and VLC are not installed here: ffmpeg, GStreamer playbin and Shaka only.)"""
+    origin, edge = pausing
+    doc = origin.create_space(title="pause")
+    first, gap, second = 12, 14, 20
+    push = push_tone(doc["ingest_url"], first, 1000)
+    gst_out, ff_out = tmp_path / "playbin.f32", tmp_path / "ffmpeg.f32"
+    players: list[subprocess.Popen[bytes]] = []
+    resumed: subprocess.Popen[bytes] | None = None
+    try:
+        origin.wait_on_air(doc["id"], 20)
+        entry = origin.details(doc["id"])["playlist_url"].replace(origin.base_url, edge.url)
+        players = [_ffmpeg(entry, 300, ff_out), _playbin(entry, gst_out)]
+        with chromium(tmp_path / "profile") as ctx:
+            page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            page.goto(other_site)
+            page.evaluate("url => play(url)", entry)
+            push.wait(first + 30)
+            page.wait_for_timeout(gap * 1000)  # the program pauses; every ticket lapses
+            before = page.evaluate("document.getElementById('a').currentTime")
+            sizes = {p: p.stat().st_size if p.exists() else 0 for p in (gst_out, ff_out)}
+            resumed = push_tone(doc["ingest_url"], second, 1000)
+            page.wait_for_timeout((second - 4) * 1000)
+            after = page.evaluate("document.getElementById('a').currentTime")
+            errors = page.evaluate("window.errors")
+            assert errors == [] and after - before >= 8, (before, after, errors)
+        for proc in players:  # still playing, not stopped for good
+            assert proc.poll() is None, proc.args[0]
+        for path, was in sizes.items():  # what each wrote since the resume is the tone
+            pcm = np.fromfile(path, dtype=np.float32)[was // 4:]
+            heard = audibility(pcm, 48000)
+            assert heard.audible_s >= 8, (path.name, heard)
+    finally:
+        for proc in [*players, push, *([resumed] if resumed else [])]:
+            stop_process(proc)
+            if proc.stderr is not None:
+                proc.stderr.close()

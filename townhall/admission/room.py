@@ -32,7 +32,9 @@ class Room(Protocol):
     def unshared_occupied(self) -> int:
         """The seats only this origin knows of (it reports them to the others)."""
 
-    async def join(self, now: float) -> Outcome: ...
+    async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
+        """A newcomer from `address` ("": unknown) asks in; `wait` False: never a place in
+        line (a full room answers `Refused`)."""
 
     async def poll(self, token: str, now: float) -> Outcome: ...
 
@@ -82,8 +84,8 @@ class LocalRoom:
     def unshared_occupied(self) -> int:
         return self.room.occupied
 
-    async def join(self, now: float) -> Outcome:
-        return self.room.join(now)
+    async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
+        return self.room.join(now, address, wait)
 
     async def poll(self, token: str, now: float) -> Outcome:
         return self.room.poll(token, now)

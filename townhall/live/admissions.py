@@ -18,8 +18,9 @@ from townhall.admission.limiter import Limiter, LocalLimiter
 from townhall.admission.pressure import DEFAULT_CEILINGS, Ceiling, Pressure, Priority
 from townhall.admission.proof_of_work import ProofOfWork
 from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
+from townhall.admission.room import LocalRoom
 from townhall.admission.tickets import Check, TicketSigner, ticket_expiry
-from townhall.admission.waiting_room import Admitted, Queued, Unknown
+from townhall.admission.waiting_room import Admitted, Queued, Refused, Unknown
 from townhall.live.errors import SpaceError
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
@@ -37,6 +38,7 @@ class JoinRequest:
     challenge: str | None = None  # proof of work, in attack mode
     solution: str | None = None
     seat_secret: str | None = None  # proves the holder of `renew` (the page keeps it)
+    address: str = ""  # who asks: a capped space's seats are shared out per network
 
 
 def scaled_ceilings(settings: Settings) -> dict[Priority, Ceiling]:
@@ -63,7 +65,9 @@ class Admissions:
         join_n = Rate(s.join_rate_per_network, s.join_burst_per_network)
         api_a = Rate(s.api_rate_per_address, s.api_burst_per_address)
         api_n = Rate(s.api_rate_per_network, s.api_burst_per_network)
+        start_a = Rate(s.join_rate_per_address, s.player_starts_burst_per_address)
         self.join_limits: Limiter
+        self.start_limits: Limiter  # standard players opening the entry URL
         self.api_limits: Limiter
         if s.redis_url:
             import redis.asyncio as aioredis
@@ -74,17 +78,25 @@ class Admissions:
                                        socket_connect_timeout=0.5)
             self.join_limits = RedisClientLimiter(client, "join", join_a, join_n)
             self.api_limits = RedisClientLimiter(client, "api", api_a, api_n)
+            self.start_limits = RedisClientLimiter(client, "start", start_a, join_n)
         else:
             self.join_limits = LocalLimiter(ClientLimiter(join_a, join_n))
             self.api_limits = LocalLimiter(ClientLimiter(api_a, api_n))
+            self.start_limits = LocalLimiter(ClientLimiter(start_a, join_n))
         self.reaction_limits = Gcra(Rate(s.reaction_rate_per_address,
                                          s.reaction_burst_per_address))
+        # in attack mode, standard players (no page, no proof of work) are admitted per space
+        # at this bounded rate instead of not at all (live/player_tickets.py)
+        self.player_limits = Gcra(Rate(s.attack_players_per_s_per_space,
+                                       s.attack_players_burst_per_space), max_keys=100_000)
         self.pressure = Pressure(scaled_ceilings(s))
         self.counters: dict[str, int] = {
             "joins": 0, "admitted": 0, "queued": 0, "renewed": 0, "pow_required": 0,
             "pow_failed": 0, "rate_limited": 0, "media_ticketless": 0, "media_forged": 0,
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
-            "grant_refused": 0, "revoked": 0}
+            "grant_refused": 0, "revoked": 0, "seat_share_refused": 0, "room_full": 0,
+            "player_entries": 0, "player_renewed": 0, "player_seat_gone": 0,
+            "player_attack_admitted": 0, "player_attack_refused": 0}
         self.revoked: dict[str, set[str]] = {}  # space -> seats whose ticket was shared
         self.announce = announce  # a revoked shared ticket reaches every origin (live.news)
 
@@ -109,9 +121,11 @@ class Admissions:
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
 
     # --- join ---
-    async def over_join_budget(self, address: str) -> Answer | None:
-        """The 429 answer (with Retry-After) if this address is over its join budget."""
-        ok, wait = await self.join_limits.allow(address, time.monotonic())
+    async def over_join_budget(self, address: str, starts: bool = False) -> Answer | None:
+        """The 429 answer (with Retry-After) if this address is over its join budget (with
+        `starts`: its budget of standard players' starts)."""
+        limits = self.start_limits if starts else self.join_limits
+        ok, wait = await limits.allow(address, time.monotonic())
         if ok:
             return None
         self.counters["rate_limited"] += 1
@@ -119,8 +133,11 @@ class Admissions:
         return 429, {"error": "rate_limited",
                      "detail": f"too many joins; retry in {retry} s"}, {"Retry-After": str(retry)}
 
-    async def join(self, space: LiveSpace, req: JoinRequest,
-                   now: float) -> tuple[int, dict[str, Any]]:
+    async def join(self, space: LiveSpace, req: JoinRequest, now: float, *,
+                   wait: bool = True, player: bool = False) -> tuple[int, dict[str, Any]]:
+        """A ticket (200), a place in line (202), a proof of work to solve (428) or a
+        refusal. `wait` False: a full room refuses (503) rather than queue. `player`: a
+        standard player the caller admitted within its attack-mode rate (no proof asked)."""
         record = space.record
         if record.phase is Phase.ENDED:
             urls = space_urls(self.settings.base_url, record)
@@ -141,13 +158,20 @@ class Admissions:
         elif req.token is not None:
             return self._outcome(space, await room.poll(req.token, now), now)
 
-        self.attack.joins.add(now)
+        # only admitted joins and solved proofs count toward attack mode (issue 18): a flood
+        # of unsolved joins must not hold attack mode on, and standard players out with it
         self.counters["joins"] += 1
-        if self.attack.active(now):
+        counted = False
+        if self.attack.active(now) and not player:
             refusal = self._check_pow(req, now)
             if refusal is not None:
                 return refusal
-        return self._outcome(space, await room.join(now), now)
+            self.attack.joins.add(now)  # a solved proof
+            counted = True
+        out = await room.join(now, req.address, wait)
+        if isinstance(out, Admitted) and not counted:
+            self.attack.joins.add(now)
+        return self._outcome(space, out, now)
 
     def check_holder(self, space_id: str, seat: str, secret: str | None) -> None:
         """Renewing or giving back a seat needs its secret; a revoked seat renews no more."""
@@ -198,7 +222,7 @@ class Admissions:
         return 428, {"error": "proof_of_work_required", "detail": detail,
                      "challenge": self.pow.challenge(difficulty, now), "difficulty": difficulty}
 
-    def _outcome(self, space: LiveSpace, out: Admitted | Queued | Unknown,
+    def _outcome(self, space: LiveSpace, out: Admitted | Queued | Unknown | Refused,
                  now: float) -> tuple[int, dict[str, Any]]:
         if isinstance(out, Admitted):
             self.counters["admitted"] += 1
@@ -210,6 +234,16 @@ class Admissions:
                          "listener_cap": space.room.cap,
                          "detail": "the space is full; you keep your place while you poll. "
                                    "The replay is published when the space ends."}
+        if isinstance(out, Refused):
+            retry = max(1, int(out.retry_after_s + 0.999))
+            if out.reason == "network_share":
+                self.counters["seat_share_refused"] += 1
+                return 429, {"error": "network_share", "retry_after_s": retry,
+                             "detail": "your network already holds its share of this "
+                                       f"space's seats; retry in {retry} s"}
+            self.counters["room_full"] += 1
+            return 503, {"error": "space_full", "retry_after_s": retry,
+                         "detail": f"the space is full; retry in {retry} s"}
         raise SpaceError(404, "not_in_queue", out.reason)
 
     def _poll_after(self) -> float:
@@ -234,7 +268,12 @@ class Admissions:
         counters = dict(self.counters)
         # waiting-room calls answered without Redis (the "joins degrade" fallback)
         counters["room_without_redis"] = sum(sp.room.degraded for sp in self.spaces.all())
+        local = [sp.room.room for sp in self.spaces.all() if isinstance(sp.room, LocalRoom)]
+        counters["seats_confirmed"] = sum(r.confirmed_total for r in local)
+        counters["seats_evicted"] = sum(r.evicted_total for r in local)
         return {"counters": counters,
+                # seats held but not yet paid for (capped spaces of this origin): a gauge
+                "seats_provisional": sum(r.provisional for r in local),
                 "shed": {p.name.lower(): n for p, n in self.pressure.shed.items()},
                 "lag_s": round(self.pressure.lag_s, 4), "in_flight": self.pressure.in_flight,
                 "attack_mode": {"mode": self.attack.mode, "active": self.attack.active(now),

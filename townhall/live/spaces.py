@@ -68,7 +68,10 @@ class Spaces:
         s = self.settings
         local = WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
                             s.max_waiting, seat_ttl_max=s.seat_ttl_max_s,
-                            renewals_per_s=s.renewals_per_s_per_space)
+                            renewals_per_s=s.renewals_per_s_per_space,
+                            provisional_s=s.provisional_seat_s,
+                            share_fraction=s.seat_share_per_network,
+                            share_floor=s.seats_per_network_min)
         return LiveSpace(record, ListenerCounter(s.listener_window_s, s.max_tracked_listeners),
                          self.rooms(record.id, local))
 

@@ -209,7 +209,8 @@ class Speakers:
             stage = Stage(space.record.id, self.tokens, cap=s.speaker_cap,
                           max_seats=s.max_stage_seats, host_name=space.record.host,
                           now=time.time(), max_hands=s.max_raised_hands,
-                          hands_per_address=s.hands_per_address)
+                          hands_per_address=s.hands_per_address,
+                          hands_per_network=s.hands_per_network)
             # removals, approvals and a host's mute outlive a restart of this process
             stage.restore(self.spaces.store.load_seats(space.record.id))
             space.speakers = SpaceSpeakers(space, stage, s.speaking_hold_s)
@@ -244,7 +245,16 @@ class Speakers:
         room = self.room(space)
         if is_speaker_token(bearer):
             try:
-                seat = room.stage.actor(bearer, time.time())
+                try:
+                    seat = room.stage.actor(bearer, time.time())
+                except StageError as exc:
+                    if exc.code != "hand_lowered" or self.spaces.on_program is None:
+                        raise
+                    # in a cluster the hand may have been raised on another origin since
+                    # this stage was read: read the stored seats once more (a lowered hand
+                    # is not among them, so it stays lowered)
+                    self._reload_seats(room)
+                    seat = room.stage.actor(bearer, time.time())
             except StageError as exc:
                 raise space_error(exc) from None
             self._persist(room)

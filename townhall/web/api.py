@@ -210,15 +210,19 @@ def _admissions(request: Request) -> Admissions:
 async def join_space(space_id: str, request: Request,
                      body: Annotated[JoinBody | None, Body()] = None) -> Response:
     adm = _admissions(request)
-    refused = await adm.over_join_budget(client_address(request.scope,
-                                                        request.app.state.trusted))
+    address = client_address(request.scope, request.app.state.trusted)
+    refused = await adm.over_join_budget(address)
     if refused is not None:
         return _answer(refused)
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
     status, payload = await adm.join(space, JoinRequest(b.token, b.renew, b.challenge,
-                                                        b.solution, b.seat_secret), time.time())
-    return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
+                                                        b.solution, b.seat_secret, address),
+                                     time.time())
+    headers = {"Cache-Control": "no-store"}
+    if "retry_after_s" in payload:
+        headers["Retry-After"] = str(payload["retry_after_s"])
+    return JSONResponse(payload, status_code=status, headers=headers)
 
 
 class AdmitBody(BaseModel):
