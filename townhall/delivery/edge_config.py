@@ -409,7 +409,8 @@ def _entry(s: EdgeSettings) -> str:
         # players have their own start budget per address (ffmpeg and VLC never retry a 429,
         # and a household or an office starts together); the network's join budget still holds
         f"            set $space $sp;\n"
-        f"            limit_req zone=start_addr burst={s.player_starts_burst_per_address} nodelay;\n"
+        f"            limit_req zone=start_addr burst={s.player_starts_burst_per_address}"
+        " nodelay;\n"
         f"            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;\n"
         f"{_cors(s.cors_origins)}{_proxy(s)}")
 

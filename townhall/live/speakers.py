@@ -248,7 +248,7 @@ class Speakers:
                 try:
                     seat = room.stage.actor(bearer, time.time())
                 except StageError as exc:
-                    if exc.code != "hand_lowered" or self.spaces.on_program is None:
+                    if exc.code != "hand_lowered" or not self.spaces.clustered:
                         raise
                     # in a cluster the hand may have been raised on another origin since
                     # this stage was read: read the stored seats once more (a lowered hand
