@@ -51,6 +51,8 @@ class Settings:
     ingest_idle_timeout_s: float = 10.0  # a source silent on the wire this long is dropped
     ingest_probe_bytes: int = 32 * 1024  # bytes read to recognise the ingest format
     ingest_max_queue_bytes: int = 2 * 1024 * 1024  # backpressure on a fast pusher
+    ingest_feed_threads: int = 64  # threads that hand pushed bytes to decoders (a paced feed
+    # parks one while its sender runs ahead); their own pool, never the default executor
     # --- push sources are paced, never trimmed (issue 8) ---
     ingest_buffer_ms: int = 5000  # decoded audio a push source may hold ahead of the program:
     # at this depth its decoder waits and its socket is no longer read, so TCP paces an
