@@ -4,10 +4,12 @@ Decodes the file with PyAV, re-encodes ADTS AAC, and PUTs it chunked to the inge
 the pace of the audio (a small lead keeps the server's jitter buffer fed), as a live source
 would. For demos, tests and benchmarks. `broadcast` retries a dropped connection, a server
 error or a takeover by another source with backoff, from where the file had got to; an ended
-space, a rotated or wrong key and undecodable audio end it. Given the space and its host key
-(`broadcast_to_space`), it asks the server (an edge: any origin) for the ingest URL and, when
-the connection breaks (the origin died), asks again and goes on pushing where it was, to
-whichever origin answers.
+space, a rotated or wrong key, undecodable audio and any other final refusal (`final`: a
+4xx other than 408/429 and a takeover) end it, and the CLI says why in one line. (The ingest
+port sends its refusals before it half-closes and drains, so a pushing client reads them.)
+Given the space and its host key (`broadcast_to_space`), it asks the server (an edge: any
+origin) for the ingest URL and, when the connection breaks (the origin died), asks again and
+goes on pushing where it was, to whichever origin answers.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ import httpx
 LEAD_S = 0.25  # how far ahead of real time bytes may be sent
 RETRY_FIRST_S, RETRY_MAX_S, MAX_RETRIES = 0.5, 8.0, 8  # reconnect backoff
 FINAL = {"space_ended", "key_rotated", "bad_host_key", "undecodable_audio", "empty_body",
-         "space_not_found", "key_revoked"}
+         "space_not_found", "key_revoked", "owner_key_required", "bad_request"}
+# refusals worth trying again (with backoff): shedding, a full origin, an idle timeout, a
+# takeover by another source (it may leave); any other 4xx is final
+RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+RETRYABLE_ERRORS = {"taken_over", "origin_full", "overloaded", "evicted", "program_moved",
+                    "store_unavailable", "relay_failed", "source_idle"}
 RECONNECT_FOR_S = 60.0  # a source whose server stays away longer than this gives up
 
 
@@ -100,8 +107,7 @@ async def broadcast(path: Path, ingest_url: str, *, loop_forever: bool = False,
             body = _answer(res)
         except httpx.HTTPError as exc:
             body = {"status_code": 0, "error": "connection_lost", "detail": str(exc)}
-        done = body.get("status_code") == 200 or body.get("error") in FINAL
-        if done or reconnects >= MAX_RETRIES:
+        if final(body) or reconnects >= MAX_RETRIES:
             body["reconnects"] = reconnects
             return body
         reconnects += 1
@@ -110,6 +116,25 @@ async def broadcast(path: Path, ingest_url: str, *, loop_forever: bool = False,
                 f"{delay:g} s from {position['s']:.1f} s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, RETRY_MAX_S)
+
+
+def final(body: dict[str, object]) -> bool:
+    """Whether an answer ends the broadcast: done (200) or a refusal that retrying cannot
+    change (a wrong or rotated key, an ended space, undecodable audio: 401/403/404/409/415)."""
+    status, error = body.get("status_code"), body.get("error")
+    if status == 200 or error in FINAL:
+        return True
+    if error in RETRYABLE_ERRORS or status in RETRYABLE_STATUS or status == 0:
+        return False
+    return isinstance(status, int) and 400 <= status < 500
+
+
+def refusal_line(body: dict[str, object]) -> str | None:
+    """One line for a final refusal (None for success)."""
+    if body.get("status_code") == 200:
+        return None
+    return (f"broadcast: refused ({body.get('status_code')} {body.get('error') or ''}): "
+            f"{body.get('detail') or body.get('text') or 'no detail'}").replace("\n", " ")
 
 
 def _answer(res: httpx.Response) -> dict[str, object]:
@@ -166,9 +191,7 @@ async def broadcast_to_space(path: Path, server: str, space: str, key: str, *,
             except httpx.HTTPError:
                 pass
             if body is not None:
-                done = exhausted or body.get("error") in FINAL or body["status_code"] in (
-                    401, 403, 404)
-                if done or refusals >= MAX_RETRIES:
+                if exhausted or final(body) or refusals >= MAX_RETRIES:
                     body["reconnects"] = reconnects
                     return body
                 if body["status_code"] != 200:  # taken over, shedding: back off

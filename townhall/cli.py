@@ -165,6 +165,11 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
         result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop,
                                        log=lambda line: print(line, file=sys.stderr,
                                                               flush=True)))
+    from townhall.broadcast import refusal_line
+
+    line = refusal_line(result)
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
     print(json.dumps(result))
     return 0 if result.get("status_code") == 200 else 1
 

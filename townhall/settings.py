@@ -47,7 +47,11 @@ class Settings:
     max_listener_cap: int = 10_000_000
     max_spaces_listed: int = 200
     ingest_max_header_bytes: int = 16 * 1024
-    ingest_header_timeout_s: float = 10.0
+    ingest_header_timeout_s: float = 3.0  # s a new ingest connection (not yet authorised)
+    # has to send its request head; encoders send it at once
+    ingest_linger_s: float = 2.0  # s a refused or answered client's remaining bytes are read
+    # and dropped after the answer and a half-close, so it reads the answer, not a reset
+    ingest_linger_bytes: int = 1024 * 1024  # at most this many bytes drained that way
     ingest_idle_timeout_s: float = 10.0  # a source silent on the wire this long is dropped
     ingest_probe_bytes: int = 32 * 1024  # bytes read to recognise the ingest format
     ingest_max_queue_bytes: int = 2 * 1024 * 1024  # backpressure on a fast pusher
@@ -160,7 +164,10 @@ class Settings:
     # --- descriptors and connection caps (lowered at start to fit RLIMIT_NOFILE) ---
     http_max_connections: int = 8192  # HTTP connections held at once; past it: a fast 503
     http_head_timeout_s: float = 10.0  # a new HTTP connection silent this long is closed
-    ingest_max_connections: int = 256  # ingest connections at once; past it: a fast 503
+    ingest_max_connections: int = 256  # ingest connections at once; when full, the oldest
+    # idle unauthorised one is closed for a newcomer; only a pool of sources is refused (503)
+    ingest_connections_per_network: int = 32  # ingest connections one /24 (IPv4) or /64
+    # (IPv6) may hold; past it, its own oldest unauthorised one is closed, or 503
     recorder_reserved_fds: int = 8  # descriptors held back for recording writes
     recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
     # last writes (they keep retrying after; nothing published is dropped)
