@@ -15,7 +15,10 @@ goes on pushing where it was, to whichever origin answers.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import io
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -100,13 +103,7 @@ async def broadcast(path: Path, ingest_url: str, *, loop_forever: bool = False,
     while True:
         chunks = adts_chunks(path, loop_forever=loop_forever, skip_s=position["s"],
                              on_chunk=lambda t: position.__setitem__("s", t))
-        try:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client:
-                res = await client.put(url, content=chunks, auth=("source", key),
-                                       headers={"Content-Type": "audio/aac"})
-            body = _answer(res)
-        except httpx.HTTPError as exc:
-            body = {"status_code": 0, "error": "connection_lost", "detail": str(exc)}
+        body = await push(url, key, chunks)
         if final(body) or reconnects >= MAX_RETRIES:
             body["reconnects"] = reconnects
             return body
@@ -135,6 +132,73 @@ def refusal_line(body: dict[str, object]) -> str | None:
         return None
     return (f"broadcast: refused ({body.get('status_code')} {body.get('error') or ''}): "
             f"{body.get('detail') or body.get('text') or 'no detail'}").replace("\n", " ")
+
+
+async def push(url: str, key: str, chunks: AsyncIterator[bytes],
+               connect_timeout_s: float = 30.0) -> dict[str, object]:
+    """PUT `chunks` chunked to `url` (http://host:port/path) as `source:key`, reading the
+    answer *while* sending: a server that refuses mid-push (key rotated, origin full) is heard
+    at once, and the push stops (a client that only reads after its upload ends loses such an
+    answer to the reset that follows). Returns the answer's status and JSON body; status 0
+    with error `connection_lost` when the connection broke without an answer."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    auth = base64.b64encode(f"source:{key}".encode()).decode()
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                connect_timeout_s)
+    except (OSError, TimeoutError) as exc:
+        return {"status_code": 0, "error": "connection_lost", "detail": str(exc) or "refused"}
+    writer.write(f"PUT {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: "
+                 f"Basic {auth}\r\nContent-Type: audio/aac\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n".encode())
+
+    async def send() -> None:
+        async for data in chunks:
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    sender = asyncio.create_task(send())
+    answer = asyncio.create_task(_read_answer(reader))
+    try:
+        await asyncio.wait({sender, answer}, return_when=asyncio.FIRST_COMPLETED)
+        problem = sender.exception() if sender.done() and not answer.done() else None
+        if problem is not None and not isinstance(problem, OSError):
+            raise problem  # the file, not the connection (no audio track...)
+        try:
+            return await answer
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            return {"status_code": 0, "error": "connection_lost",
+                    "detail": str(exc) or "reset"}
+    finally:
+        for task in (sender, answer):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        writer.close()
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> dict[str, object]:
+    """The first final answer on the connection (a 100 Continue is skipped)."""
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        if status != 100:
+            break
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (line.partition(":") for line in lines[1:] if line)}
+    length = int(headers.get("content-length", "0"))
+    raw = await reader.readexactly(length) if length else b""
+    body: dict[str, object] = {"status_code": status}
+    try:
+        loaded = json.loads(raw) if raw else {}
+        body.update(loaded if isinstance(loaded, dict) else {"text": raw.decode()})
+    except ValueError:
+        body["text"] = raw.decode(errors="replace")
+    return body
 
 
 def _answer(res: httpx.Response) -> dict[str, object]:
@@ -181,9 +245,9 @@ async def broadcast_to_space(path: Path, server: str, space: str, key: str, *,
             body: dict[str, object] | None = None
             try:
                 url, secret = ingest_http_url(await _ingest_url(client, server, space, key))
-                res = await client.put(url, content=rest(), auth=("source", secret),
-                                       headers={"Content-Type": "audio/aac"})
-                body = _answer(res)
+                body = await push(url, secret, rest(), 10.0)
+                if body["status_code"] == 0:
+                    body = None  # the connection broke: ask again where to push
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code in (401, 403, 404, 409):
                     return {"status_code": exc.response.status_code, "reconnects": reconnects,

@@ -46,7 +46,7 @@ def test_a_full_pool_evicts_an_idle_holder_of_the_busiest_network_before_refusin
 
 def test_answered_connections_that_are_only_closing_go_first() -> None:
     pool = IngestPool(max_total=3, per_network=3)
-    a, b, c = (pool.arrive(f"10.0.{i}.1")[0] for i in range(3))
+    a, _b, c = (pool.arrive(f"10.0.{i}.1")[0] for i in range(3))
     pool.authorised(a)
     pool.finished(c)
     assert pool.arrive("10.9.0.1")[1].evict == c
