@@ -181,6 +181,9 @@ class Settings:
     store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
     store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
     store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
+    metrics_listen: str = "127.0.0.1:9464"  # the operator listener (ops.operator_listener):
+    # /metrics without a key, on loopback by default; "" = off. The public HTTP port answers
+    # /metrics only with the admin key
     log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
     # --- cluster: several origins on one shared database and Redis (--redis-url) ---
     origin_name: str = ""  # this origin in leases and counts; default host:port

@@ -30,6 +30,7 @@ from townhall.live.source_watch import SourceWatch
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
+from townhall.ops.operator_listener import OperatorListener
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
@@ -91,6 +92,9 @@ def create_app(settings: Settings) -> FastAPI:
         ingest = IngestServer(settings, spaces, source_watch)
         await ingest.start()
         app.state.ingest = ingest
+        operator = OperatorListener(settings.metrics_listen)
+        await operator.start()
+        app.state.operator_listener = operator
         await speakers.start()
         lag.start()
         grant_admission.start()
@@ -109,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
             lag.stop()
             await speakers.close()
             await ingest.close()
+            await operator.close()
             await spaces.close()
             reserve.close()
             stores.close()
