@@ -34,8 +34,8 @@ FINAL = {"space_ended", "key_rotated", "bad_host_key", "undecodable_audio", "emp
 # refusals worth trying again (with backoff): shedding, a full origin, an idle timeout, a
 # takeover by another source (it may leave); any other 4xx is final
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-RETRYABLE_ERRORS = {"taken_over", "origin_full", "overloaded", "evicted", "program_moved",
-                    "store_unavailable", "relay_failed", "source_idle"}
+RETRYABLE_ERRORS = {"taken_over", "origin_full", "origin_busy", "overloaded", "evicted",
+                    "program_moved", "store_unavailable", "relay_failed", "source_idle"}
 RECONNECT_FOR_S = 60.0  # a source whose server stays away longer than this gives up
 
 

@@ -157,7 +157,15 @@ class Settings:
     # with other work (load average 5 to 11): with 21 programs on air a flagship's LL-HLS
     # listeners never waited over 1.07 s for a part (no stall, two runs; 31: once clean);
     # with 39 and 50 they stalled (waits of 2.2 to 3 s). 20 keeps a margin below that.
-    live_programs_per_origin: int = 20
+    live_programs_per_origin: int = 20  # an upper bound only: below it, a new program is
+    # admitted while the programs on air keep time (program_lag_budget_s), measured here
+    live_programs_reserved: int = 2  # of those, slots only the operator's admin key may take
+    program_lag_budget_s: float = 0.25  # no new program (503 origin_busy) while the programs
+    # on air ran this late (s) within program_lag_window_s: listeners stall past ~1 part
+    program_lag_window_s: float = 10.0
+    program_lag_sample_s: float = 0.25  # how often the programs' lag is sampled
+    ingest_provisional_s: float = 5.0  # s a source that connected with the key may send
+    # nothing that decodes before it is cut off; it holds no program slot meanwhile
     unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
     # scheduled start (or creation)
     ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long

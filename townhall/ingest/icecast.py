@@ -51,6 +51,18 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            503: "Service Unavailable"}
 
 
+# a source stopped by the hosting rules while it pushed: status, what to do
+REFUSED_WHILE_PUSHING = {
+    "no_audio": (408, "nothing that decodes arrived in time: push audio at once"),
+    "evicted_no_audio": (408, "nothing that decodes arrived, and newer sources were waiting"),
+    "origin_full": (503, "this origin carries all the live spaces it can; try again when one "
+                         "ends"),
+    "origin_busy": (503, "the programs on air here run late; try again soon"),
+    "quota_exceeded": (429, "your key keeps all the spaces on air it may; end one first"),
+    "key_revoked": (403, "the API key that created this space has been revoked"),
+}
+
+
 def _json(status: int, payload: dict[str, object], version: str = "HTTP/1.1") -> bytes:
     extra = {"WWW-Authenticate": 'Basic realm="townhall"'} if status == 401 else None
     return response(status, REASONS.get(status, "Error"), json.dumps(payload).encode(),
@@ -65,6 +77,9 @@ def outcome(session: IngestSession, sample_rate: int) -> tuple[int, dict[str, ob
     if session.ended_by == "key_rotated":
         return 401, {"error": "key_rotated",
                      "detail": "the host rotated the key; reconnect with the new one"}
+    refused = REFUSED_WHILE_PUSHING.get(session.ended_by or "")
+    if refused is not None:
+        return refused[0], {"error": session.ended_by, "detail": refused[1]}
     if session.ended_by == "moved":
         return 503, {"error": "program_moved",
                      "detail": "the space's program runs on another origin: reconnect "
@@ -305,11 +320,26 @@ class IngestServer:
     async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
                     length: int | None) -> tuple[int, dict[str, object]]:
         body = body_chunks(reader, framing, length, self.settings.ingest_idle_timeout_s)
-        try:
+
+        async def consume() -> None:
             async with contextlib.aclosing(body):
                 async for data in body:
                     if session.closed or not await session.feed(data):
                         break
+
+        reading = asyncio.create_task(consume())
+        stopped = asyncio.create_task(session.stopped.wait())
+        try:
+            # cut off from outside (rotated key, takeover, no audio in time): answer at once,
+            # not after the next read
+            await asyncio.wait({reading, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not reading.done():
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reading
+            else:
+                reading.result()
         except TimeoutError:
             return 408, {"error": "source_idle",
                          "detail": "no audio received for "
@@ -321,6 +351,8 @@ class IngestServer:
             session.stop()
             return exc.status, {"error": "bad_request", "detail": exc.message}
         finally:
+            stopped.cancel()
+            reading.cancel()
             await session.close()
         return outcome(session, self.settings.sample_rate)
 

@@ -60,6 +60,7 @@ class IngestSession:
         self.abandoned = False  # stopped from outside before it ended by itself
         self.ended_by: str | None = None  # "taken_over" or "key_rotated" when cut off
         self.finished = asyncio.Event()
+        self.stopped = asyncio.Event()  # set by stop(): the edge stops reading the push
         self.bytes_in = 0
         self.dropped_samples = 0  # decoded after the session stopped: never mixed
         # samples decoded but not yet in the mixer (added on the decoder thread)
@@ -157,6 +158,7 @@ class IngestSession:
         if self.closed:
             return
         self.closed = True
+        self.stopped.set()
         self._released.set()
         self.decoder.close()
         self._on_end(self)

@@ -96,6 +96,8 @@ class Spaces:
                                                 "seconds_caught_up": 0.0}
         # asked before a source is attached to a space (hosting quotas); raises SpaceError
         self.admit_source: Callable[[LiveSpace], None] | None = None
+        # a source's first audio decoded: may it take a program slot? (SpaceError if not)
+        self.admit_audio: Callable[[LiveSpace], None] | None = None
         # descriptors kept for the recorders, borrowed when the table is full (set at start)
         self.descriptor_reserve: DescriptorReserve | None = None
         # in a cluster (live.program_leases): told of each program made here, and ends them
@@ -471,6 +473,13 @@ class Spaces:
     def _source_started(self, space: LiveSpace, session: IngestSession) -> None:
         if session.closed:
             return
+        if self.admit_audio is not None:  # program slots are paid with audio (live.hosting)
+            try:
+                self.admit_audio(space)
+            except SpaceError as exc:
+                session.ended_by = exc.code
+                session.stop()
+                return
         old = space.ingest
         if old is not session:  # the newer source sends valid audio: now it takes over
             if old is not None and not old.closed:
