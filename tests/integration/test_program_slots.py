@@ -102,3 +102,33 @@ def test_hostile_keys_with_real_audio_never_take_the_operators_reserved_slot(
     finally:
         for p in pushes:
             stop_process(p)
+
+
+def test_the_live_ceiling_follows_the_measured_program_lag(tmp_path_factory:
+                                                           pytest.TempPathFactory) -> None:
+    """With a lag budget no real program meets, the first program goes on air (nothing to
+    measure yet), the next hosted one is refused 503 origin_busy from the measured lag, far
+    below the upper bound, and the operator still goes live."""
+    srv = start_server(tmp_path_factory.mktemp("lag") / "data", "--attack-mode", "off",
+                       "--set", "live_programs_per_origin=20",
+                       "--set", "program_lag_budget_s=0")
+    pushes: list[subprocess.Popen[bytes]] = []
+    try:
+        first, second = issued_spaces(srv, 2)
+        pushes.append(push_tone(first["ingest_url"], 20))
+        srv.wait_on_air(first["id"], timeout=30)
+        time.sleep(1.0)  # lag samples of the program on air
+        auth = base64.b64encode(f"source:{second['host_key']}".encode()).decode()
+        with socket.create_connection(("127.0.0.1", srv.ingest_port), timeout=10) as s:
+            s.sendall(f"PUT /ingest/{second['id']} HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                      f"Basic {auth}\r\nContent-Type: audio/aac\r\n\r\n".encode())
+            answer = s.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"] == "origin_busy"
+        operator = srv.create_space(title="operator")
+        pushes.append(push_tone(operator["ingest_url"], 20))
+        srv.wait_on_air(operator["id"], timeout=30)
+    finally:
+        for p in pushes:
+            stop_process(p)
+        stop_server(srv)
