@@ -153,8 +153,22 @@ async def push(url: str, key: str, chunks: AsyncIterator[bytes],
                  f"Basic {auth}\r\nContent-Type: audio/aac\r\nTransfer-Encoding: chunked"
                  "\r\n\r\n".encode())
 
+    answered = asyncio.Event()
+    in_chunks = [False]  # the sender is inside `chunks`: never cancelled there, or a shared
+    # generator (broadcast_to_space goes on with it on the next connection) would be closed
+
     async def send() -> None:
-        async for data in chunks:
+        iterator = chunks.__aiter__()
+        while True:
+            in_chunks[0] = True
+            try:
+                data = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                in_chunks[0] = False
+            if answered.is_set():
+                return
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await writer.drain()
         writer.write(b"0\r\n\r\n")
@@ -173,8 +187,11 @@ async def push(url: str, key: str, chunks: AsyncIterator[bytes],
             return {"status_code": 0, "error": "connection_lost",
                     "detail": str(exc) or "reset"}
     finally:
+        answered.set()
+        if not (in_chunks[0] and not sender.done()):
+            sender.cancel()  # in a write, not in the generator: safe to cancel
+        answer.cancel()
         for task in (sender, answer):
-            task.cancel()
             with contextlib.suppress(BaseException):
                 await task
         writer.close()
