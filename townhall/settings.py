@@ -166,6 +166,8 @@ class Settings:
     program_lag_sample_s: float = 0.25  # how often the programs' lag is sampled
     ingest_provisional_s: float = 5.0  # s a source that connected with the key may send
     # nothing that decodes before it is cut off; it holds no program slot meanwhile
+    ingest_provisional_max: int = 32  # keyed sources waiting for their first audio at once;
+    # past it the oldest is cut off (408 evicted_no_audio)
     unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
     # scheduled start (or creation)
     ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long

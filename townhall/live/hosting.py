@@ -10,7 +10,7 @@ Program slots are paid with audio, not with a connection: a space counts toward 
 ceiling once its program is on air or a source's audio has decoded (`valued`); a source that
 connected with the key but sent nothing that decodes is *provisional*: it costs no slot, is
 cut off after `ingest_provisional_s`, and the oldest provisional source is cut off first when
-more than `live_programs_per_origin` are waiting. The ceiling itself is measured
+more than `ingest_provisional_max` are waiting. The ceiling itself is measured
 (admission.program_capacity: no new program while the programs' lag is over budget), and
 the last `live_programs_reserved` slots are the operator's (admin key). The count is checked
 when a source connects and again when its first audio decodes, so many sources arriving at
@@ -174,11 +174,11 @@ class Hosting:
             raise _refused(refusal)
 
     def _make_room(self, space: LiveSpace) -> None:
-        """Bound the provisional sources: past the ceiling's worth of them, the oldest is
-        cut off (it had its chance to send audio)."""
+        """Bound the provisional sources: past `ingest_provisional_max` of them, the oldest
+        is cut off (it had its chance to send audio)."""
         now = time.monotonic()
         self._forget_settled()
-        while len(self._waiting) >= self.settings.live_programs_per_origin:
+        while len(self._waiting) >= self.settings.ingest_provisional_max:
             oldest = min(self._waiting, key=self._waiting.__getitem__)
             del self._waiting[oldest]
             self._cut_off_provisional(oldest, "evicted_no_audio")
