@@ -52,6 +52,8 @@ class Settings:
     ingest_linger_s: float = 2.0  # s a refused or answered client's remaining bytes are read
     # and dropped after the answer and a half-close, so it reads the answer, not a reset
     ingest_linger_bytes: int = 1024 * 1024  # at most this many bytes drained that way
+    ingest_refused_lingering_max: int = 32  # connections refused at the pool (never admitted)
+    # drained at once; past it they are closed at once (descriptors are finite)
     ingest_idle_timeout_s: float = 10.0  # a source silent on the wire this long is dropped
     ingest_probe_bytes: int = 32 * 1024  # bytes read to recognise the ingest format
     ingest_max_queue_bytes: int = 2 * 1024 * 1024  # backpressure on a fast pusher

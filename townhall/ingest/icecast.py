@@ -115,6 +115,7 @@ class IngestServer:
                                settings.ingest_connections_per_network)
         self._held: dict[int, tuple[asyncio.StreamWriter, asyncio.Task[None]]] = {}
         self.refused = 0  # connections refused or evicted, for the operator's metrics
+        self._refused_lingering = 0
 
     @property
     def connections(self) -> int:
@@ -148,7 +149,16 @@ class IngestServer:
             writer.write(_json(503, {"error": "overloaded",
                                      "detail": "too many ingest connections (from your network"
                                                " or in all); retry soon"}))
-            await self._linger(reader, writer)
+            # refused sockets linger outside the pool: a few at a time (descriptors are
+            # finite), the rest are closed at once
+            if self._refused_lingering >= self.settings.ingest_refused_lingering_max:
+                writer.close()
+                return
+            self._refused_lingering += 1
+            try:
+                await self._linger(reader, writer)
+            finally:
+                self._refused_lingering -= 1
             return
         if arrival.evict is not None:
             self._evict(arrival.evict)
