@@ -35,7 +35,7 @@ from townhall.ingest.http1 import (
 from townhall.ingest.pool import IngestPool
 from townhall.ingest.relay import SourceRelay
 from townhall.live.errors import SpaceError
-from townhall.live.ingest import IngestSession
+from townhall.live.ingest import IngestSession, until_stopped
 from townhall.live.source_watch import SourceWatch
 from townhall.live.spaces import Spaces
 from townhall.ops.metrics import INGEST_REFUSED
@@ -337,19 +337,8 @@ class IngestServer:
                     if session.closed or not await session.feed(data):
                         break
 
-        reading = asyncio.create_task(consume())
-        stopped = asyncio.create_task(session.stopped.wait())
         try:
-            # cut off from outside (rotated key, takeover, no audio in time): answer at once,
-            # not after the next read
-            await asyncio.wait({reading, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if not reading.done():
-                reading.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reading
-            else:
-                reading.result()
+            await until_stopped(session, consume())
         except TimeoutError:
             return 408, {"error": "source_idle",
                          "detail": "no audio received for "
@@ -361,8 +350,6 @@ class IngestServer:
             session.stop()
             return exc.status, {"error": "bad_request", "detail": exc.message}
         finally:
-            stopped.cancel()
-            reading.cancel()
             await session.close()
         return outcome(session, self.settings.sample_rate)
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -162,3 +163,22 @@ class IngestSession:
         self._released.set()
         self.decoder.close()
         self._on_end(self)
+
+
+async def until_stopped(session: IngestSession, reading: Coroutine[Any, Any, None]) -> None:
+    """Run `reading` (an edge's loop over the pushed body) until it ends, or until the session
+    is stopped from outside (a rotated key, a takeover, no audio in time): then at once, not
+    after the next read, so the source is answered while it still listens. Exceptions of
+    `reading` propagate."""
+    task = asyncio.ensure_future(reading)
+    stopped = asyncio.ensure_future(session.stopped.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
