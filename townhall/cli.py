@@ -59,6 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         signing_key_file=Path(args.signing_key) if args.signing_key else None,
                         signing_chain_file=(Path(args.signing_chain) if args.signing_chain
                                             else None),
+                        **({} if args.metrics_listen is None
+                           else {"metrics_listen": args.metrics_listen}),
                         **_overrides(args.set))
     settings, protocol, fitted = _fit_descriptors(settings)
     try:
@@ -165,6 +167,11 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
         result = asyncio.run(broadcast(path, ingest_url, loop_forever=args.loop,
                                        log=lambda line: print(line, file=sys.stderr,
                                                               flush=True)))
+    from townhall.broadcast import refusal_line
+
+    line = refusal_line(result)
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
     print(json.dumps(result))
     return 0 if result.get("status_code") == 200 else 1
 
@@ -341,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="its X.509 certificate chain (PEM, leaf first)")
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="override any field of townhall/settings.py")
+    serve.add_argument("--metrics-listen", default=None, metavar="HOST:PORT",
+                       help="the operator listener for /metrics without a key (default "
+                            "127.0.0.1:9464; '' = off); the HTTP port needs the admin key")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="json: one object a line with the space id, for log collectors")

@@ -47,10 +47,18 @@ class Settings:
     max_listener_cap: int = 10_000_000
     max_spaces_listed: int = 200
     ingest_max_header_bytes: int = 16 * 1024
-    ingest_header_timeout_s: float = 10.0
+    ingest_header_timeout_s: float = 3.0  # s a new ingest connection (not yet authorised)
+    # has to send its request head; encoders send it at once
+    ingest_linger_s: float = 2.0  # s a refused or answered client's remaining bytes are read
+    # and dropped after the answer and a half-close, so it reads the answer, not a reset
+    ingest_linger_bytes: int = 1024 * 1024  # at most this many bytes drained that way
+    ingest_refused_lingering_max: int = 32  # connections refused at the pool (never admitted)
+    # drained at once; past it they are closed at once (descriptors are finite)
     ingest_idle_timeout_s: float = 10.0  # a source silent on the wire this long is dropped
     ingest_probe_bytes: int = 32 * 1024  # bytes read to recognise the ingest format
     ingest_max_queue_bytes: int = 2 * 1024 * 1024  # backpressure on a fast pusher
+    ingest_feed_threads: int = 64  # threads that hand pushed bytes to decoders (a paced feed
+    # parks one while its sender runs ahead); their own pool, never the default executor
     # --- push sources are paced, never trimmed (issue 8) ---
     ingest_buffer_ms: int = 5000  # decoded audio a push source may hold ahead of the program:
     # at this depth its decoder waits and its socket is no longer read, so TCP paces an
@@ -172,14 +180,27 @@ class Settings:
     # with other work (load average 5 to 11): with 21 programs on air a flagship's LL-HLS
     # listeners never waited over 1.07 s for a part (no stall, two runs; 31: once clean);
     # with 39 and 50 they stalled (waits of 2.2 to 3 s). 20 keeps a margin below that.
-    live_programs_per_origin: int = 20
+    live_programs_per_origin: int = 20  # an upper bound only: below it, a new program is
+    # admitted while the programs on air keep time (program_lag_budget_s), measured here
+    live_programs_reserved: int = 2  # of those, slots only the operator's admin key may take
+    program_lag_budget_s: float = 0.25  # no new program (503 origin_busy) while the programs
+    # on air ran this late (s) within program_lag_window_s: listeners stall past ~1 part
+    program_lag_window_s: float = 10.0
+    program_lag_sample_s: float = 0.25  # how often the programs' lag is sampled
+    ingest_provisional_s: float = 5.0  # s a source that connected with the key may send
+    # nothing that decodes before it is cut off; it holds no program slot meanwhile
+    ingest_provisional_max: int = 32  # keyed sources waiting for their first audio at once;
+    # past it the oldest is cut off (408 evicted_no_audio)
     unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
     # scheduled start (or creation)
     ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long
     # --- descriptors and connection caps (lowered at start to fit RLIMIT_NOFILE) ---
     http_max_connections: int = 8192  # HTTP connections held at once; past it: a fast 503
     http_head_timeout_s: float = 10.0  # a new HTTP connection silent this long is closed
-    ingest_max_connections: int = 256  # ingest connections at once; past it: a fast 503
+    ingest_max_connections: int = 256  # ingest connections at once; when full, the oldest
+    # idle unauthorised one is closed for a newcomer; only a pool of sources is refused (503)
+    ingest_connections_per_network: int = 32  # ingest connections one /24 (IPv4) or /64
+    # (IPv6) may hold; past it, its own oldest unauthorised one is closed, or 503
     recorder_reserved_fds: int = 8  # descriptors held back for recording writes
     recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
     # last writes (they keep retrying after; nothing published is dropped)
@@ -193,6 +214,9 @@ class Settings:
     store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
     store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
     store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
+    metrics_listen: str = "127.0.0.1:9464"  # the operator listener (ops.operator_listener):
+    # /metrics without a key, on loopback by default; "" = off. The public HTTP port answers
+    # /metrics only with the admin key
     log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
     # --- cluster: several origins on one shared database and Redis (--redis-url) ---
     origin_name: str = ""  # this origin in leases and counts; default host:port

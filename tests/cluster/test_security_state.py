@@ -58,7 +58,7 @@ def test_a_key_rotated_on_one_origin_is_refused_on_the_other_within_a_second(
     try:
         wait_for(lambda: _source(b, sid, old)["connected"], 20, "the source on b")
         rotated = httpx.post(f"{a.base_url}/api/spaces/{sid}/rotate-key", timeout=10,
-                             headers={"Authorization": f"Bearer {old}"})
+                             headers=a.hosting_headers())
         assert rotated.status_code == 200, rotated.text
         new = rotated.json()["host_key"]
         took = _within(1.0, lambda: _host(b, sid, old).status_code == 401)

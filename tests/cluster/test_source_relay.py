@@ -62,7 +62,8 @@ def both_heard(media: str) -> bool:
 
 def counter(origin: Server, name: str) -> float:
     """The sum of a Prometheus counter's samples on one origin (0 when never counted)."""
-    text = httpx.get(f"{origin.base_url}/metrics", timeout=10).text
+    text = httpx.get(f"{origin.base_url}/metrics", timeout=10,
+                     headers=origin.hosting_headers()).text
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 

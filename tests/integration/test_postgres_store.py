@@ -161,7 +161,8 @@ def test_a_postgresql_restart_refuses_writes_with_503_while_the_live_space_goes_
             assert stored.find(segment) >= 0
         again = srv.create_space()  # and creates work again
         assert again["id"] != doc["id"]
-        metrics = httpx.get(f"{srv.base_url}/metrics", timeout=10).text
+        metrics = httpx.get(f"{srv.base_url}/metrics", timeout=10,
+                            headers=srv.hosting_headers()).text
         assert "townhall_store_unavailable_total" in metrics
     finally:
         if push is not None:

@@ -5,6 +5,16 @@ operator-issued API key from the `KeyStore`), remembers which identity owns each
 refuses (with `SpaceError`) a create or a go-live past the quotas of `admission.hosting_quota`
 or from a revoked key. It also expires spaces that never went live. Never on the listener
 path: creates, go-lives and key management only.
+
+Program slots are paid with audio, not with a connection: a space counts toward the live
+ceiling once its program is on air or a source's audio has decoded (`valued`); a source that
+connected with the key but sent nothing that decodes is *provisional*: it costs no slot, is
+cut off after `ingest_provisional_s`, and the oldest provisional source is cut off first when
+more than `ingest_provisional_max` are waiting. The ceiling itself is measured
+(admission.program_capacity: no new program while the programs' lag is over budget), and
+the last `live_programs_reserved` slots are the operator's (admin key). The count is checked
+when a source connects and again when its first audio decodes, so many sources arriving at
+once cannot all pass the ceiling.
 """
 
 from __future__ import annotations
@@ -17,8 +27,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from townhall.admission.hosting_quota import HOUR_S, HostingQuota, Refusal
+from townhall.admission.program_capacity import ProgramCapacity
 from townhall.live import tasks
 from townhall.live.errors import SpaceError
+from townhall.live.push_sources import cut_off
 from townhall.live.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
@@ -39,12 +51,20 @@ class Identity:
         return self.role == "admin"
 
 
-def airing(space: LiveSpace) -> bool:
-    """On air, or about to be: its program runs, or a source is connected (counted from the
-    connection, so that many sources arriving at once cannot all pass the ceiling)."""
+def valued(space: LiveSpace) -> bool:
+    """On air for the ceiling: its program runs, a source's audio has decoded, or a speaker
+    is on stage. A connection alone is not value (7 keys holding head-only connections once
+    locked the operator out)."""
     return bool((space.program is not None and space.program.on_air)
-                or (space.ingest is not None and not space.ingest.closed)
+                or (space.ingest is not None and not space.ingest.closed
+                    and space.ingest.started)
                 or (space.speakers is not None and space.speakers.sessions))
+
+
+def provisional(space: LiveSpace) -> bool:
+    """A source connected with the key but no audio has decoded yet."""
+    return (not valued(space) and space.ingest is not None and not space.ingest.closed
+            and not space.ingest.started)
 
 
 def _refused(r: Refusal) -> SpaceError:
@@ -59,10 +79,14 @@ class Hosting:
         self.spaces = spaces
         self.quota = HostingQuota(s.spaces_per_hour_per_key, s.spaces_per_hour_per_origin,
                                   s.live_spaces_per_key, s.live_programs_per_origin)
+        self.capacity = ProgramCapacity(s.live_programs_per_origin, s.program_lag_budget_s,
+                                        s.program_lag_window_s, s.live_programs_reserved)
         self._owners = keys.owners()
+        self._waiting: dict[str, float] = {}  # provisional space id -> since (monotonic)
         self.refused = 0  # creates and go-lives refused, for the operator's metrics
         self.expired = 0
         self._sweeper: asyncio.Task[None] | None = None
+        self._sampler: asyncio.Task[None] | None = None
 
     # --- identity ---
     def identify(self, bearer: str | None) -> Identity | None:
@@ -119,17 +143,75 @@ class Hosting:
 
     def admit_source(self, space: LiveSpace) -> None:
         """Called before a source is attached: refuse it if it would put one more space on
-        air past the quotas, or if the key that created the space has been revoked."""
+        air past the quotas, or if the key that created the space has been revoked. The
+        source is provisional until its audio decodes (`admit_audio` checks again then)."""
         owner = self.check_owner(space)
-        if airing(space):
-            return  # already on air: a reconnecting host or another speaker costs no program
-        on_air = [sp for sp in self.spaces.all() if airing(sp)]
-        mine = sum(1 for sp in on_air if self.owner_of(sp.record.id) == owner)
-        refusal = self.quota.check_live(owner == ADMIN, mine, len(on_air))
+        if valued(space) or provisional(space):
+            return  # a reconnecting host or another speaker costs no program
+        self._check_live(space, owner)
+        self._make_room(space)
+
+    def admit_audio(self, space: LiveSpace) -> None:
+        """A source's first audio decoded: now it takes a program slot, if one is free."""
+        self._waiting.pop(space.record.id, None)
+        if space.program is not None and space.program.on_air:
+            return
+        self._check_live(space, self.check_owner(space))
+
+    def _check_live(self, space: LiveSpace, owner: str) -> None:
+        on_air = [sp for sp in self.spaces.all() if sp is not space and valued(sp)]
+        verdict = self.capacity.admit(len(on_air), owner == ADMIN, time.monotonic())
+        refusal: Refusal | None = None
+        if not verdict.admitted:
+            refusal = Refusal(503, verdict.code, verdict.detail, 30.0 if verdict.code ==
+                              "origin_full" else 5.0)
+        else:
+            mine = sum(1 for sp in on_air if self.owner_of(sp.record.id) == owner)
+            refusal = self.quota.check_live(owner == ADMIN, mine, 0)
         if refusal is not None:
             self.refused += 1
             log.warning("space %s may not go live: %s", space.record.id, refusal.detail)
             raise _refused(refusal)
+
+    def _make_room(self, space: LiveSpace) -> None:
+        """Bound the provisional sources: past `ingest_provisional_max` of them, the oldest
+        is cut off (it had its chance to send audio)."""
+        now = time.monotonic()
+        self._forget_settled()
+        while len(self._waiting) >= self.settings.ingest_provisional_max:
+            oldest = min(self._waiting, key=self._waiting.__getitem__)
+            del self._waiting[oldest]
+            self._cut_off_provisional(oldest, "evicted_no_audio")
+        self._waiting[space.record.id] = now
+
+    def _forget_settled(self) -> None:
+        for sid in list(self._waiting):
+            sp = self.spaces.find(sid)
+            if sp is None or not provisional(sp):
+                del self._waiting[sid]
+
+    def _cut_off_provisional(self, space_id: str, reason: str) -> None:
+        sp = self.spaces.find(space_id)
+        if sp is not None and provisional(sp):
+            self.refused += 1
+            log.warning("space %s: a source sent no audio that decodes; cut off (%s)",
+                        space_id, reason)
+            cut_off(sp, reason)
+
+    def expire_provisional(self, now: float) -> None:
+        """Cut off sources that stayed provisional past `ingest_provisional_s`."""
+        self._forget_settled()
+        limit = self.settings.ingest_provisional_s
+        for sid, since in list(self._waiting.items()):
+            if now - since > limit:
+                del self._waiting[sid]
+                self._cut_off_provisional(sid, "no_audio")
+
+    def observe_lag(self, now: float) -> None:
+        """One sample of the programs' lag, for the measured ceiling."""
+        lags = [sp.program.lag_s for sp in self.spaces.all()
+                if sp.program is not None and sp.program.on_air]
+        self.capacity.observe(max(lags, default=0.0), now)
 
     def check_owner(self, space: LiveSpace) -> str:
         """The space's owner, if its key still stands (a revoked key's spaces neither go live
@@ -160,10 +242,21 @@ class Hosting:
 
     # --- expiry of spaces that never went live ---
     def start(self, end: Callable[[LiveSpace], Awaitable[object]]) -> None:
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(end))
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.create_task(self._sweep(end))
+        self._sampler = loop.create_task(self._sample())
 
     async def close(self) -> None:
-        await tasks.cancel(self._sweeper)
+        await tasks.cancel(self._sweeper, self._sampler)
+
+    async def _sample(self) -> None:
+        """The measured ceiling's lag samples, and the provisional sources' deadline."""
+        period = self.settings.program_lag_sample_s
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            self.observe_lag(now)
+            self.expire_provisional(now)
 
     def unused(self, now: float) -> list[LiveSpace]:
         limit = self.settings.unused_space_expiry_s

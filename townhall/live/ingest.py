@@ -8,6 +8,11 @@ there) holds `ingest_buffer_ms`; the pipe then fills, `feed` waits, the edge sto
 the socket and TCP paces the sender. So an unpaced or bursty source is heard in full, in
 real time, and nothing is dropped except what a source taken over by a newer connection
 had still queued, which is counted (`dropped_samples`).
+
+A paced feed parks a thread for as long as its sender stays ahead (up to FEED_STUCK_S at a
+time), and how far ahead a sender runs is the sender's choice: so feeds run on their own pool
+(`ingest_feed_threads`), never on the loop's default executor, which the control path's store
+calls share (and never on a recorder's thread: durable work never waits behind a pusher).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +35,15 @@ PLAY_OUT_POLL_S = 0.05
 PACE_POLL_S = 0.01  # how often a held-back decoder looks at its mixer buffer again
 FEED_STUCK_S = 10.0  # a decoder that decoded nothing for this long while its pipe is full
 # (and a closing one that makes no progress this long) is stuck
+_feeds: ThreadPoolExecutor | None = None  # the feeds' own pool (see the docstring)
 
+
+def feed_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's pool for paced feeds (created once, at the first push)."""
+    global _feeds
+    if _feeds is None:
+        _feeds = ThreadPoolExecutor(max(1, threads), thread_name_prefix="ingest-feed")
+    return _feeds
 
 
 class IngestSession:
@@ -46,6 +61,7 @@ class IngestSession:
         self.abandoned = False  # stopped from outside before it ended by itself
         self.ended_by: str | None = None  # "taken_over" or "key_rotated" when cut off
         self.finished = asyncio.Event()
+        self.stopped = asyncio.Event()  # set by stop(): the edge stops reading the push
         self.bytes_in = 0
         self.dropped_samples = 0  # decoded after the session stopped: never mixed
         # samples decoded but not yet in the mixer (added on the decoder thread)
@@ -54,6 +70,7 @@ class IngestSession:
         self._rate = settings.sample_rate
         self._high = settings.ingest_buffer_ms * settings.sample_rate // 1000
         self._released = threading.Event()
+        self._pool = feed_pool(settings.ingest_feed_threads)
         # the depth of this source's mixer buffer, set once it is mixed (read on the thread)
         self.level: Callable[[], int] = lambda: 0
         self.buffer: JitterBuffer | None = None  # its mixer buffer, once mixed
@@ -108,7 +125,8 @@ class IngestSession:
         self.bytes_in += len(data)
         while True:  # a paced decoder keeps its pipe full for as long as the sender is ahead
             before = self.decoder.samples
-            if await asyncio.to_thread(self.decoder.feed, data, FEED_STUCK_S):
+            if await self._loop.run_in_executor(self._pool, self.decoder.feed, data,
+                                                FEED_STUCK_S):
                 return True
             if self.closed or self.decoder.samples == before:
                 return False
@@ -141,6 +159,26 @@ class IngestSession:
         if self.closed:
             return
         self.closed = True
+        self.stopped.set()
         self._released.set()
         self.decoder.close()
         self._on_end(self)
+
+
+async def until_stopped(session: IngestSession, reading: Coroutine[Any, Any, None]) -> None:
+    """Run `reading` (an edge's loop over the pushed body) until it ends, or until the session
+    is stopped from outside (a rotated key, a takeover, no audio in time): then at once, not
+    after the next read, so the source is answered while it still listens. Exceptions of
+    `reading` propagate."""
+    task = asyncio.ensure_future(reading)
+    stopped = asyncio.ensure_future(session.stopped.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -27,15 +27,29 @@ from townhall.store.base import StoreUnavailable
 TAKEN_OVER = "taken_over"  # IngestSession.ended_by: a newer source with the key replaced it
 
 
+def cut_off(space: LiveSpace, reason: str) -> bool:
+    """Stop the space's source on air with `reason` (the key was rotated, a newer one came,
+    it sent no audio in time); True if there was one."""
+    session = space.ingest
+    if session is None or session.closed:
+        return False
+    session.ended_by = reason
+    session.stop()
+    return True
+
+
 class PushSources:
     def __init__(self, spaces: Spaces, announce: Announce,
                  admit: Callable[[LiveSpace], None] | None = None,
+                 admit_audio: Callable[[LiveSpace], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.spaces = spaces
         self.settings = spaces.settings
         self.announce = announce
         # asked before a source is attached to a space (hosting quotas); raises SpaceError
         self.admit = admit
+        # a source's first audio decoded: may it take a program slot? (SpaceError if not)
+        self.admit_audio = admit_audio
         self.clock = clock
         # audio not heard as sent, summed over the sources that left (seconds)
         self.losses: dict[str, float] = {"seconds_dropped": 0.0, "seconds_skipped": 0.0,
@@ -70,12 +84,7 @@ class PushSources:
     def cut_off(self, space: LiveSpace, reason: str) -> bool:
         """Stop the source on air (the key was rotated, a newer one came); True if there was
         one."""
-        session = space.ingest
-        if session is None or session.closed:
-            return False
-        session.ended_by = reason
-        session.stop()
-        return True
+        return cut_off(space, reason)
 
     # --- takeovers ---
     def newer_source_elsewhere(self, space_id: str) -> None:
@@ -105,6 +114,13 @@ class PushSources:
     def _started(self, space: LiveSpace, session: IngestSession) -> None:
         if session.closed:
             return
+        if self.admit_audio is not None:  # program slots are paid with audio (live.hosting)
+            try:
+                self.admit_audio(space)
+            except SpaceError as exc:
+                session.ended_by = exc.code
+                session.stop()
+                return
         old = space.ingest
         if old is not session:  # the newer source sends valid audio: now it takes over
             if old is not None and not old.closed:

@@ -154,18 +154,23 @@ async def host_view(space_id: str, request: Request, response: Response,
 
 
 @router.post("/spaces/{space_id}/rotate-key",
-             summary="A new host key; cuts off the source using the old one (Bearer host key, "
-                     "or the owner's or an admin's API key)")
+             summary="A new host key; cuts off the source using the old one (the owner's or an "
+                     "admin's API key as Bearer: never the host key itself)")
 async def rotate_key(space_id: str, request: Request,
                      authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     spaces = _spaces(request)
     space = spaces.get(space_id)
     bearer = _bearer(authorization)
-    if not spaces.keys.ok(space, bearer):
-        hosting = _hosting(request)
-        who = hosting.identify(bearer)
-        if who is None or not hosting.owns(who, space_id):
-            raise bad_key()
+    # least privilege: the host key rides in every ingest URL (encoders, OBS profiles, shell
+    # history), so whoever holds it may stream but not take the space from its owner
+    hosting = _hosting(request)
+    who = hosting.identify(bearer)
+    if who is None or not hosting.owns(who, space_id):
+        if spaces.keys.ok(space, bearer):
+            raise SpaceError(403, "owner_key_required",
+                             "the host key cannot rotate itself: rotate with the API key that "
+                             "created the space (or the operator's admin key)")
+        raise bad_key()
     rotation: KeyRotation = request.app.state.key_rotation
     key = await rotation.rotate(space)  # the host's WebRTC session ends too (on_rotated)
     s = spaces.settings

@@ -37,6 +37,7 @@ from townhall.live.space_ending import SpaceEnding
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
+from townhall.ops.operator_listener import OperatorListener
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
@@ -89,7 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
     admissions = Admissions(settings, spaces, announce=news.announce)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
     hosting = Hosting(settings, stores.keys, spaces)
-    sources = PushSources(spaces, news.announce, admit=hosting.admit_source)
+    sources = PushSources(spaces, news.announce, admit=hosting.admit_source,
+                          admit_audio=hosting.admit_audio)
     speakers = Speakers(settings, spaces, admit=hosting.admit_source)
     ending = SpaceEnding(spaces, programs, on_end=[
         lambda space: speakers.close_space(space, "the space has ended")])
@@ -138,6 +140,10 @@ def create_app(settings: Settings) -> FastAPI:
             await ingest.start()
             stack.push_async_callback(ingest.close)
             app.state.ingest = ingest
+            operator = OperatorListener(settings.metrics_listen)
+            await operator.start()
+            stack.push_async_callback(operator.close)
+            app.state.operator_listener = operator
             await speakers.start()
             stack.push_async_callback(speakers.close)
             lag.start()

@@ -244,7 +244,13 @@ $("copy-invite").addEventListener("click", () => copy($("invite-url").textConten
 $("rotate").addEventListener("click", async () => {
   if (!confirm("Rotate the host key? The current key, ingest URL and host link stop working.")) return;
   try {
-    const out = await th.api(`${api}/rotate-key`, { method: "POST", headers: auth() });
+    // rotating needs the owner's API key (the host key in every ingest URL must not be able
+    // to take the space from its owner): the one the home page keeps, or asked for here
+    let owner = localStorage.getItem("townhall.apiKey");
+    if (!owner) owner = (prompt("Rotating needs the API key that created this space:") || "").trim();
+    if (!owner) return;
+    const out = await th.api(`${api}/rotate-key`,
+      { method: "POST", headers: { Authorization: `Bearer ${owner}` } });
     sessionStorage.setItem(slot, out.host_key);
     toast($("toast"), "New host key in use: update your encoder with the new ingest URL");
     announce("The host key was rotated.");
