@@ -141,7 +141,7 @@ def _overrides(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def cmd_broadcast(args: argparse.Namespace) -> int:
-    from townhall.broadcast import broadcast, broadcast_to_space
+    from townhall.commands.broadcast_client import broadcast, broadcast_to_space
 
     ingest_url = args.ingest_url
     if ingest_url is None and (not args.space or not args.key):
@@ -411,26 +411,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --revoke: also refuse the seats at this edge (its "
                              "revoked.map, then nginx -s reload); repeat for each edge")
     tickets.set_defaults(func=cmd_tickets)
-    from townhall import verify_command
+    from townhall.commands import verify as verify_command
 
     ver = sub.add_parser("verify", help="check a replay or clip against its signed record")
     verify_command.add_arguments(ver)
     ver.set_defaults(func=verify_command.command)
 
-    from townhall.simulate import cli as simulate_cli
+    from townhall.commands import simulate as simulate_cli
 
     sim = sub.add_parser("simulate", help="model a deployment for millions of listeners")
     simulate_cli.add_arguments(sim)
     sim.set_defaults(func=simulate_cli.run)
 
-    from townhall.ops import cluster_demo
+    from townhall.commands import cluster_demo
 
     demo = sub.add_parser("cluster-demo", help="PostgreSQL, Redis, three origins and an edge "
                                                "on this machine, to try failover")
     cluster_demo.add_arguments(demo)
     demo.set_defaults(func=cluster_demo.run)
 
-    from townhall.loadtest import cli as loadtest_cli
+    from townhall.commands import loadtest as loadtest_cli
 
     loadtest_cli.register(sub)
 

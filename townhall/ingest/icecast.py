@@ -27,9 +27,9 @@ from townhall.ingest.http1 import (
 )
 from townhall.ingest.relay import SourceRelay
 from townhall.live.errors import SpaceError
-from townhall.live.ingest import IngestSession
-from townhall.live.push_sources import PushSources
-from townhall.live.source_watch import SourceWatch
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.sources.session import IngestSession
+from townhall.live.sources.source_watch import SourceWatch
 from townhall.settings import Settings
 
 log = logging.getLogger("townhall.ingest")

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from townhall.errors import error_response
 from townhall.ingest.candidates import TooManyCandidates, parse_networks, screen
 from townhall.live.errors import SpaceError
-from townhall.live.speakers import Speakers
+from townhall.live.stage.speakers import Speakers
 
 CORS = {
     "Access-Control-Allow-Origin": "*",  # bearer tokens, no cookies: any origin may publish

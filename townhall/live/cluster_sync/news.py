@@ -3,8 +3,8 @@
 Service. A rotated host key, a newer source on air, a counted takeover and a revoked ticket
 are announced through the cluster (`Cluster.announce`: Redis pub/sub, or nobody in a cluster
 of one), in the background so the control request that caused it never waits on Redis.
-`live.key_watch` hears the others' news. An announcement Redis does not take is counted and
-logged; every origin re-reads what it caches within `key_check_ttl_s` anyway.
+`live.cluster_sync.key_watch` hears the others' news. An announcement Redis does not take is
+counted and logged; every origin re-reads what it caches within `key_check_ttl_s` anyway.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ from __future__ import annotations
 from typing import Any
 
 from townhall.admission.tickets import Check, ticket_expiry
-from townhall.live.admissions import Admissions, JoinRequest
 from townhall.live.errors import SpaceError
-from townhall.live.spaces import LiveSpace
+from townhall.live.joins.admissions import Admissions, JoinRequest
+from townhall.live.registry.spaces import LiveSpace
 
 
 def _count(adm: Admissions, name: str) -> None:

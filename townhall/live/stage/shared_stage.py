@@ -8,7 +8,7 @@ failing over, a client asking an origin directly) would show that origin's own, 
 after a failover, the dead origin's speakers, or nobody. Every `stage_share_s` this service
 posts the stages of the programs this origin holds to the shared board
 (`cluster.stage_board`, Redis, TTL `stage_share_ttl_s`) and reads those of the other live
-spaces into `LiveSpace.shared_stage`, which `live.speakers.stage_status` shows while it is
+spaces into `LiveSpace.shared_stage`, which `live.stage.speakers.stage_status` shows while it is
 fresh. A holder that died stops posting; its stage lapses with the TTL and each origin shows
 its own again until the new holder posts. Redis away: each origin shows its own view (the
 failure is logged once per outage). Never touches a session or the store.
@@ -24,8 +24,8 @@ import time
 from townhall.cluster.base import ClusterUnavailable
 from townhall.cluster.stage_board import StageBoard
 from townhall.live import tasks
-from townhall.live.spaces import LiveSpace, Spaces
-from townhall.live.speakers import stage_status
+from townhall.live.registry.spaces import LiveSpace, Spaces
+from townhall.live.stage.speakers import stage_status
 from townhall.space.lifecycle import Phase
 
 log = logging.getLogger("townhall.speakers")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from townhall.live import tasks
-from townhall.live.live_space import LiveSpace
+from townhall.live.registry.live_space import LiveSpace
 from townhall.space.lifecycle import Phase
 from townhall.store.base import SpaceStore, StoreUnavailable
 

@@ -2,7 +2,7 @@
 
 Service interface. The registry and its collaborators ask the `ProgramHost` for a space's
 program and to end it, and never ask which kind they hold. `LocalPrograms` is the one-process
-implementation (every program runs here); `live.program_leases.ProgramLeases` is the
+implementation (every program runs here); `live.program.leases.ProgramLeases` is the
 cluster's (a program made here is a standby until this origin holds its lease, and ending
 asks the holder). Which one a process gets is decided once, where the app is composed
 (`web.app.create_app`).
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from townhall.live.live_space import LiveSpace
-from townhall.live.program import Program
-from townhall.live.program_factory import ProgramFactory
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.program import Program
+from townhall.live.registry.live_space import LiveSpace
 
 
 class ProgramHost(Protocol):

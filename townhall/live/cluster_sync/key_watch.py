@@ -19,12 +19,12 @@ import logging
 
 from townhall.cluster.base import Cluster, ClusterUnavailable
 from townhall.live import tasks
-from townhall.live.admissions import Admissions
-from townhall.live.host_keys import KeyRotation
-from townhall.live.live_space import LiveSpace
-from townhall.live.push_sources import PushSources
-from townhall.live.spaces import Spaces
-from townhall.live.speakers import Speakers
+from townhall.live.joins.admissions import Admissions
+from townhall.live.registry.host_keys import KeyRotation
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.stage.speakers import Speakers
 from townhall.space.roles import HOST_SEAT
 
 log = logging.getLogger("townhall.key_watch")
@@ -39,7 +39,7 @@ async def end_host_session(speakers: Speakers, space: LiveSpace) -> None:
 
 
 class KeyWatch:
-    """Hears the other origins' news (`live.news` sends this origin's)."""
+    """Hears the other origins' news (`live.cluster_sync.news` sends this origin's)."""
 
     def __init__(self, spaces: Spaces, cluster: Cluster, admissions: Admissions,
                  rotation: KeyRotation, sources: PushSources) -> None:

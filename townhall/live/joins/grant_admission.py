@@ -23,9 +23,9 @@ from townhall.admission.tickets import Check
 from townhall.admission.waiting_room import renewal_lifetime
 from townhall.cluster.base import Cluster, ClusterUnavailable
 from townhall.live import tasks
-from townhall.live.admissions import Admissions, Answer
 from townhall.live.errors import SpaceError
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.joins.admissions import Admissions, Answer
+from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 

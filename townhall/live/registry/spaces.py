@@ -3,10 +3,10 @@
 Service. Keeps every space's record in memory (written through to the store on the control
 path) so that listener-facing reads never reach the database. What else happens to a space
 has its own object beside this one, each given what it needs where the app is composed
-(`web.app`): host keys (`live.host_keys`), push sources (`live.push_sources`), where the
-program runs and how it is made (`live.program_host`, `live.program_factory`), ending
-(`live.space_ending`), write-behind saving (`live.space_saver`); the documents are the web
-layer's (`web.space_documents`).
+(`web.app`): host keys (`live.registry.host_keys`), push sources
+(`live.sources.push_sources`), where the program runs and how it is made (`live.program.host`,
+`live.program.factory`), ending (`live.registry.space_ending`), write-behind saving
+(`live.registry.space_saver`); the documents are the web layer's (`web.space_documents`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from townhall.admission.seat_count import Audience
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
 from townhall.live.errors import bad_key, not_found
-from townhall.live.host_keys import HostKeys
-from townhall.live.live_space import LiveSpace
-from townhall.live.program import Program
-from townhall.live.program_host import ProgramHost
-from townhall.live.space_saver import SpaceSaver
+from townhall.live.program.host import ProgramHost
+from townhall.live.program.program import Program
+from townhall.live.registry.host_keys import HostKeys
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.space_saver import SpaceSaver
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase, Trigger, next_phase
-from townhall.space.record import SpaceRecord, hash_key, new_host_key, new_space_id
+from townhall.space.space_record import SpaceRecord, hash_key, new_host_key, new_space_id
 from townhall.store.base import RecordingStore, SpaceStore
 
 __all__ = ["LiveSpace", "Spaces"]

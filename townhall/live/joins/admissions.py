@@ -21,10 +21,10 @@ from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
 from townhall.admission.tickets import Check, TicketSigner, ticket_expiry
 from townhall.admission.waiting_room import Admitted, Queued, Unknown
 from townhall.live.errors import SpaceError
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
-from townhall.space.record import iso
+from townhall.space.space_record import iso
 from townhall.space.urls import space_urls
 
 Answer = tuple[int, dict[str, Any], dict[str, str] | None]  # status, JSON body, headers

@@ -11,8 +11,8 @@ recording store; control path only, never on the listener path.
 from __future__ import annotations
 
 from townhall.live.descriptors import DescriptorReserve
-from townhall.live.live_space import LiveSpace
-from townhall.live.program import Program
+from townhall.live.program.program import Program
+from townhall.live.registry.live_space import LiveSpace
 from townhall.recording.recorder import Recorder, recover
 from townhall.recording.signing import SigningIdentity
 from townhall.settings import Settings

@@ -8,10 +8,10 @@ the lease lapses (the holder was killed) a standby takes it and continues the sa
 (`Program.take_over`: the open segment's next part, the same decode time); the origin that
 has the space's source is preferred (the others wait `standby_grace_s` longer), and a holder
 hands the program over to an origin that gets the source (`want`). While Redis is away the
-holder keeps publishing (`live.part_stream` queues the entries), nobody can take a lease,
+holder keeps publishing (`live.program.part_stream` queues the entries), nobody can take a lease,
 and standbys resume where they stopped.
-Never touches the database; which spaces to follow comes from `live.cluster_watch`
-(`follow`). It is the cluster's `live.program_host.ProgramHost`: the registry asks it for a
+Never touches the database; which spaces to follow comes from `live.cluster_sync.cluster_watch`
+(`follow`). It is the cluster's `live.program.host.ProgramHost`: the registry asks it for a
 space's program and to end one, and never asks whether it runs in a cluster.
 """
 
@@ -26,10 +26,10 @@ from collections import Counter
 from townhall.cluster.base import Cluster, ClusterUnavailable, Renewal
 from townhall.cluster.entries import END, OPENED, Entry, end_entry
 from townhall.live import tasks
-from townhall.live.live_space import LiveSpace
-from townhall.live.part_stream import PartStream
-from townhall.live.program import Program
-from townhall.live.program_factory import ProgramFactory
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.part_stream import PartStream
+from townhall.live.program.program import Program
+from townhall.live.registry.live_space import LiveSpace
 from townhall.media.events import MediaEvent
 from townhall.ops import metrics
 from townhall.settings import Settings

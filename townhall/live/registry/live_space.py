@@ -1,6 +1,6 @@
 """One space as this process holds it: its record and everything live about it.
 
-Data only: the registry (`live.spaces`) makes them; its collaborators (push sources, host
+Data only: the registry (`live.registry.spaces`) makes them; its collaborators (push sources, host
 keys, the program factory) change them. Never does I/O.
 """
 
@@ -12,11 +12,11 @@ from typing import Any
 
 from townhall.admission.room import Room
 from townhall.delivery.listeners import ListenerCounter
-from townhall.live.ingest import IngestSession
-from townhall.live.program import Program
-from townhall.live.speakers import SpaceSpeakers
+from townhall.live.program.program import Program
+from townhall.live.sources.session import IngestSession
+from townhall.live.stage.speakers import SpaceSpeakers
 from townhall.space.reactions import Reactions
-from townhall.space.record import SpaceRecord
+from townhall.space.space_record import SpaceRecord
 
 
 @dataclass

@@ -16,9 +16,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from townhall.live.errors import SpaceError
-from townhall.live.live_space import LiveSpace
-from townhall.live.program_host import ProgramHost
-from townhall.live.spaces import Spaces
+from townhall.live.program.host import ProgramHost
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
 from townhall.space.lifecycle import LifecycleError, Trigger, next_phase
 
 log = logging.getLogger("townhall.spaces")

@@ -55,7 +55,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from townhall.live import tasks
 from townhall.live.errors import SpaceError
-from townhall.live.rtc import (
+from townhall.live.stage.rtc import (
     RATE,
     MixMinusTrack,
     Pcm,
@@ -80,9 +80,9 @@ from townhall.space.roles import (
 from townhall.store.base import StoreUnavailable
 
 if TYPE_CHECKING:
-    from townhall.live.live_space import LiveSpace
-    from townhall.live.program import Program
-    from townhall.live.spaces import Spaces
+    from townhall.live.program.program import Program
+    from townhall.live.registry.live_space import LiveSpace
+    from townhall.live.registry.spaces import Spaces
 
 log = logging.getLogger("townhall.speakers")
 WATCH_EVERY_S = 0.25

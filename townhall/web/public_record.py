@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from townhall.delivery import cache
 from townhall.live.errors import SpaceError, bad_key
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.recording import withdrawal
 from townhall.recording.recorder import Recorder
 from townhall.recording.signing import SigningIdentity

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from townhall.admission.hosting_quota import HOUR_S, HostingQuota, Refusal
 from townhall.live import tasks
 from townhall.live.errors import SpaceError
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.store.base import StoreUnavailable

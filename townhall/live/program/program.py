@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from townhall.delivery.window import LiveWindow
-from townhall.live.encoder import FRAME, AacEncoder
+from townhall.live.program.encoder import FRAME, AacEncoder
 from townhall.media.cmaf import init_segment
 from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
 from townhall.media.mixer import JitterBuffer, Mixer

@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator
 from townhall.cluster.base import ClusterUnavailable
 from townhall.cluster.source_claims import SourceClaims
 from townhall.live import tasks
-from townhall.live.ingest import IngestSession
-from townhall.live.spaces import Spaces
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.session import IngestSession
 from townhall.ops import metrics
 
 log = logging.getLogger("townhall.ingest")

@@ -1,6 +1,6 @@
 """Host keys: whether a key is a space's host key now, and rotating it.
 
-Service. Only a hash of each space's host key is kept (`space.record`). In a cluster the
+Service. Only a hash of each space's host key is kept (`space.space_record`). In a cluster the
 hash is the shared store's, re-read at most `key_check_ttl_s` after it was last read (at
 once after another origin announced a rotation); with the store away a hash read within
 `key_stale_max_s` still counts, else a 503. A rotation is a compare-and-set in the store (of
@@ -15,11 +15,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from townhall.live.cluster_sync.news import Announce
 from townhall.live.errors import SpaceError
-from townhall.live.live_space import LiveSpace
-from townhall.live.news import Announce
+from townhall.live.registry.live_space import LiveSpace
 from townhall.settings import Settings
-from townhall.space.record import hash_key, key_matches, new_host_key
+from townhall.space.space_record import hash_key, key_matches, new_host_key
 from townhall.store.base import SpaceStore, StoreUnavailable
 
 KEY_ROTATED = "key_rotated"  # IngestSession.ended_by: the source's key stopped working

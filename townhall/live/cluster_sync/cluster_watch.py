@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from townhall.cluster.base import Cluster, ClusterUnavailable
 from townhall.live import tasks
-from townhall.live.live_space import LiveSpace
-from townhall.live.spaces import Spaces
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
 from townhall.space.lifecycle import Phase
 from townhall.store.base import StoreUnavailable
 

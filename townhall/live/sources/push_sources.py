@@ -16,11 +16,11 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from townhall.live.cluster_sync.news import Announce
 from townhall.live.errors import SpaceError
-from townhall.live.ingest import IngestSession
-from townhall.live.live_space import LiveSpace
-from townhall.live.news import Announce
-from townhall.live.spaces import Spaces
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.session import IngestSession
 from townhall.space.lifecycle import Phase
 from townhall.store.base import StoreUnavailable
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from townhall.live.decoder import StreamDecoder
+from townhall.live.sources.decoder import StreamDecoder
 from townhall.media.mixer import JitterBuffer
 from townhall.settings import Settings
 

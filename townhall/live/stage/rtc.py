@@ -1,7 +1,7 @@
 """aiortc adapters for the speakers' sessions: the outgoing mix-minus track, decoded frames
 to the mixer's format, and the two aiortc/aioice internals we adjust (guarded, tested).
 
-Edge-side helpers with no space or stage in them; `live.speakers` owns the sessions.
+Edge-side helpers with no space or stage in them; `live.stage.speakers` owns the sessions.
 """
 
 from __future__ import annotations
