@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from townhall.delivery.cors import parse_origins as parse_cors_origins
-from townhall.space.record import TAG_RE
+from townhall.space.space_record import TAG_RE
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Settings:
     join_burst_per_address: int = 10
     join_rate_per_network: float = 50.0  # per /24 (IPv4) or /48 (IPv6)
     join_burst_per_network: int = 200
-    # standard players opening the entry URL (live/player_tickets.py) have their own budget
+    # standard players opening the entry URL (live/joins/player_tickets.py) have their own budget
     # per address, at join_rate_per_address: ffmpeg and VLC do not retry a 429, and a
     # household or an office behind one address starts its players at the scheduled minute
     # together (the page follows Retry-After, so page joins keep the smaller burst)
@@ -160,7 +160,7 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
-    # --- standard HLS players: the media URL renews itself (townhall/live/player_tickets.py) ---
+    # --- standard HLS players: the media URL renews itself (live/joins/player_tickets.py) ---
     ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
     # lifetime): a player back with a lapsed ticket is redirected (302) to a fresh one
     # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import push_tone, start_server, stop_process, stop_server
 from townhall.cli import main
-from townhall.verify_command import OK
+from townhall.commands.verify import OK
 
 pytestmark = pytest.mark.slow
 

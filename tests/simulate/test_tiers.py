@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from townhall.simulate import cli
+from townhall.commands import simulate
 from townhall.simulate.model import Capacities, Deployment, Player, steady_state
 
 
@@ -32,8 +32,8 @@ def test_the_standard_tier_needs_fewer_requests_and_fewer_bytes_than_low_latency
 def test_simulate_prints_edges_and_egress_for_both_tiers_at_both_audiences(
         capsys: pytest.CaptureFixture[str]) -> None:
     p = argparse.ArgumentParser()
-    cli.add_arguments(p)
-    assert cli.run(p.parse_args([])) == 0
+    simulate.add_arguments(p)
+    assert simulate.run(p.parse_args([])) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if "1,300,000" in line)
     assert header.split() == ["1,300,000", "1,300,000", "8,000,000", "8,000,000"]

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from townhall.live.rtc import restrict_host_addresses, shallow_receive_buffer, to_mono
+from townhall.live.stage.rtc import restrict_host_addresses, shallow_receive_buffer, to_mono
 
 RATE = 48000
 FRAME = 960  # 20 ms

@@ -1,7 +1,7 @@
 """The interface the services use for a space's seats and waiting room, and its in-process
 adapter.
 
-`Room` is what `live.admissions` and friends call: join, poll, renew and leave are async
+`Room` is what `live.joins.admissions` and friends call: join, poll, renew and leave are async
 (a shared room answers from Redis); the numbers (`cap`, `occupied`, `queued`) are sync and may
 be a moment old in a shared room (they are what the last call or `refresh` saw). `LocalRoom`
 wraps the sans-IO `WaitingRoom` of this process (the embedded default, and every uncapped

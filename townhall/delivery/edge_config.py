@@ -4,7 +4,7 @@ What the edge does, and why:
 - checks tickets with `secure_link` (same MD5 as townhall.admission.tickets), so ticketless
   and forged media floods die here and never reach an origin; an expired but genuine ticket
   goes to the origin uncached, which redirects it to a fresh one while its seat is held
-  (townhall.live.player_tickets), and the entry URL `/live/ID/master.m3u8` is a rate-limited
+  (townhall.live.joins.player_tickets), and the entry URL `/live/ID/master.m3u8` is a rate-limited
   join;
 - caches media under a key without the ticket, with `proxy_cache_lock` (one origin fetch per
   object, blocking reloads included) and `proxy_cache_use_stale updating error timeout
@@ -528,7 +528,7 @@ def _replays(s: EdgeSettings) -> str:
 
 
 def _records(s: EdgeSettings) -> str:
-    return _public(s, "the signed record (townhall.web.record): cached, stale allowed",
+    return _public(s, "the signed record (townhall.web.public_record): cached, stale allowed",
                    f'~ "^/record/(?<sp>{SPACE})(/(manifest\\.json|checkpoints\\.json|'
                    f'checkpoints/({N}|latest)\\.json))?$"')
 

@@ -24,8 +24,8 @@ from townhall.errors import error_response
 from townhall.ingest.http1 import HttpError, credentials
 from townhall.ingest.icecast import guard, outcome
 from townhall.live.errors import SpaceError
-from townhall.live.ingest import IngestSession, until_stopped
-from townhall.live.push_sources import PushSources
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.sources.session import IngestSession, until_stopped
 
 log = logging.getLogger("townhall.ingest")
 

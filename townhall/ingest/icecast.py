@@ -35,9 +35,9 @@ from townhall.ingest.http1 import (
 from townhall.ingest.pool import IngestPool
 from townhall.ingest.relay import SourceRelay
 from townhall.live.errors import SpaceError
-from townhall.live.ingest import IngestSession, until_stopped
-from townhall.live.push_sources import PushSources
-from townhall.live.source_watch import SourceWatch
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.sources.session import IngestSession, until_stopped
+from townhall.live.sources.source_watch import SourceWatch
 from townhall.ops.metrics import INGEST_REFUSED
 from townhall.settings import Settings
 

@@ -34,7 +34,7 @@ from townhall.ingest.candidates import (
     screen,
 )
 from townhall.live.errors import SpaceError
-from townhall.live.speakers import Speakers
+from townhall.live.stage.speakers import Speakers
 from townhall.ops.metrics import WHIP_CANDIDATES_DROPPED, WHIP_OFFERS_REFUSED
 
 CORS = {

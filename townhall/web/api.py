@@ -17,16 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from townhall.delivery import cache
 from townhall.delivery.latency_tier import LatencyTiers
-from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.descriptors import open_files_limit
 from townhall.live.errors import SpaceError, bad_key
-from townhall.live.grant_admission import GrantAdmission
-from townhall.live.host_keys import KeyRotation
-from townhall.live.hosting import Hosting, Identity
-from townhall.live.push_sources import PushSources
-from townhall.live.space_ending import SpaceEnding
-from townhall.live.spaces import Spaces
-from townhall.space.record import iso
+from townhall.live.joins.admissions import Admissions, Answer, JoinRequest
+from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.registry.host_keys import KeyRotation
+from townhall.live.registry.hosting import Hosting, Identity
+from townhall.live.registry.space_ending import SpaceEnding
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.push_sources import PushSources
+from townhall.space.space_record import iso
 from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
 from townhall.web.space_documents import SpaceDocuments

@@ -19,23 +19,23 @@ from townhall.delivery.cors import CorsPolicy
 from townhall.delivery.latency_tier import LatencyTiers
 from townhall.ingest import http_push, whip
 from townhall.ingest.icecast import IngestServer
-from townhall.live.admissions import Admissions
-from townhall.live.cluster_watch import ClusterWatch
+from townhall.live.cluster_sync.cluster_watch import ClusterWatch
+from townhall.live.cluster_sync.key_watch import KeyWatch, end_host_session
+from townhall.live.cluster_sync.news import News
 from townhall.live.descriptors import DescriptorReserve
-from townhall.live.grant_admission import GrantAdmission
-from townhall.live.host_keys import HostKeys, KeyRotation
-from townhall.live.hosting import Hosting
-from townhall.live.key_watch import KeyWatch, end_host_session
-from townhall.live.news import News
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms, ProgramHost
-from townhall.live.program_leases import ProgramLeases
-from townhall.live.push_sources import PushSources
-from townhall.live.shared_stage import SharedStage
-from townhall.live.source_watch import SourceWatch
-from townhall.live.space_ending import SpaceEnding
-from townhall.live.spaces import Spaces
-from townhall.live.speakers import Speakers
+from townhall.live.joins.admissions import Admissions
+from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms, ProgramHost
+from townhall.live.program.leases import ProgramLeases
+from townhall.live.registry.host_keys import HostKeys, KeyRotation
+from townhall.live.registry.hosting import Hosting
+from townhall.live.registry.space_ending import SpaceEnding
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.sources.source_watch import SourceWatch
+from townhall.live.stage.shared_stage import SharedStage
+from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
 from townhall.recording.identity_files import load_or_create
@@ -49,7 +49,7 @@ from townhall.web import (
     media,
     pages,
     program_meter,
-    record,
+    public_record,
     signed_replay,
     speakers_api,
 )
@@ -186,7 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys_api.router)
     app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores, reserve)
-    for route in (record.routes + signed_replay.routes + media.routes + pages.routes
+    for route in (public_record.routes + signed_replay.routes + media.routes + pages.routes
                   + whip.routes + speakers_api.routes + health.routes + http_push.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)

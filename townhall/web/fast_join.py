@@ -20,10 +20,10 @@ import time
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from townhall.live.admissions import Admissions, JoinRequest
 from townhall.live.errors import SpaceError
-from townhall.live.grant_admission import GrantAdmission
-from townhall.live.spaces import Spaces
+from townhall.live.joins.admissions import Admissions, JoinRequest
+from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.registry.spaces import Spaces
 from townhall.web.api import AdmitBody, JoinBody
 from townhall.web.client_ip import Network, client_address
 from townhall.web.shedding import send_json

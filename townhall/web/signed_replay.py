@@ -34,11 +34,11 @@ from starlette.routing import Route
 from townhall.delivery import cache
 from townhall.delivery.canonical import CLIP_QUERY_RE
 from townhall.live.errors import SpaceError
-from townhall.live.spaces import Spaces
+from townhall.live.registry.spaces import Spaces
 from townhall.recording import credentials
 from townhall.recording.download import progressive
 from townhall.recording.manifest import RecordingManifest
-from townhall.space.record import iso
+from townhall.space.space_record import iso
 from townhall.store.base import RecordingStore
 from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
