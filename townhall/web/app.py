@@ -42,10 +42,13 @@ from townhall.settings import Settings
 from townhall.store.factory import open_stores
 from townhall.web import (
     api,
+    embed,
     errors,
+    feeds,
     health,
     keys_api,
     media,
+    oembed,
     pages,
     program_meter,
     record,
@@ -173,6 +176,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.signed_clips = signed_replay.SignedClips(settings.clip_cache_bytes)
     app.state.stores = stores
     app.state.withdrawn = {}
+    app.state.feeds = {}  # feed name -> web.feeds.RenderedFeed (kept feed_cache_s)
     app.state.latency_tiers = tiers
     errors.install(app)
     app.include_router(api.router)
@@ -181,7 +185,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (record.routes + signed_replay.routes + media.routes + pages.routes
-                  + whip.routes + speakers_api.routes + health.routes + http_push.routes):
+                  + whip.routes + speakers_api.routes + health.routes + http_push.routes
+                  + feeds.routes + embed.routes + oembed.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app
