@@ -37,6 +37,8 @@ from townhall.live.space_ending import SpaceEnding
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
+from townhall.reach.space_watch import SpaceWatch
+from townhall.reach.webhooks import Webhooks
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
@@ -54,6 +56,7 @@ from townhall.web import (
     record,
     signed_replay,
     speakers_api,
+    webhooks_api,
 )
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
@@ -108,6 +111,8 @@ def create_app(settings: Settings) -> FastAPI:
     tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
                          lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
+    webhooks = Webhooks(settings, stores.reach)
+    space_watch = SpaceWatch(spaces, hosting, webhooks)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
@@ -152,6 +157,10 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(key_watch.close)
             hosting.start(ending.finish)
             stack.push_async_callback(hosting.close)
+            webhooks.start()
+            stack.push_async_callback(webhooks.close)
+            space_watch.start()
+            stack.push_async_callback(space_watch.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
@@ -170,6 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.speakers = speakers
     app.state.source_watch = source_watch
     app.state.hosting = hosting
+    app.state.webhooks = webhooks
     app.state.trusted = trusted
     app.state.replays = {}
     app.state.replay_playlists = {}  # space id -> media.ReplayPlaylist (sealed: never changes)
@@ -182,6 +192,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
+    app.include_router(webhooks_api.router)
     app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (record.routes + signed_replay.routes + media.routes + pages.routes
