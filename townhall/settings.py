@@ -312,5 +312,7 @@ class Settings:
             raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
+        if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0:
+            raise ValueError("analytics_every_s and webhook_poll_s must be positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")

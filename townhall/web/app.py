@@ -37,12 +37,14 @@ from townhall.live.space_ending import SpaceEnding
 from townhall.live.spaces import Spaces
 from townhall.live.speakers import Speakers
 from townhall.ops import metrics
+from townhall.reach.analytics import Analytics
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.webhooks import Webhooks
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
 from townhall.web import (
+    analytics_api,
     api,
     embed,
     errors,
@@ -113,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
     webhooks = Webhooks(settings, stores.reach)
     space_watch = SpaceWatch(spaces, hosting, webhooks)
+    analytics = Analytics(spaces, stores.reach)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
@@ -161,6 +164,8 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(webhooks.close)
             space_watch.start()
             stack.push_async_callback(space_watch.close)
+            analytics.start()
+            stack.push_async_callback(analytics.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
@@ -180,6 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.source_watch = source_watch
     app.state.hosting = hosting
     app.state.webhooks = webhooks
+    app.state.analytics = analytics
     app.state.trusted = trusted
     app.state.replays = {}
     app.state.replay_playlists = {}  # space id -> media.ReplayPlaylist (sealed: never changes)
@@ -193,6 +199,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(analytics_api.router)
     app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (record.routes + signed_replay.routes + media.routes + pages.routes
