@@ -166,7 +166,8 @@ def test_endpoints_on_private_addresses_are_refused_unless_allowed(tmp_path: Pat
         return None
 
     for url in ("http://127.0.0.1:9/", "http://localhost/", "http://10.1.2.3/",
-                "http://169.254.169.254/latest", "http://[::1]/", "http://192.168.0.1/"):
+                "http://169.254.169.254/latest", "http://[::1]/", "http://192.168.0.1/",
+                "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/", "http://100.64.0.1/"):
         assert asyncio.run(check(False, url)) == "private_address", url
     assert asyncio.run(check(True, "http://127.0.0.1:9/")) is None
     assert asyncio.run(check(False, "ftp://example.com/")) == "invalid_url"

@@ -43,6 +43,14 @@ SOURCES_RELAYED = Counter("townhall_sources_relayed_total",
 SOURCES_RELAYING = Gauge("townhall_sources_relaying",
                          "push sources on this origin's ingest port being relayed through the "
                          "edge now", registry=REGISTRY)
+# --- reach (reach/webhooks.py, reach/analytics.py): nothing dropped silently ---
+WEBHOOK_ATTEMPTS = Counter("townhall_webhook_attempts_total",
+                           "webhook delivery attempts, by outcome (delivered, failed: retried "
+                           "later, given_up: past webhook_give_up_s)", ["outcome"],
+                           registry=REGISTRY)
+ANALYTICS_DROPPED = Counter("townhall_analytics_rows_dropped_total",
+                            "analytics rows the store did not take (unreachable)",
+                            registry=REGISTRY)
 STORE_ERRORS = Counter("townhall_store_unavailable_total",
                        "store calls that found the database unreachable (answered 503 or "
                        "retried)", registry=REGISTRY)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from townhall.errors import StoreUnavailable
 from townhall.live.spaces import LiveSpace, Spaces
+from townhall.ops.metrics import ANALYTICS_DROPPED
 from townhall.reach.audience import AudienceTally
 from townhall.space.lifecycle import Phase
 from townhall.store.reach import ReachStore
@@ -68,6 +69,7 @@ class Analytics:
                 await asyncio.to_thread(self.store.add_sample, sid, row, s.analytics_max_rows)
             except StoreUnavailable:
                 self.dropped += 1
+                ANALYTICS_DROPPED.inc()
                 log.warning("analytics row of %s at %.0f dropped: the store is unreachable",
                             sid, at)
 

@@ -30,6 +30,7 @@ import httpx
 
 from townhall.errors import StoreUnavailable
 from townhall.live.errors import SpaceError
+from townhall.ops.metrics import WEBHOOK_ATTEMPTS
 from townhall.reach import signature
 from townhall.reach.events import TYPES, SpaceEvent
 from townhall.settings import Settings
@@ -91,6 +92,8 @@ class Webhooks:
                              f"url: {parts.hostname} does not resolve") from None
         for info in infos:
             addr = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+                addr = addr.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever 3.11 says
             if not addr.is_global and not self.settings.webhook_allow_private:
                 raise SpaceError(422, "private_address",
                                  f"url: {parts.hostname} resolves to {addr}, a loopback or "
@@ -175,6 +178,7 @@ class Webhooks:
         if error is None:
             state, next_at = "delivered", now
             self.delivered += 1
+            WEBHOOK_ATTEMPTS.labels("delivered").inc()
             self._wake.set()  # the endpoint's next one goes now
         else:
             self.failed_attempts += 1
@@ -182,10 +186,12 @@ class Webhooks:
             if now + wait - d.created_at > s.webhook_give_up_s:
                 state, next_at = "failed", now
                 self.given_up += 1
+                WEBHOOK_ATTEMPTS.labels("given_up").inc()
                 log.warning("webhook %s to %s given up after %d attempts: %s", d.event_type,
                             endpoint.url, d.attempts + 1, error)
             else:
                 state, next_at = "pending", now + wait
+                WEBHOOK_ATTEMPTS.labels("failed").inc()
         await asyncio.to_thread(self.store.log_attempt, d, now, status, error, took,
                                 s.webhook_log_rows)
         await asyncio.to_thread(self.store.finish, d, state, next_at)
