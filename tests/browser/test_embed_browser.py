@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Frame, Response
 
 from tests.browser.conftest import chromium
-from tests.helpers import Server, push_tone, stop_process
+from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.slow
 BUDGET_BYTES = 20_000  # docs/reach.md: the embed before play (page, player module, details)
@@ -39,6 +39,15 @@ def _news_site(embed_url: str) -> tuple[ThreadingHTTPServer, str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), NewsPage)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://localhost:{httpd.server_address[1]}/"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "data", "--set", "shed_lag_scale=20")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
 
 
 @pytest.fixture

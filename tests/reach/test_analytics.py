@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_analytics_count_listeners_joins_leaves_and_reactions(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "data", "--set", "analytics_every_s=1")
+    srv = start_server(tmp_path / "data", "--set", "shed_lag_scale=20",
+                       "--set", "analytics_every_s=1")
     try:
         base = srv.base_url
         doc = srv.create_space(title="Counted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -11,6 +12,16 @@ import pytest
 from tests.helpers import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
+CALM = ("--set", "shed_lag_scale=20")  # a shared, loaded test machine must not shed these
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path / "data", *CALM)
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
 
 
 def test_embed_may_be_framed_anywhere_and_oembed_answers_only_for_own_spaces(
@@ -51,7 +62,7 @@ def test_embed_may_be_framed_anywhere_and_oembed_answers_only_for_own_spaces(
 
 
 def test_frame_ancestors_follow_the_setting(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "data", "--set",
+    srv = start_server(tmp_path / "data", *CALM, "--set",
                        "embed_frame_ancestors=https://news.example https://blog.example")
     try:
         sid = srv.create_space()["id"]
@@ -60,3 +71,12 @@ def test_frame_ancestors_follow_the_setting(tmp_path: Path) -> None:
             "frame-ancestors https://news.example https://blog.example")
     finally:
         stop_server(srv)
+
+
+def test_the_space_page_with_its_discovery_link_revalidates(server: Server) -> None:
+    url = f"{server.base_url}/spaces/{server.create_space()['id']}"
+    first = httpx.get(url, timeout=10)
+    assert "application/json+oembed" in first.text and "public" in first.headers[
+        "cache-control"]
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]}, timeout=10)
+    assert again.status_code == 304

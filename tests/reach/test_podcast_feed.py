@@ -33,7 +33,7 @@ def _live_items(body: bytes) -> dict[str, dict[str, Any]]:
 
 def test_feed_lists_live_items_then_a_playable_replay_and_drops_it_when_withdrawn(
         tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "data", "--set", "feed_cache_s=0")
+    srv = start_server(tmp_path / "data", "--set", "shed_lag_scale=20", "--set", "feed_cache_s=0")
     try:
         base = srv.base_url
         key = httpx.post(f"{base}/api/admin/keys", json={"name": "news desk"},

@@ -24,7 +24,8 @@ from townhall.reach.webhooks import Webhooks
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
 
-FLAGS = ("--set", "webhook_allow_private=true", "--set", "webhook_poll_s=0.2",
+FLAGS = ("--set", "shed_lag_scale=20", "--set", "webhook_allow_private=true",
+         "--set", "webhook_poll_s=0.2",
          "--set", "webhook_retry_first_s=0.5", "--set", "webhook_retry_max_s=1")
 
 

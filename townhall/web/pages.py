@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from functools import cache
@@ -48,7 +49,11 @@ async def space_page(request: Request) -> Response:
         return _page("space.html")
     base = request.app.state.settings.base_url
     html = _space_html().replace("</head>", discovery_link(base, sid) + "\n</head>", 1)
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:32] + '"'
+    headers = {**PAGE_HEADERS, "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(html, headers=headers)
 
 
 @cache
