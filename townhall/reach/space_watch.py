@@ -66,10 +66,10 @@ class SpaceWatch:
             add("replay.ready", r.ended_at or now)
         if before is not None and before.has_replay and not r.has_replay:
             add("replay.withdrawn", now)
-        last = self._peak_sent.get(r.id, 0.0)
+        last = self._peak_sent.get(r.id)
         if (r.phase is Phase.LIVE and r.peak_listeners > 0
                 and (before is None or r.peak_listeners > before.peak)
-                and now - last >= self.spaces.settings.webhook_peak_every_s):
+                and (last is None or now - last >= self.spaces.settings.webhook_peak_every_s)):
             self._peak_sent[r.id] = now
             add("listeners.peak", now, str(r.peak_listeners))
         elif before is not None and r.peak_listeners > before.peak:

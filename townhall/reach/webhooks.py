@@ -52,6 +52,7 @@ class Webhooks:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}  # endpoint id -> its attempt
 
     # --- endpoints ---
     async def register(self, owner: str, url: str, events: list[str]) -> Endpoint:
@@ -129,6 +130,9 @@ class Webhooks:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        for task in list(self._in_flight.values()):
+            task.cancel()  # its claim lapses; another pass (or origin) tries it again
+        await self.settle()
         if self._client is not None:
             await self._client.aclose()
 
@@ -145,10 +149,26 @@ class Webhooks:
                 await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_s)
 
     async def deliver_due(self) -> None:
+        """Start an attempt for each endpoint whose head is due and has none in flight: a
+        slow receiver holds its own queue only, never the others'."""
         now = self.clock()
         heads = await asyncio.to_thread(self.store.heads)
-        due = [d for d in heads if d.next_at <= now]
-        await asyncio.gather(*(self._attempt(d) for d in due))
+        loop = asyncio.get_running_loop()
+        for d in heads:
+            if d.next_at > now or d.endpoint_id in self._in_flight:
+                continue
+            task = loop.create_task(self._attempt(d))
+            self._in_flight[d.endpoint_id] = task
+            task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        for endpoint_id, t in list(self._in_flight.items()):
+            if t is task:
+                del self._in_flight[endpoint_id]
+
+    async def settle(self) -> None:
+        """Wait for the attempts in flight (tests, and close)."""
+        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def _attempt(self, d: Delivery) -> None:
         s = self.settings
