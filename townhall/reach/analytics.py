@@ -51,10 +51,10 @@ class Analytics:
                                                            s.analytics_max_keys)
         return tally
 
-    async def sample(self) -> None:
+    async def sample(self, at: float) -> None:
+        """One row per live space for the grid time `at` (the counters are read now)."""
         s = self.spaces.settings
         now = self.clock()
-        at = now - now % s.analytics_every_s
         for space in list(self.spaces.all()):
             sid = space.record.id
             if space.record.phase is not Phase.LIVE or space.program is None:
@@ -83,10 +83,13 @@ class Analytics:
 
     async def _run(self) -> None:
         every = self.spaces.settings.analytics_every_s
+        at = self.clock() // every * every
         while True:
-            now = self.clock()
-            await asyncio.sleep(every - now % every)  # on the grid: one row per interval
+            # on the grid, one row per interval: the slot is counted, never read back from a
+            # clock that a timer may wake a hair early for
+            at = max(at + every, self.clock() // every * every)
+            await asyncio.sleep(max(0.0, at - self.clock()))
             try:
-                await self.sample()
+                await self.sample(at)
             except Exception:
                 log.exception("analytics sample failed")
