@@ -97,8 +97,12 @@ async def _render(request: Request, owner: str) -> RenderedFeed:
     spaces = _spaces(request)
     s = spaces.settings
     hosting: Hosting = request.app.state.hosting
-    chosen = [sp for sp in spaces.all()
-              if owner == "all" or hosting.owner_of(sp.record.id) == owner]
+    everyone = list(spaces.all())
+    if owner != "all":  # owner_of may read the store (a space made on another origin)
+        owners = await asyncio.to_thread(
+            lambda: {sp.record.id: hosting.owner_of(sp.record.id) for sp in everyone})
+        everyone = [sp for sp in everyone if owners[sp.record.id] == owner]
+    chosen = everyone
     chosen.sort(key=lambda sp: sp.record.ended_at or sp.record.created_at, reverse=True)
     chosen = chosen[: s.feed_max_items]
     live = [i for sp in chosen
@@ -147,7 +151,13 @@ async def feed(request: Request) -> Response:
     if rendered is None or time.monotonic() - rendered.at > s.feed_cache_s:
         if len(kept) >= FEEDS_KEPT:
             kept.clear()  # bounded: owners are few; a flood of ids costs a re-render
-        rendered = kept[owner] = await _render(request, owner)
+        # one render however many ask at the moment the kept one goes stale
+        task = _rendering.get(owner)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(_render(request, owner))
+            _rendering[owner] = task
+            task.add_done_callback(lambda _t: _rendering.pop(owner, None))
+        rendered = kept[owner] = await asyncio.shield(task)
     max_age = max(1, int(s.feed_cache_s))
     headers = {"ETag": rendered.etag,
                "Last-Modified": podcast.rfc822(rendered.last_modified),
@@ -159,4 +169,5 @@ async def feed(request: Request) -> Response:
 
 
 FEEDS_KEPT = 1000
+_rendering: dict[str, asyncio.Task[RenderedFeed]] = {}
 routes = [Route("/feeds/{owner}.xml", feed)]
