@@ -24,6 +24,8 @@ from townhall.space.record import SpaceRecord
 from townhall.store.reach import ReachStore
 from townhall.store.schema import Database, migrate
 
+hosts: list[str] = []  # the Host header each receiver saw
+
 
 def _receiver(status: int, delay_s: float = 0.0) -> tuple[ThreadingHTTPServer, list[bytes]]:
     got: list[bytes] = []
@@ -31,6 +33,7 @@ def _receiver(status: int, delay_s: float = 0.0) -> tuple[ThreadingHTTPServer, l
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            hosts.append(self.headers["Host"])
             time.sleep(delay_s)
             self.send_response(status)
             self.end_headers()
@@ -72,8 +75,8 @@ def test_backoff_doubles_then_gives_up_and_a_slow_receiver_holds_only_its_own(
         hooks.start()
         assert hooks._task is not None
         hooks._task.cancel()  # the test drives the passes itself
-        for httpd in (failing, slow, fast):
-            made = await hooks.register("admin", f"http://127.0.0.1:{httpd.server_address[1]}/",
+        for httpd in (failing, slow, fast):  # by name: delivered to the address checked
+            made = await hooks.register("admin", f"http://localhost:{httpd.server_address[1]}/",
                                         ["space.live"])
             ids.append(made.id)
         for n in range(2):
@@ -106,6 +109,7 @@ def test_backoff_doubles_then_gives_up_and_a_slow_receiver_holds_only_its_own(
         httpd.shutdown()
         httpd.server_close()
     assert len(failed_got) == len(log)
+    assert hosts and all(h.startswith("localhost:") for h in hosts)  # the name, not the IP
 
 
 def test_the_watch_turns_record_changes_into_events_once() -> None:

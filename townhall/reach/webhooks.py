@@ -73,9 +73,11 @@ class Webhooks:
         await asyncio.to_thread(self.store.add_endpoint, endpoint)
         return endpoint
 
-    async def check_url(self, url: str) -> None:
+    async def check_url(self, url: str) -> str:
         """Raise SpaceError 422 unless `url` is http(s) to a host that resolves to addresses
-        the operator lets us reach (global ones, unless webhook_allow_private)."""
+        the operator lets us reach (global ones, unless webhook_allow_private). Returns the
+        address checked, which the delivery then connects to (no second lookup that a
+        rebinding name could answer differently)."""
         if len(url) > URL_MAX:
             raise SpaceError(422, "invalid_url", f"url: at most {URL_MAX} characters")
         try:
@@ -100,6 +102,9 @@ class Webhooks:
                                  f"url: {parts.hostname} resolves to {addr}, a loopback or "
                                  "private address; the operator has not allowed those "
                                  "(webhook_allow_private)")
+        found = [str(info[4][0]).split("%")[0] for info in infos]
+        # IPv4 first (a receiver on "localhost" commonly listens on 127.0.0.1 alone)
+        return next((a for a in found if ":" not in a), found[0])
 
     # --- queueing ---
     async def publish(self, event: SpaceEvent, owner: str) -> int:
@@ -181,11 +186,18 @@ class Webhooks:
             return
         status, error, started = None, None, time.monotonic()
         try:
-            await self.check_url(endpoint.url)
+            address = await self.check_url(endpoint.url)
             body = d.body.encode()
             assert self._client is not None
-            res = await self._client.post(endpoint.url, content=body, headers=signature.headers(
-                endpoint.secret, d.event_id, int(self.clock()), body))
+            parts = urlsplit(endpoint.url)
+            host = parts.hostname or ""
+            pinned = httpx.URL(endpoint.url).copy_with(host=address)
+            res = await self._client.post(
+                pinned, content=body,
+                headers={**signature.headers(endpoint.secret, d.event_id, int(self.clock()),
+                                             body), "host": parts.netloc.rpartition("@")[2]},
+                # TLS is still checked against the name the endpoint was given
+                extensions={"sni_hostname": host} if parts.scheme == "https" else None)
             status = res.status_code
             if not 200 <= status < 300:
                 error = f"answered {status}"
