@@ -64,7 +64,9 @@ async def oembed(request: Request) -> Response:
         "cache_age": 3600,
         "html": (f'<iframe src="{src}" width="{width}" height="{height}" title="{title}" '
                  'frameborder="0" allow="autoplay" loading="lazy"></iframe>')},
-        headers={"Cache-Control": "public, max-age=300, stale-while-revalidate=3600"})
+        # private: shared caches key pages by path (the edge: `$uri`), and this answer
+        # depends on its query; a CMS or browser may keep it
+        headers={"Cache-Control": "private, max-age=300"})
 
 
 routes = [Route("/oembed", oembed)]
