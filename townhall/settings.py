@@ -276,6 +276,30 @@ class Settings:
     # recently used first out): signing is not deterministic, so a player's Range requests
     # and If-Range must meet the same bytes (one ETag); edges keep them for longer
 
+    # --- reach: the podcast feed, the embeddable player, webhooks, analytics (docs/reach.md) ---
+    feed_title: str = "townhall"  # the podcast feed's channel title (per host: "<title>: <key>")
+    feed_max_items: int = 100  # replays and live items in one feed, newest first
+    feed_cache_s: float = 10.0  # s a rendered feed is reused (and edges may keep it)
+    embed_frame_ancestors: str = "*"  # CSP frame-ancestors of /embed/ID: "*" (any site) or
+    # space-separated sources (https://news.example)
+    embed_width: int = 480  # px: the iframe oEmbed hands out
+    embed_height: int = 120
+    webhook_allow_private: bool = False  # endpoints on loopback/private/link-local addresses
+    # (refused by default: no SSRF into the operator's network; tests allow loopback)
+    webhook_endpoints_per_owner: int = 10  # endpoints one API key (or the operator) registers
+    webhook_timeout_s: float = 10.0  # s one delivery may take (connect and answer)
+    webhook_retry_first_s: float = 5.0  # first retry after this; doubles each failure
+    webhook_retry_max_s: float = 3600.0  # longest wait between two tries
+    webhook_give_up_s: float = 86400.0  # a delivery still failing this long after its event
+    # is given up (counted, logged, in the endpoint's log)
+    webhook_poll_s: float = 1.0  # s between looks for due deliveries and changed spaces
+    webhook_log_rows: int = 200  # attempts kept per endpoint in its delivery log
+    webhook_peak_every_s: float = 60.0  # at most one listeners.peak per space this often
+    analytics_every_s: float = 10.0  # one analytics row per live space this often
+    analytics_max_rows: int = 8640  # rows kept per space (a day at 10 s); older dropped
+    analytics_max_keys: int = 200_000  # distinct listener keys tracked per space (uniques,
+    # listening time); past it, new keys are counted in `untracked`
+
     @property
     def database_path(self) -> Path:
         return self.database or self.data_dir / "townhall.sqlite3"
@@ -341,5 +365,7 @@ class Settings:
             raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
+        if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0:
+            raise ValueError("analytics_every_s and webhook_poll_s must be positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")

@@ -38,20 +38,28 @@ from townhall.live.stage.shared_stage import SharedStage
 from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
+from townhall.reach.analytics import Analytics
+from townhall.reach.space_watch import SpaceWatch
+from townhall.reach.webhooks import Webhooks
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
 from townhall.web import (
+    analytics_api,
     api,
+    embed,
     errors,
+    feeds,
     health,
     keys_api,
     media,
+    oembed,
     pages,
     program_meter,
     public_record,
     signed_replay,
     speakers_api,
+    webhooks_api,
 )
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
@@ -107,6 +115,9 @@ def create_app(settings: Settings) -> FastAPI:
     tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
                          lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
+    webhooks = Webhooks(settings, stores.reach)
+    space_watch = SpaceWatch(spaces, hosting, webhooks)
+    analytics = Analytics(spaces, stores.reach)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
@@ -155,6 +166,12 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(key_watch.close)
             hosting.start(ending.finish)
             stack.push_async_callback(hosting.close)
+            webhooks.start()
+            stack.push_async_callback(webhooks.close)
+            space_watch.start()
+            stack.push_async_callback(space_watch.close)
+            analytics.start()
+            stack.push_async_callback(analytics.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
@@ -173,21 +190,27 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.speakers = speakers
     app.state.source_watch = source_watch
     app.state.hosting = hosting
+    app.state.webhooks = webhooks
+    app.state.analytics = analytics
     app.state.trusted = trusted
     app.state.replays = {}
     app.state.replay_playlists = {}  # space id -> media.ReplayPlaylist (sealed: never changes)
     app.state.signed_clips = signed_replay.SignedClips(settings.clip_cache_bytes)
     app.state.stores = stores
     app.state.withdrawn = {}
+    app.state.feeds = {}  # feed name -> web.feeds.RenderedFeed (kept feed_cache_s)
     app.state.latency_tiers = tiers
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(analytics_api.router)
     app.include_router(program_meter.router)
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (public_record.routes + signed_replay.routes + media.routes + pages.routes
-                  + whip.routes + speakers_api.routes + health.routes + http_push.routes):
+                  + whip.routes + speakers_api.routes + health.routes + http_push.routes
+                  + feeds.routes + embed.routes + oembed.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app
