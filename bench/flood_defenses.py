@@ -25,11 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.edge_helpers import start_edge
-from tests.helpers import Server, free_port, start_server, stop_server
-from tests.rawhttp import poll_details
+from harness.edge import start_edge
+from harness.rawhttp import poll_details
+from harness.server import Server, free_port, start_server, stop_server
 from townhall.loadtest.config import LoadConfig
 from townhall.loadtest.runner import run_load
 

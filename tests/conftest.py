@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
-from tests.pg_helpers import Postgres, start_postgres
+from harness.postgres import Postgres, start_postgres
+from harness.server import Server, start_server, stop_server
 from townhall.settings import Settings
 from townhall.store.factory import Stores, open_stores
 from townhall.store.schema import Database

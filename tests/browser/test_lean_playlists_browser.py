@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from harness.edge import Edge, origin_behind_edge
+from harness.server import Server, push_tone, stop_process
 from tests.browser.test_space_page import current_time, fatal_errors, playback, wait_playing
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server, push_tone, stop_process
 from tests.wire_budget import WireMeter
 
 pytestmark = pytest.mark.slow

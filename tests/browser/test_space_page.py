@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from harness.server import Server, stop_process
 from tests.browser.page_checks import goto
-from tests.helpers import Server, stop_process
 
 pytestmark = pytest.mark.slow
 

@@ -22,12 +22,12 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from harness.cluster import cluster, wait_for
+from harness.edge import start_edge_over
+from harness.hls_client import decode
+from harness.postgres import Postgres
+from harness.server import free_port, stop_process, tone_power
 from tests.browser.test_speakers_browser import chromium_with_fake_mic
-from tests.cluster.cluster_helpers import cluster, wait_for
-from tests.edge_helpers import start_edge_over
-from tests.helpers import free_port, stop_process, tone_power
-from tests.hls_client import decode
-from tests.pg_helpers import Postgres
 from townhall.recording.frames import progressive_frames
 
 pytestmark = pytest.mark.slow

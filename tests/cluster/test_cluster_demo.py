@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server
+from harness.server import Server
 
 pytestmark = pytest.mark.slow
 

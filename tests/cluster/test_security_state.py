@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import Cluster, cluster, wait_for
-from tests.helpers import Server, free_port, push_tone, stop_process
+from harness.cluster import Cluster, cluster, wait_for
+from harness.server import Server, free_port, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import cluster, wait_for
+from harness.cluster import cluster, wait_for
+from harness.edge import start_edge_over
+from harness.server import free_port, tone_power
 from tests.cluster.source_helpers import (
     FfmpegRetry,
     Pusher,
@@ -19,8 +21,6 @@ from tests.cluster.source_helpers import (
     playing_now,
     tone_file,
 )
-from tests.edge_helpers import start_edge_over
-from tests.helpers import free_port, tone_power
 
 pytestmark = pytest.mark.slow
 

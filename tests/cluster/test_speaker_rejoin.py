@@ -13,12 +13,12 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from harness.cluster import cluster, wait_for
+from harness.edge import start_edge_over
+from harness.server import free_port
 from tests.audibility import audibility
 from tests.browser.test_speakers_browser import chromium_with_fake_mic
-from tests.cluster.cluster_helpers import cluster, wait_for
 from tests.cluster.source_helpers import playing_now
-from tests.edge_helpers import start_edge_over
-from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8",

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.edge import Edge
+from harness.server import Server, free_port, push_tone, stop_process
 from tests.audibility import audibility
 from tests.browser.conftest import chromium
-from tests.edge_helpers import Edge
-from tests.helpers import Server, free_port, push_tone, stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.conformance]
 ROOT = Path(__file__).resolve().parents[2]

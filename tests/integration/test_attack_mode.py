@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
+from harness.server import Server, start_server, stop_server
 from townhall.admission.proof_of_work import solve
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import start_server, stop_server
-from tests.rawhttp import request
+from harness.rawhttp import request
+from harness.server import start_server, stop_server
 
 pytestmark = pytest.mark.slow
 JOINS = 2000

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_helpers import origin_metrics, start_edge
-from tests.helpers import free_port, start_server, stop_server
-from tests.rawhttp import poll_details
+from harness.edge import origin_metrics, start_edge
+from harness.rawhttp import poll_details
+from harness.server import free_port, start_server, stop_server
 from townhall.loadtest.report import LoadReport
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_process, stop_server
-from tests.live_load import Stalls, feed, follow, make_adts
+from harness.live_load import Stalls, feed, follow, make_adts
+from harness.server import push_tone, start_server, stop_process, stop_server
 
 CEILING = 6  # live programs on this origin, the flagship included
 

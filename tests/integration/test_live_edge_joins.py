@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server, push_tone, stop_process
+from harness.edge import Edge, origin_behind_edge
+from harness.server import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part/(\d+)\.(\d+)\.m4s')

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_server
+from harness.server import push_tone, start_server, stop_server
 from townhall.cli import main
 from townhall.loadtest import LoadConfig, LoadReport, run_load
 

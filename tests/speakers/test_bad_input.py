@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Server
+from harness.server import Server
+from harness.whip_client import WhipClient
 from tests.speakers.conftest import SPEAKER_CAP
 from tests.speakers.stage_helpers import (
     HlsTail,
@@ -20,7 +21,6 @@ from tests.speakers.stage_helpers import (
     hears,
     invite,
 )
-from tests.speakers.whip_client import WhipClient
 
 pytestmark = pytest.mark.slow
 

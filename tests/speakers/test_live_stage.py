@@ -15,7 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import Server
+from harness.server import Server
+from harness.whip_client import WhipClient
 from tests.speakers.stage_helpers import (
     HlsTail,
     auth,
@@ -25,7 +26,6 @@ from tests.speakers.stage_helpers import (
     hears,
     invite,
 )
-from tests.speakers.whip_client import WhipClient
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import Server, free_port, start_server, stop_process, stop_server
+from harness.server import Server, free_port, start_server, stop_process, stop_server
 
 
 @dataclass
