@@ -9,14 +9,17 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from harness.server import Server, free_port, start_server, stop_process, stop_server
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -121,12 +124,15 @@ def cluster(root: Path, n: int, public_port: int, *extra: str,
         redis.stop()
 
 
-def wait_for(check: object, timeout: float, what: str) -> None:
+def wait_for(check: Callable[[], T], timeout: float, what: str) -> T:
+    """Polls `check` every 100 ms until it returns something true, and returns that (an
+    HTTP error counts as not yet); fails the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if callable(check) and check():
-                return
+            got = check()
+            if got:
+                return got
         except httpx.HTTPError:
             pass
         time.sleep(0.1)

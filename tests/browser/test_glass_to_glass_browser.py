@@ -47,7 +47,7 @@ from harness.marks import (
 from harness.server import Server
 from tests.browser.test_space_page import current_time, fatal_errors, playback, wait_playing
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 SETTLE_S = 8  # after playback starts: hls.js and the origin's ingest catch-up settle
 MEASURE_S = 20  # then beeps and distances are measured
 MAX_DISTANCE_P50_S = 1.2  # issue 12, item 1

@@ -18,7 +18,7 @@ from harness.server import Server, push_tone, start_server, stop_process, stop_s
 from tests.browser.test_space_page import current_time, fatal_errors, playback, wait_playing
 from townhall.loadtest import LoadConfig, run_load
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 @pytest.fixture

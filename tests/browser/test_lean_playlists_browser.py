@@ -17,7 +17,7 @@ from harness.server import Server, push_tone, stop_process
 from tests.browser.test_space_page import current_time, fatal_errors, playback, wait_playing
 from tests.wire_budget import WireMeter
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 AUDIO_BPS = 64_000  # the default program bitrate
 MEASURE_S = 24  # steady play measured, after the join
 # the stream's wire bytes (everything under /live/, headers included) over the audio bitrate,

@@ -15,7 +15,7 @@ from harness.server import Server, push_tone, stop_process
 from tests.browser.test_lean_playlists_browser import deployment  # noqa: F401 - fixture
 from tests.browser.test_space_page import current_time
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 SHAKA = Path(__file__).resolve().parents[2] / "node_modules" / "shaka-player" / "dist" / \
     "shaka-player.compiled.js"
 PAGE = """<!doctype html><html><body><audio id="audio"></audio>

@@ -30,7 +30,7 @@ from harness.server import free_port, stop_process, tone_power
 from tests.browser.test_speakers_browser import chromium_with_fake_mic
 from townhall.recording.frames import progressive_frames
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 LISTENERS = 100
 WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8")
 RUN_S = 56.0  # the listeners' run: the kill at ~14 s, Redis away from ~28 s to ~38 s,

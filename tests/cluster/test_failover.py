@@ -14,7 +14,7 @@ import pytest
 from harness.cluster import cluster, wait_for
 from harness.server import free_port, push_tone
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def parts_listed(playlist: str) -> list[str]:

@@ -24,7 +24,7 @@ from harness.server import Server, free_port, push_tone, stop_process
 from tests.audibility import audibility
 from tests.browser.conftest import chromium
 
-pytestmark = [pytest.mark.slow, pytest.mark.conformance]
+pytestmark = [pytest.mark.slow, pytest.mark.conformance, pytest.mark.timing]
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_S = 22.0
 PAGE = """<!doctype html><meta charset="utf-8"><title>embed</title>

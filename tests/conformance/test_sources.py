@@ -26,7 +26,7 @@ from tests.audibility import audibility
 from tests.conformance.conftest import tone_file
 from tests.integration.test_paced_ingest import push_in_bursts
 
-pytestmark = [pytest.mark.slow, pytest.mark.conformance]
+pytestmark = [pytest.mark.slow, pytest.mark.conformance, pytest.mark.timing]
 SENT_S = 20.0
 
 
