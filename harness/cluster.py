@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import httpx
 
-from harness.server import Server, free_port, start_server, stop_process, stop_server
+from harness.server import EXTRA_ARGS, Server, free_port, start_server, stop_process, stop_server
 
 T = TypeVar("T")
 
@@ -83,7 +83,7 @@ class Cluster:
             [sys.executable, "-m", "townhall.cli", "serve", "--port", port, "--ingest-port",
              str(old.ingest_port), "--data-dir", str(old.data_dir), "--log-level", "warning",
              "--redis-url", self.redis.url, "--database", self.database, "--public-url",
-             self.public_url, "--set", f"origin_name={name}", *self.extra],
+             self.public_url, "--set", f"origin_name={name}", *EXTRA_ARGS, *self.extra],
             stdout=log, stderr=subprocess.STDOUT)
         origin = Server(old.base_url, old.ingest_port, old.data_dir, proc, old.log_path, log)
         wait_for(lambda: httpx.get(f"{old.base_url}/api/spaces", timeout=1).status_code == 200,

@@ -124,8 +124,14 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+# arguments every origin started here gets before its own (which win: `--set` keeps the last):
+# tests/conftest.py sets them for tests that run side by side (see there)
+EXTRA_ARGS: tuple[str, ...] = ()
+
+
 def start_server(data_dir: Path, *extra: str, wrapper: tuple[str, ...] = ()) -> Server:
     """`townhall serve` on free ports; `wrapper` runs it under another command (prlimit)."""
+    extra = (*EXTRA_ARGS, *extra)
     port, ingest = free_port(), free_port()
     log_path = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import pytest
 from harness.server import Server, start_server, stop_server
 from townhall.admission.proof_of_work import solve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def admin(srv: Server) -> dict[str, str]:

@@ -13,7 +13,7 @@ from harness.edge import origin_metrics, start_edge
 from harness.hls_client import parse_playlist
 from harness.server import free_port, push_tone, start_server, stop_process, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def cache_files(prefix: Path) -> int:

@@ -15,6 +15,7 @@ CEILING = 6  # live programs on this origin, the flagship included
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_flagship_listeners_do_not_stall_while_other_spaces_fill_the_live_quota(
         tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--attack-mode", "off", "--set",
