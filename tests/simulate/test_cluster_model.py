@@ -6,7 +6,8 @@ from townhall.simulate.model import Capacities, Deployment, Player, steady_state
 
 
 def test_the_measured_edge_figure_plans_one_four_core_edge_for_12500_ll_listeners() -> None:
-    caps = Capacities.measured(edge_cores=4)
+    # the README's 16-core run (bench/edge_scale.py): 39,000 requests per nginx core-second
+    caps = Capacities.measured(edge_cores=4, edge_requests_per_s_per_core=39_000)
     assert caps.edge_rps == caps.edge_requests_per_s_per_core * 4
     # measured with the load tester's players: a blocking reload every part
     d = steady_state(Deployment(12_500, capacities=caps, player=Player(reloads_per_part=1.0)))
