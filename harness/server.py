@@ -124,6 +124,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+# how long `townhall serve` may take to answer before start_server gives up: a wait, not a
+# figure (on a loaded shared 2-core machine an origin has taken over 30 s to import and start)
+START_S = 90.0
 # arguments every origin started here gets before its own (which win: `--set` keeps the last):
 # tests/conftest.py sets them for tests that run side by side (see there)
 EXTRA_ARGS: tuple[str, ...] = ()
@@ -142,7 +145,7 @@ def start_server(data_dir: Path, *extra: str, wrapper: tuple[str, ...] = ()) -> 
          *extra],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.close()

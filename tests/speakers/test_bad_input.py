@@ -33,6 +33,7 @@ def refused(res: httpx.Response, status: int, code: str) -> None:
     assert res.headers["access-control-allow-origin"] == "*"  # a page elsewhere can read it
 
 
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_bad_whip_requests_get_clear_json_errors_and_the_mix_keeps_running(
         stage_server: Server) -> None:
     base = stage_server.base_url
