@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Frame, Response
 
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 from tests.browser.conftest import chromium
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.slow
 BUDGET_BYTES = 20_000  # docs/reach.md: the embed before play (page, player module, details)

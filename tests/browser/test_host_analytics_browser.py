@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from harness.server import push_tone, start_server, stop_server
 from tests.browser.conftest import chromium
 from tests.browser.page_checks import ConsoleWatch
-from tests.helpers import push_tone, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from tests.helpers import Server, start_server, stop_server
-from tests.speakers.whip_client import ToneTrack
+from harness.server import Server, start_server, stop_server
+from harness.whip_client import ToneTrack
 from townhall.ingest.candidates import TooManyCandidates, parse_networks, screen
 
 OFFER = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"

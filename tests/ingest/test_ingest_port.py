@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import start_server, stop_process, stop_server
-from tests.hls_client import parse_playlist
+from harness.hls_client import parse_playlist
+from harness.server import start_server, stop_process, stop_server
 from townhall.recording.manifest import RecordingManifest, verify_chain
 
 pytestmark = pytest.mark.slow

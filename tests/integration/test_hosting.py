@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 
 QUOTAS = ("--set", "spaces_per_hour_per_key=2", "--set", "live_spaces_per_key=1")
 

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +138,7 @@ def test_unsolved_joins_never_hold_attack_mode_on(tmp_path: Path) -> None:
 
 def test_a_household_or_office_starts_its_players_at_once_through_the_edge(
         tmp_path: Path) -> None:
-    from tests.edge_helpers import origin_behind_edge
+    from harness.edge import origin_behind_edge
 
     with origin_behind_edge(tmp_path, "--attack-mode", "off") as (origin, edge):
         doc = origin.create_space()
@@ -155,7 +155,7 @@ def test_a_household_or_office_starts_its_players_at_once_through_the_edge(
 
 
 def test_one_ticket_cannot_grow_the_seats_log_without_bound(tmp_path: Path) -> None:
-    from tests.edge_helpers import origin_behind_edge
+    from harness.edge import origin_behind_edge
 
     with origin_behind_edge(tmp_path, "--attack-mode", "off") as (origin, edge):
         doc = origin.create_space()
@@ -181,8 +181,8 @@ def test_one_ticket_cannot_grow_the_seats_log_without_bound(tmp_path: Path) -> N
 
 
 def test_ffmpeg_opening_a_space_within_a_second_of_going_live_plays(tmp_path: Path) -> None:
+    from harness.edge import origin_behind_edge
     from tests.audibility import audibility
-    from tests.edge_helpers import origin_behind_edge
 
     with origin_behind_edge(tmp_path, "--attack-mode", "off") as (origin, edge):
         doc = origin.create_space()

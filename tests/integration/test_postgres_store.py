@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_server
-from tests.hls_client import decode, parse_playlist
+from harness.hls_client import decode, parse_playlist
+from harness.postgres import Postgres
+from harness.server import Server, push_tone, start_server, stop_server
 from tests.integration.test_live_space import tone_gaps
-from tests.pg_helpers import Postgres
 from townhall.recording.manifest import verify_chain
 from townhall.settings import Settings
 from townhall.store.factory import open_stores

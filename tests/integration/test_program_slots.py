@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.slow
 UPPER, RESERVED = 4, 1

@@ -16,8 +16,8 @@ import c2pa
 import httpx
 import pytest
 
-from tests.edge_helpers import start_edge
-from tests.helpers import (
+from harness.edge import start_edge
+from harness.server import (
     Server,
     free_port,
     push_tone,

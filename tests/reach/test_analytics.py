@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_server
+from harness.server import push_tone, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
+from harness.server import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 CALM = ("--set", "shed_lag_scale=20")  # a shared, loaded test machine must not shed these

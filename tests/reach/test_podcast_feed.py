@@ -14,7 +14,7 @@ import feedparser
 import httpx
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_server
+from harness.server import push_tone, start_server, stop_server
 from townhall.reach import podcast
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import origin_behind_edge
+from harness.edge import origin_behind_edge
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import free_port, push_tone, start_server, stop_server
+from harness.server import free_port, push_tone, start_server, stop_server
 from townhall.live.errors import SpaceError
 from townhall.reach import signature
 from townhall.reach.webhooks import Webhooks

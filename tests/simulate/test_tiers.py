@@ -11,8 +11,9 @@ from townhall.simulate.model import Capacities, Deployment, Player, steady_state
 
 
 def test_edge_capacity_is_per_core_times_cores_unless_given_whole() -> None:
-    assert Capacities(edge_requests_per_s_per_core=39_000, edge_cores=16).edge_rps == 624_000
-    assert Capacities(edge_requests_per_s=40_000, edge_cores=16).edge_rps == 40_000
+    per_core = Capacities.measured(edge_requests_per_s_per_core=39_000, edge_cores=16)
+    assert per_core.edge_rps == 624_000
+    assert Capacities.measured(edge_requests_per_s=40_000, edge_cores=16).edge_rps == 40_000
 
 
 def test_the_standard_tier_needs_fewer_requests_and_fewer_bytes_than_low_latency() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
+from harness.server import Server, start_server, stop_server
 from townhall.space.roles import Action, Problem, Role, SeatState, SpeakerTokens, Stage, StageError
 
 NOW = 1_700_000_000.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 from townhall.simulate.model import (
@@ -47,8 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["ll", "plain", "both"], default="both",
                    help="ll: the low-latency tier; plain: the standard tier (whole segments)")
     p.add_argument("--edge-cores", type=int, default=16, help="nginx worker cores per edge")
-    p.add_argument("--edge-core-rps", type=float, default=39_000.0,
-                   help="requests/s one nginx worker core answers (bench/fanout.py)")
+    p.add_argument("--edge-core-rps", type=float, default=None,
+                   help="requests/s one nginx worker core answers (default: the capacities "
+                        "file's, measured by bench/capacities.py)")
     p.add_argument("--edge-gbps", type=float, default=10.0, help="one edge's egress, Gb/s")
     p.add_argument("--part", type=float, default=0.32, help="part duration, s")
     p.add_argument("--segment", type=float, default=2.24, help="segment duration, s")
@@ -72,15 +72,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--join-window", type=float, default=60.0,
                    help="seconds over which the audience arrives")
     p.add_argument("--capacities", type=Path, default=None,
-                   help="JSON of Capacities fields, e.g. bench/out/capacities.json")
+                   help="JSON of Capacities fields, as bench/capacities.py writes "
+                        "bench/out/capacities.json (default: the measured copy shipped "
+                        "with townhall, townhall/simulate/capacities.json)")
     p.add_argument("--json", type=Path, default=None, help="also write the tables here")
 
 
 def run(args: argparse.Namespace) -> int:
-    caps = Capacities(edge_requests_per_s_per_core=args.edge_core_rps,
-                      edge_cores=args.edge_cores, edge_egress_gbps=args.edge_gbps)
-    if args.capacities:
-        caps = replace(caps, **json.loads(args.capacities.read_text()))
+    given = {"edge_cores": args.edge_cores, "edge_egress_gbps": args.edge_gbps}
+    if args.edge_core_rps is not None:
+        given["edge_requests_per_s_per_core"] = args.edge_core_rps
+    caps = Capacities.measured(args.capacities, **given)
     modes = ["ll", "plain"] if args.mode == "both" else [args.mode]
     players = {m: Player(mode=m, part_s=args.part, segment_s=args.segment,
                          ticket_ttl_s=args.ticket_ttl,

@@ -9,14 +9,17 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
-from tests.helpers import Server, free_port, start_server, stop_process, stop_server
+from harness.server import EXTRA_ARGS, Server, free_port, start_server, stop_process, stop_server
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,7 +83,7 @@ class Cluster:
             [sys.executable, "-m", "townhall.cli", "serve", "--port", port, "--ingest-port",
              str(old.ingest_port), "--data-dir", str(old.data_dir), "--log-level", "warning",
              "--redis-url", self.redis.url, "--database", self.database, "--public-url",
-             self.public_url, "--set", f"origin_name={name}", *self.extra],
+             self.public_url, "--set", f"origin_name={name}", *EXTRA_ARGS, *self.extra],
             stdout=log, stderr=subprocess.STDOUT)
         origin = Server(old.base_url, old.ingest_port, old.data_dir, proc, old.log_path, log)
         wait_for(lambda: httpx.get(f"{old.base_url}/api/spaces", timeout=1).status_code == 200,
@@ -121,12 +124,15 @@ def cluster(root: Path, n: int, public_port: int, *extra: str,
         redis.stop()
 
 
-def wait_for(check: object, timeout: float, what: str) -> None:
+def wait_for(check: Callable[[], T], timeout: float, what: str) -> T:
+    """Polls `check` every 100 ms until it returns something true, and returns that (an
+    HTTP error counts as not yet); fails the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if callable(check) and check():
-                return
+            got = check()
+            if got:
+                return got
         except httpx.HTTPError:
             pass
         time.sleep(0.1)

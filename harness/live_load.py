@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.hls_client import parse_playlist
+from harness.hls_client import parse_playlist
 
 BYTES_PER_S = 64000 // 8
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +17,37 @@ import numpy as np
 import numpy.typing as npt
 
 _handed_out: set[int] = set()
+# ports handed out by any process on this machine (pytest-xdist workers, a bench beside the
+# suite): a file per port, made with O_EXCL, so that two processes never get the same port in
+# the moment between choosing it and their server binding it
+_RESERVED = Path(tempfile.gettempdir()) / "townhall-ports"
+_RESERVATION_S = 300.0  # a server binds its port within seconds; older files are stale
+
+
+def _reserve(port: int) -> bool:
+    _RESERVED.mkdir(exist_ok=True)
+    path = _RESERVED / str(port)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - path.stat().st_mtime > _RESERVATION_S:
+                path.unlink()  # stale: the next try may take it
+        except FileNotFoundError:
+            pass
+        return False
 
 
 def free_port() -> int:
-    """A free loopback port never handed out before in this process (a port reserved for a
-    server that has not bound it yet must not go to another one)."""
+    """A free loopback port never handed out before in this process, nor to another process
+    in the last few minutes (a port reserved for a server that has not bound it yet must not
+    go to another one)."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port not in _handed_out:
+        if port not in _handed_out and _reserve(port):
             _handed_out.add(port)
             return port
 
@@ -102,8 +124,17 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+# how long `townhall serve` may take to answer before start_server gives up: a wait, not a
+# figure (on a loaded shared 2-core machine an origin has taken over 30 s to import and start)
+START_S = 90.0
+# arguments every origin started here gets before its own (which win: `--set` keeps the last):
+# tests/conftest.py sets them for tests that run side by side (see there)
+EXTRA_ARGS: tuple[str, ...] = ()
+
+
 def start_server(data_dir: Path, *extra: str, wrapper: tuple[str, ...] = ()) -> Server:
     """`townhall serve` on free ports; `wrapper` runs it under another command (prlimit)."""
+    extra = (*EXTRA_ARGS, *extra)
     port, ingest = free_port(), free_port()
     log_path = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +145,7 @@ def start_server(data_dir: Path, *extra: str, wrapper: tuple[str, ...] = ()) -> 
          *extra],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.close()

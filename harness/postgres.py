@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.helpers import free_port
+from harness.server import free_port
 
 
 def _newest_bin() -> Path:

@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Protocol
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.deployments import BYTES_PER_S, PREBUFFER_S  # noqa: E402
-from townhall.loadtest.http import HttpClient, HttpError  # noqa: E402
-from townhall.loadtest.metrics import Second, Tally, percentile, summary  # noqa: E402
-from townhall.loadtest.playback import Playback  # noqa: E402
-from townhall.loadtest.player import Player  # noqa: E402
-from townhall.loadtest.safety import Target  # noqa: E402
-from townhall.loadtest.wire import Response  # noqa: E402
+from harness.deployments import BYTES_PER_S, PREBUFFER_S
+from townhall.loadtest.http import HttpClient, HttpError
+from townhall.loadtest.metrics import Second, Tally, percentile, summary
+from townhall.loadtest.playback import Playback
+from townhall.loadtest.player import Player
+from townhall.loadtest.safety import Target
+from townhall.loadtest.wire import Response
 
 # --- listeners of (a) and (b): the generator's own followers, loadtest parts reused ---
 

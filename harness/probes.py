@@ -1,6 +1,6 @@
 """The fan-out benchmark's glass-to-glass probes: a few listeners per design that play like the
 rest (the loadtest's LL or plain `Player`, the progressive MP3 listener) and also keep what
-they fetched, so that bench/marks.py can decode it and say when each pushed mark was heard.
+they fetched, so that harness/marks.py can decode it and say when each pushed mark was heard.
 
 They run in the benchmark's own process beside the load (in-process or `--workers`), join
 after the load's joins, and stop at the step's end. Bounded like every listener.
@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.followers import ProgressiveListener, StaticHlsListener  # noqa: E402
-from bench.marks import Capture, Heard, audible_at, match, mp3_onsets  # noqa: E402
-from townhall.loadtest.addresses import AddressPool  # noqa: E402
-from townhall.loadtest.config import LoadConfig  # noqa: E402
-from townhall.loadtest.listener import Listener  # noqa: E402
-from townhall.loadtest.metrics import Tally  # noqa: E402
-from townhall.loadtest.playback import Playback  # noqa: E402
-from townhall.loadtest.player import MediaSource, Player  # noqa: E402
-from townhall.loadtest.playlist import Span  # noqa: E402
-from townhall.loadtest.safety import Target  # noqa: E402
-from townhall.loadtest.wire import Response  # noqa: E402
+from harness.followers import ProgressiveListener, StaticHlsListener
+from harness.marks import Capture, Heard, audible_at, match, mp3_onsets
+from townhall.loadtest.addresses import AddressPool
+from townhall.loadtest.config import LoadConfig
+from townhall.loadtest.listener import Listener
+from townhall.loadtest.metrics import Tally
+from townhall.loadtest.playback import Playback
+from townhall.loadtest.player import MediaSource, Player
+from townhall.loadtest.playlist import Span
+from townhall.loadtest.safety import Target
+from townhall.loadtest.wire import Response
 
 PROBE_NETWORK = 90  # probes come from 127.90.x.y
 
@@ -63,7 +57,7 @@ class HlsCapture:
     when it heard each mark. Mixed in before the listener class it probes."""
 
     capture: Capture
-    player: ProbePlayer
+    player: Player
 
     async def media(self, what: str, uri: str, query: str = "") -> Response | None:
         resp: Response | None = await super().media(what, uri, query)  # type: ignore[misc]

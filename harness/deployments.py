@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,14 +16,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.marks import INPUT_ARGS, MarkedSource, WavPut  # noqa: E402
-from tests.helpers import Server, free_port, start_server, stop_process, stop_server  # noqa: E402
-from townhall.delivery.edge_config import HTTP_TUNING  # noqa: E402
-from townhall.loadtest.safety import Target, check_target  # noqa: E402
+from harness.marks import INPUT_ARGS, MarkedSource, WavPut
+from harness.server import Server, free_port, start_server, stop_process, stop_server
+from townhall.delivery.edge_config import HTTP_TUNING
+from townhall.loadtest.safety import Target, check_target
 
 BITRATE = 64_000
 BYTES_PER_S = BITRATE // 8  # MP3 CBR: exactly this many bytes per second of audio
@@ -87,7 +82,7 @@ class Deployment:
 def _spawn(args: list[str], log: Path | None = None,
            marked: list[MarkedSource] | None = None,
            seconds: float = 0.0) -> subprocess.Popen[bytes]:
-    """Start a process; a source with `marked` reads marked PCM on stdin (bench/marks.py),
+    """Start a process; a source with `marked` reads marked PCM on stdin (harness/marks.py),
     whose feeder is appended to `marked`."""
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed by the OS
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,

@@ -133,7 +133,7 @@ class Follower:
 
 def decode(blob: bytes) -> tuple[npt.NDArray[np.float32], int]:
     """Decode an fMP4 (init + fragments) to mono float PCM; returns (pcm, sample rate)."""
-    with av.open(io.BytesIO(blob)) as c:
+    with av.open(io.BytesIO(blob), mode="r") as c:
         rate = c.streams.audio[0].sample_rate
         chunks = [f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]
     pcm = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
@@ -142,5 +142,5 @@ def decode(blob: bytes) -> tuple[npt.NDArray[np.float32], int]:
 
 def access_units(blob: bytes) -> list[bytes]:
     """The AAC access units of an MP4 (fragmented or progressive), as PyAV demuxes them."""
-    with av.open(io.BytesIO(blob)) as c:
+    with av.open(io.BytesIO(blob), mode="r") as c:
         return [bytes(p) for p in c.demux(audio=0) if p.size]

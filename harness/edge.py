@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import Server, free_port, start_server, stop_process, stop_server
+from harness.server import Server, free_port, start_server, stop_process, stop_server
 
 
 @dataclass
