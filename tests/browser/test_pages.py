@@ -69,9 +69,12 @@ def test_live_space_shows_live_edge_volume_reactions_and_share(site: Site) -> No
 
 
 def test_capped_space_shows_the_waiting_line(site: Site) -> None:
+    # a seat that never fetched media is provisional (provisional_seat_s): the one the site
+    # took at its start may have lapsed, so a listener takes it (or queues for it) again now
+    ahead = site.server.join(site.spaces["capped"]["id"])
     page, watch = site.open(site.spaces["capped"]["page_url"])
     expect(page.locator("#queue")).to_be_visible(timeout=20_000)
-    expect(page.locator("#position")).to_have_text("1")
+    expect(page.locator("#position")).to_have_text("1" if ahead["status"] == "admitted" else "2")
     check_state(page, "waiting-line")
     no_console_errors(watch)
 

@@ -53,9 +53,12 @@ def test_secrets_that_would_break_the_file_are_refused(tmp_path: Path, secret: s
 def test_only_the_routes_whose_edge_key_holds_the_query_read_one() -> None:
     """A cached answer that depends on the query must be keyed with it at the edge: the live
     playlists (the HLS directives, `sid` only without tickets, never through the edge) and
-    clips by time (`clip?from=&to=`, keyed by its canonical query). A route that starts
-    reading a query needs its edge location keyed by it, and this list updated."""
+    clips by time (`clip?from=&to=`, keyed by its canonical query); oEmbed, which the edge
+    never caches (`location = /oembed`). A route that starts reading a query needs its edge
+    location keyed by it (or never cached), and this list updated."""
     web = Path(__file__).parents[2] / "townhall" / "web"
     readers = sorted(p.name for p in web.rglob("*.py")
                      if "query_params" in p.read_text() or "query_string" in p.read_text())
-    assert readers == ["media.py", "signed_replay.py"], readers
+    assert readers == ["media.py", "oembed.py", "signed_replay.py"], readers
+    assert "location = /oembed {\n" in render(EdgeSettings(origins=("127.0.0.1:8000",),
+                                                            ticket_secret="s"))

@@ -556,6 +556,13 @@ def _openapi(s: EdgeSettings) -> str:
     return _location("", "/openapi.json", _proxy(s))
 
 
+def _oembed(s: EdgeSettings) -> str:
+    """`/oembed?url=...` answers by its query: never cached here (no key could hold every
+    spelling of a URL), and rate-limited per address like the API."""
+    return _location("oEmbed: its answer depends on the query, so it is never cached here",
+                     "= /oembed", f"{_api_limit(s)}\n{_proxy(s)}")
+
+
 def _pages(s: EdgeSettings) -> str:
     return _location("pages, static files and replays: cached, stale allowed", "/",
                      f'            proxy_cache_key "$uri";\n{_cache(s)}\n{_proxy(s)}')
@@ -566,7 +573,7 @@ LOCATIONS = (_edge_status, _operator_routes, _live_parts, _live_tickets, _live_m
              _renew, _entry,
              _live_rest, _join, _details, _admit, _space_api, _api, _whip, _ingest,
              _clip_by_time, _record_misspelled, _replays, _records, _space_pages,
-             _public_unknown, _signing_key, _docs, _openapi, _pages)
+             _public_unknown, _signing_key, _docs, _openapi, _oembed, _pages)
 
 ERRORS: tuple[tuple[str, int, str, str, bool], ...] = (
           ("bad_query", 400, "non_canonical_query", "HLS directives are _HLS_msn, _HLS_part "
