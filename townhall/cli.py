@@ -59,6 +59,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         signing_key_file=Path(args.signing_key) if args.signing_key else None,
                         signing_chain_file=(Path(args.signing_chain) if args.signing_chain
                                             else None),
+                        captions=args.captions,
+                        captions_model=(Path(args.captions_model) if args.captions_model
+                                        else None),
+                        captions_language=args.captions_language,
                         **_overrides(args.set))
     settings, protocol, fitted = _fit_descriptors(settings)
     try:
@@ -339,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
                             "created in <data-dir>/signing)")
     serve.add_argument("--signing-chain", default=None,
                        help="its X.509 certificate chain (PEM, leaf first)")
+    serve.add_argument("--captions", action="store_true",
+                       help="caption every space by default (a host may switch it off); "
+                            "docs/captions.md")
+    serve.add_argument("--captions-model", default=None, metavar="DIR",
+                       help="a faster-whisper model directory (default: the bundled tiny.en)")
+    serve.add_argument("--captions-language", default="en",
+                       help="the language spoken ('' : the model detects it)")
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="override any field of townhall/settings.py")
     serve.add_argument("--log-level", default="info")
