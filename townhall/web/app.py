@@ -44,6 +44,7 @@ from townhall.settings import Settings
 from townhall.store.factory import open_stores
 from townhall.web import (
     api,
+    captions_api,
     errors,
     health,
     keys_api,
@@ -186,6 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
     app.include_router(program_meter.router)
+    app.include_router(captions_api.router)
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (record.routes + signed_replay.routes + media.routes + pages.routes
                   + whip.routes + speakers_api.routes + health.routes + http_push.routes):
