@@ -73,7 +73,9 @@ class UtteranceCutter:
         self._pending = data[whole:]
         self._pending_start = t + whole / RATE
         if not self._voiced:
-            self.settled = self._pending_start
+            # a later utterance may still begin with the pre-roll kept before this point
+            self.settled = max(self.settled, self._pending_start
+                               - len(self._pre_roll) * WINDOW / RATE)
         return out
 
     def _window(self, w: Samples, t: float) -> list[Utterance]:
