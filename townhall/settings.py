@@ -240,7 +240,7 @@ class Settings:
     captions_language: str = "en"  # what is spoken; "" lets a multilingual model detect it
     captions_threads: int = 1  # CPU threads of the recogniser's process (one per origin)
     captions_queue_s: float = 8.0  # s of audio waiting for the recogniser; more is dropped
-    captions_hold_s: float = 4.0  # s a subtitle segment waits for its cues after its audio
+    captions_hold_s: float = 6.0  # s a subtitle segment waits for its cues after its audio
     captions_level_dbfs: float = -45.0  # level below which audio is silence (first gate)
     captions_pause_s: float = 0.3  # s of silence that ends an utterance
     captions_max_utterance_s: float = 4.0  # s: longer speech is captioned in pieces

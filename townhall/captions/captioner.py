@@ -45,6 +45,7 @@ POLL_S = 0.1
 BATCH_S = 0.2  # audio per queue message: five messages a second per captioned space
 MAX_MESSAGES_PER_POLL = 2000
 TARGET_RATE = 16_000
+ENDED_KEEP_S = 600.0  # an ended space's captions stay served this long (its window's too)
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class _Captioned:
     window: LiveWindow
     timeline: CueTimeline
     seen_msn: int = -1
+    ended_at: float | None = None
 
 
 class Captioner:
@@ -228,9 +230,13 @@ class Captioner:
     def poll(self, now: float) -> None:
         self._watch(now)
         self._drain()
-        for space_id, followed in self._spaces.items():
+        for space_id, followed in list(self._spaces.items()):
             self._follow_segments(space_id, followed, now)
             followed.timeline.publish(now)
+            if followed.timeline.ended:
+                followed.ended_at = followed.ended_at or now
+                if now - followed.ended_at > ENDED_KEEP_S:  # memory: spaces come and go
+                    del self._spaces[space_id]
 
     def _watch(self, now: float) -> None:
         process = self._process

@@ -33,7 +33,7 @@ class _Waiting:
 
 @dataclass
 class CueTimeline:
-    hold_s: float = 4.0
+    hold_s: float = 6.0
     keep_segments: int = 8
     cues: list[Cue] = field(default_factory=list)
     settled: float = 0.0

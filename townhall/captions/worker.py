@@ -27,6 +27,7 @@ import numpy as np
 
 from townhall.captions.utterance import RATE, Utterance, UtteranceCutter
 
+WORKER_NICE = 10  # the recogniser's scheduling priority below the origin's
 NO_SPEECH_MAX = 0.6  # Whisper's "this was not speech" probability above which, together
 AVG_LOGPROB_MIN = -1.0  # with a mean log-probability below this, a segment is dropped
 
@@ -100,6 +101,9 @@ class Recogniser:
 
 def run(config: WorkerConfig, inbox: Queue[Any], outbox: Queue[Any]) -> None:
     """The process's main: load, then serve until ("stop",) or the parent goes away."""
+    # on a busy machine the program clock (and everything else of the origin) goes first:
+    # captions may lag a little, the audio may not
+    os.nice(WORKER_NICE)
     t0 = time.monotonic()
     try:
         recogniser = Recogniser(config)
