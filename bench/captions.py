@@ -1,7 +1,7 @@
 """Live captions: delay, word error rate, recogniser CPU and memory, and the program clock's
 lag with captions on vs. off.
 
-A real `townhall serve --captions` on loopback (`tests.helpers.start_server`); ffmpeg pushes,
+A real `townhall serve --captions` on loopback (`harness.server.start_server`); ffmpeg pushes,
 in real time, the ten fixed sentences of `tests/captions/speech.py` spoken by espeak-ng (one
 second of silence between them). This process polls the WebVTT rendition (`subs.m3u8`) every
 `--poll` s under a listener's ticket and notes when each cue piece is first fetchable.
@@ -31,7 +31,6 @@ import json
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -43,13 +42,11 @@ from typing import Any
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.server import Server, start_server, stop_process, stop_server
+from harness.speech import SENTENCES, speak, word_errors
+from townhall.captions.webvtt import parse_segment
 
-from tests.captions.speech import SENTENCES, speak, word_errors  # noqa: E402
-from tests.helpers import Server, start_server, stop_process, stop_server  # noqa: E402
-from townhall.captions.webvtt import parse_segment  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT_DIR = ROOT / "bench" / "out"
 RATE = 48_000

@@ -3,7 +3,7 @@ listeners stepped up, with the edge's CPU per core, requests per edge core-secon
 the generator's own loop lag, and the origin's CPU.
 
 One townhall origin (`--set latency_tier=low`: this measures LL) on air with a paced WAV
-tone (`bench/tone_source.py`, no ffmpeg needed); one nginx edge from `townhall edge-config`
+tone (`harness/tone_source.py`, no ffmpeg needed); one nginx edge from `townhall edge-config`
 with `--edge-workers` worker processes; `townhall loadtest --workers N` (`run_workers`)
 for each step `LISTENERS:WORKERS`. With `--edge-cpus`/`--gen-cpus` the edge and the rest
 (origin, source, generator) are pinned to disjoint CPUs, so an edge core's work is not mixed
@@ -31,16 +31,14 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.deployments import CpuMeter
+from harness.server import Server, free_port, start_server, stop_process, stop_server
+from harness.tone_source import ToneSource
+from townhall.loadtest import LoadConfig, LoadReport, eventloop, run_load
+from townhall.loadtest.metrics import Second
+from townhall.loadtest.workers import run_workers
 
-from bench.deployments import CpuMeter  # noqa: E402
-from bench.tone_source import ToneSource  # noqa: E402
-from tests.helpers import Server, free_port, start_server, stop_process, stop_server  # noqa: E402
-from townhall.loadtest import LoadConfig, LoadReport, eventloop, run_load  # noqa: E402
-from townhall.loadtest.metrics import Second  # noqa: E402
-from townhall.loadtest.workers import run_workers  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 JOINS_PER_S = 500.0  # listeners of a step arrive over N / this seconds
 SETTLE_S = 5.0

@@ -35,13 +35,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import httpx
 
-from tests.cluster.cluster_helpers import cluster, wait_for
-from tests.edge_helpers import start_edge_over
-from tests.helpers import free_port, stop_process
+from harness.cluster import cluster, wait_for
+from harness.edge import start_edge_over
+from harness.server import free_port, stop_process
 from townhall.loadtest.playback import Playback
 
 HOLD_BACK_S = 3 * 0.32  # the origin's PART-HOLD-BACK (3 parts): where players start

@@ -31,8 +31,8 @@ every server runs on loopback and is stopped at the end. Outputs bench/out/fanou
 Run: .venv/bin/python bench/fanout.py            (about 10 min)
      .venv/bin/python bench/fanout.py --quick    (about 3 min)
 
-Deployments and CPU metering are in bench/deployments.py, the (a)/(b) listeners in
-bench/followers.py.
+Deployments and CPU metering are in harness/deployments.py, the (a)/(b) listeners in
+harness/followers.py.
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,11 +49,7 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.deployments import (  # noqa: E402
+from harness.deployments import (
     BITRATE,
     PREBUFFER_S,
     CpuMeter,
@@ -65,22 +58,25 @@ from bench.deployments import (  # noqa: E402
     static_hls,
     townhall,
 )
-from bench.followers import (  # noqa: E402
+from harness.edge import start_edge
+from harness.followers import (
     Follower,
     ProgressiveListener,
     Run,
     StaticHlsListener,
     run_followers,
 )
-from bench.marks import MarkedSource  # noqa: E402
-from bench.probes import make_probes, run_probes  # noqa: E402
-from tests.edge_helpers import start_edge  # noqa: E402
-from tests.helpers import Server  # noqa: E402
-from townhall.loadtest import LoadConfig, eventloop, run_load  # noqa: E402
-from townhall.loadtest.addresses import AddressPool  # noqa: E402
-from townhall.loadtest.metrics import Second, Tally, percentile  # noqa: E402
-from townhall.loadtest.safety import check_target  # noqa: E402
-from townhall.loadtest.workers import run_workers  # noqa: E402
+from harness.machine import machine
+from harness.marks import MarkedSource
+from harness.probes import make_probes, run_probes
+from harness.server import Server
+from townhall.loadtest import LoadConfig, eventloop, run_load
+from townhall.loadtest.addresses import AddressPool
+from townhall.loadtest.metrics import Second, Tally, percentile
+from townhall.loadtest.safety import check_target
+from townhall.loadtest.workers import run_workers
+
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT_DIR = ROOT / "bench" / "out"
 STEPS = (100, 200, 400, 800, 1600)
@@ -389,17 +385,6 @@ def plot(path: Path, steps: list[Step], title: str) -> None:
     plt.close(fig)
 
 
-def machine() -> dict[str, Any]:
-    model = next((ln.split(":", 1)[1].strip() for ln in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if ln.startswith("model name")), platform.processor())
-    versions = {}
-    for name, cmd in (("nginx", ["nginx", "-v"]), ("icecast2", ["icecast2", "-v"]),
-                      ("ffmpeg", ["ffmpeg", "-version"])):
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        versions[name] = (out.stdout + out.stderr).splitlines()[0].strip()
-    return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), **versions}
 
 
 def main() -> int:

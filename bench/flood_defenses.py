@@ -25,16 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.edge_helpers import start_edge
-from tests.helpers import Server, free_port, start_server, stop_server
-from tests.rawhttp import poll_details
+from harness.edge import start_edge
+from harness.rawhttp import poll_details
+from harness.server import Server, free_port, start_server, stop_server
 from townhall.loadtest.config import LoadConfig
 from townhall.loadtest.runner import run_load
 
 OUT = Path(__file__).resolve().parent / "out"
 PATTERNS = "join,details,random,ticketless,forged,slow"
+HOLD_BACK = ["--set", "part_hold_back_parts=5"]
 DEFENSES_OFF = ["--no-tickets", "--attack-mode", "off",
                 "--set", "shed_lag_scale=100000", "--set", "max_in_flight=1000000000",
                 "--set", "join_burst_per_address=1000000", "--set", "join_rate_per_address=1e6",
@@ -51,8 +50,10 @@ def cpu_s(pid: int) -> float:
 def run_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     defended = name == "on"
     edge_port = free_port()
-    extra = (["--public-url", f"http://127.0.0.1:{edge_port}", "--set", "part_hold_back_parts=5"]
-             if defended else DEFENSES_OFF)
+    # the same player buffer in both arms (5 parts, what the README advises behind nginx
+    # edges): a difference in stalls is the defenses', not the hold-back's
+    extra = ([*HOLD_BACK, "--public-url", f"http://127.0.0.1:{edge_port}"] if defended
+             else [*HOLD_BACK, *DEFENSES_OFF])
     origin: Server = start_server(work / name / "data", *extra)
     edge = start_edge(origin, work / name / "edge", edge_port) if defended else None
     target = edge.url if edge else origin.base_url

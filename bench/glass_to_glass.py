@@ -63,12 +63,10 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.server import Server, start_server, stop_server
+from townhall.loadtest.player import start_index
 
-from tests.helpers import Server, start_server, stop_server  # noqa: E402
-from townhall.loadtest.player import start_index  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT_DIR = ROOT / "bench" / "out"
 RATE = 48000

@@ -91,7 +91,7 @@ def relay_child(upstream: int, ready: Path) -> None:
     from typing import cast
 
     from townhall.ingest.icecast import IngestServer
-    from townhall.live.push_sources import PushSources
+    from townhall.live.sources.push_sources import PushSources
     from townhall.settings import Settings
 
     async def main() -> None:

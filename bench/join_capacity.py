@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.deployments import CpuMeter
+from harness.machine import machine
+from harness.server import Server, start_server, stop_server
 
-from bench.deployments import CpuMeter  # noqa: E402
-from bench.fanout import machine  # noqa: E402
-from tests.helpers import Server, start_server, stop_server  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT_DIR = ROOT / "bench" / "out"
 RATES = (1000, 2000, 3000, 4000, 6000, 8000)

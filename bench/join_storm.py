@@ -32,16 +32,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.deployments import NOISE, CpuMeter
+from harness.edge import origin_metrics, start_edge
+from harness.machine import machine
+from harness.server import Server, start_server, stop_server
+from townhall.loadtest import LoadConfig, LoadReport, run_load
+from townhall.loadtest.metrics import Second
 
-from bench.deployments import NOISE, CpuMeter  # noqa: E402
-from bench.fanout import machine  # noqa: E402
-from tests.edge_helpers import origin_metrics, start_edge  # noqa: E402
-from tests.helpers import Server, start_server, stop_server  # noqa: E402
-from townhall.loadtest import LoadConfig, LoadReport, run_load  # noqa: E402
-from townhall.loadtest.metrics import Second  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT_DIR = ROOT / "bench" / "out"
 RATES = (100, 200, 400, 800, 1600)  # joins per second

@@ -15,20 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
+
+from harness.live_load import feed, follow, make_adts
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server  # noqa: E402
-from tests.live_load import feed, follow, make_adts  # noqa: E402
 
 UNLIMITED_API = [a for name in ("api_rate_per_address", "api_burst_per_address",
                                  "api_rate_per_network", "api_burst_per_network")

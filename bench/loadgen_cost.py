@@ -1,8 +1,8 @@
 """What one load-generator process costs: CPU microseconds per listener request, and its own
 event-loop lag, at N LL-HLS listeners through a real nginx edge.
 
-A townhall origin on air (a paced WAV tone from `bench/tone_source.py`, no ffmpeg) behind its
-nginx edge (`tests/edge_helpers.origin_behind_edge`); this process runs `run_load` with N LL
+A townhall origin on air (a paced WAV tone from `harness/tone_source.py`, no ffmpeg) behind its
+nginx edge (`harness/edge.origin_behind_edge`); this process runs `run_load` with N LL
 listeners for a bounded time and prints: requests, the generator's CPU-s (getrusage, this
 process only), microseconds of generator CPU per request, loop lag p50/p99/max, stalls (and
 how many coincide with the generator's own loop lag). `--profile` runs the load under
@@ -23,14 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.tone_source import ToneSource  # noqa: E402
-from tests.edge_helpers import origin_behind_edge  # noqa: E402
-from townhall.loadtest import LoadConfig, LoadReport, eventloop, run_load  # noqa: E402
-from townhall.loadtest.workers import run_workers  # noqa: E402
+from harness.edge import origin_behind_edge
+from harness.tone_source import ToneSource
+from townhall.loadtest import LoadConfig, LoadReport, eventloop, run_load
+from townhall.loadtest.workers import run_workers
 
 
 def cost_lines(report: LoadReport) -> list[str]:

@@ -1,8 +1,8 @@
 """Speakers on stage: mouth-to-ear latency between two speakers, and the mix's CPU per speaker.
 
-Everything runs against a real `townhall serve` on loopback (`tests.helpers.start_server`,
+Everything runs against a real `townhall serve` on loopback (`harness.server.start_server`,
 ICE host candidates on 127.0.0.1). The speakers are aiortc WHIP clients in this process
-(`tests/speakers/whip_client.py`), so both ends read one monotonic clock.
+(`harness/whip_client.py`), so both ends read one monotonic clock.
 
 Mouth-to-ear: speaker A (host key) publishes silence and, every `--every` s, a 100 ms 1 kHz
 beep; speaker B (speaker token) publishes silence and records what the server sends back to it
@@ -32,7 +32,6 @@ import json
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,12 +40,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.server import Server, start_server, stop_server
+from harness.whip_client import RATE, WhipClient
 
-from tests.helpers import Server, start_server, stop_server  # noqa: E402
-from tests.speakers.whip_client import RATE, WhipClient  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT_DIR = ROOT / "bench" / "out"
 BEEP_HZ = 1000.0

@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from harness.postgres import Postgres, start_postgres
+from townhall.recording import journal
+from townhall.recording.manifest import RecordingManifest
+from townhall.settings import Settings
+from townhall.store.base import StoreUnavailable
+from townhall.store.factory import Stores, open_stores
 
-from tests.pg_helpers import Postgres, start_postgres  # noqa: E402
-from townhall.recording import journal  # noqa: E402
-from townhall.recording.manifest import RecordingManifest  # noqa: E402
-from townhall.settings import Settings  # noqa: E402
-from townhall.store.base import StoreUnavailable  # noqa: E402
-from townhall.store.factory import Stores, open_stores  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PART = bytes(2600)
 SEGMENT = bytes(18_200)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,23 @@ def mdat_payload(part: bytes) -> int:
     return sum(len(body) for fourcc, body in iter_boxes(part) if fourcc == b"mdat")
 
 
+def media_ticks(part: bytes) -> int:
+    """The duration a CMAF chunk carries, in its track's timescale: sample count times the
+    default sample duration, for each moof (tfhd and trun as townhall.media.cmaf writes them)."""
+    ticks = 0
+    for fourcc, moof in iter_boxes(part):
+        if fourcc != b"moof":
+            continue
+        for name, traf in iter_boxes(moof):
+            if name != b"traf":
+                continue
+            inner = dict(iter_boxes(traf))
+            duration = struct.unpack(">I", inner[b"tfhd"][8:12])[0]
+            count = struct.unpack(">I", inner[b"trun"][4:8])[0]
+            ticks += count * duration
+    return ticks
+
+
 @dataclass
 class Budget:
     """Bytes received while counting, by kind: header bytes and body bytes."""
@@ -52,6 +70,7 @@ class Budget:
     bodies: Counter[str] = field(default_factory=Counter)
     responses: Counter[str] = field(default_factory=Counter)
     audio: int = 0  # mdat payloads of the parts and segments received
+    media_ticks: int = 0  # the media duration those parts and segments carry (timescale ticks)
     boxes: int = 0  # the rest of their bodies: moof (mfhd, traf, tfhd, tfdt, trun) + mdat header
     gzip_playlists: int = 0
     delta_playlists: int = 0
@@ -132,6 +151,7 @@ class WireMeter:
             data = self._body(e["requestId"])
             payload = mdat_payload(data) if data else 0
             b.audio += payload
+            b.media_ticks += media_ticks(data) if data else 0
             b.boxes += body - payload
         if kind == "playlist":
             b.gzip_playlists += headers.get("content-encoding") == "gzip"

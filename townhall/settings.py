@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from townhall.delivery.cors import parse_origins as parse_cors_origins
-from townhall.space.record import TAG_RE
+from townhall.space.space_record import TAG_RE
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,18 @@ class Settings:
     max_listener_cap: int = 10_000_000
     max_spaces_listed: int = 200
     ingest_max_header_bytes: int = 16 * 1024
-    ingest_header_timeout_s: float = 10.0
+    ingest_header_timeout_s: float = 3.0  # s a new ingest connection (not yet authorised)
+    # has to send its request head; encoders send it at once
+    ingest_linger_s: float = 2.0  # s a refused or answered client's remaining bytes are read
+    # and dropped after the answer and a half-close, so it reads the answer, not a reset
+    ingest_linger_bytes: int = 1024 * 1024  # at most this many bytes drained that way
+    ingest_refused_lingering_max: int = 32  # connections refused at the pool (never admitted)
+    # drained at once; past it they are closed at once (descriptors are finite)
     ingest_idle_timeout_s: float = 10.0  # a source silent on the wire this long is dropped
     ingest_probe_bytes: int = 32 * 1024  # bytes read to recognise the ingest format
     ingest_max_queue_bytes: int = 2 * 1024 * 1024  # backpressure on a fast pusher
+    ingest_feed_threads: int = 64  # threads that hand pushed bytes to decoders (a paced feed
+    # parks one while its sender runs ahead); their own pool, never the default executor
     # --- push sources are paced, never trimmed (issue 8) ---
     ingest_buffer_ms: int = 5000  # decoded audio a push source may hold ahead of the program:
     # at this depth its decoder waits and its socket is no longer read, so TCP paces an
@@ -74,6 +82,14 @@ class Settings:
     waiting_poll_grace_s: float = 20.0  # a queued client that stops polling loses its place
     max_waiting: int = 5_000_000  # queue length ceiling per space
     max_revoked_seats: int = 100_000  # shared tickets revoked per space (memory bound)
+    # a capped space's seats are paid with value (townhall/admission/waiting_room.py): a new
+    # seat is provisional this long, until its holder comes back to renew it (a player that
+    # kept playing does); a full room evicts a provisional seat before refusing a newcomer
+    provisional_seat_s: float = 20.0
+    # one /24 (IPv4) or /64 (IPv6) holds at most this fraction of a capped space's seats, and
+    # always at least seats_per_network_min (a household or an office behind one address)
+    seat_share_per_network: float = 0.25
+    seats_per_network_min: int = 16
     # with several origins behind edges: this origin's tag, the first characters of the ids of
     # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
     origin_tag: str = ""
@@ -88,6 +104,14 @@ class Settings:
     join_burst_per_address: int = 10
     join_rate_per_network: float = 50.0  # per /24 (IPv4) or /48 (IPv6)
     join_burst_per_network: int = 200
+    # standard players opening the entry URL (live/joins/player_tickets.py) have their own budget
+    # per address, at join_rate_per_address: ffmpeg and VLC do not retry a 429, and a
+    # household or an office behind one address starts its players at the scheduled minute
+    # together (the page follows Retry-After, so page joins keep the smaller burst)
+    player_starts_burst_per_address: int = 32
+    # a player opening the entry URL in a space's first seconds is held until the playlist has
+    # two complete segments, at most this long (below the edge's proxy_read_timeout, 10 s)
+    player_start_wait_s: float = 8.0
     api_rate_per_address: float = 10.0  # other API calls/s per address
     api_burst_per_address: int = 40
     api_rate_per_network: float = 200.0
@@ -105,6 +129,10 @@ class Settings:
     attack_cooldown_s: float = 60.0  # calm this long before auto attack mode switches off
     pow_min_difficulty: int = 12  # leading zero bits of SHA-256 in attack mode
     pow_max_difficulty: int = 22
+    # in attack mode, standard players (ffmpeg, VLC, GStreamer: no page, no proof of work) are
+    # admitted at this rate per space, the rest answered 503 + Retry-After
+    attack_players_per_s_per_space: float = 2.0
+    attack_players_burst_per_space: int = 20
     # --- reactions ---
     reaction_rate_per_address: float = 5.0
     reaction_burst_per_address: int = 20
@@ -115,6 +143,7 @@ class Settings:
     max_stage_seats: int = 1000  # invites (speakers, co-hosts, removed ones) per space
     max_raised_hands: int = 200  # hands waiting per space; never count against the invites
     hands_per_address: int = 2  # hands one client address may have waiting per space
+    hands_per_network: int = 10  # hands one /24 (IPv4) or /64 (IPv6) may have waiting
     stage_hands_listed: int = 50  # raised hands in the host's stage document (oldest first)
     whip_max_body: int = 64 * 1024  # bytes, one SDP offer
     whip_setup_timeout_s: float = 10.0  # a session still without audio this long is closed
@@ -131,7 +160,7 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
-    # --- standard HLS players: the media URL renews itself (townhall/live/player_tickets.py) ---
+    # --- standard HLS players: the media URL renews itself (live/joins/player_tickets.py) ---
     ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
     # lifetime): a player back with a lapsed ticket is redirected (302) to a fresh one
     # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---
@@ -151,14 +180,27 @@ class Settings:
     # with other work (load average 5 to 11): with 21 programs on air a flagship's LL-HLS
     # listeners never waited over 1.07 s for a part (no stall, two runs; 31: once clean);
     # with 39 and 50 they stalled (waits of 2.2 to 3 s). 20 keeps a margin below that.
-    live_programs_per_origin: int = 20
+    live_programs_per_origin: int = 20  # an upper bound only: below it, a new program is
+    # admitted while the programs on air keep time (program_lag_budget_s), measured here
+    live_programs_reserved: int = 2  # of those, slots only the operator's admin key may take
+    program_lag_budget_s: float = 0.25  # no new program (503 origin_busy) while the programs
+    # on air ran this late (s) within program_lag_window_s: listeners stall past ~1 part
+    program_lag_window_s: float = 10.0
+    program_lag_sample_s: float = 0.25  # how often the programs' lag is sampled
+    ingest_provisional_s: float = 5.0  # s a source that connected with the key may send
+    # nothing that decodes before it is cut off; it holds no program slot meanwhile
+    ingest_provisional_max: int = 32  # keyed sources waiting for their first audio at once;
+    # past it the oldest is cut off (408 evicted_no_audio)
     unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
     # scheduled start (or creation)
     ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long
     # --- descriptors and connection caps (lowered at start to fit RLIMIT_NOFILE) ---
     http_max_connections: int = 8192  # HTTP connections held at once; past it: a fast 503
     http_head_timeout_s: float = 10.0  # a new HTTP connection silent this long is closed
-    ingest_max_connections: int = 256  # ingest connections at once; past it: a fast 503
+    ingest_max_connections: int = 256  # ingest connections at once; when full, the oldest
+    # idle unauthorised one is closed for a newcomer; only a pool of sources is refused (503)
+    ingest_connections_per_network: int = 32  # ingest connections one /24 (IPv4) or /64
+    # (IPv6) may hold; past it, its own oldest unauthorised one is closed, or 503
     recorder_reserved_fds: int = 8  # descriptors held back for recording writes
     recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
     # last writes (they keep retrying after; nothing published is dropped)
@@ -172,6 +214,9 @@ class Settings:
     store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
     store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
     store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
+    metrics_listen: str = "127.0.0.1:9464"  # the operator listener (ops.operator_listener):
+    # /metrics without a key, on loopback by default; "" = off. The public HTTP port answers
+    # /metrics only with the admin key
     log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
     # --- cluster: several origins on one shared database and Redis (--redis-url) ---
     origin_name: str = ""  # this origin in leases and counts; default host:port
@@ -231,6 +276,29 @@ class Settings:
     # recently used first out): signing is not deterministic, so a player's Range requests
     # and If-Range must meet the same bytes (one ETag); edges keep them for longer
 
+    # --- reach: the podcast feed, the embeddable player, webhooks, analytics (docs/reach.md) ---
+    feed_title: str = "townhall"  # the podcast feed's channel title (per host: "<title>: <key>")
+    feed_max_items: int = 100  # replays and live items in one feed, newest first
+    feed_cache_s: float = 10.0  # s a rendered feed is reused (and edges may keep it)
+    embed_frame_ancestors: str = "*"  # CSP frame-ancestors of /embed/ID: "*" (any site) or
+    # space-separated sources (https://news.example)
+    embed_width: int = 480  # px: the iframe oEmbed hands out
+    embed_height: int = 120
+    webhook_allow_private: bool = False  # endpoints on loopback/private/link-local addresses
+    # (refused by default: no SSRF into the operator's network; tests allow loopback)
+    webhook_endpoints_per_owner: int = 10  # endpoints one API key (or the operator) registers
+    webhook_timeout_s: float = 10.0  # s one delivery may take (connect and answer)
+    webhook_retry_first_s: float = 5.0  # first retry after this; doubles each failure
+    webhook_retry_max_s: float = 3600.0  # longest wait between two tries
+    webhook_give_up_s: float = 86400.0  # a delivery still failing this long after its event
+    # is given up (counted, logged, in the endpoint's log)
+    webhook_poll_s: float = 1.0  # s between looks for due deliveries and changed spaces
+    webhook_log_rows: int = 200  # attempts kept per endpoint in its delivery log
+    webhook_peak_every_s: float = 60.0  # at most one listeners.peak per space this often
+    analytics_every_s: float = 10.0  # one analytics row per live space this often
+    analytics_max_rows: int = 8640  # rows kept per space (a day at 10 s); older dropped
+    analytics_max_keys: int = 200_000  # distinct listener keys tracked per space (uniques,
+    # listening time); past it, new keys are counted in `untracked`
 
     # --- live captions (docs/captions.md) ---
     captions: bool = False  # the operator's default for every space; a host may switch
@@ -246,6 +314,7 @@ class Settings:
     captions_max_utterance_s: float = 4.0  # s: longer speech is captioned in pieces
     captions_restart_max_s: float = 30.0  # back-off ceiling between restarts of a crashed
     # recogniser (1 s, doubling)
+
     @property
     def database_path(self) -> Path:
         return self.database or self.data_dir / "townhall.sqlite3"
@@ -299,10 +368,20 @@ class Settings:
             raise ValueError("lease_renew_s must be positive and shorter than lease_ttl_s")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
+        if self.provisional_seat_s < 0:
+            raise ValueError("provisional_seat_s must not be negative (0: seats are full at once)")
+        if not 0 < self.seat_share_per_network <= 1 or self.seats_per_network_min < 1:
+            raise ValueError("seat_share_per_network is in (0, 1] and seats_per_network_min "
+                             "at least 1")
+        if self.hands_per_address < 1 or self.hands_per_network < self.hands_per_address:
+            raise ValueError("hands_per_address must be at least 1 and hands_per_network at "
+                             "least as many")
         if self.store_pool_size < 1 or self.store_timeout_s <= 0 or self.store_retry_s < 0:
             raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
+        if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0:
+            raise ValueError("analytics_every_s and webhook_poll_s must be positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")
         if self.captions_threads < 1 or self.captions_queue_s <= 0 or self.captions_hold_s < 0:

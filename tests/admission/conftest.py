@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster import Redis
+from harness.server import free_port
 from tests.admission.room_backends import Rooms
-from tests.cluster.cluster_helpers import Redis
-from tests.helpers import free_port
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
-from tests.edge_helpers import Edge, start_edge_over
-from tests.helpers import Server, free_port, push_tone, start_server, stop_process, stop_server
-from tests.hls_client import parse_playlist
+from harness.edge import Edge, start_edge_over
+from harness.hls_client import parse_playlist
+from harness.server import Server, free_port, push_tone, start_server, stop_process, stop_server
 
 HEAD_END = b"\r\n\r\n"
 LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import httpx
 from playwright.sync_api import BrowserContext, Page
 
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 from tests.browser.page_checks import ConsoleWatch, goto
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
 
 T = TypeVar("T")
 POW_BITS = 22  # attack mode's proof of work: long enough (seconds) to show its progress

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from harness.server import Server, start_server, stop_process, stop_server
+from harness.speech import SENTENCES, need_espeak, speak_wav, words
 from tests.browser.page_checks import goto
-from tests.captions.speech import SENTENCES, need_espeak, speak_wav, words
 from tests.captions.test_live_captions import push_speech
-from tests.helpers import Server, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.slow
 

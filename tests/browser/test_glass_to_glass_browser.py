@@ -1,13 +1,13 @@
 """What an hls.js listener in a real browser hears, and when: glass to glass through a stock
 nginx edge (issue 12: p50 distance from live <= 1.2 s, a marked sound heard within 1.5 s p95).
 
-A marked source (bench/marks.py: loud 100 ms beeps at irregular 1.2-2.6 s intervals over
+A marked source (harness/marks.py: loud 100 ms beeps at irregular 1.2-2.6 s intervals over
 never-quiet noise) is PUT as a live WAV stream to a real origin in real time; the push time of
 a beep is the wall time the chunk holding its first sample was written. The listener page
 `/spaces/ID` (its hls.js, loaders and latency controller) plays through the edge in headless
 Chromium. Its <audio> element is tapped with WebAudio (createMediaElementSource -> an
 AudioWorklet -> the destination, so the element still plays): the worklet finds beep onsets
-sample by sample, as bench/marks.py's OnsetFinder does on decoded audio.
+sample by sample, as harness/marks.py's OnsetFinder does on decoded audio.
 
 What "heard" means here: the wall time the browser's audio graph renders the beep's first loud
 sample, i.e. the media element has decoded it and is playing it out (stamped when the page
@@ -34,7 +34,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from bench.marks import (
+from harness.edge import Edge, origin_behind_edge
+from harness.marks import (
     ONSET_LEVEL,
     QUIET_LEVEL,
     REARM_S,
@@ -43,11 +44,10 @@ from bench.marks import (
     WavPut,
     match,
 )
+from harness.server import Server
 from tests.browser.test_space_page import current_time, fatal_errors, playback, wait_playing
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 SETTLE_S = 8  # after playback starts: hls.js and the origin's ingest catch-up settle
 MEASURE_S = 20  # then beeps and distances are measured
 MAX_DISTANCE_P50_S = 1.2  # issue 12, item 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.helpers import Server, start_server, stop_server
+from harness.server import Server, start_server, stop_server
 
 
 @pytest.fixture

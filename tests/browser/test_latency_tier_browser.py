@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 from tests.browser.test_space_page import current_time, fatal_errors, playback, wait_playing
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
 from townhall.loadtest import LoadConfig, run_load
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.edge_helpers import start_edge
-from tests.helpers import free_port, push_tone, start_server, stop_server
+from harness.edge import start_edge
+from harness.server import free_port, push_tone, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ Playwright as the contract says; everything else is the real server (tests/brows
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,10 +82,12 @@ def test_host_page_warns_of_a_takeover_and_rotates_the_key(site: Site) -> None:
     warning = page.locator("#takeover-warning")
     expect(warning).to_contain_text("took over the ingest 2 times")
     check_state(page, "host-takeover")
-    page.on("dialog", lambda d: d.accept())
+    # rotating needs the owner's API key, never the host key: the page asks for it
+    owner = site.server.admin_key
+    page.on("dialog", lambda d: d.accept(owner if d.type == "prompt" else None))
     page.locator("#rotate").click()
     expect(page.locator("#toast")).to_contain_text("New host key")
-    assert rotated == [f"Bearer {doc['host_key']}"]
+    assert rotated == [f"Bearer {owner}"]
 
 
 def test_reduced_motion_keeps_reactions_still_but_counted(site: Site) -> None:
@@ -159,7 +162,11 @@ def test_page_weight_stays_within_the_stated_budget(site: Site) -> None:
 
 def test_favicon_is_served_where_browsers_look_for_it(site: Site) -> None:
     # every page used to log a 404 for /favicon.ico
-    res = httpx.get(f"{site.server.base_url}/favicon.ico", timeout=10)
+    for _ in range(20):  # an origin that sheds under a loaded machine says when to retry
+        res = httpx.get(f"{site.server.base_url}/favicon.ico", timeout=10)
+        if res.status_code != 503:
+            break
+        time.sleep(float(res.headers.get("retry-after", "1")))
     assert res.status_code == 200 and res.headers["content-type"].startswith("image/svg+xml")
 
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
+from harness.edge import Edge, origin_behind_edge
+from harness.server import Server, push_tone, stop_process
 from tests.browser.conftest import chromium
 from tests.browser.page_checks import ConsoleWatch
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.server import Server, start_server, stop_server
 from tests.browser.page_checks import ConsoleWatch, check_state, goto
 from tests.browser.test_speakers_browser import chromium_with_fake_mic, inbound, wait_inbound
-from tests.helpers import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

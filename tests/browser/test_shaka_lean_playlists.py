@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route
 
+from harness.edge import Edge
+from harness.server import Server, push_tone, stop_process
 from tests.browser.test_lean_playlists_browser import deployment  # noqa: F401 - fixture
 from tests.browser.test_space_page import current_time
-from tests.edge_helpers import Edge
-from tests.helpers import Server, push_tone, stop_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 SHAKA = Path(__file__).resolve().parents[2] / "node_modules" / "shaka-player" / "dist" / \
     "shaka-player.compiled.js"
 PAGE = """<!doctype html><html><body><audio id="audio"></audio>

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from harness.server import Server, stop_process
 from tests.browser.page_checks import goto
-from tests.helpers import Server, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +78,7 @@ def wait_playing(page: Page, above_s: float, timeout_ms: int = 20_000) -> None:
         f"document.getElementById('audio').currentTime > {above_s}", timeout=timeout_ms)
 
 
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_space_page_plays_live_audio_without_hls_errors(
         server: Server, page: Page, tmp_path: Path) -> None:
     doc = server.create_space(title="Browser live test", host="Ada Lovelace")

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
+from harness.server import Server, start_server, stop_server
 from tests.browser.conftest import chromium
-from tests.helpers import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]

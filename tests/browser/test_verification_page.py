@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 from tests.browser.conftest import chromium
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
 from tests.integration.test_verifiable_record import CALM
 
 pytestmark = pytest.mark.slow

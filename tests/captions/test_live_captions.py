@@ -14,11 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server, stop_process
+from harness.edge import Edge, origin_behind_edge
+from harness.server import Server, stop_process
+from harness.speech import SENTENCES, need_espeak, speak_wav, word_errors, words
 from townhall.captions.webvtt import parse_segment
-
-from .speech import SENTENCES, need_espeak, speak_wav, word_errors, words
 
 pytestmark = [pytest.mark.slow, pytest.mark.conformance]
 SPOKEN = " ".join(SENTENCES[:3])

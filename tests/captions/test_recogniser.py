@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.speech import SENTENCES, speak, word_errors
 from townhall.captions.captioner import Captioner, Tap, downsample
 from townhall.captions.utterance import RATE, UtteranceCutter
 from townhall.captions.worker import Recogniser, WorkerConfig, check_model, default_model_dir
 from townhall.ops import metrics
 from townhall.settings import Settings
-
-from .speech import SENTENCES, speak, word_errors
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from tests.helpers import stop_process
-from tests.hls_client import decode
+from harness.hls_client import decode
+from harness.server import stop_process
 
 
 def playing_now(edge_url: str, space_id: str, parts: int = 8) -> tuple[npt.NDArray[np.float32],

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import threading
 
-from tests.speakers.whip_client import WhipClient
+from harness.whip_client import WhipClient
 
 
 class SpeakerThread(threading.Thread):

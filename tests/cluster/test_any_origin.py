@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import cluster, wait_for
-from tests.edge_helpers import origin_metrics, start_edge_over
-from tests.helpers import free_port, push_tone
-from tests.rawhttp import request
+from harness.cluster import cluster, wait_for
+from harness.edge import origin_metrics, start_edge_over
+from harness.rawhttp import request
+from harness.server import free_port, push_tone
 from townhall.recording.frames import progressive_frames
 
 pytestmark = pytest.mark.slow

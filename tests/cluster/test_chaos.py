@@ -22,15 +22,15 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from harness.cluster import cluster, wait_for
+from harness.edge import start_edge_over
+from harness.hls_client import decode
+from harness.postgres import Postgres
+from harness.server import free_port, stop_process, tone_power
 from tests.browser.test_speakers_browser import chromium_with_fake_mic
-from tests.cluster.cluster_helpers import cluster, wait_for
-from tests.edge_helpers import start_edge_over
-from tests.helpers import free_port, stop_process, tone_power
-from tests.hls_client import decode
-from tests.pg_helpers import Postgres
 from townhall.recording.frames import progressive_frames
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 LISTENERS = 100
 WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8")
 RUN_S = 56.0  # the listeners' run: the kill at ~14 s, Redis away from ~28 s to ~38 s,
@@ -51,20 +51,27 @@ class PartCollector(threading.Thread):
         with httpx.Client(timeout=10) as client:
             while not self.stop.is_set():
                 try:
-                    text = client.get(f"{self.base}/media.m3u8").text
-                except httpx.HTTPError as exc:
+                    res = client.get(f"{self.base}/media.m3u8")
+                    if res.status_code != 200:
+                        self.errors.append(f"playlist: {res.status_code}")
+                        self.stop.wait(0.2)
+                        continue
+                    text = res.text
+                    for msn, index in re.findall(r'URI="part/(\d+)\.(\d+)\.m4s"', text):
+                        key = (int(msn), int(index))
+                        if key not in self.parts:
+                            res = client.get(f"{self.base}/part/{msn}.{index}.m4s")
+                            if res.status_code == 200:
+                                self.parts[key] = res.content
+                            else:
+                                self.errors.append(f"part {msn}.{index}: {res.status_code}")
+                except httpx.HTTPError as exc:  # a listener would see this as an error
                     self.errors.append(repr(exc))
-                    time.sleep(0.2)
+                    self.stop.wait(0.2)
                     continue
-                for msn, index in re.findall(r'URI="part/(\d+)\.(\d+)\.m4s"', text):
-                    key = (int(msn), int(index))
-                    if key not in self.parts:
-                        res = client.get(f"{self.base}/part/{msn}.{index}.m4s")
-                        if res.status_code == 200:
-                            self.parts[key] = res.content
                 if "#EXT-X-ENDLIST" in text:
                     return
-                time.sleep(0.3)
+                self.stop.wait(0.3)
 
 
 def on_stage(base_url: str, space_id: str) -> set[str]:
@@ -85,6 +92,7 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
                                tmp_path / "edge", edge_port)
         names = {o.base_url: n for o, n in zip(c.origins, "abc", strict=True)}
         speaker = load = None
+        collector: PartCollector | None = None
         logs = [open(tmp_path / name, "wb") for name in ("speaker.log", "load.log")]  # noqa: SIM115
         try:
             doc = c.origins[0].create_space(title="chaos")
@@ -153,20 +161,26 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
             assert report["played"] == LISTENERS, report["listeners_by_state"]
             assert sum(report["errors"].values()) == 0, report["errors"]
             assert not report["crashes"]
-            stall_seconds = [s["t"] for s in report["timeline"] if s["stalls"]]
-            print("stalls by second:", [(s["t"], s["stalls"], round(s["stalled_s"], 2))
-                                        for s in report["timeline"] if s["stalls"]])
+            # a stall that came with the load generator's own loop lag is the generator's,
+            # not the service's: printed, not held against the service
+            print("stalls by second (t, stalls, of them with the generator's lag, seconds):",
+                  [(s["t"], s["stalls"], s["stalls_generator_lag"], round(s["stalled_s"], 2))
+                   for s in report["timeline"] if s["stalls"]])
+            stall_seconds = [s["t"] for s in report["timeline"]
+                             if s["stalls"] > s["stalls_generator_lag"]]
             for o in c.origins:
                 print(o.log()[-800:])
-            # at most one gap (stalls in one 4-second window), each listener's under 3 s
+            # at most one gap (the service's stalls in one 4-second window), and no listener
+            # stalled for 3 s or more in all
             if stall_seconds:
                 assert max(stall_seconds) - min(stall_seconds) <= 4, stall_seconds
-                assert report["stalled_s"] <= 3.0 * report["listeners_with_stalls"], report
+            assert report["listener_stalled_max_s"] < 3.0, report["listener_stalled_max_s"]
             end = httpx.post(f"{edge.url}/api/spaces/{sid}/end", timeout=30,
                              headers={"Authorization": f"Bearer {doc['host_key']}"})
             assert end.status_code == 200, end.text
             collector.stop.set()
             collector.join(15)
+            assert collector.errors == [], collector.errors  # the kept listener saw no error
             manifest = httpx.get(f"{edge.url}/replay/{sid}/manifest.json", timeout=10).json()
             segments = {e["msn"]: httpx.get(f"{edge.url}/replay/{sid}/seg/{e['msn']}.m4s",
                                             timeout=10).content for e in manifest["segments"]}
@@ -189,6 +203,9 @@ def test_a_live_space_outlives_its_origin_and_a_redis_outage(
                   f"listeners) at t={stall_seconds}")
             assert took_over_s <= 2.5
         finally:
+            if collector is not None:
+                collector.stop.set()
+                collector.join(15)
             for p in (speaker, load):
                 if p is not None:
                     stop_process(p)

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import cluster, wait_for
-from tests.helpers import free_port, push_tone
+from harness.cluster import cluster, wait_for
+from harness.server import free_port, push_tone
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def parts_listed(playlist: str) -> list[str]:

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from townhall.live.errors import SpaceError
-from townhall.live.host_keys import HostKeys, KeyRotation
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms
-from townhall.live.spaces import Spaces
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms
+from townhall.live.registry.host_keys import HostKeys, KeyRotation
+from townhall.live.registry.spaces import Spaces
 from townhall.settings import Settings
 from townhall.store.base import StoreUnavailable
 from townhall.store.factory import open_stores

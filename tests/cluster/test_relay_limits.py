@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.edge_helpers import origin_behind_edge
+from harness.edge import origin_behind_edge
 from townhall.ingest.relay import relay_token
 
 PUSHES = 70  # past the per-address burst (40)

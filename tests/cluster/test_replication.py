@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from townhall.cluster.entries import CLOSED, END, OPENED, PART, Entry, end_entry, entry_of
-from townhall.live.encoder import FRAME
-from townhall.live.program import Program
+from townhall.live.program.encoder import FRAME
+from townhall.live.program.program import Program
 from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
 from townhall.recording.recorder import Recorder
 from townhall.settings import Settings

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import cluster, wait_for
+from harness.cluster import cluster, wait_for
+from harness.server import Server, free_port
 from tests.cluster.speaker_helpers import SpeakerThread
-from tests.helpers import Server, free_port
 
 pytestmark = pytest.mark.slow
 WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8",

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import cluster
-from tests.helpers import free_port
+from harness.cluster import cluster
+from harness.server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import Cluster, cluster, wait_for
+from harness.cluster import Cluster, cluster, wait_for
+from harness.edge import start_edge_over
+from harness.server import Server, free_port, stop_process, tone_power
 from tests.cluster.source_helpers import playing_at
 from tests.cluster.speaker_helpers import SpeakerThread
-from tests.edge_helpers import start_edge_over
-from tests.helpers import Server, free_port, stop_process, tone_power
 
 pytestmark = pytest.mark.slow
 WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8",
@@ -62,7 +62,8 @@ def both_heard(media: str) -> bool:
 
 def counter(origin: Server, name: str) -> float:
     """The sum of a Prometheus counter's samples on one origin (0 when never counted)."""
-    text = httpx.get(f"{origin.base_url}/metrics", timeout=10).text
+    text = httpx.get(f"{origin.base_url}/metrics", timeout=10,
+                     headers=origin.hosting_headers()).text
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster.cluster_helpers import cluster, wait_for
+from harness.cluster import cluster, wait_for
+from harness.edge import start_edge_over
+from harness.server import free_port, tone_power
 from tests.cluster.source_helpers import (
     FfmpegRetry,
     Pusher,
@@ -19,10 +21,10 @@ from tests.cluster.source_helpers import (
     playing_now,
     tone_file,
 )
-from tests.edge_helpers import start_edge_over
-from tests.helpers import free_port, tone_power
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
+# kill -> the restarted source heard again through the edge: README 2.5 s, held within 2x
+BACK_S = 5.0
 
 
 def test_a_push_source_restarted_through_the_edge_is_heard_from_a_surviving_origin(
@@ -49,17 +51,22 @@ def test_a_push_source_restarted_through_the_edge_is_heard_from_a_surviving_orig
             names = dict(zip("abc", c.origins, strict=True))
             names[first].process.send_signal(signal.SIGKILL)  # the source's origin dies
             killed = time.monotonic()
-            wait_for(lambda: c.holder(sid) not in (None, first), 10, "another origin holds it")
+
+            def survivor() -> str | None:
+                now = c.holder(sid)  # None for a moment while the lease moves
+                return now if now not in (None, first) else None
+
+            second = wait_for(survivor, 10, "another origin holds it")
             # ffmpeg failed, the loop started it again, the edge sent it to a live origin
             wait_for(lambda: source.starts >= 2 and tone_power(*playing_now(edge.url, sid),
                                                                660) > 0.5,
-                     25, "the restarted source heard again")
+                     2 * BACK_S, "the restarted source heard again")
             back_s = time.monotonic() - killed
-            holder = names[c.holder(sid) or ""]
+            holder = names[second]
             assert "source connected" in holder.log() or holder.process.poll() is None
             print(f"push source heard again {back_s:.1f} s after its origin was killed "
                   f"(ffmpeg started {source.starts} times)")
-            assert back_s < 25
+            assert back_s < BACK_S
         finally:
             if source is not None:
                 source.close()

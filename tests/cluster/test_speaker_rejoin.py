@@ -13,17 +13,21 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from harness.cluster import cluster, wait_for
+from harness.edge import start_edge_over
+from harness.server import free_port
 from tests.audibility import audibility
 from tests.browser.test_speakers_browser import chromium_with_fake_mic
-from tests.cluster.cluster_helpers import cluster, wait_for
 from tests.cluster.source_helpers import playing_now
-from tests.edge_helpers import start_edge_over
-from tests.helpers import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8",
           "--idle-pause", "60")
-BACK_ON_AIR_S = 30  # kill -> the page on air again: lease (~1.5 s), notice (~3 s), backoff
+# kill -> the page on air again (lease ~1.5 s, notice, backoff): README 3.7 s; kill -> the
+# voice heard in the program again: README "within 8 s"; both held within 2x
+BACK_ON_AIR_S = 7.4
+HEARD_AGAIN_S = 16.0
+WAIT_S = 30  # how long to wait before failing (the figure is asserted apart)
 
 
 def audible_s(edge_url: str, space_id: str) -> float:
@@ -58,9 +62,9 @@ def test_a_speaker_page_rejoins_by_itself_when_its_origin_dies(tmp_path: Path) -
                 names[first].process.send_signal(signal.SIGKILL)
                 killed = time.monotonic()
                 page.wait_for_function("window.thLive && window.thLive.reconnects >= 1",
-                                       timeout=BACK_ON_AIR_S * 1000)
+                                       timeout=WAIT_S * 1000)
                 expect(page.locator("#conn")).to_have_text("on air",
-                                                           timeout=BACK_ON_AIR_S * 1000)
+                                                           timeout=WAIT_S * 1000)
                 back_s = time.monotonic() - killed
                 shown = page.evaluate("window.thLive.history")
                 # what the speaker saw: on air, reconnecting…, on air again
@@ -74,5 +78,6 @@ def test_a_speaker_page_rejoins_by_itself_when_its_origin_dies(tmp_path: Path) -
                 heard_s = time.monotonic() - killed
                 print(f"speaker page: on air again after "
                       f"{back_s:.1f} s, heard in the program after {heard_s:.1f} s")
+                assert back_s < BACK_ON_AIR_S and heard_s < HEARD_AGAIN_S, (back_s, heard_s)
         finally:
             edge.stop()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server
+from harness.edge import Edge, origin_behind_edge
+from harness.server import Server
 
 TICKETS = ("--set", "seat_ttl_s=16", "--set", "seat_ttl_max_s=16", "--set", "ticket_grace_s=8")
 TICKET_S = 8.0

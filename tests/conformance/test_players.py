@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.edge import Edge
+from harness.server import Server, free_port, push_tone, stop_process
 from tests.audibility import audibility
 from tests.browser.conftest import chromium
-from tests.edge_helpers import Edge
-from tests.helpers import Server, free_port, push_tone, stop_process
 
-pytestmark = [pytest.mark.slow, pytest.mark.conformance]
+pytestmark = [pytest.mark.slow, pytest.mark.conformance, pytest.mark.timing]
 ROOT = Path(__file__).resolve().parents[2]
 LIVE_S = 22.0
 PAGE = """<!doctype html><meta charset="utf-8"><title>embed</title>
@@ -92,6 +92,16 @@ def _playbin(url: str, out: Path, sync: bool = True) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# seconds the element actually played: the sum of its `played` ranges (a live stream's
+# currentTime is a position on its timeline, which starts wherever the live window does)
+PLAYED_S_JS = """() => {
+  const r = document.getElementById('a').played;
+  let s = 0;
+  for (let i = 0; i < r.length; i++) s += r.end(i) - r.start(i);
+  return s;
+}"""
+
+
 def _heard(pcm: np.ndarray, what: str, seconds: float) -> None:
     heard = audibility(pcm, 48000)
     assert heard.audible_s >= seconds - 0.5 and heard.longest_gap_s <= 0.5, (what, heard)
@@ -114,7 +124,7 @@ def test_standard_players_play_live_across_renewals_and_then_the_replay(
             page.goto(other_site)
             page.evaluate("url => play(url)", entry)
             page.wait_for_timeout(LIVE_S * 1000)
-            played = page.evaluate("document.getElementById('a').currentTime")
+            played = page.evaluate(PLAYED_S_JS)  # seconds played, not a timeline position
             errors = page.evaluate("window.errors")
             assert errors == [] and played >= LIVE_S - 3, (played, errors)
 
@@ -144,7 +154,7 @@ def test_standard_players_play_live_across_renewals_and_then_the_replay(
             page.evaluate("url => window.player.load(url).then(() => "
                           "document.getElementById('a').play())", replay)
             page.wait_for_timeout(3000)
-            assert page.evaluate("document.getElementById('a').currentTime") >= 1.5
+            assert page.evaluate(PLAYED_S_JS) >= 1.5
             assert page.evaluate("window.errors") == []
         replay_pcm = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", replay, "-f",
                                      "f32le", "-ac", "1", "-ar", "48000", "-"],
@@ -157,3 +167,55 @@ def test_standard_players_play_live_across_renewals_and_then_the_replay(
     finally:
         for proc in [*players, push]:
             stop_process(proc)
+
+
+@pytest.fixture
+def pausing(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
+    """An origin whose program pauses 4 s after its source leaves, behind an edge, with
+    8 s tickets: a pause of 14 s outlasts both the idle pause and a ticket."""
+    from harness.edge import origin_behind_edge
+    from tests.conformance.conftest import JITTER, TICKETS
+
+    with origin_behind_edge(tmp_path / "deploy", *TICKETS, *JITTER, "--idle-pause", "4",
+                            "--set", "part_hold_back_parts=5") as pair:
+        yield pair
+
+
+def test_standard_players_play_on_when_the_host_pauses_past_the_idle_pause_and_resumes(
+        pausing: tuple[Server, Edge], other_site: str, tmp_path: Path) -> None:
+    """(mpv and VLC are not installed here: ffmpeg, GStreamer playbin and Shaka only.)"""
+    origin, edge = pausing
+    doc = origin.create_space(title="pause")
+    first, gap, second = 12, 14, 20
+    push = push_tone(doc["ingest_url"], first, 1000)
+    gst_out, ff_out = tmp_path / "playbin.f32", tmp_path / "ffmpeg.f32"
+    players: list[subprocess.Popen[bytes]] = []
+    resumed: subprocess.Popen[bytes] | None = None
+    try:
+        origin.wait_on_air(doc["id"], 20)
+        entry = origin.details(doc["id"])["playlist_url"].replace(origin.base_url, edge.url)
+        players = [_ffmpeg(entry, 300, ff_out), _playbin(entry, gst_out)]
+        with chromium(tmp_path / "profile") as ctx:
+            page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            page.goto(other_site)
+            page.evaluate("url => play(url)", entry)
+            push.wait(first + 30)
+            page.wait_for_timeout(gap * 1000)  # the program pauses; every ticket lapses
+            before = page.evaluate("document.getElementById('a').currentTime")
+            sizes = {p: p.stat().st_size if p.exists() else 0 for p in (gst_out, ff_out)}
+            resumed = push_tone(doc["ingest_url"], second, 1000)
+            page.wait_for_timeout((second - 4) * 1000)
+            after = page.evaluate("document.getElementById('a').currentTime")
+            errors = page.evaluate("window.errors")
+            assert errors == [] and after - before >= 8, (before, after, errors)
+        for proc in players:  # still playing, not stopped for good
+            assert proc.poll() is None, proc.args[0]
+        for path, was in sizes.items():  # what each wrote since the resume is the tone
+            pcm = np.fromfile(path, dtype=np.float32)[was // 4:]
+            heard = audibility(pcm, 48000)
+            assert heard.audible_s >= 8, (path.name, heard)
+    finally:
+        for proc in [*players, push, *([resumed] if resumed else [])]:
+            stop_process(proc)
+            if proc.stderr is not None:
+                proc.stderr.close()

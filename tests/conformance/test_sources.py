@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.edge import Edge
+from harness.hls_client import Follower, decode
+from harness.server import Server, stop_process
 from tests.audibility import audibility
 from tests.conformance.conftest import tone_file
-from tests.edge_helpers import Edge
-from tests.helpers import Server, stop_process
-from tests.hls_client import Follower, decode
 from tests.integration.test_paced_ingest import push_in_bursts
 
-pytestmark = [pytest.mark.slow, pytest.mark.conformance]
+pytestmark = [pytest.mark.slow, pytest.mark.conformance, pytest.mark.timing]
 SENT_S = 20.0
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.server import stop_process
 from tests.adversarial.stage import Stage, edge_stage
-from tests.helpers import stop_process
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.helpers import free_port, stop_process
+from harness.server import free_port, stop_process
 from townhall.delivery.edge_config import EdgeSettings, render
 
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from tests.helpers import Server, start_server, stop_server
-from tests.speakers.whip_client import ToneTrack
+from harness.server import Server, start_server, stop_server
+from harness.whip_client import ToneTrack
 from townhall.ingest.candidates import TooManyCandidates, parse_networks, screen
 
 OFFER = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -105,3 +105,20 @@ def test_an_offer_naming_third_parties_makes_the_origin_send_them_nothing(
     finally:
         for s in sinks:
             s.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("brk", ["\r", "\x85", "\u2028", "\v"])
+def test_an_offer_hiding_candidates_behind_other_line_breaks_is_refused_by_a_real_origin(
+        server: Server, brk: str) -> None:
+    """Screen what the parser reads: a real offer whose candidate flood is joined by a line
+    break only aiortc's parser splits on is refused before any ICE agent runs."""
+    space = server.create_space(title="hidden flood")
+    sdp = asyncio.run(real_offer())
+    hidden = brk.join(f"a=candidate:{i} 1 udp 1 127.0.0.{2 + i % 200} {40000 + i} typ host"
+                      for i in range(300))
+    res = httpx.post(f"{server.base_url}/whip/{space['id']}",
+                     content=with_candidates(sdp, [hidden]).encode(),
+                     headers={"Content-Type": "application/sdp",
+                              "Authorization": f"Bearer {space['host_key']}"}, timeout=10)
+    assert res.status_code == 400 and res.json()["error"] == "ambiguous_line_breaks", res.text

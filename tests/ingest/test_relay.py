@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import cast
 
-from tests.helpers import free_port
+from harness.server import free_port
 from townhall.ingest.http1 import ChunkedDecoder
 from townhall.ingest.icecast import IngestServer
 from townhall.ingest.relay import RELAY_HEADER, SourceRelay, relay_token
-from townhall.live.push_sources import PushSources
+from townhall.live.sources.push_sources import PushSources
 from townhall.settings import Settings
 
 Upstream = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.helpers import Server
+from harness.server import Server
 
 pytestmark = pytest.mark.slow
 

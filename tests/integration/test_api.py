@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
+from harness.server import Server, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
+from harness.server import Server, start_server, stop_server
 from townhall.admission.proof_of_work import solve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def admin(srv: Server) -> dict[str, str]:

@@ -9,7 +9,7 @@ import subprocess
 import httpx
 import pytest
 
-from tests.helpers import Server
+from harness.server import Server
 
 pytestmark = pytest.mark.slow
 

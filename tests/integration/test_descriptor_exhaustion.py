@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_process, stop_server
-from tests.hls_client import decode
+from harness.hls_client import decode
+from harness.server import push_tone, start_server, stop_process, stop_server
 
 LIMIT = 256
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, origin_behind_edge, origin_metrics
-from tests.helpers import Server, push_tone, stop_server
-from tests.hls_client import Follower
+from harness.edge import Edge, origin_behind_edge, origin_metrics
+from harness.hls_client import Follower
+from harness.server import Server, push_tone, stop_server
 
 pytestmark = pytest.mark.slow
 

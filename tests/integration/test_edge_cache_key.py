@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import origin_metrics, start_edge
-from tests.helpers import free_port, push_tone, start_server, stop_process, stop_server
-from tests.hls_client import parse_playlist
+from harness.edge import origin_metrics, start_edge
+from harness.hls_client import parse_playlist
+from harness.server import free_port, push_tone, start_server, stop_process, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def cache_files(prefix: Path) -> int:

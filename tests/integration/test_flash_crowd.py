@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import start_server, stop_server
-from tests.rawhttp import request
+from harness.rawhttp import request
+from harness.server import start_server, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 JOINS = 2000
 WINDOW_S = 2.5
 CAP = 300

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_helpers import origin_metrics, start_edge
-from tests.helpers import free_port, start_server, stop_server
-from tests.rawhttp import poll_details
+from harness.edge import origin_metrics, start_edge
+from harness.rawhttp import poll_details
+from harness.server import free_port, start_server, stop_server
 from townhall.loadtest.report import LoadReport
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 LISTENERS = 200
 FLOOD_S = 32.0
 # requests/s offered at the edge, six patterns: about what the origin alone answers of this mix
@@ -77,12 +77,16 @@ def test_listeners_and_details_survive_a_flood_through_the_edge(tmp_path: Path) 
         print(f"details: {ok}/{len(statuses)} answered 200")
 
         assert report.played == LISTENERS
-        assert report.stalls == 0, (report.stall_seconds(), report.errors)
+        # a stall that came with the measuring process's own loop lag is the generator's, not
+        # the service's: reported above, not failed on
+        assert report.stalls_unexplained == 0, (report.stall_seconds(), report.errors)
         assert ok / len(statuses) >= 0.999, sorted(set(statuses))
         counters = origin_metrics(origin)["counters"]
         assert counters["media_forged"] == 0 and counters["media_ticketless"] == 0
         sent = attack["sent"]
-        assert sent >= ATTACK_RATE * (FLOOD_S - 5) * 0.5, f"the flood was only {sent} requests"
+        rate = sent / (FLOOD_S + 3)  # the attackers' run
+        print(f"flood: {rate:.0f} req/s offered of {ATTACK_RATE:.0f} asked")
+        assert rate >= ATTACK_RATE / 2, f"the flood ran at only {rate:.0f} req/s"
         assert origin.process.poll() is None  # the origin stayed up
     finally:
         push.kill()

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_process, stop_server
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 
 QUOTAS = ("--set", "spaces_per_hour_per_key=2", "--set", "live_spaces_per_key=1")
 
@@ -133,3 +133,27 @@ def test_keys_cli_refuses_a_bad_role(tmp_path: Path) -> None:
                           str(tmp_path), "create", "--role", "god", "--name", "x"],
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def test_only_the_owner_or_an_admin_rotates_a_host_key_never_the_host_key_itself(
+        server: Server) -> None:
+    """Least privilege: the host key rides in every ingest URL, so it may stream but not
+    rotate itself (a leaked ingest URL must not lock the real host out)."""
+    admin = server.hosting_headers()
+    made = [httpx.post(f"{server.base_url}/api/admin/keys", json={"name": n}, headers=admin,
+                       timeout=10).json()["key"] for n in ("Owner", "Other")]
+    owner, other = made
+    doc = server.create_space(api_key=owner)
+    url = f"{server.base_url}/api/spaces/{doc['id']}/rotate-key"
+
+    def rotate(bearer: str) -> httpx.Response:
+        return httpx.post(url, headers={"Authorization": f"Bearer {bearer}"}, timeout=10)
+
+    refused = rotate(doc["host_key"])
+    assert refused.status_code == 403 and refused.json()["error"] == "owner_key_required"
+    assert rotate(other).status_code == 401  # another host's key owns nothing here
+    assert rotate("nope").status_code == 401
+    by_owner = rotate(owner)
+    assert by_owner.status_code == 200, by_owner.text
+    assert rotate(by_owner.json()["host_key"]).status_code == 403  # nor the new host key
+    assert rotate(server.admin_key).status_code == 200

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_process, stop_server
-from tests.live_load import Stalls, feed, follow, make_adts
+from harness.live_load import Stalls, feed, follow, make_adts
+from harness.server import push_tone, start_server, stop_process, stop_server
 
 CEILING = 6  # live programs on this origin, the flagship included
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_flagship_listeners_do_not_stall_while_other_spaces_fill_the_live_quota(
         tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--attack-mode", "off", "--set",

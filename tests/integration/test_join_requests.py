@@ -8,8 +8,8 @@ import asyncio
 import httpx
 import pytest
 
-from tests.helpers import Server
-from tests.rawhttp import request
+from harness.rawhttp import request
+from harness.server import Server
 
 pytestmark = pytest.mark.slow
 

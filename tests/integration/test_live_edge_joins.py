@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server, push_tone, stop_process
+from harness.edge import Edge, origin_behind_edge
+from harness.server import Server, push_tone, stop_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part/(\d+)\.(\d+)\.m4s')
 PPS = 7  # parts per segment (the default)
 

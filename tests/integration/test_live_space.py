@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_server, tone_power
-from tests.hls_client import Follower, access_units, decode, parse_playlist
+from harness.hls_client import Follower, access_units, decode, parse_playlist
+from harness.server import Server, push_tone, start_server, stop_server, tone_power
 from townhall.recording.manifest import RecordingManifest, verify_chain
 
 pytestmark = pytest.mark.slow

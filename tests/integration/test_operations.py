@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_server
+from harness.server import free_port, push_tone, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,9 @@ def metric(text: str, name: str, labels: str = "") -> float | None:
 
 
 def test_health_readiness_metrics_and_json_logs_of_a_live_space(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "data", "--log-format", "json", "--log-level", "info")
+    operator = free_port()
+    srv = start_server(tmp_path / "data", "--log-format", "json", "--log-level", "info",
+                       "--metrics-listen", f"127.0.0.1:{operator}")
     push = None
     try:
         assert httpx.get(f"{srv.base_url}/healthz", timeout=10).json() == {"status": "alive"}
@@ -35,12 +37,17 @@ def test_health_readiness_metrics_and_json_logs_of_a_live_space(tmp_path: Path) 
         srv.join(sid)
         deadline = time.monotonic() + 15
         while True:  # until a segment is stored
-            res = httpx.get(f"{srv.base_url}/metrics", timeout=10)
+            res = httpx.get(f"http://127.0.0.1:{operator}/metrics", timeout=10)
             stored = metric(res.text, "townhall_recording_bytes_total", f'{{space="{sid}"}}')
             if stored or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
         assert res.headers["content-type"].startswith("text/plain")
+        # the public HTTP port answers the metrics only with the admin key
+        public = httpx.get(f"{srv.base_url}/metrics", timeout=10)
+        assert public.status_code == 401 and public.json()["error"] == "admin_key_required"
+        keyed = httpx.get(f"{srv.base_url}/metrics", headers=srv.hosting_headers(), timeout=10)
+        assert keyed.status_code == 200 and "townhall_spaces" in keyed.text
         text = res.text
         assert stored and stored > 1000
         assert metric(text, "townhall_listeners", f'{{space="{sid}"}}') == 1.0

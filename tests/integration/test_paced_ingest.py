@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.hls_client import Follower, decode
+from harness.server import Server
 from tests.audibility import audibility
-from tests.helpers import Server
-from tests.hls_client import Follower, decode
 from tests.integration.test_live_space import wait_live
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,9 @@ import httpx
 import numpy as np
 import pytest
 
+from harness.edge import Edge, origin_behind_edge, origin_metrics
+from harness.server import Server, push_tone, stop_process
 from tests.audibility import audibility
-from tests.edge_helpers import Edge, origin_behind_edge, origin_metrics
-from tests.helpers import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 SHORT = ("--set", "seat_ttl_s=10", "--set", "seat_ttl_max_s=10", "--set", "ticket_grace_s=5")

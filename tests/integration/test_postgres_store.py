@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import Server, push_tone, start_server, stop_server
-from tests.hls_client import decode, parse_playlist
+from harness.hls_client import decode, parse_playlist
+from harness.postgres import Postgres
+from harness.server import Server, push_tone, start_server, stop_server
 from tests.integration.test_live_space import tone_gaps
-from tests.pg_helpers import Postgres
 from townhall.recording.manifest import verify_chain
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
@@ -161,7 +161,8 @@ def test_a_postgresql_restart_refuses_writes_with_503_while_the_live_space_goes_
             assert stored.find(segment) >= 0
         again = srv.create_space()  # and creates work again
         assert again["id"] != doc["id"]
-        metrics = httpx.get(f"{srv.base_url}/metrics", timeout=10).text
+        metrics = httpx.get(f"{srv.base_url}/metrics", timeout=10,
+                            headers=srv.hosting_headers()).text
         assert "townhall_store_unavailable_total" in metrics
     finally:
         if push is not None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_process, stop_server
+from harness.server import push_tone, start_server, stop_process, stop_server
 from townhall.cli import main
-from townhall.verify_command import OK
+from townhall.commands.verify import OK
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import subprocess
 import httpx
 import pytest
 
-from tests.helpers import Server, push_tone
-from tests.hls_client import access_units, decode
+from harness.hls_client import access_units, decode
+from harness.server import Server, push_tone
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, origin_behind_edge
-from tests.helpers import Server, push_tone, stop_process
+from harness.edge import Edge, origin_behind_edge
+from harness.server import Server, push_tone, stop_process
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_server
-from tests.hls_client import access_units, decode, parse_playlist
+from harness.hls_client import access_units, decode, parse_playlist
+from harness.server import push_tone, start_server, stop_server
 from tests.integration.test_live_space import tone_gaps
 from townhall.recording.manifest import RecordingManifest, verify_chain
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import start_edge
-from tests.helpers import free_port, push_tone, start_server, stop_process, stop_server
+from harness.edge import start_edge
+from harness.server import free_port, push_tone, start_server, stop_process, stop_server
 
 pytestmark = pytest.mark.slow
 

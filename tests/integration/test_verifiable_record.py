@@ -16,8 +16,8 @@ import c2pa
 import httpx
 import pytest
 
-from tests.edge_helpers import start_edge
-from tests.helpers import (
+from harness.edge import start_edge
+from harness.server import (
     Server,
     free_port,
     push_tone,
@@ -26,10 +26,10 @@ from tests.helpers import (
     stop_server,
 )
 from townhall.cli import main
+from townhall.commands.verify import BAD_INPUT, OK, TAMPERED
 from townhall.recording import credentials
 from townhall.recording.frames import progressive_frames
 from townhall.recording.verify import split_media
-from townhall.verify_command import BAD_INPUT, OK, TAMPERED
 
 pytestmark = pytest.mark.slow
 

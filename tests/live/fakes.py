@@ -12,10 +12,10 @@ from typing import Any
 from townhall.admission.room import LocalRoom
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.delivery.listeners import ListenerCounter
-from townhall.live.live_space import LiveSpace
+from townhall.live.registry.live_space import LiveSpace
 from townhall.recording.manifest import RecordingManifest, SegmentEntry
 from townhall.settings import Settings
-from townhall.space.record import SpaceRecord, hash_key
+from townhall.space.space_record import SpaceRecord, hash_key
 from townhall.store.base import StoreUnavailable
 
 

@@ -12,10 +12,10 @@ import pytest
 
 from tests.live.fakes import Clock, Heard, MemorySpaces, live_space, record
 from townhall.live.errors import SpaceError
-from townhall.live.host_keys import KEY_ROTATED, HostKeys, KeyRotation
-from townhall.live.live_space import LiveSpace
+from townhall.live.registry.host_keys import KEY_ROTATED, HostKeys, KeyRotation
+from townhall.live.registry.live_space import LiveSpace
 from townhall.settings import Settings
-from townhall.space.record import hash_key
+from townhall.space.space_record import hash_key
 
 SETTINGS = Settings(key_check_ttl_s=2.0, key_stale_max_s=30.0, store_retry_after_s=3)
 

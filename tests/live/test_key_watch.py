@@ -10,14 +10,14 @@ from typing import cast
 from tests.live.fakes import Heard, MemoryRecordings, MemorySpaces, record
 from townhall.cluster.base import Cluster
 from townhall.cluster.solo import SoloCluster
-from townhall.live.admissions import Admissions
-from townhall.live.host_keys import KEY_ROTATED, HostKeys, KeyRotation
-from townhall.live.key_watch import KeyWatch
-from townhall.live.live_space import LiveSpace
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms
-from townhall.live.push_sources import PushSources
-from townhall.live.spaces import Spaces
+from townhall.live.cluster_sync.key_watch import KeyWatch
+from townhall.live.joins.admissions import Admissions
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms
+from townhall.live.registry.host_keys import KEY_ROTATED, HostKeys, KeyRotation
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.push_sources import PushSources
 from townhall.settings import Settings
 
 SETTINGS = Settings()

@@ -11,7 +11,7 @@ from typing import cast
 import pytest
 
 from townhall.cluster.base import Cluster, ClusterUnavailable
-from townhall.live.news import News
+from townhall.live.cluster_sync.news import News
 
 
 class _Cluster:

@@ -5,7 +5,7 @@ same decode time and init section. In-memory recording store: no sockets, no fil
 from __future__ import annotations
 
 from tests.live.fakes import MemoryRecordings, live_space
-from townhall.live.program_factory import ProgramFactory
+from townhall.live.program.factory import ProgramFactory
 from townhall.recording.manifest import RecordingManifest
 from townhall.settings import Settings
 

@@ -9,9 +9,9 @@ import asyncio
 
 from tests.live.fakes import MemoryRecordings, live_space
 from townhall.cluster.solo import SoloCluster
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms, ProgramHost
-from townhall.live.program_leases import ProgramLeases
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms, ProgramHost
+from townhall.live.program.leases import ProgramLeases
 from townhall.settings import Settings
 
 SETTINGS = Settings()

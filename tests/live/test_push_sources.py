@@ -15,13 +15,13 @@ import pytest
 
 from tests.live.fakes import Clock, Heard, MemoryRecordings, MemorySpaces, record
 from townhall.live.errors import SpaceError
-from townhall.live.host_keys import HostKeys
-from townhall.live.ingest import IngestSession
-from townhall.live.live_space import LiveSpace
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms
-from townhall.live.push_sources import TAKEN_OVER, PushSources
-from townhall.live.spaces import Spaces
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms
+from townhall.live.registry.host_keys import HostKeys
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.push_sources import TAKEN_OVER, PushSources
+from townhall.live.sources.session import IngestSession
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 

@@ -11,8 +11,8 @@ import logging
 import pytest
 
 from tests.live.fakes import Clock, MemorySpaces, live_space, record
-from townhall.live.live_space import LiveSpace
-from townhall.live.space_saver import SpaceSaver
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.space_saver import SpaceSaver
 from townhall.space.lifecycle import Phase
 
 

@@ -12,12 +12,12 @@ import pytest
 
 from tests.live.fakes import Clock, MemoryRecordings, MemorySpaces, record
 from townhall.live.errors import SpaceError
-from townhall.live.host_keys import HostKeys
-from townhall.live.live_space import LiveSpace
-from townhall.live.program import Program
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms
-from townhall.live.spaces import Spaces
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms
+from townhall.live.program.program import Program
+from townhall.live.registry.host_keys import HostKeys
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 

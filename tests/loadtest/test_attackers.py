@@ -40,6 +40,7 @@ def test_each_pattern_asks_for_what_the_flood_issue_describes(pattern: str, meth
         assert path.endswith("/media.m3u8")
 
 
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_attackers_flood_from_many_addresses_at_the_rate_and_stop_by_themselves() -> None:
     async def go() -> tuple[LoadReport, FakeOrigin, float]:
         origin = await FakeOrigin().start()

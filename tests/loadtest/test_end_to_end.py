@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_server
+from harness.server import push_tone, start_server, stop_server
 from townhall.cli import main
 from townhall.loadtest import LoadConfig, LoadReport, run_load
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def test_listeners_hear_a_live_space_without_stalls_and_the_report_is_written(

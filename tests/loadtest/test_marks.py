@@ -1,4 +1,4 @@
-"""The fan-out benchmark's glass-to-glass arithmetic (bench/marks.py): marks are found in noisy
+"""The fan-out benchmark's glass-to-glass arithmetic (harness/marks.py): marks are found in noisy
 decoded audio wherever the blocks are cut, matched to the right pushes although some are
 missed, and placed on the listener's own playback clock, stalls included."""
 
@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from bench.marks import BEEP_HZ, RATE, OnsetFinder, audible_at, match
+from harness.marks import BEEP_HZ, RATE, OnsetFinder, audible_at, match
 from townhall.loadtest.playback import Playback
 
 

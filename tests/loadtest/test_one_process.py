@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_helpers import origin_behind_edge
-from tests.helpers import push_tone
+from harness.edge import origin_behind_edge
+from harness.server import push_tone
 from townhall.loadtest import LoadConfig, eventloop, run_load
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 LISTENERS = 1000
 CPU_US_PER_REQUEST_BUDGET = 180.0

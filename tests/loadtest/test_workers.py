@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import push_tone, start_server, stop_server
+from harness.server import push_tone, start_server, stop_server
 from townhall.loadtest import LoadConfig
 from townhall.loadtest.metrics import Second
 from townhall.loadtest.workers import merge_seconds, run_workers, shares

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from townhall.live.encoder import AacEncoder
+from townhall.live.program.encoder import AacEncoder
 from townhall.media.cmaf import (
     SYNC_SAMPLE_FLAGS,
     TFHD_BASE_IS_MOOF,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from townhall.live.encoder import AacEncoder
+from townhall.live.program.encoder import AacEncoder
 from townhall.media.cmaf import AudioTrack, init_segment, iter_boxes
 from townhall.media.events import MediaEvent, PartReady, SegmentClosed, SegmentOpened
 from townhall.media.packager import Cadence, Packager

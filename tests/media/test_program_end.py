@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from townhall.live.program import Program
+from townhall.live.program.program import Program
 from townhall.media.events import PartReady
 from townhall.recording.recorder import Recorder
 from townhall.settings import Settings

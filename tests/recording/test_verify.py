@@ -19,6 +19,7 @@ from tests.recording.signed import (
     remux_progressive,
 )
 from townhall.cli import main
+from townhall.commands.verify import BAD_INPUT, BAD_SIGNATURE, OK, TAMPERED
 from townhall.recording import credentials, statement
 from townhall.recording.frames import fragment_frames, sample_description
 from townhall.recording.manifest import RecordingManifest
@@ -30,7 +31,6 @@ from townhall.recording.verify import (
     check_range,
     open_manifest,
 )
-from townhall.verify_command import BAD_INPUT, BAD_SIGNATURE, OK, TAMPERED
 
 
 def verify(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:

@@ -6,8 +6,9 @@ from townhall.simulate.model import Capacities, Deployment, Player, steady_state
 
 
 def test_the_measured_edge_figure_plans_one_four_core_edge_for_12500_ll_listeners() -> None:
-    caps = Capacities(edge_cores=4)
-    assert caps.edge_rps == 39_000 * 4
+    # the README's 16-core run (bench/edge_scale.py): 39,000 requests per nginx core-second
+    caps = Capacities.measured(edge_cores=4, edge_requests_per_s_per_core=39_000)
+    assert caps.edge_rps == caps.edge_requests_per_s_per_core * 4
     # measured with the load tester's players: a blocking reload every part
     d = steady_state(Deployment(12_500, capacities=caps, player=Player(reloads_per_part=1.0)))
     # 12,500 listeners at about 6.2 requests/s: one 4-worker edge, as measured (2.3 cores)
@@ -22,5 +23,5 @@ def test_a_cluster_always_plans_a_standby_origin_and_counts_its_replication() ->
     small = steady_state(Deployment(1_000))
     assert small["origins"] >= 2
     many = steady_state(Deployment(100_000, spaces=50))
-    per_space = Capacities().replication_cores_per_space
+    per_space = Capacities.measured().replication_cores_per_space
     assert many["standby_replication_cores"] == round(50 * per_space, 2)

@@ -26,7 +26,7 @@ def test_edges_collapse_listeners_so_origin_fills_grow_with_edges_not_listeners(
 
 
 def test_a_shield_tier_caps_origin_fills_at_the_shield_count() -> None:
-    one_core = Capacities(edge_cores=1)  # many small edges: about 1,900
+    one_core = Capacities.measured(edge_cores=1)  # many small edges: about 1,900
     direct = steady_state(Deployment(8_000_000, capacities=one_core))
     shielded = steady_state(Deployment(8_000_000, shields=4, capacities=one_core))
     assert shielded["origin_fill_requests_per_s"] < direct["origin_fill_requests_per_s"] / 100
@@ -41,7 +41,7 @@ def test_renewals_are_not_collapsed() -> None:
 
 @given(st.integers(min_value=1_000, max_value=20_000_000))
 def test_planned_edges_stay_within_capacity_and_headroom(n: int) -> None:
-    caps = Capacities()
+    caps = Capacities.measured()
     d = steady_state(Deployment(n, capacities=caps))
     assert d["edge_requests_per_s_each"] <= caps.edge_rps * 0.7 + 1
     assert d["edge_egress_gbps"] / d["edges"] <= caps.edge_egress_gbps * 0.7 + 1e-6

@@ -6,13 +6,14 @@ import argparse
 
 import pytest
 
-from townhall.simulate import cli
+from townhall.commands import simulate
 from townhall.simulate.model import Capacities, Deployment, Player, steady_state
 
 
 def test_edge_capacity_is_per_core_times_cores_unless_given_whole() -> None:
-    assert Capacities(edge_requests_per_s_per_core=39_000, edge_cores=16).edge_rps == 624_000
-    assert Capacities(edge_requests_per_s=40_000, edge_cores=16).edge_rps == 40_000
+    per_core = Capacities.measured(edge_requests_per_s_per_core=39_000, edge_cores=16)
+    assert per_core.edge_rps == 624_000
+    assert Capacities.measured(edge_requests_per_s=40_000, edge_cores=16).edge_rps == 40_000
 
 
 def test_the_standard_tier_needs_fewer_requests_and_fewer_bytes_than_low_latency() -> None:
@@ -32,8 +33,8 @@ def test_the_standard_tier_needs_fewer_requests_and_fewer_bytes_than_low_latency
 def test_simulate_prints_edges_and_egress_for_both_tiers_at_both_audiences(
         capsys: pytest.CaptureFixture[str]) -> None:
     p = argparse.ArgumentParser()
-    cli.add_arguments(p)
-    assert cli.run(p.parse_args([])) == 0
+    simulate.add_arguments(p)
+    assert simulate.run(p.parse_args([])) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if "1,300,000" in line)
     assert header.split() == ["1,300,000", "1,300,000", "8,000,000", "8,000,000"]

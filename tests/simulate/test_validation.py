@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.edge_helpers import Edge, origin_metrics, start_edge
-from tests.helpers import Server, free_port, push_tone, start_server, stop_server
+from harness.edge import Edge, origin_metrics, start_edge
+from harness.server import Server, free_port, push_tone, start_server, stop_server
 from townhall.loadtest import LoadConfig, LoadReport, run_load
 from townhall.simulate.model import Deployment, Player, steady_state
 

@@ -16,7 +16,7 @@ from townhall.space.lifecycle import (
     next_phase,
     shown_state,
 )
-from townhall.space.record import (
+from townhall.space.space_record import (
     ID_RE,
     hash_key,
     iso,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import Server, start_server, stop_server
+from harness.server import Server, start_server, stop_server
 
 SPEAKER_CAP = 3
 

@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from tests.helpers import Server, tone_power
-from tests.hls_client import decode, parse_playlist
+from harness.hls_client import decode, parse_playlist
+from harness.server import Server, tone_power
 
 RATE = 48000
 PART_SAMPLES = 15 * 1024

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Server
+from harness.server import Server
+from harness.whip_client import WhipClient
 from tests.speakers.conftest import SPEAKER_CAP
 from tests.speakers.stage_helpers import (
     HlsTail,
@@ -20,7 +21,6 @@ from tests.speakers.stage_helpers import (
     hears,
     invite,
 )
-from tests.speakers.whip_client import WhipClient
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,7 @@ def refused(res: httpx.Response, status: int, code: str) -> None:
     assert res.headers["access-control-allow-origin"] == "*"  # a page elsewhere can read it
 
 
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_bad_whip_requests_get_clear_json_errors_and_the_mix_keeps_running(
         stage_server: Server) -> None:
     base = stage_server.base_url

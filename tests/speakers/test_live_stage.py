@@ -15,7 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import Server
+from harness.server import Server
+from harness.whip_client import WhipClient
 from tests.speakers.stage_helpers import (
     HlsTail,
     auth,
@@ -25,7 +26,6 @@ from tests.speakers.stage_helpers import (
     hears,
     invite,
 )
-from tests.speakers.whip_client import WhipClient
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +76,7 @@ def test_two_speakers_are_mixed_for_listeners_and_each_hears_only_the_other(
     asyncio.run(scenario())
 
 
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_mute_takes_a_speaker_out_of_the_mix_within_a_second(stage_server: Server) -> None:
     async def scenario() -> None:
         space, guest, a, b = await host_and_guest(stage_server)
@@ -142,6 +143,7 @@ def test_removing_a_speaker_closes_their_session_and_revokes_their_link(
     asyncio.run(scenario())
 
 
+@pytest.mark.timing  # real time, measured against a figure: runs alone
 def test_a_dropped_speaker_leaves_the_mix_within_two_seconds_and_can_rejoin(
         stage_server: Server) -> None:
     async def scenario() -> None:

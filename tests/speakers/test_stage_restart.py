@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.helpers import start_server, stop_server
+from harness.server import start_server, stop_server
+from harness.whip_client import WhipClient
 from tests.speakers.stage_helpers import auth, call, invite
-from tests.speakers.whip_client import WhipClient
 
 ARGS = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8")
 

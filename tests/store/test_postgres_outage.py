@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_helpers import Postgres
+from harness.postgres import Postgres
 from townhall.settings import Settings
 from townhall.store.base import StoreUnavailable
 from townhall.store.factory import open_stores

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port, start_server, stop_server
+from harness.server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 

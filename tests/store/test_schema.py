@@ -53,7 +53,7 @@ def test_an_unknown_database_scheme_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_postgresql_is_a_one_line_error(tmp_path: Path) -> None:
-    from tests.helpers import free_port
+    from harness.server import free_port
 
     res = townhall("migrate", "--database", f"postgresql://u@127.0.0.1:{free_port()}/db")
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from townhall.space.lifecycle import Phase
-from townhall.space.record import SpaceRecord
 from townhall.space.roles import Role, Seat, SeatState
+from townhall.space.space_record import SpaceRecord
 from townhall.store.factory import Stores
 
 

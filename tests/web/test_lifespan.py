@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from townhall.ingest.icecast import IngestServer
-from townhall.live.grant_admission import GrantAdmission
-from townhall.live.hosting import Hosting
-from townhall.live.key_watch import KeyWatch
-from townhall.live.spaces import Spaces
-from townhall.live.speakers import Speakers
+from townhall.live.cluster_sync.key_watch import KeyWatch
+from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.registry.hosting import Hosting
+from townhall.live.registry.spaces import Spaces
+from townhall.live.stage.speakers import Speakers
 from townhall.settings import Settings
 from townhall.web.app import create_app
 from townhall.web.shedding import LagMonitor

@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 
 from tests.live.fakes import MemoryRecordings, MemorySpaces, record
-from townhall.live.host_keys import HostKeys
-from townhall.live.live_space import LiveSpace
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms
-from townhall.live.spaces import Spaces
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms
+from townhall.live.registry.host_keys import HostKeys
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
-from townhall.space.record import SpaceRecord
+from townhall.space.space_record import SpaceRecord
 from townhall.web.space_documents import SpaceDocuments
 
 NOW = 1_800_000_000.0

@@ -1,7 +1,7 @@
 """The interface the services use for a space's seats and waiting room, and its in-process
 adapter.
 
-`Room` is what `live.admissions` and friends call: join, poll, renew and leave are async
+`Room` is what `live.joins.admissions` and friends call: join, poll, renew and leave are async
 (a shared room answers from Redis); the numbers (`cap`, `occupied`, `queued`) are sync and may
 be a moment old in a shared room (they are what the last call or `refresh` saw). `LocalRoom`
 wraps the sans-IO `WaitingRoom` of this process (the embedded default, and every uncapped
@@ -32,7 +32,9 @@ class Room(Protocol):
     def unshared_occupied(self) -> int:
         """The seats only this origin knows of (it reports them to the others)."""
 
-    async def join(self, now: float) -> Outcome: ...
+    async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
+        """A newcomer from `address` ("": unknown) asks in; `wait` False: never a place in
+        line (a full room answers `Refused`)."""
 
     async def poll(self, token: str, now: float) -> Outcome: ...
 
@@ -82,8 +84,8 @@ class LocalRoom:
     def unshared_occupied(self) -> int:
         return self.room.occupied
 
-    async def join(self, now: float) -> Outcome:
-        return self.room.join(now)
+    async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
+        return self.room.join(now, address, wait)
 
     async def poll(self, token: str, now: float) -> Outcome:
         return self.room.poll(token, now)

@@ -10,6 +10,20 @@ Without a cap, a seat only counts a listener, so its lifetime may grow with the 
 keep renewals within `renewals_per_s` (renewed at half the lifetime: lifetime >=
 2 * seats / budget), up to `seat_ttl_max`. It never shrinks, so expiry order stays insertion
 order; with a cap the lifetime stays `seat_ttl` (a departed listener's seat must free up soon).
+
+With a cap, seats are a scarce pool and are paid with value, not with a request (issue 18: 35
+GETs of the entry URL held 35 of 40 seats for 120 s each):
+- a new seat is *provisional* for `provisional_s`: it becomes a full seat only when its holder
+  comes back to renew it at least a fifth of that later (a player that kept playing comes
+  back with its lapsed ticket; the page renews at half its ticket's life); a request that
+  never comes back holds a seat for `provisional_s`, not `seat_ttl`;
+- one network (`admission.shares`: a /24 or /64) holds at most its share of the cap
+  (`share_fraction` of it, at least `share_floor`); past it a join is `Refused`;
+- when the room is full, a newcomer that would be refused (`wait` False: a standard player
+  at the entry URL, which cannot wait in line) evicts a provisional seat (of the network
+  holding the most seats, then the oldest); one that may wait takes its place in the line,
+  whose order is kept. Full seats are never evicted.
+Provisional seats all live `provisional_s`, so they too lapse in insertion order.
 """
 
 from __future__ import annotations
@@ -17,6 +31,10 @@ from __future__ import annotations
 import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+
+from townhall.admission.shares import network_share, share_key
+
+EVICTION_SCAN = 256  # provisional seats looked at, oldest first, to pick whom to evict
 
 
 @dataclass(frozen=True)
@@ -37,7 +55,13 @@ class Unknown:
     reason: str
 
 
-Outcome = Admitted | Queued | Unknown
+@dataclass(frozen=True)
+class Refused:
+    reason: str  # "network_share": this network holds its share; "full": no seat, no line
+    retry_after_s: float
+
+
+Outcome = Admitted | Queued | Unknown | Refused
 
 
 def renewal_lifetime(seats: float, shortest: float, longest: float,
@@ -54,7 +78,8 @@ def _new_id() -> str:
 class WaitingRoom:
     def __init__(self, cap: int | None, seat_ttl: float, poll_grace: float,
                  max_queue: int = 10_000_000, *, seat_ttl_max: float | None = None,
-                 renewals_per_s: float | None = None) -> None:
+                 renewals_per_s: float | None = None, provisional_s: float | None = None,
+                 share_fraction: float = 1.0, share_floor: int = 1) -> None:
         self.cap = cap
         self.seat_ttl = seat_ttl
         self.seat_ttl_max = max(seat_ttl, seat_ttl_max or seat_ttl)
@@ -69,11 +94,31 @@ class WaitingRoom:
         self._head_serial = 0  # serial of the earliest still-waiting token
         self._freed_times: deque[float] = deque(maxlen=256)
         self.admitted_total = 0
+        self.provisional_s = provisional_s  # None: seats are full at once
+        self.share_fraction = share_fraction
+        self.share_floor = share_floor
+        self._provisional: OrderedDict[str, float] = OrderedDict()  # seat -> expiry
+        self._network: dict[str, str] = {}  # seat or waiting token -> its network
+        self._held: dict[str, int] = {}  # network -> seats it holds (provisional or full)
+        self.confirmed_total = 0  # provisional seats whose holder came back
+        self.evicted_total = 0  # provisional seats given to a newcomer in a full room
+        self.share_refused_total = 0  # joins refused: their network held its share
 
     # --- what the numbers are ---
     @property
     def occupied(self) -> int:
-        return len(self._seats) + len(self._granted)
+        return len(self._seats) + len(self._provisional) + len(self._granted)
+
+    @property
+    def provisional(self) -> int:
+        """Seats not yet paid for: their holder has not come back since joining."""
+        return len(self._provisional)
+
+    def network_share(self) -> int | None:
+        """How many seats one network may hold (None: no cap, no share)."""
+        if self.cap is None:
+            return None
+        return network_share(self.cap, self.share_fraction, self.share_floor)
 
     @property
     def queued(self) -> int:
@@ -90,16 +135,28 @@ class WaitingRoom:
         return self.cap is None or self.occupied < self.cap
 
     # --- calls ---
-    def join(self, now: float) -> Outcome:
-        """A listener without a place asks in."""
+    def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
+        """A listener without a place asks in, from `address` ("": unknown, counted in no
+        share). With `wait` False a full room answers `Refused("full")`, never a place."""
         self.tick(now)
-        if not self._queue and self._has_room():
-            return self._seat(now)
+        net = share_key(address) if address and self.cap is not None else ""
+        share = self.network_share()
+        if net and share is not None and self._held.get(net, 0) >= share:
+            self.share_refused_total += 1
+            return Refused("network_share", self._retry_after())
+        # a newcomer who would be refused (no line for it) evicts an unproven seat; one who
+        # may wait takes a place in the FIFO line instead (the line's order is kept)
+        if not self._queue and (self._has_room() or (not wait and self._evict())):
+            return self._seat(now, net)
+        if not wait:
+            return Refused("full", self._retry_after())
         if len(self._waiting) >= self.max_queue:
             return Unknown("the waiting room is full; try again later")
         token = _new_id()
         self._serial += 1
         self._waiting[token] = (self._serial, now)
+        if net:
+            self._network[token] = net
         self._queue.append(token)
         self._promote(now)
         return self._status(token, now)
@@ -111,7 +168,8 @@ class WaitingRoom:
         if granted is not None:
             seat = granted[0]
             expires = now + self._lifetime()
-            self._seats[seat] = expires
+            self._seats[seat] = expires  # it waited in line, polling: a full seat
+            self._hold(seat, self._network.pop(token, ""))
             self.admitted_total += 1
             return Admitted(seat, expires)
         if token not in self._waiting:
@@ -123,20 +181,31 @@ class WaitingRoom:
     def renew(self, seat: str, now: float) -> Admitted | None:
         """Extend a held seat; None if it lapsed (the listener must join again)."""
         self.tick(now)
-        if seat not in self._seats:
+        if seat in self._provisional:
+            assert self.provisional_s is not None
+            expiry = self._provisional[seat]
+            if now < expiry - self.provisional_s * 0.8:
+                return Admitted(seat, expiry)  # too soon to have played: still provisional
+            del self._provisional[seat]
+            self.confirmed_total += 1
+        elif seat in self._seats:
+            self._seats.pop(seat)
+        else:
             return None
-        self._seats.pop(seat)
         expires = now + self._lifetime()
         self._seats[seat] = expires  # re-insert keeps expiry order (lifetimes never shrink)
         return Admitted(seat, expires)
 
     def leave(self, seat: str, now: float) -> None:
-        if self._seats.pop(seat, None) is not None:
+        if (self._seats.pop(seat, None) is not None
+                or self._provisional.pop(seat, None) is not None):
+            self._release(seat)
             self._freed_times.append(now)
         self._promote(now)
 
     def withdraw(self, token: str) -> bool:
         """Take a waiting place out of the line (it moves to another room); False if unknown."""
+        self._network.pop(token, None)
         return self._waiting.pop(token, None) is not None
 
     def set_cap(self, cap: int | None, now: float) -> None:
@@ -145,15 +214,18 @@ class WaitingRoom:
 
     def tick(self, now: float) -> None:
         """Expire lapsed seats, stale queue places and unclaimed grants; admit the next."""
-        while self._seats:
-            seat, expiry = next(iter(self._seats.items()))
-            if expiry > now:
-                break
-            del self._seats[seat]
-            self._freed_times.append(now)
+        for seats in (self._seats, self._provisional):
+            while seats:
+                seat, expiry = next(iter(seats.items()))
+                if expiry > now:
+                    break
+                del seats[seat]
+                self._release(seat)
+                self._freed_times.append(now)
         for token, (_seat, hold) in list(self._granted.items()):
             if hold <= now:
                 del self._granted[token]
+                self._network.pop(token, None)
                 self._freed_times.append(now)
         while self._queue:
             token = self._queue[0]
@@ -162,21 +234,62 @@ class WaitingRoom:
                 break
             self._queue.popleft()
             self._waiting.pop(token, None)
+            self._network.pop(token, None)
         self._promote(now)
 
     # --- internals ---
-    def _seat(self, now: float) -> Admitted:
+    def _seat(self, now: float, net: str = "") -> Admitted:
         seat = _new_id()
-        expires = now + self._lifetime()
-        self._seats[seat] = expires
+        if self.cap is not None and self.provisional_s:
+            expires = now + min(self.provisional_s, self._lifetime())
+            self._provisional[seat] = expires
+        else:
+            expires = now + self._lifetime()
+            self._seats[seat] = expires
+        self._hold(seat, net)
         self.admitted_total += 1
         return Admitted(seat, expires)
+
+    def _hold(self, seat: str, net: str) -> None:
+        if net:
+            self._network[seat] = net
+            self._held[net] = self._held.get(net, 0) + 1
+
+    def _release(self, seat: str) -> None:
+        net = self._network.pop(seat, None)
+        if net is not None:
+            left = self._held.get(net, 0) - 1
+            if left > 0:
+                self._held[net] = left
+            else:
+                self._held.pop(net, None)
+
+    def _evict(self) -> bool:
+        """Free a provisional seat for a newcomer: of the network holding the most seats
+        among the oldest `EVICTION_SCAN`, the oldest. False if none is provisional."""
+        victim, most = None, -1
+        for i, seat in enumerate(self._provisional):
+            if i >= EVICTION_SCAN:
+                break
+            held = self._held.get(self._network.get(seat, ""), 0)
+            if held > most:
+                victim, most = seat, held
+        if victim is None:
+            return False
+        del self._provisional[victim]
+        self._release(victim)
+        self.evicted_total += 1
+        return True
+
+    def _retry_after(self) -> float:
+        return max(1.0, min(30.0, self.provisional_s or self.poll_grace))
 
     def _promote(self, now: float) -> None:
         while self._queue and self._has_room():
             token = self._queue.popleft()
             entry = self._waiting.pop(token, None)
             if entry is None:
+                self._network.pop(token, None)
                 continue  # left the queue
             self._head_serial = entry[0]
             self._granted[token] = (_new_id(), now + self.poll_grace)

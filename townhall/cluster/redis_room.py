@@ -36,7 +36,14 @@ from redis.asyncio.client import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from townhall.admission.waiting_room import Admitted, Outcome, Queued, Unknown, WaitingRoom
+from townhall.admission.waiting_room import (
+    Admitted,
+    Outcome,
+    Queued,
+    Refused,
+    Unknown,
+    WaitingRoom,
+)
 from townhall.cluster.base import ClusterUnavailable
 from townhall.cluster.room_script import room_keys
 
@@ -87,7 +94,11 @@ class RedisRoom:
         with contextlib.suppress(ClusterUnavailable):
             await self._run("stats", now)
 
-    async def join(self, now: float) -> Outcome:
+    async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
+        """The shared line does not yet keep provisional seats or network shares (the
+        in-process room does): `address` is not used here."""
+        if not wait and self.cap is not None and (self.queued or self.occupied >= self.cap):
+            return Refused("full", 5.0)
         try:
             return await self._outcome("join", now, token=secrets.token_hex(8))
         except ClusterUnavailable:

@@ -4,7 +4,7 @@ What the edge does, and why:
 - checks tickets with `secure_link` (same MD5 as townhall.admission.tickets), so ticketless
   and forged media floods die here and never reach an origin; an expired but genuine ticket
   goes to the origin uncached, which redirects it to a fresh one while its seat is held
-  (townhall.live.player_tickets), and the entry URL `/live/ID/master.m3u8` is a rate-limited
+  (townhall.live.joins.player_tickets), and the entry URL `/live/ID/master.m3u8` is a rate-limited
   join;
 - caches media under a key without the ticket, with `proxy_cache_lock` (one origin fetch per
   object, blocking reloads included) and `proxy_cache_use_stale updating error timeout
@@ -93,6 +93,13 @@ class EdgeSettings:
     join_burst_per_address: int = 10
     join_rate_per_network: str = "50r/s"
     join_burst_per_network: int = 200
+    player_starts_burst_per_address: int = 32  # entry URL: players that do not retry a 429
+    # seats.log: lines per seat (a start from an address), so that one ticket cannot grow it
+    # without bound (issue 18: 274 MB/h from one ticket); about 60 bytes a line
+    # (a start writes two: master.m3u8 and init.mp4; a ticket shared by many shows its first
+    # 30 addresses at once, then 15 more a minute)
+    seat_log_per_minute: int = 30
+    seat_log_burst: int = 60
     api_rate_per_address: str = "10r/s"
     api_burst_per_address: int = 40
     conn_per_address: int = 64
@@ -329,8 +336,12 @@ def _live_media(s: EdgeSettings) -> str:
             error_page 403 = @forbidden;
             error_page 429 = @limited;
             error_page 502 504 = @origin_down;
+            # at most seat_log_burst + seat_log_per_minute lines per seat: counted by a
+            # limit_req that refuses nothing (dry run), and logged only while it passes
+            limit_req zone=seat_log burst={s.seat_log_burst} nodelay;
+            limit_req_dry_run on;
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
-                       if=$townhall_seat_start;
+                       if=$townhall_seat_logged;
             # a joining (non-blocking) playlist is keyed by the 100 ms it is asked in, so it is
             # fresh; the encoding the edge asked for is in the key (gzip once at the origin)
             proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";
@@ -396,7 +407,13 @@ def _entry(s: EdgeSettings) -> str:
     return _location(
         "the entry URL (the details' playlist_url): a join, answered by a 302 to a ticket",
         f'~ "^/live/(?<sp>{SPACE})/master\\.m3u8$"',
-        f"            set $space $sp;\n{_join_limits(s)}\n{_cors(s.cors_origins)}{_proxy(s)}")
+        # players have their own start budget per address (ffmpeg and VLC never retry a 429,
+        # and a household or an office starts together); the network's join budget still holds
+        f"            set $space $sp;\n"
+        f"            limit_req zone=start_addr burst={s.player_starts_burst_per_address}"
+        " nodelay;\n"
+        f"            limit_req zone=join_net burst={s.join_burst_per_network} nodelay;\n"
+        f"{_cors(s.cors_origins)}{_proxy(s)}")
 
 
 def _live_rest(s: EdgeSettings) -> str:
@@ -512,7 +529,7 @@ def _replays(s: EdgeSettings) -> str:
 
 
 def _records(s: EdgeSettings) -> str:
-    return _public(s, "the signed record (townhall.web.record): cached, stale allowed",
+    return _public(s, "the signed record (townhall.web.public_record): cached, stale allowed",
                    f'~ "^/record/(?<sp>{SPACE})(/(manifest\\.json|checkpoints\\.json|'
                    f'checkpoints/({N}|latest)\\.json))?$"')
 
@@ -575,6 +592,7 @@ def render(s: EdgeSettings) -> str:
         "http_tuning": HTTP_TUNING, "client_timeout_s": s.client_timeout_s,
         "cache_size": s.cache_size, "join_rate_per_address": s.join_rate_per_address,
         "join_rate_per_network": s.join_rate_per_network,
+        "seat_log_per_minute": s.seat_log_per_minute,
         "api_rate_per_address": s.api_rate_per_address, "ingest_zones": _ingest_zones(s),
         "hls_query_bad": HLS_QUERY_BAD, "msn": MSN, "part_index": PART_INDEX,
         "upstreams": _upstreams(origins, s),

@@ -31,6 +31,10 @@ class ListenerCounter:
                 break
             self._seen.popitem(last=False)
 
+    def keys(self) -> list[str]:
+        """The keys in the window now (read by the analytics timer, never per request)."""
+        return list(self._seen)
+
     def count(self, now: float) -> int:
         self._expire(now)
         return len(self._seen)

@@ -24,8 +24,8 @@ from townhall.errors import error_response
 from townhall.ingest.http1 import HttpError, credentials
 from townhall.ingest.icecast import guard, outcome
 from townhall.live.errors import SpaceError
-from townhall.live.ingest import IngestSession
-from townhall.live.push_sources import PushSources
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.sources.session import IngestSession, until_stopped
 
 log = logging.getLogger("townhall.ingest")
 
@@ -45,10 +45,13 @@ async def _chunks(request: Request, idle_s: float) -> AsyncIterator[bytes]:
 async def _pump(request: Request, session: IngestSession,
                 idle_s: float) -> dict[str, object] | None:
     """Feed the body to the session; an early end's answer, or None when it ran out."""
-    try:
+    async def consume() -> None:
         async for data in _chunks(request, idle_s):
             if session.closed or not await session.feed(data):
                 break
+
+    try:
+        await until_stopped(session, consume())
     except TimeoutError:
         session.stop()
         return {"error": "source_idle", "detail": f"no audio received for {idle_s:g} s"}

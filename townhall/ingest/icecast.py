@@ -8,6 +8,13 @@ in on the HTTP port at /ingest/<space>, where an nginx edge forwards them:
 `townhall.ingest.http_push`.) In a cluster with an edge, a push here is not taken here but
 relayed through the edge (`townhall.ingest.relay`), to the origin that takes the space's
 sources; the client sees the same answers.
+
+Connections are held by the rules of `ingest.pool` (a per-network share; idle, unauthorised
+holders are evicted before a source with a key is refused), and an unauthorised connection
+has `ingest_header_timeout_s` to send its head. Refusals are readable: every answer is sent,
+the connection half-closed and what the client still sends drained for up to
+`ingest_linger_s` before the close (as nginx's lingering close), so a client that is still
+pushing reads `key_rotated` or `origin_full` instead of a TCP reset.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ from townhall.ingest.http1 import (
     is_blank_line,
     response,
 )
+from townhall.ingest.pool import IngestPool
 from townhall.ingest.relay import SourceRelay
 from townhall.live.errors import SpaceError
-from townhall.live.ingest import IngestSession
-from townhall.live.push_sources import PushSources
-from townhall.live.source_watch import SourceWatch
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.sources.session import IngestSession, until_stopped
+from townhall.live.sources.source_watch import SourceWatch
+from townhall.ops.metrics import INGEST_REFUSED
 from townhall.settings import Settings
 
 log = logging.getLogger("townhall.ingest")
@@ -40,6 +49,18 @@ REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
            413: "Payload Too Large", 415: "Unsupported Media Type", 501: "Not Implemented",
            503: "Service Unavailable"}
+
+
+# a source stopped by the hosting rules while it pushed: status, what to do
+REFUSED_WHILE_PUSHING = {
+    "no_audio": (408, "nothing that decodes arrived in time: push audio at once"),
+    "evicted_no_audio": (408, "nothing that decodes arrived, and newer sources were waiting"),
+    "origin_full": (503, "this origin carries all the live spaces it can; try again when one "
+                         "ends"),
+    "origin_busy": (503, "the programs on air here run late; try again soon"),
+    "quota_exceeded": (429, "your key keeps all the spaces on air it may; end one first"),
+    "key_revoked": (403, "the API key that created this space has been revoked"),
+}
 
 
 def _json(status: int, payload: dict[str, object], version: str = "HTTP/1.1") -> bytes:
@@ -56,6 +77,9 @@ def outcome(session: IngestSession, sample_rate: int) -> tuple[int, dict[str, ob
     if session.ended_by == "key_rotated":
         return 401, {"error": "key_rotated",
                      "detail": "the host rotated the key; reconnect with the new one"}
+    refused = REFUSED_WHILE_PUSHING.get(session.ended_by or "")
+    if refused is not None:
+        return refused[0], {"error": session.ended_by, "detail": refused[1]}
     if session.ended_by == "moved":
         return 503, {"error": "program_moved",
                      "detail": "the space's program runs on another origin: reconnect "
@@ -87,8 +111,16 @@ class IngestServer:
         self.watch = watch  # in a cluster: one source on air per space (live.source_watch)
         self.relay = SourceRelay.from_settings(settings)  # in a cluster with an edge
         self._server: asyncio.Server | None = None
-        self.connections = 0  # open now; past settings.ingest_max_connections: a fast 503
-        self.refused = 0
+        self.pool = IngestPool(settings.ingest_max_connections,
+                               settings.ingest_connections_per_network)
+        self._held: dict[int, tuple[asyncio.StreamWriter, asyncio.Task[None]]] = {}
+        self.refused = 0  # connections refused or evicted, for the operator's metrics
+        self._refused_lingering = 0
+
+    @property
+    def connections(self) -> int:
+        """Open now (authorised sources and provisional holders)."""
+        return len(self.pool)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.settings.host,
@@ -104,22 +136,89 @@ class IngestServer:
         if self._server is not None:
             self._server.close()
 
+    def _refused(self, reason: str) -> None:
+        self.refused += 1
+        INGEST_REFUSED.labels(reason).inc()
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.connections >= self.settings.ingest_max_connections:
-            self.refused += 1
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        conn, arrival = self.pool.arrive(address)
+        if not arrival.admitted:
+            self._refused(arrival.refusal or "pool_full")
             writer.write(_json(503, {"error": "overloaded",
-                                     "detail": "too many ingest connections; retry soon"}))
-            writer.close()
+                                     "detail": "too many ingest connections (from your network"
+                                               " or in all); retry soon"}))
+            # refused sockets linger outside the pool: a few at a time (descriptors are
+            # finite), the rest are closed at once
+            if self._refused_lingering >= self.settings.ingest_refused_lingering_max:
+                writer.close()
+                return
+            self._refused_lingering += 1
+            try:
+                await self._linger(reader, writer)
+            finally:
+                self._refused_lingering -= 1
             return
-        self.connections += 1
+        if arrival.evict is not None:
+            self._evict(arrival.evict)
+        task = asyncio.current_task()
+        assert task is not None
+        self._held[conn] = (writer, task)
         try:
-            await self._serve(reader, writer)
+            await self._serve(conn, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            if self.pool.holds(conn):
+                raise  # the server is shutting down, not an eviction
         except Exception:
             log.exception("ingest connection failed")
         finally:
-            self.connections -= 1
+            self._held.pop(conn, None)
+            if self.pool.holds(conn):
+                self.pool.finished(conn)
+                await self._linger(reader, writer)
+                self.pool.leave(conn)
+            else:
+                writer.close()
+
+    def _evict(self, conn: int) -> None:
+        """Close an idle, unauthorised connection to make room (the pool already let it go)."""
+        held = self._held.pop(conn, None)
+        self._refused("evicted_idle")
+        if held is None:
+            return
+        writer, task = held
+        with contextlib.suppress(Exception):
+            writer.write(_json(503, {"error": "evicted",
+                                     "detail": "an idle ingest connection was closed to make "
+                                               "room; send the request head at once"}))
+        writer.close()
+        task.cancel()
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Send what is written, half-close, and read (and drop) what the client still sends
+        for up to `ingest_linger_s` (at most `ingest_linger_bytes`), then close: a client
+        that is still pushing reads the answer instead of a reset (nginx's lingering close)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.ingest_linger_s
+        drained = 0
+        try:
+            await asyncio.wait_for(writer.drain(), self.settings.ingest_linger_s)
+            if writer.can_write_eof():
+                writer.write_eof()
+            while drained < self.settings.ingest_linger_bytes:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                data = await asyncio.wait_for(reader.read(READ_SIZE), left)
+                if not data:
+                    break
+                drained += len(data)
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
             writer.close()
 
     async def _read_head(self, reader: asyncio.StreamReader) -> RequestHead:
@@ -127,6 +226,7 @@ class IngestServer:
             raw = await asyncio.wait_for(self._head_bytes(reader),
                                          self.settings.ingest_header_timeout_s)
         except TimeoutError:
+            self._refused("head_timeout")
             raise HttpError(408, "request head not received in time") from None
         except asyncio.LimitOverrunError:
             raise HttpError(413, "request head too large") from None
@@ -147,7 +247,8 @@ class IngestServer:
             if len(raw) > self.settings.ingest_max_header_bytes:
                 raise asyncio.LimitOverrunError("request head too large", len(raw))
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, conn: int, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
         try:
             head = await self._read_head(reader)
             if head.method == "GET":  # a metadata update: titles are not carried; say OK
@@ -157,21 +258,22 @@ class IngestServer:
             space_id = _space_from_target(head.target)
             if self.relay is not None:
                 if not self.relay.proven(head.headers):
-                    await self._relay(head, space_id, reader, writer)
+                    await self._relay(conn, head, space_id, reader, writer)
                     return
                 log.warning("a relayed source reached the ingest port: taken here (point "
                             "ingest_relay_url at the edge, not at an ingest port)")
             creds = head.credentials()
-            session = self.sources.open(space_id, creds[1] if creds else None)
             framing, length = head.body()
+            session = self.sources.open(space_id, creds[1] if creds else None)
         except HttpError as exc:
+            self._refused(str(exc.status))
             writer.write(_json(exc.status, {"error": "bad_request", "detail": exc.message}))
-            await writer.drain()
             return
         except SpaceError as exc:
+            self._refused(exc.code)
             writer.write(_json(exc.status, {"error": exc.code, "detail": exc.message}))
-            await writer.drain()
             return
+        self.pool.authorised(conn)
 
         version = "HTTP/1.0" if head.method == "SOURCE" else "HTTP/1.1"
         if head.method == "SOURCE":
@@ -192,8 +294,8 @@ class IngestServer:
             writer.write(_json(status, payload, version))
             await writer.drain()
 
-    async def _relay(self, head: RequestHead, space_id: str, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
+    async def _relay(self, conn: int, head: RequestHead, space_id: str,
+                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Carry the push through the edge; answer the client as if it had been taken here."""
         assert self.relay is not None
         try:
@@ -207,6 +309,7 @@ class IngestServer:
         async def go_ahead() -> None:
             nonlocal told
             told = True
+            self.pool.authorised(conn)  # the edge's origin accepted the key
             if head.method == "SOURCE":
                 writer.write(b"HTTP/1.0 200 OK\r\n\r\n")
             elif head.headers.get("expect", "").lower() == "100-continue":
@@ -227,11 +330,15 @@ class IngestServer:
     async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
                     length: int | None) -> tuple[int, dict[str, object]]:
         body = body_chunks(reader, framing, length, self.settings.ingest_idle_timeout_s)
-        try:
+
+        async def consume() -> None:
             async with contextlib.aclosing(body):
                 async for data in body:
                     if session.closed or not await session.feed(data):
                         break
+
+        try:
+            await until_stopped(session, consume())
         except TimeoutError:
             return 408, {"error": "source_idle",
                          "detail": "no audio received for "

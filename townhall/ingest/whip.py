@@ -26,9 +26,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from townhall.errors import error_response
-from townhall.ingest.candidates import TooManyCandidates, parse_networks, screen
+from townhall.ingest.candidates import (
+    AmbiguousLines,
+    TooManyCandidates,
+    TooManyMedia,
+    parse_networks,
+    screen,
+)
 from townhall.live.errors import SpaceError
-from townhall.live.speakers import Speakers
+from townhall.live.stage.speakers import Speakers
+from townhall.ops.metrics import WHIP_CANDIDATES_DROPPED, WHIP_OFFERS_REFUSED
 
 CORS = {
     "Access-Control-Allow-Origin": "*",  # bearer tokens, no cookies: any origin may publish
@@ -68,18 +75,24 @@ def check_offer(sdp: str) -> None:
 
 def _screen(offer: str, service: Speakers) -> str:
     """Count and screen the remote candidates (no reflection at third parties) and the media
-    sections, on the text, before any SDP parser or ICE agent runs."""
+    sections, on the lines aiortc's parser will read, before any SDP parser or ICE agent
+    runs (townhall.ingest.candidates)."""
     s = service.settings
-    if offer.count("\nm=") > s.whip_max_media:
-        raise SpaceError(400, "too_many_media",
-                         f"an offer may have at most {s.whip_max_media} m= sections")
     try:
         screened = screen(offer, s.whip_max_candidates,
-                          parse_networks(s.whip_candidate_networks))
+                          parse_networks(s.whip_candidate_networks), s.whip_max_media)
+    except AmbiguousLines as exc:
+        WHIP_OFFERS_REFUSED.labels("ambiguous_line_breaks").inc()
+        raise SpaceError(400, "ambiguous_line_breaks", str(exc)) from None
+    except TooManyMedia as exc:
+        WHIP_OFFERS_REFUSED.labels("too_many_media").inc()
+        raise SpaceError(400, "too_many_media", str(exc)) from None
     except TooManyCandidates as exc:
+        WHIP_OFFERS_REFUSED.labels("too_many_candidates").inc()
         raise SpaceError(400, "too_many_candidates", str(exc)) from None
     if screened.dropped:
         service.candidates_dropped += screened.dropped
+        WHIP_CANDIDATES_DROPPED.inc(screened.dropped)
     return screened.sdp
 
 

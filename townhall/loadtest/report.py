@@ -49,6 +49,7 @@ class LoadReport:
     # stalls - stalls_generator_lag are the ones to blame on the service
     stalls_generator_lag: int = 0
     loop_lag_s: Stats = field(default_factory=dict)  # the generator's loop lag (probe every 50 ms)
+    listener_stalled_max_s: float = 0.0  # the most seconds one listener spent stalled
 
     @property
     def stalls_unexplained(self) -> int:

@@ -136,6 +136,7 @@ def merge_reports(config: LoadConfig, parts: list[tuple[LoadReport, dict[str, li
         loop_lag_s=summary(pooled["loop_lag"]),
         stalled_s=round(sum(r.stalled_s for r in reports), 3),
         listeners_with_stalls=total("listeners_with_stalls"), gaps=total("gaps"),
+        listener_stalled_max_s=max((r.listener_stalled_max_s for r in reports), default=0.0),
         live_edge_s=summary(pooled["live_edge"]),
         headroom_s=summary(pooled["headroom"], (1, 5, 50)),
         requests=total("requests"), bytes=total("bytes"), errors=counter("errors"),

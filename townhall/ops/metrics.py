@@ -43,6 +43,26 @@ SOURCES_RELAYED = Counter("townhall_sources_relayed_total",
 SOURCES_RELAYING = Gauge("townhall_sources_relaying",
                          "push sources on this origin's ingest port being relayed through the "
                          "edge now", registry=REGISTRY)
+# --- refusals at the ingest edges (ingest.icecast, ingest.whip): what an outsider was
+# refused or evicted, by reason; never silent ---
+INGEST_REFUSED = Counter("townhall_ingest_refused_total",
+                         "ingest-port connections refused or evicted, by reason (pool_full, "
+                         "address_share, head_timeout, evicted_idle, an error code)", ["reason"],
+                         registry=REGISTRY)
+WHIP_OFFERS_REFUSED = Counter("townhall_whip_offers_refused_total",
+                              "WHIP offers refused by the candidate screen, by reason",
+                              ["reason"], registry=REGISTRY)
+WHIP_CANDIDATES_DROPPED = Counter("townhall_whip_candidates_dropped_total",
+                                  "remote ICE candidates screened out of WHIP offers (private, "
+                                  "loopback, mDNS, non-global)", registry=REGISTRY)
+# --- reach (reach/webhooks.py, reach/analytics.py): nothing dropped silently ---
+WEBHOOK_ATTEMPTS = Counter("townhall_webhook_attempts_total",
+                           "webhook delivery attempts, by outcome (delivered, failed: retried "
+                           "later, given_up: past webhook_give_up_s)", ["outcome"],
+                           registry=REGISTRY)
+ANALYTICS_DROPPED = Counter("townhall_analytics_rows_dropped_total",
+                            "analytics rows the store did not take (unreachable)",
+                            registry=REGISTRY)
 STORE_ERRORS = Counter("townhall_store_unavailable_total",
                        "store calls that found the database unreachable (answered 503 or "
                        "retried)", registry=REGISTRY)

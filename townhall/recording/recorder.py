@@ -9,6 +9,10 @@ or a file write fails (EMFILE, ENOSPC, EIO) the writer keeps it in memory, with 
 after it, in order, and retries with backoff until it lands (logged, counted in `retries` and
 `write_errors`); on EMFILE/ENFILE it retries with descriptors borrowed from the process's
 reserve (`reserve`), so a full descriptor table never costs a published segment.
+Durable work never waits behind untrusted work: each recorder writes on its own thread (one
+`ThreadPoolExecutor(max_workers=1)` per recorder, never the loop's default pool, which paced
+decoders and other outsider-driven calls can fill: under six fast pushers `end` once took
+10-13 s and a crash then lost 1.9 s that listeners had heard).
 Never re-encodes: it stores exactly the bytes the live window published. With a signing
 identity it also signs a live checkpoint after each published segment (kept in memory for the
 routes and in the store for every origin) and seals the manifest with the key at the end.
@@ -22,6 +26,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from functools import partial
 
@@ -62,6 +67,8 @@ class Recorder:
         self.manifest: RecordingManifest | None = None
         self._queue: asyncio.Queue[Callable[[], None] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        # this recording's own writer thread: shared with nothing an outsider can slow down
+        self._executor: ThreadPoolExecutor | None = None
         self.failed: BaseException | None = None  # the last write error, while unresolved
         self.bytes_stored = 0  # segment bytes durable in the store
         self.retries = 0  # writes retried because the store was unreachable
@@ -193,14 +200,19 @@ class Recorder:
             await self._queue.join()
 
     async def _writer(self) -> None:
-        while True:
-            write = await self._queue.get()
-            try:
-                if write is None:
-                    return
-                await self._until_stored(write)
-            finally:
-                self._queue.task_done()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"record-{self.space_id}")
+        try:
+            while True:
+                write = await self._queue.get()
+                try:
+                    if write is None:
+                        return
+                    await self._until_stored(write)
+                finally:
+                    self._queue.task_done()
+        finally:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     async def _until_stored(self, write: Callable[[], None]) -> None:
         """The one retry loop: the write (and everything queued after it) waits here until
@@ -208,7 +220,9 @@ class Recorder:
         tries = 0
         while True:
             try:
-                await asyncio.to_thread(self._attempt, write)
+                assert self._executor is not None
+                await asyncio.get_running_loop().run_in_executor(self._executor,
+                                                                 self._attempt, write)
                 if tries:  # a warning: it closes the error/warning lines above
                     log.warning("recording of %s: writes succeed again after %d retries",
                              self.space_id, tries, extra={"space_id": self.space_id})

@@ -23,8 +23,10 @@ those numbers, and say so.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from townhall.admission.waiting_room import renewal_lifetime
@@ -84,23 +86,34 @@ class Player:
         return {**media, "details": 0.0 if math.isinf(self.details_poll_s) else 1.0}
 
 
+# the measured capacities (requests/s) the model sizes with when given none: written by
+# bench/capacities.py with the machine and date it measured them on, never typed in here
+DEFAULT_CAPACITIES = Path(__file__).with_name("capacities.json")
+
+
 @dataclass(frozen=True)
 class Capacities:
-    """Per-node limits, from the benchmarks on the reference machine."""
+    """Per-node limits. The measured ones come from the benchmarks (`Capacities.measured`
+    reads bench/capacities.py's file); the rest describe the machines deployed."""
 
-    # one nginx worker core served about 39,000 LL-HLS requests/s (about 6,000 listeners at
-    # 6.2 requests/s each); a 4-worker edge held 12,500 LL listeners without a stall at 2.3
-    # cores, with the origin flat at 0.1 core (bench/fanout.py, bench/flood_defenses.py)
-    edge_requests_per_s_per_core: float = 39_000.0  # nginx worker core, LL-HLS (bench)
+    edge_requests_per_s_per_core: float  # one nginx worker core, LL-HLS (bench/edge_scale.py)
+    origin_requests_per_s: float  # joins/renewals and edge fills, one process (join_capacity)
+    shield_requests_per_s: float  # one shield node (an nginx worker core that edges fill from)
+    origin_joins_per_s: float  # joins/s one origin answers in full (bench/join_capacity.py)
     edge_cores: int = 16  # nginx workers of one edge machine
     edge_requests_per_s: float | None = None  # one edge; None: per core x cores
     edge_egress_gbps: float = 10.0
-    origin_requests_per_s: float = 3_000.0  # joins/renewals and edge fills, one process
-    origin_joins_per_s: float = 4_000.0  # bench/join_capacity.py, fast path, 2 vCPU
-    shield_requests_per_s: float = 40_000.0
     min_origins: int = 2  # a live program's holder and its warm standby (any one may die)
     replication_cores_per_space: float = 0.013  # one standby following one live space:
     # 0.0095 core for the standby and 0.0035 for Redis (bench/failover.py, 64 kbit/s)
+
+    @classmethod
+    def measured(cls, path: Path | None = None, **overrides: Any) -> Capacities:
+        """The capacities in `path` (default: DEFAULT_CAPACITIES, bench/capacities.py's
+        output), with `overrides` (e.g. the deployment's edge_cores) on top."""
+        doc = json.loads((path or DEFAULT_CAPACITIES).read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in doc.items() if k in known}, **overrides})
 
     @property
     def edge_rps(self) -> float:
@@ -115,7 +128,7 @@ class Deployment:
     listeners: int
     bitrate_bps: int = 64_000
     player: Player = Player()
-    capacities: Capacities = Capacities()
+    capacities: Capacities = field(default_factory=Capacities.measured)
     edges: int | None = None  # None: as many as the load needs
     shields: int = 0  # 0: edges fetch from the origins directly
     headroom: float = 0.7  # plan nodes to run at this fraction of capacity

@@ -17,9 +17,13 @@ Rules of the seat table (TRANSITIONS), in the manner of h11's _state.py:
   - PROMOTE keeps the state and makes a speaker (INVITED or LIVE) a co-host; only the host
     may. The seat's role is the seat's, not the token's: the speaker's link keeps working.
 Bounds: raised hands are a queue of their own (`max_hands` waiting per space, `hands_per_
-address` per address) and never count against the invites (`max_seats`: invited, live and
+address` per address and `hands_per_network` per /24 or /64, `admission.shares`) and never
+count against the invites (`max_seats`: invited, live and
 removed speakers), so the host can always invite. A hand that is lowered or removed leaves
-the stage at once (its seat is forgotten, not counted); a removed speaker's seat is kept, so
+the stage at once (its seat is forgotten, not counted) and stays lowered: a hand's token
+speaks only for its own hand while it is on the stage, and never raises it again (issue 18:
+tokens of lowered hands came back raised, and 12 addresses held the 200-hand queue); raising
+again is a new hand, counted in its address's share. A removed speaker's seat is kept, so
 its token stays revoked.
 Every changed seat is kept for `take_changes` (the service writes them to the store), and
 `restore` rebuilds a stage from stored seats after a restart: removals, approvals, names and
@@ -37,6 +41,8 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+
+from townhall.admission.shares import share_key
 
 HOST_SEAT = "host"
 TOKEN_PREFIX = "th1"
@@ -209,15 +215,18 @@ class Stage:
 
     def __init__(self, space_id: str, tokens: SpeakerTokens, *, cap: int, max_seats: int,
                  host_name: str, now: float, max_hands: int = 200,
-                 hands_per_address: int = 2) -> None:
-        if cap < 1 or max_seats < cap or max_hands < 1 or hands_per_address < 1:
-            raise ValueError("need 1 <= cap <= max_seats, and hand limits of at least 1")
+                 hands_per_address: int = 2, hands_per_network: int = 10) -> None:
+        if cap < 1 or max_seats < cap or max_hands < 1 or hands_per_address < 1 \
+                or hands_per_network < hands_per_address:
+            raise ValueError("need 1 <= cap <= max_seats, hand limits of at least 1 and "
+                             "hands_per_network >= hands_per_address")
         self.space_id = space_id
         self.tokens = tokens
         self.cap = cap
         self.max_seats = max_seats
         self.max_hands = max_hands
         self.hands_per_address = hands_per_address
+        self.hands_per_network = hands_per_network
         self._hand_address: dict[str, str] = {}  # raised hand -> the address that raised it
         self.seats: dict[str, Seat] = {
             HOST_SEAT: Seat(HOST_SEAT, host_name, Role.HOST, SeatState.INVITED, now)}
@@ -301,9 +310,13 @@ class Stage:
         seat = self.seats.get(claim.seat_id)
         if seat is None:
             role = GRANT_ROLE[claim.grant]
-            self._check_room(role is Role.LISTENER)
-            state = SeatState.RAISED if role is Role.LISTENER else SeatState.INVITED
-            seat = Seat(claim.seat_id, "Guest", role, state, now)
+            if role is Role.LISTENER:
+                # a raised hand is stored while it waits (restore brings it back): one not
+                # here was lowered, removed or never raised here, and stays so
+                raise StageError(Problem.FORBIDDEN, "hand_lowered",
+                                 "this raised hand was lowered; raise your hand again")
+            self._check_room(False)
+            seat = Seat(claim.seat_id, "Guest", role, SeatState.INVITED, now)
             self.seats[seat.id] = seat
             self._touch(seat)
         return seat
@@ -325,6 +338,12 @@ class Stage:
             raise StageError(Problem.CONFLICT, "hand_already_raised",
                              f"at most {self.hands_per_address} hands per address; wait for "
                              "the host")
+        network = share_key(address) if address else ""
+        if network and sum(1 for a in self._hand_address.values()
+                           if share_key(a) == network) >= self.hands_per_network:
+            raise StageError(Problem.CONFLICT, "network_hands_raised",
+                             f"at most {self.hands_per_network} hands per network "
+                             f"({network}); wait for the host")
         seat = self._new_seat(name, Role.LISTENER, SeatState.RAISED, now)
         if address:
             self._hand_address[seat.id] = address

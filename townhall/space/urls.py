@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from townhall.space.lifecycle import Phase
-from townhall.space.record import SpaceRecord
+from townhall.space.space_record import SpaceRecord
 
 
 def space_urls(base_url: str, record: SpaceRecord) -> dict[str, Any]:

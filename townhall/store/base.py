@@ -13,8 +13,8 @@ from typing import Protocol
 
 from townhall.errors import StoreUnavailable as StoreUnavailable  # raised by every adapter
 from townhall.recording.store import RecordingStore as RecordingStore  # the recorder's port
-from townhall.space.record import SpaceRecord
 from townhall.space.roles import Seat
+from townhall.space.space_record import SpaceRecord
 
 
 class SpaceStore(Protocol):

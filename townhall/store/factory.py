@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from townhall.settings import Settings
 from townhall.store.base import RecordingStore, SpaceStore
 from townhall.store.keys import KeyStore
+from townhall.store.reach import ReachStore
 from townhall.store.schema import Database, check
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Stores:
     recordings: RecordingStore
     database: Database
     keys: KeyStore  # hosting credentials (API keys and space owners)
+    reach: ReachStore  # webhook endpoints, their queue and log; analytics rows
     pool: Postgres | None = None  # the PostgreSQL adapters' shared pool, when they are used
 
     def ping(self) -> None:
@@ -44,6 +46,7 @@ class Stores:
         self.spaces.close()
         self.recordings.close()
         self.keys.close()
+        self.reach.close()
         if self.pool is not None:
             self.pool.close()
 
@@ -69,11 +72,11 @@ def open_stores(settings: Settings) -> Stores:
         pg = Postgres(db.url, pool_size=settings.store_pool_size,
                       timeout_s=settings.store_timeout_s, retry_s=settings.store_retry_s)
         return Stores(PostgresSpaceStore(pg), PostgresRecordings(pg), db,
-                      PostgresKeyStore(pg), pg)
+                      PostgresKeyStore(pg), ReachStore(pg=pg), pg)
     from townhall.store.recording_files import FileRecordings
     from townhall.store.sqlite import SqliteSpaceStore
     from townhall.store.sqlite_keys import SqliteKeyStore
 
     assert db.path is not None
     return Stores(SqliteSpaceStore(db.path), FileRecordings(settings.recordings_path), db,
-                  SqliteKeyStore(db.path))
+                  SqliteKeyStore(db.path), ReachStore(path=db.path))

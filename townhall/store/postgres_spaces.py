@@ -10,8 +10,8 @@ from dataclasses import astuple, fields
 from typing import Any
 
 from townhall.space.lifecycle import Phase
-from townhall.space.record import SpaceRecord
 from townhall.space.roles import Role, Seat, SeatState
+from townhall.space.space_record import SpaceRecord
 from townhall.store.postgres import Postgres
 
 COLUMNS = [f.name for f in fields(SpaceRecord)]

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from townhall.space.lifecycle import Phase
-from townhall.space.record import SpaceRecord
 from townhall.space.roles import Role, Seat, SeatState
+from townhall.space.space_record import SpaceRecord
 
 COLUMNS = [f.name for f in fields(SpaceRecord)]
 # ended is final: a late write of an older state never brings an ended space back; the host

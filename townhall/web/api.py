@@ -17,16 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from townhall.delivery import cache
 from townhall.delivery.latency_tier import LatencyTiers
-from townhall.live.admissions import Admissions, Answer, JoinRequest
 from townhall.live.descriptors import open_files_limit
 from townhall.live.errors import SpaceError, bad_key
-from townhall.live.grant_admission import GrantAdmission
-from townhall.live.host_keys import KeyRotation
-from townhall.live.hosting import Hosting, Identity
-from townhall.live.push_sources import PushSources
-from townhall.live.space_ending import SpaceEnding
-from townhall.live.spaces import Spaces
-from townhall.space.record import iso
+from townhall.live.joins.admissions import Admissions, Answer, JoinRequest
+from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.registry.host_keys import KeyRotation
+from townhall.live.registry.hosting import Hosting, Identity
+from townhall.live.registry.space_ending import SpaceEnding
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.push_sources import PushSources
+from townhall.space.space_record import iso
 from townhall.web import connection_cap
 from townhall.web.client_ip import client_address
 from townhall.web.space_documents import SpaceDocuments
@@ -154,18 +154,23 @@ async def host_view(space_id: str, request: Request, response: Response,
 
 
 @router.post("/spaces/{space_id}/rotate-key",
-             summary="A new host key; cuts off the source using the old one (Bearer host key, "
-                     "or the owner's or an admin's API key)")
+             summary="A new host key; cuts off the source using the old one (the owner's or an "
+                     "admin's API key as Bearer: never the host key itself)")
 async def rotate_key(space_id: str, request: Request,
                      authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     spaces = _spaces(request)
     space = spaces.get(space_id)
     bearer = _bearer(authorization)
-    if not spaces.keys.ok(space, bearer):
-        hosting = _hosting(request)
-        who = hosting.identify(bearer)
-        if who is None or not hosting.owns(who, space_id):
-            raise bad_key()
+    # least privilege: the host key rides in every ingest URL (encoders, OBS profiles, shell
+    # history), so whoever holds it may stream but not take the space from its owner
+    hosting = _hosting(request)
+    who = hosting.identify(bearer)
+    if who is None or not hosting.owns(who, space_id):
+        if spaces.keys.ok(space, bearer):
+            raise SpaceError(403, "owner_key_required",
+                             "the host key cannot rotate itself: rotate with the API key that "
+                             "created the space (or the operator's admin key)")
+        raise bad_key()
     rotation: KeyRotation = request.app.state.key_rotation
     key = await rotation.rotate(space)  # the host's WebRTC session ends too (on_rotated)
     s = spaces.settings
@@ -210,15 +215,19 @@ def _admissions(request: Request) -> Admissions:
 async def join_space(space_id: str, request: Request,
                      body: Annotated[JoinBody | None, Body()] = None) -> Response:
     adm = _admissions(request)
-    refused = await adm.over_join_budget(client_address(request.scope,
-                                                        request.app.state.trusted))
+    address = client_address(request.scope, request.app.state.trusted)
+    refused = await adm.over_join_budget(address)
     if refused is not None:
         return _answer(refused)
     space = _spaces(request).get(space_id)
     b = body or JoinBody()
     status, payload = await adm.join(space, JoinRequest(b.token, b.renew, b.challenge,
-                                                        b.solution, b.seat_secret), time.time())
-    return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})
+                                                        b.solution, b.seat_secret, address),
+                                     time.time())
+    headers = {"Cache-Control": "no-store"}
+    if "retry_after_s" in payload:
+        headers["Retry-After"] = str(payload["retry_after_s"])
+    return JSONResponse(payload, status_code=status, headers=headers)
 
 
 class AdmitBody(BaseModel):

@@ -21,39 +21,48 @@ from townhall.delivery.cors import CorsPolicy
 from townhall.delivery.latency_tier import LatencyTiers
 from townhall.ingest import http_push, whip
 from townhall.ingest.icecast import IngestServer
-from townhall.live.admissions import Admissions
-from townhall.live.cluster_watch import ClusterWatch
+from townhall.live.cluster_sync.cluster_watch import ClusterWatch
+from townhall.live.cluster_sync.key_watch import KeyWatch, end_host_session
+from townhall.live.cluster_sync.news import News
 from townhall.live.descriptors import DescriptorReserve
-from townhall.live.grant_admission import GrantAdmission
-from townhall.live.host_keys import HostKeys, KeyRotation
-from townhall.live.hosting import Hosting
-from townhall.live.key_watch import KeyWatch, end_host_session
-from townhall.live.news import News
-from townhall.live.program_factory import ProgramFactory
-from townhall.live.program_host import LocalPrograms, ProgramHost
-from townhall.live.program_leases import ProgramLeases
-from townhall.live.push_sources import PushSources
-from townhall.live.shared_stage import SharedStage
-from townhall.live.source_watch import SourceWatch
-from townhall.live.space_ending import SpaceEnding
-from townhall.live.spaces import Spaces
-from townhall.live.speakers import Speakers
+from townhall.live.joins.admissions import Admissions
+from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.program.factory import ProgramFactory
+from townhall.live.program.host import LocalPrograms, ProgramHost
+from townhall.live.program.leases import ProgramLeases
+from townhall.live.registry.host_keys import HostKeys, KeyRotation
+from townhall.live.registry.hosting import Hosting
+from townhall.live.registry.space_ending import SpaceEnding
+from townhall.live.registry.spaces import Spaces
+from townhall.live.sources.push_sources import PushSources
+from townhall.live.sources.source_watch import SourceWatch
+from townhall.live.stage.shared_stage import SharedStage
+from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
+from townhall.ops.operator_listener import OperatorListener
+from townhall.reach.analytics import Analytics
+from townhall.reach.space_watch import SpaceWatch
+from townhall.reach.webhooks import Webhooks
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
 from townhall.store.factory import open_stores
 from townhall.web import (
+    analytics_api,
     api,
     captions_api,
+    embed,
     errors,
+    feeds,
     health,
     keys_api,
     media,
+    oembed,
     pages,
     program_meter,
-    record,
+    public_record,
     signed_replay,
     speakers_api,
+    webhooks_api,
 )
 from townhall.web.body_limit import BodyLimit
 from townhall.web.client_ip import parse_networks
@@ -94,7 +103,8 @@ def create_app(settings: Settings) -> FastAPI:
     admissions = Admissions(settings, spaces, announce=news.announce)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
     hosting = Hosting(settings, stores.keys, spaces)
-    sources = PushSources(spaces, news.announce, admit=hosting.admit_source)
+    sources = PushSources(spaces, news.announce, admit=hosting.admit_source,
+                          admit_audio=hosting.admit_audio)
     speakers = Speakers(settings, spaces, admit=hosting.admit_source)
     ending = SpaceEnding(spaces, programs, on_end=[
         lambda space: speakers.close_space(space, "the space has ended")])
@@ -110,6 +120,9 @@ def create_app(settings: Settings) -> FastAPI:
     tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
                          lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
+    webhooks = Webhooks(settings, stores.reach)
+    space_watch = SpaceWatch(spaces, hosting, webhooks)
+    analytics = Analytics(spaces, stores.reach)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
@@ -145,6 +158,10 @@ def create_app(settings: Settings) -> FastAPI:
             await ingest.start()
             stack.push_async_callback(ingest.close)
             app.state.ingest = ingest
+            operator = OperatorListener(settings.metrics_listen)
+            await operator.start()
+            stack.push_async_callback(operator.close)
+            app.state.operator_listener = operator
             await speakers.start()
             stack.push_async_callback(speakers.close)
             lag.start()
@@ -156,6 +173,12 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(key_watch.close)
             hosting.start(ending.finish)
             stack.push_async_callback(hosting.close)
+            webhooks.start()
+            stack.push_async_callback(webhooks.close)
+            space_watch.start()
+            stack.push_async_callback(space_watch.close)
+            analytics.start()
+            stack.push_async_callback(analytics.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
@@ -174,23 +197,29 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.speakers = speakers
     app.state.source_watch = source_watch
     app.state.hosting = hosting
+    app.state.webhooks = webhooks
+    app.state.analytics = analytics
     app.state.trusted = trusted
     app.state.replays = {}
     app.state.replay_playlists = {}  # space id -> media.ReplayPlaylist (sealed: never changes)
     app.state.signed_clips = signed_replay.SignedClips(settings.clip_cache_bytes)
     app.state.stores = stores
     app.state.withdrawn = {}
+    app.state.feeds = {}  # feed name -> web.feeds.RenderedFeed (kept feed_cache_s)
     app.state.latency_tiers = tiers
     app.state.captioner = captioner
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
     app.include_router(keys_api.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(analytics_api.router)
     app.include_router(program_meter.router)
     app.include_router(captions_api.router)
     metrics.watch(spaces, admissions, stores, reserve)
-    for route in (record.routes + signed_replay.routes + media.routes + pages.routes
-                  + whip.routes + speakers_api.routes + health.routes + http_push.routes):
+    for route in (public_record.routes + signed_replay.routes + media.routes + pages.routes
+                  + whip.routes + speakers_api.routes + health.routes + http_push.routes
+                  + feeds.routes + embed.routes + oembed.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from townhall.captions.captioner import Captioner
 from townhall.delivery import cache
-from townhall.live.spaces import Spaces
+from townhall.live.registry.spaces import Spaces
 from townhall.web.api import _bearer as bearer
 
 router = APIRouter(prefix="/api")

@@ -20,10 +20,10 @@ import time
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from townhall.live.admissions import Admissions, JoinRequest
 from townhall.live.errors import SpaceError
-from townhall.live.grant_admission import GrantAdmission
-from townhall.live.spaces import Spaces
+from townhall.live.joins.admissions import Admissions, JoinRequest
+from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.registry.spaces import Spaces
 from townhall.web.api import AdmitBody, JoinBody
 from townhall.web.client_ip import Network, client_address
 from townhall.web.shedding import send_json
@@ -92,7 +92,8 @@ class FastJoin:
     async def join(self, scope: Scope, space_id: str,
                    body: bytes) -> tuple[int, dict[str, object], dict[str, str] | None]:
         adm = self.admissions
-        refused = await adm.over_join_budget(client_address(scope, self.trusted))
+        address = client_address(scope, self.trusted)
+        refused = await adm.over_join_budget(address)
         if refused is not None:
             return refused
         try:
@@ -105,11 +106,13 @@ class FastJoin:
             return 422, {"error": "invalid_request", "detail": _problems(exc)}, None
         try:
             status, payload = await adm.join(
-                space, JoinRequest(b.token, b.renew, b.challenge, b.solution, b.seat_secret),
+                space, JoinRequest(b.token, b.renew, b.challenge, b.solution, b.seat_secret,
+                                   address),
                 time.time())
         except SpaceError as exc:
             return exc.status, {"error": exc.code, "detail": exc.message}, None
-        return status, payload, None
+        retry = payload.get("retry_after_s")
+        return status, payload, {"Retry-After": str(retry)} if retry is not None else None
 
 
     async def admit(self, scope: Scope, space_id: str,

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from townhall.live.hosting import Hosting
+from townhall.live.registry.hosting import Hosting
 
 router = APIRouter(prefix="/api/admin/keys")
 

@@ -37,9 +37,9 @@ from townhall.delivery.blocking import (
 from townhall.delivery.encoding import accepts_gzip
 from townhall.delivery.window import LiveWindow
 from townhall.live.errors import SpaceError
-from townhall.live.player_tickets import entry_path, renewed_path
-from townhall.live.program import Program
-from townhall.live.spaces import LiveSpace, Spaces
+from townhall.live.joins.player_tickets import entry_path, renewed_path
+from townhall.live.program.program import Program
+from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.media.playlist import (
     PlaylistSegment,
     render_media,
@@ -50,8 +50,8 @@ from townhall.recording.manifest import RecordingManifest
 from townhall.store.base import RecordingStore
 from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
+from townhall.web.public_record import withdrawn_replay
 from townhall.web.ranged import hex_etag, ranged_bytes, strong_etag
-from townhall.web.record import withdrawn_replay
 
 M3U8 = "application/vnd.apple.mpegurl"
 # live media playlists: the other type rfc8216bis §4 names, 16 bytes shorter on every reload
@@ -353,7 +353,7 @@ async def replay_manifest(request: Request) -> Response:
 
 def _renewing(fn: Handler) -> Handler:
     """A ticketed media route that answers an expired ticket whose seat is held with 302 to
-    the same URL with a fresh ticket (live/player_tickets.py)."""
+    the same URL with a fresh ticket (live/joins/player_tickets.py)."""
     async def handler(request: Request) -> Response:
         try:
             return await fn(request)
@@ -375,7 +375,7 @@ def _renewing(fn: Handler) -> Handler:
 
 async def entry(request: Request) -> Response:
     """`/live/ID/master.m3u8`: the playlist itself without tickets; with them, a join and a
-    302 to the ticketed playlist (live/player_tickets.py)."""
+    302 to the ticketed playlist (live/joins/player_tickets.py)."""
     if not _spaces(request).settings.require_tickets:
         return await multivariant(request)
     space = _spaces(request).get(request.path_params["space_id"])

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from functools import cache
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from townhall.web.oembed import discovery_link
+
 STATIC = Path(__file__).parent / "static"
+SPACE_ID_RE = re.compile(r"^[a-z0-9]{10}$")
 PAGE_HEADERS = {"Cache-Control": "public, max-age=60, stale-while-revalidate=600, "
                                  "stale-if-error=86400"}
 
@@ -36,8 +42,23 @@ async def home(_: Request) -> Response:
     return _page("index.html")
 
 
-async def space_page(_: Request) -> Response:
-    return _page("space.html")
+async def space_page(request: Request) -> Response:
+    # the oEmbed discovery link (oembed.com §4), so a pasted link becomes the player
+    sid = request.path_params["space_id"]
+    if not SPACE_ID_RE.match(sid):
+        return _page("space.html")
+    base = request.app.state.settings.base_url
+    html = _space_html().replace("</head>", discovery_link(base, sid) + "\n</head>", 1)
+    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:32] + '"'
+    headers = {**PAGE_HEADERS, "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(html, headers=headers)
+
+
+@cache
+def _space_html() -> str:
+    return (STATIC / "space.html").read_text()
 
 
 async def host_page(_: Request) -> Response:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 
 from townhall.delivery import cache
-from townhall.live.spaces import Spaces
+from townhall.live.registry.spaces import Spaces
 from townhall.media.mixer import SILENCE_DBFS
 
 router = APIRouter(prefix="/api/spaces/{space_id}")

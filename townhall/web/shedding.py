@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from townhall.admission.pressure import Priority, classify
 from townhall.live import tasks
-from townhall.live.admissions import Admissions
+from townhall.live.joins.admissions import Admissions
 from townhall.web.client_ip import Network, client_address
 
 

@@ -34,11 +34,11 @@ from starlette.routing import Route
 from townhall.delivery import cache
 from townhall.delivery.canonical import CLIP_QUERY_RE
 from townhall.live.errors import SpaceError
-from townhall.live.spaces import Spaces
+from townhall.live.registry.spaces import Spaces
 from townhall.recording import credentials
 from townhall.recording.download import progressive
 from townhall.recording.manifest import RecordingManifest
-from townhall.space.record import iso
+from townhall.space.space_record import iso
 from townhall.store.base import RecordingStore
 from townhall.web.client_ip import client_address
 from townhall.web.errors import error_response
@@ -72,7 +72,7 @@ def _media(store: RecordingStore, manifest: RecordingManifest, first: int, last:
 def _signed(request: Request, store: RecordingStore, manifest: RecordingManifest, first: int,
             last: int, clip: bool) -> bytes:
     spaces = _spaces(request)
-    space = spaces.get(request.path_params["space_id"])
+    space = spaces.get(manifest.space_id)
     media = _media(store, manifest, first, last)
     documents: SpaceDocuments = request.app.state.documents
     identity = documents.identity
@@ -131,10 +131,10 @@ def _file_and_tag(path: Path) -> tuple[int, str]:
     return path.stat().st_size, _etag_path(path).read_text()
 
 
-async def replay_download(request: Request) -> Response:
-    """The seekable, signed `.m4a`: built once per origin (shared by concurrent requests),
-    then answered from the file (Range, If-None-Match, If-Range: `web/ranged.py`)."""
-    store, manifest = await sealed_replay(request)
+async def signed_download(request: Request, store: RecordingStore,
+                          manifest: RecordingManifest) -> tuple[Path, int, str]:
+    """This origin's file of the signed replay, its byte length and ETag; built once,
+    however many ask at the same moment (the download, the podcast feed)."""
     sid = manifest.space_id
     path = _cached(request, sid)
     if not path.exists() or not _etag_path(path).exists():
@@ -145,6 +145,15 @@ async def replay_download(request: Request) -> Response:
             task.add_done_callback(lambda _t: _building.pop(sid, None))
         await asyncio.shield(task)
     size, etag = await asyncio.to_thread(_file_and_tag, path)
+    return path, size, etag
+
+
+async def replay_download(request: Request) -> Response:
+    """The seekable, signed `.m4a`: built once per origin (shared by concurrent requests),
+    then answered from the file (Range, If-None-Match, If-Range: `web/ranged.py`)."""
+    store, manifest = await sealed_replay(request)
+    sid = manifest.space_id
+    path, size, etag = await signed_download(request, store, manifest)
     return ranged_file(request, path, size, etag, "audio/mp4", {
         "Cache-Control": cache.IMMUTABLE,
         "Content-Disposition": f'attachment; filename="townhall-{sid}.m4a"'})

@@ -13,13 +13,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from townhall.live.live_space import LiveSpace
-from townhall.live.spaces import Spaces
-from townhall.live.speakers import stage_status
+from townhall.live.registry.live_space import LiveSpace
+from townhall.live.registry.spaces import Spaces
+from townhall.live.stage.speakers import stage_status
 from townhall.recording.signing import ALGORITHM, SigningIdentity
 from townhall.settings import Settings
 from townhall.space.lifecycle import shown_state
-from townhall.space.record import iso
+from townhall.space.space_record import iso
 from townhall.space.urls import space_urls
 
 # (space, listeners in all now, now) -> the grant / the tier fields of the details

@@ -18,8 +18,8 @@ from starlette.routing import Route
 
 from townhall.delivery import cache
 from townhall.live.errors import SpaceError
-from townhall.live.spaces import LiveSpace
-from townhall.live.speakers import Speakers
+from townhall.live.registry.spaces import LiveSpace
+from townhall.live.stage.speakers import Speakers
 from townhall.space.roles import Action, Role, Seat, SeatState
 from townhall.web.client_ip import client_address
 from townhall.web.pages import STATIC

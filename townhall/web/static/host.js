@@ -33,17 +33,36 @@ function announce(text) {
 async function copy(text, what) { toast($("toast"), (await copyText(text)) ? `${what} copied` : `Copy: ${text}`); }
 
 // --- details, ON AIR, listeners chart ---
+// the server keeps a row every 10 s for the whole space (/api/spaces/ID/analytics): the chart
+// shows those, then the newest count; before the first row, what this page sampled itself
+let kept = null;  // the server's analytics (not `history`: that is the window's)
+async function loadHistory() {
+  if (!key()) return;
+  try {
+    const res = await fetch(`${api}/analytics`, { headers: auth(), cache: "no-store" });
+    if (res.ok) { kept = await res.json(); renderChart(); }
+  } catch (_) { /* the page's own samples still show */ }
+}
 function renderChart() {
   const svg = $("chart");
-  if (!samples.length) return;
-  const max = Math.max(1, ...samples);
-  const series = samples.length > 1 ? samples : [samples[0], samples[0]];
+  const rows = kept && kept.samples.length ? kept.samples.map((r) => r.listeners) : null;
+  const shown = rows ? [...rows, ...samples.slice(-1)] : samples;
+  if (!shown.length) return;
+  const max = Math.max(1, ...shown);
+  const series = shown.length > 1 ? shown : [shown[0], shown[0]];
   const step = 300 / (series.length - 1);
   const pts = series.map((n, i) => `${(i * step).toFixed(1)},${(62 - (n / max) * 58).toFixed(1)}`);
   svg.innerHTML = `<polyline points="0,64 ${pts.join(" ")} 300,64" fill="rgba(194,65,12,.15)" stroke="none"/>` +
     `<polyline points="${pts.join(" ")}" fill="none" stroke="#c2410c" stroke-width="2" vector-effect="non-scaling-stroke"/>`;
-  const now = samples[samples.length - 1];
+  const now = shown[shown.length - 1];
   svg.setAttribute("aria-label", `Listeners over time: now ${now}, highest ${max}`);
+  if (rows) {
+    const t = kept.summary;
+    $("chart-note").textContent = `Now ${now.toLocaleString()}, highest ${t.peak_listeners.toLocaleString()}; ` +
+      `${t.unique_listeners.toLocaleString()} listeners in all, ${t.listening_hours.toFixed(1)} listening hours ` +
+      `(the whole space, every ${t.every_s} s; CSV at ${api}/analytics?format=csv with the host key).`;
+    return;
+  }
   $("chart-note").textContent = `Now ${now.toLocaleString()}, highest ${Math.max(...samples).toLocaleString()} ` +
     "since this page opened (sampled every 2 s).";
 }
@@ -244,7 +263,13 @@ $("copy-invite").addEventListener("click", () => copy($("invite-url").textConten
 $("rotate").addEventListener("click", async () => {
   if (!confirm("Rotate the host key? The current key, ingest URL and host link stop working.")) return;
   try {
-    const out = await th.api(`${api}/rotate-key`, { method: "POST", headers: auth() });
+    // rotating needs the owner's API key (the host key in every ingest URL must not be able
+    // to take the space from its owner): the one the home page keeps, or asked for here
+    let owner = localStorage.getItem("townhall.apiKey");
+    if (!owner) owner = (prompt("Rotating needs the API key that created this space:") || "").trim();
+    if (!owner) return;
+    const out = await th.api(`${api}/rotate-key`,
+      { method: "POST", headers: { Authorization: `Bearer ${owner}` } });
     sessionStorage.setItem(slot, out.host_key);
     toast($("toast"), "New host key in use: update your encoder with the new ingest URL");
     announce("The host key was rotated.");
@@ -286,5 +311,7 @@ refreshStage();
 meter();
 loadCaptions();
 setInterval(() => { if (key()) refresh(); }, 2000);
+setInterval(loadHistory, 10000);  // the server adds a row every 10 s
+loadHistory();
 setInterval(refreshStage, 1000);
 sessionStorage.removeItem("th.reloads");  // started: the scripts all arrived

@@ -1,0 +1,1 @@
+"""Who gets in: the join endpoint, signed join grants, standard HLS players' tickets."""

@@ -1,0 +1,123 @@
+"""Grant admission: a big uncapped space's joins and renewals, answered by any origin.
+
+Service. The details of an open space carry a signed join grant (`admission.grants`); with
+it, `POST /api/admit/{id}` on any origin (the edge sends it to any) checks the grant, issues a
+ticket with the ordinary signer and counts the seat until it lapses. Every
+`audience_report_s` each origin shares its listeners of each space (grant seats and tickets
+from its waiting room) through the cluster (`Cluster.report_listeners`: Redis, or memory
+alone), and reads the others', so every origin's details count every listener. Rate limits
+are the join limits; without a grant (capped, attack mode, ended) clients join at the origin
+the edge picks for the space.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+from townhall.admission.grants import GrantError, JoinGrants
+from townhall.admission.seat_count import SeatCount
+from townhall.admission.tickets import Check
+from townhall.admission.waiting_room import renewal_lifetime
+from townhall.cluster.base import Cluster, ClusterUnavailable
+from townhall.live import tasks
+from townhall.live.errors import SpaceError
+from townhall.live.joins.admissions import Admissions, Answer
+from townhall.live.registry.spaces import LiveSpace, Spaces
+from townhall.settings import Settings
+from townhall.space.lifecycle import Phase
+
+log = logging.getLogger("townhall.grant_admission")
+
+
+class GrantAdmission:
+    def __init__(self, settings: Settings, spaces: Spaces, admissions: Admissions,
+                 cluster: Cluster) -> None:
+        self.settings = settings
+        self.spaces = spaces
+        self.admissions = admissions
+        self.cluster = cluster
+        self.grants = JoinGrants(settings.secret)
+        self.origin = cluster.origin
+        self.seats: dict[str, SeatCount] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # --- the grant in the details ---
+    def grant_for(self, space: LiveSpace, listeners: int, now: float) -> str | None:
+        """The grant for the details of `space`, which has `listeners` in all now."""
+        r = space.record
+        if r.listener_cap is not None or r.phase is Phase.ENDED \
+                or self.admissions.attack.active(now):
+            return None
+        s = self.settings
+        ttl = renewal_lifetime(listeners, space.room.seat_ttl, s.seat_ttl_max_s,
+                               s.renewals_per_s_per_space)
+        return self.grants.issue(r.id, ttl, now, s.grant_valid_s)
+
+    # --- any origin: admit with a grant ---
+    async def admit(self, space_id: str, grant: str, renew: str | None, address: str,
+                    now: float, seat_secret: str | None = None) -> Answer:
+        adm = self.admissions
+        refused = await adm.over_join_budget(address)
+        if refused is not None:
+            return refused
+        try:
+            ttl = self.grants.check(grant, space_id, now)
+        except GrantError as exc:
+            adm.counters["grant_refused"] += 1
+            return 403, {"error": exc.code, "detail": exc.detail}, None
+        seat = None
+        if renew:
+            verdict, held = adm.signer.check(space_id, renew, now)
+            if verdict is Check.VALID and held is not None:
+                try:
+                    adm.check_holder(space_id, held, seat_secret)
+                except SpaceError as exc:
+                    return exc.status, {"error": exc.code, "detail": exc.message}, None
+                seat = held
+        renewed = seat is not None
+        seat = seat or "g" + secrets.token_hex(8)
+        expires = now + ttl
+        self.seats.setdefault(space_id, SeatCount()).hold(seat, expires, now)
+        adm.counters["renewed_anywhere" if renewed else "admitted_anywhere"] += 1
+        return 200, adm.ticket_answer(space_id, seat, expires, now), None
+
+    def leave(self, space_id: str, seat: str) -> None:
+        counted = self.seats.get(space_id)
+        if counted is not None:
+            counted.leave(seat)
+
+    # --- counts: shared through the cluster ---
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._share_loop())
+
+    async def close(self) -> None:
+        await tasks.cancel(self._task)
+
+    async def _share_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.audience_report_s)
+            try:
+                await self.share(time.time())
+            except ClusterUnavailable as exc:  # counts go stale, joins go on
+                log.info("listener counts not shared: %s", exc)
+
+    async def share(self, now: float) -> None:
+        """Report this origin's listeners of each live space; read the other origins'."""
+        ttl = self.settings.audience_fresh_s
+        for space in self.spaces.all():
+            sid = space.record.id
+            if space.record.phase is not Phase.LIVE and sid not in self.seats:
+                continue
+            counted = self.seats.get(sid)
+            mine = counted.count(now) if counted is not None else 0
+            self.spaces.report_audience(sid, self.origin, mine, now)
+            await space.room.refresh(now)  # a shared room's numbers, for the details
+            await self.cluster.report_listeners(sid, mine + space.room.unshared_occupied, ttl)
+            for origin, count in (await self.cluster.listeners(sid)).items():
+                if origin != self.origin:
+                    self.spaces.report_audience(sid, origin, count, now)
+            if mine == 0 and counted is not None:
+                del self.seats[sid]

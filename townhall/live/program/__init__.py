@@ -1,0 +1,1 @@
+"""The program clock: mix, encode, package; run here or by the lease holder; made, recovered."""

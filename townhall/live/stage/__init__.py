@@ -1,0 +1,1 @@
+"""The WebRTC stage: speakers' WHIP sessions, mix-minus, aiortc adapters, the shared stage."""

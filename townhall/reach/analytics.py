@@ -1,0 +1,95 @@
+"""Samples every live space's existing counters each `analytics_every_s` into the store.
+
+Service. A timer (never the listener path) reads the counters the space already keeps: the
+listeners now (`Spaces.listeners_now`, cluster-wide with tickets), the waiting room's seats
+granted and line, the listener keys of the media path (tickets off) and the reactions'
+totals; the core (reach/audience.py) turns them into one row, written in a thread. Rows sit on
+a grid of `analytics_every_s`, keyed by (space, time), so the origin that runs the program
+writes one row per interval however many origins there are; `analytics_max_rows` per space.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from townhall.errors import StoreUnavailable
+from townhall.live.registry.spaces import LiveSpace, Spaces
+from townhall.ops.metrics import ANALYTICS_DROPPED
+from townhall.reach.audience import AudienceTally
+from townhall.space.lifecycle import Phase
+from townhall.store.reach import ReachStore
+
+log = logging.getLogger("townhall.analytics")
+
+
+def _admitted(space: LiveSpace) -> int | None:
+    """Seats the space's waiting room granted so far (this origin's room), if it counts."""
+    room = getattr(space.room, "room", None)
+    total = getattr(room, "admitted_total", None)
+    return total if isinstance(total, int) else None
+
+
+class Analytics:
+    def __init__(self, spaces: Spaces, store: ReachStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.spaces = spaces
+        self.store = store
+        self.clock = clock
+        # one per space sampled since start: its keys are bounded by analytics_max_keys
+        self.tallies: dict[str, AudienceTally] = {}
+        self.dropped = 0  # rows the store did not take (counted, logged)
+        self._task: asyncio.Task[None] | None = None
+
+    def tally(self, space_id: str) -> AudienceTally:
+        s = self.spaces.settings
+        tally = self.tallies.get(space_id)
+        if tally is None:
+            tally = self.tallies[space_id] = AudienceTally(s.analytics_every_s,
+                                                           s.analytics_max_keys)
+        return tally
+
+    async def sample(self, at: float) -> None:
+        """One row per live space for the grid time `at` (the counters are read now)."""
+        s = self.spaces.settings
+        now = self.clock()
+        for space in list(self.spaces.all()):
+            sid = space.record.id
+            if space.record.phase is not Phase.LIVE or space.program is None:
+                continue
+            tickets = s.require_tickets
+            row = self.tally(sid).sample(
+                at, self.spaces.listeners_now(space, now),
+                admitted=_admitted(space) if tickets else None,
+                keys=None if tickets else space.listeners.keys(),
+                reactions=sum(space.reactions.total.values()), waiting=space.room.queued)
+            try:
+                await asyncio.to_thread(self.store.add_sample, sid, row, s.analytics_max_rows)
+            except StoreUnavailable:
+                self.dropped += 1
+                ANALYTICS_DROPPED.inc()
+                log.warning("analytics row of %s at %.0f dropped: the store is unreachable",
+                            sid, at)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        every = self.spaces.settings.analytics_every_s
+        at = self.clock() // every * every
+        while True:
+            # on the grid, one row per interval: the slot is counted, never read back from a
+            # clock that a timer may wake a hair early for
+            at = max(at + every, self.clock() // every * every)
+            await asyncio.sleep(max(0.0, at - self.clock()))
+            try:
+                await self.sample(at)
+            except Exception:
+                log.exception("analytics sample failed")

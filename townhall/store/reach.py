@@ -1,0 +1,189 @@
+"""The reach tables: webhook endpoints, their delivery queue and log, analytics rows.
+
+One implementation for both dialects: the SQL is written once with `?` placeholders and run
+on SQLite (its own connection, WAL, as the key store) or on the shared PostgreSQL pool (`%s`).
+Every call is blocking and belongs on a worker thread of the control path; never on the
+listener path. Claims are compare-and-set on `next_at`, so when several origins share the
+queue each delivery attempt is made by one of them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from townhall.store.postgres import Postgres
+
+ENDPOINT_COLUMNS = "id, owner, url, secret, events, created_at, deleted_at"
+DELIVERY_COLUMNS = "seq, endpoint_id, event_id, event_type, body, created_at, next_at, " \
+                   "attempts, state"
+SAMPLE_COLUMNS = "at, listeners, joins, leaves, reactions, waiting, uniques"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    owner: str  # "admin" or a hosting API key's id
+    url: str
+    secret: str  # whsec_<base64>: shown to its owner, used to sign
+    events: tuple[str, ...]
+    created_at: float
+    deleted_at: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "events": list(self.events),
+                "created_at": self.created_at}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    seq: int
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    body: str
+    created_at: float
+    next_at: float
+    attempts: int
+    state: str  # pending | delivered | failed
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    listeners: int
+    joins: int
+    leaves: int
+    reactions: int
+    waiting: int
+    uniques: int
+
+
+def _endpoint(row: Sequence[Any]) -> Endpoint:
+    return Endpoint(row[0], row[1], row[2], row[3], tuple(filter(None, row[4].split(","))),
+                    float(row[5]), None if row[6] is None else float(row[6]))
+
+
+class ReachStore:
+    def __init__(self, *, path: Path | None = None, pg: Postgres | None = None) -> None:
+        self._pg = pg
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        if pg is None:
+            assert path is not None
+            self._conn = sqlite3.connect(str(path), check_same_thread=False,
+                                         isolation_level=None, timeout=10)
+            with self._lock:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+
+    def _run(self, sql: str, args: Sequence[Any] = (), *, rows: bool = False) -> Any:
+        """Rows (a list) when `rows`, else the number of rows changed."""
+        if self._pg is not None:
+            with self._pg.transaction() as conn:
+                pg_cur = conn.execute(sql.replace("?", "%s"), tuple(args))
+                return pg_cur.fetchall() if rows else pg_cur.rowcount
+        assert self._conn is not None
+        with self._lock:
+            cur = self._conn.execute(sql, tuple(args))
+            return cur.fetchall() if rows else cur.rowcount
+
+    # --- endpoints ---
+    def add_endpoint(self, e: Endpoint) -> None:
+        self._run(f"INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                  (e.id, e.owner, e.url, e.secret, ",".join(e.events), e.created_at, None))
+
+    def endpoints(self, owner: str | None = None) -> list[Endpoint]:
+        """Live endpoints (not deleted), oldest first; all owners' when `owner` is None."""
+        where = "deleted_at IS NULL" + (" AND owner = ?" if owner is not None else "")
+        found = self._run(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {where} "
+                          "ORDER BY created_at, id", () if owner is None else (owner,),
+                          rows=True)
+        return [_endpoint(r) for r in found]
+
+    def endpoint(self, endpoint_id: str) -> Endpoint | None:
+        found = self._run(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ? "
+                          "AND deleted_at IS NULL", (endpoint_id,), rows=True)
+        return _endpoint(found[0]) if found else None
+
+    def delete_endpoint(self, endpoint_id: str, now: float) -> None:
+        self._run("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ?", (now, endpoint_id))
+        self._run("UPDATE webhook_deliveries SET state = 'dropped' WHERE endpoint_id = ? AND "
+                  "state = 'pending'", (endpoint_id,))
+
+    # --- the queue ---
+    def enqueue(self, endpoint_id: str, event_id: str, event_type: str, body: str,
+                now: float) -> bool:
+        """Queue an event for an endpoint once: False if it was queued before (by any
+        origin, before or after a restart)."""
+        changed: int = self._run(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, body, "
+            "created_at, next_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (endpoint_id, event_id, event_type, body, now, now))
+        return changed == 1
+
+    def heads(self) -> list[Delivery]:
+        """Each endpoint's oldest pending delivery: the only one that may be tried (in order
+        per endpoint)."""
+        found = self._run(
+            f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE seq IN (SELECT MIN(seq) "
+            "FROM webhook_deliveries WHERE state = 'pending' GROUP BY endpoint_id)", rows=True)
+        return [Delivery(*r) for r in found]
+
+    def claim(self, d: Delivery, until: float) -> bool:
+        """Take the delivery for one attempt (compare-and-set on next_at)."""
+        changed: int = self._run(
+            "UPDATE webhook_deliveries SET next_at = ? WHERE seq = ? AND next_at = ? AND "
+            "state = 'pending'", (until, d.seq, d.next_at))
+        return changed == 1
+
+    def finish(self, d: Delivery, state: str, next_at: float) -> None:
+        """After an attempt: delivered, failed (given up), or pending again at next_at."""
+        self._run("UPDATE webhook_deliveries SET state = ?, next_at = ?, attempts = attempts "
+                  "+ 1 WHERE seq = ?", (state, next_at, d.seq))
+
+    def pending(self, endpoint_id: str) -> int:
+        found = self._run("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ? AND "
+                          "state = 'pending'", (endpoint_id,), rows=True)
+        return int(found[0][0])
+
+    # --- the delivery log ---
+    def log_attempt(self, d: Delivery, at: float, status: int | None, error: str | None,
+                    duration_ms: int, keep: int) -> None:
+        self._run("INSERT INTO webhook_attempts (endpoint_id, event_id, event_type, at, status, "
+                  "error, duration_ms) VALUES (?,?,?,?,?,?,?)",
+                  (d.endpoint_id, d.event_id, d.event_type, at, status, error, duration_ms))
+        self._run("DELETE FROM webhook_attempts WHERE endpoint_id = ? AND seq <= (SELECT seq "
+                  "FROM webhook_attempts WHERE endpoint_id = ? ORDER BY seq DESC LIMIT 1 "
+                  "OFFSET ?)", (d.endpoint_id, d.endpoint_id, keep))
+
+    def attempts(self, endpoint_id: str, limit: int) -> list[dict[str, Any]]:
+        found = self._run("SELECT event_id, event_type, at, status, error, duration_ms FROM "
+                          "webhook_attempts WHERE endpoint_id = ? ORDER BY seq DESC LIMIT ?",
+                          (endpoint_id, limit), rows=True)
+        return [{"event_id": r[0], "type": r[1], "at": float(r[2]), "status": r[3],
+                 "error": r[4], "duration_ms": int(r[5])} for r in found]
+
+    # --- analytics ---
+    def add_sample(self, space_id: str, s: Sample, keep: int) -> None:
+        self._run(f"INSERT INTO analytics_samples (space_id, {SAMPLE_COLUMNS}) VALUES "
+                  "(?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                  (space_id, s.at, s.listeners, s.joins, s.leaves, s.reactions, s.waiting,
+                   s.uniques))
+        self._run("DELETE FROM analytics_samples WHERE space_id = ? AND at <= (SELECT at FROM "
+                  "analytics_samples WHERE space_id = ? ORDER BY at DESC LIMIT 1 OFFSET ?)",
+                  (space_id, space_id, keep))
+
+    def samples(self, space_id: str) -> list[Sample]:
+        found = self._run(f"SELECT {SAMPLE_COLUMNS} FROM analytics_samples WHERE space_id = ? "
+                          "ORDER BY at", (space_id,), rows=True)
+        return [Sample(float(r[0]), *(int(v) for v in r[1:])) for r in found]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with self._lock:
+                self._conn.close()
