@@ -2,7 +2,7 @@
 lag with captions on vs. off.
 
 A real `townhall serve --captions` on loopback (`harness.server.start_server`); ffmpeg pushes,
-in real time, the ten fixed sentences of `tests/captions/speech.py` spoken by espeak-ng (one
+in real time, the ten fixed sentences of `harness/speech.py` spoken by espeak-ng (one
 second of silence between them). This process polls the WebVTT rendition (`subs.m3u8`) every
 `--poll` s under a listener's ticket and notes when each cue piece is first fetchable.
 
