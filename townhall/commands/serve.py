@@ -65,6 +65,13 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
                             "created in <data-dir>/signing)")
     serve.add_argument("--signing-chain", default=None,
                        help="its X.509 certificate chain (PEM, leaf first)")
+    serve.add_argument("--captions", action="store_true",
+                       help="caption every space by default (a host may switch it off); "
+                            "docs/captions.md")
+    serve.add_argument("--captions-model", default=None, metavar="DIR",
+                       help="a faster-whisper model directory (default: the bundled tiny.en)")
+    serve.add_argument("--captions-language", default=_default("captions_language"),
+                       help="the language spoken ('' : the model detects it)")
     serve.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="override any field of townhall/settings.py")
     serve.add_argument("--metrics-listen", default=_default("metrics_listen"),
@@ -119,6 +126,10 @@ def run(args: argparse.Namespace) -> int:
                         signing_chain_file=(Path(args.signing_chain) if args.signing_chain
                                             else None),
                         metrics_listen=args.metrics_listen,
+                        captions=args.captions,
+                        captions_model=(Path(args.captions_model) if args.captions_model
+                                        else None),
+                        captions_language=args.captions_language,
                         **_overrides(args.set))
     settings, protocol, fitted = _fit_descriptors(settings)
     try:

@@ -55,7 +55,8 @@ MSN = canonical_number(MSN_DIGITS)
 PART_INDEX = canonical_number(PART_DIGITS)
 PART = rf"part/{MSN}\.{PART_INDEX}\.m4s"  # townhall.media.playlist.part_uri
 # every other file an origin serves under a ticket (townhall.web.media.LIVE_ROUTES)
-LIVE_FILE = rf"(?:master|media|standard|segments)\.m3u8|init\.mp4|seg/{MSN}\.m4s"
+LIVE_FILE = (rf"(?:master|media|standard|segments|subs)\.m3u8|init\.mp4|seg/{MSN}\.m4s"
+             rf"|vtt/{MSN}\.vtt")  # vtt, subs: the captions rendition (townhall.captions)
 TAG = re.compile(r"^[a-z0-9]{1,3}$")
 # how nginx talks to clients, shared with the benchmarks' static-HLS nginx so that they
 # compare the same server tuning

@@ -141,10 +141,16 @@ def render_media(segments: Sequence[PlaylistSegment], *, segment_target: float,
     return "\n".join(lines) + "\n"
 
 
-def render_multivariant(*, media_uri: str, bandwidth: int, codecs: str) -> str:
-    """One audio-only variant; players that ignore LL-HLS still follow it as plain HLS."""
+def render_multivariant(*, media_uri: str, bandwidth: int, codecs: str,
+                        subtitles: str | None = None, subtitles_group: str = "subs") -> str:
+    """One audio-only variant; players that ignore LL-HLS still follow it as plain HLS.
+    `subtitles`: an EXT-X-MEDIA line of TYPE=SUBTITLES in `subtitles_group`, which the
+    variant then names (rfc8216bis §4.4.6.2: SUBTITLES= matches the rendition's GROUP-ID)."""
+    media = f"{subtitles}\n" if subtitles else ""
+    subs = f',SUBTITLES="{subtitles_group}"' if subtitles else ""
     return ("#EXTM3U\n"
             f"#EXT-X-VERSION:{VERSION}\n"
             "#EXT-X-INDEPENDENT-SEGMENTS\n"
-            f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS="{codecs}"\n'
+            f"{media}"
+            f'#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS="{codecs}"{subs}\n'
             f"{media_uri}\n")

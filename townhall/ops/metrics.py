@@ -67,6 +67,30 @@ STORE_ERRORS = Counter("townhall_store_unavailable_total",
                        "store calls that found the database unreachable (answered 503 or "
                        "retried)", registry=REGISTRY)
 
+# --- live captions (townhall/captions): the recogniser runs in a process of its own ---
+CAPTIONS_UP = Gauge("townhall_captions_worker_up",
+                    "1 while this origin's caption recogniser process is running and loaded",
+                    registry=REGISTRY)
+CAPTIONS_RESTARTS = Counter("townhall_captions_worker_restarts_total",
+                            "caption recogniser processes restarted after a crash",
+                            registry=REGISTRY)
+CAPTIONS_GAP = Counter("townhall_captions_gap_seconds_total",
+                       "seconds captions were wanted but no recogniser was running (crash to "
+                       "restart)", registry=REGISTRY)
+CAPTIONS_DROPPED = Counter("townhall_captions_dropped_audio_seconds_total",
+                           "program audio not captioned, by reason (queue_full: the "
+                           "recogniser fell behind; no_worker: it was down)", ["reason"],
+                           registry=REGISTRY)
+CAPTIONS_CUES = Counter("townhall_captions_cues_total", "caption cues recognised",
+                        registry=REGISTRY)
+CAPTIONS_LATE = Counter("townhall_captions_late_cues_total",
+                        "cues recognised after their subtitle segment was published (they "
+                        "appear only in the later segments they overlap)", registry=REGISTRY)
+CAPTIONS_CPU = Counter("townhall_captions_cpu_seconds_total",
+                       "CPU seconds the recogniser process spent", registry=REGISTRY)
+CAPTIONS_AUDIO = Counter("townhall_captions_audio_seconds_total",
+                         "seconds of program audio the recogniser handled", registry=REGISTRY)
+
 
 # --- what `Snapshot` reads, by shape: ops sits below the services and imports none of them
 # (live.spaces.Spaces, live.admissions.Admissions and store.factory.Stores fit these) ---

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.captions.captioner import Captioner
+from townhall.captions.programs import CaptionedFactory
 from townhall.cluster.base import Cluster
 from townhall.cluster.solo import SoloCluster
 from townhall.delivery.cors import CorsPolicy
@@ -47,6 +49,7 @@ from townhall.store.factory import open_stores
 from townhall.web import (
     analytics_api,
     api,
+    captions_api,
     embed,
     errors,
     feeds,
@@ -85,7 +88,9 @@ def create_app(settings: Settings) -> FastAPI:
                 if settings.signing else None)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
-    factory = ProgramFactory(settings, stores.recordings, identity, reserve)
+    captioner = Captioner(settings)
+    factory = CaptionedFactory(ProgramFactory(settings, stores.recordings, identity, reserve),
+                               captioner)
     # several origins: each live program runs where its lease is, standbys follow it
     leases = ProgramLeases(settings, cluster, factory) if clustered else None
     programs: ProgramHost = leases if leases is not None else LocalPrograms(factory)
@@ -145,6 +150,8 @@ def create_app(settings: Settings) -> FastAPI:
             if shared_stage is not None:
                 shared_stage.start()
                 stack.push_async_callback(shared_stage.close)
+            captioner.start()
+            stack.push_async_callback(captioner.close)
             await spaces.start()
             stack.push_async_callback(spaces.close)
             ingest = IngestServer(settings, sources, source_watch)
@@ -200,6 +207,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.withdrawn = {}
     app.state.feeds = {}  # feed name -> web.feeds.RenderedFeed (kept feed_cache_s)
     app.state.latency_tiers = tiers
+    app.state.captioner = captioner
     errors.install(app)
     app.include_router(api.router)
     app.include_router(speakers_api.router)
@@ -207,6 +215,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks_api.router)
     app.include_router(analytics_api.router)
     app.include_router(program_meter.router)
+    app.include_router(captions_api.router)
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (public_record.routes + signed_replay.routes + media.routes + pages.routes
                   + whip.routes + speakers_api.routes + health.routes + http_push.routes

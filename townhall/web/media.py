@@ -19,6 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from townhall.captions.captioner import Captioner
+from townhall.captions.timeline import CueTimeline
+from townhall.captions.webvtt import SUBTITLES_GROUP, VTT_MEDIA_TYPE, subtitles_rendition
 from townhall.delivery import cache
 from townhall.delivery.blocking import (
     MSN_RE,
@@ -100,12 +103,16 @@ async def standard_multivariant(request: Request) -> Response:
 
 
 def _multivariant(request: Request, media: str) -> Response:
-    _space, program = _live(request)
+    space, program = _live(request)
     sid = request.query_params.get("sid", "")
     media_uri = media + (f"?sid={sid}" if SID_RE.match(sid) else "")
     track = program.encoder.track
+    subtitles = None
+    if _captions(request).timeline(space.record.id) is not None:
+        subtitles = subtitles_rendition("subs.m3u8", program.settings.captions_language or "und")
     body = render_multivariant(media_uri=media_uri, bandwidth=int(track.bitrate * 1.1),
-                               codecs=track.codecs)
+                               codecs=track.codecs, subtitles=subtitles,
+                               subtitles_group=SUBTITLES_GROUP)
     return Response(body, media_type=M3U8, headers={"Cache-Control": cache.status_document()})
 
 
@@ -167,6 +174,41 @@ async def standard_playlist(request: Request) -> Response:
     window = program.window
     control = cache.ended_playlist() if window.ended else cache.standard_playlist()
     return _playlist(request, window, control, standard=True)
+
+
+def _captions(request: Request) -> Captioner:
+    captioner: Captioner = request.app.state.captioner
+    return captioner
+
+
+def _timeline(request: Request, space: LiveSpace) -> CueTimeline:
+    timeline = _captions(request).timeline(space.record.id)
+    if timeline is None:
+        raise SpaceError(404, "no_captions", "this space is not captioned now")
+    return timeline
+
+
+async def subtitles_playlist(request: Request) -> Response:
+    """The WebVTT rendition's playlist (captions/timeline.py): whole segments, published a
+    few seconds behind the audio, as short-lived as a live playlist."""
+    space, program = _live(request)
+    timeline = _timeline(request, space)
+    window = program.window
+    control = (cache.ended_playlist() if timeline.ended and window.ended
+               else cache.standard_playlist())
+    body = timeline.playlist(window.segment_target)
+    return Response(body, media_type=MEDIA_M3U8, headers={"Cache-Control": control})
+
+
+async def subtitle_segment(request: Request) -> Response:
+    """A published WebVTT segment: immutable, like the audio segment it covers."""
+    space, _ = _live(request)
+    data = _timeline(request, space).segment(_int_param(request, "msn"))
+    if data is None:
+        return error_response(404, "segment_not_available",
+                              "that subtitle segment is not published (too old or not yet "
+                              "captioned)")
+    return Response(data, media_type=VTT_MEDIA_TYPE, headers={"Cache-Control": cache.LIVE_MEDIA})
 
 
 async def init_section(request: Request) -> Response:
@@ -353,6 +395,8 @@ LIVE_ROUTES = [
     ("init.mp4", init_section),
     ("seg/{msn}.m4s", segment),
     ("part/{msn}.{index}.m4s", part),
+    ("subs.m3u8", subtitles_playlist),
+    ("vtt/{msn}.vtt", subtitle_segment),
 ]
 
 routes = [

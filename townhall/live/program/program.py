@@ -69,6 +69,9 @@ class Program:
         # called with every mixed frame (FRAME samples) as the clock pulls it: speakers'
         # mix-minus is derived here from `mixer.contributions`
         self.on_frame: Callable[[npt.NDArray[np.float32]], None] | None = None
+        # called with every mixed frame and its decode time (samples): the captioner's tap
+        # (townhall.captions.captioner.Tap), which must never block nor raise
+        self.pcm_tap: Callable[[npt.NDArray[np.float32], int], None] | None = None
         self.frames_mixed = 0
         self.late_ticks = 0
         # the cluster's fence: awaited with each batch of events before they are published;
@@ -155,6 +158,8 @@ class Program:
                 pcm = self.mixer.pull(FRAME)
                 if self.on_frame is not None:
                     self.on_frame(pcm)
+                if self.pcm_tap is not None:
+                    self.pcm_tap(pcm, self.packager.decode_time)
                 for au in self.encoder.encode(pcm):
                     wall = wall_base + self.packager.decode_time / rate
                     batch += self.packager.push(au, wall)

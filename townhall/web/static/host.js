@@ -283,6 +283,24 @@ $("end").addEventListener("click", async () => {
   } catch (err) { showError(err.message); }
   refresh();
 });
+// --- captions: the host's switch over the operator's default (docs/captions.md) ---
+function renderCaptions(c) {
+  $("captions").checked = c.enabled;
+  $("captions-note").textContent = !c.available && c.reason
+    ? "Captions are not available on this server: " + c.reason
+    : (c.captioned ? "Listeners can turn captions on in their player." : "");
+}
+async function loadCaptions() {
+  try { renderCaptions(await th.api(`${api}/captions`)); } catch (err) { /* older server */ }
+}
+$("captions").addEventListener("change", async () => {
+  try {
+    renderCaptions(await th.api(`${api}/captions`, {
+      method: "PUT", headers: { ...auth(), "Content-Type": "application/json" },
+      body: JSON.stringify({ enabled: $("captions").checked }) }));
+    announce($("captions").checked ? "Captions on." : "Captions off.");
+  } catch (err) { showError(err.message); loadCaptions(); }
+});
 $("use-key").addEventListener("click", () => {
   sessionStorage.setItem(slot, $("key").value.trim());
   refresh();
@@ -291,6 +309,7 @@ $("use-key").addEventListener("click", () => {
 refresh();
 refreshStage();
 meter();
+loadCaptions();
 setInterval(() => { if (key()) refresh(); }, 2000);
 setInterval(loadHistory, 10000);  // the server adds a row every 10 s
 loadHistory();

@@ -35,7 +35,7 @@ function loadHls() {
 export function createPlayer(audio, spaceId, on = {}) {
   const emit = (name, ...args) => { if (on[name]) on[name](...args); };
   const state = { doc: null, playing: null, hls: null, errors: [], ticket: null,
-                  joining: false, waiting: null, pow: null, noGrant: false };
+                  joining: false, waiting: null, pow: null, noGrant: false, captions: false };
 
   function withTicket(url) {
     // every media URL carries the newest ticket, so renewals never interrupt playback
@@ -73,6 +73,11 @@ export function createPlayer(audio, spaceId, on = {}) {
           else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
         }
       });
+      // captions: the WebVTT rendition (docs/captions.md), offered when the space has one
+      hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, (_, data) => {
+        emit("captionsAvailable", data.subtitleTracks.length > 0);
+        if (state.captions) setCaptions(true);
+      });
       hls.loadSource(url);
       hls.attachMedia(audio);
       if (live && window.thLatency) window.thLatency.joinAtLiveEdge(hls, audio);
@@ -86,6 +91,27 @@ export function createPlayer(audio, spaceId, on = {}) {
     }
     audio.play().then(() => emit("autoplay", true)).catch(() => emit("autoplay", false));
   }
+
+  // Captions on or off. hls.js turns the WebVTT rendition into a TextTrack of the <audio>;
+  // an audio element draws nothing, so each change of the active cues is handed to the page
+  // ("caption"), which shows it large. Safari's native HLS exposes the same TextTrack.
+  function setCaptions(on) {
+    state.captions = on;
+    if (state.hls) {
+      state.hls.subtitleDisplay = false;  // cues are read from the track, never drawn by it
+      state.hls.subtitleTrack = on ? 0 : -1;
+    }
+    for (const track of audio.textTracks) {
+      if (track.kind !== "subtitles" && track.kind !== "captions") continue;
+      track.mode = on ? "hidden" : "disabled";
+      track.oncuechange = () => {
+        const cues = Array.from(track.activeCues || []);
+        emit("caption", cues.map((c) => c.text).join(" "));
+      };
+    }
+    if (!on) emit("caption", "");
+  }
+  audio.textTracks.addEventListener("addtrack", () => { if (state.captions) setCaptions(true); });
 
   function solve(challenge, difficulty) {
     return new Promise((resolve, reject) => {
@@ -195,5 +221,5 @@ export function createPlayer(audio, spaceId, on = {}) {
     audio.play().catch(() => {});
   }
 
-  return { state, play, join, behindLive, jumpToLive, loadHls };
+  return { state, play, join, behindLive, jumpToLive, loadHls, setCaptions };
 }

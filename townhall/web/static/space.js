@@ -45,6 +45,14 @@ const player = createPlayer(audio, spaceId, {
     const moved = first > 1 ? (first - data.position) / (first - 1) : 0;
     $("queue-progress").value = Math.max(0, Math.min(1, moved));
   },
+  captionsAvailable: (available) => {
+    $("cc").hidden = !available;
+    if (available && localStorage.getItem("th.captions") === "on") setCaptions(true);
+  },
+  caption: (text) => {
+    const box = $("captions");
+    if (box.textContent !== text) box.textContent = text;
+  },
   admitted: () => { $("queue").hidden = true; announce("It is your turn: you are listening now."); },
   verifying: (p) => {
     $("verifying").hidden = p === null;
@@ -57,6 +65,14 @@ const player = createPlayer(audio, spaceId, {
   },
 });
 window.townhall = player.state;  // for debugging and the browser tests
+
+function setCaptions(on) {
+  player.setCaptions(on);
+  $("cc").setAttribute("aria-pressed", String(on));
+  $("captions").hidden = !on;
+  localStorage.setItem("th.captions", on ? "on" : "off");
+}
+$("cc").addEventListener("click", () => setCaptions(!player.state.captions));
 
 const updateReactions = setupReactions($("reactions"), $("sky"), $("reaction-totals"), spaceId);
 const replay = setupReplay(player, audio, {

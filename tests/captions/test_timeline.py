@@ -1,0 +1,84 @@
+"""The cue timeline: when a subtitle segment is published, what it holds, what is late."""
+
+from __future__ import annotations
+
+from townhall.captions.timeline import CueTimeline
+from townhall.captions.webvtt import Cue, SubtitleSegment, parse_segment
+
+SEG = 2.24
+
+
+def seg(msn: int, discontinuity: bool = False) -> SubtitleSegment:
+    return SubtitleSegment(msn, msn * SEG, SEG, 1_700_000_000 + msn * SEG, discontinuity)
+
+
+def test_a_segment_waits_until_the_recogniser_has_settled_its_audio() -> None:
+    t = CueTimeline(hold_s=4.0)
+    t.audio_segment(seg(0), now=100.0)
+    assert t.publish(now=100.5) == []
+    t.add(Cue(1.0, 2.0, "hello"))
+    t.settle(SEG)
+    assert t.publish(now=101.0) == [0]
+    body = t.segment(0)
+    assert body is not None and parse_segment(body.decode())[1] == [Cue(1.0, 2.0, "hello")]
+
+
+def test_a_segment_is_published_after_hold_s_even_if_the_recogniser_lags() -> None:
+    t = CueTimeline(hold_s=4.0)
+    t.audio_segment(seg(0), now=100.0)
+    assert t.publish(now=103.9) == []
+    assert t.publish(now=104.0) == [0]
+
+
+def test_segments_are_published_in_order_never_with_a_hole() -> None:
+    t = CueTimeline(hold_s=4.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.audio_segment(seg(1), now=102.24)
+    t.settle(2 * SEG)
+    assert t.publish(now=102.3) == [0, 1]
+    t.audio_segment(seg(2), now=104.5)
+    t.audio_segment(seg(3), now=106.7)
+    t.settle(3.5 * SEG)  # the recogniser is inside segment 3
+    assert t.publish(now=106.8) == [2]
+    assert "vtt/3.vtt" not in t.playlist(SEG)
+
+
+def test_a_cue_for_published_audio_is_counted_late_and_kept_for_what_follows() -> None:
+    t = CueTimeline(hold_s=0.0)
+    t.audio_segment(seg(0), now=0.0)
+    t.publish(now=0.0)
+    assert not t.add(Cue(1.5, 3.0, "late"))
+    assert t.late_cues == 1
+    t.audio_segment(seg(1), now=1.0)
+    t.publish(now=1.0)
+    body = t.segment(1)
+    assert body is not None and parse_segment(body.decode())[1] == [Cue(SEG, 3.0, "late")]
+
+
+def test_memory_is_bounded_to_the_kept_segments_and_their_cues() -> None:
+    t = CueTimeline(hold_s=0.0, keep_segments=3)
+    for msn in range(10):
+        t.add(Cue(msn * SEG + 0.1, msn * SEG + 0.5, f"cue {msn}"))
+        t.audio_segment(seg(msn, discontinuity=msn == 2), now=float(msn))
+        t.publish(now=float(msn))
+    assert t.segment(6) is None and t.segment(7) is not None
+    assert [c.text for c in t.cues] == ["cue 7", "cue 8", "cue 9"]
+    assert t.discontinuity_sequence == 1
+    assert t.playlist(SEG).splitlines()[3] == "#EXT-X-MEDIA-SEQUENCE:7"
+
+
+def test_the_end_publishes_what_waits_and_closes_the_playlist() -> None:
+    t = CueTimeline(hold_s=10.0)
+    t.audio_segment(seg(0), now=0.0)
+    t.end()
+    assert t.publish(now=0.1) == [0]
+    assert t.playlist(SEG).endswith("#EXT-X-ENDLIST\n")
+
+
+def test_a_segment_told_twice_or_older_than_published_is_ignored() -> None:
+    t = CueTimeline(hold_s=0.0)
+    t.audio_segment(seg(3), now=0.0)
+    t.publish(now=0.0)
+    t.audio_segment(seg(3), now=1.0)
+    t.audio_segment(seg(2), now=1.0)
+    assert t.publish(now=1.0) == []

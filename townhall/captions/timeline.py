@@ -1,0 +1,122 @@
+"""One space's captions on the audio's timeline: cues in, immutable WebVTT segments out (sans-IO).
+
+Core: fed the audio segments as the program completes them, the recogniser's cues, how far
+the recogniser has settled the audio (`settle`), and `now`; returns published segment numbers.
+Never reads a clock, never does I/O.
+
+Rules:
+- subtitle segment N covers exactly audio segment N and is published once, after audio
+  segment N, when the recogniser has settled all of N's audio (no cue can still fall into
+  it) or `hold_s` after the audio segment completed, whichever is first; then it is
+  immutable, like the audio (edges cache it with the same rules);
+- segments are published in order, so the playlist never has a hole;
+- a cue that arrives for audio already published is "late": it is kept for the segments it
+  still overlaps and counted in `late_cues` (never rewritten into a published segment);
+- memory is bounded: `keep_segments` published segments and the cues they need.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from townhall.captions.webvtt import Cue, SubtitleSegment, render_playlist, render_segment
+
+EPSILON_S = 0.001
+
+
+@dataclass
+class _Waiting:
+    segment: SubtitleSegment
+    since: float  # `now` when the audio segment was seen complete
+
+
+@dataclass
+class CueTimeline:
+    hold_s: float = 6.0
+    keep_segments: int = 8
+    cues: list[Cue] = field(default_factory=list)
+    settled: float = 0.0
+    late_cues: int = 0
+    ended: bool = False
+    discontinuity_sequence: int = 0
+    _waiting: OrderedDict[int, _Waiting] = field(default_factory=OrderedDict)
+    _published: OrderedDict[int, tuple[SubtitleSegment, bytes]] = field(
+        default_factory=OrderedDict)
+    version: int = 0  # bumps on every publication
+
+    # --- fed by the service ---
+    def audio_segment(self, segment: SubtitleSegment, now: float) -> None:
+        """Audio segment `segment.msn` is complete (told again: ignored)."""
+        if segment.msn in self._waiting or segment.msn in self._published:
+            return
+        last = self.last_msn
+        if last is not None and segment.msn <= last:
+            return  # older than what is published: a standby's replay of history
+        self._waiting[segment.msn] = _Waiting(segment, now)
+
+    def add(self, cue: Cue) -> bool:
+        """A recognised cue; False when part of it fell into a published segment (late)."""
+        self.cues.append(cue)
+        published_end = self.published_end
+        if published_end is not None and cue.start < published_end - EPSILON_S:
+            self.late_cues += 1
+            return False
+        return True
+
+    def settle(self, until: float) -> None:
+        """The recogniser has handled every sample before `until` (decode seconds)."""
+        self.settled = max(self.settled, until)
+
+    def end(self) -> None:
+        """The program ended: what waits is published at the next `publish`."""
+        self.ended = True
+
+    def publish(self, now: float) -> list[int]:
+        """Publish, in order, every waiting segment that is settled or held long enough."""
+        done: list[int] = []
+        while self._waiting:
+            msn, waiting = next(iter(self._waiting.items()))
+            seg = waiting.segment
+            settled = self.settled >= seg.start + seg.duration - EPSILON_S
+            if not (settled or self.ended or now - waiting.since >= self.hold_s):
+                break
+            del self._waiting[msn]
+            body = render_segment(self.cues, seg.start, seg.start + seg.duration).encode()
+            self._published[msn] = (seg, body)
+            done.append(msn)
+        if done:
+            self.version += 1
+            self._evict()
+        return done
+
+    def _evict(self) -> None:
+        while len(self._published) > self.keep_segments:
+            _, (old, _body) = self._published.popitem(last=False)
+            if old.discontinuity:  # rfc8216bis §4.4.3.3: counts the tags gone from the list
+                self.discontinuity_sequence += 1
+        first = next(iter(self._published.values()))[0] if self._published else None
+        if first is not None:
+            self.cues = [c for c in self.cues if c.end > first.start]
+
+    # --- read by the routes ---
+    @property
+    def last_msn(self) -> int | None:
+        return next(reversed(self._published)) if self._published else None
+
+    @property
+    def published_end(self) -> float | None:
+        if not self._published:
+            return None
+        seg = next(reversed(self._published.values()))[0]
+        return seg.start + seg.duration
+
+    def segment(self, msn: int) -> bytes | None:
+        entry = self._published.get(msn)
+        return entry[1] if entry is not None else None
+
+    def playlist(self, segment_target: float, query: str = "") -> str:
+        segments = [seg for seg, _ in self._published.values()]
+        return render_playlist(segments, segment_target=segment_target,
+                               discontinuity_sequence=self.discontinuity_sequence,
+                               ended=self.ended and not self._waiting, query=query)

