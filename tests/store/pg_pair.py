@@ -48,7 +48,7 @@ def _replica_of(primary: Postgres) -> Postgres:
     replica = Postgres(root, free_port())
     subprocess.run(_as_postgres([str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p",
                                  str(primary.port), "-U", "postgres", "-D", str(replica.data),
-                                 "-R", "-X", "stream", "--no-sync"]),
+                                 "-R", "-X", "stream", "-c", "fast", "--no-sync"]),
                    check=True, capture_output=True, timeout=120)
     replica.start()
     return replica
