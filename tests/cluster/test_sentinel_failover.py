@@ -140,3 +140,46 @@ def test_a_live_space_follows_a_redis_failover_through_sentinel(tmp_path: Path) 
             edge.stop()
             for f in logs:
                 f.close()
+
+
+def test_a_holder_killed_while_redis_fails_over_has_a_successor_once_redis_is_back(
+        tmp_path: Path) -> None:
+    edge_port = free_port()
+    tone = tmp_path / "tone.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=20", "-c:a", "aac", str(tone)], check=True)
+    with sentinel_cluster(tmp_path, 2, edge_port, "--idle-pause", "60") as c:
+        group = c.redis
+        edge = start_edge_over({f"o{i}": o for i, o in enumerate(c.origins)},
+                               tmp_path / "edge", edge_port)
+        names = {o.base_url: n for o, n in zip(c.origins, "ab", strict=True)}
+        speaker = None
+        try:
+            doc = c.origins[0].create_space(title="both die")
+            sid = doc["id"]
+            speaker = subprocess.Popen(
+                [sys.executable, "-m", "townhall.cli", "broadcast", str(tone), "--loop",
+                 "--server", edge.url, "--space", sid, "--key", doc["host_key"]],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: httpx.get(f"{edge.url}/api/spaces/{sid}").json()["on_air"], 30,
+                     "on air through the edge")
+            first = c.holder(sid)
+            old_port = group.primary_port()  # type: ignore[attr-defined]
+            holder = next(o for o in c.origins if names[o.base_url] == first)
+            group.kill_primary()  # type: ignore[attr-defined]
+            holder.process.send_signal(signal.SIGKILL)  # and the program's origin with it
+            killed = time.monotonic()
+            wait_for(lambda: group.primary_port() != old_port, 15,  # type: ignore[attr-defined]
+                     "Sentinel to promote the replica")
+            back = time.monotonic()
+            wait_for(lambda: c.holder(sid) not in (None, first), 8, "a successor")
+            successor_s = time.monotonic() - back
+            print(f"Redis back {back - killed:.2f} s after the kills; a successor "
+                  f"{successor_s:.2f} s later")
+            assert successor_s <= 5.0
+            survivor = next(o for o in c.origins if o is not holder)
+            assert "takes the program over" in survivor.log()
+        finally:
+            if speaker is not None:
+                stop_process(speaker)
+            edge.stop()
