@@ -24,6 +24,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,22 +49,41 @@ LOOPBACK = ("--set", "join_rate_per_address=50", "--set", "join_burst_per_addres
 
 
 class Probe(threading.Thread):
-    """A listener that stays: every part's duration, and the newest playlist."""
+    """A listener that stays (renewing its ticket as players do): every part's duration,
+    and the newest playlist."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, edge: str, sid: str) -> None:
         super().__init__(daemon=True)
-        self.base = base
+        self.edge, self.sid = edge, sid
         self.durations: dict[tuple[int, int], float] = {}
         self.first_at = 0.0
         self.playlist = ""
-        self.errors = 0
+        self.errors = self.renewals = 0
         self.stop = threading.Event()
+
+    def admit(self, client: httpx.Client, doc: dict[str, Any] | None) -> tuple[str, dict[str,
+                                                                                     Any]]:
+        body = {"renew": doc["ticket"], "seat_secret": doc.get("seat_secret")} if doc else {}
+        res = client.post(f"{self.edge}/api/spaces/{self.sid}/join", json=body)
+        res.raise_for_status()
+        got: dict[str, Any] = res.json()
+        if doc:  # the seat's secret is given once, at the first join
+            got.setdefault("seat_secret", doc.get("seat_secret"))
+        return got["playlist_url"].rsplit("/", 1)[0], got
 
     def run(self) -> None:
         with httpx.Client(timeout=10) as client:
+            base, doc = self.admit(client, None)
+            renew_at = time.time() + float(doc.get("renew_after_s", 60.0))
             while not self.stop.wait(0.5):
                 try:
-                    self.playlist = client.get(f"{self.base}/media.m3u8").text
+                    if time.time() >= renew_at:
+                        base, doc = self.admit(client, doc)
+                        self.renewals += 1
+                        renew_at = time.time() + float(doc.get("renew_after_s", 60.0))
+                    res = client.get(f"{base}/media.m3u8")
+                    res.raise_for_status()
+                    self.playlist = res.text
                 except httpx.HTTPError:
                     self.errors += 1
                     continue
@@ -187,12 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=7200.0, help="seconds on air")
     ap.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
     ap.add_argument("--listeners", type=int, default=20, help="listeners at any time")
-    ap.add_argument("--stay", type=float, nargs=2, default=(30.0, 120.0),
+    ap.add_argument("--stay", type=float, nargs=2, default=(30.0, 100.0),
                     help="a listener stays between these many seconds, then rejoins")
     ap.add_argument("--hands-every", type=float, default=60.0, help="s between raised hands")
     ap.add_argument("--report", default="bench/out/soak.json")
     ap.add_argument("--plot", default="bench/out/soak.png", help="PNG ('' for none)")
     args = ap.parse_args(argv)
+    # `kill` ends the run as Ctrl-C does: what it started is stopped (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     root = Path(tempfile.mkdtemp(prefix="townhall-soak-"))
     tone = root / "tone.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
@@ -210,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: httpx.get(f"{edge.url}/api/spaces/{sid}").json()["on_air"], 30,
                  "on air")
-        joined = httpx.post(f"{edge.url}/api/spaces/{sid}/join", json={}, timeout=10).json()
-        probe = Probe(joined["playlist_url"].rsplit("/", 1)[0])
+        probe = Probe(edge.url, sid)
         probe.start()
         t0 = time.time()
         crowd = Crowd(edge.url, sid, args.listeners, tuple(args.stay), t0 + args.duration)
@@ -242,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         report: dict[str, Any] = {
             "duration_s": args.duration, "sample_s": args.sample,
             "listeners": args.listeners, "joins": crowd.joins,
-            "listener_errors": crowd.errors + probe.errors, "reactions": crowd.reactions,
+            "listener_errors": crowd.errors + probe.errors,
+            "probe_renewals": probe.renewals, "reactions": crowd.reactions,
             "hands": hands, "hands_lowered": hands_ok, "ended": end.status_code == 200,
             "verify_ok": verify.returncode == 0, "verify_output": verify.stdout[-2000:],
             "growth_from_s": from_s, "rss_growth": growth(samples, "rss_mb", from_s),
