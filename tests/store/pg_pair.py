@@ -50,7 +50,12 @@ def _replica_of(primary: Postgres) -> Postgres:
                                  str(primary.port), "-U", "postgres", "-D", str(replica.data),
                                  "-R", "-X", "stream", "-c", "fast", "--no-sync"]),
                    check=True, capture_output=True, timeout=120)
-    replica.start()
+    try:
+        replica.start()
+    except subprocess.CalledProcessError:
+        log = replica.root / "log"
+        raise RuntimeError("the replica did not start: " +
+                           (log.read_text()[-2000:] if log.exists() else "no log")) from None
     return replica
 
 

@@ -50,6 +50,7 @@ def test_writes_move_to_the_promoted_replica_without_restarting_the_origin(
             pair.kill_primary()
             killed = time.monotonic()
             answers: list[tuple[float, int, str | None]] = []
+            errors: list[str] = []
             promoted = 0.0
             while time.monotonic() - killed < GAP_S + 15:
                 if not promoted and time.monotonic() - killed >= GAP_S:
@@ -59,6 +60,8 @@ def test_writes_move_to_the_promoted_replica_without_restarting_the_origin(
                                  "host": "h"}, headers=origin.hosting_headers(None), timeout=10)
                 answers.append((time.monotonic(), res.status_code,
                                 res.headers.get("retry-after")))
+                if res.status_code == 503:
+                    errors.append(res.json()["error"])
                 if promoted and res.status_code == 201:
                     break
                 time.sleep(0.2)
@@ -72,11 +75,15 @@ def test_writes_move_to_the_promoted_replica_without_restarting_the_origin(
                 assert code == 503 or t < killed + 1.0, (code, answers)
                 if code == 503:
                     assert retry is not None and int(retry) >= 1
-            assert 503 in codes
+            assert "store_unavailable" in errors, errors
             assert back_s < 5.0
             time.sleep(3)  # on air on the new primary
-            end = httpx.post(f"{origin.base_url}/api/spaces/{sid}/end", timeout=30,
-                             headers={"Authorization": f"Bearer {doc['host_key']}"})
+            for _ in range(20):  # a busy shared CI machine may make the origin shed a write
+                end = httpx.post(f"{origin.base_url}/api/spaces/{sid}/end", timeout=30,
+                                 headers={"Authorization": f"Bearer {doc['host_key']}"})
+                if end.status_code != 503 or "overloaded" not in end.text:
+                    break
+                time.sleep(0.5)
             assert end.status_code == 200, end.text
             collector.stop.set()
             collector.join(15)
