@@ -183,3 +183,52 @@ def test_a_holder_killed_while_redis_fails_over_has_a_successor_once_redis_is_ba
             if speaker is not None:
                 stop_process(speaker)
             edge.stop()
+
+
+def _join(base: str, sid: str, body: dict[str, object]) -> httpx.Response:
+    return httpx.post(f"{base}/api/spaces/{sid}/join", json=body, timeout=10)
+
+
+def test_a_capped_spaces_waiting_room_keeps_its_order_and_cap_through_a_redis_failover(
+        tmp_path: Path) -> None:
+    with sentinel_cluster(tmp_path, 2, free_port(), "--attack-mode", "off",
+                          "--set", "join_burst_per_address=1000") as c:
+        group = c.redis
+        a, b = c.origins
+        bases = [a.base_url, b.base_url]
+        sid = a.create_space(listener_cap=2)["id"]
+        held = [_join(bases[0], sid, {}).json() for _ in range(2)]
+        assert [h["status"] for h in held] == ["admitted", "admitted"]
+        tokens = []
+        for i in range(4):  # waiters, alternating origins
+            res = _join(bases[i % 2], sid, {})
+            assert res.status_code == 202 and res.json()["position"] == i + 1, res.text
+            tokens.append(res.json()["token"])
+        old_port = group.primary_port()  # type: ignore[attr-defined]
+        group.kill_primary()  # type: ignore[attr-defined]
+        wait_for(lambda: group.primary_port() != old_port, 15,  # type: ignore[attr-defined]
+                 "Sentinel to promote the replica")
+
+        def places() -> list[int]:
+            return [_join(bases[(i + 1) % 2], sid, {"token": t}).json().get("position", -1)
+                    for i, t in enumerate(tokens)]
+
+        # the other origin knows each place again, in the same order
+        wait_for(lambda: places() == [1, 2, 3, 4], 10, "the line on the new primary")
+        admitted: list[int] = []
+        for round_ in range(4):  # a seat frees; everyone polls the other origin
+            gone = held.pop(0)
+            left = httpx.post(f"{bases[round_ % 2]}/api/spaces/{sid}/leave", timeout=10,
+                              json={"ticket": gone["ticket"],
+                                    "seat_secret": gone["seat_secret"]})
+            assert left.status_code == 204, left.text
+            for i, token in enumerate(tokens):
+                if i in admitted:
+                    continue
+                res = _join(bases[(i + round_ + 1) % 2], sid, {"token": token})
+                assert res.status_code in (200, 202), res.text
+                if res.status_code == 200:
+                    admitted.append(i)
+                    held.append(res.json())
+            assert len(held) == 2  # never past the cap
+        assert admitted == list(range(4))
