@@ -38,6 +38,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         db = Database.parse(args.database) if args.database else None
+        if args.redis_url:
+            from townhall.cluster.redis_connect import check_url
+
+            check_url(args.redis_url)
     except ValueError as exc:
         print(f"townhall: {exc}", file=sys.stderr)
         return 2
@@ -328,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--ticket-secret", default=None,
                        help="shared with the edges' secure_link (default: kept in data dir)")
     serve.add_argument("--attack-mode", default="auto", choices=["auto", "on", "off"])
-    serve.add_argument("--redis-url", default=None, help="share rate limits via Redis")
+    serve.add_argument("--redis-url", default=None,
+                       help="the cluster's Redis: redis://host:6379/0, or a primary found "
+                            "through Sentinel, redis+sentinel://h1:26379,h2:26379/MASTER/0")
     serve.add_argument("--origin-tag", default="",
                        help="with several origins behind edges: this origin's tag, which "
                             "begins its space ids (edge-config --origin TAG=HOST:PORT)")

@@ -284,6 +284,8 @@ class Settings:
                 raise ValueError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
         if not 0 < self.lease_renew_s < self.lease_ttl_s:
             raise ValueError("lease_renew_s must be positive and shorter than lease_ttl_s")
+        if self.redis_replica_wait_ms < 0:
+            raise ValueError("redis_replica_wait_ms must be 0 (never wait) or positive")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
         if self.store_pool_size < 1 or self.store_timeout_s <= 0 or self.store_retry_s < 0:

@@ -23,8 +23,10 @@ from tests.cluster.sentinel_helpers import sentinel_cluster
 from tests.cluster.test_chaos import PartCollector
 from tests.edge_helpers import start_edge_over
 from tests.helpers import free_port, stop_process
+from townhall import cli
 from townhall.cluster.entries import PART, Entry
 from townhall.cluster.redis_connect import SentinelAddress
+from townhall.settings import Settings
 
 pytestmark = pytest.mark.slow
 LISTENERS = 20
@@ -53,6 +55,15 @@ def test_sentinel_url_names_sentinels_primary_and_database() -> None:
                 "redis+sentinel://h1/main/zero"):
         with pytest.raises(ValueError):
             SentinelAddress.parse(bad)
+
+
+def test_a_bad_redis_url_or_wait_bound_is_refused_at_start(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for url in ("redis+sentinel://h1:xx/main", "http://h1/0"):
+        assert cli.main(["serve", "--data-dir", str(tmp_path), "--redis-url", url]) == 2
+        assert url in capsys.readouterr().err
+    with pytest.raises(ValueError, match="redis_replica_wait_ms"):
+        Settings(redis_replica_wait_ms=-1).validate()
 
 
 def test_a_live_space_follows_a_redis_failover_through_sentinel(tmp_path: Path) -> None:

@@ -55,6 +55,15 @@ class SentinelAddress:
                    password or None)
 
 
+def check_url(url: str) -> None:
+    """Raise ValueError (a message for the operator) unless `url` names a Redis we can use."""
+    if is_sentinel(url):
+        SentinelAddress.parse(url)
+    elif urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"--redis-url: {url!r} is not redis://, rediss://, unix:// or "
+                         f"{SENTINEL_SCHEME}://")
+
+
 def is_sentinel(url: str) -> bool:
     return url.startswith(SENTINEL_SCHEME + "://")
 
