@@ -61,13 +61,13 @@ def test_writes_move_to_the_promoted_replica_without_restarting_the_origin(
                 answers.append((time.monotonic(), res.status_code,
                                 res.headers.get("retry-after")))
                 if res.status_code == 503:
-                    errors.append(res.json()["error"])
+                    errors.append(f"{time.monotonic() - killed:.1f}:{res.json()['error']}")
                 if promoted and res.status_code == 201:
                     break
                 time.sleep(0.2)
             back_s = answers[-1][0] - promoted
             codes = [code for _, code, _ in answers]
-            print(f"creates during the failover: {codes}; writes back {back_s:.2f} s after "
+            print(f"creates during the failover: {errors}; writes back {back_s:.2f} s after "
                   f"the promotion ({time.monotonic() - killed:.1f} s after the kill)")
             assert codes[-1] == 201, answers[-5:]
             # 503 (with Retry-After) while no primary exists; never after it is back
@@ -75,7 +75,7 @@ def test_writes_move_to_the_promoted_replica_without_restarting_the_origin(
                 assert code == 503 or t < killed + 1.0, (code, answers)
                 if code == 503:
                     assert retry is not None and int(retry) >= 1
-            assert "store_unavailable" in errors, errors
+            assert any(e.endswith("store_unavailable") for e in errors), errors
             assert back_s < 5.0
             time.sleep(3)  # on air on the new primary
             for _ in range(20):  # a busy shared CI machine may make the origin shed a write
