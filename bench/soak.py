@@ -20,6 +20,7 @@ short run (tests/bench/test_soak.py: 60 s, a sample every 10 s).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -46,6 +47,7 @@ PDT_RE = re.compile(r"#EXT-X-PROGRAM-DATE-TIME:(\S+)")
 # loopback listeners share one address: the bench's origin admits them as many
 LOOPBACK = ("--set", "join_rate_per_address=50", "--set", "join_burst_per_address=200",
             "--set", "reaction_rate_per_address=50")
+WEBRTC = ("--set", "ice_host_addresses=127.0.0.1", "--set", "whip_candidate_networks=127.0.0.0/8")
 
 
 class Probe(threading.Thread):
@@ -175,6 +177,18 @@ def raise_and_lower_hand(edge: str, sid: str, host_key: str, n: int) -> bool:
     return lowered.status_code == 200
 
 
+def shed_retried(url: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+    """A host's POST, tried again while a busy machine makes the origin shed it (503)."""
+    for _ in range(20):
+        res = httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        if res.status_code != 503:
+            break
+        time.sleep(0.5)
+    res.raise_for_status()
+    got: dict[str, Any] = res.json()
+    return got
+
+
 def metric(text: str, name: str) -> float:
     m = re.search(rf"^{name}(?:{{[^}}]*}})? ([\d.e+-]+)$", text, re.M)
     return float(m.group(1)) if m else float("nan")
@@ -210,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stay", type=float, nargs=2, default=(30.0, 100.0),
                     help="a listener stays between these many seconds, then rejoins")
     ap.add_argument("--hands-every", type=float, default=60.0, help="s between raised hands")
+    ap.add_argument("--webrtc", action=argparse.BooleanOptionalAction, default=True,
+                    help="a guest on the speaker page too (headless Chromium, fake microphone, "
+                         "WebRTC through the edge)")
     ap.add_argument("--report", default="bench/out/soak.json")
     ap.add_argument("--plot", default="bench/out/soak.png", help="PNG ('' for none)")
     args = ap.parse_args(argv)
@@ -220,10 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     tone = root / "tone.m4a"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
                     "sine=frequency=440:duration=30", "-c:a", "aac", str(tone)], check=True)
-    origin = start_server(root / "data", "--idle-pause", "600", *LOOPBACK)
+    origin = start_server(root / "data", "--idle-pause", "600", *LOOPBACK,
+                          *(WEBRTC if args.webrtc else ()))
     edge = start_edge(origin, root / "edge")
     speaker = None
     samples: list[dict[str, float]] = []
+    stack = contextlib.ExitStack()
     try:
         doc = origin.create_space(title="soak")
         sid = doc["id"]
@@ -233,6 +252,19 @@ def main(argv: list[str] | None = None) -> int:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: httpx.get(f"{edge.url}/api/spaces/{sid}").json()["on_air"], 30,
                  "on air")
+        page = None
+        if args.webrtc:
+            from tests.browser.test_speakers_browser import chromium_with_fake_mic
+
+            browser = stack.enter_context(chromium_with_fake_mic(root / "profile"))
+            guest = shed_retried(f"{edge.url}/api/spaces/{sid}/speakers", {"name": "Grace"},
+                                 doc["host_key"])
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            page.goto(guest["speak_url"])  # the speaker page, through the edge
+            page.locator("#go-live").click()
+            page.wait_for_function("document.querySelector('#conn').textContent === 'on air'",
+                                   timeout=30_000)
+        webrtc_on_air = 0
         probe = Probe(edge.url, sid)
         probe.start()
         t0 = time.time()
@@ -249,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                 next_hand = now + args.hands_every
             if now >= next_sample:
                 samples.append(sample(origin, probe, t0))
+                if page is not None:
+                    samples[-1]["webrtc_on_air"] = page.locator("#conn").inner_text() == "on air"
+                    webrtc_on_air += samples[-1]["webrtc_on_air"]
                 print(json.dumps(samples[-1]), flush=True)
                 next_sample = now + args.sample
             time.sleep(0.5)
@@ -265,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration, "sample_s": args.sample,
             "listeners": args.listeners, "joins": crowd.joins,
             "listener_errors": crowd.errors + probe.errors,
-            "probe_renewals": probe.renewals, "reactions": crowd.reactions,
+            "probe_renewals": probe.renewals, "webrtc": args.webrtc,
+            "webrtc_on_air_samples": webrtc_on_air, "reactions": crowd.reactions,
             "hands": hands, "hands_lowered": hands_ok, "ended": end.status_code == 200,
             "verify_ok": verify.returncode == 0, "verify_output": verify.stdout[-2000:],
             "growth_from_s": from_s, "rss_growth": growth(samples, "rss_mb", from_s),
@@ -281,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             plot(samples, Path(args.plot))
         return 0 if report["verify_ok"] and report["ended"] else 1
     finally:
+        stack.close()
         if speaker is not None:
             stop_process(speaker)
         edge.stop()

@@ -1,5 +1,6 @@
 """The soak bench, short (CI): one space on the embedded default for 35 s with a pushed
-speaker, listeners joining and leaving through the edge, reactions and a raised hand.
+speaker and a guest on the speaker page (WebRTC, headless Chromium), listeners joining and
+leaving through the edge, reactions and a raised hand.
 Descriptors and threads stay flat, the program keeps wall time, no listener sees an error,
 and the replay verifies. The two-hour run is `bench/soak.py --duration 7200` (docs/engines.md)."""
 
@@ -30,6 +31,7 @@ def test_a_short_soak_keeps_descriptors_and_threads_flat_and_its_replay_verifies
     assert report["verify_ok"], report["verify_output"]
     assert report["listener_errors"] == 0 and report["joins"] > 6  # they left and came back
     assert report["hands_lowered"] == report["hands"] >= 1
+    assert report["webrtc_on_air_samples"] == len(samples) - 1  # every sample but the last
     fds = [s["fds"] for s in samples[1:]]
     threads = [s["threads"] for s in samples[1:]]
     assert max(fds) - min(fds) <= 8, fds  # listeners come and go; descriptors do not pile up
