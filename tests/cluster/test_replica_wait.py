@@ -45,7 +45,7 @@ def test_appends_wait_for_a_replica_and_a_stalled_one_costs_at_most_the_bound(
     try:
         async def run() -> None:
             cluster = RedisCluster(primary.url, "a", lease_ttl_s=5.0, max_entries=100,
-                                   timeout_s=2.0, replica_wait_ms=BOUND_MS)
+                                   timeout_s=5.0, replica_wait_ms=BOUND_MS)
             try:
                 await appends(cluster)
             finally:
@@ -74,7 +74,8 @@ def test_appends_wait_for_a_replica_and_a_stalled_one_costs_at_most_the_bound(
                 took = time.monotonic() - t0
             finally:
                 os.kill(replica.process.pid, signal.SIGCONT)
-            assert BOUND_MS / 1000 * 0.9 <= took <= BOUND_MS / 1000 + 0.25, took
+            # bounded by the setting, not by the socket timeout (5 s); slack for a busy machine
+            assert BOUND_MS / 1000 * 0.9 <= took <= BOUND_MS / 1000 + 0.6, took
             assert _count(REPLICA_WAIT_SHORT) == shorts + 1
 
         asyncio.run(run())
