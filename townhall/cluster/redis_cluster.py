@@ -149,11 +149,11 @@ class RedisCluster:
         args: list[str | bytes] = [self.origin, self._ttl_ms, self._max_entries]
         for entry in entries:
             args += [entry.stream_id, bytes(entry)]
+        keys = [P + "lease:" + space_id, P + "parts:" + space_id]
         try:
-            done = await self._append(keys=[P + "lease:" + space_id, P + "parts:" + space_id],
-                                      args=args)
-            if done and self._replica_wait_ms > 0 and await self._has_replicas():
-                await self._wait_for_replica()
+            if self._replica_wait_ms > 0 and await self._has_replicas():
+                return await self._append_and_wait(keys, args)
+            done = await self._append(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             self._replicas_read_at = -REPLICAS_CHECK_S  # a failover: read them again
             raise ClusterUnavailable(str(exc)) from None
@@ -167,16 +167,21 @@ class RedisCluster:
             self._replicas_read_at = now
         return self._replicas > 0
 
-    async def _wait_for_replica(self) -> None:
+    async def _append_and_wait(self, keys: list[str], args: list[str | bytes]) -> bool:
+        """The append and `WAIT 1` in one pipeline: WAIT counts the writes made on its own
+        connection, so both must go on the same one."""
         t0 = time.monotonic()
-        acked = await self.client.execute_command(  # type: ignore[no-untyped-call]
-            "WAIT", 1, self._replica_wait_ms)
+        pipe = self.client.pipeline(transaction=False)
+        await self._append(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", 1, self._replica_wait_ms)
+        done, acked = await pipe.execute()
         REPLICA_WAIT.observe(time.monotonic() - t0)
-        if int(acked) < 1:
+        if done and int(acked) < 1:
             REPLICA_WAIT_SHORT.inc()
             self._replicas_read_at = -REPLICAS_CHECK_S  # the replica may be gone
             log.warning("no Redis replica confirmed a part-stream append within %d ms; "
                         "published anyway", self._replica_wait_ms)
+        return bool(done)
 
     async def read(self, space_id: str, after: str, block_s: float) -> list[tuple[str, Entry]]:
         try:

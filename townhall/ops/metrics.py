@@ -30,7 +30,8 @@ REPLICATION_LAG = Gauge("townhall_replication_lag_seconds",
 # --- the part stream's durability (cluster.redis_cluster): with replicas, each append waits
 # (WAIT 1, bounded by redis_replica_wait_ms) until a replica has it, before it is published ---
 REPLICA_WAIT = Histogram("townhall_redis_replica_wait_seconds",
-                         "time an append to a part stream waited for a Redis replica (WAIT)",
+                         "time an append to a part stream took with its wait for a Redis "
+                         "replica (the script and WAIT, one round trip)",
                          buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
                          registry=REGISTRY)
 REPLICA_WAIT_SHORT = Counter("townhall_redis_replica_wait_short_total",
