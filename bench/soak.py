@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ class Crowd(threading.Thread):
         super().__init__(daemon=True)
         self.edge, self.sid, self.size, self.stay_s, self.until = edge, sid, size, stay_s, until
         self.joins = self.errors = self.reactions = 0
+        self.why: Counter[str] = Counter()  # each error, by what it was
         self.lock = threading.Lock()
 
     def listener(self, rng: random.Random) -> None:
@@ -153,9 +155,10 @@ class Crowd(threading.Thread):
                             with self.lock:
                                 self.reactions += 1
                         time.sleep(1.0)
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     with self.lock:
                         self.errors += 1
+                        self.why[str(exc)[:80]] += 1
                     time.sleep(1.0)
 
     def run(self) -> None:
@@ -168,13 +171,14 @@ class Crowd(threading.Thread):
             t.join()
 
 
-def raise_and_lower_hand(edge: str, sid: str, host_key: str, n: int) -> bool:
+def raise_and_lower_hand(edge: str, sid: str, host_key: str, n: int) -> str:
+    """"ok", or what failed (the step and its status)."""
     res = httpx.post(f"{edge}/api/spaces/{sid}/hands", json={"name": f"guest{n}"}, timeout=10)
     if res.status_code != 201:
-        return False
+        return f"raise {res.status_code} {res.text[:60]}"
     lowered = httpx.post(f"{edge}/api/spaces/{sid}/speakers/{res.json()['id']}/lower",
                          headers={"Authorization": f"Bearer {host_key}"}, timeout=10)
-    return lowered.status_code == 200
+    return "ok" if lowered.status_code == 200 else f"lower {lowered.status_code}"
 
 
 def shed_retried(url: str, body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -271,13 +275,17 @@ def main(argv: list[str] | None = None) -> int:
         crowd = Crowd(edge.url, sid, args.listeners, tuple(args.stay), t0 + args.duration)
         crowd.start()
         hands = hands_ok = 0
+        hand_failures: Counter[str] = Counter()
         next_hand = t0 + args.hands_every / 2
         next_sample = t0 + min(args.sample, 5.0)
         while time.time() < t0 + args.duration:
             now = time.time()
             if now >= next_hand:
                 hands += 1
-                hands_ok += raise_and_lower_hand(edge.url, sid, doc["host_key"], hands)
+                outcome = raise_and_lower_hand(edge.url, sid, doc["host_key"], hands)
+                hands_ok += outcome == "ok"
+                if outcome != "ok":
+                    hand_failures[outcome] += 1
                 next_hand = now + args.hands_every
             if now >= next_sample:
                 samples.append(sample(origin, probe, t0))
@@ -302,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             "listener_errors": crowd.errors + probe.errors,
             "probe_renewals": probe.renewals, "webrtc": args.webrtc,
             "webrtc_on_air_samples": webrtc_on_air, "reactions": crowd.reactions,
-            "hands": hands, "hands_lowered": hands_ok, "ended": end.status_code == 200,
+            "hands": hands, "hands_lowered": hands_ok, "hand_failures": hand_failures,
+            "listener_error_kinds": crowd.why, "ended": end.status_code == 200,
             "verify_ok": verify.returncode == 0, "verify_output": verify.stdout[-2000:],
             "growth_from_s": from_s, "rss_growth": growth(samples, "rss_mb", from_s),
             "fds_growth": growth(samples, "fds", from_s),
