@@ -226,6 +226,8 @@ class Settings:
     replica_max_entries: int = 2000  # part-stream entries kept in Redis per live space
     replica_outbox_max: int = 5000  # entries a holder queues while Redis is away, then drops
     redis_timeout_s: float = 0.5  # a Redis call slower than this counts as Redis away
+    redis_replica_wait_ms: int = 100  # with Redis replicas, an append to a part stream
+    # waits this long at most for one to have it (WAIT 1), so a failover loses no part; 0: never
     record_refresh_s: float = 2.0  # records of other origins' spaces are re-read this often
     # --- sources in a cluster: where speakers and push sources land, and never unheard ---
     source_unheard_s: float = 4.0  # s a speaker or push source may stay mixed into a standby
@@ -366,6 +368,8 @@ class Settings:
                 raise ValueError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
         if not 0 < self.lease_renew_s < self.lease_ttl_s:
             raise ValueError("lease_renew_s must be positive and shorter than lease_ttl_s")
+        if self.redis_replica_wait_ms < 0:
+            raise ValueError("redis_replica_wait_ms must be 0 (never wait) or positive")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
         if self.provisional_seat_s < 0:

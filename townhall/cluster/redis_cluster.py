@@ -7,25 +7,38 @@ space ids, refreshed with each renewal), `aud:{space}` (hash origin -> "count:ex
 waiting rooms are `cluster.redis_room`.
 Appends are fenced by the lease in one Lua script, so a deposed holder cannot publish. Every
 Redis failure surfaces as `ClusterUnavailable` after `timeout_s`; nothing here retries.
+
+Redis replicates asynchronously: a primary that dies can take its last stream entries with it,
+and the standbys follow the new primary's stream. So while the primary has replicas (read from
+INFO replication every `REPLICAS_CHECK_S`, and again after any failure), an append waits for
+one of them to hold it (`WAIT 1 replica_wait_ms`) before the caller publishes the parts; an
+append that fails instead is queued by the caller and re-sent, in order, to the new primary
+(duplicate ids are skipped). A replica slower than the bound costs no listener a part: the
+append goes on, counted in REPLICA_WAIT_SHORT. Connections come from `redis_connect` (a plain
+server or a primary found through Sentinel).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from townhall.admission.room import LocalRoom, Room
 from townhall.admission.waiting_room import WaitingRoom
 from townhall.cluster.base import ClusterUnavailable, Renewal
 from townhall.cluster.entries import Entry
+from townhall.cluster.redis_connect import connect
 from townhall.cluster.redis_room import RedisRoom
 from townhall.cluster.room_script import ROOM_LUA
+from townhall.ops.metrics import REPLICA_WAIT, REPLICA_WAIT_SHORT
 
 P = "townhall:"
+REPLICAS_CHECK_S = 2.0  # how often a holder re-reads whether the primary has replicas
+log = logging.getLogger("townhall.cluster")
 
 # KEYS: lease, want, end, live. ARGV: origin, ttl ms, space id
 RENEW_LUA = """
@@ -69,10 +82,12 @@ def _text(value: bytes | str) -> str:
 
 class RedisCluster:
     def __init__(self, url: str, origin: str, *, lease_ttl_s: float, max_entries: int,
-                 timeout_s: float) -> None:
+                 timeout_s: float, replica_wait_ms: int = 0) -> None:
         self.origin = origin
-        self.client = aioredis.Redis.from_url(url, socket_timeout=timeout_s,
-                                              socket_connect_timeout=timeout_s)
+        self._replica_wait_ms = replica_wait_ms
+        self._replicas = 0  # the primary's connected replicas, as last read
+        self._replicas_read_at = -REPLICAS_CHECK_S
+        self.client = connect(url, timeout_s=timeout_s)
         self._ttl_ms = str(round(lease_ttl_s * 1000))
         self._max_entries = str(max_entries)
         self._renew = self.client.register_script(RENEW_LUA)
@@ -134,11 +149,38 @@ class RedisCluster:
         args: list[str | bytes] = [self.origin, self._ttl_ms, self._max_entries]
         for entry in entries:
             args += [entry.stream_id, bytes(entry)]
+        keys = [P + "lease:" + space_id, P + "parts:" + space_id]
         try:
-            done = await self._append(keys=[P + "lease:" + space_id, P + "parts:" + space_id],
-                                      args=args)
+            if self._replica_wait_ms > 0 and await self._has_replicas():
+                return await self._append_and_wait(keys, args)
+            done = await self._append(keys=keys, args=args)
         except (RedisError, OSError) as exc:
+            self._replicas_read_at = -REPLICAS_CHECK_S  # a failover: read them again
             raise ClusterUnavailable(str(exc)) from None
+        return bool(done)
+
+    async def _has_replicas(self) -> bool:
+        now = time.monotonic()
+        if now - self._replicas_read_at >= REPLICAS_CHECK_S:
+            info = await self.client.info("replication")
+            self._replicas = int(info.get("connected_slaves", 0))
+            self._replicas_read_at = now
+        return self._replicas > 0
+
+    async def _append_and_wait(self, keys: list[str], args: list[str | bytes]) -> bool:
+        """The append and `WAIT 1` in one pipeline: WAIT counts the writes made on its own
+        connection, so both must go on the same one."""
+        t0 = time.monotonic()
+        pipe = self.client.pipeline(transaction=False)
+        await self._append(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", 1, self._replica_wait_ms)
+        done, acked = await pipe.execute()
+        REPLICA_WAIT.observe(time.monotonic() - t0)
+        if done and int(acked) < 1:
+            REPLICA_WAIT_SHORT.inc()
+            self._replicas_read_at = -REPLICAS_CHECK_S  # the replica may be gone
+            log.warning("no Redis replica confirmed a part-stream append within %d ms; "
+                        "published anyway", self._replica_wait_ms)
         return bool(done)
 
     async def read(self, space_id: str, after: str, block_s: float) -> list[tuple[str, Entry]]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from townhall.cluster.base import ClusterUnavailable
+from townhall.cluster.redis_connect import connect
 
 KEY = "townhall:source:"
 # KEYS: claim. ARGV: who, ttl ms. 1: still ours (renewed, or taken again after Redis lost it)
@@ -48,8 +48,7 @@ class SourceClaims(Protocol):
 
 class RedisSourceClaims:
     def __init__(self, url: str, *, ttl_s: float, timeout_s: float) -> None:
-        self.client = aioredis.Redis.from_url(url, socket_timeout=timeout_s,
-                                              socket_connect_timeout=timeout_s)
+        self.client = connect(url, timeout_s=timeout_s)
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._renew = self.client.register_script(RENEW_LUA)
         self._release = self.client.register_script(RELEASE_LUA)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from townhall.cluster.base import ClusterUnavailable
+from townhall.cluster.redis_connect import connect
 
 KEY = "townhall:stage:"
 
@@ -34,8 +34,7 @@ class StageBoard(Protocol):
 
 class RedisStageBoard:
     def __init__(self, url: str, *, ttl_s: float, timeout_s: float) -> None:
-        self.client = aioredis.Redis.from_url(url, socket_timeout=timeout_s,
-                                              socket_connect_timeout=timeout_s)
+        self.client = connect(url, timeout_s=timeout_s)
         self._ttl_ms = max(1, round(ttl_s * 1000))
 
     async def post(self, stages: dict[str, bytes]) -> None:

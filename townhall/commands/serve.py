@@ -54,7 +54,8 @@ def add_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--attack-mode", default=_default("attack_mode"),
                        choices=["auto", "on", "off"])
     serve.add_argument("--redis-url", default=_default("redis_url"),
-                       help="share rate limits via Redis")
+                       help="the cluster's Redis: redis://host:6379/0, or a primary found "
+                            "through Sentinel, redis+sentinel://h1:26379,h2:26379/MASTER/0")
     serve.add_argument("--origin-tag", default=_default("origin_tag"),
                        help="with several origins behind edges: this origin's tag, which "
                             "begins its space ids (edge-config --origin TAG=HOST:PORT)")
@@ -104,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     ticket_secret = args.ticket_secret or _kept(data_dir, "ticket.secret", secrets.token_hex(16))
     try:
         db = Database.parse(args.database) if args.database else None
+        if args.redis_url:
+            from townhall.cluster.redis_connect import check_url
+
+            check_url(args.redis_url)
     except ValueError as exc:
         print(f"townhall: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -27,6 +27,17 @@ LEASE_HELD = Gauge("townhall_lease_held", "1 while this origin holds the space's
 REPLICATION_LAG = Gauge("townhall_replication_lag_seconds",
                         "how far this origin's standby copy of a space is behind its program",
                         ["space"], registry=REGISTRY)
+# --- the part stream's durability (cluster.redis_cluster): with replicas, each append waits
+# (WAIT 1, bounded by redis_replica_wait_ms) until a replica has it, before it is published ---
+REPLICA_WAIT = Histogram("townhall_redis_replica_wait_seconds",
+                         "time an append to a part stream took with its wait for a Redis "
+                         "replica (the script and WAIT, one round trip)",
+                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
+                         registry=REGISTRY)
+REPLICA_WAIT_SHORT = Counter("townhall_redis_replica_wait_short_total",
+                             "appends published although no replica confirmed them within "
+                             "redis_replica_wait_ms (a Redis failover now could lose them)",
+                             registry=REGISTRY)
 # --- sources in a cluster (live.speakers, live.source_claims): a source heard nowhere is
 # ended, counted here and logged, and reconnects through the edge; never silently unheard ---
 SOURCES_MOVED = Counter("townhall_sources_moved_total",

@@ -102,7 +102,13 @@ def migrate(db: Database) -> tuple[str | None, str]:
         db.path.parent.mkdir(parents=True, exist_ok=True)
     cfg = Config()
     cfg.set_main_option("script_location", "townhall.store:migrations")
-    engine = create_engine(db.sqlalchemy_url())
+    if db.url is not None:
+        import psycopg
+
+        url = db.url  # libpq's own URL (several hosts allowed), not SQLAlchemy's reading of it
+        engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url))
+    else:
+        engine = create_engine(db.sqlalchemy_url())
     try:
         with engine.begin() as conn:
             if db.is_postgres:

@@ -234,7 +234,8 @@ def _cluster(settings: Settings) -> Cluster:
 
     return RedisCluster(settings.redis_url, name, lease_ttl_s=settings.lease_ttl_s,
                         max_entries=settings.replica_max_entries,
-                        timeout_s=settings.redis_timeout_s)
+                        timeout_s=settings.redis_timeout_s,
+                        replica_wait_ms=settings.redis_replica_wait_ms)
 
 
 def _source_watch(settings: Settings, spaces: Spaces, origin: str) -> SourceWatch:

@@ -70,12 +70,10 @@ class Admissions:
         self.start_limits: Limiter  # standard players opening the entry URL
         self.api_limits: Limiter
         if s.redis_url:
-            import redis.asyncio as aioredis
-
+            from townhall.cluster.redis_connect import connect
             from townhall.store.redis_limits import RedisClientLimiter
 
-            client = aioredis.from_url(s.redis_url, socket_timeout=0.5,
-                                       socket_connect_timeout=0.5)
+            client = connect(s.redis_url, timeout_s=0.5)
             self.join_limits = RedisClientLimiter(client, "join", join_a, join_n)
             self.api_limits = RedisClientLimiter(client, "api", api_a, api_n)
             self.start_limits = RedisClientLimiter(client, "start", start_a, join_n)
