@@ -97,3 +97,12 @@ def test_the_cap_and_every_share_hold_whatever_arrives(
         assert r.occupied <= 12
         assert all(n <= 3 for n in r._held.values()), r._held
         assert sum(r._held.values()) == r.occupied  # every seat counted once, freed once
+
+
+def test_a_household_filling_a_small_room_waits_in_line_for_the_next_seat() -> None:
+    # a share as large as the room binds nothing: the second listener behind one address
+    # waits in line (FIFO) instead of being refused for its network's share
+    r = room(cap=1)
+    assert isinstance(r.join(0, "198.51.100.7"), Admitted)
+    second = r.join(1, "198.51.100.7")
+    assert isinstance(second, Queued) and second.position == 1

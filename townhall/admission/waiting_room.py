@@ -141,7 +141,10 @@ class WaitingRoom:
         self.tick(now)
         net = share_key(address) if address and self.cap is not None else ""
         share = self.network_share()
-        if net and share is not None and self._held.get(net, 0) >= share:
+        # a share as large as the pool binds nothing (a small room, or a household filling
+        # it): that network's next listener waits in line like anyone else
+        if (net and share is not None and self.cap is not None and share < self.cap
+                and self._held.get(net, 0) >= share):
             self.share_refused_total += 1
             return Refused("network_share", self._retry_after())
         # a newcomer who would be refused (no line for it) evicts an unproven seat; one who
