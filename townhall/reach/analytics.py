@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from townhall.errors import StoreUnavailable
+from townhall.live import tasks
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.ops.metrics import ANALYTICS_DROPPED
 from townhall.reach.audience import AudienceTally
@@ -77,9 +78,7 @@ class Analytics:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await tasks.cancel(self._task)
 
     async def _run(self) -> None:
         every = self.spaces.settings.analytics_every_s

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from townhall.errors import StoreUnavailable
+from townhall.live import tasks
 from townhall.live.registry.hosting import Hosting
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.reach.events import SpaceEvent, space_data
@@ -92,9 +93,7 @@ class SpaceWatch:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await tasks.cancel(self._task)
 
     async def _run(self) -> None:
         while True:

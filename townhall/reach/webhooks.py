@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from townhall.errors import StoreUnavailable
+from townhall.live import tasks
 from townhall.live.errors import SpaceError
 from townhall.ops.metrics import WEBHOOK_ATTEMPTS
 from townhall.reach import signature
@@ -132,9 +133,7 @@ class Webhooks:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await tasks.cancel(self._task)
         for task in list(self._in_flight.values()):
             task.cancel()  # its claim lapses; another pass (or origin) tries it again
         await self.settle()
