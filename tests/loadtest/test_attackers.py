@@ -56,7 +56,7 @@ def test_attackers_flood_from_many_addresses_at_the_rate_and_stop_by_themselves(
 
     report, origin, elapsed = asyncio.run(go())
     assert elapsed < 3.0
-    assert 250 <= report.attack["sent"] <= 301  # bounded by rate x duration
+    assert report.attack["sent"] == 300  # rate x duration exactly, however busy the loop
     by_pattern = report.attack["by_pattern"]
     assert set(by_pattern) == set(ATTACK_PATTERNS)
     assert report.attack["by_outcome"]["404"] >= 200  # the fake origin knows none of it

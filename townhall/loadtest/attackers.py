@@ -118,19 +118,23 @@ class Attackers:
         self.sent = 0
         self.slow_held_s: list[float] = []
 
-    async def run(self, stop_at: float) -> None:
-        """Send at the configured rate until `stop_at` (loop time) or the count is reached."""
+    async def run(self, start: float, stop_at: float) -> None:
+        """Send `attack_rate` a second from `start` to `stop_at` (loop time): rate x duration in
+        all, whatever the loop's lag. A late or slow loop sends what fell due at its next turn,
+        the last of it at `stop_at`, so the count never depends on how busy the machine is."""
         if not self.patterns:
             return
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        total = int(self.config.attack_rate * max(0.0, stop_at - start)) + 1
-        while self.sent < total and loop.time() < stop_at:
-            due = min(total, int((loop.time() - start) * self.config.attack_rate) + 1)
+        total = int(self.config.attack_rate * max(0.0, stop_at - start))
+        while self.sent < total:
+            now = loop.time()
+            due = min(total, int((now - start) * self.config.attack_rate) + 1)
             while self.sent < due:
                 self._launch(self.patterns[self.sent % len(self.patterns)], self.sent)
                 self.sent += 1
-            await asyncio.sleep(TICK_S)
+            if now >= stop_at:
+                break
+            await asyncio.sleep(min(TICK_S, max(0.0, stop_at - now)))
 
     def _launch(self, pattern: str, n: int) -> None:
         source = self.pool.address(n)

@@ -94,7 +94,7 @@ async def run_load(config: LoadConfig,
     n = max(1, config.listeners)
     tasks = [asyncio.create_task(lst.run(config.join_window_s * i / n))
              for i, lst in enumerate(listeners)]
-    attack_task = asyncio.create_task(attackers.run(stop_at))
+    attack_task = asyncio.create_task(attackers.run(t0, stop_at))
     probe = asyncio.create_task(_probe_lag(tally))
     timeline: list[Second] = []
     edges_seen = Reservoir(EDGE_SAMPLES, random.Random(config.seed))
@@ -108,6 +108,7 @@ async def run_load(config: LoadConfig,
                 on_second(timeline[-1])
             second += 1
         await asyncio.sleep(max(0.0, stop_at - loop.time()))
+        await asyncio.wait([attack_task])  # its last due requests go out at stop_at
     finally:
         stopped = time.time()
         for task in [*tasks, attack_task, probe]:

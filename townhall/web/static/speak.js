@@ -69,9 +69,12 @@ export function setupSpeak(spaceId, ui, { announce, onChange, programAudio }) {
 
   async function refresh() {
     if (!token) { render(); return; }
+    const asked = token;
     try {
       const before = me ? me.state : null;
-      me = await call("/speakers/me", { headers: auth() });
+      const seat = await call("/speakers/me", { headers: auth() });
+      if (token !== asked) return;  // withdrawn (or replaced) while this was in flight
+      me = seat;
       if (me.state === "invited" && before === "raised") {
         announce("The host said yes: your turn to speak.");
         goLive();
@@ -84,6 +87,7 @@ export function setupSpeak(spaceId, ui, { announce, onChange, programAudio }) {
         me = null;
       }
     } catch (err) {
+      if (token !== asked) return;
       if (err.status === 401 || err.status === 403 || err.status === 404) {
         sessionStorage.removeItem(slot);
         token = null;
@@ -115,12 +119,15 @@ export function setupSpeak(spaceId, ui, { announce, onChange, programAudio }) {
   });
   ui.cancel.addEventListener("click", () => ui.dialog.close());
   ui.withdraw.addEventListener("click", async () => {
-    try { if (me) await call(`/speakers/${me.id}/lower`, { method: "POST", headers: auth() }); }
-    catch (_) { /* the seat is gone either way */ }
+    // forget the seat first, so that no refresh asks for it while (or after) it is lowered
+    const seat = me;
+    const held = auth();
     sessionStorage.removeItem(slot);
     token = null;
     me = null;
     render();
+    try { if (seat) await call(`/speakers/${seat.id}/lower`, { method: "POST", headers: held }); }
+    catch (_) { /* the seat is gone either way */ }
   });
   ui.join.addEventListener("click", goLive);
   ui.mute.addEventListener("click", async () => {
