@@ -37,6 +37,19 @@ def server(tmp_path: Path) -> Iterator[Server]:
         stop_server(srv)
 
 
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One origin for a whole module whose tests each make their own spaces: starting an
+    origin costs seconds on a busy machine, and most tests need a fresh space, not a fresh
+    process. A module opts in by overriding `server` with a module-scoped fixture returning
+    this one."""
+    srv = start_server(tmp_path_factory.mktemp("origin") / "data")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """One real PostgreSQL for the whole session (each test takes its own database)."""
