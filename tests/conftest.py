@@ -14,6 +14,8 @@ from townhall.settings import Settings
 from townhall.store.factory import Stores, open_stores
 from townhall.store.schema import Database
 
+pytest_plugins = ["tests.profile"]  # TOWNHALL_TEST_PROFILE=FILE: where the time goes
+
 # Hypothesis's per-example deadline (200 ms) times the machine, not the code: on a shared
 # 2-core box beside other tests an example is sometimes slower, and that is not a failure
 settings.register_profile("suite", deadline=None)
