@@ -17,7 +17,7 @@ from harness.rawhttp import poll_details
 from harness.server import free_port, start_server, stop_server
 from townhall.loadtest.report import LoadReport
 
-pytestmark = [pytest.mark.slow, pytest.mark.timing]
+pytestmark = [pytest.mark.slow, pytest.mark.timing, pytest.mark.exclusive]  # fills both cores
 LISTENERS = 200
 FLOOD_S = 24.0
 # requests/s offered at the edge, six patterns: about what the origin alone answers of this mix

@@ -14,7 +14,7 @@ from harness.edge import origin_behind_edge
 from harness.server import push_tone
 from townhall.loadtest import LoadConfig, eventloop, run_load
 
-pytestmark = [pytest.mark.slow, pytest.mark.timing]
+pytestmark = [pytest.mark.slow, pytest.mark.timing, pytest.mark.exclusive]  # fills both cores
 
 LISTENERS = 1000
 CPU_US_PER_REQUEST_BUDGET = 180.0
