@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from townhall.admission.tickets import renewal_margin
 from townhall.captions.captioner import Captioner
 from townhall.captions.timeline import CueTimeline
 from townhall.captions.webvtt import SUBTITLES_GROUP, VTT_MEDIA_TYPE, subtitles_rendition
@@ -37,7 +38,7 @@ from townhall.delivery.blocking import (
 from townhall.delivery.encoding import accepts_gzip
 from townhall.delivery.window import LiveWindow
 from townhall.live.errors import SpaceError
-from townhall.live.joins.player_tickets import entry_path, renewed_path
+from townhall.live.joins.player_tickets import entry_path, grace_check, renewed_path
 from townhall.live.program.program import Program
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.media.playlist import (
@@ -373,6 +374,28 @@ def _renewing(fn: Handler) -> Handler:
     return handler
 
 
+async def renewal(request: Request) -> Response:
+    """`/live/ID/t/TICKET/renewal`: the edge's renewal check for an expired but genuine
+    ticket (nginx `auth_request`, cached per ticket for `X-Accel-Expires`): 204 with the
+    ticket the edge fetches with (`X-Townhall-Ticket`) while the seat is held, 403 once it is
+    gone (cached as long: the seat does not come back). Never seen by players: the edge
+    refuses this path from outside (live/joins/player_tickets.py grace_check)."""
+    adm = request.app.state.admissions
+    try:
+        space = _spaces(request).get(request.path_params["space_id"])
+        upstream, answer = await grace_check(adm, space, request.path_params["ticket"],
+                                             time.time())
+    except SpaceError as exc:
+        if exc.status not in (403, 404):  # a space gone is a seat gone (auth_request: 403)
+            raise
+        hold = renewal_margin(adm.settings.seat_ttl_s, adm.settings.ticket_grace_s)
+        return error_response(403, exc.code, exc.message, {
+            "Cache-Control": "no-store", "X-Accel-Expires": str(max(1, int(hold)))})
+    return Response(status_code=204, headers={
+        "Cache-Control": "no-store", "X-Townhall-Ticket": upstream,
+        "X-Accel-Expires": str(int(answer.reuse_s))})
+
+
 async def entry(request: Request) -> Response:
     """`/live/ID/master.m3u8`: the playlist itself without tickets; with them, a join and a
     302 to the ticketed playlist (live/joins/player_tickets.py)."""
@@ -403,6 +426,8 @@ routes = [
     # with a ticket (the default): /live/<space>/t/<seat>.<expires>.<hash>/...
     *[Route(f"/live/{{space_id}}/t/{{ticket}}/{tail}", _renewing(fn))
       for tail, fn in LIVE_ROUTES],
+    # the edge's renewal check for an expired but genuine ticket (never a player's URL)
+    Route("/live/{space_id}/t/{ticket}/renewal", renewal),
     # the entry URL: a join and a redirect to the above (or the playlist without tickets)
     Route("/live/{space_id}/master.m3u8", entry),
     # without one: answered only when tickets are switched off (require_tickets=False)
