@@ -606,7 +606,13 @@ def _oembed(s: EdgeSettings) -> str:
 
 
 def _pages(s: EdgeSettings) -> str:
-    return _location("pages, static files and replays: cached, stale allowed", "/",
+    """Pages and static files answer by their path alone (a page reads its query in the
+    browser): keyed by the path, and the origin is asked for the path alone, escaped by nginx
+    (`rewrite ... $uri?` drops the query), so a made-up query never reaches an origin, even for
+    an answer it will not let the edge cache (issue 18)."""
+    return _location("pages and static files: cached, stale allowed; the query never reaches "
+                     "an origin", "/",
+                     '            rewrite ^ $uri? break;\n'
                      f'            proxy_cache_key "$uri";\n{_cache(s)}\n{_proxy(s)}')
 
 
