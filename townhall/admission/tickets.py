@@ -78,7 +78,10 @@ class TicketSigner:
         want = self._hash(space_id, seat, expires)
         if not hmac.compare_digest(want, m["tok"]):
             return Check.FORGED, None
-        if expires < now:
+        # read as nginx's secure_link reads it: valid through the whole second `expires`
+        # (`expires < ngx_time()`); a float `now` expired it up to 1 s earlier here than at
+        # the edge, which forwarded it as valid and got a redirect for the player (issue 23)
+        if expires < int(now):
             return Check.EXPIRED, seat
         return Check.VALID, seat
 
@@ -129,9 +132,10 @@ class GraceAnswer:
 
 def grace_answer(seat_expires: float, now: float, grace_s: float) -> GraceAnswer:
     """For a seat just renewed to lapse at `seat_expires`: the edge reuses the answer for as
-    long as a ticket of that seat lives (`ticket_expiry`), so the next check comes while the
-    seat is still held, and a seat given back or evicted meanwhile stops its lapsed ticket at
-    most one ticket lifetime later (the bound docs/players.md states). The upstream ticket
-    lasts until the seat lapses, so it outlives the reuse by the grace."""
-    reuse = ticket_expiry(seat_expires, now, grace_s) - now
-    return GraceAnswer(int(seat_expires), max(1.0, float(reuse)))
+    long as a ticket of that seat lives (`ticket_expiry`, unrounded), so the next check comes
+    while the seat is still held (a grace before it lapses), and a seat given back or evicted
+    meanwhile stops its lapsed ticket at most one ticket lifetime later (the bound
+    docs/players.md states). The upstream ticket lasts until the seat lapses, so it outlives
+    the reuse by the grace."""
+    left = seat_expires - now
+    return GraceAnswer(int(seat_expires), max(1.0, left - min(grace_s, left / 2)))

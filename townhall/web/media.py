@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -393,7 +394,7 @@ async def renewal(request: Request) -> Response:
             "Cache-Control": "no-store", "X-Accel-Expires": str(max(1, int(hold)))})
     return Response(status_code=204, headers={
         "Cache-Control": "no-store", "X-Townhall-Ticket": upstream,
-        "X-Accel-Expires": str(int(answer.reuse_s))})
+        "X-Accel-Expires": str(math.ceil(answer.reuse_s - 1e-6))})
 
 
 async def entry(request: Request) -> Response:
