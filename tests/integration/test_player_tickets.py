@@ -110,6 +110,9 @@ def test_a_lapsed_ticket_plays_on_at_its_own_url_at_one_renewal_per_lifetime_unt
                     assert got.status_code == 200, (tail, got.status_code, got.text[:200])
                 time.sleep(0.25)
             checks = origin_metrics(origin)["counters"]["player_renewed"] - renewed
+            # the edge's check is its own: no client reaches it through the edge
+            assert client.get(f"{base}/renewal").status_code == 400
+            assert client.get(f"{edge.url}/_townhall/renewal").status_code == 404
             # at 0, LIFE_S and 2 * LIFE_S: three checks in 2.5 lifetimes, at most
             assert 1 <= checks <= 3, checks
             # the page's way to give the seat back: renew (with its secret), then leave

@@ -3,9 +3,10 @@
 What the edge does, and why:
 - checks tickets with `secure_link` (same MD5 as townhall.admission.tickets), so ticketless
   and forged media floods die here and never reach an origin; an expired but genuine ticket
-  goes to the origin uncached, which redirects it to a fresh one while its seat is held
-  (townhall.live.joins.player_tickets), and the entry URL `/live/ID/master.m3u8` is a rate-limited
-  join;
+  plays on at the same URLs while an origin's renewal check, asked once per ticket lifetime
+  and cached here (`auth_request`), says its seat is held (townhall.live.joins.player_tickets:
+  no redirects, so no player's URIs change under it), and the entry URL
+  `/live/ID/master.m3u8` is a rate-limited join;
 - caches media under a key without the ticket, with `proxy_cache_lock` (one origin fetch per
   object, blocking reloads included) and `proxy_cache_use_stale updating error timeout
   http_5xx` + background update, so the details page keeps answering while the origin is

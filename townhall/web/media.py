@@ -367,8 +367,9 @@ def _renewing(fn: Handler) -> Handler:
                                      request.path_params["ticket"], request.url.path,
                                      time.time())
         query = f"?{request.url.query}" if request.url.query else ""
-        # private: a cache that keys media without the ticket must never keep it; the edge
-        # keeps it under the expired ticket's own URL (X-Accel-Expires, nginx only)
+        # private: a cache that keys media without the ticket must never keep it (a player
+        # without an edge gets it; an edge asks `renewal` instead and never forwards an
+        # expired ticket here)
         return Response(status_code=302, headers={
             "Location": path + query, "Cache-Control": f"private, max-age={int(reuse_s)}",
             "X-Accel-Expires": str(int(reuse_s))})
