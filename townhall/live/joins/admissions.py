@@ -18,7 +18,6 @@ from townhall.admission.limiter import Limiter, LocalLimiter
 from townhall.admission.pressure import DEFAULT_CEILINGS, Ceiling, Pressure, Priority
 from townhall.admission.proof_of_work import ProofOfWork
 from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
-from townhall.admission.room import LocalRoom
 from townhall.admission.tickets import Check, TicketSigner, ticket_expiry
 from townhall.admission.waiting_room import Admitted, Queued, Refused, Unknown
 from townhall.live.errors import SpaceError
@@ -266,12 +265,13 @@ class Admissions:
         counters = dict(self.counters)
         # waiting-room calls answered without Redis (the "joins degrade" fallback)
         counters["room_without_redis"] = sum(sp.room.degraded for sp in self.spaces.all())
-        local = [sp.room.room for sp in self.spaces.all() if isinstance(sp.room, LocalRoom)]
-        counters["seats_confirmed"] = sum(r.confirmed_total for r in local)
-        counters["seats_evicted"] = sum(r.evicted_total for r in local)
+        rooms = [sp.room for sp in self.spaces.all()]
+        counters["seats_confirmed"] = sum(r.confirmed_total for r in rooms)
+        counters["seats_evicted"] = sum(r.evicted_total for r in rooms)
         return {"counters": counters,
-                # seats held but not yet paid for (capped spaces of this origin): a gauge
-                "seats_provisional": sum(r.provisional for r in local),
+                # seats held but not yet paid for (capped spaces; a shared room's count is
+                # cluster-wide, the same on every origin): a gauge
+                "seats_provisional": sum(r.provisional for r in rooms),
                 "shed": {p.name.lower(): n for p, n in self.pressure.shed.items()},
                 "lag_s": round(self.pressure.lag_s, 4), "in_flight": self.pressure.in_flight,
                 "attack_mode": {"mode": self.attack.mode, "active": self.attack.active(now),
