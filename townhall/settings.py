@@ -283,6 +283,13 @@ class Settings:
     clip_cache_bytes: int = 32 * 1024 * 1024  # signed clips kept in memory per origin (least
     # recently used first out): signing is not deterministic, so a player's Range requests
     # and If-Range must meet the same bytes (one ETag); edges keep them for longer
+    # signing a clip (C2PA, CPU) is paid from its own budget per address and per /24 or /48
+    # (web/signed_replay.py); a clip already signed, and any other spelling of a clip path
+    # (refused 400 first), cost none of it
+    clip_rate_per_address: float = 1.0  # clips signed/s sustained per address
+    clip_burst_per_address: int = 20
+    clip_rate_per_network: float = 20.0
+    clip_burst_per_network: int = 200
 
     # --- reach: the podcast feed, the embeddable player, webhooks, analytics (docs/reach.md) ---
     feed_title: str = "townhall"  # the podcast feed's channel title (per host: "<title>: <key>")

@@ -65,9 +65,12 @@ class Admissions:
         api_a = Rate(s.api_rate_per_address, s.api_burst_per_address)
         api_n = Rate(s.api_rate_per_network, s.api_burst_per_network)
         start_a = Rate(s.join_rate_per_address, s.player_starts_burst_per_address)
+        clip_a = Rate(s.clip_rate_per_address, s.clip_burst_per_address)
+        clip_n = Rate(s.clip_rate_per_network, s.clip_burst_per_network)
         self.join_limits: Limiter
         self.start_limits: Limiter  # standard players opening the entry URL
         self.api_limits: Limiter
+        self.clip_limits: Limiter  # signing clips (web/signed_replay.py)
         if s.redis_url:
             from townhall.cluster.redis_connect import connect
             from townhall.store.redis_limits import RedisClientLimiter
@@ -76,10 +79,12 @@ class Admissions:
             self.join_limits = RedisClientLimiter(client, "join", join_a, join_n)
             self.api_limits = RedisClientLimiter(client, "api", api_a, api_n)
             self.start_limits = RedisClientLimiter(client, "start", start_a, join_n)
+            self.clip_limits = RedisClientLimiter(client, "clip", clip_a, clip_n)
         else:
             self.join_limits = LocalLimiter(ClientLimiter(join_a, join_n))
             self.api_limits = LocalLimiter(ClientLimiter(api_a, api_n))
             self.start_limits = LocalLimiter(ClientLimiter(start_a, join_n))
+            self.clip_limits = LocalLimiter(ClientLimiter(clip_a, clip_n))
         self.reaction_limits = Gcra(Rate(s.reaction_rate_per_address,
                                          s.reaction_burst_per_address))
         # in attack mode, standard players (no page, no proof of work) are admitted per space
@@ -93,7 +98,9 @@ class Admissions:
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
             "grant_refused": 0, "revoked": 0, "seat_share_refused": 0, "room_full": 0,
             "player_entries": 0, "player_renewed": 0, "player_seat_gone": 0,
-            "player_attack_admitted": 0, "player_attack_refused": 0}
+            "player_attack_admitted": 0, "player_attack_refused": 0,
+            # clip paths refused for their spelling before any budget (web/signed_replay.py)
+            "clip_path_refused": 0}
         self.revoked: dict[str, set[str]] = {}  # space -> seats whose ticket was shared
         self.announce = announce  # a revoked shared ticket reaches every origin (live.news)
 
