@@ -170,10 +170,12 @@ def test_player_starts_one_address_or_network_cannot_spend_anothers_budget(
 
     def check() -> None:
         n = STARTS + 40 if spread == "one address" else 240
+        began = time.monotonic()
         got = Counter(_entry(origin, sid, a) for a in _addresses(spread, n, 100 + len(spread)))
+        refilled = int(time.monotonic() - began) + 1  # join_rate_per_address: 1 start/s
         assert set(got) <= {302, 429}, got
-        if spread == "one address":
-            assert got == {302: STARTS, 429: 40}, got  # its own budget ran out, no more
+        if spread == "one address":  # its own budget ran out, and no more than that
+            assert STARTS <= got[302] <= STARTS + refilled and got[429] > 0, got
         other = [_entry(origin, sid, f"198.51.100.{i + 1}") for i in range(5)]
         assert other == [302] * 5, other
         done()
