@@ -333,6 +333,7 @@ def _live_media(s: EdgeSettings, grace: str = "@grace") -> str:
             # an expired but genuine ticket plays on, on the same URL, while its seat is held
             # (one renewal check per ticket lifetime, cached here): {grace}
             if ($secure_link = "0") {{ return 410; }}
+            if ($townhall_last_second) {{ return 410; }}
             error_page 410 = {grace};
             recursive_error_pages on;  # so that {grace}'s own error pages apply
             error_page 400 = @bad_query;
