@@ -78,10 +78,7 @@ class TicketSigner:
         want = self._hash(space_id, seat, expires)
         if not hmac.compare_digest(want, m["tok"]):
             return Check.FORGED, None
-        # read as nginx's secure_link reads it: valid through the whole second `expires`
-        # (`expires < ngx_time()`); a float `now` expired it up to 1 s earlier here than at
-        # the edge, which forwarded it as valid and got a redirect for the player (issue 23)
-        if expires < int(now):
+        if expires < now:
             return Check.EXPIRED, seat
         return Check.VALID, seat
 

@@ -30,34 +30,42 @@ What the edge does, and why:
   as the origin (`townhall.delivery.cors`: `--cors-origin`), never passing on the origin's
   headers for one caller to another; uncached API calls carry the origin's own answer.
 Never starts nginx; `townhall edge-config` writes the file, the operator (or a test) runs it.
-The file's skeleton is `edge_nginx.conf.template`; each location block is one function below,
-in the order of `LOCATIONS`.
+The file's skeleton is `edge_nginx.conf.template`; each location block is one function below
+(the ticketed live media and the renewal check: edge_live; shared pieces: edge_blocks), in
+the order of `LOCATIONS`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from townhall.delivery.blocking import MSN_DIGITS, PART_DIGITS, SKIP_VALUES
-from townhall.delivery.canonical import SECONDS, SEGMENT_NUMBER, canonical_number
+from townhall.delivery.blocking import SKIP_VALUES
+from townhall.delivery.canonical import SECONDS, SEGMENT_NUMBER
 from townhall.delivery.cors import EXPOSE_HEADERS
 from townhall.delivery.cors import parse_origins as parse_cors_origins
+from townhall.delivery.edge_blocks import (
+    MSN,
+    PART_INDEX,
+    SPACE,
+    EdgeSettings,
+)
+from townhall.delivery.edge_blocks import cache as _cache
+from townhall.delivery.edge_blocks import cors as _cors
+from townhall.delivery.edge_blocks import location as _location
+from townhall.delivery.edge_blocks import proxy as _proxy
+from townhall.delivery.edge_live import (
+    grace,
+    grace_part,
+    live_misspelled,
+    live_parts,
+    live_tickets,
+    renewal,
+)
 from townhall.delivery.relay_token import relay_token
 
-SPACE = r"[a-z0-9]{10}"
-TICKET = r"(?<seat>[A-Za-z0-9]{1,32})\.(?<exp>\d{1,12})\.(?<tok>[A-Za-z0-9_-]{22})"
+__all__ = ["HTTP_TUNING", "EdgeSettings", "directories", "parse_origins", "render"]
 
-
-# numbers in live paths and queries have one spelling (townhall.delivery.blocking): `7`, never
-# `007`; the origin refuses the others, the edge never asks it
-MSN = canonical_number(MSN_DIGITS)
-PART_INDEX = canonical_number(PART_DIGITS)
-PART = rf"part/{MSN}\.{PART_INDEX}\.m4s"  # townhall.media.playlist.part_uri
-# every other file an origin serves under a ticket (townhall.web.media.LIVE_ROUTES)
-LIVE_FILE = (rf"(?:master|media|standard|segments|subs)\.m3u8|init\.mp4|seg/{MSN}\.m4s"
-             rf"|vtt/{MSN}\.vtt")  # vtt, subs: the captions rendition (townhall.captions)
 TAG = re.compile(r"^[a-z0-9]{1,3}$")
 # how nginx talks to clients, shared with the benchmarks' static-HLS nginx so that they
 # compare the same server tuning
@@ -80,44 +88,6 @@ DETAILS_GZIP = """\
             gzip_vary on;"""
 
 
-@dataclass(frozen=True)
-class EdgeSettings:
-    origins: tuple[str, ...]  # [TAG=]host:port of each origin (a tag is ignored)
-    ticket_secret: str
-    listen: str = "8080"  # port or address:port
-    prefix: str = "/var/lib/townhall-edge"  # cache, temp files, logs, pid
-    user: str | None = None  # worker user when started as root
-    worker_connections: int = 16384
-    rlimit_nofile: int | None = None  # raise the workers' open-file limit (needs privilege)
-    cache_size: str = "2g"
-    join_rate_per_address: str = "1r/s"
-    join_burst_per_address: int = 10
-    join_rate_per_network: str = "50r/s"
-    join_burst_per_network: int = 200
-    player_starts_burst_per_address: int = 32  # entry URL: players that do not retry a 429
-    # seats.log: lines per seat (a start from an address), so that one ticket cannot grow it
-    # without bound (issue 18: 274 MB/h from one ticket); about 60 bytes a line
-    # (a start writes two: master.m3u8 and init.mp4; a ticket shared by many shows its first
-    # 30 addresses at once, then 15 more a minute)
-    seat_log_per_minute: int = 30
-    seat_log_burst: int = 60
-    api_rate_per_address: str = "10r/s"
-    api_burst_per_address: int = 40
-    conn_per_address: int = 64
-    client_timeout_s: int = 10
-    blocking_wait_s: int = 10  # longest an origin may hold a blocking request (+ margin)
-    edge_secret: str = ""  # sent to origins in X-Townhall-Edge: they believe X-Real-IP
-    origin_hold_conns: int = 256  # of them, blocking reloads (held up to blocking_wait_s) get
-    # at most this many, from a pool of their own: holds never take the connections media needs
-    origin_max_conns: int = 512  # connections one worker opens to one origin; past it the
-    # edge answers 503 at once (or stale from its cache) instead of exhausting the origin
-    ingest_idle_s: int = 30  # a push source silent this long is cut off (the origin's own
-    # idle limit, ingest_idle_timeout_s, is shorter)
-    ingest_max_s: int = 86400  # the longest push: the origin answers only when it ends
-    extra_http: list[str] = field(default_factory=list)
-    cors_origins: str = "*"  # who may read media, details, replays: "*" or origins, as Settings
-
-
 def _cors_map(value: str) -> str:
     """`$townhall_cors`: the Access-Control-Allow-Origin for public resources ("" = none)."""
     origins = parse_cors_origins(value)
@@ -131,17 +101,6 @@ def _cors_map(value: str) -> str:
     lines = "".join(f'        "{o}" $http_origin;\n' for o in origins)
     return (f'    map $http_origin $townhall_cors {{\n        default "";\n{lines}    }}\n'
             + expose)
-
-
-def _cors(value: str) -> str:
-    """The edge's own CORS on a cached, public location (the origin's is not passed on)."""
-    vary = ("" if "*" in parse_cors_origins(value)
-            else "            add_header Vary Origin always;\n")
-    return ("            proxy_hide_header Access-Control-Allow-Origin;\n"
-            "            proxy_hide_header Access-Control-Expose-Headers;\n"
-            "            add_header Access-Control-Allow-Origin $townhall_cors always;\n"
-            "            add_header Access-Control-Expose-Headers $townhall_cors_expose always;\n"
-            + vary)
 
 
 def _json_error(name: str, status: int, code: str, detail: str, retry: bool = True) -> str:
@@ -194,9 +153,6 @@ def _upstreams(origins: list[tuple[str, str]], s: EdgeSettings) -> str:
             '    map $townhall_msn $townhall_pool { "" townhall_origins; default townhall_holds; }')
 
 
-BAD_LIVE_PATH = ('{"error":"non_canonical_path","detail":"live files are master.m3u8, '
-                 'media.m3u8, standard.m3u8, segments.m3u8, init.mp4, seg/MSN.m4s and '
-                 'part/MSN.INDEX.m4s, numbers without leading zeros"}')
 BAD_CLIP_QUERY = ('{"error":"non_canonical_query","detail":"a clip is clip?from=S&to=S, '
                   'seconds without sign, exponent or trailing zeros (2.5, not 2.50)"}')
 BAD_RECORD_PATH = ('{"error":"non_canonical_path","detail":"numbers in replay and record '
@@ -268,42 +224,6 @@ HLS_QUERY_BAD = "|".join((
     f"(?:^|&)(?!{_DIRECTIVE}){_DIRECTIVE_LIKE}",
     r"(?:^|&)(_HLS_(?:msn|part|skip))=(?:[^&]*&)+\1=",
     "^(?!(?:.*&)?_HLS_msn=)(?:.*&)?_HLS_part="))
-def _location(comment: str, match: str, body: str) -> str:
-    """One location block: its comment lines (why), its match, its directives."""
-    said = "".join(f"        # {line}\n" for line in comment.splitlines())
-    return f"{said}        location {match} {{\n{body}\n        }}"
-
-
-def _proxy(s: EdgeSettings, target: str = "", pool: str = "townhall_origins") -> str:
-    """Directives of every location that asks an origin: `target` is what follows the
-    upstream's name in `proxy_pass` (empty: the client's own URI)."""
-    return f"""            proxy_pass http://{pool}{target};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Townhall-Edge "{s.edge_secret}";
-            proxy_intercept_errors off;"""
-
-
-def _cache(s: EdgeSettings, live: bool = False) -> str:
-    """A cached location: one origin fetch per object (`proxy_cache_lock`), stale while the
-    origin is busy or down. Live playlists take no "updating" (it would serve an idle cache
-    entry however old it is; the origin's stale-while-revalidate=2 bounds staleness instead)
-    and show X-Cache only when asked (X-Cache-Debug): on LL-HLS it would be 16 bytes on
-    every part and every reload."""
-    stale = "error" if live else "updating error"
-    status = "$townhall_cache_debug" if live else "$upstream_cache_status"
-    return f"""            proxy_cache townhall;
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout {s.blocking_wait_s}s;
-            proxy_cache_lock_age {s.blocking_wait_s}s;
-            proxy_cache_use_stale {stale} timeout http_500 http_502 http_503 http_504;
-            proxy_cache_background_update on;
-            proxy_cache_revalidate on;
-            add_header X-Cache {status} always;"""
-
-
 def _join_limits(s: EdgeSettings) -> str:
     """Joins are rate-limited per address and per network (the same budget everywhere a
     listener can join: the entry URL, /join, a grant's /admit)."""
@@ -313,54 +233,6 @@ def _join_limits(s: EdgeSettings) -> str:
 
 def _api_limit(s: EdgeSettings) -> str:
     return f"            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;"
-
-
-def _live_media(s: EdgeSettings, grace: str = "@grace") -> str:
-    """Live media with a ticket: checked here, cached without the ticket in the key; an
-    expired but genuine ticket goes to `grace` (`_grace`)."""
-    return f"""            set $space $sp;
-            secure_link $tok,$exp;
-            secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
-            # parts, segments and init: no query at all; playlists: the HLS directives only
-            # (set first: {grace} keys and forwards an expired ticket's URL by them too)
-            set $hls_query "";
-            if ($rest ~ "[.]m3u8$") {{
-                set $hls_query "$townhall_msn$townhall_part$townhall_skip";
-            }}
-            if ($secure_link = "") {{ return 403; }}
-            if ($townhall_revoked) {{ return 403; }}
-            if ($townhall_refuse_query) {{ return 400; }}
-            # an expired but genuine ticket plays on, on the same URL, while its seat is held
-            # (one renewal check per ticket lifetime, cached here): {grace}
-            if ($secure_link = "0") {{ return 410; }}
-            error_page 410 = {grace};
-            recursive_error_pages on;  # so that {grace}'s own error pages apply
-            error_page 400 = @bad_query;
-            error_page 403 = @forbidden;
-            error_page 429 = @limited;
-            error_page 502 504 = @origin_down;
-            # at most seat_log_burst + seat_log_per_minute lines per seat: counted by a
-            # limit_req that refuses nothing (dry run), and logged only while it passes
-            limit_req zone=seat_log burst={s.seat_log_burst} nodelay;
-            limit_req_dry_run on;
-            access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
-                       if=$townhall_seat_logged;
-{_live_fetch(s, "$uri?$hls_query")}"""
-
-
-def _live_fetch(s: EdgeSettings, upstream: str) -> str:
-    """How live media is cached and fetched, whoever's ticket let it through; `upstream` is
-    the path (and directives) the origin is asked for."""
-    return f"""\
-            # a joining (non-blocking) playlist is keyed by the 100 ms it is asked in, so it is
-            # fresh; the encoding the edge asked for is in the key (gzip once at the origin)
-            proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";
-            # a redirect to a fresh ticket belongs to one listener: never under this key
-            proxy_no_cache $upstream_http_location;
-{_cache(s, live=True)}
-{_cors(s.cors_origins)}{_proxy(s, upstream, pool="$townhall_pool")}
-            proxy_set_header Accept-Encoding $townhall_gzip;
-            proxy_ignore_headers Vary;  # the key holds the encoding already"""
 
 
 def _edge_status(s: EdgeSettings) -> str:
@@ -374,75 +246,6 @@ def _operator_routes(s: EdgeSettings) -> str:
     return _location("the origins' operator routes (metrics, health) are scraped on the "
                      "origins, never\nthrough the edge, and never by the public",
                      '~ "^/(metrics|healthz|readyz)$"', "            return 404;")
-
-
-def _live_parts(s: EdgeSettings) -> str:
-    return _location(
-        "live parts: as below, without Cache-Control to the listener (the origin's still\n"
-        "rules this cache): a part URL is fetched once per listener and no cache stands\n"
-        "between an edge and its listeners, so it would be 39 bytes on every 0.32 s part",
-        f'~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>{PART})$"',
-        _live_media(s, "@grace_part") + "\n            proxy_hide_header Cache-Control;")
-
-
-def _live_tickets(s: EdgeSettings) -> str:
-    return _location(
-        "live media with a ticket: checked here, cached without the ticket in the key",
-        f'~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>{LIVE_FILE})$"', _live_media(s))
-
-
-def _live_misspelled(s: EdgeSettings) -> str:
-    return _location(
-        "any other path under a ticket is a file no origin serves, or a known one misspelled\n"
-        "(`part/007.1.m4s`): refused here, never a cache key or an origin request of its own",
-        f'~ "^/live/{SPACE}/t/"',
-        "            default_type application/json;\n"
-        "            add_header Cache-Control no-store always;\n"
-        f"            return 400 '{BAD_LIVE_PATH}';")
-
-
-def _grace_body(s: EdgeSettings) -> str:
-    return f"""            auth_request /_townhall/renewal;
-            auth_request_set $townhall_ticket $upstream_http_x_townhall_ticket;
-            recursive_error_pages on;  # reached by an error page: its own apply too
-            error_page 403 = @seat_gone;
-            error_page 429 = @limited;
-            error_page 500 502 504 = @origin_down;
-{_live_fetch(s, "/live/$sp/t/$townhall_ticket/$rest?$hls_query")}"""
-
-
-def _grace(s: EdgeSettings) -> str:
-    return _location(
-        "an expired but genuine ticket plays on at the URL the player has (Shaka resolves its\n"
-        "segments against the first redirect it saw, so a redirect per lapsed ticket became\n"
-        "one per segment): while the origin's renewal check says its seat is held, asked once\n"
-        "per ticket lifetime (cached per ticket), the media is fetched with the ticket that\n"
-        "check gave this edge; once the seat is gone, 403 within a ticket lifetime",
-        "@grace", _grace_body(s))
-
-
-def _grace_part(s: EdgeSettings) -> str:
-    return _location("the same for live parts (no Cache-Control to the listener)",
-                     "@grace_part",
-                     _grace_body(s) + "\n            proxy_hide_header Cache-Control;")
-
-
-def _renewal(s: EdgeSettings) -> str:
-    """The renewal check behind `@grace`: cached under the expired ticket for as long as the
-    origin says (X-Accel-Expires: one ticket lifetime, or as long for a refusal), one origin
-    request per ticket at a time (`proxy_cache_lock`); internal, so never a client's URL."""
-    return _location(
-        "the renewal check of an expired ticket (auth_request): one per ticket lifetime",
-        "= /_townhall/renewal",
-        f"""            internal;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_cache townhall;
-            proxy_cache_key "renewal/$sp/$seat.$exp.$tok";
-            proxy_cache_lock on;
-            proxy_cache_lock_timeout {s.blocking_wait_s}s;
-            proxy_ignore_headers Cache-Control;  # private to clients; X-Accel-Expires here
-{_proxy(s, "/live/$sp/t/$seat.$exp.$tok/renewal")}""")
 
 
 def _entry(s: EdgeSettings) -> str:
@@ -618,8 +421,8 @@ def _pages(s: EdgeSettings) -> str:
 
 
 # the server's locations, in the order nginx is given them (regex locations match in order)
-LOCATIONS = (_edge_status, _operator_routes, _live_parts, _live_tickets, _live_misspelled,
-             _grace, _grace_part, _renewal, _entry,
+LOCATIONS = (_edge_status, _operator_routes, live_parts, live_tickets, live_misspelled,
+             grace, grace_part, renewal, _entry,
              _live_rest, _join, _details, _admit, _space_api, _api, _whip, _ingest,
              _clip_by_time, _record_misspelled, _replays, _records, _space_pages,
              _public_unknown, _signing_key, _docs, _openapi, _oembed, _pages)
