@@ -202,11 +202,13 @@ def tap_cost(frames: int = 20_000) -> dict[str, float]:
 
     from townhall.captions.captioner import Captioner
     from townhall.settings import Settings
+    from townhall.space.space_record import SpaceRecord
 
     captioner = Captioner(Settings(captions=True))
     captioner.available = captioner._ready = True
     captioner._inbox = multiprocessing.get_context("spawn").Queue(maxsize=frames)
-    tap = captioner.follow("bench", None)  # type: ignore[arg-type]
+    record = SpaceRecord(id="bench", title="", host="", host_key_hash="", created_at=0.0)
+    tap = captioner.follow(record, None)  # type: ignore[arg-type]
     rng = np.random.default_rng(1)
     pcm = (0.1 * rng.standard_normal(1024)).astype(np.float32)
     times = []

@@ -40,6 +40,7 @@ from townhall.delivery.window import LiveWindow
 from townhall.media.cmaf import iter_boxes
 from townhall.ops import metrics
 from townhall.settings import Settings
+from townhall.space.space_record import SpaceRecord
 
 POLL_S = 0.1
 BATCH_S = 0.2  # audio per queue message: five messages a second per captioned space
@@ -125,6 +126,7 @@ class Tap:
 class _Captioned:
     """One space's program as the captioner follows it."""
 
+    record: SpaceRecord  # the space's own, kept current by the registry (the host's switch)
     window: LiveWindow
     timeline: CueTimeline
     seen_msn: int = -1
@@ -138,7 +140,6 @@ class Captioner:
                                        else worker.default_model_dir())
         self.available = False  # a loadable model was found and the worker started
         self.failed: str | None = None  # why captions are off on this origin
-        self._overrides: dict[str, bool] = {}  # space -> the host's choice
         self._spaces: dict[str, _Captioned] = {}
         self._ctx = multiprocessing.get_context("spawn")
         self._process: BaseProcess | None = None
@@ -154,27 +155,28 @@ class Captioner:
 
     # --- which spaces are captioned ---
     def wants(self, space_id: str) -> bool:
-        return self.available and self._overrides.get(space_id, self.settings.captions)
+        """Whether the space's program is captioned now (asked by its tap every frame: two
+        dictionary reads, never the store)."""
+        followed = self._spaces.get(space_id)
+        return self.available and followed is not None and self.enabled(followed.record)
 
-    def set_enabled(self, space_id: str, on: bool) -> None:
-        """The host's choice for their space (over the operator's default)."""
-        self._overrides[space_id] = on
-
-    def enabled(self, space_id: str) -> bool:
-        """What the host page shows: the choice, whether or not a recogniser is running."""
-        return self._overrides.get(space_id, self.settings.captions)
+    def enabled(self, record: SpaceRecord) -> bool:
+        """The host's choice kept with the space (store: `captions`), else the operator's
+        default; whether or not a recogniser is running."""
+        return self.settings.captions if record.captions is None else record.captions
 
     def timeline(self, space_id: str) -> CueTimeline | None:
         """The space's captions, when it is captioned now."""
         followed = self._spaces.get(space_id)
         return followed.timeline if followed is not None and self.wants(space_id) else None
 
-    def follow(self, space_id: str, window: LiveWindow) -> Tap:
+    def follow(self, record: SpaceRecord, window: LiveWindow) -> Tap:
         """A program was made for the space: its window is followed, its tap returned."""
         s = self.settings
-        self._spaces[space_id] = _Captioned(
-            window, CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments))
-        return Tap(self, space_id, s.sample_rate)
+        self._spaces[record.id] = _Captioned(
+            record, window,
+            CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments))
+        return Tap(self, record.id, s.sample_rate)
 
     # --- the worker ---
     def start(self) -> None:
@@ -243,7 +245,10 @@ class Captioner:
         if not self.available:
             return
         if process is None:
-            if self.settings.captions or any(self._overrides.values()):
+            # at start when the operator captions by default, else for the first program
+            # whose host switched captions on
+            if self.settings.captions or any(self.enabled(f.record)
+                                             for f in self._spaces.values()):
                 self._spawn()
             return
         if process.is_alive():
