@@ -11,6 +11,7 @@ behind its playhead: with captions on, the page holds the player back three targ
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,9 @@ async function start(url) {
 }
 function showCaptions() {
   const track = player.getTextTracks()[0];
+  // Shaka may have taken the AUTOSELECT rendition already, hidden: selecting the track it
+  // has is a no-op that leaves it hidden, so it is let go first
+  player.selectTextTrack(null);
   player.selectTextTrack(track);
   // every cue Shaka hands to the element's text track, as the page would show it
   setInterval(() => {
@@ -109,10 +113,18 @@ function showCaptions() {
       for (const c of Array.from(t.activeCues || [])) {
         if (!window.texts.includes(c.text)) window.texts.push(c.text);
       }
+
     }
   }, 100);
 }
 </script></body></html>"""
+
+
+SHAKA_DIAGNOSIS = """(() => { const a = document.getElementById('audio');
+  return { now: a.currentTime, errors: window.errors, text: player.getTextTracks(),
+    visible: player.isTextTrackVisible && player.isTextTrackVisible(),
+    tracks: Array.from(a.textTracks).map((t) => [t.kind, t.mode, t.cues && t.cues.length]),
+    range: player.seekRange() }; })()"""
 
 
 def test_shaka_lists_the_caption_track_and_shows_its_cues_through_the_edge(
@@ -138,6 +150,9 @@ def test_shaka_lists_the_caption_track_and_shows_its_cues_through_the_edge(
                 route.fulfill(body=SHAKA_PAGE, content_type="text/html")
         page.route(f"{edge.url}/shaka-test/**", fulfil)
         page.goto(f"{edge.url}/shaka-test/index.html")
+        asked: list[str] = []  # the rendition's requests, for a failure's message
+        page.on("request", lambda r: asked.append(r.url.rsplit("/", 2)[-1])
+                if "/subs.m3u8" in r.url or "/vtt/" in r.url else None)
         page.evaluate("(u) => start(u)", url)
         page.wait_for_function("window.player && player.getTextTracks().length > 0",
                                timeout=30_000)
@@ -152,7 +167,7 @@ def test_shaka_lists_the_caption_track_and_shows_its_cues_through_the_edge(
             if len(seen & said) >= 5:
                 break
             page.wait_for_timeout(500)
-        assert len(seen & said) >= 5, (seen, page.evaluate("window.errors"))
+        assert len(seen & said) >= 5, (seen, json.dumps(page.evaluate(SHAKA_DIAGNOSIS)), asked)
         assert page.evaluate("player.getTextTracks()[0].active") is True
         assert page.evaluate("window.errors") == []
     finally:
