@@ -82,3 +82,37 @@ def test_a_segment_told_twice_or_older_than_published_is_ignored() -> None:
     t.audio_segment(seg(3), now=1.0)
     t.audio_segment(seg(2), now=1.0)
     assert t.publish(now=1.0) == []
+
+
+def test_a_segment_is_carried_past_an_utterance_that_began_just_before_its_end() -> None:
+    t = CueTimeline(hold_s=6.0, carry_s=1.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.add(Cue(0.5, 1.2, "before"))
+    # everything heard; an utterance began 0.6 s before the segment's end and goes on
+    t.settle(SEG - 0.6, heard=SEG + 0.3)
+    assert t.publish(now=100.3) == [0]  # carried: no wait for that utterance
+    body = t.segment(0)
+    assert body is not None and parse_segment(body.decode())[1] == [Cue(0.5, 1.2, "before")]
+    # its cue comes later: expected, not late, shown from the next segment on
+    assert t.add(Cue(SEG - 0.5, SEG + 1.0, "across"))
+    assert t.late_cues == 0 and t.carried_cues == 1
+    t.audio_segment(seg(1), now=102.24)
+    t.settle(2 * SEG)
+    assert t.publish(now=102.3) == [1]
+    body = t.segment(1)
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + 1.0, "across")]
+
+
+def test_a_segment_waits_for_an_utterance_that_began_longer_than_carry_s_before_its_end(
+        ) -> None:
+    t = CueTimeline(hold_s=6.0, carry_s=1.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.settle(SEG - 1.5, heard=SEG + 0.3)  # 1.5 s of it in segment 0: worth waiting for
+    assert t.publish(now=100.3) == []
+    t.settle(SEG + 0.5, heard=SEG + 0.5)
+    assert t.publish(now=100.6) == [0]
+    t.audio_segment(seg(1), now=102.24)
+    assert t.publish(now=102.3) == []
+    assert not t.add(Cue(0.2, 0.4, "stray"))  # before anything carried: late, as ever
+    assert t.late_cues == 1

@@ -175,7 +175,8 @@ class Captioner:
         s = self.settings
         self._spaces[record.id] = _Captioned(
             record, window,
-            CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments))
+            CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments,
+                        carry_s=s.captions_carry_s))
         return Tap(self, record.id, s.sample_rate)
 
     # --- the worker ---
@@ -304,7 +305,7 @@ class Captioner:
             metrics.CAPTIONS_CPU.inc(msg[3])
             metrics.CAPTIONS_AUDIO.inc(msg[4])
             if followed is not None:
-                followed.timeline.settle(msg[2])
+                followed.timeline.settle(msg[2], msg[5])
 
     def _follow_segments(self, space_id: str, followed: _Captioned, now: float) -> None:
         window, timeline = followed.window, followed.timeline
