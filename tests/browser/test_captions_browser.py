@@ -34,7 +34,12 @@ pytestmark = pytest.mark.slow
 DIAGNOSIS = """(() => { const h = townhall.hls, a = document.querySelector('audio');
   return { target: h && h.targetLatency, latency: h && h.latency, sync: h && h.liveSyncPosition,
     now: a.currentTime, subtitleTrack: h && h.subtitleTrack, set: townhall.targetLatency,
-    tracks: Array.from(a.textTracks).map((t) => [t.kind, t.mode, t.cues && t.cues.length]),
+    tracks: Array.from(a.textTracks).map((t) => [t.kind, t.mode,
+      t.cues && Array.from(t.cues).map((c) => [c.startTime, c.endTime, c.text])]),
+    subs: h && h.subtitleTracks.map((t) => t.details && t.details.fragments.map(
+      (f) => [f.sn, f.start])),
+    buffered: Array.from({ length: a.buffered.length },
+      (_, i) => [a.buffered.start(i), a.buffered.end(i)]),
     errors: townhall.errors.slice(-5) }; })()"""
 
 
@@ -53,7 +58,8 @@ def test_the_page_shows_captions_of_what_is_said_at_phone_width_on_either_tier(
         server: Server, page: Page, tmp_path: Path) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     doc = server.create_space()
-    spoken = " ".join(SENTENCES[1:4])
+    # long enough that a page slow to start on a busy machine still has speech to caption
+    spoken = " ".join(SENTENCES[1:8])
     source: subprocess.Popen[bytes] = push_speech(
         doc["ingest_url"], speak_wav(spoken, tmp_path / "speech.wav"))
     try:
@@ -71,7 +77,7 @@ def test_the_page_shows_captions_of_what_is_said_at_phone_width_on_either_tier(
             if len(seen & set(words(spoken))) >= 5:
                 break
             page.wait_for_timeout(500)
-        assert len(seen & set(words(spoken))) >= 5, (seen, page.evaluate(DIAGNOSIS))
+        assert len(seen & set(words(spoken))) >= 5, (seen, json.dumps(page.evaluate(DIAGNOSIS)))
         width = page.evaluate("document.getElementById('captions').getBoundingClientRect()"
                               ".right")
         assert width <= 390
