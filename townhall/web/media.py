@@ -195,14 +195,16 @@ async def subtitles_playlist(request: Request) -> Response:
 
     Never answered empty while live: a player that joins as the space goes on air may ask
     before the first subtitle segment is published, and some players (Shaka 5) never ask an
-    empty live playlist again. The request waits for the first segment instead, at most
-    `captions_hold_s` and a segment (by then the cue timeline has published it)."""
+    empty live playlist again. The request waits for the first segment instead, as long as a
+    blocking playlist reload may be held (what edges allow an origin): players join once
+    two audio segments are out, and the first subtitle segment is out `captions_hold_s`
+    after its audio at the latest."""
     space, program = _live(request)
     timeline = _timeline(request, space)
     window = program.window
     if timeline.last_msn is None and not timeline.ended:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + program.settings.captions_hold_s + 2 * window.segment_target
+        deadline = loop.time() + _block_timeout(program)
         while timeline.last_msn is None and not timeline.ended and loop.time() < deadline:
             await asyncio.sleep(SUBTITLES_WAIT_S)
             timeline = _timeline(request, space)
