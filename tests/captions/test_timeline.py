@@ -116,3 +116,24 @@ def test_a_segment_waits_for_an_utterance_that_began_longer_than_carry_s_before_
     assert t.publish(now=102.3) == []
     assert not t.add(Cue(0.2, 0.4, "stray"))  # before anything carried: late, as ever
     assert t.late_cues == 1
+
+
+def test_a_standby_publishes_the_holders_segments_as_they_are_and_takes_over_after() -> None:
+    t = CueTimeline(hold_s=1.0, following=True)
+    for msn in range(4):
+        t.audio_segment(seg(msn), now=100.0 + msn)
+    assert t.publish(now=110.0) == []  # never by hold while another origin holds it
+    holders = b"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n00:00:00.500 --> " \
+        b"00:00:01.000\nfrom the holder\n"
+    t.replicated(1, holders)
+    t.replicated(2, holders)
+    # segment 0 is one the holder no longer keeps: published from here, no hole
+    assert t.publish(now=110.1) == [0, 1, 2]
+    assert t.segment(1) == holders
+    # the holder died: this origin's own rules from segment 3 on
+    t.following = False
+    t.add(Cue(3 * SEG + 0.2, 3 * SEG + 0.9, "mine"))
+    t.settle(4 * SEG)
+    assert t.publish(now=110.2) == [3]
+    body = t.segment(3)
+    assert body is not None and [c.text for c in parse_segment(body.decode())[1]] == ["mine"]

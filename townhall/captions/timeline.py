@@ -17,7 +17,12 @@ Rules:
 - segments are published in order, so the playlist never has a hole;
 - a cue that arrives for audio already published is "late": it is kept for the segments it
   still overlaps and counted in `late_cues` (never rewritten into a published segment);
-- memory is bounded: `keep_segments` published segments and the cues they need.
+- memory is bounded: `keep_segments` published segments and the cues they need;
+- following (a cluster's standby: another origin's program, whose captions it serves): a
+  segment is published only as the holder published it (`replicated`, the same bytes),
+  never from this origin's own cues or hold; once this origin holds the program, what the
+  old holder published and this one had not yet is still taken as it is, the rest by the
+  rules above (the utterance in flight at the old holder is lost).
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class CueTimeline:
     heard: float = 0.0
     carried_from: float | None = None  # the utterance left out of the last carried segment
     carried_cues: int = 0
+    following: bool = False  # another origin holds the program (set by the service)
+    _replicated: dict[int, bytes] = field(default_factory=dict)
     late_cues: int = 0
     ended: bool = False
     discontinuity_sequence: int = 0
@@ -82,6 +89,12 @@ class CueTimeline:
         self.settled = max(self.settled, until)
         self.heard = max(self.heard, self.settled, heard if heard is not None else until)
 
+    def replicated(self, msn: int, body: bytes) -> None:
+        """Subtitle segment `msn` as the program's holder published it."""
+        last = self.last_msn
+        if (last is None or msn > last) and len(self._replicated) < 4 * self.keep_segments:
+            self._replicated[msn] = body
+
     def end(self) -> None:
         """The program ended: what waits is published at the next `publish`."""
         self.ended = True
@@ -92,10 +105,22 @@ class CueTimeline:
         while self._waiting:
             msn, waiting = next(iter(self._waiting.items()))
             seg = waiting.segment
+            body = self._replicated.pop(msn, None)
+            if body is not None:
+                del self._waiting[msn]
+                self._published[msn] = (seg, body)
+                done.append(msn)
+                continue
+            # following, a segment the holder will not publish any more (it has later ones)
+            # is published from what is here, so the playlist never has a hole
+            passed = bool(self._replicated) and min(self._replicated) > msn
             end = seg.start + seg.duration - EPSILON_S
             settled = self.settled >= end
             carried = self.heard >= end and self.settled >= end - self.carry_s
-            if not (settled or carried or self.ended or now - waiting.since >= self.hold_s):
+            if self.following and not (passed or self.ended):
+                break  # the holder has not published it yet
+            if not (settled or carried or passed or self.ended
+                    or now - waiting.since >= self.hold_s):
                 break
             if carried and not settled:
                 self.carried_from = self.settled
@@ -113,6 +138,10 @@ class CueTimeline:
             _, (old, _body) = self._published.popitem(last=False)
             if old.discontinuity:  # rfc8216bis §4.4.3.3: counts the tags gone from the list
                 self.discontinuity_sequence += 1
+        last = self.last_msn
+        if last is not None:
+            for msn in [m for m in self._replicated if m <= last]:
+                del self._replicated[msn]
         first = next(iter(self._published.values()))[0] if self._published else None
         if first is not None:
             self.cues = [c for c in self.cues if c.end > first.start]
