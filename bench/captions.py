@@ -81,9 +81,10 @@ def metric(text: str, name: str) -> float:
 
 
 def sample_lag(server: Server, stop: threading.Event, out: list[float]) -> None:
+    headers = server.hosting_headers()  # the metrics are the operator's: the admin key
     with httpx.Client(timeout=5) as client:
         while not stop.is_set():
-            text = client.get(f"{server.base_url}/metrics").text
+            text = client.get(f"{server.base_url}/metrics", headers=headers).text
             for m in re.finditer(r"^townhall_program_lag_seconds{[^}]*} ([0-9.e+-]+)$", text,
                                  re.M):
                 out.append(float(m.group(1)))
@@ -109,9 +110,12 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run(captions: bool, wav: Path, seconds: float, poll_s: float) -> dict[str, Any]:
+def run(captions: bool, wav: Path, seconds: float, poll_s: float,
+        sets: tuple[str, ...] = ()) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        flags = ("--captions",) if captions else ()
+        flags: tuple[str, ...] = ("--captions",) if captions else ()
+        for item in sets:
+            flags += ("--set", item)
         server = start_server(Path(tmp) / "data", *flags, "--log-level", "warning")
         try:
             return measure(server, captions, wav, seconds, poll_s)
@@ -159,7 +163,8 @@ def measure(server: Server, captions: bool, wav: Path, seconds: float,
                     break
                 time.sleep(poll_s)
         stop.set()
-        metrics = httpx.get(f"{server.base_url}/metrics").text
+        # the metrics are the operator's: the admin key
+        metrics = httpx.get(f"{server.base_url}/metrics", headers=server.hosting_headers()).text
         memory = worker_memory(server)
     finally:
         stop.set()
@@ -202,11 +207,13 @@ def tap_cost(frames: int = 20_000) -> dict[str, float]:
 
     from townhall.captions.captioner import Captioner
     from townhall.settings import Settings
+    from townhall.space.space_record import SpaceRecord
 
     captioner = Captioner(Settings(captions=True))
     captioner.available = captioner._ready = True
     captioner._inbox = multiprocessing.get_context("spawn").Queue(maxsize=frames)
-    tap = captioner.follow("bench", None)  # type: ignore[arg-type]
+    record = SpaceRecord(id="bench", title="", host="", host_key_hash="", created_at=0.0)
+    tap = captioner.follow(record, None)  # type: ignore[arg-type]
     rng = np.random.default_rng(1)
     pcm = (0.1 * rng.standard_normal(1024)).astype(np.float32)
     times = []
@@ -222,16 +229,23 @@ def tap_cost(frames: int = 20_000) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--poll", type=float, default=0.1, help="s between playlist polls")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for both runs (captions_pause_s=0.2, ...)")
+    parser.add_argument("--out", default="captions.json", help="file name in bench/out")
+    parser.add_argument("--captions-only", action="store_true",
+                        help="skip the run without captions (no lag baseline)")
     args = parser.parse_args()
+    sets = tuple(args.set)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         seconds = speech_wav(wav)
-        on = run(True, wav, seconds, args.poll)
-        off = run(False, wav, seconds, args.poll)
-    result = {"speech_s": seconds, "captions_on": on,
-              "program_lag_ms_captions_off": off["program_lag_ms"], "tap_cost": tap_cost()}
-    (OUT_DIR / "captions.json").write_text(json.dumps(result, indent=2))
+        on = run(True, wav, seconds, args.poll, sets)
+        off = None if args.captions_only else run(False, wav, seconds, args.poll, sets)
+    result = {"speech_s": seconds, "settings": list(sets), "captions_on": on,
+              "program_lag_ms_captions_off": off["program_lag_ms"] if off else None,
+              "tap_cost": tap_cost()}
+    (OUT_DIR / args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0
 

@@ -327,6 +327,8 @@ class Settings:
     captions_level_dbfs: float = -45.0  # level below which audio is silence (first gate)
     captions_pause_s: float = 0.3  # s of silence that ends an utterance
     captions_max_utterance_s: float = 4.0  # s: longer speech is captioned in pieces
+    captions_carry_s: float = 1.0  # s: a subtitle segment is published without waiting for
+    # an utterance that began at most this long before its end (shown from the next one)
     captions_restart_max_s: float = 30.0  # back-off ceiling between restarts of a crashed
     # recogniser (1 s, doubling)
 
@@ -404,6 +406,8 @@ class Settings:
             raise ValueError("analytics_every_s and webhook_poll_s must be positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")
+        if self.captions_carry_s < 0:
+            raise ValueError("captions_carry_s must be 0 (never carry) or more")
         if self.captions_threads < 1 or self.captions_queue_s <= 0 or self.captions_hold_s < 0:
             raise ValueError("captions_threads must be at least 1, captions_queue_s positive")
         if not 0.5 <= self.captions_max_utterance_s <= 30 or self.captions_pause_s <= 0:

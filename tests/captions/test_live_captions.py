@@ -59,6 +59,16 @@ def test_speech_is_captioned_in_a_webvtt_rendition_gstreamer_reads_through_the_e
             assert 'SUBTITLES="subs"' in master.text
             ticketed = str(master.url)
             base = ticketed.rsplit("/", 1)[0]
+            # each latency tier's entry offers the same rendition: a low-latency listener
+            # (master.m3u8, LL-HLS) and a standard one (standard.m3u8)
+            assert master.url.path.endswith("/master.m3u8")
+            assert "#EXT-X-PART-INF" in client.get(f"{base}/media.m3u8").text
+            standard = client.get(f"{base}/standard.m3u8")
+            assert '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs"' in standard.text
+            assert 'SUBTITLES="subs"' in standard.text
+            # asked as the space goes on air, the rendition's playlist is never empty (it
+            # waits for its first segment): a player that saw it empty may never ask again
+            assert "#EXTINF" in client.get(f"{base}/subs.m3u8").text
             # cues become fetchable at the edge while the space is live
             deadline, texts, seen = time.monotonic() + 40, [], set()
             while time.monotonic() < deadline and "hand" not in " ".join(texts).lower():

@@ -21,6 +21,7 @@ from townhall.captions.utterance import RATE, UtteranceCutter
 from townhall.captions.worker import Recogniser, WorkerConfig, check_model, default_model_dir
 from townhall.ops import metrics
 from townhall.settings import Settings
+from townhall.space.space_record import SpaceRecord
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,10 @@ def test_a_killed_worker_is_restarted_and_the_gap_counted() -> None:
 def test_the_tap_batches_downsamples_and_drops_counted_when_nobody_listens() -> None:
     captioner = Captioner(Settings(captions=True))
     captioner.available = True  # as after start(), with no worker ready yet
-    tap = Tap(captioner, "space", 48_000)
+    # the tap of a followed space (its window is not needed here)
+    record = SpaceRecord(id="space", title="", host="", host_key_hash="", created_at=0.0)
+    tap = captioner.follow(record, None)  # type: ignore[arg-type]
+    assert isinstance(tap, Tap) and tap.rate == 48_000
     dropped0 = metrics.CAPTIONS_DROPPED.labels("no_worker")._value.get()
     for i in range(20):
         tap(np.zeros(1024, np.float32), i * 1024)

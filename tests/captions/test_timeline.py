@@ -82,3 +82,58 @@ def test_a_segment_told_twice_or_older_than_published_is_ignored() -> None:
     t.audio_segment(seg(3), now=1.0)
     t.audio_segment(seg(2), now=1.0)
     assert t.publish(now=1.0) == []
+
+
+def test_a_segment_is_carried_past_an_utterance_that_began_just_before_its_end() -> None:
+    t = CueTimeline(hold_s=6.0, carry_s=1.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.add(Cue(0.5, 1.2, "before"))
+    # everything heard; an utterance began 0.6 s before the segment's end and goes on
+    t.settle(SEG - 0.6, heard=SEG + 0.3)
+    assert t.publish(now=100.3) == [0]  # carried: no wait for that utterance
+    body = t.segment(0)
+    assert body is not None and parse_segment(body.decode())[1] == [Cue(0.5, 1.2, "before")]
+    # its cue comes later: expected, not late, shown from the next segment on
+    assert t.add(Cue(SEG - 0.5, SEG + 1.0, "across"))
+    assert t.late_cues == 0 and t.carried_cues == 1
+    t.audio_segment(seg(1), now=102.24)
+    t.settle(2 * SEG)
+    assert t.publish(now=102.3) == [1]
+    body = t.segment(1)
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + 1.0, "across")]
+
+
+def test_a_segment_waits_for_an_utterance_that_began_longer_than_carry_s_before_its_end(
+        ) -> None:
+    t = CueTimeline(hold_s=6.0, carry_s=1.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.settle(SEG - 1.5, heard=SEG + 0.3)  # 1.5 s of it in segment 0: worth waiting for
+    assert t.publish(now=100.3) == []
+    t.settle(SEG + 0.5, heard=SEG + 0.5)
+    assert t.publish(now=100.6) == [0]
+    t.audio_segment(seg(1), now=102.24)
+    assert t.publish(now=102.3) == []
+    assert not t.add(Cue(0.2, 0.4, "stray"))  # before anything carried: late, as ever
+    assert t.late_cues == 1
+
+
+def test_a_standby_publishes_the_holders_segments_as_they_are_and_takes_over_after() -> None:
+    t = CueTimeline(hold_s=1.0, following=True)
+    for msn in range(4):
+        t.audio_segment(seg(msn), now=100.0 + msn)
+    assert t.publish(now=110.0) == []  # never by hold while another origin holds it
+    holders = b"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n00:00:00.500 --> " \
+        b"00:00:01.000\nfrom the holder\n"
+    t.replicated(1, holders)
+    t.replicated(2, holders)
+    # segment 0 is one the holder no longer keeps: published from here, no hole
+    assert t.publish(now=110.1) == [0, 1, 2]
+    assert t.segment(1) == holders
+    # the holder died: this origin's own rules from segment 3 on
+    t.following = False
+    t.add(Cue(3 * SEG + 0.2, 3 * SEG + 0.9, "mine"))
+    t.settle(4 * SEG)
+    assert t.publish(now=110.2) == [3]
+    body = t.segment(3)
+    assert body is not None and [c.text for c in parse_segment(body.decode())[1]] == ["mine"]

@@ -50,6 +50,10 @@ class MemorySpaces:
         self.records[space_id] = dataclasses.replace(record, host_key_hash=new)
         return True
 
+    def set_captions(self, space_id: str, on: bool | None) -> None:
+        self._up()
+        self.records[space_id] = dataclasses.replace(self.records[space_id], captions=on)
+
     def load(self, space_id: str) -> SpaceRecord | None:
         self._up()
         self.loads += 1

@@ -8,6 +8,12 @@ in a `spawn`ed process, so neither the event loop nor the GIL is shared with it.
 (every `POLL_S`) reads its cues, follows each program's completed audio segments and
 publishes the subtitle segments (`captions.timeline`).
 
+In a cluster (`cluster` given): only the origin holding a space's program feeds its tap (the
+program clock runs there), and it puts each subtitle segment it publishes into the cluster;
+every standby takes those (every `PULL_S`) into its own timeline, which then serves the
+holder's bytes and never publishes from its own hold. After a takeover the new holder's
+recogniser captions from there on.
+
 Failure: a model that is missing or will not load gives one log line at start and the origin
 runs without captions. A worker that dies is restarted after 1 s, doubling to
 `captions_restart_max_s`; the time without one is counted (`townhall_captions_gap_seconds_
@@ -25,7 +31,7 @@ import multiprocessing
 import queue
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -36,15 +42,19 @@ import numpy.typing as npt
 from townhall.captions import worker
 from townhall.captions.timeline import CueTimeline
 from townhall.captions.webvtt import Cue, SubtitleSegment
+from townhall.cluster.base import Cluster, ClusterUnavailable
 from townhall.delivery.window import LiveWindow
 from townhall.media.cmaf import iter_boxes
 from townhall.ops import metrics
 from townhall.settings import Settings
+from townhall.space.space_record import SpaceRecord
 
 POLL_S = 0.1
+PULL_S = 0.5  # a standby asks the cluster for the holder's new subtitle segments this often
 BATCH_S = 0.2  # audio per queue message: five messages a second per captioned space
 MAX_MESSAGES_PER_POLL = 2000
 TARGET_RATE = 16_000
+MAX_SHARING = 64  # cluster calls in flight at once; past it one is skipped (counted)
 ENDED_KEEP_S = 600.0  # an ended space's captions stay served this long (its window's too)
 
 log = logging.getLogger(__name__)
@@ -125,20 +135,25 @@ class Tap:
 class _Captioned:
     """One space's program as the captioner follows it."""
 
+    record: SpaceRecord  # the space's own, kept current by the registry (the host's switch)
     window: LiveWindow
     timeline: CueTimeline
+    following: Callable[[], bool]  # another origin holds the program (a cluster's standby)
     seen_msn: int = -1
     ended_at: float | None = None
+    pulled_at: float = 0.0
 
 
 class Captioner:
-    def __init__(self, settings: Settings, model_dir: str | None = None) -> None:
+    def __init__(self, settings: Settings, model_dir: str | None = None,
+                 cluster: Cluster | None = None) -> None:
         self.settings = settings
+        self.cluster = cluster  # several origins: subtitle segments are shared through it
+        self._sharing: set[asyncio.Task[None]] = set()
         self.model_dir = model_dir or (str(settings.captions_model) if settings.captions_model
                                        else worker.default_model_dir())
         self.available = False  # a loadable model was found and the worker started
         self.failed: str | None = None  # why captions are off on this origin
-        self._overrides: dict[str, bool] = {}  # space -> the host's choice
         self._spaces: dict[str, _Captioned] = {}
         self._ctx = multiprocessing.get_context("spawn")
         self._process: BaseProcess | None = None
@@ -154,27 +169,31 @@ class Captioner:
 
     # --- which spaces are captioned ---
     def wants(self, space_id: str) -> bool:
-        return self.available and self._overrides.get(space_id, self.settings.captions)
+        """Whether the space's program is captioned now (asked by its tap every frame: two
+        dictionary reads, never the store)."""
+        followed = self._spaces.get(space_id)
+        return self.available and followed is not None and self.enabled(followed.record)
 
-    def set_enabled(self, space_id: str, on: bool) -> None:
-        """The host's choice for their space (over the operator's default)."""
-        self._overrides[space_id] = on
-
-    def enabled(self, space_id: str) -> bool:
-        """What the host page shows: the choice, whether or not a recogniser is running."""
-        return self._overrides.get(space_id, self.settings.captions)
+    def enabled(self, record: SpaceRecord) -> bool:
+        """The host's choice kept with the space (store: `captions`), else the operator's
+        default; whether or not a recogniser is running."""
+        return self.settings.captions if record.captions is None else record.captions
 
     def timeline(self, space_id: str) -> CueTimeline | None:
         """The space's captions, when it is captioned now."""
         followed = self._spaces.get(space_id)
         return followed.timeline if followed is not None and self.wants(space_id) else None
 
-    def follow(self, space_id: str, window: LiveWindow) -> Tap:
+    def follow(self, record: SpaceRecord, window: LiveWindow,
+               following: Callable[[], bool] = lambda: False) -> Tap:
         """A program was made for the space: its window is followed, its tap returned."""
         s = self.settings
-        self._spaces[space_id] = _Captioned(
-            window, CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments))
-        return Tap(self, space_id, s.sample_rate)
+        self._spaces[record.id] = _Captioned(
+            record, window,
+            CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments,
+                        carry_s=s.captions_carry_s),
+            following)
+        return Tap(self, record.id, s.sample_rate)
 
     # --- the worker ---
     def start(self) -> None:
@@ -232,18 +251,72 @@ class Captioner:
         self._drain()
         for space_id, followed in list(self._spaces.items()):
             self._follow_segments(space_id, followed, now)
-            followed.timeline.publish(now)
+            timeline = followed.timeline
+            timeline.following = self.cluster is not None and followed.following()
+            published = timeline.publish(now)
+            if self.cluster is not None and self.wants(space_id):
+                self._share(space_id, followed, published, now)
             if followed.timeline.ended:
                 followed.ended_at = followed.ended_at or now
                 if now - followed.ended_at > ENDED_KEEP_S:  # memory: spaces come and go
                     del self._spaces[space_id]
+
+    def _share(self, space_id: str, followed: _Captioned, published: list[int],
+               now: float) -> None:
+        """Holder: put what was just published into the cluster. Standby: every PULL_S, take
+        what the holder published since. One task at a time per space and direction."""
+        timeline = followed.timeline
+        if timeline.following:
+            if now - followed.pulled_at < PULL_S:
+                return
+            followed.pulled_at = now
+            self._spawn_sharing(self._pull(space_id, timeline))
+        elif published:
+            bodies = [(msn, timeline.segment(msn)) for msn in published]
+            self._spawn_sharing(self._put(space_id, [(m, b) for m, b in bodies if b]))
+
+    def _spawn_sharing(self, coro: Coroutine[Any, Any, None]) -> None:
+        if len(self._sharing) >= MAX_SHARING:
+            coro.close()
+            metrics.CAPTIONS_SHARE_SKIPPED.inc()
+            return
+        task = asyncio.get_running_loop().create_task(coro)
+        self._sharing.add(task)
+        task.add_done_callback(self._sharing.discard)
+
+    async def _put(self, space_id: str, bodies: list[tuple[int, bytes]]) -> None:
+        assert self.cluster is not None
+        try:
+            for msn, body in bodies:
+                await self.cluster.put_subtitles(space_id, msn, body,
+                                                 self.settings.keep_segments)
+        except ClusterUnavailable:
+            metrics.CAPTIONS_SHARE_SKIPPED.inc()
+        except Exception:  # captions failing must never take anything else down
+            log.exception("captions: sharing the subtitles of %s", space_id)
+
+    async def _pull(self, space_id: str, timeline: CueTimeline) -> None:
+        assert self.cluster is not None
+        try:
+            got = await self.cluster.subtitles(space_id, -1 if timeline.last_msn is None
+                                               else timeline.last_msn)
+        except ClusterUnavailable:
+            return  # asked again in PULL_S
+        except Exception:
+            log.exception("captions: taking the subtitles of %s", space_id)
+            return
+        for msn, body in got:
+            timeline.replicated(msn, body)
 
     def _watch(self, now: float) -> None:
         process = self._process
         if not self.available:
             return
         if process is None:
-            if self.settings.captions or any(self._overrides.values()):
+            # at start when the operator captions by default, else for the first program
+            # whose host switched captions on
+            if self.settings.captions or any(self.enabled(f.record)
+                                             for f in self._spaces.values()):
                 self._spawn()
             return
         if process.is_alive():
@@ -299,7 +372,7 @@ class Captioner:
             metrics.CAPTIONS_CPU.inc(msg[3])
             metrics.CAPTIONS_AUDIO.inc(msg[4])
             if followed is not None:
-                followed.timeline.settle(msg[2])
+                followed.timeline.settle(msg[2], msg[5])
 
     def _follow_segments(self, space_id: str, followed: _Captioned, now: float) -> None:
         window, timeline = followed.window, followed.timeline
@@ -325,6 +398,8 @@ class Captioner:
             self._poll.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll
+        for task in list(self._sharing):
+            task.cancel()
         process = self._process
         self.available = False
         if process is not None and process.is_alive():

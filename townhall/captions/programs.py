@@ -24,5 +24,6 @@ class CaptionedFactory(ProgramFactory):
         had = space.program
         program = super().make(space)
         if program is not had:
-            program.pcm_tap = self.captioner.follow(space.record.id, program.window)
+            program.pcm_tap = self.captioner.follow(space.record, program.window,
+                                                    lambda: program.following)
         return program

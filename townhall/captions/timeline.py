@@ -9,10 +9,20 @@ Rules:
   segment N, when the recogniser has settled all of N's audio (no cue can still fall into
   it) or `hold_s` after the audio segment completed, whichever is first; then it is
   immutable, like the audio (edges cache it with the same rules);
+- or earlier, carried: when the recogniser has heard all of N's audio and only an
+  utterance that began at most `carry_s` before N's end is still in progress, N is
+  published without it and that utterance's cue is shown from N+1 on (at most `carry_s`
+  of it is cut). A segment boundary falls in speech most of the time, and waiting for the
+  utterance across it was most of the caption delay (bench/captions.py);
 - segments are published in order, so the playlist never has a hole;
 - a cue that arrives for audio already published is "late": it is kept for the segments it
   still overlaps and counted in `late_cues` (never rewritten into a published segment);
-- memory is bounded: `keep_segments` published segments and the cues they need.
+- memory is bounded: `keep_segments` published segments and the cues they need;
+- following (a cluster's standby: another origin's program, whose captions it serves): a
+  segment is published only as the holder published it (`replicated`, the same bytes),
+  never from this origin's own cues or hold; once this origin holds the program, what the
+  old holder published and this one had not yet is still taken as it is, the rest by the
+  rules above (the utterance in flight at the old holder is lost).
 """
 
 from __future__ import annotations
@@ -36,7 +46,13 @@ class CueTimeline:
     hold_s: float = 6.0
     keep_segments: int = 8
     cues: list[Cue] = field(default_factory=list)
+    carry_s: float = 0.0
     settled: float = 0.0
+    heard: float = 0.0
+    carried_from: float | None = None  # the utterance left out of the last carried segment
+    carried_cues: int = 0
+    following: bool = False  # another origin holds the program (set by the service)
+    _replicated: dict[int, bytes] = field(default_factory=dict)
     late_cues: int = 0
     ended: bool = False
     discontinuity_sequence: int = 0
@@ -60,13 +76,24 @@ class CueTimeline:
         self.cues.append(cue)
         published_end = self.published_end
         if published_end is not None and cue.start < published_end - EPSILON_S:
+            if self.carried_from is not None and cue.start >= self.carried_from - EPSILON_S:
+                self.carried_cues += 1  # the utterance a carried segment left out: expected
+                return True
             self.late_cues += 1
             return False
         return True
 
-    def settle(self, until: float) -> None:
-        """The recogniser has handled every sample before `until` (decode seconds)."""
+    def settle(self, until: float, heard: float | None = None) -> None:
+        """The recogniser has handled every sample before `until` (decode seconds), and
+        between `until` and `heard` is at most the utterance in progress."""
         self.settled = max(self.settled, until)
+        self.heard = max(self.heard, self.settled, heard if heard is not None else until)
+
+    def replicated(self, msn: int, body: bytes) -> None:
+        """Subtitle segment `msn` as the program's holder published it."""
+        last = self.last_msn
+        if (last is None or msn > last) and len(self._replicated) < 4 * self.keep_segments:
+            self._replicated[msn] = body
 
     def end(self) -> None:
         """The program ended: what waits is published at the next `publish`."""
@@ -78,9 +105,25 @@ class CueTimeline:
         while self._waiting:
             msn, waiting = next(iter(self._waiting.items()))
             seg = waiting.segment
-            settled = self.settled >= seg.start + seg.duration - EPSILON_S
-            if not (settled or self.ended or now - waiting.since >= self.hold_s):
+            body = self._replicated.pop(msn, None)
+            if body is not None:
+                del self._waiting[msn]
+                self._published[msn] = (seg, body)
+                done.append(msn)
+                continue
+            # following, a segment the holder will not publish any more (it has later ones)
+            # is published from what is here, so the playlist never has a hole
+            passed = bool(self._replicated) and min(self._replicated) > msn
+            end = seg.start + seg.duration - EPSILON_S
+            settled = self.settled >= end
+            carried = self.heard >= end and self.settled >= end - self.carry_s
+            if self.following and not (passed or self.ended):
+                break  # the holder has not published it yet
+            if not (settled or carried or passed or self.ended
+                    or now - waiting.since >= self.hold_s):
                 break
+            if carried and not settled:
+                self.carried_from = self.settled
             del self._waiting[msn]
             body = render_segment(self.cues, seg.start, seg.start + seg.duration).encode()
             self._published[msn] = (seg, body)
@@ -95,6 +138,10 @@ class CueTimeline:
             _, (old, _body) = self._published.popitem(last=False)
             if old.discontinuity:  # rfc8216bis §4.4.3.3: counts the tags gone from the list
                 self.discontinuity_sequence += 1
+        last = self.last_msn
+        if last is not None:
+            for msn in [m for m in self._replicated if m <= last]:
+                del self._replicated[msn]
         first = next(iter(self._published.values()))[0] if self._published else None
         if first is not None:
             self.cues = [c for c in self.cues if c.end > first.start]

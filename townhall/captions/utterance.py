@@ -8,7 +8,8 @@ only the cheap first gate that keeps silence away from the recogniser: tone and 
 it, and the worker's Silero VAD (faster-whisper's `vad_filter`) is what refuses them.
 
 `settled` is the decode time before which every sample is either in an emitted utterance or
-was silence: the cue timeline may publish subtitle segments that end before it.
+was silence: the cue timeline may publish subtitle segments that end before it. `heard` is
+where the audio pushed so far ends: between the two lies at most the utterance in progress.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class UtteranceCutter:
         self._start = 0.0
         self._quiet = 0  # windows below the threshold since the last loud one
         self.settled = 0.0
+
+    @property
+    def heard(self) -> float:
+        """The decode time up to which audio has been pushed."""
+        return self._pending_start + len(self._pending) / RATE
 
     @property
     def speaking(self) -> bool:

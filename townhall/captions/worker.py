@@ -10,8 +10,9 @@ no cue), and segments Whisper itself doubts (`no_speech_prob`, `avg_logprob`) ar
 Messages (tuples, pickled by multiprocessing):
   in:  ("pcm", space, start_s, int16 bytes) | ("flush", space) | ("stop",)
   out: ("ready", load_s) | ("failed", reason) | ("cue", space, start_s, end_s, text)
-       | ("settled", space, until_s, cpu_s, audio_s): every sample of the space before
-         until_s is handled; cpu_s of this process spent on audio_s seconds of it
+       | ("settled", space, until_s, cpu_s, audio_s, heard_s): every sample of the space
+         before until_s is handled, and between until_s and heard_s there is at most the
+         utterance in progress; cpu_s of this process spent on audio_s seconds of it
 Never touches the network, the database or the program's memory.
 """
 
@@ -133,4 +134,5 @@ def run(config: WorkerConfig, inbox: Queue[Any], outbox: Queue[Any]) -> None:
             for start, end, text in recogniser.transcribe(utterance):
                 outbox.put(("cue", space, start, end, text))
         settled = cutter.settled if cutter is not None else msg[2] if kind == "pcm" else 0.0
-        outbox.put(("settled", space, settled, time.process_time() - cpu0, audio_s))
+        heard = cutter.heard if cutter is not None else settled
+        outbox.put(("settled", space, settled, time.process_time() - cpu0, audio_s, heard))

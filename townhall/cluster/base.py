@@ -69,6 +69,13 @@ class Cluster(Protocol):
     async def listeners(self, space_id: str) -> dict[str, int]:
         """Each origin's fresh listener count of the space."""
 
+    # --- captions: the subtitle segments the program's holder published ---
+    async def put_subtitles(self, space_id: str, msn: int, body: bytes, keep: int) -> None:
+        """The holder published subtitle segment `msn` (the newest `keep` are kept)."""
+
+    async def subtitles(self, space_id: str, after: int) -> list[tuple[int, bytes]]:
+        """The subtitle segments the holder published after number `after`, oldest first."""
+
     # --- news between origins (security state changed: drop cached copies) ---
     async def announce(self, topic: str, ident: str) -> None:
         """Tell every other origin that `topic` changed for `ident` (a space id)."""

@@ -37,6 +37,7 @@ from townhall.cluster.room_script import ROOM_LUA
 from townhall.ops.metrics import REPLICA_WAIT, REPLICA_WAIT_SHORT
 
 P = "townhall:"
+SUBTITLES_TTL_S = 600  # a space's published subtitle segments outlive its end this long
 REPLICAS_CHECK_S = 2.0  # how often a holder re-reads whether the primary has replicas
 log = logging.getLogger("townhall.cluster")
 
@@ -218,6 +219,26 @@ class RedisCluster:
             await self.client.expire(key, max(1, round(ttl_s * 3)))
         except (RedisError, OSError) as exc:
             raise ClusterUnavailable(str(exc)) from None
+
+    async def put_subtitles(self, space_id: str, msn: int, body: bytes, keep: int) -> None:
+        key = P + "subs:" + space_id
+        try:
+            await self.client.hset(key, str(msn), body)
+            await self.client.expire(key, SUBTITLES_TTL_S)
+            old = [f for f in await self.client.hkeys(key) if int(_text(f)) <= msn - keep]
+            if old:
+                await self.client.hdel(key, *old)
+        except (RedisError, OSError) as exc:
+            raise ClusterUnavailable(str(exc)) from None
+
+    async def subtitles(self, space_id: str, after: int) -> list[tuple[int, bytes]]:
+        try:
+            raw = await self.client.hgetall(P + "subs:" + space_id)
+        except (RedisError, OSError) as exc:
+            raise ClusterUnavailable(str(exc)) from None
+        got = [(int(_text(k)), v if isinstance(v, bytes) else v.encode())
+               for k, v in raw.items()]
+        return sorted((m, body) for m, body in got if m > after)
 
     async def listeners(self, space_id: str) -> dict[str, int]:
         try:

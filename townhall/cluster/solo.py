@@ -63,6 +63,12 @@ class SoloCluster:
     async def report_listeners(self, space_id: str, count: int, ttl_s: float) -> None:
         self._counts[space_id] = (count, time.monotonic() + ttl_s)
 
+    async def put_subtitles(self, space_id: str, msn: int, body: bytes, keep: int) -> None:
+        pass  # one origin: nobody follows its captions
+
+    async def subtitles(self, space_id: str, after: int) -> list[tuple[int, bytes]]:
+        return []
+
     async def listeners(self, space_id: str) -> dict[str, int]:
         count, until = self._counts.get(space_id, (0, 0.0))
         return {self.origin: count} if until > time.monotonic() else {}

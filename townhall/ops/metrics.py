@@ -106,6 +106,10 @@ CAPTIONS_CUES = Counter("townhall_captions_cues_total", "caption cues recognised
 CAPTIONS_LATE = Counter("townhall_captions_late_cues_total",
                         "cues recognised after their subtitle segment was published (they "
                         "appear only in the later segments they overlap)", registry=REGISTRY)
+CAPTIONS_SHARE_SKIPPED = Counter("townhall_captions_share_skipped_total",
+                                 "subtitle segments a cluster origin could not share or take "
+                                 "(the cluster away, or too many calls in flight)",
+                                 registry=REGISTRY)
 CAPTIONS_CPU = Counter("townhall_captions_cpu_seconds_total",
                        "CPU seconds the recogniser process spent", registry=REGISTRY)
 CAPTIONS_AUDIO = Counter("townhall_captions_audio_seconds_total",

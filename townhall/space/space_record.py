@@ -50,6 +50,10 @@ class SpaceRecord:
     ended_at: float | None = None
     peak_listeners: int = 0
     has_replay: bool = False
+    # the host's captions switch; None: the operator's default (`--captions`). Written at
+    # insert and then only by `SpaceStore.set_captions`, like the key hash, so a save from
+    # another origin's older copy never switches it back (docs/captions.md)
+    captions: bool | None = None
 
 
 def iso(epoch: float | None) -> str | None:

@@ -30,6 +30,10 @@ class SpaceStore(Protocol):
         """Compare-and-set: `new` if the stored hash is still `old`; False (nothing changed)
         if another origin changed it first or the space is unknown."""
 
+    def set_captions(self, space_id: str, on: bool | None) -> None:
+        """The host's captions switch of a space (None: the operator's default); `save`
+        leaves it as it is, so only this call changes it after the insert."""
+
     def load(self, space_id: str) -> SpaceRecord | None:
         """One space's record, or None (another origin may have created it since start)."""
 

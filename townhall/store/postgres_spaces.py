@@ -28,8 +28,9 @@ def _upsert(table: str, columns: list[str], key: str, kept: tuple[str, ...] = ()
 
 # ended is final: a late write of an older state (another origin's, a retried background
 # write) never brings an ended space back; the host key hash is written once, at insert
-# (replace_key_hash alone changes it, so a stale copy never writes an old key back)
-SAVE = _upsert("spaces", COLUMNS, "id", kept=("host_key_hash",)) + (
+# (replace_key_hash alone changes it, so a stale copy never writes an old key back), and so is
+# the host's captions switch (set_captions)
+SAVE = _upsert("spaces", COLUMNS, "id", kept=("host_key_hash", "captions")) + (
     " WHERE spaces.phase <> 'ended' OR EXCLUDED.phase = 'ended'")
 SAVE_SEAT = _upsert("seats", SEAT_COLUMNS, "space_id, seat_id")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM spaces"
@@ -62,6 +63,10 @@ class PostgresSpaceStore:
             cur = conn.execute("UPDATE spaces SET host_key_hash = %s WHERE id = %s AND "
                                "host_key_hash = %s", (new, space_id, old))
             return cur.rowcount == 1
+
+    def set_captions(self, space_id: str, on: bool | None) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE spaces SET captions = %s WHERE id = %s", (on, space_id))
 
     def load(self, space_id: str) -> SpaceRecord | None:
         with self.db.transaction() as conn:

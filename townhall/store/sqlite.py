@@ -18,8 +18,9 @@ from townhall.space.space_record import SpaceRecord
 
 COLUMNS = [f.name for f in fields(SpaceRecord)]
 # ended is final: a late write of an older state never brings an ended space back; the host
-# key hash is written once, at insert (replace_key_hash alone changes it)
-UPDATED = [c for c in COLUMNS if c not in ("id", "host_key_hash")]
+# key hash is written once, at insert (replace_key_hash alone changes it), and so is the host's
+# captions switch (set_captions)
+UPDATED = [c for c in COLUMNS if c not in ("id", "host_key_hash", "captions")]
 SAVE = (f"INSERT INTO spaces ({','.join(COLUMNS)}) VALUES ({','.join('?' for _ in COLUMNS)}) "
         f"ON CONFLICT (id) DO UPDATE SET "
         f"{', '.join(f'{c} = excluded.{c}' for c in UPDATED)} "
@@ -31,6 +32,8 @@ def _record(row: tuple[Any, ...]) -> SpaceRecord:
     values = dict(zip(COLUMNS, row, strict=True))
     values["phase"] = Phase(values["phase"])
     values["has_replay"] = bool(values["has_replay"])
+    if values["captions"] is not None:
+        values["captions"] = bool(values["captions"])
     return SpaceRecord(**values)
 
 
@@ -48,6 +51,8 @@ class SqliteSpaceStore:
         row = list(astuple(record))
         row[COLUMNS.index("phase")] = record.phase.value
         row[COLUMNS.index("has_replay")] = int(record.has_replay)
+        if record.captions is not None:
+            row[COLUMNS.index("captions")] = int(record.captions)
         with self._lock:
             self._conn.execute(SAVE, row)
 
@@ -62,6 +67,11 @@ class SqliteSpaceStore:
             cur = self._conn.execute("UPDATE spaces SET host_key_hash = ? WHERE id = ? AND "
                                      "host_key_hash = ?", (new, space_id, old))
         return cur.rowcount == 1
+
+    def set_captions(self, space_id: str, on: bool | None) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE spaces SET captions = ? WHERE id = ?",
+                               (None if on is None else int(on), space_id))
 
     def load(self, space_id: str) -> SpaceRecord | None:
         with self._lock:

@@ -88,7 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
                 if settings.signing else None)
     reserve = DescriptorReserve()
     reserve.fill(settings.recorder_reserved_fds)
-    captioner = Captioner(settings)
+    # several origins: the holder's subtitle segments reach the standbys through the cluster
+    captioner = Captioner(settings, cluster=cluster if clustered else None)
     factory = CaptionedFactory(ProgramFactory(settings, stores.recordings, identity, reserve),
                                captioner)
     # several origins: each live program runs where its lease is, standbys follow it

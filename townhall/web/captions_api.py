@@ -2,12 +2,15 @@
 
 Edge. `GET /api/spaces/ID/captions` says whether the space is captioned (public: the
 listening page asks it); `PUT` with the host key as Bearer sets the host's choice over the
-operator's default (`--captions`). The captions themselves are the HLS subtitles rendition
-(townhall/captions, docs/captions.md). The choice lives in this origin's memory.
+operator's default (`--captions`). The choice is kept with the space in the store
+(`SpaceStore.set_captions`), so a restarted origin, and every origin of a cluster within
+`record_refresh_s`, follows it. The captions themselves are the HLS subtitles rendition
+(townhall/captions, docs/captions.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -15,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from townhall.captions.captioner import Captioner
 from townhall.delivery import cache
-from townhall.live.registry.spaces import Spaces
+from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.web.api import _bearer as bearer
 
 router = APIRouter(prefix="/api")
@@ -26,8 +29,9 @@ class CaptionsBody(BaseModel):
     enabled: bool
 
 
-def _state(captioner: Captioner, space_id: str) -> dict[str, Any]:
-    return {"enabled": captioner.enabled(space_id), "captioned": captioner.wants(space_id),
+def _state(captioner: Captioner, space: LiveSpace) -> dict[str, Any]:
+    return {"enabled": captioner.enabled(space.record),
+            "captioned": captioner.wants(space.record.id),
             "available": captioner.available,
             "reason": None if captioner.available else captioner.failed}
 
@@ -35,9 +39,9 @@ def _state(captioner: Captioner, space_id: str) -> dict[str, Any]:
 @router.get("/spaces/{space_id}/captions", summary="Whether the space is captioned")
 async def get_captions(space_id: str, request: Request, response: Response) -> dict[str, Any]:
     spaces: Spaces = request.app.state.spaces
-    spaces.get(space_id)  # 404 for a space that does not exist
+    space = spaces.get(space_id)  # 404 for a space that does not exist
     response.headers["Cache-Control"] = "public, max-age=2"
-    return _state(request.app.state.captioner, space_id)
+    return _state(request.app.state.captioner, space)
 
 
 @router.put("/spaces/{space_id}/captions",
@@ -45,8 +49,9 @@ async def get_captions(space_id: str, request: Request, response: Response) -> d
 async def set_captions(space_id: str, body: CaptionsBody, request: Request, response: Response,
                        authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     spaces: Spaces = request.app.state.spaces
-    spaces.authorize(space_id, bearer(authorization))
-    captioner: Captioner = request.app.state.captioner
-    captioner.set_enabled(space_id, body.enabled)
+    space = spaces.authorize(space_id, bearer(authorization))
+    # kept first (a store away is a 503 and nothing changes), then followed here at once
+    await asyncio.to_thread(spaces.store.set_captions, space_id, body.enabled)
+    space.record.captions = body.enabled
     response.headers["Cache-Control"] = cache.NO_STORE
-    return _state(captioner, space_id)
+    return _state(request.app.state.captioner, space)

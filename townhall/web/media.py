@@ -60,6 +60,7 @@ M3U8 = "application/vnd.apple.mpegurl"
 MEDIA_M3U8 = "audio/mpegurl"
 Handler = Callable[[Request], Awaitable[Response]]
 SID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SUBTITLES_WAIT_S = 0.1  # how often a request for a still empty subtitles playlist looks again
 
 
 def _spaces(request: Request) -> Spaces:
@@ -192,10 +193,23 @@ def _timeline(request: Request, space: LiveSpace) -> CueTimeline:
 
 async def subtitles_playlist(request: Request) -> Response:
     """The WebVTT rendition's playlist (captions/timeline.py): whole segments, published a
-    few seconds behind the audio, as short-lived as a live playlist."""
+    few seconds behind the audio, as short-lived as a live playlist.
+
+    Never answered empty while live: a player that joins as the space goes on air may ask
+    before the first subtitle segment is published, and some players (Shaka 5) never ask an
+    empty live playlist again. The request waits for the first segment instead, as long as a
+    blocking playlist reload may be held (what edges allow an origin): players join once
+    two audio segments are out, and the first subtitle segment is out `captions_hold_s`
+    after its audio at the latest."""
     space, program = _live(request)
     timeline = _timeline(request, space)
     window = program.window
+    if timeline.last_msn is None and not timeline.ended:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _block_timeout(program)
+        while timeline.last_msn is None and not timeline.ended and loop.time() < deadline:
+            await asyncio.sleep(SUBTITLES_WAIT_S)
+            timeline = _timeline(request, space)
     control = (cache.ended_playlist() if timeline.ended and window.ended
                else cache.standard_playlist())
     body = timeline.playlist(window.segment_target)

@@ -148,6 +148,7 @@ class Spaces:
                 mine.ended_at, mine.has_replay = record.ended_at, record.has_replay
                 space.status = None
             mine.peak_listeners = max(mine.peak_listeners, record.peak_listeners)
+            mine.captions = record.captions  # the host's switch, set on any origin
 
     def recheck(self, space: LiveSpace) -> None:
         """In a cluster, read a space's record again when another origin may have changed it

@@ -35,7 +35,8 @@ function loadHls() {
 export function createPlayer(audio, spaceId, on = {}) {
   const emit = (name, ...args) => { if (on[name]) on[name](...args); };
   const state = { doc: null, playing: null, hls: null, errors: [], ticket: null,
-                  joining: false, waiting: null, pow: null, noGrant: false, captions: false };
+                  joining: false, waiting: null, pow: null, noGrant: false, captions: false,
+                  live: true, targetLatency: null };
 
   function withTicket(url) {
     // every media URL carries the newest ticket, so renewals never interrupt playback
@@ -45,6 +46,7 @@ export function createPlayer(audio, spaceId, on = {}) {
   async function play(url, { live = true, startAt = 0 } = {}) {
     if (state.playing === url) return;
     state.playing = url;
+    state.live = live;
     if (state.hls) { state.hls.destroy(); state.hls = null; }
     const Hls = await loadHls();
     if (Hls === null && !audio.canPlayType("application/vnd.apple.mpegurl")) {
@@ -78,6 +80,7 @@ export function createPlayer(audio, spaceId, on = {}) {
         emit("captionsAvailable", data.subtitleTracks.length > 0);
         if (state.captions) setCaptions(true);
       });
+      hls.on(Hls.Events.LEVEL_UPDATED, () => { if (state.captions) holdBackForCaptions(true); });
       hls.loadSource(url);
       hls.attachMedia(audio);
       if (live && window.thLatency) window.thLatency.joinAtLiveEdge(hls, audio);
@@ -100,6 +103,7 @@ export function createPlayer(audio, spaceId, on = {}) {
     if (state.hls) {
       state.hls.subtitleDisplay = false;  // cues are read from the track, never drawn by it
       state.hls.subtitleTrack = on ? 0 : -1;
+      holdBackForCaptions(on);
     }
     for (const track of audio.textTracks) {
       if (track.kind !== "subtitles" && track.kind !== "captions") continue;
@@ -112,6 +116,32 @@ export function createPlayer(audio, spaceId, on = {}) {
     if (!on) emit("caption", "");
   }
   audio.textTracks.addEventListener("addtrack", () => { if (state.captions) setCaptions(true); });
+
+  // Captions are made from what was said: a cue is fetchable 2-5 s after its speech
+  // (docs/captions.md), and hls.js never goes back for a subtitle segment behind its
+  // playhead, so a low-latency player (about 1 s from live) would pass every cue before it
+  // exists. With captions on, a live player holds back CAPTIONS_TARGET_DURATIONS target
+  // durations (where the standard tier plays: one step back, heard once), and returns to
+  // the playlist's own hold-back when they are switched off. The standard tier is there
+  // already and does not move.
+  const CAPTIONS_TARGET_DURATIONS = 3;
+  function holdBackForCaptions(on) {
+    const hls = state.hls;
+    if (!hls || !state.live || !hls.levels) return;
+    const level = hls.levels[Math.max(0, hls.currentLevel)];
+    const details = level && level.details;
+    if (!details || !details.live) return;  // asked again at the next LEVEL_UPDATED
+    const standard = CAPTIONS_TARGET_DURATIONS * details.targetduration;
+    const want = on ? standard : (details.partHoldBack || details.holdBack || standard);
+    // compared with what was set here, not hls.targetLatency (a stall adds to that)
+    if (state.targetLatency === null ? !on : Math.abs(state.targetLatency - want) < 0.05) return;
+    hls.targetLatency = want;
+    state.targetLatency = want;
+    const target = hls.liveSyncPosition;
+    if (target !== null && audio.currentTime && Math.abs(audio.currentTime - target) > 0.5) {
+      audio.currentTime = target;
+    }
+  }
 
   function solve(challenge, difficulty) {
     return new Promise((resolve, reject) => {
