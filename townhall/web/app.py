@@ -198,6 +198,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.source_watch = source_watch
     app.state.hosting = hosting
     app.state.webhooks = webhooks
+    app.state.space_watch = space_watch
     app.state.analytics = analytics
     app.state.trusted = trusted
     app.state.replays = {}
