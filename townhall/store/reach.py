@@ -227,6 +227,23 @@ class ReachStore:
                          None if r[3] is None else float(r[3]),
                          None if r[4] is None else float(r[4])) for r in found]
 
+    # --- transcripts ---
+    def put_transcript(self, space_id: str, segments: list[tuple[int, str]]) -> None:
+        """Captions segments (number, WebVTT) of a space; a number written before is kept."""
+        for msn, body in segments:
+            self._run("INSERT INTO transcript_segments (space_id, msn, body) VALUES (?,?,?) "
+                      "ON CONFLICT DO NOTHING", (space_id, msn, body))
+
+    def transcript(self, space_id: str) -> list[tuple[int, str]]:
+        found = self._run("SELECT msn, body FROM transcript_segments WHERE space_id = ? "
+                          "ORDER BY msn", (space_id,), rows=True)
+        return [(int(r[0]), str(r[1])) for r in found]
+
+    def has_transcript(self, space_id: str) -> bool:
+        found = self._run("SELECT 1 FROM transcript_segments WHERE space_id = ? LIMIT 1",
+                          (space_id,), rows=True)
+        return bool(found)
+
     def close(self) -> None:
         if self._conn is not None:
             with self._lock:

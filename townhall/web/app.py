@@ -43,6 +43,7 @@ from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
 from townhall.reach.listening import SeatLog
 from townhall.reach.space_watch import SpaceWatch
+from townhall.reach.transcripts import Transcripts
 from townhall.reach.webhooks import Webhooks
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
@@ -54,6 +55,7 @@ from townhall.web import (
     embed,
     errors,
     feeds,
+    feeds_transcript,
     health,
     keys_api,
     media,
@@ -126,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
     webhooks = Webhooks(settings, stores.reach)
     space_watch = SpaceWatch(spaces, hosting, webhooks)
     analytics = Analytics(spaces, stores.reach, seat_log)
+    transcripts = Transcripts(spaces, captioner, stores.reach)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
@@ -182,6 +185,8 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(space_watch.close)
             analytics.start()
             stack.push_async_callback(analytics.close)
+            transcripts.start()
+            stack.push_async_callback(transcripts.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
@@ -223,7 +228,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (public_record.routes + signed_replay.routes + media.routes + pages.routes
                   + whip.routes + speakers_api.routes + health.routes + http_push.routes
-                  + feeds.routes + embed.routes + oembed.routes):
+                  + feeds.routes + feeds_transcript.routes + embed.routes + oembed.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app
