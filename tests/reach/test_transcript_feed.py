@@ -5,7 +5,9 @@ bundled Whisper tiny.en), espeak-ng speech pushed by ffmpeg."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -13,10 +15,11 @@ import feedparser
 import httpx
 import pytest
 
-from harness.server import push_tone, start_server, stop_process, stop_server
+from harness.server import free_port, push_tone, start_server, stop_process, stop_server
 from harness.speech import SENTENCES, need_espeak, speak_wav, word_errors
+from tests.reach.test_webhooks import Receiver, _wait
 from townhall.captions.webvtt import parse_segment
-from townhall.reach import podcast
+from townhall.reach import podcast, signature
 
 pytestmark = pytest.mark.slow
 SPOKEN = " ".join(SENTENCES[:2])
@@ -39,10 +42,17 @@ def test_a_captioned_replay_names_its_transcript_and_an_uncaptioned_one_none(
     wav = speak_wav(SPOKEN, tmp_path / "speech.wav")
     srv = start_server(tmp_path / "data", "--captions", "--set", "shed_lag_scale=20",
                        "--set", "feed_cache_s=0", "--set", "transcript_poll_s=0.5",
-                       "--log-level", "info")
+                       "--log-level", "info", "--set", "webhook_allow_private=true",
+                       "--set", "webhook_poll_s=0.2")
     source = None
+    receiver = Receiver(free_port())
+    receiver.start()
     try:
         base = srv.base_url
+        hook = httpx.post(f"{base}/api/webhooks", headers=srv.hosting_headers(), timeout=10,
+                          json={"url": f"http://127.0.0.1:{receiver.port}/hook",
+                                "events": ["captions.ready"]})
+        assert hook.status_code == 201, hook.text
         spoken = srv.create_space(title="Spoken")
         silent = srv.create_space(title="Not captioned")
         off = httpx.put(f"{base}/api/spaces/{silent['id']}/captions", json={"enabled": False},
@@ -97,6 +107,14 @@ def test_a_captioned_replay_names_its_transcript_and_an_uncaptioned_one_none(
         assert SILENCE_S - 0.5 <= cues[0].start <= SILENCE_S + 2.5, res.text
         assert httpx.get(f"{base}/replay/{silent['id']}/transcript.vtt",
                          timeout=10).status_code == 404
+        # captions.ready, signed, for the captioned space only, once
+        _wait(lambda: receiver.types("/hook"), 20, "captions.ready")
+        subprocess.run(["sleep", "2"], check=True)
+        (_, headers, raw), = receiver.got
+        assert signature.verify(hook.json()["secret"], headers, raw, time.time())
+        ready = json.loads(raw)
+        assert ready["type"] == "captions.ready" and ready["data"]["space_id"] == spoken["id"]
+        assert ready["data"]["transcript_url"] == url
         gone = httpx.delete(f"{base}/api/spaces/{spoken['id']}/replay", timeout=30,
                             headers={"Authorization": f"Bearer {spoken['host_key']}"})
         assert gone.status_code == 200
@@ -105,3 +123,4 @@ def test_a_captioned_replay_names_its_transcript_and_an_uncaptioned_one_none(
         if source is not None:
             stop_process(source)
         stop_server(srv)
+        receiver.stop()

@@ -128,7 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
     webhooks = Webhooks(settings, stores.reach)
     space_watch = SpaceWatch(spaces, hosting, webhooks)
     analytics = Analytics(spaces, stores.reach, seat_log)
-    transcripts = Transcripts(spaces, captioner, stores.reach)
+    transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
