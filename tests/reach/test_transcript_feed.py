@@ -26,7 +26,7 @@ SPOKEN = " ".join(SENTENCES[:2])
 SILENCE_S = 1.0  # before the speech
 
 
-def _push_speech(ingest_url: str, wav: Path) -> subprocess.Popen[bytes]:
+def push_speech(ingest_url: str, wav: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",  # -re: every input
          "-re", "-f", "lavfi", "-t", str(SILENCE_S), "-i", "anullsrc=r=48000:cl=mono",
@@ -63,7 +63,7 @@ def test_a_captioned_replay_names_its_transcript_and_an_uncaptioned_one_none(
                 break
             subprocess.run(["sleep", "0.5"], check=True)
         tone = push_tone(silent["ingest_url"], 4, 500)
-        source = _push_speech(spoken["ingest_url"], wav)
+        source = push_speech(spoken["ingest_url"], wav)
         assert source.wait(120) == 0 and tone.wait(60) == 0
         # the space goes on a little after the speech, as spaces do: the recogniser's cues
         # reach their subtitle segments (one ended at once publishes what waits, cues or not)
