@@ -3,11 +3,10 @@ space's end; what several origins saw of one seat merges in the store, in any or
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 from townhall.reach.listening import SeatLog, SeatSpan, median_listening_s
-from townhall.store.reach import ReachStore
-from townhall.store.schema import Database, migrate
+from townhall.store.factory import Stores
 
 
 def test_a_player_that_renews_every_reload_is_placed_within_one_reload() -> None:
@@ -46,21 +45,27 @@ def test_seats_past_the_bound_are_counted_not_followed_and_ended_spaces_are_forg
     assert "s" not in log.spans
 
 
-def test_origins_views_of_a_seat_merge_in_the_store_in_any_order(tmp_path: Path) -> None:
-    db = tmp_path / "t.db"
-    migrate(Database(path=db))
-    store = ReachStore(path=db)
-    try:
-        a = SeatSpan(10.0, 40.0, 50.0, gap=30.0)  # origin A granted and renewed once
-        b = SeatSpan(45.0, 75.0, 85.0, gap=2.0)  # origin B saw only later renewals
-        c = SeatSpan(20.0, 20.0, 30.0, left=None)
-        store.put_seats([("s", "x", a), ("s", "y", c)])
-        store.put_seats([("s", "x", b), ("t", "x", b)])
-        store.put_seats([("s", "y", SeatSpan(20.0, 25.0, 35.0, gap=5.0, left=26.0))])
-        got = {(s.first, s.last) : s for s in store.seats("s")}
-        assert got[(10.0, 75.0)] == a.merge(b) == b.merge(a) == SeatSpan(10.0, 75.0, 85.0,
-                                                                          2.0)
-        assert got[(20.0, 25.0)] == SeatSpan(20.0, 25.0, 35.0, 5.0, 26.0)
-        assert store.seats("t") == [b] and store.seats("none") == []
-    finally:
-        store.close()
+def test_origins_views_of_a_seat_merge_in_the_store_in_any_order(
+        open_store: Callable[[], Stores]) -> None:
+    store = open_store().reach  # SQLite, then PostgreSQL
+    a = SeatSpan(10.0, 40.0, 50.0, gap=30.0)  # origin A granted and renewed once
+    b = SeatSpan(45.0, 75.0, 85.0, gap=2.0)  # origin B saw only later renewals
+    c = SeatSpan(20.0, 20.0, 30.0, left=None)
+    store.put_seats([("s", "x", a), ("s", "y", c)])
+    store.put_seats([("s", "x", b), ("t", "x", b)])
+    store.put_seats([("s", "y", SeatSpan(20.0, 25.0, 35.0, gap=5.0, left=26.0))])
+    store.put_seats([])
+    got = {(s.first, s.last): s for s in store.seats("s")}
+    assert got[(10.0, 75.0)] == a.merge(b) == b.merge(a) == SeatSpan(10.0, 75.0, 85.0, 2.0)
+    assert got[(20.0, 25.0)] == SeatSpan(20.0, 25.0, 35.0, 5.0, 26.0)
+    assert store.seats("t") == [b] and store.seats("none") == []
+
+
+def test_transcript_segments_are_kept_once_per_number(
+        open_store: Callable[[], Stores]) -> None:
+    store = open_store().reach
+    assert not store.has_transcript("s")
+    store.put_transcript("s", [(3, "WEBVTT\n\nfirst"), (4, "WEBVTT\n\nfour")])
+    store.put_transcript("s", [(3, "WEBVTT\n\na standby's repeat")])
+    assert store.transcript("s") == [(3, "WEBVTT\n\nfirst"), (4, "WEBVTT\n\nfour")]
+    assert store.has_transcript("s") and not store.has_transcript("t")
