@@ -1,6 +1,7 @@
 """replay.withdrawn reaches a real receiver once, signed, however the withdrawal was made: by
-an origin killed right after it answered, or written while no origin was running (then the
-next origin to start reads it); restarts after that send nothing more."""
+an origin killed right after it answered (alone, or in a cluster on the origin that never
+held the space), or written while no origin was running (then the next origin to start reads
+it); restarts after that send nothing more."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.cluster import cluster, wait_for
 from harness.server import Server, free_port, push_tone, start_server, stop_server
 from tests.reach.test_webhooks import FLAGS, Receiver, _wait
 from townhall.reach import signature
@@ -94,3 +96,30 @@ def test_a_withdrawal_is_delivered_once_signed_after_a_kill_or_made_while_no_ori
             stamp = int(headers["webhook-timestamp"])
             assert abs(withdrawn_at({"withdrawn_at": event["timestamp"]}, 0)
                        - withdrawn_at(doc, 0)) < 1, (event, doc, stamp)
+
+
+def test_in_a_cluster_a_withdrawal_on_an_origin_killed_after_it_answered_is_delivered_once(
+        tmp_path: Path, pg_url: str, receiver: Receiver) -> None:
+    """Two origins on PostgreSQL and Redis: the replay is withdrawn on the origin that never
+    held the space, which is killed the moment it answers; the other origin delivers the
+    event from the shared queue, once, and the killed one's restart adds nothing."""
+    with cluster(tmp_path, 2, free_port(), *FLAGS, database=pg_url) as c:
+        a, b = c.origins
+        made = httpx.post(f"{a.base_url}/api/webhooks", headers=a.hosting_headers(),
+                          timeout=10, json={"url": f"http://127.0.0.1:{receiver.port}/hook",
+                                            "events": ["replay.withdrawn"]})
+        assert made.status_code == 201, made.text
+        doc = _with_replay(a, "Withdrawn on the other origin")
+        wait_for(lambda: httpx.get(f"{b.base_url}/replay/{doc['id']}.m4a",
+                                   timeout=30).status_code == 200, 30, "the replay on b")
+        res = httpx.delete(f"{b.base_url}/api/spaces/{doc['id']}/replay", timeout=30,
+                           headers={"Authorization": f"Bearer {doc['host_key']}"})
+        assert res.status_code == 200, res.text
+        b.process.send_signal(signal.SIGKILL)
+        b.process.wait(10)
+        _wait(lambda: len(_withdrawn(receiver)) >= 1, 30, "the withdrawal, from origin a")
+        c.restart_origin("b", b)
+        time.sleep(3.0)  # both origins look and deliver: nothing more
+        (headers, body), = _withdrawn(receiver)
+        assert signature.verify(made.json()["secret"], headers, body, time.time())
+        assert json.loads(body)["data"]["space_id"] == doc["id"]
