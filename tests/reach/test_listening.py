@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from townhall.reach.listening import SeatLog, SeatSpan, median_listening_s
+from townhall.reach.listening import ListeningLog, SeatSpan, median_listening_s
 from townhall.store.factory import Stores
 
 
 def test_a_player_that_renews_every_reload_is_placed_within_one_reload() -> None:
-    log = SeatLog.empty(10)
+    log = ListeningLog.empty(10)
     log.seen("s", "a", 100.0, 108.0)  # joined, first ticket to 108
     for t in range(109, 131, 2):  # came back lapsed, then renewed at each 2 s reload
         log.seen("s", "a", float(t), float(t + 8))
@@ -34,7 +34,7 @@ def test_a_seat_renewed_once_per_ticket_or_never_stops_mid_window() -> None:
 
 
 def test_seats_past_the_bound_are_counted_not_followed_and_ended_spaces_are_forgotten() -> None:
-    log = SeatLog.empty(2)
+    log = ListeningLog.empty(2)
     for seat in "abc":
         log.seen("s", seat, 1.0, 9.0)
     assert sorted(log.spans["s"]) == ["a", "b"] and log.untracked == 1

@@ -24,7 +24,7 @@ from townhall.live import tasks
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.ops.metrics import ANALYTICS_DROPPED
 from townhall.reach.audience import AudienceTally
-from townhall.reach.listening import SeatLog
+from townhall.reach.listening import ListeningLog
 from townhall.space.lifecycle import Phase
 from townhall.store.reach import ReachStore
 
@@ -39,11 +39,11 @@ def _admitted(space: LiveSpace) -> int | None:
 
 
 class Analytics:
-    def __init__(self, spaces: Spaces, store: ReachStore, seat_log: SeatLog,
+    def __init__(self, spaces: Spaces, store: ReachStore, listening: ListeningLog,
                  clock: Callable[[], float] = time.time) -> None:
         self.spaces = spaces
         self.store = store
-        self.seat_log = seat_log  # this origin's seats, filled by the admissions service
+        self.listening = listening  # this origin's seats, filled by the admissions service
         self.clock = clock
         # one per space sampled since start: its keys are bounded by analytics_max_keys
         self.tallies: dict[str, AudienceTally] = {}
@@ -61,18 +61,18 @@ class Analytics:
     async def write_seats(self) -> None:
         """The seats that changed since the last write; an ended space's are then forgotten
         here (a seat the store did not take is written at the next tick)."""
-        changed = self.seat_log.take_changed()
+        changed = self.listening.take_changed()
         try:
             await asyncio.to_thread(self.store.put_seats, changed)
         except StoreUnavailable:
-            self.seat_log.changed.update((sid, seat) for sid, seat, _ in changed)
+            self.listening.changed.update((sid, seat) for sid, seat, _ in changed)
             log.warning("%d listening seats not written: the store is unreachable",
                         len(changed))
             return
-        for sid in list(self.seat_log.spans):
+        for sid in list(self.listening.spans):
             space = self.spaces.known(sid)
             if space is None or space.record.phase is Phase.ENDED:
-                self.seat_log.forget(sid)
+                self.listening.forget(sid)
 
     async def sample(self, at: float) -> None:
         """One row per live space for the grid time `at` (the counters are read now)."""

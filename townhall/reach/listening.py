@@ -16,7 +16,7 @@ bound when a listener stopped, for players that run none of our code:
   space's end;
 - a seat whose next renewal is not yet overdue is still listening: counted up to `now`.
 
-`SeatLog` is what one origin saw; origins write theirs to the store on the analytics timer
+`ListeningLog` is what one origin saw; origins write theirs to the store on the analytics timer
 (changed seats only) and the rows are merged there (`merge`). Bounded: `max_seats` per space,
 past which seats are counted in `untracked` and not followed.
 """
@@ -67,7 +67,7 @@ class SeatSpan:
 
 
 @dataclass
-class SeatLog:
+class ListeningLog:
     max_seats: int
     spans: dict[str, dict[str, SeatSpan]]
     changed: set[tuple[str, str]]
@@ -75,7 +75,7 @@ class SeatLog:
     untracked: int = 0
 
     @classmethod
-    def empty(cls, max_seats: int) -> SeatLog:
+    def empty(cls, max_seats: int) -> ListeningLog:
         return cls(max_seats, {}, set(), set())
 
     def seen(self, space_id: str, seat: str, now: float, until: float) -> None:

@@ -41,7 +41,7 @@ from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
-from townhall.reach.listening import SeatLog
+from townhall.reach.listening import ListeningLog
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.transcripts import Transcripts
 from townhall.reach.webhooks import Webhooks
@@ -104,8 +104,8 @@ def create_app(settings: Settings) -> FastAPI:
     # rotations, takeovers and revoked tickets reach every origin
     news = News(cluster, settings.key_check_ttl_s)
     # the seats' tickets, as this origin hands them out: the host's listening time
-    seat_log = SeatLog.empty(settings.analytics_max_keys)
-    admissions = Admissions(settings, spaces, announce=news.announce, seat_log=seat_log)
+    listening = ListeningLog.empty(settings.analytics_max_keys)
+    admissions = Admissions(settings, spaces, announce=news.announce, listening=listening)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
     hosting = Hosting(settings, stores.keys, spaces)
     sources = PushSources(spaces, news.announce, admit=hosting.admit_source,
@@ -127,7 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
     webhooks = Webhooks(settings, stores.reach)
     space_watch = SpaceWatch(spaces, hosting, webhooks)
-    analytics = Analytics(spaces, stores.reach, seat_log)
+    analytics = Analytics(spaces, stores.reach, listening)
     transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(

@@ -74,7 +74,7 @@ async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str
     old_expires = int(ticket.split(".")[1])
     expires = stable_expiry(old_expires, space.room.seat_ttl, allowed, now, grace)
     fresh = adm.signer.issue(space.record.id, seat, expires)
-    adm.seat_log.seen(space.record.id, seat, now, expires)  # the host's listening time
+    adm.listening.seen(space.record.id, seat, now, expires)  # the host's listening time
     # reused until the answer would change (a margin before the fresh ticket lapses)
     margin = renewal_margin(space.room.seat_ttl, grace)
     reuse_s = max(1.0, expires - margin - now)
