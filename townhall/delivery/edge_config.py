@@ -98,8 +98,8 @@ class EdgeSettings:
     # without bound (issue 18: 274 MB/h from one ticket); about 60 bytes a line
     # (a start writes two: master.m3u8 and init.mp4; a ticket shared by many shows its first
     # 30 addresses at once, then 15 more a minute)
-    listening_per_minute: int = 30
-    listening_burst: int = 60
+    seat_log_per_minute: int = 30
+    seat_log_burst: int = 60
     api_rate_per_address: str = "10r/s"
     api_burst_per_address: int = 40
     conn_per_address: int = 64
@@ -336,12 +336,12 @@ def _live_media(s: EdgeSettings) -> str:
             error_page 403 = @forbidden;
             error_page 429 = @limited;
             error_page 502 504 = @origin_down;
-            # at most listening_burst + listening_per_minute lines per seat: counted by a
+            # at most seat_log_burst + seat_log_per_minute lines per seat: counted by a
             # limit_req that refuses nothing (dry run), and logged only while it passes
-            limit_req zone=listening burst={s.listening_burst} nodelay;
+            limit_req zone=seat_log burst={s.seat_log_burst} nodelay;
             limit_req_dry_run on;
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
-                       if=$townhall_listeningged;
+                       if=$townhall_seat_logged;
             # a joining (non-blocking) playlist is keyed by the 100 ms it is asked in, so it is
             # fresh; the encoding the edge asked for is in the key (gzip once at the origin)
             proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";
@@ -599,7 +599,7 @@ def render(s: EdgeSettings) -> str:
         "http_tuning": HTTP_TUNING, "client_timeout_s": s.client_timeout_s,
         "cache_size": s.cache_size, "join_rate_per_address": s.join_rate_per_address,
         "join_rate_per_network": s.join_rate_per_network,
-        "listening_per_minute": s.listening_per_minute,
+        "seat_log_per_minute": s.seat_log_per_minute,
         "api_rate_per_address": s.api_rate_per_address, "ingest_zones": _ingest_zones(s),
         "hls_query_bad": HLS_QUERY_BAD, "msn": MSN, "part_index": PART_INDEX,
         "upstreams": _upstreams(origins, s),
