@@ -44,6 +44,8 @@ from harness.edge import start_edge
 from harness.server import Server, start_server, stop_process, stop_server
 
 PART_RE = re.compile(r'#EXT-X-PART:DURATION=([\d.]+),URI="part/(\d+)\.(\d+)\.m4s"')
+MSN_RE = re.compile(r"^#EXT-X-MEDIA-SEQUENCE:(\d+)", re.M)
+PART_DUR_RE = re.compile(r"DURATION=([\d.]+)")
 PDT_RE = re.compile(r"#EXT-X-PROGRAM-DATE-TIME:(\S+)")
 # loopback listeners share one address: the bench's origin admits them as many
 LOOPBACK = ("--set", "join_rate_per_address=50", "--set", "join_burst_per_address=200",
@@ -58,8 +60,9 @@ class Probe(threading.Thread):
     def __init__(self, edge: str, sid: str) -> None:
         super().__init__(daemon=True)
         self.edge, self.sid = edge, sid
-        self.durations: dict[tuple[int, int], float] = {}
-        self.first_at = 0.0
+        self.segments: dict[int, float] = {}  # media sequence number -> EXTINF seconds
+        self.anchor: tuple[int, float] | None = None  # (last complete msn, wall time) at start
+        self.open_parts = 0.0  # seconds of parts of the segment not yet complete
         self.playlist = ""
         self.errors = self.renewals = 0
         self.stop = threading.Event()
@@ -90,20 +93,44 @@ class Probe(threading.Thread):
                 except httpx.HTTPError:
                     self.errors += 1
                     continue
-                first = not self.durations
-                for dur, msn, index in PART_RE.findall(self.playlist):
-                    key = (int(msn), int(index))
-                    if key not in self.durations:
-                        # the window already published when the probe came counts nothing
-                        self.durations[key] = 0.0 if first else float(dur)
-                        if not first and not self.first_at:
-                            self.first_at = time.time() - float(dur)
+                self.take(self.playlist, time.time())
+
+    def take(self, text: str, now: float) -> None:
+        """Every segment's duration by its media sequence number (segments stay listed for
+        the whole window, so a probe that polled late still counts each), and the parts of
+        the segment not yet complete."""
+        m = MSN_RE.search(text)
+        if m is None:
+            return
+        msn, parts = int(m.group(1)), 0.0
+        for line in text.splitlines():
+            if line.startswith("#EXTINF:"):
+                extinf = float(line[8:].split(",", 1)[0])
+            elif line.startswith("#EXT-X-PART:"):
+                parts += float(PART_DUR_RE.search(line).group(1))  # type: ignore[union-attr]
+            elif line and not line.startswith("#"):
+                self.segments[msn] = extinf
+                msn, parts = msn + 1, 0.0
+        if self.anchor is None:  # the media already published when the probe came counts nothing
+            self.anchor = (msn - 1, now - parts)
+        self.open_parts = parts
 
     def drift_s(self) -> float:
-        """Media published since the probe came, minus wall time since then."""
-        if not self.first_at:
+        """Media the program published since the probe came (every segment since then, by its
+        sequence number, and the parts of the newest), minus wall time since then."""
+        if self.anchor is None:
             return 0.0
-        return sum(self.durations.values()) - (time.time() - self.first_at)
+        first, at = self.anchor
+        media = sum(d for n, d in self.segments.items() if n > first) + self.open_parts
+        return media - (time.time() - at)
+
+    def missing_segments(self) -> int:
+        """Sequence numbers after the anchor the probe never saw listed (0 unless it stalled
+        longer than the playlist's window)."""
+        if self.anchor is None or not self.segments:
+            return 0
+        return sum(1 for n in range(self.anchor[0] + 1, max(self.segments) + 1)
+                   if n not in self.segments)
 
     def edge_distance_s(self) -> float:
         """Wall time minus the end of the newest part, by the playlist's program date time."""
@@ -203,13 +230,15 @@ def sample(origin: Server, probe: Probe, t0: float) -> dict[str, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     rss_kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    text = httpx.get(f"{origin.base_url}/metrics", timeout=10).text
+    res = httpx.get(f"{origin.base_url}/metrics", headers=origin.hosting_headers(), timeout=10)
+    res.raise_for_status()  # the operator's key reads /metrics (docs/api.md)
+    text = res.text
     disk = sum(f.stat().st_size for f in origin.data_dir.rglob("*") if f.is_file())
     return {"t_s": round(time.time() - t0, 1), "rss_mb": round(rss_kb / 1024, 1),
             "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads,
             "loop_lag_s": metric(text, "townhall_event_loop_lag_seconds"),
             "program_lag_s": metric(text, "townhall_program_lag_seconds"),
-            "drift_s": round(probe.drift_s(), 3),
+            "drift_s": round(probe.drift_s(), 3), "probe_missed_segments": probe.missing_segments(),
             "edge_distance_s": round(probe.edge_distance_s(), 3),
             "playlist_bytes": len(probe.playlist.encode()), "recording_bytes": disk}
 
@@ -291,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                 samples.append(sample(origin, probe, t0))
                 if page is not None:
                     samples[-1]["webrtc_on_air"] = page.locator("#conn").inner_text() == "on air"
-                    webrtc_on_air += samples[-1]["webrtc_on_air"]
+                    webrtc_on_air += int(samples[-1]["webrtc_on_air"])
                 print(json.dumps(samples[-1]), flush=True)
                 next_sample = now + args.sample
             time.sleep(0.5)
@@ -317,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             "fds_growth": growth(samples, "fds", from_s),
             "threads_growth": growth(samples, "threads", from_s),
             "max_drift_s": max(abs(s["drift_s"]) for s in samples),
+            "probe_missed_segments": probe.missing_segments(),
             "max_loop_lag_s": max(s["loop_lag_s"] for s in samples),
             "samples": samples}
         print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1))

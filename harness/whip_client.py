@@ -31,12 +31,18 @@ class ToneTrack(MediaStreamTrack):
 
     `stall()` stops producing frames (no RTP at all, as when the network drops); `beep()`
     makes the next frames a loud burst and returns the wall time its first frame was sent.
+    Made `held`, it sends nothing until `speak()`: a session that connects (ICE, DTLS) and
+    holds on without audio, then speaks when told.
     """
 
     kind = "audio"
 
-    def __init__(self, freq: float, amplitude: float = 0.3, steady: bool = True) -> None:
+    def __init__(self, freq: float, amplitude: float = 0.3, steady: bool = True,
+                 held: bool = False) -> None:
         super().__init__()
+        self._go = asyncio.Event()
+        if not held:
+            self._go.set()
         self.freq = freq
         self.amplitude = amplitude
         self.steady = steady
@@ -49,11 +55,15 @@ class ToneTrack(MediaStreamTrack):
     def stall(self) -> None:
         self._stalled.set()
 
+    def speak(self) -> None:
+        self._go.set()
+
     def beep(self, frames: int = 5) -> None:
         self._beep_frames = frames
         self.beep_sent_at = None
 
     async def recv(self) -> av.AudioFrame:
+        await self._go.wait()
         if self._stalled.is_set():
             await asyncio.sleep(3600)  # never returns in a test's lifetime: no more RTP
         if self.readyState != "live":
@@ -86,6 +96,7 @@ class WhipClient:
     freq: float = 440.0
     steady: bool = True
     receive_prefetch: int | None = None  # aiortc's default (4 packets) unless set
+    held: bool = False  # connect, then send no audio until track.speak()
     pc: RTCPeerConnection | None = None
     track: ToneTrack | None = None
     location: str | None = None
@@ -95,7 +106,7 @@ class WhipClient:
     async def post_offer(self, offer_sdp: str | None = None) -> httpx.Response:
         """POST an offer (ours, or the given text); on 201 complete the connection."""
         self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.track = ToneTrack(self.freq, steady=self.steady)
+        self.track = ToneTrack(self.freq, steady=self.steady, held=self.held)
         transceiver = pc.addTransceiver(self.track, direction="sendrecv")
         if self.receive_prefetch is not None:
             assert shallow_receive_buffer(transceiver.receiver, self.receive_prefetch)

@@ -14,6 +14,8 @@ from townhall.settings import Settings
 from townhall.store.factory import Stores, open_stores
 from townhall.store.schema import Database
 
+pytest_plugins = ["tests.profile"]  # TOWNHALL_TEST_PROFILE=FILE: where the time goes
+
 # Hypothesis's per-example deadline (200 ms) times the machine, not the code: on a shared
 # 2-core box beside other tests an example is sometimes slower, and that is not a failure
 settings.register_profile("suite", deadline=None)
@@ -31,6 +33,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     srv = start_server(tmp_path / "data")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One origin for a whole module whose tests each make their own spaces: starting an
+    origin costs seconds on a busy machine, and most tests need a fresh space, not a fresh
+    process. A module opts in by overriding `server` with a module-scoped fixture returning
+    this one."""
+    srv = start_server(tmp_path_factory.mktemp("origin") / "data")
     try:
         yield srv
     finally:

@@ -90,6 +90,12 @@ class Settings:
     # always at least seats_per_network_min (a household or an office behind one address)
     seat_share_per_network: float = 0.25
     seats_per_network_min: int = 16
+    # the edge's seats.log (`townhall tickets rotate`, admission/seat_log.py): past this size
+    # it is moved aside and compacted into seats.log.1 (one line per seat and address inside
+    # the window; the oldest dropped, counted, only if that is still larger), so the log and
+    # its history stay within twice this on disk
+    seat_log_max_bytes: int = 64 * 1024 * 1024
+    seat_log_window_s: float = 600.0  # s of seat starts the shared-ticket check reads back
     # with several origins behind edges: this origin's tag, the first characters of the ids of
     # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
     origin_tag: str = ""
@@ -277,6 +283,13 @@ class Settings:
     clip_cache_bytes: int = 32 * 1024 * 1024  # signed clips kept in memory per origin (least
     # recently used first out): signing is not deterministic, so a player's Range requests
     # and If-Range must meet the same bytes (one ETag); edges keep them for longer
+    # signing a clip (C2PA, CPU) is paid from its own budget per address and per /24 or /48
+    # (web/signed_replay.py); a clip already signed, and any other spelling of a clip path
+    # (refused 400 first), cost none of it
+    clip_rate_per_address: float = 1.0  # clips signed/s sustained per address
+    clip_burst_per_address: int = 20
+    clip_rate_per_network: float = 20.0
+    clip_burst_per_network: int = 200
 
     # --- reach: the podcast feed, the embeddable player, webhooks, analytics (docs/reach.md) ---
     feed_title: str = "townhall"  # the podcast feed's channel title (per host: "<title>: <key>")
@@ -374,6 +387,9 @@ class Settings:
             raise ValueError("redis_replica_wait_ms must be 0 (never wait) or positive")
         if self.renewals_per_s_per_space <= 0:
             raise ValueError("renewals_per_s_per_space must be positive")
+        if self.seat_log_max_bytes < 512 or self.seat_log_window_s <= 0:
+            raise ValueError("seat_log_max_bytes is at least 512 and seat_log_window_s "
+                             "positive")
         if self.provisional_seat_s < 0:
             raise ValueError("provisional_seat_s must not be negative (0: seats are full at once)")
         if not 0 < self.seat_share_per_network <= 1 or self.seats_per_network_min < 1:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from townhall.admission.tickets import (
     Check,
     TicketSigner,
+    grace_answer,
     renewal_margin,
     stable_expiry,
     ticket_expiry,
@@ -19,11 +20,14 @@ from townhall.admission.tickets import (
 SECRET = "s3cretTicketKey0123"
 
 
-def test_issued_ticket_is_valid_until_it_expires() -> None:
+def test_issued_ticket_is_valid_through_its_expiry_second_as_nginx_reads_it() -> None:
     signer = TicketSigner(SECRET)
     t = signer.issue("abcdefghij", "seat1", 1000)
     assert signer.check("abcdefghij", str(t), 999.0) == (Check.VALID, "seat1")
-    assert signer.check("abcdefghij", str(t), 1000.5) == (Check.EXPIRED, "seat1")
+    # secure_link: expired once `expires < ngx_time()` (whole seconds); the origin agrees,
+    # so it never redirects what the edge forwarded as valid
+    assert signer.check("abcdefghij", str(t), 1000.9) == (Check.VALID, "seat1")
+    assert signer.check("abcdefghij", str(t), 1001.0) == (Check.EXPIRED, "seat1")
 
 
 def test_ticket_hash_is_what_nginx_secure_link_md5_computes() -> None:
@@ -84,3 +88,13 @@ def test_every_renewal_of_one_lapsed_ticket_within_a_lifetime_gets_the_same_tick
     # 10 s margin), not per second
     steps = sorted(seen)
     assert len(steps) == 4 and all(b - a == 80 for a, b in itertools.pairwise(steps))
+
+
+def test_a_grace_answer_lasts_one_ticket_lifetime_and_its_upstream_ticket_the_seat() -> None:
+    # seats of 120 s, tickets 30 s shorter: the edge asks again after 90 s, 30 s before
+    # the seat would lapse, and fetches meanwhile with a ticket valid until then
+    answer = grace_answer(seat_expires=1120.5, now=1000.5, grace_s=30)
+    assert answer.reuse_s == 90.0 and answer.upstream_expires == 1120
+    # a seat with little left (its longest life reached): half of what is left, at least 1 s
+    assert grace_answer(1010.0, 1000.0, 30).reuse_s == 5.0
+    assert grace_answer(1000.5, 1000.0, 30).reuse_s == 1.0

@@ -216,7 +216,7 @@ class RawClient:
         self.timeout = timeout
         self.conns: dict[str, http.client.HTTPConnection] = {}
 
-    def get(self, url: str) -> RawReply:
+    def get(self, url: str, headers: dict[str, str] | None = None) -> RawReply:
         rest = url.removeprefix("http://")
         hostport, _, target = rest.partition("/")
         for attempt in (0, 1):
@@ -228,6 +228,8 @@ class RawClient:
             try:
                 conn.putrequest("GET", "/" + target, skip_accept_encoding=True)
                 conn.putheader("Accept-Encoding", "gzip")
+                for name, value in (headers or {}).items():
+                    conn.putheader(name, value)
                 conn.endheaders()
                 res = conn.getresponse()
                 body = res.read()

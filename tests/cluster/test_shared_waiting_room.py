@@ -4,6 +4,7 @@ order, and the cap holds over the cluster."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,20 @@ def _join(base: str, sid: str, body: dict[str, Any]) -> httpx.Response:
 def test_waiters_over_two_origins_are_admitted_in_global_order_under_one_cap(
         tmp_path: Path) -> None:
     with cluster(tmp_path, 2, free_port(), "--attack-mode", "off",
-                 "--set", "join_burst_per_address=1000") as c:
+                 "--set", "join_burst_per_address=1000",
+                 "--set", "provisional_seat_s=1") as c:
         a, b = c.origins
         doc = a.create_space(listener_cap=2)
         sid = doc["id"]
         bases = [a.base_url, b.base_url]
         held = [_join(bases[0], sid, {}).json() for _ in range(2)]  # the cap, taken on a
         assert [h["status"] for h in held] == ["admitted", "admitted"]
-        # a standard player's entry on b (which has not seen the room yet) finds it full and
+        time.sleep(0.3)  # the holders come back (a fifth of provisional_seat_s later): paid
+        renewed = [_join(bases[1], sid, {"renew": h["ticket"], "seat_secret": h["seat_secret"]})
+                   for h in held]
+        assert [r.status_code for r in renewed] == [200, 200], [r.text for r in renewed]
+        held = [r.json() for r in renewed]
+        # a standard player's entry on b finds it full of paid seats (nothing to evict) and
         # takes no place in the line
         entry = httpx.get(f"{bases[1]}/live/{sid}/master.m3u8", timeout=10)
         assert entry.status_code == 503 and entry.json()["error"] == "space_full", entry.text

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.edge import Edge
+from harness.edge import Edge, origin_metrics
 from harness.server import Server, free_port, push_tone, stop_process
 from tests.audibility import audibility
 from tests.browser.conftest import chromium
@@ -167,6 +167,42 @@ def test_standard_players_play_live_across_renewals_and_then_the_replay(
     finally:
         for proc in [*players, push]:
             stop_process(proc)
+
+
+def test_shaka_through_the_edge_renews_at_most_once_per_ticket_lifetime_and_is_never_redirected(
+        deployment: tuple[Server, Edge], other_site: str, tmp_path: Path) -> None:
+    """Shaka resolves every segment against the first redirect it ever saw (5.2:
+    `redirectUris[0]`), so a redirect per lapsed ticket became one per segment (295 of its
+    677 requests in 60 s). Through the edge, its lapsed ticket plays on at the same URLs: no
+    request after the entry URL's is redirected, and the origin renews its seat at most once
+    per ticket lifetime."""
+    from tests.conformance.conftest import TICKET_S
+
+    origin, edge = deployment
+    doc = origin.create_space(title="shaka renewals")
+    push = push_tone(doc["ingest_url"], 60, 1000)
+    seconds = 4 * TICKET_S  # four lifetimes: three lapses
+    try:
+        origin.wait_on_air(doc["id"], 20)
+        entry = origin.details(doc["id"])["playlist_url"].replace(origin.base_url, edge.url)
+        redirected: list[str] = []
+        with chromium(tmp_path / "profile") as ctx:
+            page = ctx.pages[0] if ctx.pages else ctx.new_page()
+            page.goto(other_site)
+            page.on("request", lambda r: redirected.append(r.redirected_from.url)
+                    if r.redirected_from is not None else None)
+            renewed = origin_metrics(origin)["counters"]["player_renewed"]
+            page.evaluate("url => play(url)", entry)
+            page.wait_for_timeout(seconds * 1000)
+            renewals = origin_metrics(origin)["counters"]["player_renewed"] - renewed
+            played = page.evaluate(PLAYED_S_JS)
+            errors = page.evaluate("window.errors")
+        assert errors == [] and played >= seconds - 4, (played, errors)
+        assert redirected == [entry], redirected  # the entry's 302 to a ticket, no other
+        # its first ticket lives TICKET_S, then one check per lifetime: 3 here
+        assert 1 <= renewals <= seconds / TICKET_S, renewals
+    finally:
+        stop_process(push)
 
 
 @pytest.fixture

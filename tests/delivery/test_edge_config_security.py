@@ -32,7 +32,10 @@ def test_every_origin_server_has_a_connection_cap(tmp_path: Path) -> None:
 def test_media_is_keyed_and_proxied_by_the_hls_directives_only(tmp_path: Path) -> None:
     text = conf(tmp_path)
     assert 'proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";' in text
-    assert "proxy_pass http://townhall_origins$uri?$hls_query;" in text
+    assert "proxy_pass http://$townhall_pool$uri?$hls_query;" in text
+    # an expired ticket's media, fetched with the ticket the renewal check gave the edge
+    assert ("proxy_pass http://$townhall_pool/live/$sp/t/$townhall_ticket/$rest?$hls_query;"
+            in text)
     assert "$is_args$args" not in text
 
 

@@ -12,6 +12,12 @@ from harness.server import Server, start_server, stop_server
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One origin for the module: every test here makes its own space."""
+    return module_server
+
+
 def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

@@ -14,6 +14,12 @@ from harness.server import Server
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One origin for the module: every test here makes its own space."""
+    return module_server
+
+
 def ingest_url(server: Server, space_id: str) -> str:
     return f"http://127.0.0.1:{server.ingest_port}/ingest/{space_id}"
 

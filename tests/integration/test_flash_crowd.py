@@ -15,7 +15,7 @@ import pytest
 from harness.rawhttp import request
 from harness.server import start_server, stop_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.timing]
+pytestmark = [pytest.mark.slow, pytest.mark.timing, pytest.mark.exclusive]  # fills both cores
 JOINS = 2000
 WINDOW_S = 2.5
 CAP = 300

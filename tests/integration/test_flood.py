@@ -17,9 +17,9 @@ from harness.rawhttp import poll_details
 from harness.server import free_port, start_server, stop_server
 from townhall.loadtest.report import LoadReport
 
-pytestmark = [pytest.mark.slow, pytest.mark.timing]
+pytestmark = [pytest.mark.slow, pytest.mark.timing, pytest.mark.exclusive]  # fills both cores
 LISTENERS = 200
-FLOOD_S = 32.0
+FLOOD_S = 24.0
 # requests/s offered at the edge, six patterns: about what the origin alone answers of this mix
 # on two cores (bench/flood_defenses.py goes higher; here the flood, the measured listeners,
 # nginx and the origin share two cores, see docs/flood.md)
@@ -83,8 +83,8 @@ def test_listeners_and_details_survive_a_flood_through_the_edge(tmp_path: Path) 
         assert ok / len(statuses) >= 0.999, sorted(set(statuses))
         counters = origin_metrics(origin)["counters"]
         assert counters["media_forged"] == 0 and counters["media_ticketless"] == 0
-        sent = attack["sent"]
-        rate = sent / (FLOOD_S + 3)  # the attackers' run
+        # offered on time: a request the generator sent late (it fell behind) is not the rate
+        rate = (attack["sent"] - attack["late"]) / (FLOOD_S + 3)  # the attackers' run
         print(f"flood: {rate:.0f} req/s offered of {ATTACK_RATE:.0f} asked")
         assert rate >= ATTACK_RATE / 2, f"the flood ran at only {rate:.0f} req/s"
         assert origin.process.poll() is None  # the origin stayed up

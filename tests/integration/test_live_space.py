@@ -17,6 +17,14 @@ from harness.server import Server, push_tone, start_server, stop_server, tone_po
 from townhall.recording.manifest import RecordingManifest, verify_chain
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(module_server: Server) -> Server:
+    """One origin for the module: every test here makes its own space."""
+    return module_server
+
+
 PART_S = 15 * 1024 / 48000
 
 

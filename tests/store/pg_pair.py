@@ -60,7 +60,10 @@ def _replica_of(primary: Postgres) -> Postgres:
 
 
 @contextmanager
-def postgres_pair() -> Iterator[Pair]:
+def postgres_pair(*, synchronous: bool = False) -> Iterator[Pair]:
+    """`synchronous`: the primary acknowledges a commit only once the replica holds it
+    (`synchronous_standby_names = '*'`, set after the base backup so the replica, once
+    promoted, does not wait for a standby of its own)."""
     primary = start_postgres()
     replica = None
     try:
@@ -75,6 +78,17 @@ def postgres_pair() -> Iterator[Pair]:
                 break
             assert time.monotonic() < deadline, "the replica never streamed"
             time.sleep(0.1)
+        if synchronous:
+            with psycopg.connect(primary.url(), autocommit=True) as conn:
+                conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+                conn.execute("SELECT pg_reload_conf()")
+                while True:
+                    row = conn.execute("SELECT count(*) FROM pg_stat_replication "
+                                       "WHERE sync_state = 'sync'").fetchone()
+                    if row is not None and row[0] >= 1:
+                        break
+                    assert time.monotonic() < deadline + 30, "the replica never became sync"
+                    time.sleep(0.1)
         yield Pair(primary, replica, name)
     finally:
         if replica is not None:

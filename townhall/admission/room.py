@@ -32,6 +32,18 @@ class Room(Protocol):
     def unshared_occupied(self) -> int:
         """The seats only this origin knows of (it reports them to the others)."""
 
+    @property
+    def provisional(self) -> int:
+        """Seats not yet paid for, in the whole room (a gauge)."""
+
+    @property
+    def confirmed_total(self) -> int:
+        """Provisional seats whose holder came back, through this origin."""
+
+    @property
+    def evicted_total(self) -> int:
+        """Provisional seats given to a newcomer in a full room, at this origin."""
+
     async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
         """A newcomer from `address` ("": unknown) asks in; `wait` False: never a place in
         line (a full room answers `Refused`)."""
@@ -83,6 +95,18 @@ class LocalRoom:
     @property
     def unshared_occupied(self) -> int:
         return self.room.occupied
+
+    @property
+    def provisional(self) -> int:
+        return self.room.provisional
+
+    @property
+    def confirmed_total(self) -> int:
+        return self.room.confirmed_total
+
+    @property
+    def evicted_total(self) -> int:
+        return self.room.evicted_total
 
     async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
         return self.room.join(now, address, wait)

@@ -78,7 +78,10 @@ class TicketSigner:
         want = self._hash(space_id, seat, expires)
         if not hmac.compare_digest(want, m["tok"]):
             return Check.FORGED, None
-        if expires < now:
+        # read as nginx's secure_link reads it: valid through the whole second `expires`
+        # (`expires < ngx_time()`); a float `now` expired it up to 1 s earlier here than at
+        # the edge, which forwarded it as valid and got a redirect for the player (issue 23)
+        if expires < int(now):
             return Check.EXPIRED, seat
         return Check.VALID, seat
 
@@ -115,3 +118,24 @@ def renewal_margin(seat_ttl: float, grace_s: float) -> float:
     """How long before a renewed ticket lapses its successor is handed out instead (a quarter
     of a ticket's life, at most 10 s): a player fetches what a playlist lists within it."""
     return min((seat_ttl - min(grace_s, seat_ttl / 2)) / 4, 10.0)
+
+
+@dataclass(frozen=True)
+class GraceAnswer:
+    """The edge's renewal check for an expired but genuine ticket whose seat is held: the edge
+    keeps serving that ticket's URLs for `reuse_s` (one ticket lifetime), fetching from an
+    origin with `upstream` (a ticket only the edge sees, valid `grace_s` past that), and asks
+    again afterwards. A player's URLs never change, and it costs one renewal per lifetime."""
+    upstream_expires: int
+    reuse_s: float
+
+
+def grace_answer(seat_expires: float, now: float, grace_s: float) -> GraceAnswer:
+    """For a seat just renewed to lapse at `seat_expires`: the edge reuses the answer for as
+    long as a ticket of that seat lives (`ticket_expiry`, unrounded), so the next check comes
+    while the seat is still held (a grace before it lapses), and a seat given back or evicted
+    meanwhile stops its lapsed ticket at most one ticket lifetime later (the bound
+    docs/players.md states). The upstream ticket lasts until the seat lapses, so it outlives
+    the reuse by the grace."""
+    left = seat_expires - now
+    return GraceAnswer(int(seat_expires), max(1.0, left - min(grace_s, left / 2)))

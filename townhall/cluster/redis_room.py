@@ -2,16 +2,21 @@
 
 Adapter behind `admission.room.Room`, with the same rules as the in-process `WaitingRoom`
 (FIFO by arrival, a place kept while polled within `poll_grace`, a granted seat held for
-`poll_grace`, the cap counted over seats and grants), but every origin reads and changes the
-same state, each call one Lua script (atomic): any origin answers a waiter's poll with the same
-position, admits in one global order and holds the cap cluster-wide. A waiter whose origin died
-polls another one with its token and keeps its place. Times are the callers' wall clocks
-(origins keep NTP time; seats live for minutes).
+`poll_grace`, the cap counted over seats, provisional seats and grants; seats paid with value:
+a new seat is provisional for `provisional_s` until its holder comes back, one network holds
+at most its share of the cap, and a newcomer that cannot wait evicts a provisional seat before
+it is refused), but every origin reads and changes the same state, each call one Lua script
+(atomic): any origin answers a waiter's poll with the same position, admits in one global
+order and holds the cap and the shares cluster-wide. A waiter whose origin died polls another
+one with its token and keeps its place. Times are the callers' wall clocks (origins keep NTP
+time; seats live for minutes).
 
-Keys (`townhall:room:{space}:` prefix, one hash slot): `seats` (zset seat -> expiry), `granted`
-(zset token -> hold expiry), `queue` (zset token -> arrival serial), `polled` (zset token ->
-last poll), `serial`, `freed` (list of recent free times, for the ETA), `admitted`, `born` (a
-mark of when the state began). Every key expires a day after the room's last call.
+Keys (`townhall:room:{space}:` prefix, one hash slot): `seats` (zset seat -> expiry), `prov`
+(zset provisional seat -> expiry), `granted` (zset token -> hold expiry), `queue` (zset token
+-> arrival serial), `polled` (zset token -> last poll), `network` (hash seat or waiting token
+-> its /24 or /64), `held` (hash network -> seats it holds), `serial`, `freed` (list of recent
+free times, for the ETA), `admitted`, `born` (a mark of when the state began). Every key
+expires a day after the room's last call.
 
 Redis away (the cluster's "joins degrade" policy): renewals of genuine tickets are answered here
 and the seats are written back to Redis when it answers again (also past the cap, which then
@@ -36,6 +41,7 @@ from redis.asyncio.client import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from townhall.admission.shares import network_share, share_key
 from townhall.admission.waiting_room import (
     Admitted,
     Outcome,
@@ -64,6 +70,8 @@ class RedisRoom:
         self.seat_ttl = local.seat_ttl
         self.poll_grace = local.poll_grace
         self.max_queue = local.max_queue
+        self.provisional_s = local.provisional_s or 0.0
+        self.share_fraction, self.share_floor = local.share_fraction, local.share_floor
         self.fallback = local  # this origin's own room, used only while Redis is away
         self._occupied = 0
         self._queued = 0
@@ -74,6 +82,10 @@ class RedisRoom:
         self._born: str | None = None  # the room state's birth this origin last saw
         self._rebuild_until = 0.0  # Redis lost the room: readmit the seats and places it had
         self.degraded = 0  # calls answered without Redis
+        self._provisional = 0  # provisional seats in the whole room, as last seen
+        self.confirmed_total = 0  # provisional seats confirmed through this origin
+        self.evicted_total = 0  # provisional seats evicted by newcomers at this origin
+        self.share_refused_total = 0  # joins at this origin refused: their network's share
 
     @property
     def occupied(self) -> int:
@@ -82,6 +94,11 @@ class RedisRoom:
     @property
     def queued(self) -> int:
         return self._queued
+
+    @property
+    def provisional(self) -> int:
+        """Provisional seats in the whole room (cluster-wide), as the last call saw."""
+        return self._provisional
 
     @property
     def unshared_occupied(self) -> int:
@@ -95,14 +112,14 @@ class RedisRoom:
             await self._run("stats", now)
 
     async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
-        """The shared line does not yet keep provisional seats or network shares (the
-        in-process room does): `address` is not used here."""
-        if not wait and self.cap is not None and (self.queued or self.occupied >= self.cap):
-            return Refused("full", 5.0)
+        """A newcomer from `address` asks in: the share, the provisional seat and the
+        eviction are decided in the script, cluster-wide."""
+        net = share_key(address) if address and self.cap is not None else ""
         try:
-            return await self._outcome("join", now, token=secrets.token_hex(8))
+            return await self._outcome("join", now, token=secrets.token_hex(8), net=net,
+                                       wait=wait)
         except ClusterUnavailable:
-            return self._kept_if_admitted(self.fallback.join(now))
+            return self._kept_if_admitted(self.fallback.join(now, address, wait))
 
     async def poll(self, token: str, now: float) -> Outcome:
         known = token in self._positions
@@ -137,8 +154,9 @@ class RedisRoom:
             self.fallback.leave(seat, now)
 
     # --- internals ---
-    async def _outcome(self, op: str, now: float, token: str = "") -> Outcome:
-        kind, a, b = await self._run(op, now, token=token)
+    async def _outcome(self, op: str, now: float, token: str = "", net: str = "",
+                       wait: bool = True) -> Outcome:
+        kind, a, b = await self._run(op, now, token=token, net=net, wait=wait)
         if kind == "a":
             self._positions.pop(token, None)
             return Admitted(a, float(b))
@@ -149,16 +167,33 @@ class RedisRoom:
                 self._positions.popitem(last=False)
             return Queued(a, int(b), self._eta(int(b)))
         self._positions.pop(token, None)
+        if kind == "h":
+            self.share_refused_total += 1
+            return Refused("network_share", self._retry_after())
+        if kind == "u":
+            return Refused("full", self._retry_after())
         if kind == "f":
             return Unknown("the waiting room is full; try again later")
         return Unknown("no such place in the queue (expired or never issued); join again")
 
+    def _share(self) -> int:
+        """How many seats one network may hold (-1: no cap, no share)."""
+        if self.cap is None:
+            return -1
+        return network_share(self.cap, self.share_fraction, self.share_floor)
+
+    def _retry_after(self) -> float:
+        return max(1.0, min(30.0, self.provisional_s or self.poll_grace))
+
     async def _run(self, op: str, now: float, *, token: str = "", seat: str = "",
-                   keep: bool = False) -> tuple[str, str, str]:
+                   keep: bool = False, net: str = "",
+                   wait: bool = True) -> tuple[str, str, str]:
         cap = -1 if self.cap is None else self.cap
         args: list[str | int | float] = [op, f"{now:.3f}", cap, self.seat_ttl, self.poll_grace,
                                          self.max_queue, secrets.token_hex(8), token, seat,
-                                         "1" if keep else "0", secrets.token_hex(4)]
+                                         "1" if keep else "0", secrets.token_hex(4),
+                                         self.provisional_s, self._share(), net,
+                                         "1" if wait else "0"]
         try:
             got = await self.script(keys=self.keys, args=args, client=self.client)
         except (RedisError, OSError) as exc:
@@ -169,6 +204,12 @@ class RedisRoom:
             log.warning("waiting room shared again (%d calls answered alone)", self.degraded)
         kind, a, b = _text(got[0]), _text(got[1]), _text(got[2])
         self._occupied, self._queued = int(got[3]), int(got[4])
+        self._provisional = int(got[8])
+        event = _text(got[9])
+        if event == "c":
+            self.confirmed_total += 1
+        elif event == "e":
+            self.evicted_total += 1
         born = _text(got[7])
         if self._born is not None and born != self._born:
             # Redis restarted empty: for one seat lifetime, the genuine tickets' seats and

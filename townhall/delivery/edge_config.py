@@ -3,9 +3,10 @@
 What the edge does, and why:
 - checks tickets with `secure_link` (same MD5 as townhall.admission.tickets), so ticketless
   and forged media floods die here and never reach an origin; an expired but genuine ticket
-  goes to the origin uncached, which redirects it to a fresh one while its seat is held
-  (townhall.live.joins.player_tickets), and the entry URL `/live/ID/master.m3u8` is a rate-limited
-  join;
+  plays on at the same URLs while an origin's renewal check, asked once per ticket lifetime
+  and cached here (`auth_request`), says its seat is held (townhall.live.joins.player_tickets:
+  no redirects, so no player's URIs change under it), and the entry URL
+  `/live/ID/master.m3u8` is a rate-limited join;
 - caches media under a key without the ticket, with `proxy_cache_lock` (one origin fetch per
   object, blocking reloads included) and `proxy_cache_use_stale updating error timeout
   http_5xx` + background update, so the details page keeps answering while the origin is
@@ -314,24 +315,26 @@ def _api_limit(s: EdgeSettings) -> str:
     return f"            limit_req zone=api_addr burst={s.api_burst_per_address} nodelay;"
 
 
-def _live_media(s: EdgeSettings) -> str:
-    """Live media with a ticket: checked here, cached without the ticket in the key."""
+def _live_media(s: EdgeSettings, grace: str = "@grace") -> str:
+    """Live media with a ticket: checked here, cached without the ticket in the key; an
+    expired but genuine ticket goes to `grace` (`_grace`)."""
     return f"""            set $space $sp;
             secure_link $tok,$exp;
             secure_link_md5 "$exp$sp$seat {s.ticket_secret}";
             # parts, segments and init: no query at all; playlists: the HLS directives only
-            # (set first: @renew keys and forwards an expired ticket's URL by them too)
+            # (set first: {grace} keys and forwards an expired ticket's URL by them too)
             set $hls_query "";
             if ($rest ~ "[.]m3u8$") {{
                 set $hls_query "$townhall_msn$townhall_part$townhall_skip";
             }}
             if ($secure_link = "") {{ return 403; }}
-            if ($secure_link = "0") {{ return 410; }}
             if ($townhall_revoked) {{ return 403; }}
             if ($townhall_refuse_query) {{ return 400; }}
-            # an expired but genuine ticket goes to the origin, uncached: 302 to a fresh
-            # ticket while its seat is held (standard players renew no other way)
-            error_page 410 = @renew;
+            # an expired but genuine ticket plays on, on the same URL, while its seat is held
+            # (one renewal check per ticket lifetime, cached here): {grace}
+            if ($secure_link = "0") {{ return 410; }}
+            error_page 410 = {grace};
+            recursive_error_pages on;  # so that {grace}'s own error pages apply
             error_page 400 = @bad_query;
             error_page 403 = @forbidden;
             error_page 429 = @limited;
@@ -342,13 +345,20 @@ def _live_media(s: EdgeSettings) -> str:
             limit_req_dry_run on;
             access_log {s.prefix}/seats.log townhall_seats buffer=32k flush=2s
                        if=$townhall_seat_logged;
+{_live_fetch(s, "$uri?$hls_query")}"""
+
+
+def _live_fetch(s: EdgeSettings, upstream: str) -> str:
+    """How live media is cached and fetched, whoever's ticket let it through; `upstream` is
+    the path (and directives) the origin is asked for."""
+    return f"""\
             # a joining (non-blocking) playlist is keyed by the 100 ms it is asked in, so it is
             # fresh; the encoding the edge asked for is in the key (gzip once at the origin)
             proxy_cache_key "$sp/$rest?$hls_query$townhall_fresh$townhall_gzip";
             # a redirect to a fresh ticket belongs to one listener: never under this key
             proxy_no_cache $upstream_http_location;
 {_cache(s, live=True)}
-{_cors(s.cors_origins)}{_proxy(s, "$uri?$hls_query", pool="$townhall_pool")}
+{_cors(s.cors_origins)}{_proxy(s, upstream, pool="$townhall_pool")}
             proxy_set_header Accept-Encoding $townhall_gzip;
             proxy_ignore_headers Vary;  # the key holds the encoding already"""
 
@@ -372,7 +382,7 @@ def _live_parts(s: EdgeSettings) -> str:
         "rules this cache): a part URL is fetched once per listener and no cache stands\n"
         "between an edge and its listeners, so it would be 39 bytes on every 0.32 s part",
         f'~ "^/live/(?<sp>{SPACE})/t/{TICKET}/(?<rest>{PART})$"',
-        _live_media(s) + "\n            proxy_hide_header Cache-Control;")
+        _live_media(s, "@grace_part") + "\n            proxy_hide_header Cache-Control;")
 
 
 def _live_tickets(s: EdgeSettings) -> str:
@@ -391,16 +401,48 @@ def _live_misspelled(s: EdgeSettings) -> str:
         f"            return 400 '{BAD_LIVE_PATH}';")
 
 
-def _renew(s: EdgeSettings) -> str:
+def _grace_body(s: EdgeSettings) -> str:
+    return f"""            auth_request /_townhall/renewal;
+            auth_request_set $townhall_ticket $upstream_http_x_townhall_ticket;
+            recursive_error_pages on;  # reached by an error page: its own apply too
+            error_page 403 = @seat_gone;
+            error_page 429 = @limited;
+            error_page 500 502 504 = @origin_down;
+{_live_fetch(s, "/live/$sp/t/$townhall_ticket/$rest?$hls_query")}"""
+
+
+def _grace(s: EdgeSettings) -> str:
     return _location(
-        "the redirect is cached under the expired ticket's own URL, for as long as the\n"
-        "origin says (X-Accel-Expires: half the fresh ticket's life): one origin request\n"
-        "per player then", "@renew",
-        f"""{_api_limit(s)}
+        "an expired but genuine ticket plays on at the URL the player has (Shaka resolves its\n"
+        "segments against the first redirect it saw, so a redirect per lapsed ticket became\n"
+        "one per segment): while the origin's renewal check says its seat is held, asked once\n"
+        "per ticket lifetime (cached per ticket), the media is fetched with the ticket that\n"
+        "check gave this edge; once the seat is gone, 403 within a ticket lifetime",
+        "@grace", _grace_body(s))
+
+
+def _grace_part(s: EdgeSettings) -> str:
+    return _location("the same for live parts (no Cache-Control to the listener)",
+                     "@grace_part",
+                     _grace_body(s) + "\n            proxy_hide_header Cache-Control;")
+
+
+def _renewal(s: EdgeSettings) -> str:
+    """The renewal check behind `@grace`: cached under the expired ticket for as long as the
+    origin says (X-Accel-Expires: one ticket lifetime, or as long for a refusal), one origin
+    request per ticket at a time (`proxy_cache_lock`); internal, so never a client's URL."""
+    return _location(
+        "the renewal check of an expired ticket (auth_request): one per ticket lifetime",
+        "= /_townhall/renewal",
+        f"""            internal;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
             proxy_cache townhall;
-            proxy_cache_key "renew$uri?$hls_query";  # made-up queries share one key
+            proxy_cache_key "renewal/$sp/$seat.$exp.$tok";
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout {s.blocking_wait_s}s;
             proxy_ignore_headers Cache-Control;  # private to clients; X-Accel-Expires here
-{_cors(s.cors_origins)}{_proxy(s, "$uri?$hls_query")}""")
+{_proxy(s, "/live/$sp/t/$seat.$exp.$tok/renewal")}""")
 
 
 def _entry(s: EdgeSettings) -> str:
@@ -565,13 +607,19 @@ def _oembed(s: EdgeSettings) -> str:
 
 
 def _pages(s: EdgeSettings) -> str:
-    return _location("pages, static files and replays: cached, stale allowed", "/",
+    """Pages and static files answer by their path alone (a page reads its query in the
+    browser): keyed by the path, and the origin is asked for the path alone, escaped by nginx
+    (`rewrite ... $uri?` drops the query), so a made-up query never reaches an origin, even for
+    an answer it will not let the edge cache (issue 18)."""
+    return _location("pages and static files: cached, stale allowed; the query never reaches "
+                     "an origin", "/",
+                     '            rewrite ^ $uri? break;\n'
                      f'            proxy_cache_key "$uri";\n{_cache(s)}\n{_proxy(s)}')
 
 
 # the server's locations, in the order nginx is given them (regex locations match in order)
 LOCATIONS = (_edge_status, _operator_routes, _live_parts, _live_tickets, _live_misspelled,
-             _renew, _entry,
+             _grace, _grace_part, _renewal, _entry,
              _live_rest, _join, _details, _admit, _space_api, _api, _whip, _ingest,
              _clip_by_time, _record_misspelled, _replays, _records, _space_pages,
              _public_unknown, _signing_key, _docs, _openapi, _oembed, _pages)
@@ -581,6 +629,8 @@ ERRORS: tuple[tuple[str, int, str, str, bool], ...] = (
            "and _HLS_skip, each once, numbers without sign or leading zeros", False),
           ("forbidden", 403, "bad_ticket", "media needs a valid ticket from /join", True),
           ("expired", 403, "ticket_expired", "the ticket lapsed; renew it with /join", True),
+          ("seat_gone", 403, "seat_gone", "the ticket lapsed and its seat is gone; open the "
+           "playlist_url again to join", False),
           ("limited", 429, "rate_limited", "too many requests; slow down", True),
           ("origin_down", 503, "origin_unavailable", "retry shortly", True))
 

@@ -24,6 +24,7 @@ from townhall.loadtest.metrics import Tally, percentile
 from townhall.loadtest.safety import Target
 
 TICK_S = 0.01  # how often due requests are sent
+LATE_S = 0.25  # a request sent this long after it fell due counts as late
 B64URL = string.ascii_letters + string.digits + "-_"
 ALNUM = string.ascii_letters + string.digits
 
@@ -116,6 +117,7 @@ class Attackers:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slow: set[_SlowConnection] = set()
         self.sent = 0
+        self.late = 0  # sent more than LATE_S after it fell due: the generator fell behind
         self.slow_held_s: list[float] = []
 
     async def run(self, start: float, stop_at: float) -> None:
@@ -130,6 +132,8 @@ class Attackers:
             now = loop.time()
             due = min(total, int((now - start) * self.config.attack_rate) + 1)
             while self.sent < due:
+                if now - (start + self.sent / self.config.attack_rate) > LATE_S:
+                    self.late += 1
                 self._launch(self.patterns[self.sent % len(self.patterns)], self.sent)
                 self.sent += 1
             if now >= stop_at:

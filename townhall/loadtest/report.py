@@ -110,7 +110,9 @@ class LoadReport:
         if self.attack.get("sent"):
             by = self.attack.get("by_outcome", {})
             patterns = ", ".join(self.attack["patterns"])
-            lines.append(f"attack: {self.attack['sent']} sent ({patterns}); outcomes "
+            late = self.attack.get("late", 0)
+            lines.append(f"attack: {self.attack['sent']} sent ({patterns}), {late} of them late "
+                         "(the generator fell behind); outcomes "
                          + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
         p = self.process
         lines.append(f"load generator: {p.get('cpu_s', 0):.1f} CPU-s "

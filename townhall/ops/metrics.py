@@ -63,6 +63,15 @@ INGEST_REFUSED = Counter("townhall_ingest_refused_total",
 WHIP_OFFERS_REFUSED = Counter("townhall_whip_offers_refused_total",
                               "WHIP offers refused by the candidate screen, by reason",
                               ["reason"], registry=REGISTRY)
+WHIP_SESSIONS_REFUSED_AT_AUDIO = Counter(
+    "townhall_whip_sessions_refused_at_audio_total",
+    "WHIP sessions ended at their first audio: no program slot for the space (a session holds "
+    "none until its audio arrives), by reason (origin_full, origin_busy, a quota code)",
+    ["reason"], registry=REGISTRY)
+WHIP_SESSIONS_EVICTED = Counter(
+    "townhall_whip_sessions_evicted_total",
+    "WHIP sessions without audio cut off to bound the provisional sources (evicted_no_audio)",
+    ["reason"], registry=REGISTRY)
 WHIP_CANDIDATES_DROPPED = Counter("townhall_whip_candidates_dropped_total",
                                   "remote ICE candidates screened out of WHIP offers (private, "
                                   "loopback, mDNS, non-global)", registry=REGISTRY)

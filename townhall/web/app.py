@@ -110,7 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
     hosting = Hosting(settings, stores.keys, spaces)
     sources = PushSources(spaces, news.announce, admit=hosting.admit_source,
                           admit_audio=hosting.admit_audio)
-    speakers = Speakers(settings, spaces, admit=hosting.admit_source)
+    speakers = Speakers(settings, spaces, admit=hosting.admit_source,
+                        admit_audio=hosting.admit_audio)
     ending = SpaceEnding(spaces, programs, on_end=[
         lambda space: speakers.close_space(space, "the space has ended")])
     rotation = KeyRotation(keys, spaces.known, sources.cut_off, news.announce,

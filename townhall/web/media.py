@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from townhall.admission.tickets import renewal_margin
 from townhall.captions.captioner import Captioner
 from townhall.captions.timeline import CueTimeline
 from townhall.captions.webvtt import SUBTITLES_GROUP, VTT_MEDIA_TYPE, subtitles_rendition
@@ -37,7 +39,7 @@ from townhall.delivery.blocking import (
 from townhall.delivery.encoding import accepts_gzip
 from townhall.delivery.window import LiveWindow
 from townhall.live.errors import SpaceError
-from townhall.live.joins.player_tickets import entry_path, renewed_path
+from townhall.live.joins.player_tickets import entry_path, grace_check, renewed_path
 from townhall.live.program.program import Program
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.media.playlist import (
@@ -365,12 +367,35 @@ def _renewing(fn: Handler) -> Handler:
                                      request.path_params["ticket"], request.url.path,
                                      time.time())
         query = f"?{request.url.query}" if request.url.query else ""
-        # private: a cache that keys media without the ticket must never keep it; the edge
-        # keeps it under the expired ticket's own URL (X-Accel-Expires, nginx only)
+        # private: a cache that keys media without the ticket must never keep it (a player
+        # without an edge gets it; an edge asks `renewal` instead and never forwards an
+        # expired ticket here)
         return Response(status_code=302, headers={
             "Location": path + query, "Cache-Control": f"private, max-age={int(reuse_s)}",
             "X-Accel-Expires": str(int(reuse_s))})
     return handler
+
+
+async def renewal(request: Request) -> Response:
+    """`/live/ID/t/TICKET/renewal`: the edge's renewal check for an expired but genuine
+    ticket (nginx `auth_request`, cached per ticket for `X-Accel-Expires`): 204 with the
+    ticket the edge fetches with (`X-Townhall-Ticket`) while the seat is held, 403 once it is
+    gone (cached as long: the seat does not come back). Never seen by players: the edge
+    refuses this path from outside (live/joins/player_tickets.py grace_check)."""
+    adm = request.app.state.admissions
+    try:
+        space = _spaces(request).get(request.path_params["space_id"])
+        upstream, answer = await grace_check(adm, space, request.path_params["ticket"],
+                                             time.time())
+    except SpaceError as exc:
+        if exc.status not in (403, 404):  # a space gone is a seat gone (auth_request: 403)
+            raise
+        hold = renewal_margin(adm.settings.seat_ttl_s, adm.settings.ticket_grace_s)
+        return error_response(403, exc.code, exc.message, {
+            "Cache-Control": "no-store", "X-Accel-Expires": str(max(1, int(hold)))})
+    return Response(status_code=204, headers={
+        "Cache-Control": "no-store", "X-Townhall-Ticket": upstream,
+        "X-Accel-Expires": str(math.ceil(answer.reuse_s - 1e-6))})
 
 
 async def entry(request: Request) -> Response:
@@ -403,6 +428,8 @@ routes = [
     # with a ticket (the default): /live/<space>/t/<seat>.<expires>.<hash>/...
     *[Route(f"/live/{{space_id}}/t/{{ticket}}/{tail}", _renewing(fn))
       for tail, fn in LIVE_ROUTES],
+    # the edge's renewal check for an expired but genuine ticket (never a player's URL)
+    Route("/live/{space_id}/t/{ticket}/renewal", renewal),
     # the entry URL: a join and a redirect to the above (or the playlist without tickets)
     Route("/live/{space_id}/master.m3u8", entry),
     # without one: answered only when tickets are switched off (require_tickets=False)

@@ -15,12 +15,21 @@ chain is over whole segments), with its own C2PA manifest carrying the range and
 recording manifest, so `townhall verify CLIP` proves it an unaltered excerpt. Clips live at
 a path, not a query (`/replay/ID/clip/FIRST-LAST.m4a`), because edges cache replays by path;
 `/replay/ID/clip?from=S&to=S` (seconds) answers with a redirect to the segments it covers.
+
+A clip path has one spelling, checked on the path as sent (`raw_path`) before anything else:
+before the store is asked whether the replay was withdrawn, and before the per-address budget
+that signing is paid from. Leading zeros, signs, extra dots or dashes, a percent-encoded
+character anywhere in the path, or a query are answered 400 with the problem named (and the
+canonical path where there is one), counted (`clip_path_refused`), and cost no budget: only
+a real clip of a sealed replay spends it. Edges ask origins in canonical forms only, so no
+legitimate request is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,7 +41,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
-from townhall.delivery.canonical import CLIP_QUERY_RE
+from townhall.delivery.canonical import CLIP_QUERY_RE, CLIP_RANGE, CLIP_RANGE_RE
 from townhall.live.errors import SpaceError
 from townhall.live.registry.spaces import Spaces
 from townhall.recording import credentials
@@ -213,12 +222,12 @@ async def clip_by_time(request: Request) -> Response:
     """?from=S&to=S (seconds from the start): redirect to the whole segments covering it.
     The redirect is cached by its query (edge_config `_clip_by_time`), so the query has one
     spelling (townhall.delivery.canonical): `from=2.5&to=5`, never `to=5&from=2.50`."""
-    _, manifest = await sealed_replay(request)
     query = CLIP_QUERY_RE.fullmatch(request.scope["query_string"].decode("latin-1"))
-    if query is None:
+    if query is None:  # refused before the store is asked anything
         return _bad_range("give from and to, in this order, in seconds from the start of the "
                           "replay, without sign, exponent or trailing zeros: "
                           "clip?from=2.5&to=5")
+    _, manifest = await sealed_replay(request)
     start, end = float(query["start"]), float(query["end"])
     total = manifest.duration
     if not (0 <= start < end) or start >= total:
@@ -237,17 +246,41 @@ async def clip_by_time(request: Request) -> Response:
                             headers={"Cache-Control": cache.IMMUTABLE})
 
 
+CLIP_PATH_RE = re.compile(rf"/replay/(?P<space>[a-z0-9]{{1,64}})/clip/{CLIP_RANGE}\.m4a")
+CLIP_FORM = ("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers, in decimal without "
+             "leading zeros or signs)")
+
+
+def _clip_spelling(request: Request) -> tuple[int, int] | Response:
+    """The clip's segment numbers if the path as sent is the one spelling of it; else the
+    400 answer naming the problem. No I/O, no budget: the first thing a clip request meets."""
+    scope = request.scope
+    raw = bytes(scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    sid, spelled = request.path_params["space_id"], request.path_params["range"]
+    counters = request.app.state.admissions.counters
+    shown = f"/replay/{sid}/clip/{spelled}.m4a"
+    problem = None
+    if scope["query_string"]:
+        problem = "a clip path takes no query"
+    elif "%" in raw:
+        problem = "a clip path has no percent-encoded character"
+    else:
+        whole = CLIP_PATH_RE.fullmatch(raw)
+        if whole is not None:
+            return int(whole["first"]), int(whole["last"])
+        problem = "a space id is lowercase letters and digits"
+    counters["clip_path_refused"] += 1
+    if CLIP_RANGE_RE.fullmatch(spelled) is None:  # the numbers themselves: 01-2, +1-2, 1-2.
+        return _bad_range(CLIP_FORM)
+    return error_response(400, "non_canonical_path", f"{problem}; ask {shown} ({CLIP_FORM})")
+
+
 async def clip(request: Request) -> Response:
+    spelling = _clip_spelling(request)
+    if isinstance(spelling, Response):
+        return spelling
+    first, last = spelling
     store, manifest = await sealed_replay(request)
-    spelled = request.path_params["range"]
-    try:
-        first, last = (int(x) for x in spelled.split("-", 1))
-    except ValueError:
-        first = last = -1
-    # one spelling per clip (no "01-2", no "+1-2"): edges cache clips by path
-    if first < 0 or spelled != f"{first}-{last}":
-        return _bad_range("a clip is /replay/ID/clip/FIRST-LAST.m4a (segment numbers, in "
-                          "decimal without leading zeros)")
     sid = manifest.space_id
     headers = {"Cache-Control": cache.IMMUTABLE,
                "Content-Disposition": f'attachment; filename="townhall-{sid}-{first}-{last}.m4a"'}
@@ -263,9 +296,10 @@ async def clip(request: Request) -> Response:
     limit = _spaces(request).settings.max_clip_segments
     if count > limit:
         return _bad_range(f"a clip is at most {limit} segments; this one is {count}")
-    # signing a clip costs CPU (C2PA): the API's per-address budget, edges cache the result
+    # signing a clip costs CPU (C2PA): its own budget per address and network (a clip kept
+    # in memory above, and every refused spelling, cost none of it); edges cache the result
     admissions = request.app.state.admissions
-    ok, wait = await admissions.api_limits.allow(
+    ok, wait = await admissions.clip_limits.allow(
         client_address(request.scope, request.app.state.trusted), time.monotonic())
     if not ok:
         admissions.counters["rate_limited"] += 1

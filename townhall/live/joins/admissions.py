@@ -18,7 +18,6 @@ from townhall.admission.limiter import Limiter, LocalLimiter
 from townhall.admission.pressure import DEFAULT_CEILINGS, Ceiling, Pressure, Priority
 from townhall.admission.proof_of_work import ProofOfWork
 from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
-from townhall.admission.room import LocalRoom
 from townhall.admission.tickets import Check, TicketSigner, ticket_expiry
 from townhall.admission.waiting_room import Admitted, Queued, Refused, Unknown
 from townhall.live.errors import SpaceError
@@ -71,9 +70,12 @@ class Admissions:
         api_a = Rate(s.api_rate_per_address, s.api_burst_per_address)
         api_n = Rate(s.api_rate_per_network, s.api_burst_per_network)
         start_a = Rate(s.join_rate_per_address, s.player_starts_burst_per_address)
+        clip_a = Rate(s.clip_rate_per_address, s.clip_burst_per_address)
+        clip_n = Rate(s.clip_rate_per_network, s.clip_burst_per_network)
         self.join_limits: Limiter
         self.start_limits: Limiter  # standard players opening the entry URL
         self.api_limits: Limiter
+        self.clip_limits: Limiter  # signing clips (web/signed_replay.py)
         if s.redis_url:
             from townhall.cluster.redis_connect import connect
             from townhall.store.redis_limits import RedisClientLimiter
@@ -82,10 +84,12 @@ class Admissions:
             self.join_limits = RedisClientLimiter(client, "join", join_a, join_n)
             self.api_limits = RedisClientLimiter(client, "api", api_a, api_n)
             self.start_limits = RedisClientLimiter(client, "start", start_a, join_n)
+            self.clip_limits = RedisClientLimiter(client, "clip", clip_a, clip_n)
         else:
             self.join_limits = LocalLimiter(ClientLimiter(join_a, join_n))
             self.api_limits = LocalLimiter(ClientLimiter(api_a, api_n))
             self.start_limits = LocalLimiter(ClientLimiter(start_a, join_n))
+            self.clip_limits = LocalLimiter(ClientLimiter(clip_a, clip_n))
         self.reaction_limits = Gcra(Rate(s.reaction_rate_per_address,
                                          s.reaction_burst_per_address))
         # in attack mode, standard players (no page, no proof of work) are admitted per space
@@ -99,7 +103,9 @@ class Admissions:
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
             "grant_refused": 0, "revoked": 0, "seat_share_refused": 0, "room_full": 0,
             "player_entries": 0, "player_renewed": 0, "player_seat_gone": 0,
-            "player_attack_admitted": 0, "player_attack_refused": 0}
+            "player_attack_admitted": 0, "player_attack_refused": 0,
+            # clip paths refused for their spelling before any budget (web/signed_replay.py)
+            "clip_path_refused": 0}
         self.revoked: dict[str, set[str]] = {}  # space -> seats whose ticket was shared
         self.announce = announce  # a revoked shared ticket reaches every origin (live.news)
 
@@ -274,12 +280,13 @@ class Admissions:
         counters = dict(self.counters)
         # waiting-room calls answered without Redis (the "joins degrade" fallback)
         counters["room_without_redis"] = sum(sp.room.degraded for sp in self.spaces.all())
-        local = [sp.room.room for sp in self.spaces.all() if isinstance(sp.room, LocalRoom)]
-        counters["seats_confirmed"] = sum(r.confirmed_total for r in local)
-        counters["seats_evicted"] = sum(r.evicted_total for r in local)
+        rooms = [sp.room for sp in self.spaces.all()]
+        counters["seats_confirmed"] = sum(r.confirmed_total for r in rooms)
+        counters["seats_evicted"] = sum(r.evicted_total for r in rooms)
         return {"counters": counters,
-                # seats held but not yet paid for (capped spaces of this origin): a gauge
-                "seats_provisional": sum(r.provisional for r in local),
+                # seats held but not yet paid for (capped spaces; a shared room's count is
+                # cluster-wide, the same on every origin): a gauge
+                "seats_provisional": sum(r.provisional for r in rooms),
                 "shed": {p.name.lower(): n for p, n in self.pressure.shed.items()},
                 "lag_s": round(self.pressure.lag_s, 4), "in_flight": self.pressure.in_flight,
                 "attack_mode": {"mode": self.attack.mode, "active": self.attack.active(now),

@@ -32,6 +32,7 @@ from townhall.live import tasks
 from townhall.live.errors import SpaceError
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.live.sources.push_sources import cut_off
+from townhall.ops.metrics import WHIP_SESSIONS_EVICTED
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.store.base import StoreUnavailable
@@ -52,19 +53,37 @@ class Identity:
 
 
 def valued(space: LiveSpace) -> bool:
-    """On air for the ceiling: its program runs, a source's audio has decoded, or a speaker
-    is on stage. A connection alone is not value (7 keys holding head-only connections once
-    locked the operator out)."""
+    """On air for the ceiling: its program runs, a source's audio has decoded, or a speaker's
+    WebRTC audio has arrived. A connection alone is not value (7 keys holding head-only
+    connections once locked the operator out; WHIP sessions that never send audio are the
+    same attack over WebRTC)."""
     return bool((space.program is not None and space.program.on_air)
                 or (space.ingest is not None and not space.ingest.closed
                     and space.ingest.started)
-                or (space.speakers is not None and space.speakers.sessions))
+                or (space.speakers is not None and space.speakers.heard))
 
 
 def provisional(space: LiveSpace) -> bool:
-    """A source connected with the key but no audio has decoded yet."""
-    return (not valued(space) and space.ingest is not None and not space.ingest.closed
-            and not space.ingest.started)
+    """A source connected with the key (a push, or a WHIP session) but no audio has arrived."""
+    if valued(space):
+        return False
+    pushing = space.ingest is not None and not space.ingest.closed
+    return pushing or bool(space.speakers is not None and space.speakers.waiting)
+
+
+def cut_off_provisional(space: LiveSpace, reason: str) -> int:
+    """Cut off the space's sources that sent no audio yet: the push source at once, each WHIP
+    session by the speakers' watchdog (within a quarter second). Returns how many."""
+    n = 0
+    if space.ingest is not None and not space.ingest.closed and not space.ingest.started:
+        n += cut_off(space, reason)
+    if space.speakers is not None:
+        for session in space.speakers.waiting:
+            if session.cut_off is None:
+                session.cut_off = reason
+                WHIP_SESSIONS_EVICTED.labels(reason).inc()
+                n += 1
+    return n
 
 
 def _refused(r: Refusal) -> SpaceError:
@@ -190,22 +209,27 @@ class Hosting:
             if sp is None or not provisional(sp):
                 del self._waiting[sid]
 
-    def _cut_off_provisional(self, space_id: str, reason: str) -> None:
+    def _cut_off_provisional(self, space_id: str, reason: str, *, whip: bool = True) -> None:
         sp = self.spaces.find(space_id)
-        if sp is not None and provisional(sp):
+        if sp is None or not provisional(sp):
+            return
+        n = cut_off_provisional(sp, reason) if whip else int(cut_off(sp, reason))
+        if n:
             self.refused += 1
-            log.warning("space %s: a source sent no audio that decodes; cut off (%s)",
-                        space_id, reason)
-            cut_off(sp, reason)
+            log.warning("space %s: %d source(s) sent no audio that decodes; cut off (%s)",
+                        space_id, n, reason)
 
     def expire_provisional(self, now: float) -> None:
-        """Cut off sources that stayed provisional past `ingest_provisional_s`."""
+        """Cut off push sources that stayed provisional past `ingest_provisional_s` (a WHIP
+        session has its own deadline, `whip_setup_timeout_s`: ICE and DTLS come first)."""
         self._forget_settled()
         limit = self.settings.ingest_provisional_s
         for sid, since in list(self._waiting.items()):
-            if now - since > limit:
-                del self._waiting[sid]
-                self._cut_off_provisional(sid, "no_audio")
+            sp = self.spaces.find(sid)
+            if now - since > limit and sp is not None and sp.ingest is not None:
+                self._cut_off_provisional(sid, "no_audio", whip=False)
+                if not provisional(sp):
+                    del self._waiting[sid]
 
     def observe_lag(self, now: float) -> None:
         """One sample of the programs' lag, for the measured ceiling."""

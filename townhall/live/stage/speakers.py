@@ -110,6 +110,14 @@ class SpeakerSession:
     last_loud: float = -1e9
     frames_in: int = 0
     unheard_since: float | None = None  # attached to a standby program (cluster) since
+    # set by the hosting quotas (a provisional session evicted, live.registry.hosting): the
+    # watchdog ends the session with this reason within WATCH_EVERY_S
+    cut_off: str | None = None
+
+    @property
+    def heard(self) -> bool:
+        """Audio arrived and was admitted: only then does the session hold a program slot."""
+        return self.last_audio is not None
 
 
 ENDED_REMEMBERED = 64  # ended WHIP sessions per space whose DELETE still answers 200
@@ -127,6 +135,16 @@ class SpaceSpeakers:
     # sessions that ended lately (id -> publisher's bearer hash): a DELETE that races the end
     # (the client closed its peer connection first) still succeeds, RFC 9725 §4.2
     ended: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def heard(self) -> bool:
+        """Some session's audio has arrived (and was admitted): the stage holds a slot."""
+        return any(s.heard and not s.closed for s in self.sessions.values())
+
+    @property
+    def waiting(self) -> list[SpeakerSession]:
+        """Sessions open without audio yet: provisional, they hold no program slot."""
+        return [s for s in self.sessions.values() if not s.heard and not s.closed]
 
     def session_of(self, seat_id: str) -> SpeakerSession | None:
         return next((s for s in self.sessions.values() if s.seat_id == seat_id), None)
@@ -170,12 +188,16 @@ class Speakers:
     """Process-wide: every space's speakers, the WHIP sessions and the drop watchdog."""
 
     def __init__(self, settings: Settings, spaces: Spaces,
-                 admit: Callable[[LiveSpace], None] | None = None) -> None:
+                 admit: Callable[[LiveSpace], None] | None = None,
+                 admit_audio: Callable[[LiveSpace], None] | None = None) -> None:
         self.settings = settings
         self.candidates_dropped = 0  # remote ICE candidates screened out of offers
         self.sessions_moved = 0  # ended: heard nowhere, the program ran on another origin
         self.spaces = spaces
         self.admit = admit  # hosting quotas: one more space on air? (raises SpaceError)
+        # a session's first audio arrived: may it take a program slot? (SpaceError if not)
+        self.admit_audio = admit_audio
+        self.refused_audio = 0  # sessions ended at their first audio: no program slot free
         key = hmac.new(settings.secret, b"townhall speaker tokens", hashlib.sha256).digest()
         self.tokens = SpeakerTokens(key)
         self._watchdog: asyncio.Task[None] | None = None
@@ -390,6 +412,9 @@ class Speakers:
             except MediaStreamError:
                 return
             assert isinstance(frame, av.AudioFrame)
+            if session.last_audio is None and not self._admit_first_audio(room, session):
+                await self.end_session(room, session, "no program slot")
+                return
             session.last_audio = time.monotonic()
             session.frames_in += 1
             pcm = to_mono(frame, resampler)
@@ -398,6 +423,22 @@ class Speakers:
             program = room.space.program
             if program is not None:
                 program.write(session.source, pcm)
+
+    def _admit_first_audio(self, room: SpaceSpeakers, session: SpeakerSession) -> bool:
+        """Program slots are paid with audio, not with a session (live.registry.hosting): the
+        first frame asks the hosting quotas again; refused, the session ends (counted, logged)."""
+        if self.admit_audio is None:
+            return True
+        try:
+            self.admit_audio(room.space)
+        except SpaceError as exc:
+            self.refused_audio += 1
+            metrics.WHIP_SESSIONS_REFUSED_AT_AUDIO.labels(exc.code).inc()
+            log.warning("space %s: speaker %s's audio refused a program slot: %s",
+                        room.space.record.id, session.seat_id, exc.message,
+                        extra={"space_id": room.space.record.id})
+            return False
+        return True
 
     def _attach(self, room: SpaceSpeakers, session: SpeakerSession) -> bool:
         s = self.settings
@@ -472,8 +513,10 @@ class Speakers:
             for room in list(self.rooms.values()):
                 for session in list(room.sessions.values()):
                     heard = session.last_audio
-                    reason = None
-                    if heard is None and now - session.created > s.whip_setup_timeout_s:
+                    reason = session.cut_off
+                    if reason is not None:
+                        pass
+                    elif heard is None and now - session.created > s.whip_setup_timeout_s:
                         reason = "no audio after setup"
                     elif heard is not None and now - heard > s.speaker_drop_timeout_s:
                         reason = "no audio: connection lost"
