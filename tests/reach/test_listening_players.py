@@ -7,8 +7,8 @@ Margins (reach/listening.py: a seat is placed in the middle of the window betwee
 renewal and its next one due, so the error is at most half that interval):
 - straight at an origin a player reloading its lapsed URL renews at every reload, about once
   per target duration: 3 s;
-- behind an edge the redirect is cached until the fresh ticket would change, so the origin
-  renews a player once per ticket step (6 s of an 8 s ticket): half of it plus a reload, 5 s."""
+- behind an edge a lapsed ticket plays on at its own URLs and the edge asks the origin's
+  renewal check once per ticket lifetime (8 s): half of it plus a reload, 5 s."""
 
 from __future__ import annotations
 

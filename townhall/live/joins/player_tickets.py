@@ -105,6 +105,8 @@ async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
                                            "space's playlist_url again to join")
     _count(adm, "player_renewed")
     answer = grace_answer(renewed.expires, now, adm.settings.ticket_grace_s)
+    # the host's listening time: the edge asks again `reuse_s` later while the player plays
+    adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
     return str(adm.signer.issue(space.record.id, seat, answer.upstream_expires)), answer
 
 
