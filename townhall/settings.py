@@ -314,6 +314,8 @@ class Settings:
     analytics_max_rows: int = 8640  # rows kept per space (a day at 10 s); older dropped
     analytics_max_keys: int = 200_000  # distinct listener keys tracked per space (uniques,
     # listening time); past it, new keys are counted in `untracked`
+    transcript_poll_s: float = 2.0  # s between copies of the live captions' new segments
+    # into the store, for the replay's transcript (reach/transcripts.py)
 
     # --- live captions (docs/captions.md) ---
     captions: bool = False  # the operator's default for every space; a host may switch
@@ -402,8 +404,10 @@ class Settings:
             raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
-        if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0:
-            raise ValueError("analytics_every_s and webhook_poll_s must be positive")
+        if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0 \
+                or self.transcript_poll_s <= 0:
+            raise ValueError("analytics_every_s, webhook_poll_s and transcript_poll_s must be "
+                             "positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")
         if self.captions_carry_s < 0:

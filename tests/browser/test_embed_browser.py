@@ -1,6 +1,7 @@
 """The embeddable player in Chromium, inside an <iframe> on another origin: a news page on
 http://localhost:PORT embeds http://127.0.0.1:PORT/embed/ID, plays the live audio, then the
-replay after the end; what it loads before play stays within the stated weight budget."""
+replay after the end; what it loads before play stays within the stated weight budget; a
+captioned replay shows its transcript."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Frame, Response
 
 from harness.server import Server, push_tone, start_server, stop_process, stop_server
+from harness.speech import SENTENCES, need_espeak, speak_wav
 from tests.browser.conftest import chromium
+from tests.reach.test_transcript_feed import push_speech
 
 pytestmark = pytest.mark.slow
 BUDGET_BYTES = 20_000  # docs/reach.md: the embed before play (page, player module, details)
@@ -124,3 +128,46 @@ def test_embed_on_another_origin_plays_live_then_the_replay_within_its_budget(
             print(f"embed before play: {before_play} bytes in {len(loaded)} responses")
     finally:
         stop_process(pusher)
+
+
+def test_embed_shows_the_replay_transcript_as_captions(tmp_path: Path) -> None:
+    """A captioned space's replay in the embed: the CC button appears, and the transcript's
+    cues are shown as the replay plays (the live captions rendition is the listening page's,
+    tests/browser/test_captions_browser.py)."""
+    need_espeak()
+    wav = speak_wav(" ".join(SENTENCES[:2]), tmp_path / "speech.wav")
+    srv = start_server(tmp_path / "data", "--captions", "--set", "shed_lag_scale=20",
+                       "--set", "transcript_poll_s=0.5")
+    try:
+        doc = srv.create_space(title="Captioned")
+        sid = doc["id"]
+        assert push_speech(doc["ingest_url"], wav).wait(120) == 0
+        time.sleep(8)  # the recogniser's cues reach their segments before the end
+        assert srv.end_space(doc).status_code == 200
+        transcript = f"{srv.base_url}/replay/{sid}/transcript.vtt"
+        deadline = time.monotonic() + 30
+        while httpx.get(transcript, timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "no transcript"
+            time.sleep(0.5)
+        httpd, url = _news_site(f"{srv.base_url}/embed/{sid}")
+        try:
+            with chromium(tmp_path / "profile") as ctx:
+                page = ctx.pages[0] if ctx.pages else ctx.new_page()
+                page.goto(url)
+                page.frame_locator("#player").locator("#badge").wait_for()
+                embed = next(f for f in page.frames if f.url.startswith(srv.base_url))
+                embed.wait_for_function(
+                    "document.getElementById('badge').textContent === 'REPLAY'")
+                embed.locator("#play").click()
+                embed.wait_for_function("!document.getElementById('cc').hidden")
+                embed.locator("#cc").click()
+                embed.wait_for_function(
+                    "document.getElementById('cap').textContent.trim().length > 3",
+                    timeout=30_000)
+                shown = embed.evaluate("document.getElementById('cap').textContent")
+                print(f"embed caption: {shown!r}")
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    finally:
+        stop_server(srv)

@@ -132,9 +132,45 @@ def test_the_watch_turns_record_changes_into_events_once() -> None:
     record.phase, record.ended_at, record.has_replay = Phase.ENDED, 100.0, True
     assert kinds(101) == ["space.ended", "replay.ready"]
     record.has_replay = False
-    events = watch.events(space, 200)  # type: ignore[arg-type]
-    assert [e.type for e in events] == ["replay.withdrawn"]
+    assert kinds(200) == []  # replay.withdrawn comes from the withdrawal document (below)
     again = SpaceWatch(spaces, None, None)  # type: ignore[arg-type]
     record.has_replay = True
     first = [e.id for e in again.events(space, 300)]  # type: ignore[arg-type]
     assert len(first) == len(set(first)) == 4  # after a restart: the same ids, queued once
+
+
+def test_a_withdrawal_in_the_store_becomes_one_event_dated_by_it() -> None:
+    settings = Settings()
+    record = SpaceRecord("abcdefghij", "T", "H", "x", created_at=10.0, phase=Phase.ENDED,
+                         ended_at=100.0)
+    space = SimpleNamespace(record=record)
+    doc = {"withdrawn_at": "2026-12-07T18:00:00Z"}
+    reads: list[str] = []
+
+    def read(sid: str) -> dict[str, str] | None:
+        reads.append(sid)
+        return doc
+
+    published: list[SpaceEvent] = []
+
+    async def publish(event: SpaceEvent, owner: str) -> int:
+        published.append(event)
+        return 1
+
+    spaces = SimpleNamespace(settings=settings, all=lambda: [space],
+                             recordings=SimpleNamespace(withdrawal=read))
+    hosting = SimpleNamespace(owner_of=lambda sid: "admin")
+    watch = SpaceWatch(spaces, hosting, SimpleNamespace(publish=publish),  # type: ignore[arg-type]
+                       clock=lambda: 500.0)
+
+    async def run() -> None:
+        await watch.look()
+        await watch.look()  # read once per process: a later withdrawal is queued by its origin
+        await watch.withdrawn(space, doc)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    assert reads == ["abcdefghij"]
+    withdrawn = [e for e in published if e.type == "replay.withdrawn"]
+    assert len(withdrawn) == 2 and len({e.id for e in withdrawn}) == 1  # one id: queued once
+    assert {e.at for e in withdrawn} == {1796666400.0}
+    assert {e.body() for e in withdrawn} == {withdrawn[0].body()}

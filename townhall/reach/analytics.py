@@ -6,6 +6,10 @@ granted and line, the listener keys of the media path (tickets off) and the reac
 totals; the core (reach/audience.py) turns them into one row, written in a thread. Rows sit on
 a grid of `analytics_every_s`, keyed by (space, time), so the origin that runs the program
 writes one row per interval however many origins there are; `analytics_max_rows` per space.
+
+On the same timer every origin writes the seats whose tickets it handed out since the last
+tick (reach/listening.py: grants, renewals, leaves), merged in the store with the other
+origins', so the median listening time with tickets covers the cluster's seats.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from townhall.live import tasks
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.ops.metrics import ANALYTICS_DROPPED
 from townhall.reach.audience import AudienceTally
+from townhall.reach.listening import ListeningLog
 from townhall.space.lifecycle import Phase
 from townhall.store.reach import ReachStore
 
@@ -34,10 +39,11 @@ def _admitted(space: LiveSpace) -> int | None:
 
 
 class Analytics:
-    def __init__(self, spaces: Spaces, store: ReachStore,
+    def __init__(self, spaces: Spaces, store: ReachStore, listening: ListeningLog,
                  clock: Callable[[], float] = time.time) -> None:
         self.spaces = spaces
         self.store = store
+        self.listening = listening  # this origin's seats, filled by the admissions service
         self.clock = clock
         # one per space sampled since start: its keys are bounded by analytics_max_keys
         self.tallies: dict[str, AudienceTally] = {}
@@ -52,10 +58,27 @@ class Analytics:
                                                            s.analytics_max_keys)
         return tally
 
+    async def write_seats(self) -> None:
+        """The seats that changed since the last write; an ended space's are then forgotten
+        here (a seat the store did not take is written at the next tick)."""
+        changed = self.listening.take_changed()
+        try:
+            await asyncio.to_thread(self.store.put_seats, changed)
+        except StoreUnavailable:
+            self.listening.changed.update((sid, seat) for sid, seat, _ in changed)
+            log.warning("%d listening seats not written: the store is unreachable",
+                        len(changed))
+            return
+        for sid in list(self.listening.spans):
+            space = self.spaces.known(sid)
+            if space is None or space.record.phase is Phase.ENDED:
+                self.listening.forget(sid)
+
     async def sample(self, at: float) -> None:
         """One row per live space for the grid time `at` (the counters are read now)."""
         s = self.spaces.settings
         now = self.clock()
+        await self.write_seats()
         for space in list(self.spaces.all()):
             sid = space.record.id
             if space.record.phase is not Phase.LIVE or space.program is None:

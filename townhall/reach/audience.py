@@ -7,8 +7,8 @@ waiting room's admission counter when tickets are on (each seat granted is one j
 the listener keys seen on the media path when they are off (a key not in the last sample is a
 join). Leaves follow from the two counts: before + joins - now. Distinct listeners are seats
 granted (tickets) or distinct keys (at most `max_keys` remembered; past it, keys are counted
-as new, and `untracked` says how many). Listening time per listener is known only from keys
-(without tickets); with tickets it is the audience's listening hours divided by seats.
+as new, and `untracked` says how many). The median listening time comes from the keys here
+(tickets off); with tickets, from the seats' grants and renewals (reach/listening.py).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class AudienceTally:
 
     def median_listening_s(self) -> float | None:
         """Median time each remembered key was heard (one interval at least); None without
-        keys (tickets on: see listening hours)."""
+        keys (tickets on: reach/listening.py)."""
         if not self._spans:
             return None
         return statistics.median(last - first + self.every_s

@@ -15,7 +15,7 @@ from typing import Any
 from townhall.space.space_record import SpaceRecord, iso
 
 TYPES = ("space.scheduled", "space.live", "space.ended", "replay.ready", "replay.withdrawn",
-         "listeners.peak")
+         "listeners.peak", "captions.ready")
 
 
 @dataclass(frozen=True)

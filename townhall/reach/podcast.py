@@ -103,7 +103,7 @@ def _episode(e: Episode) -> str:
     ]
     if e.transcript_url:
         parts.append(f"<podcast:transcript url={quoteattr(e.transcript_url)} "
-                     "type=\"text/vtt\"/>")
+                     "type=\"text/vtt\" rel=\"captions\"/>")
     return "<item>" + "".join(parts) + "</item>"
 
 

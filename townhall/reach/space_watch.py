@@ -7,6 +7,13 @@ replay.ready, replay.withdrawn (a published replay gone), listeners.peak (at mos
 cluster, refreshed from the store), so it needs no hook in the live services, and a space
 that changed while this origin was down is noticed at start. Event ids are derived from what
 happened (reach/events.py), so repeats are queued once. Never on the listener path.
+
+`replay.withdrawn` is read from the durable withdrawal (the recordings store), not only from
+a record that changed under this origin's eyes: the origin that takes the withdrawal queues
+the event before it answers (`withdrawn`), and every origin, the first time it looks at an
+ended space after it starts, asks the store whether its replay was withdrawn. So a withdrawal
+made on an origin that stopped right after, or while no origin watched, is still delivered,
+once (the queue keeps one delivery per endpoint and event id), with the withdrawal's own time.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from townhall.errors import StoreUnavailable
 from townhall.live import tasks
@@ -44,6 +53,7 @@ class SpaceWatch:
         self.clock = clock
         self._seen: dict[str, Seen] = {}
         self._peak_sent: dict[str, float] = {}
+        self._withdrawal_read: set[str] = set()  # ended spaces whose withdrawal was read
         self._task: asyncio.Task[None] | None = None
 
     def events(self, space: LiveSpace, now: float) -> list[SpaceEvent]:
@@ -65,8 +75,7 @@ class SpaceWatch:
             add("space.ended", r.ended_at or now)
         if r.has_replay and (before is None or not before.has_replay):
             add("replay.ready", r.ended_at or now)
-        if before is not None and before.has_replay and not r.has_replay:
-            add("replay.withdrawn", now)
+        # replay.withdrawn: from the withdrawal itself (`_durable_withdrawal`, `withdrawn`)
         last = self._peak_sent.get(r.id)
         if (r.phase is Phase.LIVE and r.peak_listeners > 0
                 and (before is None or r.peak_listeners > before.peak)
@@ -81,13 +90,41 @@ class SpaceWatch:
     async def look(self) -> None:
         now = self.clock()
         for space in list(self.spaces.all()):
-            for event in self.events(space, now):
-                try:
+            events = self.events(space, now)
+            try:
+                events += await self._durable_withdrawal(space)
+                for event in events:
                     owner = await asyncio.to_thread(self.hosting.owner_of, space.record.id)
                     await self.webhooks.publish(event, owner)
-                except StoreUnavailable:
-                    self._seen.pop(space.record.id, None)  # look again when it is back
-                    break
+            except StoreUnavailable:
+                self._seen.pop(space.record.id, None)  # look again when it is back
+                self._withdrawal_read.discard(space.record.id)
+
+    async def _durable_withdrawal(self, space: LiveSpace) -> list[SpaceEvent]:
+        """replay.withdrawn from the store's withdrawal, read once per ended space per
+        process (a withdrawal this origin makes later is queued by `withdrawn` itself)."""
+        r = space.record
+        if r.phase is not Phase.ENDED or r.id in self._withdrawal_read:
+            return []
+        self._withdrawal_read.add(r.id)
+        try:
+            doc = await asyncio.to_thread(self.spaces.recordings.withdrawal, r.id)
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable(f"withdrawal of {r.id} unreadable: {exc}") from exc
+        return [] if doc is None else [self.withdrawal_event(space, doc)]
+
+    def withdrawal_event(self, space: LiveSpace, doc: dict[str, Any]) -> SpaceEvent:
+        """The one replay.withdrawn of a space, dated by its withdrawal document."""
+        r = space.record
+        data = {**space_data(r, self.spaces.settings.base_url),
+                "replay_download_url": None}
+        return SpaceEvent("replay.withdrawn", r.id, withdrawn_at(doc, self.clock()), "", data)
+
+    async def withdrawn(self, space: LiveSpace, doc: dict[str, Any]) -> None:
+        """The replay of `space` was withdrawn on this origin: queue the event now, before the
+        withdrawal is answered (StoreUnavailable: the next start's look queues it)."""
+        owner = await asyncio.to_thread(self.hosting.owner_of, space.record.id)
+        await self.webhooks.publish(self.withdrawal_event(space, doc), owner)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -102,3 +139,11 @@ class SpaceWatch:
             except Exception:
                 log.exception("watching spaces for webhooks failed")
             await asyncio.sleep(self.spaces.settings.webhook_poll_s)
+
+
+def withdrawn_at(doc: dict[str, Any], default: float) -> float:
+    """The withdrawal document's `withdrawn_at` (ISO 8601, UTC) as epoch seconds."""
+    try:
+        return datetime.fromisoformat(str(doc["withdrawn_at"]).replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        return default

@@ -1,4 +1,5 @@
-"""The reach tables: webhook endpoints, their delivery queue and log, analytics rows.
+"""The reach tables: webhook endpoints, their delivery queue and log, analytics rows, and
+the seats' listening spans (merged across origins on write).
 
 One implementation for both dialects: the SQL is written once with `?` placeholders and run
 on SQLite (its own connection, WAL, as the key store) or on the shared PostgreSQL pool (`%s`).
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from townhall.reach.listening import SeatSpan
+
 if TYPE_CHECKING:
     from townhall.store.postgres import Postgres
 
@@ -23,6 +26,16 @@ ENDPOINT_COLUMNS = "id, owner, url, secret, events, created_at, deleted_at"
 DELIVERY_COLUMNS = "seq, endpoint_id, event_id, event_type, body, created_at, next_at, " \
                    "attempts, state"
 SAMPLE_COLUMNS = "at, listeners, joins, leaves, reactions, waiting, uniques"
+SEAT_COLUMNS = "first_at, last_at, until_at, gap_s, left_at"
+
+
+def _keep(op: str, column: str) -> str:
+    """`column` = the smaller (`<`) or larger (`>`) of the stored and the written value, in
+    SQL both dialects read (no LEAST/GREATEST in SQLite, no two-argument MIN in PostgreSQL);
+    a NULL on either side keeps the other."""
+    old, new = f"listening_seats.{column}", f"excluded.{column}"
+    return (f"{column} = CASE WHEN {old} IS NULL OR ({new} IS NOT NULL AND {new} {op} {old}) "
+            f"THEN {new} ELSE {old} END")
 
 
 @dataclass(frozen=True)
@@ -182,6 +195,54 @@ class ReachStore:
         found = self._run(f"SELECT {SAMPLE_COLUMNS} FROM analytics_samples WHERE space_id = ? "
                           "ORDER BY at", (space_id,), rows=True)
         return [Sample(float(r[0]), *(int(v) for v in r[1:])) for r in found]
+
+    # --- listening seats ---
+    def put_seats(self, rows: list[tuple[str, str, SeatSpan]]) -> None:
+        """One origin's view of these seats, merged with the others' (reach/listening.py)."""
+        merge = ", ".join([_keep("<", "first_at"), _keep(">", "last_at"),
+                           _keep(">", "until_at"), _keep("<", "gap_s"), _keep(">", "left_at")])
+        sql = (f"INSERT INTO listening_seats (space_id, seat, {SEAT_COLUMNS}) VALUES "
+               f"(?,?,?,?,?,?,?) ON CONFLICT (space_id, seat) DO UPDATE SET {merge}")
+        args = [(sid, seat, s.first, s.last, s.until, s.gap, s.left) for sid, seat, s in rows]
+        if not args:
+            return
+        if self._pg is not None:
+            with self._pg.transaction() as conn, conn.cursor() as cur:
+                cur.executemany(sql.replace("?", "%s"), args)
+            return
+        assert self._conn is not None
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(sql, args)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def seats(self, space_id: str) -> list[SeatSpan]:
+        found = self._run(f"SELECT {SEAT_COLUMNS} FROM listening_seats WHERE space_id = ?",
+                          (space_id,), rows=True)
+        return [SeatSpan(float(r[0]), float(r[1]), float(r[2]),
+                         None if r[3] is None else float(r[3]),
+                         None if r[4] is None else float(r[4])) for r in found]
+
+    # --- transcripts ---
+    def put_transcript(self, space_id: str, segments: list[tuple[int, str]]) -> None:
+        """Captions segments (number, WebVTT) of a space; a number written before is kept."""
+        for msn, body in segments:
+            self._run("INSERT INTO transcript_segments (space_id, msn, body) VALUES (?,?,?) "
+                      "ON CONFLICT DO NOTHING", (space_id, msn, body))
+
+    def transcript(self, space_id: str) -> list[tuple[int, str]]:
+        found = self._run("SELECT msn, body FROM transcript_segments WHERE space_id = ? "
+                          "ORDER BY msn", (space_id,), rows=True)
+        return [(int(r[0]), str(r[1])) for r in found]
+
+    def has_transcript(self, space_id: str) -> bool:
+        found = self._run("SELECT 1 FROM transcript_segments WHERE space_id = ? LIMIT 1",
+                          (space_id,), rows=True)
+        return bool(found)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -22,6 +22,7 @@ from townhall.live.registry.hosting import Hosting
 from townhall.live.registry.spaces import Spaces
 from townhall.reach.analytics import Analytics
 from townhall.reach.audience import summary
+from townhall.reach.listening import median_listening_s
 from townhall.space.space_record import iso
 from townhall.store.reach import Sample
 
@@ -56,12 +57,18 @@ async def analytics(space_id: str, request: Request, format: str = "json",
             writer.writerow([iso(row.at), *astuple(row)])
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
             **headers, "Content-Disposition": f'attachment; filename="{space_id}-analytics.csv"'})
-    tally = service.tallies.get(space_id)
     r = space.record
-    every = spaces.settings.analytics_every_s
+    s = spaces.settings
+    now = time.time()
+    if s.require_tickets:  # from the seats' tickets, as every origin wrote them
+        await service.write_seats()  # this origin's latest first
+        seats = await asyncio.to_thread(service.store.seats, space_id)
+        median = median_listening_s(seats, now, r.ended_at, s.ticket_grace_s)
+    else:  # from the listener keys the media path counts
+        tally = service.tallies.get(space_id)
+        median = tally.median_listening_s() if tally else None
     return JSONResponse({
-        "space_id": space_id, "state": r.phase.value, "now": iso(time.time()),
-        "summary": summary(rows, every, r.peak_listeners,
-                           tally.median_listening_s() if tally else None),
+        "space_id": space_id, "state": r.phase.value, "now": iso(now),
+        "summary": summary(rows, s.analytics_every_s, r.peak_listeners, median),
         "samples": [{"time": iso(row.at), **dict(zip(COLUMNS, astuple(row), strict=True))}
                     for row in rows]}, headers=headers)

@@ -41,7 +41,9 @@ from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
+from townhall.reach.listening import ListeningLog
 from townhall.reach.space_watch import SpaceWatch
+from townhall.reach.transcripts import Transcripts
 from townhall.reach.webhooks import Webhooks
 from townhall.recording.identity_files import load_or_create
 from townhall.settings import Settings
@@ -53,6 +55,7 @@ from townhall.web import (
     embed,
     errors,
     feeds,
+    feeds_transcript,
     health,
     keys_api,
     media,
@@ -101,7 +104,9 @@ def create_app(settings: Settings) -> FastAPI:
     watch = ClusterWatch(spaces, cluster, leases.follow) if leases is not None else None
     # rotations, takeovers and revoked tickets reach every origin
     news = News(cluster, settings.key_check_ttl_s)
-    admissions = Admissions(settings, spaces, announce=news.announce)
+    # the seats' tickets, as this origin hands them out: the host's listening time
+    listening = ListeningLog.empty(settings.analytics_max_keys)
+    admissions = Admissions(settings, spaces, announce=news.announce, listening=listening)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
     hosting = Hosting(settings, stores.keys, spaces)
     sources = PushSources(spaces, news.announce, admit=hosting.admit_source,
@@ -124,7 +129,8 @@ def create_app(settings: Settings) -> FastAPI:
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
     webhooks = Webhooks(settings, stores.reach)
     space_watch = SpaceWatch(spaces, hosting, webhooks)
-    analytics = Analytics(spaces, stores.reach)
+    analytics = Analytics(spaces, stores.reach, listening)
+    transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
@@ -181,6 +187,8 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(space_watch.close)
             analytics.start()
             stack.push_async_callback(analytics.close)
+            transcripts.start()
+            stack.push_async_callback(transcripts.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
@@ -200,6 +208,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.source_watch = source_watch
     app.state.hosting = hosting
     app.state.webhooks = webhooks
+    app.state.space_watch = space_watch
     app.state.analytics = analytics
     app.state.trusted = trusted
     app.state.replays = {}
@@ -221,7 +230,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics.watch(spaces, admissions, stores, reserve)
     for route in (public_record.routes + signed_replay.routes + media.routes + pages.routes
                   + whip.routes + speakers_api.routes + health.routes + http_push.routes
-                  + feeds.routes + embed.routes + oembed.routes):
+                  + feeds.routes + feeds_transcript.routes + embed.routes + oembed.routes):
         app.router.routes.append(route)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
     return app

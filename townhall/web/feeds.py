@@ -6,7 +6,9 @@ answered with a strong ETag (its SHA-256) and Last-Modified (its newest item), s
 poll it with If-None-Match / If-Modified-Since and get 304, and an edge may keep it for
 `feed_cache_s`. A replay's enclosure length is the signed `.m4a`'s true size: the feed builds
 that file once per origin if no one downloaded it yet (web/signed_replay.py). A withdrawn
-replay (its record loses `has_replay`) leaves the feed. Never on the listener path.
+replay (its record loses `has_replay`) leaves the feed. A replay whose space was captioned
+names its transcript (`podcast:transcript`, web/feeds_transcript.py); one that never was names
+none. Never on the listener path.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.reach import podcast
 from townhall.recording.manifest import RecordingManifest
 from townhall.space.lifecycle import Phase
+from townhall.store.reach import ReachStore
 from townhall.web.errors import error_response
 from townhall.web.public_record import withdrawn_replay
 from townhall.web.signed_replay import signed_download
@@ -75,10 +78,13 @@ async def _episode(request: Request, space: LiveSpace) -> podcast.Episode | None
     spaces = _spaces(request)
     _path, size, _etag = await signed_download(request, spaces.recordings, manifest)
     r, base = space.record, spaces.settings.base_url
+    reach: ReachStore = request.app.state.stores.reach
+    transcribed = await asyncio.to_thread(reach.has_transcript, r.id)
     return podcast.Episode(
         space_id=r.id, title=r.title, host=r.host, page_url=f"{base}/spaces/{r.id}",
         enclosure_url=f"{base}/replay/{r.id}.m4a", length=size,
-        duration_s=manifest.duration, published=r.ended_at or r.created_at)
+        duration_s=manifest.duration, published=r.ended_at or r.created_at,
+        transcript_url=f"{base}/replay/{r.id}/transcript.vtt" if transcribed else None)
 
 
 def _live_item(space: LiveSpace, base: str, expected_s: float) -> podcast.LiveItem | None:

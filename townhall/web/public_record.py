@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from townhall.delivery import cache
+from townhall.errors import StoreUnavailable
 from townhall.live.errors import SpaceError, bad_key
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.recording import withdrawal
@@ -34,6 +36,7 @@ from townhall.web.space_documents import SpaceDocuments
 WELL_KNOWN = "/.well-known/townhall-signing.json"
 LATEST = "public, max-age=1, stale-while-revalidate=5, stale-if-error=86400"
 JSON = "application/json"
+log = logging.getLogger("townhall.record")
 
 
 def _json(request: Request, body: Any, cache_control: str) -> Response:
@@ -173,6 +176,7 @@ async def withdraw_replay(request: Request) -> Response:
         raise SpaceError(409, "no_replay", "only a published replay can be withdrawn")
     existing = await asyncio.to_thread(store.withdrawal, sid)
     if existing is not None:
+        await _announce_withdrawal(request, space, existing)  # queued once, whoever asks
         return JSONResponse(existing, headers={"Cache-Control": cache.NO_STORE})
     made = withdrawal.make(sealed, time.time(), _documents(request).identity)
     await asyncio.to_thread(store.put_withdrawal, sid, made)
@@ -183,7 +187,19 @@ async def withdraw_replay(request: Request) -> Response:
     space.record.has_replay = False  # the details drop the replay links
     space.status = None
     await asyncio.to_thread(_spaces(request).store.save, space.record)
+    await _announce_withdrawal(request, space, doc)
     return JSONResponse(doc, headers={"Cache-Control": cache.NO_STORE})
+
+
+async def _announce_withdrawal(request: Request, space: LiveSpace, doc: dict[str, Any]) -> None:
+    """Queue replay.withdrawn before answering (reach/space_watch.py): this origin may be the
+    only one that knows, and may stop right after. A store that is away now leaves it to the
+    next origin start, which reads every ended space's withdrawal once."""
+    try:
+        await request.app.state.space_watch.withdrawn(space, doc)
+    except StoreUnavailable as exc:
+        log.warning("replay.withdrawn of %s not queued now (%s): queued at the next start",
+                    space.record.id, exc)
 
 
 routes = [

@@ -22,6 +22,7 @@ from townhall.admission.tickets import Check, TicketSigner, ticket_expiry
 from townhall.admission.waiting_room import Admitted, Queued, Refused, Unknown
 from townhall.live.errors import SpaceError
 from townhall.live.registry.spaces import LiveSpace, Spaces
+from townhall.reach.listening import ListeningLog
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.space.space_record import iso
@@ -51,10 +52,14 @@ def scaled_ceilings(settings: Settings) -> dict[Priority, Ceiling]:
 
 class Admissions:
     def __init__(self, settings: Settings, spaces: Spaces,
-                 announce: Callable[[str, str], None] | None = None) -> None:
+                 announce: Callable[[str, str], None] | None = None,
+                 listening: ListeningLog | None = None) -> None:
         s = settings
         self.settings = s
         self.spaces = spaces
+        # every ticket handed out and seat given back, for the host's listening time
+        # (reach/listening.py); a dict write per grant or renewal, never per media request
+        self.listening = listening or ListeningLog.empty(s.analytics_max_keys)
         self.signer = TicketSigner(s.ticket_secret)
         self.pow = ProofOfWork(s.secret)
         self.attack = AttackMode(s.attack_mode, s.attack_join_rate, s.attack_shed_rate,
@@ -191,6 +196,7 @@ class Admissions:
         cluster's news); seat freed."""
         self.revoked_elsewhere(space.record.id, seat)
         await space.room.leave(seat, now)
+        self.listening.left(space.record.id, seat, now)
         self.counters["revoked"] += 1
         if self.announce is not None:
             self.announce("seat", f"{space.record.id}/{seat}")
@@ -210,6 +216,7 @@ class Admissions:
             return None
         self.check_holder(space.record.id, seat, seat_secret)
         await space.room.leave(seat, now)
+        self.listening.left(space.record.id, seat, now)
         return seat
 
     def _check_pow(self, req: JoinRequest, now: float) -> tuple[int, dict[str, Any]] | None:
@@ -262,6 +269,7 @@ class Admissions:
         """What an admitted listener is told: the ticket, where to play, when to renew."""
         ticket = self.signer.issue(space_id, seat,
                                    ticket_expiry(expires, now, self.settings.ticket_grace_s))
+        self.listening.seen(space_id, seat, now, ticket.expires)
         base = f"{self.settings.base_url}/live/{space_id}/t/{ticket}"
         return {"status": "admitted", "seat": seat, "ticket": str(ticket),
                 "seat_secret": self.signer.seat_secret(space_id, seat),

@@ -76,6 +76,7 @@ async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str
     old_expires = int(ticket.split(".")[1])
     expires = stable_expiry(old_expires, space.room.seat_ttl, allowed, now, grace)
     fresh = adm.signer.issue(space.record.id, seat, expires)
+    adm.listening.seen(space.record.id, seat, now, expires)  # the host's listening time
     # reused until the answer would change (a margin before the fresh ticket lapses)
     margin = renewal_margin(space.room.seat_ttl, grace)
     reuse_s = max(1.0, expires - margin - now)
@@ -103,6 +104,8 @@ async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
                                            "space's playlist_url again to join")
     _count(adm, "player_renewed")
     answer = grace_answer(renewed.expires, now, adm.settings.ticket_grace_s)
+    # the host's listening time: the edge asks again `reuse_s` later while the player plays
+    adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
     return str(adm.signer.issue(space.record.id, seat, answer.upstream_expires)), answer
 
 

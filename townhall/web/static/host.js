@@ -58,8 +58,11 @@ function renderChart() {
   svg.setAttribute("aria-label", `Listeners over time: now ${now}, highest ${max}`);
   if (rows) {
     const t = kept.summary;
+    const med = t.median_listening_s;  // from tickets and renewals, or listener keys
+    const median = med == null ? "" :
+      `, median listening ${med >= 60 ? `${Math.round(med / 60)} min` : `${Math.round(med)} s`}`;
     $("chart-note").textContent = `Now ${now.toLocaleString()}, highest ${t.peak_listeners.toLocaleString()}; ` +
-      `${t.unique_listeners.toLocaleString()} listeners in all, ${t.listening_hours.toFixed(1)} listening hours ` +
+      `${t.unique_listeners.toLocaleString()} listeners in all, ${t.listening_hours.toFixed(1)} listening hours${median} ` +
       `(the whole space, every ${t.every_s} s; CSV at ${api}/analytics?format=csv with the host key).`;
     return;
   }
