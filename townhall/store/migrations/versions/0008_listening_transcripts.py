@@ -11,16 +11,16 @@ Transcript segments: the live captions' published WebVTT segments that hold a cu
 audio segment's number, kept for the replay's transcript (reach/transcript.py); written once
 by the origin that captions the program (a standby's repeat is ignored).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
