@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "townhall.cli", "broadcast", str(tone), "--loop",
              "--server", edge.url, "--space", sid, "--key", doc["host_key"]],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: httpx.get(f"{edge.url}/api/spaces/{sid}").json()["on_air"], 30,
+        wait_for(lambda: httpx.get(f"{edge.url}/api/spaces/{sid}").json()["on_air"], 90,
                  "on air")
         page = None
         if args.webrtc:
