@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from townhall.reach.listening import ListeningLog, SeatSpan, median_listening_s
 from townhall.store.factory import Stores
 
@@ -69,3 +71,25 @@ def test_transcript_segments_are_kept_once_per_number(
     store.put_transcript("s", [(3, "WEBVTT\n\na standby's repeat")])
     assert store.transcript("s") == [(3, "WEBVTT\n\nfirst"), (4, "WEBVTT\n\nfour")]
     assert store.has_transcript("s") and not store.has_transcript("t")
+
+
+def test_seats_past_the_bound_are_exported_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    from townhall.ops.metrics import ANALYTICS_UNTRACKED
+    from townhall.reach.analytics import Analytics
+    from townhall.settings import Settings
+
+    seats = ListeningLog.empty(1)
+    spaces = SimpleNamespace(settings=Settings(analytics_max_keys=1))
+    analytics = Analytics(spaces, store=None, listening=seats)  # type: ignore[arg-type]
+    counter = ANALYTICS_UNTRACKED.labels("seats")
+    before = counter._value.get()
+    seats.seen("sp", "a", 0.0, 10.0)
+    seats.seen("sp", "b", 0.0, 10.0)  # past the bound: counted, not followed
+    seats.seen("sp", "c", 1.0, 10.0)
+    with caplog.at_level("WARNING", logger="townhall.analytics"):
+        analytics._count_untracked()
+        analytics._count_untracked()  # nothing new: nothing more
+    assert counter._value.get() - before == 2
+    assert caplog.text.count("past analytics_max_keys") == 1

@@ -83,6 +83,10 @@ WEBHOOK_ATTEMPTS = Counter("townhall_webhook_attempts_total",
 ANALYTICS_DROPPED = Counter("townhall_analytics_rows_dropped_total",
                             "analytics rows the store did not take (unreachable)",
                             registry=REGISTRY)
+ANALYTICS_UNTRACKED = Counter("townhall_analytics_untracked_total",
+                              "listeners (keys) or seats past analytics_max_keys in a space: "
+                              "counted as new, not followed for listening time", ["kind"],
+                              registry=REGISTRY)
 STORE_ERRORS = Counter("townhall_store_unavailable_total",
                        "store calls that found the database unreachable (answered 503 or "
                        "retried)", registry=REGISTRY)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from townhall.errors import StoreUnavailable
 from townhall.live import tasks
 from townhall.live.registry.spaces import LiveSpace, Spaces
-from townhall.ops.metrics import ANALYTICS_DROPPED
+from townhall.ops.metrics import ANALYTICS_DROPPED, ANALYTICS_UNTRACKED
 from townhall.reach.audience import AudienceTally
 from townhall.reach.listening import ListeningLog
 from townhall.space.lifecycle import Phase
@@ -48,6 +48,7 @@ class Analytics:
         # one per space sampled since start: its keys are bounded by analytics_max_keys
         self.tallies: dict[str, AudienceTally] = {}
         self.dropped = 0  # rows the store did not take (counted, logged)
+        self._untracked = {"listeners": 0, "seats": 0}  # what the metric has been told
         self._task: asyncio.Task[None] | None = None
 
     def tally(self, space_id: str) -> AudienceTally:
@@ -96,6 +97,20 @@ class Analytics:
                 ANALYTICS_DROPPED.inc()
                 log.warning("analytics row of %s at %.0f dropped: the store is unreachable",
                             sid, at)
+        self._count_untracked()
+
+    def _count_untracked(self) -> None:
+        """Keys and seats past analytics_max_keys: counted where they arose, exported and
+        logged here (once per sample that saw new ones)."""
+        now = {"listeners": sum(t.untracked for t in self.tallies.values()),
+               "seats": self.listening.untracked}
+        for kind, total in now.items():
+            new = total - self._untracked[kind]
+            if new > 0:
+                ANALYTICS_UNTRACKED.labels(kind).inc(new)
+                log.warning("%d %s past analytics_max_keys (%d) not followed for listening "
+                            "time", new, kind, self.spaces.settings.analytics_max_keys)
+            self._untracked[kind] = max(total, self._untracked[kind])
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
