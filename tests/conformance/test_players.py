@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import subprocess
 import threading
@@ -90,6 +91,42 @@ def _playbin(url: str, out: Path, sync: bool = True) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["gst-launch-1.0", "-q", "-e", "playbin", f"uri={url}",
                              f"audio-sink={sink}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _mpv(url: str, out: Path) -> subprocess.Popen[bytes]:
+    """mpv (libavformat's HLS reader, its own player core) into a raw float file."""
+    return subprocess.Popen(["mpv", "--no-config", "--really-quiet", "--no-video", "--ao=pcm",
+                             f"--ao-pcm-file={out}", "--ao-pcm-waveheader=no",
+                             "--audio-format=float", "--audio-channels=mono",
+                             "--audio-samplerate=48000", url],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def _vlc(url: str, out: Path) -> subprocess.Popen[bytes]:
+    """VLC (its own adaptive-streaming HLS module) transcoding into a raw float file. VLC
+    refuses to run as root, so as root (CI) it runs as `nobody`: `out` must be writable by
+    it (see `_shared_dir`)."""
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    sout = (f"#transcode{{acodec=f32l,channels=1,samplerate=48000}}"
+            f":std{{access=file,mux=raw,dst={out}}}")
+    return subprocess.Popen([*as_user, "env", "HOME=/tmp", "cvlc", "-q", "--no-plugins-cache",
+                             "--no-video", url, "--sout", sout],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory any user can write (VLC runs as `nobody` under root), removed after."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="townhall-players-"))
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # seconds the element actually played: the sum of its `played` ranges (a live stream's
@@ -218,19 +255,27 @@ def pausing(tmp_path: Path) -> Iterator[tuple[Server, Edge]]:
 
 
 def test_standard_players_play_on_when_the_host_pauses_past_the_idle_pause_and_resumes(
-        pausing: tuple[Server, Edge], other_site: str, tmp_path: Path) -> None:
-    """(mpv and VLC are not installed here: ffmpeg, GStreamer playbin and Shaka only.)"""
+        pausing: tuple[Server, Edge], other_site: str, tmp_path: Path,
+        shared_dir: Path) -> None:
+    """ffmpeg, GStreamer playbin, mpv and Shaka, all at once through the edge, play on after
+    the pause. VLC 3.0 plays up to it and stays open, but after the EXT-X-DISCONTINUITY it
+    restarts its MP4 demuxer without feeding it the init segment again ("mp4 stream error: no
+    moov before mdat", "Failed to create demuxer") and writes nothing more, whether or not the
+    playlist repeats EXT-X-MAP there (its HLS parser keeps one init per rendition): a VLC
+    defect with fragmented-MP4 HLS, held here to what it does (docs/players.md)."""
     origin, edge = pausing
     doc = origin.create_space(title="pause")
     first, gap, second = 12, 14, 20
     push = push_tone(doc["ingest_url"], first, 1000)
-    gst_out, ff_out = tmp_path / "playbin.f32", tmp_path / "ffmpeg.f32"
+    gst_out, ff_out = shared_dir / "playbin.f32", shared_dir / "ffmpeg.f32"
+    mpv_out, vlc_out = shared_dir / "mpv.f32", shared_dir / "vlc.f32"
     players: list[subprocess.Popen[bytes]] = []
     resumed: subprocess.Popen[bytes] | None = None
     try:
         origin.wait_on_air(doc["id"], 20)
         entry = origin.details(doc["id"])["playlist_url"].replace(origin.base_url, edge.url)
-        players = [_ffmpeg(entry, 300, ff_out), _playbin(entry, gst_out)]
+        players = [_ffmpeg(entry, 300, ff_out), _playbin(entry, gst_out), _mpv(entry, mpv_out),
+                   _vlc(entry, vlc_out)]
         with chromium(tmp_path / "profile") as ctx:
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
             page.goto(other_site)
@@ -238,7 +283,11 @@ def test_standard_players_play_on_when_the_host_pauses_past_the_idle_pause_and_r
             push.wait(first + 30)
             page.wait_for_timeout(gap * 1000)  # the program pauses; every ticket lapses
             before = page.evaluate("document.getElementById('a').currentTime")
-            sizes = {p: p.stat().st_size if p.exists() else 0 for p in (gst_out, ff_out)}
+            sizes = {p: p.stat().st_size if p.exists() else 0
+                     for p in (gst_out, ff_out, mpv_out)}
+            # VLC heard the first part whole (it is checked no further: see the docstring)
+            assert audibility(np.fromfile(vlc_out, dtype=np.float32),
+                              48000).audible_s >= first - 2
             resumed = push_tone(doc["ingest_url"], second, 1000)
             page.wait_for_timeout((second - 4) * 1000)
             after = page.evaluate("document.getElementById('a').currentTime")
