@@ -44,6 +44,7 @@ from townhall.admission.tickets import (
     stable_expiry,
     ticket_expiry,
 )
+from townhall.admission.waiting_room import Admitted
 from townhall.live.errors import SpaceError
 from townhall.live.joins.admissions import Admissions, JoinRequest
 from townhall.live.registry.spaces import LiveSpace
@@ -54,14 +55,12 @@ def _count(adm: Admissions, name: str) -> None:
     adm.counters[name] = adm.counters.get(name, 0) + 1
 
 
-async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
-                       now: float) -> tuple[str, float]:
-    """The same media path with a fresh ticket, for an expired ticket whose seat is held,
-    and how long that answer may be reused (until the fresh ticket would change); SpaceError
-    403 otherwise. Every renewal of one lapsed ticket within a ticket's life answers the same
-    fresh ticket (`stable_expiry`)."""
+async def _renew_seat(adm: Admissions, space: LiveSpace, ticket: str, now: float,
+                      accepted: tuple[Check, ...]) -> tuple[str, Admitted]:
+    """The seat of a genuine `ticket` (its check one of `accepted`), renewed; SpaceError 403
+    for a bad or revoked ticket, or a seat already gone (counted)."""
     verdict, seat = adm.signer.check(space.record.id, ticket, now)
-    if verdict is not Check.EXPIRED or seat is None:
+    if verdict not in accepted or seat is None:
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
     if seat in adm.revoked.get(space.record.id, ()):
         raise SpaceError(403, "ticket_revoked", "this ticket was shared and has been revoked")
@@ -71,6 +70,16 @@ async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str
         raise SpaceError(403, "seat_gone", "the ticket lapsed and its seat is gone; open the "
                                            "space's playlist_url again to join")
     _count(adm, "player_renewed")
+    return seat, renewed
+
+
+async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
+                       now: float) -> tuple[str, float]:
+    """The same media path with a fresh ticket, for an expired ticket whose seat is held,
+    and how long that answer may be reused (until the fresh ticket would change); SpaceError
+    403 otherwise. Every renewal of one lapsed ticket within a ticket's life answers the same
+    fresh ticket (`stable_expiry`)."""
+    seat, renewed = await _renew_seat(adm, space, ticket, now, (Check.EXPIRED,))
     grace = adm.settings.ticket_grace_s
     allowed = ticket_expiry(renewed.expires, now, grace)
     old_expires = int(ticket.split(".")[1])
@@ -90,19 +99,9 @@ async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
     and the edge gets a ticket of its own to fetch with, so the player keeps its URLs (Shaka
     resolves every segment against the first redirect it ever saw: 295 of its 677 requests
     in 60 s were redirects). SpaceError 403 once the seat is gone."""
-    verdict, seat = adm.signer.check(space.record.id, ticket, now)
     # VALID too: the edge asks in a ticket's last second (nginx still calls it valid, this
     # clock may not), and renews then as it would a moment later
-    if verdict not in (Check.EXPIRED, Check.VALID) or seat is None:
-        raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
-    if seat in adm.revoked.get(space.record.id, ()):
-        raise SpaceError(403, "ticket_revoked", "this ticket was shared and has been revoked")
-    renewed = await space.room.renew(seat, now)
-    if renewed is None:
-        _count(adm, "player_seat_gone")
-        raise SpaceError(403, "seat_gone", "the ticket lapsed and its seat is gone; open the "
-                                           "space's playlist_url again to join")
-    _count(adm, "player_renewed")
+    seat, renewed = await _renew_seat(adm, space, ticket, now, (Check.EXPIRED, Check.VALID))
     answer = grace_answer(renewed.expires, now, adm.settings.ticket_grace_s)
     # the host's listening time: the edge asks again `reuse_s` later while the player plays
     adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
