@@ -54,6 +54,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         stop_server(s)
 
 
+@pytest.mark.timing  # the recogniser (nice 10) must keep pace with speech: runs alone
 def test_the_page_shows_captions_of_what_is_said_at_phone_width_on_either_tier(
         server: Server, page: Page, tmp_path: Path) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
