@@ -230,9 +230,15 @@ def sample(origin: Server, probe: Probe, t0: float) -> dict[str, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     rss_kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    res = httpx.get(f"{origin.base_url}/metrics", headers=origin.hosting_headers(), timeout=10)
-    res.raise_for_status()  # the operator's key reads /metrics (docs/api.md)
-    text = res.text
+    text = ""
+    for _ in range(5):  # the operator's key reads /metrics (docs/api.md); a shed answer (503
+        # with Retry-After, the origin busy) is asked again, then the sample's lags are NaN
+        res = httpx.get(f"{origin.base_url}/metrics", headers=origin.hosting_headers(),
+                        timeout=10)
+        if res.status_code == 200:
+            text = res.text
+            break
+        time.sleep(1)
     disk = sum(f.stat().st_size for f in origin.data_dir.rglob("*") if f.is_file())
     return {"t_s": round(time.time() - t0, 1), "rss_mb": round(rss_kb / 1024, 1),
             "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads,
