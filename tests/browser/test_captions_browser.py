@@ -134,6 +134,7 @@ SHAKA_DIAGNOSIS = """(() => { const a = document.getElementById('audio');
     range: player.seekRange() }; })()"""
 
 
+@pytest.mark.timing  # the recogniser (nice 10) must keep pace with speech: runs alone
 def test_shaka_lists_the_caption_track_and_shows_its_cues_through_the_edge(
         deployment: tuple[Server, Edge], page: Page, tmp_path: Path) -> None:  # noqa: F811
     """An independent player: Shaka (npm `shaka-player`) in Chromium, on a listener's ticket
