@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -39,15 +40,32 @@ def _reserve(port: int) -> bool:
         return False
 
 
+def _below_ephemeral() -> tuple[int, int]:
+    """Ports the kernel never picks as a connection's source port: below its ephemeral range
+    (a port taken with bind(0) is *in* that range, and a load test's thousands of outgoing
+    connections can take it as a source port before the server binds it)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return 10000, max(10001, low - 1)
+
+
 def free_port() -> int:
     """A free loopback port never handed out before in this process, nor to another process
     in the last few minutes (a port reserved for a server that has not bound it yet must not
-    go to another one)."""
+    go to another one), and outside the kernel's ephemeral range."""
+    low, high = _below_ephemeral()
     while True:
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _handed_out and _reserve(port):
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if _reserve(port):
             _handed_out.add(port)
             return port
 
@@ -133,7 +151,23 @@ EXTRA_ARGS: tuple[str, ...] = ()
 
 
 def start_server(data_dir: Path, *extra: str, wrapper: tuple[str, ...] = ()) -> Server:
-    """`townhall serve` on free ports; `wrapper` runs it under another command (prlimit)."""
+    """`townhall serve` on free ports; `wrapper` runs it under another command (prlimit).
+    A port taken by another program between choosing it and binding it (not ours: those are
+    reserved) costs one more start on other ports, not the test."""
+    for attempt in range(3):
+        try:
+            return _start_server(data_dir, extra, wrapper)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind a port chosen for it."""
+
+
+def _start_server(data_dir: Path, extra: tuple[str, ...], wrapper: tuple[str, ...]) -> Server:
     extra = (*EXTRA_ARGS, *extra)
     port, ingest = free_port(), free_port()
     log_path = data_dir / "server.log"
@@ -149,7 +183,10 @@ def start_server(data_dir: Path, *extra: str, wrapper: tuple[str, ...] = ()) -> 
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.close()
-            raise RuntimeError(f"townhall serve exited: {log_path.read_text()}")
+            text = log_path.read_text(errors="replace")
+            if "address already in use" in text:
+                raise PortTaken(f"townhall serve could not bind: {text}")
+            raise RuntimeError(f"townhall serve exited: {text}")
         try:
             if httpx.get(f"{base}/api/spaces", timeout=1).status_code == 200:
                 return Server(base, ingest, data_dir, proc, log_path, log)

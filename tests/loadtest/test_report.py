@@ -49,3 +49,13 @@ def test_a_stall_counts_as_the_generators_own_only_when_its_loop_lagged_around_i
     assert (tally.stalls, tally.stalls_generator_lag) == (5, 2)
     assert (second.stalls, second.stalls_generator_lag) == (5, 2)
     assert a_report().stalls_unexplained == 0
+
+
+def test_a_stall_ended_while_the_loop_is_still_blocked_counts_the_lag_in_progress() -> None:
+    tally = Tally()
+    tally.loop_lag(0.001, at=99.95)
+    tally.probe_due = 100.0  # the probe's timer is due; the loop blocked until 100.3
+    # the I/O that ends the stall runs in the loop turn before the overdue probe records it
+    tally.stall(0.1, at=100.15, now=100.3)
+    tally.stall(0.1, at=100.15, now=100.02)  # probe only 20 ms late: the service's
+    assert (tally.stalls, tally.stalls_generator_lag) == (2, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -138,25 +139,34 @@ class Tally:
         self.stalls_generator_lag = 0  # stalls that came with the generator's own loop lag
         self.loop_lags: list[float] = []
         self._recent_lags: deque[tuple[float, float]] = deque(maxlen=LAG_KEEP)  # (at, lag)
+        # wall time the lag probe's timer is due: a stall that ends while the loop is blocked
+        # is judged in the same loop turn as the I/O that ends it, which runs *before* the
+        # overdue probe records the lag, so the lag in progress is counted too
+        self.probe_due: float | None = None
 
-    def stall(self, seconds: float, at: float | None = None) -> None:
+    def stall(self, seconds: float, at: float | None = None, now: float | None = None) -> None:
         """A stall of `seconds` that began at wall time `at` (None: unknown, counted as the
-        service's)."""
+        service's), judged at wall time `now` (default: the clock)."""
         self._now.stalls += 1
         self._now.stalled_s += seconds
         self.stalls += 1
         self.stalled_s += seconds
-        if at is not None and self.lagged(at, at + seconds, seconds):
+        if at is not None and self.lagged(at, at + seconds, seconds, now):
             self._now.stalls_lagged += 1
             self.stalls_generator_lag += 1
 
-    def lagged(self, start: float, end: float, seconds: float) -> bool:
+    def lagged(self, start: float, end: float, seconds: float,
+               now: float | None = None) -> bool:
         """Whether the generator's loop was late enough, around [start, end], to explain a
-        stall of `seconds`."""
+        stall of `seconds` (the probe's lag so far counts when its timer is overdue)."""
         need = max(LAG_FLOOR_S, 0.5 * seconds)
         lo = start - LAG_LOOKBACK_S
-        return any(lag >= need and at - lag <= end and at >= lo
-                   for at, lag in self._recent_lags)
+        lags = list(self._recent_lags)
+        if self.probe_due is not None:
+            now = time.time() if now is None else now
+            if now > self.probe_due:
+                lags.append((now, now - self.probe_due))
+        return any(lag >= need and at - lag <= end and at >= lo for at, lag in lags)
 
     def loop_lag(self, seconds: float, at: float | None = None) -> None:
         """How late a periodic timer of the load generator fired (at wall time `at`)."""

@@ -52,6 +52,7 @@ async def _probe_lag(tally: Tally) -> None:
     loop = asyncio.get_running_loop()
     while True:
         before = loop.time()
+        tally.probe_due = time.time() + LAG_PROBE_S
         await asyncio.sleep(LAG_PROBE_S)
         tally.loop_lag(max(0.0, loop.time() - before - LAG_PROBE_S), time.time())
 
