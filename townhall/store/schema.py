@@ -10,7 +10,9 @@ Reading the version needs no Alembic import, so a normal start stays fast.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +124,73 @@ def migrate(db: Database) -> tuple[str | None, str]:
     return before, HEAD
 
 
+# The SQLite schema at HEAD, as the migrations leave it (sqlite_master's statements in order):
+# a new embedded database is made from it in milliseconds instead of importing Alembic and
+# running every migration (about a second of CPU). tests/store/test_schema_snapshot.py keeps it
+# equal to what the migrations make; `python -m townhall.store.schema` rewrites it.
+SQLITE_SNAPSHOT = Path(__file__).with_name("sqlite_schema.sql")
+
+
+def sqlite_statements(path: Path) -> list[str]:
+    """The statements that make a SQLite database's schema, in the order they were made."""
+    lite = sqlite3.connect(str(path))
+    try:
+        rows = lite.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                            "AND name NOT LIKE 'sqlite_%' ORDER BY rowid").fetchall()
+    finally:
+        lite.close()
+    return [str(r[0]) for r in rows]
+
+
+def _create_from_snapshot(db: Database) -> bool:
+    """Make a new SQLite database at HEAD from the snapshot; False when there is none to use
+    (the caller migrates). A file that already exists is never touched."""
+    assert db.path is not None
+    try:
+        text = SQLITE_SNAPSHOT.read_text()
+    except OSError:
+        return False
+    head, _, body = text.partition("\n")
+    if head != f"-- schema {HEAD}":
+        return False  # written for another revision: migrate instead
+    db.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.path.with_name(f".{db.path.name}.new")
+    tmp.unlink(missing_ok=True)
+    lite = sqlite3.connect(str(tmp))
+    try:
+        lite.executescript(body)
+        lite.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD,))
+        lite.commit()
+    finally:
+        lite.close()
+    try:
+        os.link(tmp, db.path)  # fails if another process made the database meanwhile
+    except FileExistsError:
+        return True  # theirs is at least as good: check() reads it again
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def write_snapshot() -> Path:
+    """Migrate a scratch SQLite database to HEAD and keep its schema as the snapshot."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "head.sqlite3"
+        migrate(Database(path=path))
+        statements = sqlite_statements(path)
+    SQLITE_SNAPSHOT.write_text(f"-- schema {HEAD}\n" + "".join(f"{s};\n" for s in statements))
+    return SQLITE_SNAPSHOT
+
+
 def check(db: Database, *, migrate_if_old: bool) -> str | None:
     """Raise SchemaError unless the schema is at HEAD (after migrating, when allowed).
     Returns a line to log when it migrated."""
     version = current_version(db)
     if version == HEAD:
         return None
+    if (version is None and migrate_if_old and db.path is not None and not db.path.exists()
+            and _create_from_snapshot(db) and current_version(db) == HEAD):
+        return f"created {db.shown} at schema {HEAD}"
     if version is not None and version > HEAD:
         raise SchemaError(f"the database {db.shown} is at schema {version}, newer than this "
                           f"townhall knows ({HEAD}): upgrade townhall")
@@ -141,3 +204,7 @@ def check(db: Database, *, migrate_if_old: bool) -> str | None:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_snapshot()}")
