@@ -157,8 +157,12 @@ class Crowd(threading.Thread):
         self.why: Counter[str] = Counter()  # each error, by what it was
         self.lock = threading.Lock()
 
-    def listener(self, rng: random.Random) -> None:
-        with httpx.Client(timeout=10) as client:
+    def listener(self, rng: random.Random, n: int) -> None:
+        # each listener from its own loopback address, as a crowd's phones are (one address
+        # for all of them met the edge's per-address join limit), following redirects as
+        # players do (a lapsed ticket's renewal is a 302)
+        transport = httpx.HTTPTransport(local_address=f"127.0.{2 + n // 250}.{1 + n % 250}")
+        with httpx.Client(timeout=10, transport=transport, follow_redirects=True) as client:
             while time.time() < self.until:
                 try:
                     res = client.post(f"{self.edge}/api/spaces/{self.sid}/join", json={})
@@ -189,8 +193,8 @@ class Crowd(threading.Thread):
                     time.sleep(1.0)
 
     def run(self) -> None:
-        threads = [threading.Thread(target=self.listener, args=(random.Random(i),), daemon=True)
-                   for i in range(self.size)]
+        threads = [threading.Thread(target=self.listener, args=(random.Random(i), i),
+                                    daemon=True) for i in range(self.size)]
         for t in threads:
             t.start()
             time.sleep(0.2)
