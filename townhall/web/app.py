@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.admission.listening import ListeningLog
 from townhall.captions.captioner import Captioner
 from townhall.captions.programs import CaptionedFactory
 from townhall.cluster.base import Cluster
@@ -41,7 +42,6 @@ from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
-from townhall.reach.listening import ListeningLog
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.transcripts import Transcripts
 from townhall.reach.webhooks import Webhooks
