@@ -343,7 +343,7 @@ class Settings:
     # hold (a stage behind one NAT fits); past it that network's own oldest session without
     # audio is ended, else 429 network_share + Retry-After
     seat_log_edges: str = "edge"  # comma-separated edge prefixes (edge-config --prefix) on
-    # this host whose seats.log `serve` keeps within seat_log_max_bytes (commands/seat_log.py;
+    # this host whose seats.log `serve` keeps within seat_log_max_bytes (live/seat_log.py;
     # a prefix without a seats.log is skipped); "" off: `townhall tickets rotate --every` (cron)
     seat_log_check_s: float = 30.0  # s between serve's looks at each edge's seats.log size
 

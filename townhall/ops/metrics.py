@@ -82,8 +82,8 @@ WHIP_SESSIONS = Gauge("townhall_whip_sessions", "WHIP sessions this origin holds
 WHIP_CANDIDATES_DROPPED = Counter("townhall_whip_candidates_dropped_total",
                                   "remote ICE candidates screened out of WHIP offers (private, "
                                   "loopback, mDNS, non-global)", registry=REGISTRY)
-# --- the edges' seats.log, rotated by `townhall serve` itself (commands/seat_log.py,
-# live/seat_log_rotation.py); `townhall tickets rotate` writes the same to seat_log.prom ---
+# --- the edges' seats.log, rotated by `townhall serve` itself (live/seat_log.py); `townhall
+# tickets rotate` writes the same (without the edge label) to seat_log.prom ---
 SEAT_LOG_ROTATIONS = Counter("townhall_seat_log_rotations_total",
                              "rotations of an edge's seats.log (past seat_log_max_bytes)",
                              ["edge"], registry=REGISTRY)
