@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import socket
 import time
 from collections import Counter
@@ -219,6 +220,19 @@ async def _post_offer(origin: Server, sid: str, token: str, sdp: str,
                             headers={"Content-Type": "application/sdp", **auth(token)})
 
 
+def _whip_counter(origin: Server, name: str, reason: str) -> float:
+    text = httpx.get(f"{origin.base_url}/metrics", headers=origin.hosting_headers(),
+                     timeout=10).text
+    m = re.search(rf'^townhall_whip_sessions_{name}_total{{reason="{reason}"}} (\S+)$', text,
+                  re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+# what each shape must have cost the attacker, as the origin counts it
+WHIP_COUNTED = {"silent offers": ("evicted", "network_share"),
+                "sessions with audio": ("refused", "network_share")}
+
+
 def _live(origin: Server, sid: str) -> list[str]:
     doc = call("GET", f"{origin.base_url}/api/spaces/{sid}").json()
     return [s["id"] for s in doc["speakers"]]
@@ -265,6 +279,9 @@ def test_whip_sessions_one_network_cannot_keep_another_networks_speaker_off_the_
             await peer.close()
         return clients, codes, late
 
+    counted = WHIP_COUNTED[shape] if nets == 1 else ("evicted", "pool_full")
+    before = _whip_counter(origin, *counted)
+
     async def scenario() -> None:
         clients, codes, late = await attack()
         speaker = WhipClient(origin.base_url, legit["id"], legit["host_key"])
@@ -278,6 +295,7 @@ def test_whip_sessions_one_network_cannot_keep_another_networks_speaker_off_the_
             if nets == 1:
                 await eventually(lambda: len(_live(origin, hostile["id"])) <= WHIP_SHARE, 5,
                                  0.2)
+            assert _whip_counter(origin, *counted) > before, counted  # counted, exported
             await speaker.publish()  # another network's speaker gets a session ...
             await asyncio.to_thread(origin.wait_on_air, legit["id"], 25)  # ... and is heard
             assert _live(origin, legit["id"]) == ["host"]

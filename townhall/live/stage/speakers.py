@@ -397,17 +397,16 @@ class Speakers:
 
     # --- WHIP sessions ---
     async def publish(self, space_id: str, bearer: str | None, offer: str,
-                      slot: int | None = None) -> tuple[SpeakerSession, str]:
-        """Start a session for the bearer's seat in its pool `slot` (`take_slot`; None: one
-        is taken here, for an unknown address); returns it and the SDP answer."""
+                      slot: int) -> tuple[SpeakerSession, str]:
+        """Start a session for the bearer's seat in its pool `slot` (`take_slot`: the caller
+        gives it back if this raises before the session exists); returns the session and the
+        SDP answer."""
         space = self.spaces.get(space_id)
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
         self._reload_seats(self.room(space))
         seat = self.identify(space, bearer)
         assert bearer is not None
-        if slot is None:
-            slot = self.take_slot("")
         if not self.pool.holds(slot):  # made room for a newer offer while this one was read
             raise SpaceError(429, "network_share", "your network's WHIP sessions were "
                              "needed for newer offers; publish again", retry_after=1.0)
