@@ -6,11 +6,13 @@ Those used to come back without their network: a /24 that held its whole share g
 on top, for up to one seat lifetime. Against a real redis-server restarted empty: two origins'
 rooms (`RedisRoom`) on one Redis, a frozen clock; the seats come back counted in the network
 the origin kept for them (or, for a seat it never saw, the network of whoever renews it), and
-that network's next listener is refused its share, as before the restart."""
+that network's next listener is refused its share, as before the restart. The same for seats
+an origin admitted alone while Redis did not answer, written back when it answers again."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 import pytest
@@ -100,5 +102,49 @@ def test_seats_and_places_taken_back_after_redis_restarted_empty_keep_their_netw
 
     try:
         tally("shares after Redis restarted empty", lambda: asyncio.run(scenario()))
+    finally:
+        server.stop()
+
+
+def test_seats_admitted_while_redis_was_away_are_written_back_in_their_network(
+        tmp_path: Path) -> None:
+    server = Redis(free_port(), tmp_path / "redis")
+    server.start()
+    space = "outage-shares"
+
+    async def scenario() -> None:
+        client = RedisClient.from_url(server.url, socket_timeout=0.5,
+                                      socket_connect_timeout=0.5)
+        a = _room(client, space)
+        try:
+            other = await a.join(0, OTHER[0])
+            assert isinstance(other, Admitted)
+            await a.refresh(1)  # 4 seats free when Redis was last seen
+            assert server.process is not None
+            server.process.send_signal(signal.SIGSTOP)  # Redis stops answering
+            try:
+                alone = [await a.join(2, address) for address in ATTACKER[:2]]
+                assert all(isinstance(s, Admitted) for s in alone), alone
+                assert a.degraded >= 1
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            await asyncio.sleep(0.3)
+            # a join that timed out may still have run in Redis once it woke (a seat nobody
+            # holds, counted until it lapses): what the write-back adds is on top of that
+            ghosts = (await _held(client, space)).get("203.0.113.0/24", 0)
+            for s in alone:  # a standard player's renewal: no address
+                assert isinstance(s, Admitted) and await a.renew(s.seat, 3) is not None
+            held = await _held(client, space)
+            assert held == {"203.0.113.0/24": ghosts + 2, "198.51.100.0/24": 1}, (ghosts, held)
+            more = [await a.join(4, address, wait=False) for address in ATTACKER[2:6]]
+            admitted = sum(isinstance(m, Admitted) for m in more)
+            assert admitted == max(0, SHARE - ghosts - 2), (ghosts, more)  # its share, no more
+            assert all(m.reason == "network_share" for m in more
+                       if isinstance(m, Refused)), more
+        finally:
+            await client.aclose()
+
+    try:
+        tally("shares after Redis was away", lambda: asyncio.run(scenario()))
     finally:
         server.stop()
