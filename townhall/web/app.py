@@ -35,6 +35,7 @@ from townhall.live.registry.host_keys import HostKeys, KeyRotation
 from townhall.live.registry.hosting import Hosting
 from townhall.live.registry.space_ending import SpaceEnding
 from townhall.live.registry.spaces import Spaces
+from townhall.live.seat_log import SeatLogRotation
 from townhall.live.sources.push_sources import PushSources
 from townhall.live.sources.source_watch import SourceWatch
 from townhall.live.stage.shared_stage import SharedStage
@@ -189,6 +190,9 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(analytics.close)
             transcripts.start()
             stack.push_async_callback(transcripts.close)
+            seat_log = SeatLogRotation(settings)  # the edges' seats.log bounded (issue 18)
+            seat_log.start()
+            stack.push_async_callback(seat_log.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,

@@ -159,7 +159,7 @@ class Admissions:
             if verdict in (Check.FORGED, Check.MALFORMED) or seat is None:
                 raise SpaceError(403, "bad_ticket", "the ticket to renew is not valid here")
             self.check_holder(record.id, seat, req.seat_secret)
-            renewed = await room.renew(seat, now)
+            renewed = await room.renew(seat, now, req.address)
             if renewed is not None:
                 self.counters["renewed"] += 1
                 return self._admitted(space, renewed, now)
