@@ -168,7 +168,9 @@ class Settings:
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
     # --- standard HLS players: the media URL renews itself (live/joins/player_tickets.py) ---
     ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
-    # lifetime): a player back with a lapsed ticket is redirected (302) to a fresh one
+    # lifetime): a player back with a lapsed ticket finds its seat and plays on at its URL
+    lapsed_tickets_max: int = 200_000  # lapsed tickets whose renewal an origin keeps (one
+    # per player straight at it, no edge); past it the oldest answer is dropped (counted)
     # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---
     cors_origins: str = "*"  # media, details and listener calls: "*" or comma-separated
     # scheme://host[:port] origins

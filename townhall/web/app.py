@@ -27,6 +27,7 @@ from townhall.live.cluster_sync.news import News
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.joins.admissions import Admissions
 from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.joins.player_tickets import LapsedTickets
 from townhall.live.program.factory import ProgramFactory
 from townhall.live.program.host import LocalPrograms, ProgramHost
 from townhall.live.program.leases import ProgramLeases
@@ -202,6 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.key_rotation = rotation
     app.state.reserve = reserve
     app.state.admissions = admissions
+    app.state.lapsed_tickets = LapsedTickets(admissions, settings.lapsed_tickets_max)
     app.state.grant_admission = grant_admission
     app.state.leases = leases
     app.state.speakers = speakers
