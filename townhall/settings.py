@@ -310,6 +310,9 @@ class Settings:
     webhook_give_up_s: float = 86400.0  # a delivery still failing this long after its event
     # is given up (counted, logged, in the endpoint's log)
     webhook_poll_s: float = 1.0  # s between looks for due deliveries and changed spaces
+    webhook_hold_s: float = 30.0  # s an origin holds an announcement it will make (a
+    # withdrawal's, a transcript's: reach/outbox.py); a hold not renewed for this long is
+    # taken by any origin, which announces it from the stored state
     webhook_log_rows: int = 200  # attempts kept per endpoint in its delivery log
     webhook_peak_every_s: float = 60.0  # at most one listeners.peak per space this often
     analytics_every_s: float = 10.0  # one analytics row per live space this often
@@ -407,9 +410,9 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
         if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0 \
-                or self.transcript_poll_s <= 0:
-            raise ValueError("analytics_every_s, webhook_poll_s and transcript_poll_s must be "
-                             "positive")
+                or self.webhook_hold_s <= 0 or self.transcript_poll_s <= 0:
+            raise ValueError("analytics_every_s, webhook_poll_s, webhook_hold_s and "
+                             "transcript_poll_s must be positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")
         if self.captions_carry_s < 0:

@@ -43,6 +43,7 @@ from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
 from townhall.reach.listening import ListeningLog
+from townhall.reach.outbox import Outbox
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.transcripts import Transcripts
 from townhall.reach.webhooks import Webhooks
@@ -129,9 +130,10 @@ def create_app(settings: Settings) -> FastAPI:
                          lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
     webhooks = Webhooks(settings, stores.reach)
-    space_watch = SpaceWatch(spaces, hosting, webhooks)
+    outbox = Outbox(settings, stores.reach)
+    space_watch = SpaceWatch(spaces, hosting, webhooks, outbox)
     analytics = Analytics(spaces, stores.reach, listening)
-    transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting)
+    transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting, outbox)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
