@@ -20,8 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from harness.edge import origin_metrics
 from harness.server import free_port, push_tone, start_server, stop_process, stop_server
 from tests.browser.conftest import chromium
