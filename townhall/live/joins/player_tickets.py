@@ -25,8 +25,9 @@ ffmpeg, VLC, mpv, GStreamer or Shaka given a playlist URL reload it for hours an
   origin answers it as the edge would (`LapsedTickets`): the seat is renewed once per ticket
   lifetime (the answer is kept per ticket for as long as the edge keeps its check, single
   flight), and the media is served under the lapsed ticket; `403 seat_gone` once the seat is
-  gone. ffmpeg straight at an origin, 5 s tickets, 22 s: 1 redirect (the entry's) and
-  4 renewals, where a `302` to a fresh ticket at every lapse gave 8 and 6 (docs/players.md).
+  gone. Straight at an origin, 40 s on 5 s tickets, where a `302` to a fresh ticket at every
+  lapse cost ffmpeg 16 redirects and 15 renewals and Shaka 204 of each: 0 redirects, 6 and 8
+  renewals (docs/players.md).
 - A seat outlives its ticket by `ticket_grace_s` (at most half the seat's lifetime), so a
   player coming back with a lapsed ticket finds its seat.
 Service: uses the admissions service and the waiting room; never touches the database.
