@@ -339,6 +339,19 @@ class Settings:
     captions_restart_max_s: float = 30.0  # back-off ceiling between restarts of a crashed
     # recogniser (1 s, doubling)
 
+    # --- issue 18, helper s3c: the WHIP sessions' share; serve rotates the seat log itself ---
+    whip_max_sessions: int = 256  # WHIP sessions (WebRTC peer connections) one origin holds at
+    # once (a full stage of 13 on each of 20 programs fits); when full, the oldest session
+    # without audio yet, of the network holding the most, is ended for a newcomer; past that
+    # 503 whip_full + Retry-After (admission/network_pool.py, docs/flood.md)
+    whip_sessions_per_network: int = 16  # of those, what one /24 (IPv4) or /64 (IPv6) may
+    # hold (a stage behind one NAT fits); past it that network's own oldest session without
+    # audio is ended, else 429 network_share + Retry-After
+    seat_log_edges: str = "edge"  # comma-separated edge prefixes (edge-config --prefix) on
+    # this host whose seats.log `serve` keeps within seat_log_max_bytes (live/seat_log.py;
+    # a prefix without a seats.log is skipped); "" off: `townhall tickets rotate --every` (cron)
+    seat_log_check_s: float = 30.0  # s between serve's looks at each edge's seats.log size
+
     @property
     def database_path(self) -> Path:
         return self.database or self.data_dir / "townhall.sqlite3"
@@ -421,3 +434,9 @@ class Settings:
             raise ValueError("captions_threads must be at least 1, captions_queue_s positive")
         if not 0.5 <= self.captions_max_utterance_s <= 30 or self.captions_pause_s <= 0:
             raise ValueError("captions_max_utterance_s is 0.5 to 30 s, captions_pause_s > 0")
+        # issue 18, helper s3c
+        if not 1 <= self.whip_sessions_per_network <= self.whip_max_sessions:
+            raise ValueError("whip_sessions_per_network is at least 1 and at most "
+                             "whip_max_sessions")
+        if self.seat_log_check_s <= 0:
+            raise ValueError("seat_log_check_s must be positive")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from townhall.settings import Settings
+from townhall.space.space_record import new_secret
 
 
 def _default(name: str) -> Any:
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                         attack_mode=args.attack_mode, redis_url=args.redis_url,
                         origin_tag=args.origin_tag,
                         trusted_proxies=tuple(args.trusted_proxy or _default("trusted_proxies")),
-                        admin_key=_kept(data_dir, "admin.key", secrets.token_urlsafe(24)),
+                        admin_key=_kept(data_dir, "admin.key", new_secret(24)),
                         edge_secret=_kept(data_dir, "edge.secret", secrets.token_hex(24)),
                         secret=bytes.fromhex(_kept(data_dir, "secret.key",
                                                    secrets.token_hex(32))),

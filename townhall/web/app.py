@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from townhall import __version__
+from townhall.admission.listening import ListeningLog
 from townhall.captions.captioner import Captioner
 from townhall.captions.programs import CaptionedFactory
 from townhall.cluster.base import Cluster
@@ -35,6 +36,7 @@ from townhall.live.registry.host_keys import HostKeys, KeyRotation
 from townhall.live.registry.hosting import Hosting
 from townhall.live.registry.space_ending import SpaceEnding
 from townhall.live.registry.spaces import Spaces
+from townhall.live.seat_log import SeatLogRotation
 from townhall.live.sources.push_sources import PushSources
 from townhall.live.sources.source_watch import SourceWatch
 from townhall.live.stage.shared_stage import SharedStage
@@ -42,7 +44,6 @@ from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
-from townhall.reach.listening import ListeningLog
 from townhall.reach.outbox import Outbox
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.transcripts import Transcripts
@@ -192,6 +193,9 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(analytics.close)
             transcripts.start()
             stack.push_async_callback(transcripts.close)
+            seat_log = SeatLogRotation(settings)  # the edges' seats.log bounded (issue 18)
+            seat_log.start()
+            stack.push_async_callback(seat_log.close)
             yield
 
     app = FastAPI(title="townhall", version=__version__, lifespan=lifespan,
