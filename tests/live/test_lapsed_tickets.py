@@ -96,3 +96,19 @@ def test_past_max_tickets_the_oldest_answer_is_dropped_and_counted() -> None:
     asyncio.run(run())
     assert space.room.renewals == 4
     assert adm.counters["player_lapsed_dropped"] == 2
+
+
+def test_lapsed_answers_are_let_go_as_new_ones_come_uncounted() -> None:
+    adm, space, lapsed, signer = _setup(max_tickets=100)
+    for n in range(5):
+        space.room.held.add(f"seat{n}")
+
+    async def run() -> None:
+        for n in range(4):
+            await lapsed.admit(space, str(signer.issue(SID, f"seat{n}", 100)), 101.0)
+        # a lifetime later, the next renewal lets the four lapsed answers go
+        await lapsed.admit(space, str(signer.issue(SID, "seat4", 100)), 120.0)
+
+    asyncio.run(run())
+    assert len(lapsed._kept) == 1
+    assert "player_lapsed_dropped" not in adm.counters  # nothing live was dropped

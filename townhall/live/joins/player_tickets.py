@@ -155,6 +155,11 @@ class LapsedTickets:
             hold = renewal_margin(adm.settings.seat_ttl_s, adm.settings.ticket_grace_s)
             kept = _Kept(now + max(1.0, hold), exc)
         key = (space.record.id, ticket)
+        while self._kept:  # answers lapsed at the front (they were kept in about that order)
+            first = next(iter(self._kept))
+            if self._kept[first].until > now:
+                break
+            del self._kept[first]
         self._kept[key] = kept
         self._kept.move_to_end(key)
         while len(self._kept) > self.max_tickets:
