@@ -168,7 +168,9 @@ class Settings:
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
     # --- standard HLS players: the media URL renews itself (live/joins/player_tickets.py) ---
     ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
-    # lifetime): a player back with a lapsed ticket is redirected (302) to a fresh one
+    # lifetime): a player back with a lapsed ticket finds its seat and plays on at its URL
+    lapsed_tickets_max: int = 200_000  # lapsed tickets whose renewal an origin keeps (one
+    # per player straight at it, no edge); past it the oldest answer is dropped (counted)
     # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---
     cors_origins: str = "*"  # media, details and listener calls: "*" or comma-separated
     # scheme://host[:port] origins
@@ -308,6 +310,9 @@ class Settings:
     webhook_give_up_s: float = 86400.0  # a delivery still failing this long after its event
     # is given up (counted, logged, in the endpoint's log)
     webhook_poll_s: float = 1.0  # s between looks for due deliveries and changed spaces
+    webhook_hold_s: float = 30.0  # s an origin holds an announcement it will make (a
+    # withdrawal's, a transcript's: reach/outbox.py); a hold not renewed for this long is
+    # taken by any origin, which announces it from the stored state
     webhook_log_rows: int = 200  # attempts kept per endpoint in its delivery log
     webhook_peak_every_s: float = 60.0  # at most one listeners.peak per space this often
     analytics_every_s: float = 10.0  # one analytics row per live space this often
@@ -418,9 +423,9 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format is text or json")
         if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0 \
-                or self.transcript_poll_s <= 0:
-            raise ValueError("analytics_every_s, webhook_poll_s and transcript_poll_s must be "
-                             "positive")
+                or self.webhook_hold_s <= 0 or self.transcript_poll_s <= 0:
+            raise ValueError("analytics_every_s, webhook_poll_s, webhook_hold_s and "
+                             "transcript_poll_s must be positive")
         if self.latency_tier not in ("low", "standard", "auto"):
             raise ValueError("latency_tier must be low, standard or auto")
         if self.captions_carry_s < 0:

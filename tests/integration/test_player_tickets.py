@@ -8,6 +8,7 @@ within one ticket lifetime; forged tickets still die at the edge.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,11 +19,21 @@ import numpy as np
 import pytest
 
 from harness.edge import Edge, origin_behind_edge, origin_metrics
-from harness.server import Server, push_tone, stop_process
+from harness.server import Server, push_tone, start_server, stop_process, stop_server
 from tests.audibility import audibility
 
 pytestmark = pytest.mark.slow
 SHORT = ("--set", "seat_ttl_s=10", "--set", "seat_ttl_max_s=10", "--set", "ticket_grace_s=5")
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Iterator[Server]:
+    """An origin with short tickets and no edge: players pointed straight at it."""
+    srv = start_server(tmp_path / "data", *SHORT, "--set", "part_hold_back_parts=5")
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
 
 
 @pytest.fixture
@@ -132,5 +143,93 @@ def test_a_lapsed_ticket_plays_on_at_its_own_url_at_one_renewal_per_lifetime_unt
                 assert time.monotonic() - gave_back < LIFE_S + 1.5, "plays on past the bound"
                 time.sleep(0.2)
             assert got.status_code == 403 and got.json()["error"] == "seat_gone", got.text
+    finally:
+        stop_process(push)
+
+
+def _http_log(stderr: str) -> tuple[int, int]:
+    """(requests, redirects) from ffmpeg's `-v trace` log: every request it sent, and every
+    answer whose status line was a redirect (ffmpeg follows them itself)."""
+    requests = len(re.findall(r"\] request: GET ", stderr))
+    redirects = len(re.findall(r"header='HTTP/1\.[01] 30[1278] ", stderr))
+    return requests, redirects
+
+
+def test_ffmpeg_straight_at_an_origin_plays_lapsed_tickets_at_their_own_urls_unredirected(
+        origin: Server) -> None:
+    """No edge: the origin serves a lapsed but genuine ticket at its own URL, renewing the
+    seat once per ticket lifetime, so ffmpeg's only redirect is the entry URL's (before:
+    a 302 to a fresh ticket at every lapse: 8 redirects and 6 renewals in 22 s)."""
+    doc = origin.create_space()
+    push = push_tone(doc["ingest_url"], 40, 1000)
+    try:
+        origin.wait_on_air(doc["id"], 20)
+        entry = origin.details(doc["id"])["playlist_url"]
+        before = origin_metrics(origin)["counters"]
+        started = time.monotonic()
+        player = subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "trace", "-i", entry, "-t", "22", "-f", "f32le",
+             "-ac", "1", "-ar", "48000", "-"], capture_output=True, timeout=90)
+        log = player.stderr.decode(errors="replace")
+        assert player.returncode == 0, log[-2000:]
+        counters = origin_metrics(origin)["counters"]
+        renewals = counters["player_renewed"] - before["player_renewed"]
+        requests, redirects = _http_log(log)
+        print(f"ffmpeg straight at the origin, 5 s tickets, 22 s of audio in "
+              f"{time.monotonic() - started:.1f} s: {requests} requests, {redirects} "
+              f"redirects, {renewals} renewals")
+        heard = audibility(np.frombuffer(player.stdout, dtype=np.float32), 48000)
+        assert heard.heard_whole(22.0), heard
+        assert redirects == 1, (requests, redirects)  # the entry URL's 302 to its ticket
+        # its first ticket lives 5 s, then one renewal per 5 s lifetime: 4 in 22 s, at most
+        assert 2 <= renewals <= 5, renewals
+    finally:
+        stop_process(push)
+
+
+def test_a_lapsed_ticket_straight_at_an_origin_answers_200_until_its_seat_goes(
+        origin: Server) -> None:
+    """What Shaka does straight at an origin (it keeps the ticket it first saw): every URL
+    under the lapsed ticket answers 200, never a redirect, at one renewal per lifetime;
+    given back, the seat's lapsed ticket answers 403 seat_gone within a lifetime; a forged
+    one is still refused."""
+    doc = origin.create_space()
+    push = push_tone(doc["ingest_url"], 40, 1000)
+    try:
+        origin.wait_on_air(doc["id"], 20)
+        joined = origin.join(doc["id"])
+        base = joined["playlist_url"].rsplit("/", 1)[0]
+        expires = int(joined["ticket"].split(".")[1])
+        with httpx.Client(timeout=15, follow_redirects=False) as client:
+            while time.time() < expires + 1:
+                time.sleep(0.05)
+            renewed = origin_metrics(origin)["counters"]["player_renewed"]
+            start = time.monotonic()
+            while time.monotonic() - start < 2.5 * LIFE_S:
+                listed = client.get(f"{base}/segments.m3u8")
+                assert listed.status_code == 200, listed.text
+                newest = [ln for ln in listed.text.splitlines() if ln.startswith("seg/")][-1]
+                for tail in (newest, "init.mp4", "media.m3u8"):
+                    got = client.get(f"{base}/{tail}")
+                    assert got.status_code == 200, (tail, got.status_code, got.text[:200])
+                time.sleep(0.25)
+            checks = origin_metrics(origin)["counters"]["player_renewed"] - renewed
+            assert 1 <= checks <= 3, checks  # at 0, LIFE_S and 2 * LIFE_S, at most
+            forged = f"{base}/init.mp4".replace(joined["ticket"], joined["ticket"][:-3] + "AAA")
+            assert client.get(forged).status_code == 403
+            api = f"{origin.base_url}/api/spaces/{doc['id']}"
+            held = httpx.post(f"{api}/join", json={"renew": joined["ticket"],
+                                                   "seat_secret": joined["seat_secret"]},
+                              timeout=10).json()
+            left = httpx.post(f"{api}/leave", json={"ticket": held["ticket"],
+                                                    "seat_secret": joined["seat_secret"]},
+                              timeout=10)
+            assert left.status_code == 204
+            gave_back = time.monotonic()
+            while (got := client.get(f"{base}/init.mp4")).status_code == 200:
+                assert time.monotonic() - gave_back < LIFE_S + 1.5, "plays on past the bound"
+                time.sleep(0.2)
+            assert got.status_code == 403 and got.json()["error"] == "seat_gone", got.text
+            assert client.get(f"{base}/media.m3u8").json()["error"] == "seat_gone"
     finally:
         stop_process(push)

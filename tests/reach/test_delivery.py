@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from townhall.reach.events import SpaceEvent
+from townhall.reach.outbox import Outbox
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.webhooks import Webhooks
 from townhall.settings import Settings
@@ -117,7 +118,7 @@ def test_the_watch_turns_record_changes_into_events_once() -> None:
     record = SpaceRecord("abcdefghij", "T", "H", "x", created_at=10.0)
     space = SimpleNamespace(record=record)
     spaces = SimpleNamespace(settings=settings, all=lambda: [space])
-    watch = SpaceWatch(spaces, None, None, clock=lambda: 0.0)  # type: ignore[arg-type]
+    watch = SpaceWatch(spaces, None, None, None, clock=lambda: 0.0)  # type: ignore[arg-type]
 
     def kinds(now: float) -> list[str]:
         return [e.type for e in watch.events(space, now)]  # type: ignore[arg-type]
@@ -133,13 +134,13 @@ def test_the_watch_turns_record_changes_into_events_once() -> None:
     assert kinds(101) == ["space.ended", "replay.ready"]
     record.has_replay = False
     assert kinds(200) == []  # replay.withdrawn comes from the withdrawal document (below)
-    again = SpaceWatch(spaces, None, None)  # type: ignore[arg-type]
+    again = SpaceWatch(spaces, None, None, None)  # type: ignore[arg-type]
     record.has_replay = True
     first = [e.id for e in again.events(space, 300)]  # type: ignore[arg-type]
     assert len(first) == len(set(first)) == 4  # after a restart: the same ids, queued once
 
 
-def test_a_withdrawal_in_the_store_becomes_one_event_dated_by_it() -> None:
+def test_a_withdrawal_in_the_store_becomes_one_event_dated_by_it(store: ReachStore) -> None:
     settings = Settings()
     record = SpaceRecord("abcdefghij", "T", "H", "x", created_at=10.0, phase=Phase.ENDED,
                          ended_at=100.0)
@@ -161,7 +162,7 @@ def test_a_withdrawal_in_the_store_becomes_one_event_dated_by_it() -> None:
                              recordings=SimpleNamespace(withdrawal=read))
     hosting = SimpleNamespace(owner_of=lambda sid: "admin")
     watch = SpaceWatch(spaces, hosting, SimpleNamespace(publish=publish),  # type: ignore[arg-type]
-                       clock=lambda: 500.0)
+                       Outbox(settings, store), clock=lambda: 500.0)
 
     async def run() -> None:
         await watch.look()

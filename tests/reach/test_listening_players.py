@@ -5,10 +5,10 @@ real median time played. Straight at the origin, and through a real nginx edge.
 
 Margins (admission/listening.py: a seat is placed in the middle of the window between its last
 renewal and its next one due, so the error is at most half that interval):
-- straight at an origin a player reloading its lapsed URL renews at every reload, about once
-  per target duration: 3 s;
-- behind an edge a lapsed ticket plays on at its own URLs and the edge asks the origin's
-  renewal check once per ticket lifetime (8 s): half of it plus a reload, 5 s."""
+- a lapsed ticket plays on at its own URLs, renewed once per ticket lifetime (8 s): by the
+  origin itself straight at it (it renewed at every reload before its lapsed tickets were
+  served unredirected: 3 s then; 1.1 s off in the first run since), by the edge's renewal
+  check behind one: half of a lifetime plus a reload, 5 s."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 FLAGS = ("--set", "seat_ttl_s=16", "--set", "seat_ttl_max_s=16", "--set", "ticket_grace_s=8",
          "--set", "shed_lag_scale=20", "--set", "analytics_every_s=1")
 PLAYS_S = (10.0, 22.0, 34.0)  # each player's wall time: one to several ticket renewals
-MARGIN_S = {"origin": 3.0, "edge": 5.0}
+MARGIN_S = {"origin": 5.0, "edge": 5.0}
 
 
 @contextmanager

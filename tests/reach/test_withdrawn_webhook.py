@@ -1,17 +1,22 @@
 """replay.withdrawn reaches a real receiver once, signed, however the withdrawal was made: by
 an origin killed right after it answered (alone, or in a cluster on the origin that never
-held the space), or written while no origin was running (then the next origin to start reads
-it); restarts after that send nothing more."""
+held the space), by an origin of a cluster killed after it stored the withdrawal and before
+it queued the event (no origin restarts: the other takes the announcement from the outbox),
+or written while no origin was running (then the next origin to start reads it); restarts
+after that send nothing more."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from harness.cluster import cluster, wait_for
@@ -123,3 +128,50 @@ def test_in_a_cluster_a_withdrawal_on_an_origin_killed_after_it_answered_is_deli
         (headers, body), = _withdrawn(receiver)
         assert signature.verify(made.json()["secret"], headers, body, time.time())
         assert json.loads(body)["data"]["space_id"] == doc["id"]
+
+
+def test_in_a_cluster_a_withdrawal_stored_by_an_origin_killed_before_it_queued_the_event_is_delivered_once(  # noqa: E501
+        tmp_path: Path, pg_url: str, receiver: Receiver) -> None:
+    """Two origins on PostgreSQL and Redis, none restarted: origin b stores the withdrawal
+    and, before it can queue the event, is killed (it waits on a lock this test holds on the
+    endpoints table, then SIGKILL). Its hold on the announcement lapses; origin a takes it
+    from the outbox, derives the event from the stored withdrawal and delivers it once."""
+    with cluster(tmp_path, 2, free_port(), *FLAGS, "--set", "webhook_hold_s=2",
+                 "--log-level", "info", database=pg_url) as c:
+        a, b = c.origins
+        made = httpx.post(f"{a.base_url}/api/webhooks", headers=a.hosting_headers(),
+                          timeout=10, json={"url": f"http://127.0.0.1:{receiver.port}/hook",
+                                            "events": ["replay.withdrawn"]})
+        assert made.status_code == 201, made.text
+        doc = _with_replay(a, "Withdrawn by an origin that dies before it queues the event")
+        wait_for(lambda: httpx.get(f"{b.base_url}/replay/{doc['id']}.m4a",
+                                   timeout=30).status_code == 200, 30, "the replay on b")
+
+        def stored() -> bool:
+            with psycopg.connect(pg_url, autocommit=True) as look:
+                row = look.execute("SELECT withdrawal IS NOT NULL FROM recordings WHERE "
+                                   "space_id = %s", (doc["id"],)).fetchone()
+            return bool(row and row[0])
+
+        def withdraw() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # b is killed before it answers
+                httpx.delete(f"{b.base_url}/api/spaces/{doc['id']}/replay", timeout=30,
+                             headers={"Authorization": f"Bearer {doc['host_key']}"})
+
+        with psycopg.connect(pg_url) as lock:  # one transaction, held until the rollback
+            lock.execute("LOCK TABLE webhook_endpoints IN ACCESS EXCLUSIVE MODE")
+            asking = threading.Thread(target=withdraw)
+            asking.start()
+            wait_for(stored, 20, "the withdrawal stored by b")
+            b.process.send_signal(signal.SIGKILL)
+            b.process.wait(10)
+            lock.rollback()
+        asking.join(30)
+        _wait(lambda: len(_withdrawn(receiver)) >= 1, 30, "the withdrawal, from origin a")
+        time.sleep(2.0)  # several looks of a's watch and queue: nothing more
+        (headers, body), = _withdrawn(receiver)
+        assert signature.verify(made.json()["secret"], headers, body, time.time())
+        event = json.loads(body)
+        assert event["data"]["space_id"] == doc["id"]
+        assert event["data"]["replay_download_url"] is None
+        assert "recovered from the store" in a.log(), a.log()[-3000:]

@@ -106,6 +106,11 @@ WEBHOOK_ATTEMPTS = Counter("townhall_webhook_attempts_total",
                            "webhook delivery attempts, by outcome (delivered, failed: retried "
                            "later, given_up: past webhook_give_up_s)", ["outcome"],
                            registry=REGISTRY)
+WEBHOOK_ANNOUNCEMENTS = Counter("townhall_webhook_announcements_total",
+                                "outbox announcements (reach/outbox.py), by outcome (done: "
+                                "queued by its announcer, recovered: queued from the stored "
+                                "state by another origin or after a restart, void: nothing "
+                                "to announce, given up)", ["outcome"], registry=REGISTRY)
 ANALYTICS_DROPPED = Counter("townhall_analytics_rows_dropped_total",
                             "analytics rows the store did not take (unreachable)",
                             registry=REGISTRY)

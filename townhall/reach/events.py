@@ -28,12 +28,22 @@ class SpaceEvent:
 
     @property
     def id(self) -> str:
-        digest = hashlib.sha256(f"{self.type}:{self.space_id}:{self.key}".encode()).hexdigest()
-        return "msg_" + digest[:26]
+        return event_id(self.type, self.space_id, self.key)
 
     def body(self) -> str:
         return json.dumps({"type": self.type, "timestamp": iso(self.at), "data": self.data},
                           separators=(",", ":"), ensure_ascii=False)
+
+
+def event_id(kind: str, space_id: str, key: str = "") -> str:
+    digest = hashlib.sha256(f"{kind}:{space_id}:{key}".encode()).hexdigest()
+    return "msg_" + digest[:26]
+
+
+def captions_ready(r: SpaceRecord, base_url: str, default_at: float) -> SpaceEvent:
+    """The one captions.ready of a space: its replay's transcript is out (dated by the end)."""
+    data = {**space_data(r, base_url), "transcript_url": f"{base_url}/replay/{r.id}/transcript.vtt"}
+    return SpaceEvent("captions.ready", r.id, r.ended_at or default_at, "", data)
 
 
 def space_data(r: SpaceRecord, base_url: str) -> dict[str, Any]:

@@ -11,7 +11,12 @@ Never on the listener path.
 Once an ended space's captions are all published and copied (its cue timeline ended: the
 captions module publishes what waited at once) and its replay is out, `captions.ready` is
 published to the webhooks with the transcript's URL: once per space (its event id is derived
-from the space, so a repeat on another origin or after a restart is queued once).
+from the space, so a repeat on another origin or after a restart is queued once). It is
+durable: before the first cue is kept, this origin holds the space's outbox row
+(reach/outbox.py) and renews the hold on every copy while it captions, so no other origin
+announces a transcript still being written; if this origin stops (killed after the end, or
+mid-space), the hold lapses and any origin's space watch announces it from the stored state
+(reach/space_watch.py `recover`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from townhall.errors import StoreUnavailable
 from townhall.live import tasks
 from townhall.live.registry.hosting import Hosting
 from townhall.live.registry.spaces import LiveSpace, Spaces
-from townhall.reach.events import SpaceEvent, space_data
+from townhall.ops.metrics import WEBHOOK_ANNOUNCEMENTS
+from townhall.reach.events import captions_ready
+from townhall.reach.outbox import Outbox
 from townhall.reach.webhooks import Webhooks
 from townhall.space.lifecycle import Phase
 from townhall.store.reach import ReachStore
@@ -35,13 +42,15 @@ log = logging.getLogger("townhall.transcripts")
 
 class Transcripts:
     def __init__(self, spaces: Spaces, captioner: Captioner, store: ReachStore,
-                 webhooks: Webhooks, hosting: Hosting) -> None:
+                 webhooks: Webhooks, hosting: Hosting, outbox: Outbox) -> None:
         self.spaces = spaces
         self.captioner = captioner
         self.store = store
         self.webhooks = webhooks
         self.hosting = hosting
+        self.outbox = outbox
         self._copied: dict[str, int] = {}  # space -> the last segment number copied
+        self._held: dict[str, float] = {}  # space -> when its captions.ready hold was renewed
         self._announced: set[str] = set()  # spaces whose captions.ready was queued here
         self._task: asyncio.Task[None] | None = None
 
@@ -61,6 +70,7 @@ class Transcripts:
                 if body is not None and b"-->" in body:
                     new.append((msn, body.decode()))
             try:
+                await self._hold(sid, bool(new))
                 await asyncio.to_thread(self.store.put_transcript, sid, new)
             except StoreUnavailable as exc:
                 log.warning("captions of %s not kept now (%s): copied at the next look", sid,
@@ -72,6 +82,16 @@ class Transcripts:
                 await self._ready(space)
         return written
 
+    async def _hold(self, sid: str, keeping: bool) -> None:
+        """Hold the space's captions.ready before its first cue is kept, and renew the hold
+        (a third of `webhook_hold_s` before it lapses) while this origin captions it."""
+        held = self._held.get(sid)
+        now = time.time()
+        if (held is None and keeping) or (
+                held is not None and now - held >= self.spaces.settings.webhook_hold_s / 3):
+            await self.outbox.hold("captions.ready", sid)
+            self._held[sid] = now
+
     async def _ready(self, space: LiveSpace) -> None:
         r = space.record
         if r.phase is not Phase.ENDED or not r.has_replay:
@@ -80,16 +100,16 @@ class Transcripts:
             if not await asyncio.to_thread(self.store.has_transcript, r.id):
                 self._announced.add(r.id)  # nothing was said: no transcript, no event
                 return
-            base = self.spaces.settings.base_url
-            data = {**space_data(r, base),
-                    "transcript_url": f"{base}/replay/{r.id}/transcript.vtt"}
             owner = await asyncio.to_thread(self.hosting.owner_of, r.id)
             await self.webhooks.publish(
-                SpaceEvent("captions.ready", r.id, r.ended_at or time.time(), "", data), owner)
+                captions_ready(r, self.spaces.settings.base_url, time.time()), owner)
+            await self.outbox.done("captions.ready", r.id)
+            WEBHOOK_ANNOUNCEMENTS.labels("done").inc()
         except StoreUnavailable as exc:
             log.warning("captions.ready of %s not queued now (%s): next look", r.id, exc)
             return
         self._announced.add(r.id)
+        self._held.pop(r.id, None)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())

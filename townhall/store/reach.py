@@ -27,6 +27,7 @@ DELIVERY_COLUMNS = "seq, endpoint_id, event_id, event_type, body, created_at, ne
                    "attempts, state"
 SAMPLE_COLUMNS = "at, listeners, joins, leaves, reactions, waiting, uniques"
 SEAT_COLUMNS = "first_at, last_at, until_at, gap_s, left_at"
+ANNOUNCEMENT_COLUMNS = "event_id, space_id, event_type, created_at, held_until"
 
 
 def _keep(op: str, column: str) -> str:
@@ -64,6 +65,16 @@ class Delivery:
     next_at: float
     attempts: int
     state: str  # pending | delivered | failed
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """An event that must be announced once (the outbox, migration 0009)."""
+    event_id: str
+    space_id: str
+    event_type: str
+    created_at: float
+    held_until: float  # its announcer holds it until then; then any origin may take it
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,39 @@ class ReachStore:
         found = self._run("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ? AND "
                           "state = 'pending'", (endpoint_id,), rows=True)
         return int(found[0][0])
+
+    # --- the announcements outbox ---
+    def hold(self, a: Announcement) -> None:
+        """Make the row (open, held until `a.held_until`), or renew the hold of an open one;
+        a row already announced (done or void) is left as it is."""
+        self._run(f"INSERT INTO webhook_announcements ({ANNOUNCEMENT_COLUMNS}) VALUES "
+                  "(?,?,?,?,?) ON CONFLICT (event_id) DO UPDATE SET held_until = "
+                  "excluded.held_until WHERE webhook_announcements.state = 'open'",
+                  (a.event_id, a.space_id, a.event_type, a.created_at, a.held_until))
+
+    def lapsed(self, now: float, limit: int) -> list[Announcement]:
+        """Open rows whose holder stopped holding them (oldest first)."""
+        found = self._run(f"SELECT {ANNOUNCEMENT_COLUMNS} FROM webhook_announcements WHERE "
+                          "state = 'open' AND held_until < ? ORDER BY created_at LIMIT ?",
+                          (now, limit), rows=True)
+        return [Announcement(r[0], r[1], r[2], float(r[3]), float(r[4])) for r in found]
+
+    def take(self, a: Announcement, until: float) -> bool:
+        """Hold a lapsed row for this origin (compare-and-set: one origin gets it)."""
+        changed: int = self._run(
+            "UPDATE webhook_announcements SET held_until = ? WHERE event_id = ? AND "
+            "held_until = ? AND state = 'open'", (until, a.event_id, a.held_until))
+        return changed == 1
+
+    def settle(self, event_id: str, state: str) -> None:
+        """done (queued) or void (nothing to announce)."""
+        self._run("UPDATE webhook_announcements SET state = ? WHERE event_id = ?",
+                  (state, event_id))
+
+    def announcement_state(self, event_id: str) -> str | None:
+        found = self._run("SELECT state FROM webhook_announcements WHERE event_id = ?",
+                          (event_id,), rows=True)
+        return str(found[0][0]) if found else None
 
     # --- the delivery log ---
     def log_attempt(self, d: Delivery, at: float, status: int | None, error: str | None,

@@ -1,4 +1,4 @@
--- schema 0008
+-- schema 0009
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -102,3 +102,12 @@ CREATE TABLE transcript_segments (
             body TEXT NOT NULL,
             PRIMARY KEY (space_id, msn)
         );
+CREATE TABLE webhook_announcements (
+            event_id TEXT PRIMARY KEY,
+            space_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            held_until REAL NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open'
+        );
+CREATE INDEX webhook_announcements_open ON webhook_announcements (state, held_until);

@@ -28,6 +28,7 @@ from townhall.live.cluster_sync.news import News
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.joins.admissions import Admissions
 from townhall.live.joins.grant_admission import GrantAdmission
+from townhall.live.joins.player_tickets import LapsedTickets
 from townhall.live.program.factory import ProgramFactory
 from townhall.live.program.host import LocalPrograms, ProgramHost
 from townhall.live.program.leases import ProgramLeases
@@ -43,6 +44,7 @@ from townhall.live.stage.speakers import Speakers
 from townhall.ops import metrics
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
+from townhall.reach.outbox import Outbox
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.transcripts import Transcripts
 from townhall.reach.webhooks import Webhooks
@@ -129,9 +131,10 @@ def create_app(settings: Settings) -> FastAPI:
                          lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
                          hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
     webhooks = Webhooks(settings, stores.reach)
-    space_watch = SpaceWatch(spaces, hosting, webhooks)
+    outbox = Outbox(settings, stores.reach)
+    space_watch = SpaceWatch(spaces, hosting, webhooks, outbox)
     analytics = Analytics(spaces, stores.reach, listening)
-    transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting)
+    transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting, outbox)
     grants_in_details = settings.admit_anywhere and settings.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
@@ -206,6 +209,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.key_rotation = rotation
     app.state.reserve = reserve
     app.state.admissions = admissions
+    app.state.lapsed_tickets = LapsedTickets(admissions, settings.lapsed_tickets_max)
     app.state.grant_admission = grant_admission
     app.state.leases = leases
     app.state.speakers = speakers

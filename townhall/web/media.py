@@ -39,7 +39,7 @@ from townhall.delivery.blocking import (
 from townhall.delivery.encoding import accepts_gzip
 from townhall.delivery.window import LiveWindow
 from townhall.live.errors import SpaceError
-from townhall.live.joins.player_tickets import entry_path, grace_check, renewed_path
+from townhall.live.joins.player_tickets import LapsedTickets, entry_path, grace_check
 from townhall.live.program.program import Program
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.media.playlist import (
@@ -70,9 +70,11 @@ def _spaces(request: Request) -> Spaces:
 
 def _live(request: Request) -> tuple[LiveSpace, Program]:
     space_id = request.path_params["space_id"]
-    # the ticket is checked first: a forged or missing one costs no lookup at all
-    request.app.state.admissions.check_media(space_id, request.path_params.get("ticket"),
-                                             time.time())
+    # the ticket is checked first: a forged or missing one costs no lookup at all (a lapsed
+    # one let through by `_renewing` was checked genuine, its seat held)
+    if not request.scope.get(LAPSED):
+        request.app.state.admissions.check_media(space_id, request.path_params.get("ticket"),
+                                                 time.time())
     space = _spaces(request).get(space_id)
     if space.program is None:
         state = space.record.phase.value
@@ -367,9 +369,13 @@ async def replay_manifest(request: Request) -> Response:
                         {"Cache-Control": cache.IMMUTABLE})
 
 
+LAPSED = "townhall.lapsed_ticket"  # scope key: this request's lapsed ticket was let through
+
+
 def _renewing(fn: Handler) -> Handler:
-    """A ticketed media route that answers an expired ticket whose seat is held with 302 to
-    the same URL with a fresh ticket (live/joins/player_tickets.py)."""
+    """A ticketed media route that serves an expired ticket whose seat is held at its own URL
+    (the seat renewed once per ticket lifetime: live/joins/player_tickets.py LapsedTickets),
+    so a player straight at an origin never sees a redirect; 403 seat_gone once it is gone."""
     async def handler(request: Request) -> Response:
         try:
             return await fn(request)
@@ -377,16 +383,10 @@ def _renewing(fn: Handler) -> Handler:
             if exc.code != "ticket_expired":
                 raise
         space = _spaces(request).get(request.path_params["space_id"])
-        path, reuse_s = await renewed_path(request.app.state.admissions, space,
-                                     request.path_params["ticket"], request.url.path,
-                                     time.time())
-        query = f"?{request.url.query}" if request.url.query else ""
-        # private: a cache that keys media without the ticket must never keep it (a player
-        # without an edge gets it; an edge asks `renewal` instead and never forwards an
-        # expired ticket here)
-        return Response(status_code=302, headers={
-            "Location": path + query, "Cache-Control": f"private, max-age={int(reuse_s)}",
-            "X-Accel-Expires": str(int(reuse_s))})
+        lapsed: LapsedTickets = request.app.state.lapsed_tickets
+        await lapsed.admit(space, request.path_params["ticket"], time.time())
+        request.scope[LAPSED] = True
+        return await fn(request)
     return handler
 
 

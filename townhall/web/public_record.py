@@ -179,6 +179,9 @@ async def withdraw_replay(request: Request) -> Response:
         await _announce_withdrawal(request, space, existing)  # queued once, whoever asks
         return JSONResponse(existing, headers={"Cache-Control": cache.NO_STORE})
     made = withdrawal.make(sealed, time.time(), _documents(request).identity)
+    # its announcement is held first (reach/outbox.py): if this origin stops before queueing
+    # it, another origin (or this one's restart) queues it from the stored withdrawal
+    await request.app.state.space_watch.withdrawing(space)
     await asyncio.to_thread(store.put_withdrawal, sid, made)
     # the store keeps the first withdrawal: answer with it if another origin was first
     doc = await asyncio.to_thread(store.withdrawal, sid) or made
@@ -192,13 +195,12 @@ async def withdraw_replay(request: Request) -> Response:
 
 
 async def _announce_withdrawal(request: Request, space: LiveSpace, doc: dict[str, Any]) -> None:
-    """Queue replay.withdrawn before answering (reach/space_watch.py): this origin may be the
-    only one that knows, and may stop right after. A store that is away now leaves it to the
-    next origin start, which reads every ended space's withdrawal once."""
+    """Queue replay.withdrawn before answering (reach/space_watch.py). A store that is away
+    now leaves it to the outbox: the hold lapses and an origin that looks queues it."""
     try:
         await request.app.state.space_watch.withdrawn(space, doc)
     except StoreUnavailable as exc:
-        log.warning("replay.withdrawn of %s not queued now (%s): queued at the next start",
+        log.warning("replay.withdrawn of %s not queued now (%s): recovered from the outbox",
                     space.record.id, exc)
 
 

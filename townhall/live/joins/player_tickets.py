@@ -21,11 +21,13 @@ ffmpeg, VLC, mpv, GStreamer or Shaka given a playlist URL reload it for hours an
   ticket outlives its seat by at most one ticket lifetime (`admission.tickets.grace_answer`).
   The edge tells a forged ticket (refused there) from an expired one (`secure_link` "" vs
   "0"); forged tickets never reach an origin.
-- **Without an edge**, an expired but genuine ticket on any live media URL gets `302` to the
-  same URL with a fresh ticket while its seat is held (`renewed_path`), `403 seat_gone`
-  once it is gone. The fresh ticket is stable: every renewal of one lapsed ticket within a
-  ticket's life gets the same one (`admission.tickets.stable_expiry`), so ffmpeg's and
-  hlsdemux's segment URIs change once per ticket lifetime.
+- **Without an edge, too**, an expired but genuine ticket plays on at the same URLs: the
+  origin answers it as the edge would (`LapsedTickets`): the seat is renewed once per ticket
+  lifetime (the answer is kept per ticket for as long as the edge keeps its check, single
+  flight), and the media is served under the lapsed ticket; `403 seat_gone` once the seat is
+  gone. Straight at an origin, 40 s on 5 s tickets, where a `302` to a fresh ticket at every
+  lapse cost ffmpeg 16 redirects and 15 renewals and Shaka 204 of each: 0 redirects, 6 and 8
+  renewals (docs/players.md).
 - A seat outlives its ticket by `ticket_grace_s` (at most half the seat's lifetime), so a
   player coming back with a lapsed ticket finds its seat.
 Service: uses the admissions service and the waiting room; never touches the database.
@@ -34,21 +36,19 @@ Service: uses the admissions service and the waiting room; never touches the dat
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
-from townhall.admission.tickets import (
-    Check,
-    GraceAnswer,
-    grace_answer,
-    renewal_margin,
-    stable_expiry,
-    ticket_expiry,
-)
+from townhall.admission.tickets import Check, GraceAnswer, grace_answer, renewal_margin
 from townhall.admission.waiting_room import Admitted
 from townhall.live.errors import SpaceError
 from townhall.live.joins.admissions import Admissions, JoinRequest
 from townhall.live.registry.spaces import LiveSpace
 from townhall.space.lifecycle import Phase
+
+log = logging.getLogger("townhall.tickets")
 
 
 def _count(adm: Admissions, name: str) -> None:
@@ -73,23 +73,105 @@ async def _renew_seat(adm: Admissions, space: LiveSpace, ticket: str, now: float
     return seat, renewed
 
 
-async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str,
-                       now: float) -> tuple[str, float]:
-    """The same media path with a fresh ticket, for an expired ticket whose seat is held,
-    and how long that answer may be reused (until the fresh ticket would change); SpaceError
-    403 otherwise. Every renewal of one lapsed ticket within a ticket's life answers the same
-    fresh ticket (`stable_expiry`)."""
-    seat, renewed = await _renew_seat(adm, space, ticket, now, (Check.EXPIRED,))
-    grace = adm.settings.ticket_grace_s
-    allowed = ticket_expiry(renewed.expires, now, grace)
-    old_expires = int(ticket.split(".")[1])
-    expires = stable_expiry(old_expires, space.room.seat_ttl, allowed, now, grace)
-    fresh = adm.signer.issue(space.record.id, seat, expires)
-    adm.listening.seen(space.record.id, seat, now, expires)  # the host's listening time
-    # reused until the answer would change (a margin before the fresh ticket lapses)
-    margin = renewal_margin(space.room.seat_ttl, grace)
-    reuse_s = max(1.0, expires - margin - now)
-    return path.replace(f"/t/{ticket}/", f"/t/{fresh}/", 1), reuse_s
+async def _renewal(adm: Admissions, space: LiveSpace, ticket: str, now: float,
+                   accepted: tuple[Check, ...]) -> tuple[str, GraceAnswer]:
+    """The seat renewed for a lapsed `ticket`, and how long that renewal answers for it
+    (`grace_answer`: one ticket lifetime); SpaceError 403 once the seat is gone."""
+    seat, renewed = await _renew_seat(adm, space, ticket, now, accepted)
+    answer = grace_answer(renewed.expires, now, adm.settings.ticket_grace_s)
+    # the host's listening time: asked again `reuse_s` later while the player plays
+    adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
+    return seat, answer
+
+
+@dataclass(frozen=True)
+class _Kept:
+    until: float  # epoch seconds: the answer holds for the ticket until then
+    refusal: SpaceError | None  # None: served; else what the ticket is answered (403)
+
+
+class LapsedTickets:
+    """Lapsed but genuine tickets played straight at this origin (no edge in front): a
+    renewal is asked once per ticket lifetime and kept per ticket, as the edge keeps its
+    renewal check (`X-Accel-Expires`), so the player keeps its URLs and never sees a
+    redirect. A seat gone is kept as long (it does not come back). Concurrent requests under
+    one ticket share one renewal. At most `max_tickets` answers are kept: past it the oldest
+    is dropped (counted `player_lapsed_dropped`, logged once per 1,000), which costs that
+    player one more renewal, never an error. Each origin keeps its own: players spread over
+    several origins without an edge renew once per lifetime per origin they reach."""
+
+    def __init__(self, adm: Admissions, max_tickets: int) -> None:
+        self.adm = adm
+        self.max_tickets = max_tickets
+        self._kept: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
+        self._asking: dict[tuple[str, str], asyncio.Future[_Kept]] = {}
+
+    async def admit(self, space: LiveSpace, ticket: str, now: float) -> None:
+        """Return if `ticket` (already checked genuine and lapsed) may be served now; raise
+        its refusal (SpaceError 403) if not."""
+        key = (space.record.id, ticket)
+        kept = self._kept.get(key)
+        while kept is None or kept.until <= now:
+            asking = self._asking.get(key)
+            if asking is None:
+                kept = await self._lead(key, space, ticket, now)
+                break
+            try:
+                kept = await asyncio.shield(asking)
+            except asyncio.CancelledError:
+                if not asking.cancelled():
+                    raise  # this request was cancelled, not the renewal it waited for
+                kept = None  # that renewal failed: ask again
+        if kept.refusal is not None:
+            refusal = kept.refusal
+            raise SpaceError(refusal.status, refusal.code, refusal.message)
+        seat = ticket.split(".", 1)[0]
+        if seat in self.adm.revoked.get(space.record.id, ()):
+            raise SpaceError(403, "ticket_revoked", "this ticket was shared and has been revoked")
+
+    async def _lead(self, key: tuple[str, str], space: LiveSpace, ticket: str,
+                    now: float) -> _Kept:
+        """Ask for the renewal; requests under the same ticket meanwhile wait for it."""
+        asking: asyncio.Future[_Kept] = asyncio.get_running_loop().create_future()
+        self._asking[key] = asking
+        try:
+            kept = await self._ask(space, ticket, now)
+        except BaseException:
+            asking.cancel()
+            raise
+        finally:
+            del self._asking[key]
+        asking.set_result(kept)
+        return kept
+
+    async def _ask(self, space: LiveSpace, ticket: str, now: float) -> _Kept:
+        adm = self.adm
+        try:
+            _, answer = await _renewal(adm, space, ticket, now, (Check.EXPIRED,))
+            kept = _Kept(now + answer.reuse_s, None)
+        except SpaceError as exc:
+            if exc.status != 403:
+                raise
+            hold = renewal_margin(adm.settings.seat_ttl_s, adm.settings.ticket_grace_s)
+            kept = _Kept(now + max(1.0, hold), exc)
+        key = (space.record.id, ticket)
+        while self._kept:  # answers lapsed at the front (they were kept in about that order)
+            first = next(iter(self._kept))
+            if self._kept[first].until > now:
+                break
+            del self._kept[first]
+        self._kept[key] = kept
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.max_tickets:
+            _, oldest = self._kept.popitem(last=False)
+            if oldest.until <= now:
+                continue  # done with anyway
+            _count(adm, "player_lapsed_dropped")
+            if adm.counters["player_lapsed_dropped"] % 1000 == 1:
+                log.warning("lapsed tickets past lapsed_tickets_max (%d): the oldest answers "
+                            "dropped (%d so far), those players renew again", self.max_tickets,
+                            adm.counters["player_lapsed_dropped"])
+        return kept
 
 
 async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
@@ -101,10 +183,7 @@ async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
     in 60 s were redirects). SpaceError 403 once the seat is gone."""
     # VALID too: the edge asks in a ticket's last second (nginx still calls it valid, this
     # clock may not), and renews then as it would a moment later
-    seat, renewed = await _renew_seat(adm, space, ticket, now, (Check.EXPIRED, Check.VALID))
-    answer = grace_answer(renewed.expires, now, adm.settings.ticket_grace_s)
-    # the host's listening time: the edge asks again `reuse_s` later while the player plays
-    adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
+    seat, answer = await _renewal(adm, space, ticket, now, (Check.EXPIRED, Check.VALID))
     return str(adm.signer.issue(space.record.id, seat, answer.upstream_expires)), answer
 
 
