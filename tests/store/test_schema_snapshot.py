@@ -27,15 +27,21 @@ def test_the_snapshot_is_what_the_migrations_make(tmp_path: Path) -> None:
         "the snapshot is stale: run `python -m townhall.store.schema`")
 
 
-def test_a_new_database_is_made_from_the_snapshot_at_head_in_milliseconds(
+def test_a_new_database_is_made_from_the_snapshot_at_head_far_faster_than_migrating(
         tmp_path: Path) -> None:
     fresh, migrated = tmp_path / "new" / "fresh.sqlite3", tmp_path / "migrated.sqlite3"
+    migrate(Database(path=tmp_path / "warm.sqlite3"))  # Alembic imported: not counted below
     started = time.perf_counter()
     line = check(Database(path=fresh), migrate_if_old=True)
-    took = time.perf_counter() - started
-    assert line == f"created {fresh} at schema {HEAD}"
-    assert took < 0.5  # migrating imports Alembic and runs every revision: about a second
+    made = time.perf_counter() - started
+    started = time.perf_counter()
     migrate(Database(path=migrated))
+    migrating = time.perf_counter() - started
+    assert line == f"created {fresh} at schema {HEAD}"
+    # a baseline in the same run, not a figure: a busy machine slows both alike (measured on
+    # a loaded 2-core box: 12-32 ms against 87-178 ms, and about a second of importing Alembic
+    # on top of that when a process migrates first)
+    assert made < migrating / 3, (made, migrating)
     assert current_version(Database(path=fresh)) == HEAD
     assert sqlite_statements(fresh) == sqlite_statements(migrated)
     assert not list(fresh.parent.glob(".*.new"))  # the scratch file is gone

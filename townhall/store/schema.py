@@ -158,9 +158,9 @@ def _create_from_snapshot(db: Database) -> bool:
     tmp.unlink(missing_ok=True)
     lite = sqlite3.connect(str(tmp))
     try:
-        lite.executescript(body)
-        lite.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD,))
-        lite.commit()
+        # one transaction: one sync to disk, not one per statement
+        lite.executescript(f"BEGIN;\n{body}INSERT INTO alembic_version (version_num) "
+                           f"VALUES ('{HEAD}');\nCOMMIT;")
     finally:
         lite.close()
     try:
