@@ -86,29 +86,8 @@ class TicketSigner:
 def ticket_expiry(seat_expires: float, now: float, grace_s: float) -> int:
     """When the ticket of a seat lapsing at `seat_expires` expires: `grace_s` earlier (at most
     half the lifetime), so a standard player that never renews comes back with a lapsed
-    ticket while its seat is still held, and is redirected to a fresh one."""
+    ticket while its seat is still held, and plays on at it (the seat renewed)."""
     return int(seat_expires - min(grace_s, max(0.0, seat_expires - now) / 2))
-
-
-def stable_expiry(old_expires: int, seat_ttl: float, allowed: int, now: float,
-                  grace_s: float) -> int:
-    """The expiry of the ticket that replaces a lapsed one expiring at `old_expires`, when a
-    seat granted for `seat_ttl` allows tickets up to `allowed`: the next of the steps
-    `old_expires + n * step` (step: a ticket's life less a margin) that leaves at least the
-    margin, so every renewal of one lapsed ticket within a step gets the same ticket, and a
-    player's segment URIs change once per ticket lifetime, not on every reload (issue 23:
-    GStreamer's hlsdemux "Media URIs inconsistent"; Shaka's 1,325 redirects in 2,899
-    requests)."""
-    life = seat_ttl - min(grace_s, seat_ttl / 2)
-    margin = renewal_margin(seat_ttl, grace_s)
-    step = int(life - margin)
-    if step < 2:
-        return allowed
-    n = max(1, -(-int(now + margin - old_expires) // step))
-    expires = old_expires + n * step
-    while expires < now + margin:  # int() above rounded the gap down
-        expires += step
-    return min(expires, allowed)
 
 
 def renewal_margin(seat_ttl: float, grace_s: float) -> float:
