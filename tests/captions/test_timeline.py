@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from townhall.captions.timeline import CueTimeline
+from townhall.captions.timeline import SHOWN_S, CueTimeline
 from townhall.captions.webvtt import Cue, SubtitleSegment, parse_segment
 
 SEG = 2.24
@@ -52,7 +52,9 @@ def test_a_cue_for_published_audio_is_counted_late_and_kept_for_what_follows() -
     t.audio_segment(seg(1), now=1.0)
     t.publish(now=1.0)
     body = t.segment(1)
-    assert body is not None and parse_segment(body.decode())[1] == [Cue(SEG, 3.0, "late")]
+    # shown for at least SHOWN_S: 0.76 s of it were left after what is published
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + SHOWN_S, "late")]
 
 
 def test_memory_is_bounded_to_the_kept_segments_and_their_cues() -> None:
@@ -116,6 +118,28 @@ def test_a_segment_waits_for_an_utterance_that_began_longer_than_carry_s_before_
     assert t.publish(now=102.3) == []
     assert not t.add(Cue(0.2, 0.4, "stray"))  # before anything carried: late, as ever
     assert t.late_cues == 1
+    t.settle(2 * SEG)
+    assert t.publish(now=102.4) == [1]
+    body = t.segment(1)  # late, but its words are not lost: shown in the next segment
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + SHOWN_S, "stray")]
+
+
+def test_a_carried_cue_that_ends_before_the_carried_segments_end_is_shown_in_the_next(
+        ) -> None:
+    t = CueTimeline(hold_s=6.0, carry_s=1.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.settle(SEG - 0.8, heard=SEG + 0.2)  # the utterance began 0.8 s before the end
+    assert t.publish(now=100.3) == [0]
+    # Whisper ends its words 0.1 s before the segment's end (the cutter waited for a pause)
+    assert t.add(Cue(SEG - 0.7, SEG - 0.1, "short"))
+    assert t.late_cues == 0 and t.carried_cues == 1
+    t.audio_segment(seg(1), now=102.24)
+    t.settle(2 * SEG)
+    assert t.publish(now=102.3) == [1]
+    body = t.segment(1)
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + SHOWN_S, "short")]
 
 
 def test_a_standby_publishes_the_holders_segments_as_they_are_and_takes_over_after() -> None:

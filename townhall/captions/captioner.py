@@ -215,7 +215,8 @@ class Captioner:
         assert self.model_dir is not None
         config = worker.WorkerConfig(
             self.model_dir, s.captions_language or None, s.captions_threads,
-            s.captions_level_dbfs, s.captions_pause_s, s.captions_max_utterance_s)
+            s.captions_level_dbfs, s.captions_pause_s, s.captions_max_utterance_s,
+            s.captions_beam_size)
         self._inbox = self._ctx.Queue(maxsize=max(1, round(s.captions_queue_s / BATCH_S)))
         self._outbox = self._ctx.Queue()
         self._ready = False

@@ -15,8 +15,11 @@ Rules:
   of it is cut). A segment boundary falls in speech most of the time, and waiting for the
   utterance across it was most of the caption delay (bench/captions.py);
 - segments are published in order, so the playlist never has a hole;
-- a cue that arrives for audio already published is "late": it is kept for the segments it
-  still overlaps and counted in `late_cues` (never rewritten into a published segment);
+- a cue that arrives for audio already published is "late": counted in `late_cues`, never
+  rewritten into a published segment, and shown in the next one (for at least `SHOWN_S`), so
+  its words are never lost: before, a cue that ended inside published audio was in no segment
+  at all, and that happened to a carried utterance whose words ended just before the carried
+  segment's end (Whisper's end time, not the cutter's pause, decides where a cue ends);
 - memory is bounded: `keep_segments` published segments and the cues they need;
 - following (a cluster's standby: another origin's program, whose captions it serves): a
   segment is published only as the holder published it (`replicated`, the same bytes),
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from townhall.captions.webvtt import Cue, SubtitleSegment, render_playlist, render_segment
 
 EPSILON_S = 0.001
+SHOWN_S = 1.0  # s a late or carried cue is shown at least, from the next segment on
 
 
 @dataclass
@@ -73,8 +77,11 @@ class CueTimeline:
 
     def add(self, cue: Cue) -> bool:
         """A recognised cue; False when part of it fell into a published segment (late)."""
-        self.cues.append(cue)
         published_end = self.published_end
+        if published_end is not None and cue.start < published_end - EPSILON_S:
+            # shown from the next segment on, whatever part of it is already out
+            cue = Cue(cue.start, max(cue.end, published_end + SHOWN_S), cue.text)
+        self.cues.append(cue)
         if published_end is not None and cue.start < published_end - EPSILON_S:
             if self.carried_from is not None and cue.start >= self.carried_from - EPSILON_S:
                 self.carried_cues += 1  # the utterance a carried segment left out: expected
