@@ -25,7 +25,10 @@ Rules:
   segment is published only as the holder published it (`replicated`, the same bytes),
   never from this origin's own cues or hold; once this origin holds the program, what the
   old holder published and this one had not yet is still taken as it is, the rest by the
-  rules above (the utterance in flight at the old holder is lost).
+  rules above;
+- recovering (this origin just took the program over): what the old holder heard and had
+  not published captions for is being recognised here (`recover`); until `recovered`, or
+  the deadline given, no segment is published except the old holder's own.
 """
 
 from __future__ import annotations
@@ -33,7 +36,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from townhall.captions.webvtt import Cue, SubtitleSegment, render_playlist, render_segment
+from townhall.captions.webvtt import (
+    Cue,
+    SubtitleSegment,
+    render_playlist,
+    render_segment,
+    settled_note,
+)
 
 EPSILON_S = 0.001
 SHOWN_S = 1.0  # s a late or carried cue is shown at least, from the next segment on
@@ -56,6 +65,7 @@ class CueTimeline:
     carried_from: float | None = None  # the utterance left out of the last carried segment
     carried_cues: int = 0
     following: bool = False  # another origin holds the program (set by the service)
+    recovering_until: float | None = None  # `now` until which a recovery may hold segments
     _replicated: dict[int, bytes] = field(default_factory=dict)
     late_cues: int = 0
     ended: bool = False
@@ -102,6 +112,26 @@ class CueTimeline:
         if (last is None or msn > last) and len(self._replicated) < 4 * self.keep_segments:
             self._replicated[msn] = body
 
+    def recover(self, deadline: float) -> None:
+        """The old holder's uncaptioned audio is being recognised here: hold the segments
+        (at most until `deadline`, a `now`)."""
+        self.recovering_until = deadline
+
+    def recovered(self) -> None:
+        self.recovering_until = None
+
+    @property
+    def covered_msn(self) -> int:
+        """The newest segment published or received as the holder published it (-1: none)."""
+        return max([-1, *self._published, *self._replicated])
+
+    def recovery_start(self) -> float | None:
+        """Where the audio no published caption covers begins: how far the recogniser that
+        made the newest segment had got (its `NOTE settled`); None if it does not say."""
+        msn = self.covered_msn
+        body = self._replicated.get(msn) or self.segment(msn)
+        return settled_note(body.decode(errors="replace")) if body else None
+
     def end(self) -> None:
         """The program ended: what waits is published at the next `publish`."""
         self.ended = True
@@ -126,13 +156,18 @@ class CueTimeline:
             carried = self.heard >= end and self.settled >= end - self.carry_s
             if self.following and not (passed or self.ended):
                 break  # the holder has not published it yet
+            if self.recovering_until is not None:
+                if now < self.recovering_until:
+                    break  # its cues may be on their way (`recover`)
+                self.recovering_until = None
             if not (settled or carried or passed or self.ended
                     or now - waiting.since >= self.hold_s):
                 break
             if carried and not settled:
                 self.carried_from = self.settled
             del self._waiting[msn]
-            body = render_segment(self.cues, seg.start, seg.start + seg.duration).encode()
+            body = render_segment(self.cues, seg.start, seg.start + seg.duration,
+                                  settled=self.settled).encode()
             self._published[msn] = (seg, body)
             done.append(msn)
         if done:

@@ -19,7 +19,11 @@ utterance (17).
 
 Messages (tuples, pickled by multiprocessing):
   in:  ("pcm", space, start_s, int16 bytes) | ("flush", space) | ("stop",)
+       | ("recover", space, init, [(start_s, CMAF fragments), ...], since_s | None): audio
+         another origin held and did not caption (a takeover; none before since_s),
+         decoded and captioned on a cutter of its own
   out: ("ready", load_s) | ("failed", reason) | ("cue", space, start_s, end_s, text)
+       | ("recovered", space, cpu_s, audio_s): the "recover" is done
        | ("settled", space, until_s, cpu_s, audio_s, heard_s): every sample of the space
          before until_s is handled, and between until_s and heard_s there is at most the
          utterance in progress; cpu_s of this process spent on audio_s seconds of it
@@ -36,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from townhall.captions.utterance import RATE, Utterance, UtteranceCutter
+from townhall.captions.utterance import RATE, Samples, Utterance, UtteranceCutter
 
 WORKER_NICE = 10  # the recogniser's scheduling priority below the origin's
 NO_SPEECH_MAX = 0.6  # Whisper's "this was not speech" probability above which, together
@@ -114,6 +118,48 @@ class Recogniser:
         return cues
 
 
+def decode(init: bytes, runs: list[tuple[float, bytes]]) -> list[tuple[float, Samples]]:
+    """Each run of contiguous CMAF fragments (AAC), with the program's init segment, as
+    16 kHz mono PCM starting where the run starts (decode timeline); a run that does not
+    decode is left out."""
+    import io
+
+    import av
+
+    out = []
+    for start, fragments in runs:
+        try:
+            with av.open(io.BytesIO(init + fragments), mode="r", format="mp4") as container:
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+                chunks = [f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                          for f in resampler.resample(frame)]
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+        except (av.FFmpegError, ValueError):
+            continue
+        if chunks:
+            out.append((start, np.concatenate(chunks).astype(np.float32)))
+    return out
+
+
+def recover(recogniser: Recogniser, space: str, init: bytes,
+            runs: list[tuple[float, bytes]], since: float | None, outbox: Queue[Any]) -> float:
+    """Caption audio another origin held: a cutter of its own (the space's live one goes
+    on), flushed at the end of each run; the seconds of audio."""
+    audio_s = 0.0
+    c = recogniser.config
+    for start, pcm in decode(init, runs):
+        if since is not None and start < since:
+            pcm, start = pcm[round((since - start) * RATE):], max(start, since)
+        cutter = UtteranceCutter(level_dbfs=c.level_dbfs, pause_s=c.pause_s,
+                                 max_s=c.max_utterance_s)
+        utterances = cutter.push(pcm, start) + cutter.flush()
+        audio_s += len(pcm) / RATE
+        for utterance in utterances:
+            for cue_start, end, text in recogniser.transcribe(utterance):
+                outbox.put(("cue", space, cue_start, end, text))
+    return audio_s
+
+
 def run(config: WorkerConfig, inbox: Queue[Any], outbox: Queue[Any]) -> None:
     """The process's main: load, then serve until ("stop",) or the parent goes away."""
     # on a busy machine the program clock (and everything else of the origin) goes first:
@@ -135,6 +181,10 @@ def run(config: WorkerConfig, inbox: Queue[Any], outbox: Queue[Any]) -> None:
             return
         space = msg[1]
         cpu0 = time.process_time()
+        if kind == "recover":
+            audio_s = recover(recogniser, space, msg[2], msg[3], msg[4], outbox)
+            outbox.put(("recovered", space, time.process_time() - cpu0, audio_s))
+            continue
         if kind == "flush":
             cutter = recogniser.cutters.pop(space, None)
             utterances = cutter.flush() if cutter is not None else []
