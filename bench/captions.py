@@ -169,7 +169,14 @@ def run(captions: bool, wav: Path, seconds: float, poll_s: float,
 def measure(server: Server, captions: bool, wav: Path, seconds: float,
             poll_s: float) -> dict[str, Any]:
     doc = server.create_space()
-    time.sleep(3.0 if captions else 0.5)  # the recogniser loads (about 1 s) before the speech
+    time.sleep(0.5)
+    if captions:  # the recogniser is loaded before the speech (a fixed 3 s was not always
+        # enough on a busy machine: the first words were dropped, counted "no_worker")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and metric(httpx.get(
+                f"{server.base_url}/metrics", headers=server.hosting_headers()).text,
+                "townhall_captions_worker_up") != 1:
+            time.sleep(0.2)
     source = push(doc["ingest_url"], wav)
     lags: list[float] = []
     stop = threading.Event()
