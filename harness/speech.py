@@ -57,13 +57,45 @@ def speak(text: str, rate: int = 16_000) -> npt.NDArray[np.float32]:
     return np.concatenate(chunks).astype(np.float32)
 
 
+ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen"]
+TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def spelled(number: int) -> list[str]:
+    """0 to 999,999 as spoken words ("7" is "seven", "1905" is "one thousand nine hundred
+    five"); larger numbers digit by digit."""
+    if number < 20:
+        return [ONES[number]]
+    if number < 100:
+        return [TENS[number // 10]] + (spelled(number % 10) if number % 10 else [])
+    if number < 1_000_000:
+        size, name = (100, "hundred") if number < 1000 else (1000, "thousand")
+        rest = number % size
+        return spelled(number // size) + [name] + (spelled(rest) if rest else [])
+    return [ONES[int(d)] for d in str(number)]
+
+
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+    """The words of `text` as the word error rate compares them, the same for a reference
+    and a recogniser's output: lower case, no punctuation (an apostrophe stays: "she's"),
+    hyphens and letter/digit joins split ("7am" is "seven am"), numbers spelled out (Whisper
+    writes "7" where a reference says "seven")."""
+    text = re.sub(r"(?<=[0-9]),(?=[0-9]{3})", "", text.lower().replace("-", " "))
+    tokens = re.findall(r"[a-z']+|[0-9]+", text)
+    out: list[str] = []
+    for token in tokens:
+        if token.isdigit():
+            out += spelled(int(token))
+        elif token.strip("'"):
+            out.append(token.strip("'"))
+    return out
 
 
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     """(substitutions + deletions + insertions, words in the reference): Levenshtein on
-    words, after lower-casing and dropping punctuation."""
+    `words` (the same normalising for both)."""
     ref, hyp = words(reference), words(hypothesis)
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):

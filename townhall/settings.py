@@ -334,6 +334,7 @@ class Settings:
     captions_level_dbfs: float = -45.0  # level below which audio is silence (first gate)
     captions_pause_s: float = 0.3  # s of silence that ends an utterance
     captions_max_utterance_s: float = 4.0  # s: longer speech is captioned in pieces
+    captions_beam_size: int = 5  # Whisper's beam search width (1: greedy; bench/captions.py)
     captions_carry_s: float = 1.0  # s: a subtitle segment is published without waiting for
     # an utterance that began at most this long before its end (shown from the next one)
     captions_restart_max_s: float = 30.0  # back-off ceiling between restarts of a crashed
@@ -432,6 +433,8 @@ class Settings:
             raise ValueError("captions_carry_s must be 0 (never carry) or more")
         if self.captions_threads < 1 or self.captions_queue_s <= 0 or self.captions_hold_s < 0:
             raise ValueError("captions_threads must be at least 1, captions_queue_s positive")
+        if not 1 <= self.captions_beam_size <= 10:
+            raise ValueError("captions_beam_size is 1 (greedy) to 10")
         if not 0.5 <= self.captions_max_utterance_s <= 30 or self.captions_pause_s <= 0:
             raise ValueError("captions_max_utterance_s is 0.5 to 30 s, captions_pause_s > 0")
         # issue 18, helper s3c

@@ -70,7 +70,8 @@ def test_speech_is_captioned_in_a_webvtt_rendition_gstreamer_reads_through_the_e
             # waits for its first segment): a player that saw it empty may never ask again
             assert "#EXTINF" in client.get(f"{base}/subs.m3u8").text
             # cues become fetchable at the edge while the space is live
-            deadline, texts, seen = time.monotonic() + 40, [], set()
+            texts: list[str] = []
+            deadline, seen = time.monotonic() + 40, set()
             while time.monotonic() < deadline and "hand" not in " ".join(texts).lower():
                 playlist = client.get(f"{base}/subs.m3u8")
                 assert playlist.status_code == 200

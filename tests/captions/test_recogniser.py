@@ -10,7 +10,9 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -18,7 +20,16 @@ import pytest
 from harness.speech import SENTENCES, speak, word_errors
 from townhall.captions.captioner import Captioner, Tap, downsample
 from townhall.captions.utterance import RATE, UtteranceCutter
-from townhall.captions.worker import Recogniser, WorkerConfig, check_model, default_model_dir
+from townhall.captions.worker import (
+    Recogniser,
+    WorkerConfig,
+    check_model,
+    decode,
+    default_model_dir,
+    recover,
+)
+from townhall.live.program.encoder import AacEncoder
+from townhall.media.cmaf import fragment, init_segment
 from townhall.ops import metrics
 from townhall.settings import Settings
 from townhall.space.space_record import SpaceRecord
@@ -145,3 +156,41 @@ def test_the_tap_batches_downsamples_and_drops_counted_when_nobody_listens() -> 
     dropped = metrics.CAPTIONS_DROPPED.labels("no_worker")._value.get() - dropped0
     assert dropped == pytest.approx(2 * 10 * 1024 / 48_000)  # two batches of >= 0.2 s
     assert len(downsample(np.ones(9600, np.float32), 48_000)) == 3200
+
+
+class Outbox:
+    """What the worker puts on its outbox, kept in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+
+    def put(self, msg: tuple[Any, ...]) -> None:
+        self.sent.append(msg)
+
+
+def test_audio_another_origin_held_is_decoded_from_its_cmaf_fragments_and_captioned(
+        recogniser: Recogniser) -> None:
+    """A takeover's recovery: the program's AAC parts as the standby's window holds them,
+    init segment first, decoded to where they start on the decode timeline and captioned
+    from `since` on."""
+    speech = speak(SENTENCES[2], 48_000)
+    encoder = AacEncoder()
+    units: list[bytes] = []
+    pcm = np.concatenate([speech, np.zeros(-len(speech) % 1024 + 4096, np.float32)])
+    for i in range(0, len(pcm), 1024):
+        units += encoder.encode(pcm[i:i + 1024])
+    units += encoder.flush()
+    base = 10 * 48_000  # the space had been on air 10 s
+    fragments = b"".join(fragment(n + 1, base + 1024 * 50 * n, units[50 * n:50 * n + 50], 1024)
+                         for n in range((len(units) + 49) // 50))
+    init = init_segment(encoder.track)
+    [(start, decoded)] = decode(init, [(10.0, fragments)])
+    assert start == 10.0 and abs(len(decoded) / 16_000 - len(units) * 1024 / 48_000) < 0.1
+    outbox = Outbox()
+    audio_s = recover(recogniser, "s1", init, [(10.0, fragments)], 10.5,
+                      cast("Queue[Any]", outbox))
+    assert abs(audio_s - (len(decoded) / 16_000 - 0.5)) < 0.05
+    cues = outbox.sent
+    assert cues and all(c[0] == "cue" and c[1] == "s1" and c[2] >= 10.5 for c in cues)
+    said = " ".join(c[4] for c in cues)
+    assert word_errors(SENTENCES[2], said)[0] <= 3, said

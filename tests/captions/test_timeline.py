@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from townhall.captions.timeline import CueTimeline
-from townhall.captions.webvtt import Cue, SubtitleSegment, parse_segment
+from townhall.captions.timeline import SHOWN_S, CueTimeline
+from townhall.captions.webvtt import Cue, SubtitleSegment, parse_segment, settled_note
 
 SEG = 2.24
 
@@ -52,7 +52,9 @@ def test_a_cue_for_published_audio_is_counted_late_and_kept_for_what_follows() -
     t.audio_segment(seg(1), now=1.0)
     t.publish(now=1.0)
     body = t.segment(1)
-    assert body is not None and parse_segment(body.decode())[1] == [Cue(SEG, 3.0, "late")]
+    # shown for at least SHOWN_S: 0.76 s of it were left after what is published
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + SHOWN_S, "late")]
 
 
 def test_memory_is_bounded_to_the_kept_segments_and_their_cues() -> None:
@@ -116,6 +118,28 @@ def test_a_segment_waits_for_an_utterance_that_began_longer_than_carry_s_before_
     assert t.publish(now=102.3) == []
     assert not t.add(Cue(0.2, 0.4, "stray"))  # before anything carried: late, as ever
     assert t.late_cues == 1
+    t.settle(2 * SEG)
+    assert t.publish(now=102.4) == [1]
+    body = t.segment(1)  # late, but its words are not lost: shown in the next segment
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + SHOWN_S, "stray")]
+
+
+def test_a_carried_cue_that_ends_before_the_carried_segments_end_is_shown_in_the_next(
+        ) -> None:
+    t = CueTimeline(hold_s=6.0, carry_s=1.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.settle(SEG - 0.8, heard=SEG + 0.2)  # the utterance began 0.8 s before the end
+    assert t.publish(now=100.3) == [0]
+    # Whisper ends its words 0.1 s before the segment's end (the cutter waited for a pause)
+    assert t.add(Cue(SEG - 0.7, SEG - 0.1, "short"))
+    assert t.late_cues == 0 and t.carried_cues == 1
+    t.audio_segment(seg(1), now=102.24)
+    t.settle(2 * SEG)
+    assert t.publish(now=102.3) == [1]
+    body = t.segment(1)
+    assert body is not None and parse_segment(body.decode())[1] == [
+        Cue(SEG, SEG + SHOWN_S, "short")]
 
 
 def test_a_standby_publishes_the_holders_segments_as_they_are_and_takes_over_after() -> None:
@@ -137,3 +161,49 @@ def test_a_standby_publishes_the_holders_segments_as_they_are_and_takes_over_aft
     assert t.publish(now=110.2) == [3]
     body = t.segment(3)
     assert body is not None and [c.text for c in parse_segment(body.decode())[1]] == ["mine"]
+
+
+def test_after_a_takeover_segments_wait_for_the_recovery_of_the_old_holders_audio() -> None:
+    t = CueTimeline(hold_s=1.0, following=True)
+    for msn in range(3):
+        t.audio_segment(seg(msn), now=100.0 + msn)
+    holders = b"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000\n\n"
+    t.replicated(0, holders)
+    assert t.publish(now=110.0) == [0]
+    assert t.covered_msn == 0
+    # the holder died before publishing 1 and 2: their audio is recognised here first
+    t.following = False
+    t.recover(deadline=116.0)
+    t.settle(10 * SEG)  # this origin's own program goes on past them
+    assert t.publish(now=110.1) == []
+    t.add(Cue(SEG + 0.3, SEG + 1.5, "recovered words"))
+    t.recovered()
+    assert t.publish(now=111.0) == [1, 2]
+    body = t.segment(1)
+    assert body is not None and [c.text for c in parse_segment(body.decode())[1]] == [
+        "recovered words"]
+
+
+def test_a_recovery_holds_segments_no_longer_than_its_deadline() -> None:
+    t = CueTimeline(hold_s=1.0)
+    t.audio_segment(seg(0), now=100.0)
+    t.recover(deadline=106.0)
+    assert t.publish(now=105.9) == []
+    assert t.publish(now=106.0) == [0]
+    assert t.recovering_until is None
+
+
+def test_a_published_segment_says_how_far_its_recogniser_had_got_for_a_takeover() -> None:
+    t = CueTimeline(hold_s=0.0)
+    t.audio_segment(seg(0), now=0.0)
+    t.settle(1.5)  # published by hold: the recogniser was 0.74 s behind
+    assert t.publish(now=0.0) == [0]
+    body = t.segment(0)
+    assert body is not None and settled_note(body.decode()) == 1.5
+    assert parse_segment(body.decode())[1] == []  # a NOTE is no cue (W3C WebVTT §4.1)
+    standby = CueTimeline(hold_s=0.0, following=True)
+    standby.audio_segment(seg(0), now=0.0)
+    standby.replicated(0, body)
+    assert standby.recovery_start() == 1.5  # received, not yet published
+    assert standby.publish(now=0.0) == [0]
+    assert standby.recovery_start() == 1.5

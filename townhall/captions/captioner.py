@@ -89,6 +89,37 @@ def downsample(pcm: Pcm, rate: int) -> Pcm:
     return np.interp(x, np.arange(len(pcm)), pcm).astype(np.float32)
 
 
+def backlog(window: LiveWindow, after_msn: int, since: float | None,
+            rate: int) -> list[tuple[float, bytes, float]]:
+    """The window's audio after segment `after_msn`, and after decode time `since` (when
+    given: the old holder's recogniser had not got there, though it published segments past
+    it), whole segments then the parts of an unfinished one, as runs of contiguous CMAF
+    fragments: (start s, bytes, seconds). A discontinuity, or a segment or part no longer
+    held, starts a new run."""
+    runs: list[tuple[float, bytes, float]] = []
+    expected: float | None = None
+    for seg in list(window.segments.values()):
+        if seg.msn <= after_msn and (since is None or seg.duration is None):
+            continue
+        if seg.duration is not None and (data := window.segment(seg.msn)) is not None:
+            pieces = [(data, seg.duration)]
+        else:
+            pieces = [(part, duration) for index, duration in enumerate(seg.part_durations)
+                      if (part := window.part(seg.msn, index)) is not None]
+        for data, seconds in pieces:
+            start = decode_start(data) / rate
+            if seg.msn <= after_msn and since is not None and start + seconds <= since:
+                continue  # captioned by the old holder
+            if runs and not seg.discontinuity and expected is not None \
+                    and abs(start - expected) < 0.05:
+                first, body, length = runs[-1]
+                runs[-1] = (first, body + data, length + seconds)
+            else:
+                runs.append((start, data, seconds))
+            expected = start + seconds
+    return runs
+
+
 class Tap:
     """What a program's clock calls with each mixed frame; offers 0.2 s batches."""
 
@@ -215,7 +246,8 @@ class Captioner:
         assert self.model_dir is not None
         config = worker.WorkerConfig(
             self.model_dir, s.captions_language or None, s.captions_threads,
-            s.captions_level_dbfs, s.captions_pause_s, s.captions_max_utterance_s)
+            s.captions_level_dbfs, s.captions_pause_s, s.captions_max_utterance_s,
+            s.captions_beam_size)
         self._inbox = self._ctx.Queue(maxsize=max(1, round(s.captions_queue_s / BATCH_S)))
         self._outbox = self._ctx.Queue()
         self._ready = False
@@ -252,7 +284,13 @@ class Captioner:
         for space_id, followed in list(self._spaces.items()):
             self._follow_segments(space_id, followed, now)
             timeline = followed.timeline
-            timeline.following = self.cluster is not None and followed.following()
+            following = self.cluster is not None and followed.following()
+            if timeline.following and not following and not timeline.ended and self._ready:
+                # this origin took the program over: what the old holder heard and had not
+                # captioned yet is recognised here (its window has those parts)
+                timeline.recover(now + self.settings.captions_hold_s)
+                self._spawn_sharing(self._recover(space_id, followed))
+            timeline.following = following
             published = timeline.publish(now)
             if self.cluster is not None and self.wants(space_id):
                 self._share(space_id, followed, published, now)
@@ -307,6 +345,31 @@ class Captioner:
             return
         for msn, body in got:
             timeline.replicated(msn, body)
+
+    async def _recover(self, space_id: str, followed: _Captioned) -> None:
+        """After a takeover: the old holder's last published segments, then its audio that
+        no published segment covers, to the recogniser (one message)."""
+        timeline = followed.timeline
+        try:
+            await self._pull(space_id, timeline)
+            since = timeline.recovery_start()
+            runs = backlog(followed.window, timeline.covered_msn, since,
+                           self.settings.sample_rate)
+            if not runs:
+                timeline.recovered()
+                return
+            self._inbox.put_nowait(("recover", space_id, followed.window.init,
+                                    [(start, data) for start, data, _seconds in runs],
+                                    since))
+            log.info("captions: took %s over; recognising the %.1f s its old holder had not "
+                     "captioned", space_id, sum(seconds for _s, _d, seconds in runs))
+        except queue.Full:
+            timeline.recovered()
+            metrics.CAPTIONS_DROPPED.labels("queue_full").inc(
+                sum(seconds for _s, _d, seconds in runs))
+        except Exception:  # captions failing must never take anything else down
+            timeline.recovered()
+            log.exception("captions: recovering %s after a takeover", space_id)
 
     def _watch(self, now: float) -> None:
         process = self._process
@@ -368,6 +431,11 @@ class Captioner:
             metrics.CAPTIONS_CUES.inc()
             if followed is not None and not followed.timeline.add(Cue(msg[2], msg[3], msg[4])):
                 metrics.CAPTIONS_LATE.inc()
+        elif kind == "recovered":
+            metrics.CAPTIONS_CPU.inc(msg[2])
+            metrics.CAPTIONS_AUDIO.inc(msg[3])
+            if followed is not None:
+                followed.timeline.recovered()
         elif kind == "settled":
             metrics.CAPTIONS_CPU.inc(msg[3])
             metrics.CAPTIONS_AUDIO.inc(msg[4])

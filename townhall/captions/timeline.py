@@ -15,14 +15,20 @@ Rules:
   of it is cut). A segment boundary falls in speech most of the time, and waiting for the
   utterance across it was most of the caption delay (bench/captions.py);
 - segments are published in order, so the playlist never has a hole;
-- a cue that arrives for audio already published is "late": it is kept for the segments it
-  still overlaps and counted in `late_cues` (never rewritten into a published segment);
+- a cue that arrives for audio already published is "late": counted in `late_cues`, never
+  rewritten into a published segment, and shown in the next one (for at least `SHOWN_S`), so
+  its words are never lost: before, a cue that ended inside published audio was in no segment
+  at all, and that happened to a carried utterance whose words ended just before the carried
+  segment's end (Whisper's end time, not the cutter's pause, decides where a cue ends);
 - memory is bounded: `keep_segments` published segments and the cues they need;
 - following (a cluster's standby: another origin's program, whose captions it serves): a
   segment is published only as the holder published it (`replicated`, the same bytes),
   never from this origin's own cues or hold; once this origin holds the program, what the
   old holder published and this one had not yet is still taken as it is, the rest by the
-  rules above (the utterance in flight at the old holder is lost).
+  rules above;
+- recovering (this origin just took the program over): what the old holder heard and had
+  not published captions for is being recognised here (`recover`); until `recovered`, or
+  the deadline given, no segment is published except the old holder's own.
 """
 
 from __future__ import annotations
@@ -30,9 +36,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from townhall.captions.webvtt import Cue, SubtitleSegment, render_playlist, render_segment
+from townhall.captions.webvtt import (
+    Cue,
+    SubtitleSegment,
+    render_playlist,
+    render_segment,
+    settled_note,
+)
 
 EPSILON_S = 0.001
+SHOWN_S = 1.0  # s a late or carried cue is shown at least, from the next segment on
 
 
 @dataclass
@@ -52,6 +65,7 @@ class CueTimeline:
     carried_from: float | None = None  # the utterance left out of the last carried segment
     carried_cues: int = 0
     following: bool = False  # another origin holds the program (set by the service)
+    recovering_until: float | None = None  # `now` until which a recovery may hold segments
     _replicated: dict[int, bytes] = field(default_factory=dict)
     late_cues: int = 0
     ended: bool = False
@@ -73,8 +87,11 @@ class CueTimeline:
 
     def add(self, cue: Cue) -> bool:
         """A recognised cue; False when part of it fell into a published segment (late)."""
-        self.cues.append(cue)
         published_end = self.published_end
+        if published_end is not None and cue.start < published_end - EPSILON_S:
+            # shown from the next segment on, whatever part of it is already out
+            cue = Cue(cue.start, max(cue.end, published_end + SHOWN_S), cue.text)
+        self.cues.append(cue)
         if published_end is not None and cue.start < published_end - EPSILON_S:
             if self.carried_from is not None and cue.start >= self.carried_from - EPSILON_S:
                 self.carried_cues += 1  # the utterance a carried segment left out: expected
@@ -94,6 +111,26 @@ class CueTimeline:
         last = self.last_msn
         if (last is None or msn > last) and len(self._replicated) < 4 * self.keep_segments:
             self._replicated[msn] = body
+
+    def recover(self, deadline: float) -> None:
+        """The old holder's uncaptioned audio is being recognised here: hold the segments
+        (at most until `deadline`, a `now`)."""
+        self.recovering_until = deadline
+
+    def recovered(self) -> None:
+        self.recovering_until = None
+
+    @property
+    def covered_msn(self) -> int:
+        """The newest segment published or received as the holder published it (-1: none)."""
+        return max([-1, *self._published, *self._replicated])
+
+    def recovery_start(self) -> float | None:
+        """Where the audio no published caption covers begins: how far the recogniser that
+        made the newest segment had got (its `NOTE settled`); None if it does not say."""
+        msn = self.covered_msn
+        body = self._replicated.get(msn) or self.segment(msn)
+        return settled_note(body.decode(errors="replace")) if body else None
 
     def end(self) -> None:
         """The program ended: what waits is published at the next `publish`."""
@@ -119,13 +156,18 @@ class CueTimeline:
             carried = self.heard >= end and self.settled >= end - self.carry_s
             if self.following and not (passed or self.ended):
                 break  # the holder has not published it yet
+            if self.recovering_until is not None:
+                if now < self.recovering_until:
+                    break  # its cues may be on their way (`recover`)
+                self.recovering_until = None
             if not (settled or carried or passed or self.ended
                     or now - waiting.since >= self.hold_s):
                 break
             if carried and not settled:
                 self.carried_from = self.settled
             del self._waiting[msn]
-            body = render_segment(self.cues, seg.start, seg.start + seg.duration).encode()
+            body = render_segment(self.cues, seg.start, seg.start + seg.duration,
+                                  settled=self.settled).encode()
             self._published[msn] = (seg, body)
             done.append(msn)
         if done:

@@ -25,6 +25,7 @@ MPEGTS_HZ = 90_000  # rfc8216bis §3.5: X-TIMESTAMP-MAP's MPEGTS is a 90 kHz clo
 MPEGTS_WRAP = 1 << 33  # an MPEG-2 PTS has 33 bits
 SUBTITLES_GROUP = "subs"
 VTT_MEDIA_TYPE = "text/vtt"
+SETTLED_NOTE = "NOTE settled"  # how far the recogniser had got (render_segment)
 _TIME_RE = re.compile(r"^(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})$")
 
 
@@ -75,10 +76,16 @@ def mpegts(start: float) -> int:
     return round(start * MPEGTS_HZ) % MPEGTS_WRAP
 
 
-def render_segment(cues: Sequence[Cue], start: float, end: float) -> str:
+def render_segment(cues: Sequence[Cue], start: float, end: float,
+                   settled: float | None = None) -> str:
     """The WebVTT file of one subtitle segment covering [start, end) of the decode timeline:
-    every cue overlapping it, cut to it, times relative to `start`."""
+    every cue overlapping it, cut to it, times relative to `start`. `settled`: how far the
+    recogniser had handled the audio when it was published, as a comment (`NOTE settled S`,
+    decode seconds; players skip NOTE blocks, W3C WebVTT §4.1): an origin taking the program
+    over recognises the audio after it again."""
     lines = ["WEBVTT", f"X-TIMESTAMP-MAP=MPEGTS:{mpegts(start)},LOCAL:00:00:00.000", ""]
+    if settled is not None:
+        lines += [f"{SETTLED_NOTE} {settled:.3f}", ""]
     for cue in sorted(cues, key=lambda c: (c.start, c.end)):
         a, b = max(cue.start, start), min(cue.end, end)
         if b - a < 0.001:
@@ -86,6 +93,12 @@ def render_segment(cues: Sequence[Cue], start: float, end: float) -> str:
         lines += [f"{format_time(a - start)} --> {format_time(b - start)}",
                   escape(cue.text), ""]
     return "\n".join(lines) + "\n"
+
+
+def settled_note(text: str) -> float | None:
+    """The `settled` a segment was rendered with (`render_segment`), if any."""
+    match = re.search(rf"^{SETTLED_NOTE} ([0-9.]+)$", text, re.M)
+    return float(match.group(1)) if match else None
 
 
 def parse_segment(text: str) -> tuple[float, list[Cue]]:

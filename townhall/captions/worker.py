@@ -7,9 +7,23 @@ in turn: each space's audio is cut into utterances (`captions.utterance`), each 
 transcribed with Silero VAD in front (`vad_filter`: tone, music and noise give no speech, so
 no cue), and segments Whisper itself doubts (`no_speech_prob`, `avg_logprob`) are dropped.
 
+Decoding: beam search of 5 (`captions_beam_size`), one temperature, each utterance on its own.
+On the same speech (bench/captions.py --offline, the bench's 87 words through AAC), greedy
+decoding made 16 word errors and a beam of 5 made 9 (0 against 4 on ten other sentences), for
+the same CPU: tiny.en's decoder is cheap next to its encoder, which runs once either way. What
+did not help there: an initial prompt of the previous utterance (11 errors with a beam of 5:
+it pulls the last utterance's words in), no timestamps (7 on the bench's sentences but 2 on the
+others, and cues lose their times), a temperature fallback (the same text, more CPU), a wider
+Silero padding or none (no word was clipped at an utterance's edge), silence around the
+utterance (17).
+
 Messages (tuples, pickled by multiprocessing):
   in:  ("pcm", space, start_s, int16 bytes) | ("flush", space) | ("stop",)
+       | ("recover", space, init, [(start_s, CMAF fragments), ...], since_s | None): audio
+         another origin held and did not caption (a takeover; none before since_s),
+         decoded and captioned on a cutter of its own
   out: ("ready", load_s) | ("failed", reason) | ("cue", space, start_s, end_s, text)
+       | ("recovered", space, cpu_s, audio_s): the "recover" is done
        | ("settled", space, until_s, cpu_s, audio_s, heard_s): every sample of the space
          before until_s is handled, and between until_s and heard_s there is at most the
          utterance in progress; cpu_s of this process spent on audio_s seconds of it
@@ -26,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from townhall.captions.utterance import RATE, Utterance, UtteranceCutter
+from townhall.captions.utterance import RATE, Samples, Utterance, UtteranceCutter
 
 WORKER_NICE = 10  # the recogniser's scheduling priority below the origin's
 NO_SPEECH_MAX = 0.6  # Whisper's "this was not speech" probability above which, together
@@ -41,7 +55,7 @@ class WorkerConfig:
     level_dbfs: float = -45.0
     pause_s: float = 0.3
     max_utterance_s: float = 4.0
-    beam_size: int = 1
+    beam_size: int = 5
 
 
 def check_model(model_dir: str) -> str | None:
@@ -83,10 +97,14 @@ class Recogniser:
             self.cutters[space] = cutter
         return cutter
 
-    def transcribe(self, utterance: Utterance) -> list[tuple[float, float, str]]:
-        segments, _info = self.model.transcribe(
-            utterance.samples, language=self.config.language, beam_size=self.config.beam_size,
-            vad_filter=True, condition_on_previous_text=False, temperature=0.0)
+    def transcribe(self, utterance: Utterance,
+                   **options: Any) -> list[tuple[float, float, str]]:
+        """The utterance's cues (decode timeline); `options` override the decoding's (the
+        bench tries others with them)."""
+        decoding: dict[str, Any] = {
+            "language": self.config.language, "beam_size": self.config.beam_size,
+            "vad_filter": True, "condition_on_previous_text": False, "temperature": 0.0}
+        segments, _info = self.model.transcribe(utterance.samples, **(decoding | options))
         cues = []
         for seg in segments:
             text = " ".join(seg.text.split())
@@ -98,6 +116,48 @@ class Recogniser:
             end = min(utterance.end, utterance.start + seg.end)
             cues.append((start, max(end, start + 0.2), text))
         return cues
+
+
+def decode(init: bytes, runs: list[tuple[float, bytes]]) -> list[tuple[float, Samples]]:
+    """Each run of contiguous CMAF fragments (AAC), with the program's init segment, as
+    16 kHz mono PCM starting where the run starts (decode timeline); a run that does not
+    decode is left out."""
+    import io
+
+    import av
+
+    out = []
+    for start, fragments in runs:
+        try:
+            with av.open(io.BytesIO(init + fragments), mode="r", format="mp4") as container:
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+                chunks = [f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                          for f in resampler.resample(frame)]
+                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+        except (av.FFmpegError, ValueError):
+            continue
+        if chunks:
+            out.append((start, np.concatenate(chunks).astype(np.float32)))
+    return out
+
+
+def recover(recogniser: Recogniser, space: str, init: bytes,
+            runs: list[tuple[float, bytes]], since: float | None, outbox: Queue[Any]) -> float:
+    """Caption audio another origin held: a cutter of its own (the space's live one goes
+    on), flushed at the end of each run; the seconds of audio."""
+    audio_s = 0.0
+    c = recogniser.config
+    for start, pcm in decode(init, runs):
+        if since is not None and start < since:
+            pcm, start = pcm[round((since - start) * RATE):], max(start, since)
+        cutter = UtteranceCutter(level_dbfs=c.level_dbfs, pause_s=c.pause_s,
+                                 max_s=c.max_utterance_s)
+        utterances = cutter.push(pcm, start) + cutter.flush()
+        audio_s += len(pcm) / RATE
+        for utterance in utterances:
+            for cue_start, end, text in recogniser.transcribe(utterance):
+                outbox.put(("cue", space, cue_start, end, text))
+    return audio_s
 
 
 def run(config: WorkerConfig, inbox: Queue[Any], outbox: Queue[Any]) -> None:
@@ -121,6 +181,10 @@ def run(config: WorkerConfig, inbox: Queue[Any], outbox: Queue[Any]) -> None:
             return
         space = msg[1]
         cpu0 = time.process_time()
+        if kind == "recover":
+            audio_s = recover(recogniser, space, msg[2], msg[3], msg[4], outbox)
+            outbox.put(("recovered", space, time.process_time() - cpu0, audio_s))
+            continue
         if kind == "flush":
             cutter = recogniser.cutters.pop(space, None)
             utterances = cutter.flush() if cutter is not None else []
