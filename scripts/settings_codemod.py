@@ -7,7 +7,8 @@ PATH defaults to townhall harness bench tests scripts. Three rewrites, each from
 tree, never from a text search:
 
 - `Settings(port=1, data_dir=d)` (flat keywords, or `**flat`) -> `Settings.of(port=1, ...)`;
-- `replace(settings, http_max_connections=n)` (every keyword a flat field) ->
+- `replace(settings, http_max_connections=n)` (every keyword a flat field, and mypy says
+  the first argument is a Settings, or it is spelled as below) ->
   `settings.replace(http_max_connections=n)`;
 - `X.FIELD` -> `X.SECTION.FIELD` for every flat field or derived property (`base_url`,
   `database_path`, ...) of `townhall.settings.FLAT`, where X is a Settings: mypy says so
@@ -44,6 +45,9 @@ TYPED = ("townhall", "harness")  # mypy --strict covers these: no guessing by na
 NAMED = re.compile(r"(?:^|\.)(?:settings|_settings|SETTINGS)$")
 MYPY_ERROR = re.compile(r'^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): error: (?:Item )?'
                         r'"Settings"(?: of "[^"]*")? has no attribute "(?P<name>\w+)"')
+# `dataclasses.replace(settings, port=1)`: a flat keyword mypy finds no field for
+MYPY_REPLACE = re.compile(r'^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): error: Unexpected '
+                          r'keyword argument "\w+" for "(?P<name>replace)" of "Settings"')
 
 
 def python_files(paths: list[str]) -> Iterator[Path]:
@@ -70,8 +74,8 @@ def mypy_places(paths: list[str]) -> dict[Path, set[tuple[int, int, str]]]:
     Path(config.name).unlink()
     places: dict[Path, set[tuple[int, int, str]]] = defaultdict(set)
     for line in run.stdout.splitlines():
-        m = MYPY_ERROR.match(line)
-        if m and m["name"] in FLAT:
+        m = MYPY_ERROR.match(line) or MYPY_REPLACE.match(line)
+        if m and (m["name"] in FLAT or m["name"] == "replace"):
             places[(ROOT / m["path"]).resolve()].add((int(m["line"]), int(m["col"]), m["name"]))
     return places
 
@@ -134,7 +138,10 @@ def rewrite(path: Path, text: str, places: set[tuple[int, int, str]], by_name: b
                 and (isinstance(node.func, ast.Name)
                      or ast.unparse(node.func.value) == "dataclasses") \
                 and len(node.args) == 1 and flat_keywords(node) \
-                and all(k.arg is not None for k in node.keywords):
+                and all(k.arg is not None for k in node.keywords) \
+                and (NAMED.search(ast.unparse(node.args[0])) is not None
+                     or any(line == node.lineno and name == "replace"
+                            for line, _col, name in places)):
             target = ast.get_source_segment(source, node.args[0])
             kwargs = ", ".join(ast.get_source_segment(source, k) or "" for k in node.keywords)
             edits.replace(node, f"{target}.replace({kwargs})")

@@ -19,7 +19,7 @@ import ipaddress
 import secrets
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from townhall.delivery.cors import parse_origins as parse_cors_origins
 from townhall.space.space_record import TAG_RE
@@ -566,7 +566,8 @@ class Settings:
 
 
 # each section's attribute name on Settings and its class, in the order above
-SECTIONS: dict[str, type[Any]] = {f.name: f.default_factory for f in fields(Settings)}
+SECTIONS: dict[str,
+               type[Any]] = {f.name: get_type_hints(Settings)[f.name] for f in fields(Settings)}
 
 
 def _section_names(kind: type) -> list[str]:

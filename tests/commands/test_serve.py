@@ -14,15 +14,16 @@ def test_serve_flags_without_values_give_the_settings_defaults() -> None:
     serve.add_arguments(parser)
     args = parser.parse_args([])
     defaults = Settings()
-    assert (args.host, args.port, args.ingest_port) == (defaults.host, defaults.port,
-                                                        defaults.ingest_port)
-    assert args.public_url == defaults.public_url
-    assert Path(args.data_dir) == defaults.data_dir
-    assert (args.bitrate, args.idle_pause) == (defaults.bitrate, defaults.idle_pause_s)
-    assert args.no_tickets is not defaults.require_tickets
-    assert args.migrate is defaults.migrate_on_start
+    assert (args.host, args.port, args.ingest_port) == (defaults.listen.host, defaults.listen.port,
+                                                        defaults.listen.ingest_port)
+    assert args.public_url == defaults.listen.public_url
+    assert Path(args.data_dir) == defaults.store.data_dir
+    assert (args.bitrate, args.idle_pause) == (defaults.media.bitrate, defaults.media.idle_pause_s)
+    assert args.no_tickets is not defaults.admission.require_tickets
+    assert args.migrate is defaults.store.migrate_on_start
     assert (args.attack_mode, args.redis_url, args.origin_tag, args.log_format) == (
-        defaults.attack_mode, defaults.redis_url, defaults.origin_tag, defaults.log_format)
+        defaults.overload.attack_mode, defaults.cluster.redis_url, defaults.cluster.origin_tag,
+        defaults.ops.log_format)
     assert args.trusted_proxy is None  # then run() takes Settings' trusted_proxies
 
 

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"townhall: {exc}", file=sys.stderr)
         return 2
-    settings = Settings(host=args.host, port=args.port, ingest_port=args.ingest_port,
+    settings = Settings.of(host=args.host, port=args.port, ingest_port=args.ingest_port,
                         public_url=args.public_url, data_dir=data_dir,
                         database=db.path if db else None,
                         database_url=db.url if db else None, migrate_on_start=args.migrate,
@@ -142,12 +142,12 @@ def run(args: argparse.Namespace) -> int:
     except (SchemaError, StoreUnavailable) as exc:
         print(f"townhall: {exc}", file=sys.stderr)
         return 2
-    where = "PostgreSQL " + app.state.stores.database.shown if settings.database_url else \
+    where = "PostgreSQL " + app.state.stores.database.shown if settings.store.database_url else \
         f"data in {data_dir.resolve()}"
-    banner = (f"townhall is serving on {settings.base_url}/  (ingest on port "
-              f"{settings.ingest_port}, {where})")
+    banner = (f"townhall is serving on {settings.listen.base_url}/  (ingest on port "
+              f"{settings.listen.ingest_port}, {where})")
     key_line = (f"admin key (hosting and operator calls, as 'Authorization: Bearer KEY'): "
-                f"{settings.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})")
+                f"{settings.ops.admin_key}  (kept in {(data_dir / 'admin.key').resolve()})")
     if args.log_format == "json":  # every line a JSON object for the collector
         for line in (fitted, banner, key_line):
             logging.getLogger("townhall").warning(line)
@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(args.log_level.upper())
     # json: keep our handler for uvicorn's lines too; text: uvicorn's own format
     log_config: Any = None if args.log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    uvicorn.run(outer(app), host=settings.host, port=settings.port, log_level=args.log_level,
+    uvicorn.run(outer(app), host=settings.listen.host, port=settings.listen.port,
+                log_level=args.log_level,
                 access_log=False, timeout_keep_alive=30, lifespan="on", log_config=log_config,
                 http=protocol)
     return 0
@@ -166,21 +167,19 @@ def run(args: argparse.Namespace) -> int:
 def _fit_descriptors(settings: Settings) -> tuple[Settings, type, str]:
     """Raise RLIMIT_NOFILE where allowed and fit the connection caps under it; the line to
     say so."""
-    from dataclasses import replace
 
     from townhall.live.descriptors import connection_caps, raise_open_files_limit
     from townhall.web.connection_cap import capped_http
 
     before, after, hard = raise_open_files_limit()
-    http_cap, ingest_cap = connection_caps(after, settings.http_max_connections,
-                                           settings.ingest_max_connections,
-                                           settings.recorder_reserved_fds)
-    settings = replace(settings, http_max_connections=http_cap,
-                       ingest_max_connections=ingest_cap)
+    http_cap, ingest_cap = connection_caps(after, settings.listen.http_max_connections,
+                                           settings.ingest.ingest_max_connections,
+                                           settings.recording.recorder_reserved_fds)
+    settings = settings.replace(http_max_connections=http_cap, ingest_max_connections=ingest_cap)
     line = (f"open files: {after} (soft limit was {before}, hard {hard}); at most {http_cap} "
-            f"HTTP and {ingest_cap} ingest connections, {settings.recorder_reserved_fds} "
+            f"HTTP and {ingest_cap} ingest connections, {settings.recording.recorder_reserved_fds} "
             "descriptors kept for recordings")
-    return settings, capped_http(http_cap, settings.http_head_timeout_s), line
+    return settings, capped_http(http_cap, settings.listen.http_head_timeout_s), line
 
 
 def _overrides(pairs: list[str] | None) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class SpaceWatch:
         r = space.record
         before = self._seen.get(r.id)
         seen = Seen(r.phase, r.has_replay, r.peak_listeners)
-        data = space_data(r, self.spaces.settings.base_url)
+        data = space_data(r, self.spaces.settings.listen.base_url)
         out: list[SpaceEvent] = []
 
         def add(kind: str, at: float, key: str = "") -> None:
@@ -79,7 +79,8 @@ class SpaceWatch:
         last = self._peak_sent.get(r.id)
         if (r.phase is Phase.LIVE and r.peak_listeners > 0
                 and (before is None or r.peak_listeners > before.peak)
-                and (last is None or now - last >= self.spaces.settings.webhook_peak_every_s)):
+                and (last is None
+                     or now - last >= self.spaces.settings.reach.webhook_peak_every_s)):
             self._peak_sent[r.id] = now
             add("listeners.peak", now, str(r.peak_listeners))
         elif before is not None and r.peak_listeners > before.peak:
@@ -116,7 +117,7 @@ class SpaceWatch:
     def withdrawal_event(self, space: LiveSpace, doc: dict[str, Any]) -> SpaceEvent:
         """The one replay.withdrawn of a space, dated by its withdrawal document."""
         r = space.record
-        data = {**space_data(r, self.spaces.settings.base_url),
+        data = {**space_data(r, self.spaces.settings.listen.base_url),
                 "replay_download_url": None}
         return SpaceEvent("replay.withdrawn", r.id, withdrawn_at(doc, self.clock()), "", data)
 
@@ -138,7 +139,7 @@ class SpaceWatch:
                 await self.look()
             except Exception:
                 log.exception("watching spaces for webhooks failed")
-            await asyncio.sleep(self.spaces.settings.webhook_poll_s)
+            await asyncio.sleep(self.spaces.settings.reach.webhook_poll_s)
 
 
 def withdrawn_at(doc: dict[str, Any], default: float) -> float:

@@ -80,7 +80,7 @@ class Transcripts:
             if not await asyncio.to_thread(self.store.has_transcript, r.id):
                 self._announced.add(r.id)  # nothing was said: no transcript, no event
                 return
-            base = self.spaces.settings.base_url
+            base = self.spaces.settings.listen.base_url
             data = {**space_data(r, base),
                     "transcript_url": f"{base}/replay/{r.id}/transcript.vtt"}
             owner = await asyncio.to_thread(self.hosting.owner_of, r.id)
@@ -99,7 +99,7 @@ class Transcripts:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.spaces.settings.transcript_poll_s)
+            await asyncio.sleep(self.spaces.settings.reach.transcript_poll_s)
             try:
                 await self.copy()
             except Exception:

@@ -76,21 +76,21 @@ from townhall.web.space_documents import SpaceDocuments
 
 
 def create_app(settings: Settings) -> FastAPI:
-    settings.validate()
-    settings.recordings_path.mkdir(parents=True, exist_ok=True)
+    settings.store.recordings_path.mkdir(parents=True, exist_ok=True)
     # built here, not in the lifespan, because the middleware needs them at construction
     stores = open_stores(settings)
     # "am I one of several origins?" is decided here, once: the services are given the
     # cluster's implementations or the solo ones, and never ask
-    clustered = settings.redis_url is not None
+    clustered = settings.cluster.redis_url is not None
     cluster = _cluster(settings)
     # other processes may write the spaces' host key hashes (a shared database, or a cluster)
-    shared_store = clustered or settings.database_url is not None
-    identity = (load_or_create(settings.data_dir / "signing", "townhall",
-                               settings.signing_key_file, settings.signing_chain_file)
-                if settings.signing else None)
+    shared_store = clustered or settings.store.database_url is not None
+    identity = (load_or_create(settings.store.data_dir / "signing", "townhall",
+                               settings.recording.signing_key_file,
+                               settings.recording.signing_chain_file)
+                if settings.recording.signing else None)
     reserve = DescriptorReserve()
-    reserve.fill(settings.recorder_reserved_fds)
+    reserve.fill(settings.recording.recorder_reserved_fds)
     # several origins: the holder's subtitle segments reach the standbys through the cluster
     captioner = Captioner(settings, cluster=cluster if clustered else None)
     factory = CaptionedFactory(ProgramFactory(settings, stores.recordings, identity, reserve),
@@ -103,9 +103,9 @@ def create_app(settings: Settings) -> FastAPI:
                     rooms=cluster.room)
     watch = ClusterWatch(spaces, cluster, leases.follow) if leases is not None else None
     # rotations, takeovers and revoked tickets reach every origin
-    news = News(cluster, settings.key_check_ttl_s)
+    news = News(cluster, settings.cluster.key_check_ttl_s)
     # the seats' tickets, as this origin hands them out: the host's listening time
-    listening = ListeningLog.empty(settings.analytics_max_keys)
+    listening = ListeningLog.empty(settings.reach.analytics_max_keys)
     admissions = Admissions(settings, spaces, announce=news.announce, listening=listening)
     grant_admission = GrantAdmission(settings, spaces, admissions, cluster)
     hosting = Hosting(settings, stores.keys, spaces)
@@ -122,16 +122,19 @@ def create_app(settings: Settings) -> FastAPI:
     source_watch = _source_watch(settings, spaces, cluster.origin) if clustered else None
     # several origins: one stage in details
     shared_stage = _shared_stage(settings, spaces) if clustered else None
-    trusted = parse_networks(settings.trusted_proxies, settings.edge_secret)
+    trusted = parse_networks(settings.listen.trusted_proxies, settings.listen.edge_secret)
     lag = LagMonitor(admissions)
-    tiers = LatencyTiers(mode=settings.latency_tier, ll_listeners_max=settings.ll_listeners_max,
-                         lag_ceiling_s=settings.tier_lag_ceiling_s * settings.shed_lag_scale,
-                         hold_s=settings.tier_hold_s, sustain_s=settings.tier_lag_sustain_s)
+    tiers = LatencyTiers(mode=settings.delivery.latency_tier,
+                         ll_listeners_max=settings.delivery.ll_listeners_max,
+                         lag_ceiling_s=(settings.delivery.tier_lag_ceiling_s
+                                        * settings.overload.shed_lag_scale),
+                         hold_s=settings.delivery.tier_hold_s,
+                         sustain_s=settings.delivery.tier_lag_sustain_s)
     webhooks = Webhooks(settings, stores.reach)
     space_watch = SpaceWatch(spaces, hosting, webhooks)
     analytics = Analytics(spaces, stores.reach, listening)
     transcripts = Transcripts(spaces, captioner, stores.reach, webhooks, hosting)
-    grants_in_details = settings.admit_anywhere and settings.require_tickets
+    grants_in_details = settings.admission.admit_anywhere and settings.admission.require_tickets
     documents = SpaceDocuments(
         settings, spaces, identity,
         join_grant=grant_admission.grant_for if grants_in_details else None,
@@ -166,7 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
             await ingest.start()
             stack.push_async_callback(ingest.close)
             app.state.ingest = ingest
-            operator = OperatorListener(settings.metrics_listen)
+            operator = OperatorListener(settings.ops.metrics_listen)
             await operator.start()
             stack.push_async_callback(operator.close)
             app.state.operator_listener = operator
@@ -213,7 +216,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.trusted = trusted
     app.state.replays = {}
     app.state.replay_playlists = {}  # space id -> media.ReplayPlaylist (sealed: never changes)
-    app.state.signed_clips = signed_replay.SignedClips(settings.clip_cache_bytes)
+    app.state.signed_clips = signed_replay.SignedClips(settings.recording.clip_cache_bytes)
     app.state.stores = stores
     app.state.withdrawn = {}
     app.state.feeds = {}  # feed name -> web.feeds.RenderedFeed (kept feed_cache_s)
@@ -232,40 +235,41 @@ def create_app(settings: Settings) -> FastAPI:
                   + whip.routes + speakers_api.routes + health.routes + http_push.routes
                   + feeds.routes + feeds_transcript.routes + embed.routes + oembed.routes):
         app.router.routes.append(route)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_json_body)
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_json_body)
     return app
 
 
 def _cluster(settings: Settings) -> Cluster:
     """Redis when the origin has a --redis-url (several origins), else memory alone."""
-    name = settings.origin_name or f"{settings.host}:{settings.port}"
-    if settings.redis_url is None:
+    name = settings.cluster.origin_name or f"{settings.listen.host}:{settings.listen.port}"
+    if settings.cluster.redis_url is None:
         return SoloCluster(name)
     from townhall.cluster.redis_cluster import RedisCluster
 
-    return RedisCluster(settings.redis_url, name, lease_ttl_s=settings.lease_ttl_s,
-                        max_entries=settings.replica_max_entries,
-                        timeout_s=settings.redis_timeout_s,
-                        replica_wait_ms=settings.redis_replica_wait_ms)
+    return RedisCluster(settings.cluster.redis_url, name, lease_ttl_s=settings.cluster.lease_ttl_s,
+                        max_entries=settings.cluster.replica_max_entries,
+                        timeout_s=settings.cluster.redis_timeout_s,
+                        replica_wait_ms=settings.cluster.redis_replica_wait_ms)
 
 
 def _source_watch(settings: Settings, spaces: Spaces, origin: str) -> SourceWatch:
     """Redis claims on push sources when the origin is one of several (--redis-url)."""
-    assert settings.redis_url is not None
+    assert settings.cluster.redis_url is not None
     from townhall.cluster.source_claims import RedisSourceClaims
 
-    claims = RedisSourceClaims(settings.redis_url, ttl_s=settings.source_claim_ttl_s,
-                               timeout_s=settings.redis_timeout_s)
+    claims = RedisSourceClaims(settings.cluster.redis_url,
+                               ttl_s=settings.cluster.source_claim_ttl_s,
+                               timeout_s=settings.cluster.redis_timeout_s)
     return SourceWatch(spaces, claims, origin)
 
 
 def _shared_stage(settings: Settings, spaces: Spaces) -> SharedStage:
     """The stage posted by each program's origin, shown by all (--redis-url)."""
-    assert settings.redis_url is not None
+    assert settings.cluster.redis_url is not None
     from townhall.cluster.stage_board import RedisStageBoard
 
-    board = RedisStageBoard(settings.redis_url, ttl_s=settings.stage_share_ttl_s,
-                            timeout_s=settings.redis_timeout_s)
+    board = RedisStageBoard(settings.cluster.redis_url, ttl_s=settings.stage.stage_share_ttl_s,
+                            timeout_s=settings.cluster.redis_timeout_s)
     return SharedStage(spaces, board)
 
 

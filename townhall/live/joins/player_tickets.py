@@ -80,7 +80,7 @@ async def renewed_path(adm: Admissions, space: LiveSpace, ticket: str, path: str
     403 otherwise. Every renewal of one lapsed ticket within a ticket's life answers the same
     fresh ticket (`stable_expiry`)."""
     seat, renewed = await _renew_seat(adm, space, ticket, now, (Check.EXPIRED,))
-    grace = adm.settings.ticket_grace_s
+    grace = adm.settings.admission.ticket_grace_s
     allowed = ticket_expiry(renewed.expires, now, grace)
     old_expires = int(ticket.split(".")[1])
     expires = stable_expiry(old_expires, space.room.seat_ttl, allowed, now, grace)
@@ -102,7 +102,7 @@ async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
     # VALID too: the edge asks in a ticket's last second (nginx still calls it valid, this
     # clock may not), and renews then as it would a moment later
     seat, renewed = await _renew_seat(adm, space, ticket, now, (Check.EXPIRED, Check.VALID))
-    answer = grace_answer(renewed.expires, now, adm.settings.ticket_grace_s)
+    answer = grace_answer(renewed.expires, now, adm.settings.admission.ticket_grace_s)
     # the host's listening time: the edge asks again `reuse_s` later while the player plays
     adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
     return str(adm.signer.issue(space.record.id, seat, answer.upstream_expires)), answer
@@ -135,7 +135,7 @@ async def entry_path(adm: Admissions, space: LiveSpace, address: str,
     refused = await adm.over_join_budget(address, starts=True)
     if refused is not None:
         return refused[0], refused[1], refused[2] or {}
-    now += await until_startable(space, adm.settings.player_start_wait_s)
+    now += await until_startable(space, adm.settings.admission.player_start_wait_s)
     room = space.room
     if room.cap is not None:
         await room.refresh(now)  # a shared room's numbers as they are now, not as last seen
