@@ -13,8 +13,8 @@ tree, never from a text search:
 - `X.FIELD` -> `X.SECTION.FIELD` for every flat field or derived property (`base_url`,
   `database_path`, ...) of `townhall.settings.FLAT`, where X is a Settings: mypy says so
   (it is run over the paths and its `"Settings" has no attribute "FIELD"` errors give the
-  places), or, in files mypy does not type (tests, bench), X is spelled `settings`,
-  `_settings`, `SETTINGS` or is a `Settings(...)` / `Settings.of(...)` call.
+  places), or X is spelled `settings`, `_settings`, `SETTINGS` (`request.app.state.settings`
+  is Any to mypy; so is most of tests/) or is a `Settings(...)` / `Settings.of(...)` call.
 
 The section of each name is read from townhall/settings.py itself, so after a merge that
 adds fields (placed into their sections), running this again moves the new accesses too.
@@ -41,7 +41,6 @@ sys.path.insert(0, str(ROOT))  # a script run by path, not an installed module
 from townhall.settings import FIELDS, FLAT, SECTIONS  # noqa: E402
 
 DEFAULT_PATHS = ("townhall", "harness", "bench", "tests", "scripts")
-TYPED = ("townhall", "harness")  # mypy --strict covers these: no guessing by name there
 NAMED = re.compile(r"(?:^|\.)(?:settings|_settings|SETTINGS)$")
 MYPY_ERROR = re.compile(r'^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): error: (?:Item )?'
                         r'"Settings"(?: of "[^"]*")? has no attribute "(?P<name>\w+)"')
@@ -122,7 +121,7 @@ class Edits:
         return "".join(lines)
 
 
-def rewrite(path: Path, text: str, places: set[tuple[int, int, str]], by_name: bool) -> str:
+def rewrite(text: str, places: set[tuple[int, int, str]]) -> str:
     tree = ast.parse(text)
     edits = Edits(text)
     source = text
@@ -157,7 +156,7 @@ def rewrite(path: Path, text: str, places: set[tuple[int, int, str]], by_name: b
                 hit = len(same) == 1 and sum(
                     1 for n in ast.walk(tree) if isinstance(n, ast.Attribute)
                     and n.lineno == node.lineno and n.attr == node.attr) == 1
-            if not hit and by_name:
+            if not hit:
                 hit = bool(NAMED.search(receiver)) or is_settings_call(node.value)
             if hit:
                 assert node.end_lineno is not None and node.end_col_offset is not None
@@ -178,8 +177,7 @@ def main() -> int:
     for path in python_files(args.paths):
         text = path.read_text()
         rel = path.relative_to(ROOT)
-        by_name = rel.parts[0] not in TYPED
-        new = rewrite(path, text, places.get(path, set()), by_name)
+        new = rewrite(text, places.get(path, set()))
         if new != text:
             changed += 1
             print(f"{'would change' if args.dry_run else 'changed'} {rel}")

@@ -287,7 +287,7 @@ async def react(space_id: str, body: ReactionBody, request: Request) -> dict[str
 
 
 def _operator(request: Request, authorization: str | None) -> None:
-    key: str = request.app.state.settings.admin_key
+    key: str = request.app.state.settings.ops.admin_key
     given = _bearer(authorization) or ""
     if key and hmac.compare_digest(given.encode(), key.encode()):
         return

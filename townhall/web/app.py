@@ -278,10 +278,10 @@ def outer(app: FastAPI) -> ASGIApp:
     costs no framework work), then joins answered from ASGI (`fast_join`), then FastAPI."""
     st = app.state
     inner: ASGIApp = app
-    if st.settings.fast_join:
+    if st.settings.admission.fast_join:
         inner = FastJoin(app, admissions=st.admissions, spaces=st.spaces,
                          grant_admission=st.grant_admission, trusted=st.trusted,
-                         max_body=st.settings.max_json_body)
+                         max_body=st.settings.limits.max_json_body)
     shedding = Shedding(inner, admissions=st.admissions, trusted=st.trusted)
-    return Cors(shedding, CorsPolicy.from_settings(st.settings.cors_origins,
-                                                   st.settings.cors_host_origins))
+    return Cors(shedding, CorsPolicy.from_settings(st.settings.listen.cors_origins,
+                                                   st.settings.listen.cors_host_origins))
