@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,3 +81,9 @@ def test_secrets_are_made_per_settings_and_kept_out_of_repr() -> None:
     assert a.admission.ticket_secret not in repr(a)
     assert default("ticket_secret") != default("ticket_secret")
     assert default("port") == 8000
+
+
+def test_the_architecture_page_lists_every_section_with_its_field_count() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
+    for name, kind in SECTIONS.items():
+        assert f"| `{name}` | `{kind.__name__}` | {len(fields(kind))} |" in page, name
