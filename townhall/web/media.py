@@ -405,7 +405,8 @@ async def renewal(request: Request) -> Response:
     except SpaceError as exc:
         if exc.status not in (403, 404):  # a space gone is a seat gone (auth_request: 403)
             raise
-        hold = renewal_margin(adm.settings.admission.seat_ttl_s, adm.settings.admission.ticket_grace_s)
+        hold = renewal_margin(adm.settings.admission.seat_ttl_s,
+                              adm.settings.admission.ticket_grace_s)
         return error_response(403, exc.code, exc.message, {
             "Cache-Control": "no-store", "X-Accel-Expires": str(max(1, int(hold)))})
     return Response(status_code=204, headers={
