@@ -87,3 +87,11 @@ def test_the_architecture_page_lists_every_section_with_its_field_count() -> Non
     page = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
     for name, kind in SECTIONS.items():
         assert f"| `{name}` | `{kind.__name__}` | {len(fields(kind))} |" in page, name
+
+
+def test_every_field_round_trips_through_its_flat_name() -> None:
+    base = Settings()
+    for name, (section, _field) in FIELDS.items():
+        value = getattr(getattr(base, section), name)
+        assert getattr(getattr(base.replace(**{name: value}), section), name) == value, name
+        assert getattr(Settings.of(**{name: default(name)}), section) is not None
