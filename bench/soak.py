@@ -26,6 +26,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,8 +122,11 @@ class Probe(threading.Thread):
         if self.anchor is None:
             return 0.0
         first, at = self.anchor
-        media = sum(d for n, d in self.segments.items() if n > first) + self.open_parts
-        return media - (time.time() - at)
+        seen = [d for n, d in self.segments.items() if n > first]
+        # a segment the probe never saw listed (it was starved past the playlist's window) was
+        # published all the same: it counts at the median duration, not as lost media
+        missed = self.missing_segments() * (statistics.median(seen) if seen else 0.0)
+        return sum(seen) + missed + self.open_parts - (time.time() - at)
 
     def missing_segments(self) -> int:
         """Sequence numbers after the anchor the probe never saw listed (0 unless it stalled

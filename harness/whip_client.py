@@ -97,6 +97,7 @@ class WhipClient:
     steady: bool = True
     receive_prefetch: int | None = None  # aiortc's default (4 packets) unless set
     held: bool = False  # connect, then send no audio until track.speak()
+    local_address: str | None = None  # the loopback address the offer is POSTed from
     pc: RTCPeerConnection | None = None
     track: ToneTrack | None = None
     location: str | None = None
@@ -117,7 +118,8 @@ class WhipClient:
 
         await pc.setLocalDescription(await pc.createOffer())
         body = offer_sdp if offer_sdp is not None else pc.localDescription.sdp
-        async with httpx.AsyncClient(timeout=20) as client:
+        transport = httpx.AsyncHTTPTransport(local_address=self.local_address)
+        async with httpx.AsyncClient(timeout=20, transport=transport) as client:
             for _ in range(20):  # a polite client honours 503 + Retry-After (shedding)
                 res = await client.post(f"{self.base_url}/whip/{self.space_id}", content=body,
                                         headers={"Content-Type": "application/sdp",

@@ -21,7 +21,7 @@ pytest_plugins = ["tests.profile"]  # TOWNHALL_TEST_PROFILE=FILE: where the time
 settings.register_profile("suite", deadline=None)
 settings.load_profile("suite")
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
+if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("TOWNHALL_TIMING_GROUP"):
     # Tests running side by side (scripts/test's first pass) share the CPU, so an origin's
     # event-loop lag is its neighbours' work: its lag ceilings for shedding are raised 20x
     # (as the tests that ran beside busy work already did with CALM). Shedding itself is

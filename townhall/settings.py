@@ -229,6 +229,10 @@ class AdmissionSettings:
     # its history stay within twice this on disk
     seat_log_max_bytes: int = 64 * 1024 * 1024
     seat_log_window_s: float = 600.0  # s of seat starts the shared-ticket check reads back
+    seat_log_edges: str = "edge"  # comma-separated edge prefixes (edge-config --prefix) on
+    # this host whose seats.log `serve` keeps within seat_log_max_bytes (live/seat_log.py;
+    # a prefix without a seats.log is skipped); "" off: `townhall tickets rotate --every` (cron)
+    seat_log_check_s: float = 30.0  # s between serve's looks at each edge's seats.log size
     # uncapped spaces: the details carry a join grant with which any origin admits listeners
     admit_anywhere: bool = True
     grant_valid_s: float = 20.0  # a grant admits for this long after the details were made
@@ -254,6 +258,7 @@ class AdmissionSettings:
         _check(self.renewals_per_s_per_space > 0, "renewals_per_s_per_space", "must be positive")
         _check(self.seat_log_max_bytes >= 512, "seat_log_max_bytes", "must be at least 512")
         _check(self.seat_log_window_s > 0, "seat_log_window_s", "must be positive")
+        _check(self.seat_log_check_s > 0, "seat_log_check_s", "must be positive")
         _check(self.provisional_seat_s >= 0, "provisional_seat_s",
                "must not be negative (0: seats are full at once)")
         _check(0 < self.seat_share_per_network <= 1, "seat_share_per_network",
@@ -332,6 +337,13 @@ class StageSettings:
     stage_share_s: float = 0.5  # s between posts of the stage by the program's origin (and
     # reads by the others)
     stage_share_ttl_s: float = 3.0  # s a posted stage is shown; then each origin's own view
+    whip_max_sessions: int = 256  # WHIP sessions (WebRTC peer connections) one origin holds at
+    # once (a full stage of 13 on each of 20 programs fits); when full, the oldest session
+    # without audio yet, of the network holding the most, is ended for a newcomer; past that
+    # 503 whip_full + Retry-After (admission/network_pool.py, docs/flood.md)
+    whip_sessions_per_network: int = 16  # of those, what one /24 (IPv4) or /64 (IPv6) may
+    # hold (a stage behind one NAT fits); past it that network's own oldest session without
+    # audio is ended, else 429 network_share + Retry-After
 
     def __post_init__(self) -> None:
         _check(1 <= self.speaker_cap <= self.max_stage_seats, "speaker_cap",
@@ -347,6 +359,8 @@ class StageSettings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise SettingsError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
+        _check(1 <= self.whip_sessions_per_network <= self.whip_max_sessions,
+               "whip_sessions_per_network", "must be at least 1 and at most whip_max_sessions")
 
 
 @dataclass(frozen=True)

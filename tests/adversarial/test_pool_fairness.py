@@ -8,15 +8,20 @@ on another network is still served.
   one address, from a whole /24, from a /64; another network's listener gets a seat or a
   place in line;
 - the player start budget (per address, per network): one address, or a /24, at the entry URL;
-  another network's player is admitted.
+  another network's player is admitted;
+- WHIP sessions (per network, and the whole pool): offers that never bring audio from one /24
+  or from six, and sessions with audio from one /24; another network's speaker goes on air.
 (Clip signing: tests/adversarial/test_clip_spellings.py.)
 
 One origin; the tests are its trusted edge (X-Real-IP names who asks) except on the ingest
-port, where each socket is bound to its own loopback address. Bounded: each try < 15 s."""
+port and for WHIP offers, where each socket is bound to its own loopback address. Bounded:
+each try < 15 s (WHIP: < 40 s, two segments on air included)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import re
 import socket
 import time
 from collections import Counter
@@ -25,15 +30,19 @@ from contextlib import suppress
 
 import httpx
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 
 from harness.server import Server, push_tone, start_server, stop_process, stop_server
+from harness.whip_client import WhipClient
 from tests.adversarial.report import tally
+from tests.speakers.stage_helpers import auth, call, eventually, invite
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.slow]
 POOL, PER_NETWORK = 48, 8  # ingest connections, in all and per /24
 CAP = 20  # a capped space's seats; one network's share is 16 (seats_per_network_min)
 SHARE = 16
 STARTS = 32  # player_starts_burst_per_address
+WHIP_POOL, WHIP_SHARE = 8, 3  # WHIP sessions, in all and per /24
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +51,16 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                        "--set", f"ingest_max_connections={POOL}",
                        "--set", f"ingest_connections_per_network={PER_NETWORK}",
                        "--set", "ingest_header_timeout_s=10",
-                       "--set", "shed_lag_scale=20")
+                       "--set", "shed_lag_scale=20",
+                       # WHIP: ICE on loopback only; attackers' silent sessions stay for the
+                       # whole try; the count is under test, not a loaded machine's lag
+                       "--set", "ice_host_addresses=127.0.0.1",
+                       "--set", "whip_candidate_networks=127.0.0.0/8",
+                       "--set", f"whip_max_sessions={WHIP_POOL}",
+                       "--set", f"whip_sessions_per_network={WHIP_SHARE}",
+                       "--set", "whip_setup_timeout_s=60", "--set", "speaker_cap=40",
+                       "--set", "program_lag_budget_s=30",
+                       "--set", "api_burst_per_address=5000")
     yield srv
     stop_server(srv)
 
@@ -181,3 +199,119 @@ def test_player_starts_one_address_or_network_cannot_spend_anothers_budget(
         done()
 
     tally(f"player starts: from {spread}", check)
+
+
+# --- WHIP sessions ----------------------------------------------------------------------
+
+async def _offer_sdp() -> tuple[RTCPeerConnection, str]:
+    """A real aiortc offer (host candidates on 127.0.0.1); its peer stays open and never
+    hears the answer: the origin's session waits for audio that never comes."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio", direction="sendrecv")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def _post_offer(origin: Server, sid: str, token: str, sdp: str,
+                      address: str) -> httpx.Response:
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(timeout=20, transport=transport) as c:
+        return await c.post(f"{origin.base_url}/whip/{sid}", content=sdp,
+                            headers={"Content-Type": "application/sdp", **auth(token)})
+
+
+def _whip_counter(origin: Server, name: str, reason: str) -> float:
+    text = httpx.get(f"{origin.base_url}/metrics", headers=origin.hosting_headers(),
+                     timeout=10).text
+    m = re.search(rf'^townhall_whip_sessions_{name}_total{{reason="{reason}"}} (\S+)$', text,
+                  re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+# what each shape must have cost the attacker, as the origin counts it
+WHIP_COUNTED = {"silent offers": ("evicted", "network_share"),
+                "sessions with audio": ("refused", "network_share")}
+
+
+def _live(origin: Server, sid: str) -> list[str]:
+    doc = call("GET", f"{origin.base_url}/api/spaces/{sid}").json()
+    return [s["id"] for s in doc["speakers"]]
+
+
+WHIP_SHAPES = [("silent offers", "one /24"), ("sessions with audio", "one /24"),
+               ("silent offers", "six /24s")]
+
+
+@pytest.mark.parametrize(("shape", "spread"), WHIP_SHAPES)
+def test_whip_sessions_one_network_cannot_keep_another_networks_speaker_off_the_air(
+        origin: Server, shape: str, spread: str) -> None:
+    net = 60 + 10 * WHIP_SHAPES.index((shape, spread))  # every try has its own attackers
+    nets = 1 if spread == "one /24" else 6
+    per_net = 3 * WHIP_SHARE if nets == 1 else WHIP_SHARE
+    addresses = [f"127.0.{net + n}.{h}" for n in range(nets) for h in range(2, 2 + per_net)]
+    hostile = origin.create_space(title=f"whip {shape} {spread}")
+    legit = origin.create_space(title=f"whip speaker vs {shape} {spread}")
+    tokens = [invite(origin, hostile, f"a{i}")["token"] for i in range(len(addresses) + 4)]
+    done = within(40)
+
+    async def attack() -> tuple[list[WhipClient], list[int], httpx.Response | None]:
+        clients: list[WhipClient] = []
+        codes: list[int] = []
+        late = None
+        if shape == "sessions with audio":  # the share, held with audio ...
+            for token, address in zip(tokens, addresses[:WHIP_SHARE], strict=False):
+                c = WhipClient(origin.base_url, hostile["id"], token, local_address=address)
+                clients.append(c)
+                await c.publish()
+            await asyncio.to_thread(origin.wait_on_air, hostile["id"], 25)
+            peer, sdp = await _offer_sdp()  # ... and one more offer from the same /24
+            late = await _post_offer(origin, hostile["id"], tokens[WHIP_SHARE], sdp,
+                                     addresses[WHIP_SHARE])
+            await peer.close()
+            return clients, codes, late
+        peers = []
+        for token, address in zip(tokens, addresses, strict=False):
+            peer, sdp = await _offer_sdp()
+            peers.append(peer)
+            codes.append((await _post_offer(origin, hostile["id"], token, sdp,
+                                            address)).status_code)
+        for peer in peers:  # the attacker's peers go; the origin's sessions stay silent
+            await peer.close()
+        return clients, codes, late
+
+    counted = WHIP_COUNTED[shape] if nets == 1 else ("evicted", "pool_full")
+    before = _whip_counter(origin, *counted)
+
+    async def scenario() -> None:
+        clients, codes, late = await attack()
+        speaker = WhipClient(origin.base_url, legit["id"], legit["host_key"])
+        try:
+            assert set(codes) <= {201, 429}, codes  # answered, never an error
+            if late is not None:  # past the share, with audio held: a readable refusal
+                assert late.status_code == 429, late.text
+                assert late.json()["error"] == "network_share", late.text
+                assert int(late.headers["retry-after"]) >= 1
+            # one /24 holds no more than its share once the evicted sessions are ended
+            if nets == 1:
+                await eventually(lambda: len(_live(origin, hostile["id"])) <= WHIP_SHARE, 5,
+                                 0.2)
+            assert _whip_counter(origin, *counted) > before, counted  # counted, exported
+            await speaker.publish()  # another network's speaker gets a session ...
+            await asyncio.to_thread(origin.wait_on_air, legit["id"], 25)  # ... and is heard
+            assert _live(origin, legit["id"]) == ["host"]
+            # an attacker's next offer never takes the place of a speaker with audio
+            peer, sdp = await _offer_sdp()
+            again = await _post_offer(origin, hostile["id"], tokens[-1], sdp, addresses[0])
+            await peer.close()
+            assert again.status_code in (201, 429), again.text
+            await asyncio.sleep(0.5)  # an eviction would end it within 0.25 s
+            assert _live(origin, legit["id"]) == ["host"]
+            done()
+        finally:
+            await speaker.close()
+            for c in clients:
+                await c.close()
+            origin.end_space(hostile)
+            origin.end_space(legit)
+
+    tally(f"whip sessions: {shape}, {spread}", lambda: asyncio.run(scenario()))

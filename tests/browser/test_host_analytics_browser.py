@@ -35,7 +35,7 @@ def test_host_page_opened_after_the_end_charts_the_whole_space(tmp_path: Path) -
             expect(page.locator("#chart-note")).to_contain_text("2 listeners in all")
             expect(page.locator("#chart-note")).to_contain_text("highest 2")
             # two seats joined, never renewed: each counted to the middle of its first
-            # ticket's life, cut at the end (reach/listening.py)
+            # ticket's life, cut at the end (admission/listening.py)
             expect(page.locator("#chart-note")).to_contain_text("median listening ")
             points = page.locator("#chart polyline").nth(1).get_attribute("points") or ""
             assert len(points.split()) >= 3, points

@@ -1,4 +1,4 @@
-"""Listening time from a seat's tickets (reach/listening.py): the stop window, its middle, the
+"""Listening time from a seat's tickets (admission/listening.py): the stop window, its middle, the
 space's end; what several origins saw of one seat merges in the store, in any order."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from townhall.reach.listening import ListeningLog, SeatSpan, median_listening_s
+from townhall.admission.listening import ListeningLog, SeatSpan, median_listening_s
 from townhall.store.factory import Stores
 
 

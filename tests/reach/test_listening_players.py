@@ -3,7 +3,7 @@ code: real ffmpeg players join at the entry URL, play through several ticket ren
 tickets) and stop after known times; the analytics' median is within a stated margin of the
 real median time played. Straight at the origin, and through a real nginx edge.
 
-Margins (reach/listening.py: a seat is placed in the middle of the window between its last
+Margins (admission/listening.py: a seat is placed in the middle of the window between its last
 renewal and its next one due, so the error is at most half that interval):
 - straight at an origin a player reloading its lapsed URL renews at every reload, about once
   per target duration: 3 s;

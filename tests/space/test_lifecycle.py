@@ -123,3 +123,10 @@ def test_iso_round_trips_whole_seconds(epoch: int) -> None:
     assert text is not None and text.endswith("Z")
     assert parse_iso(text) == epoch
     assert iso(None) is None
+
+
+def test_host_keys_never_start_like_a_command_line_option() -> None:
+    # `townhall broadcast --key -abc...` would read the key as a missing value
+    keys = [new_host_key() for _ in range(2000)]
+    assert all(k[0].isalnum() for k in keys)
+    assert len(set(keys)) == len(keys)

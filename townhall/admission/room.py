@@ -50,7 +50,9 @@ class Room(Protocol):
 
     async def poll(self, token: str, now: float) -> Outcome: ...
 
-    async def renew(self, seat: str, now: float) -> Admitted | None: ...
+    async def renew(self, seat: str, now: float, address: str = "") -> Admitted | None:
+        """Extend a held seat (None: it lapsed). `address`: who renews it, the network a
+        shared room counts a seat in when it lost the seat's own (Redis restarted empty)."""
 
     async def leave(self, seat: str, now: float) -> None: ...
 
@@ -114,8 +116,8 @@ class LocalRoom:
     async def poll(self, token: str, now: float) -> Outcome:
         return self.room.poll(token, now)
 
-    async def renew(self, seat: str, now: float) -> Admitted | None:
-        return self.room.renew(seat, now)
+    async def renew(self, seat: str, now: float, address: str = "") -> Admitted | None:
+        return self.room.renew(seat, now)  # this process's room never loses a seat's network
 
     async def leave(self, seat: str, now: float) -> None:
         self.room.leave(seat, now)

@@ -26,7 +26,10 @@ Redis was last seen (each origin may fill them: at most origins x free seats ove
 and their waiters join the shared line, at its back, once Redis is back. Counted in `degraded`.
 Redis restarted empty (a new `born`): for one seat lifetime each origin takes back, as their
 holders call, the seats of genuine tickets (past the cap if need be) and the places it knew
-(at the back of the new line, in the order they poll).
+(at the back of the new line, in the order they poll). Each comes back counted in its network's
+share: every origin remembers the network of the seats and places it admitted, queued or
+renewed (Redis names it in each answer; bounded, like the places), and a seat it never saw
+counts in the network of whoever renews it now.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ class RedisRoom:
         self._down = False
         self._kept: dict[str, float] = {}  # seats answered here while Redis was away
         self._positions: OrderedDict[str, int] = OrderedDict()  # last known, for an outage
+        # seat or waiting token -> its network, as Redis or the caller named it: what a seat
+        # or a place taken back after Redis lost them is counted in (the shares hold)
+        self._networks: OrderedDict[str, str] = OrderedDict()
         self._freed = (0, 0.0, 0.0)  # seats freed in the last minute, the first when, now
         self._born: str | None = None  # the room state's birth this origin last saw
         self._rebuild_until = 0.0  # Redis lost the room: readmit the seats and places it had
@@ -114,12 +120,17 @@ class RedisRoom:
     async def join(self, now: float, address: str = "", wait: bool = True) -> Outcome:
         """A newcomer from `address` asks in: the share, the provisional seat and the
         eviction are decided in the script, cluster-wide."""
-        net = share_key(address) if address and self.cap is not None else ""
+        net = self._network_of(address)
+        token = secrets.token_hex(8)
         try:
-            return await self._outcome("join", now, token=secrets.token_hex(8), net=net,
-                                       wait=wait)
+            out = await self._outcome("join", now, token=token, net=net, wait=wait)
         except ClusterUnavailable:
-            return self._kept_if_admitted(self.fallback.join(now, address, wait))
+            out = self._kept_if_admitted(self.fallback.join(now, address, wait))
+        if isinstance(out, Queued):
+            self._remember(out.token, net)
+        elif isinstance(out, Admitted):
+            self._remember(out.seat, net)
+        return out
 
     async def poll(self, token: str, now: float) -> Outcome:
         known = token in self._positions
@@ -127,38 +138,60 @@ class RedisRoom:
             out = await self._outcome("poll", now, token=token)
             if isinstance(out, Unknown) and (self.fallback.withdraw(token) or (
                     known and now < self._rebuild_until)):
-                # queued here while Redis was away, or in a line Redis lost: back in line
-                out = await self._outcome("join", now, token=token)
+                # queued here while Redis was away, or in a line Redis lost: back in line,
+                # in its own network
+                out = await self._outcome("join", now, token=token,
+                                          net=self._networks.get(token, ""))
             return out
         except ClusterUnavailable:
             if token in self._positions:
                 return Queued(token, self._positions[token], None)
-            return self._kept_if_admitted(self.fallback.poll(token, now))
+            out = self._kept_if_admitted(self.fallback.poll(token, now))
+            if isinstance(out, Admitted):
+                self._remember(out.seat, self._networks.get(token, ""))
+            return out
 
-    async def renew(self, seat: str, now: float) -> Admitted | None:
+    async def renew(self, seat: str, now: float, address: str = "") -> Admitted | None:
+        """Extend a seat (`address`: who renews it, for a seat this origin never saw)."""
+        net = self._networks.get(seat) or self._network_of(address)
         try:
-            kind, _, expires = await self._run("renew", now, seat=seat,
+            kind, _, expires = await self._run("renew", now, seat=seat, net=net,
                                                keep=seat in self._kept
                                                or now < self._rebuild_until)
         except ClusterUnavailable:  # the ticket is genuine (checked by the caller): keep it
             self._kept[seat] = now + self.seat_ttl
+            self._remember(seat, net)
             return Admitted(seat, now + self.seat_ttl)
         self._kept.pop(seat, None)
         return Admitted(seat, float(expires)) if kind == "r" else None
 
     async def leave(self, seat: str, now: float) -> None:
         self._kept.pop(seat, None)
+        self._networks.pop(seat, None)
         try:
             await self._run("leave", now, seat=seat)
         except ClusterUnavailable:
             self.fallback.leave(seat, now)
 
     # --- internals ---
+    def _network_of(self, address: str) -> str:
+        return share_key(address) if address and self.cap is not None else ""
+
+    def _remember(self, key: str, net: str) -> None:
+        """Keep the network of a seat or a place (bounded, the oldest forgotten first)."""
+        if not net:
+            return
+        self._networks[key] = net
+        self._networks.move_to_end(key)
+        while len(self._networks) > 100_000:
+            self._networks.popitem(last=False)
+
     async def _outcome(self, op: str, now: float, token: str = "", net: str = "",
                        wait: bool = True) -> Outcome:
         kind, a, b = await self._run(op, now, token=token, net=net, wait=wait)
         if kind == "a":
             self._positions.pop(token, None)
+            self._networks.pop(token, None)
             return Admitted(a, float(b))
         if kind == "q":
             self._positions[a] = int(b)
@@ -219,6 +252,8 @@ class RedisRoom:
                         "taken back for %.0f s", self.seat_ttl)
         self._born = born
         self._freed = (int(got[5]), float(got[6]), now)
+        if kind in ("a", "r") and len(got) > 10:
+            self._remember(a, _text(got[10]))  # the seat's network, as Redis counts it
         return kind, a, b
 
     def _went_down(self, exc: Exception) -> None:

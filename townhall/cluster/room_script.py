@@ -9,7 +9,10 @@ at least a fifth of that later; one network (its /24 or /64, computed by the cal
 most `share` seats (`held` counts them, `network` names each seat's or waiter's network), and a
 share as large as the cap binds nothing; a newcomer that may not wait evicts a provisional
 seat (of the network holding the most among the oldest 256, then the oldest) before it is
-refused. The keys are listed in `cluster.redis_room`.
+refused. The keys are listed in `cluster.redis_room`. A seat taken back without a network
+(Redis restarted empty, or the seat was kept while Redis was away) is counted in the network
+the caller names at its renewal, so the shares hold through a rebuild; every admission and
+renewal answers with the seat's network, which the origins remember for that.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ KEYS = ("seats", "granted", "queue", "polled", "serial", "freed", "admitted", "b
         "network", "held")
 # ARGV: op, now, cap (-1: none), ttl, grace, max queue, new seat id, token, seat, keep (0/1),
 # a birth mark (kept if the room exists), provisional lifetime (0: seats are full at once),
-# network share (-1: none), the caller's network ("": unknown), wait (0/1)
+# network share (-1: none), the caller's network ("": unknown; at a renewal: the seat's, as
+# the origin knows it), wait (0/1)
 ROOM_LUA = """
 local seats, granted, queue, polled = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prov, network, held = KEYS[9], KEYS[10], KEYS[11]
@@ -144,6 +148,9 @@ elseif op == 'renew' then
   elseif pexp or redis.call('ZSCORE', seats, seat) or keep == '1' then
     if pexp then redis.call('ZREM', prov, seat); event = 'c' end
     redis.call('ZADD', seats, now + ttl, seat)
+    -- taken back after Redis lost it (or kept while Redis was away): its network's share
+    -- counts it again, as the origin knew it
+    if not redis.call('HGET', network, seat) then hold(seat, net) end
     out = {'r', seat, fmt(now + ttl)}
   else
     out = {'n', '', ''}
@@ -161,8 +168,10 @@ for _, t in ipairs(redis.call('LRANGE', KEYS[6], 0, 255)) do
   if at > now - 60 then recent = recent + 1; earliest = math.min(earliest, at) end
 end
 for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], 86400) end
+local seatnet = ''  -- the network of the seat admitted or renewed, for the origins to keep
+if out[1] == 'a' or out[1] == 'r' then seatnet = redis.call('HGET', network, out[2]) or '' end
 return {out[1], out[2], out[3], occupied(), redis.call('ZCARD', queue), recent, fmt(earliest),
-        born, redis.call('ZCARD', prov), event}
+        born, redis.call('ZCARD', prov), event, seatnet}
 """
 
 

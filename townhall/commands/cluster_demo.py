@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from townhall.space.space_record import new_secret
+
 STARTUP_S = 60.0  # each part must answer within this
 
 
@@ -125,7 +127,7 @@ class Demo:
 
     def start_origins(self, database: str, redis_port: int, public_url: str) -> None:
         shared = {"ticket.secret": secrets.token_hex(16), "secret.key": secrets.token_hex(32),
-                  "admin.key": secrets.token_urlsafe(24), "edge.secret": secrets.token_hex(24)}
+                  "admin.key": new_secret(24), "edge.secret": secrets.token_hex(24)}
         started = []
         for i, name in enumerate("abc"):
             data = self.root / name

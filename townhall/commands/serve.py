@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from townhall.settings import FIELDS, Settings, default, near
+from townhall.space.space_record import new_secret
 
 # Each flag that sets a Settings field: (flag, field, argparse keywords). Its default is the
 # field's own (`townhall.settings.default`), never restated here; tests/commands/test_serve.py
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         trusted_proxies=tuple(args.trusted_proxies or default("trusted_proxies")),
         ticket_secret=(args.ticket_secret
                        or _kept(data_dir, "ticket.secret", secrets.token_hex(16))),
-        admin_key=_kept(data_dir, "admin.key", secrets.token_urlsafe(24)),
+        admin_key=_kept(data_dir, "admin.key", new_secret(24)),
         edge_secret=_kept(data_dir, "edge.secret", secrets.token_hex(24)),
         secret=bytes.fromhex(_kept(data_dir, "secret.key", secrets.token_hex(32))))
     try:

@@ -1,7 +1,8 @@
 """`townhall tickets shared`: find the seats played from too many addresses in the edges'
 seat logs (each log with its rotated history, seats.log.1), and (with `--revoke`) refuse them
 at the origins and at each edge. `townhall tickets rotate`: keep each edge's seats.log within
-`seat_log_max_bytes` (commands/seat_log.py), once or every `--every` seconds."""
+`seat_log_max_bytes` (live/seat_log.py), once or every `--every` seconds (`townhall serve`
+does it by itself for the edges in `seat_log_edges`; this is for cron and other hosts)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def _rotate(args: argparse.Namespace) -> int:
     import dataclasses
     import time
 
-    from townhall.commands.seat_log import rotate
+    from townhall.live.seat_log import rotate
 
     while True:
         for prefix in args.edge_prefix:

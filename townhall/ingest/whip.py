@@ -14,8 +14,12 @@ page read the 405 that tells it trickle is not supported; refused there, the bro
 the page "Failed to fetch" instead.
 
 Thin: reads and checks the request (size, media type, SDP shape), calls the speakers service,
-writes the answer. Every refusal is JSON {"error", "detail"}, and CORS headers ride on every
-answer so a page on another origin can read them. Never touches the program or aiortc itself.
+writes the answer. Sessions are a pool with a per-network share (live.stage.speakers,
+`whip_max_sessions`, `whip_sessions_per_network`): the slot is taken for the caller's address
+(X-Real-IP from a trusted edge, delivery.client_ip) once the token is known and before the
+offer is read, and given back if the offer is refused. Every refusal is JSON {"error",
+"detail"} (with Retry-After when waiting helps), and CORS headers ride on every answer so a
+page on another origin can read them. Never touches the program or aiortc itself.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from townhall.delivery.client_ip import client_address
 from townhall.errors import error_response
 from townhall.ingest.candidates import (
     AmbiguousLines,
@@ -105,6 +110,8 @@ def _error(exc: SpaceError) -> Response:
     headers = dict(CORS)
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if exc.retry_after is not None:  # 429 network_share, 503 whip_full / origin_full ...
+        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
     return error_response(exc.status, exc.code, exc.message, headers)
 
 
@@ -144,6 +151,8 @@ async def publish(request: Request) -> Response:
                                                   "Allow": "POST, OPTIONS"})
     service = _speakers(request)
     space_id = request.path_params["space_id"]
+    slot: int | None = None
+    published = False
     try:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != SDP_TYPE:
@@ -151,6 +160,8 @@ async def publish(request: Request) -> Response:
                              f"send the SDP offer as Content-Type: {SDP_TYPE}")
         space = service.spaces.get(space_id)  # 404 before the body is read
         service.identify(space, _bearer(request))  # 401/403 before the SDP is looked at
+        # a WHIP session slot for this network (429/503) before the offer is read
+        slot = service.take_slot(client_address(request.scope, request.app.state.trusted))
         body = await _read_body(request, service.settings.stage.whip_max_body)
         try:
             offer = body.decode("utf-8")
@@ -158,9 +169,13 @@ async def publish(request: Request) -> Response:
             raise SpaceError(400, "malformed_sdp", "the SDP offer is not UTF-8 text") from None
         offer = _screen(offer, service)
         check_offer(offer)
-        session, answer = await service.publish(space_id, _bearer(request), offer)
+        session, answer = await service.publish(space_id, _bearer(request), offer, slot)
+        published = True
     except SpaceError as exc:
         return _error(exc)
+    finally:
+        if slot is not None and not published:
+            service.release_slot(slot)
     location = f"/whip/{space_id}/session/{session.id}"
     response = Response(answer, status_code=201, media_type=SDP_TYPE,
                         headers={**CORS, "Location": location, "Cache-Control": "no-store"})

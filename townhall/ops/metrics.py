@@ -70,11 +70,37 @@ WHIP_SESSIONS_REFUSED_AT_AUDIO = Counter(
     ["reason"], registry=REGISTRY)
 WHIP_SESSIONS_EVICTED = Counter(
     "townhall_whip_sessions_evicted_total",
-    "WHIP sessions without audio cut off to bound the provisional sources (evicted_no_audio)",
+    "WHIP sessions without audio cut off for a newcomer, by reason (evicted_no_audio: the "
+    "provisional sources' bound; network_share, pool_full: the WHIP session pool)",
     ["reason"], registry=REGISTRY)
+WHIP_SESSIONS_REFUSED = Counter(
+    "townhall_whip_sessions_refused_total",
+    "WHIP offers refused a session: its network holds its share (network_share) or the pool is "
+    "full of sessions with audio (whip_full)", ["reason"], registry=REGISTRY)
+WHIP_SESSIONS = Gauge("townhall_whip_sessions", "WHIP sessions this origin holds, by state "
+                      "(provisional: no audio yet)", ["state"], registry=REGISTRY)
 WHIP_CANDIDATES_DROPPED = Counter("townhall_whip_candidates_dropped_total",
                                   "remote ICE candidates screened out of WHIP offers (private, "
                                   "loopback, mDNS, non-global)", registry=REGISTRY)
+# --- the edges' seats.log, rotated by `townhall serve` itself (live/seat_log.py); `townhall
+# tickets rotate` writes the same (without the edge label) to seat_log.prom ---
+SEAT_LOG_ROTATIONS = Counter("townhall_seat_log_rotations_total",
+                             "rotations of an edge's seats.log (past seat_log_max_bytes)",
+                             ["edge"], registry=REGISTRY)
+SEAT_LOG_ROTATED_BYTES = Counter("townhall_seat_log_rotated_bytes_total",
+                                 "bytes of an edge's seats.log moved aside and compacted into "
+                                 "its history", ["edge"], registry=REGISTRY)
+SEAT_LOG_RECORDS = Counter("townhall_seat_log_records_total",
+                           "seats.log lines at rotation, by fate: dropped (inside the window, "
+                           "over the bound), merged (a later line of the same seat and address "
+                           "kept), expired (older than the window), malformed",
+                           ["edge", "fate"], registry=REGISTRY)
+SEAT_LOG_BYTES = Gauge("townhall_seat_log_bytes", "size of an edge's seats.log (file=live) and "
+                       "of its compacted history (file=history) at the last look",
+                       ["edge", "file"], registry=REGISTRY)
+SEAT_LOG_ERRORS = Counter("townhall_seat_log_rotation_errors_total",
+                          "rotations of an edge's seats.log that failed (logged; retried at "
+                          "the next look)", ["edge"], registry=REGISTRY)
 # --- reach (reach/webhooks.py, reach/analytics.py): nothing dropped silently ---
 WEBHOOK_ATTEMPTS = Counter("townhall_webhook_attempts_total",
                            "webhook delivery attempts, by outcome (delivered, failed: retried "

@@ -8,7 +8,7 @@ a grid of `analytics_every_s`, keyed by (space, time), so the origin that runs t
 writes one row per interval however many origins there are; `analytics_max_rows` per space.
 
 On the same timer every origin writes the seats whose tickets it handed out since the last
-tick (reach/listening.py: grants, renewals, leaves), merged in the store with the other
+tick (admission/listening.py: grants, renewals, leaves), merged in the store with the other
 origins', so the median listening time with tickets covers the cluster's seats.
 """
 
@@ -19,12 +19,12 @@ import logging
 import time
 from collections.abc import Callable
 
+from townhall.admission.listening import ListeningLog
 from townhall.errors import StoreUnavailable
 from townhall.live import tasks
 from townhall.live.registry.spaces import LiveSpace, Spaces
 from townhall.ops.metrics import ANALYTICS_DROPPED, ANALYTICS_UNTRACKED
 from townhall.reach.audience import AudienceTally
-from townhall.reach.listening import ListeningLog
 from townhall.space.lifecycle import Phase
 from townhall.store.reach import ReachStore
 

@@ -8,7 +8,7 @@ the listener keys seen on the media path when they are off (a key not in the las
 join). Leaves follow from the two counts: before + joins - now. Distinct listeners are seats
 granted (tickets) or distinct keys (at most `max_keys` remembered; past it, keys are counted
 as new, and `untracked` says how many). The median listening time comes from the keys here
-(tickets off); with tickets, from the seats' grants and renewals (reach/listening.py).
+(tickets off); with tickets, from the seats' grants and renewals (admission/listening.py).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class AudienceTally:
 
     def median_listening_s(self) -> float | None:
         """Median time each remembered key was heard (one interval at least); None without
-        keys (tickets on: reach/listening.py)."""
+        keys (tickets on: admission/listening.py)."""
         if not self._spans:
             return None
         return statistics.median(last - first + self.every_s

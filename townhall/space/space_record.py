@@ -24,8 +24,17 @@ def new_space_id(origin_tag: str = "") -> str:
     return origin_tag + "".join(secrets.choice(alphabet) for _ in range(10 - len(origin_tag)))
 
 
+def new_secret(nbytes: int = 24) -> str:
+    """A URL-safe secret a person may paste after a command-line flag: never starting with '-'
+    (argparse would read `--key -abc` as a missing value and another option) nor '_'."""
+    while True:
+        token = secrets.token_urlsafe(nbytes)
+        if token[0].isalnum():
+            return token
+
+
 def new_host_key() -> str:
-    return secrets.token_urlsafe(24)
+    return new_secret(24)
 
 
 def hash_key(key: str) -> str:

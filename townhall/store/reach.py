@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from townhall.reach.listening import SeatSpan
+from townhall.admission.listening import SeatSpan
 
 if TYPE_CHECKING:
     from townhall.store.postgres import Postgres
@@ -198,7 +198,7 @@ class ReachStore:
 
     # --- listening seats ---
     def put_seats(self, rows: list[tuple[str, str, SeatSpan]]) -> None:
-        """One origin's view of these seats, merged with the others' (reach/listening.py)."""
+        """One origin's view of these seats, merged with the others' (admission/listening.py)."""
         merge = ", ".join([_keep("<", "first_at"), _keep(">", "last_at"),
                            _keep(">", "until_at"), _keep("<", "gap_s"), _keep(">", "left_at")])
         sql = (f"INSERT INTO listening_seats (space_id, seat, {SEAT_COLUMNS}) VALUES "

@@ -16,13 +16,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 
+from townhall.admission.listening import median_listening_s
 from townhall.delivery import cache
 from townhall.live.errors import SpaceError, bad_key
 from townhall.live.registry.hosting import Hosting
 from townhall.live.registry.spaces import Spaces
 from townhall.reach.analytics import Analytics
 from townhall.reach.audience import summary
-from townhall.reach.listening import median_listening_s
 from townhall.space.space_record import iso
 from townhall.store.reach import Sample
 

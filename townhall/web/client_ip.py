@@ -1,60 +1,12 @@
-"""Who is asking: the peer address, or X-Real-IP when the peer is a trusted edge proxy.
+"""Who is asking: `delivery.client_ip` (a core, so that the WHIP edge asks it too), under the
+name the web edge imports."""
 
-An edge is trusted either by its network (`--trusted-proxy`, loopback by default) or, from
-anywhere, by the shared edge secret (`data/edge.secret`) that `townhall edge-config` writes
-into the edge's `X-Townhall-Edge` header: so an edge on another machine is believed without
-configuration, and a client that sets X-Real-IP itself is not.
-"""
+from townhall.delivery.client_ip import (
+    EDGE_HEADER,
+    Network,
+    TrustedEdges,
+    client_address,
+    parse_networks,
+)
 
-from __future__ import annotations
-
-import hmac
-import ipaddress
-from collections.abc import Iterable
-
-from starlette.types import Scope
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-EDGE_HEADER = b"x-townhall-edge"
-
-
-class TrustedEdges(list[Network]):
-    """The trusted networks, and the secret that proves an edge from anywhere."""
-
-    edge_secret: bytes = b""
-
-
-def parse_networks(cidrs: Iterable[str], edge_secret: str = "") -> list[Network]:
-    trusted = TrustedEdges(ipaddress.ip_network(c, strict=False) for c in cidrs)
-    trusted.edge_secret = edge_secret.encode()
-    return trusted
-
-
-def _edge_proven(scope: Scope, trusted: list[Network]) -> bool:
-    secret = getattr(trusted, "edge_secret", b"")
-    if not secret:
-        return False
-    for name, value in scope.get("headers", ()):
-        if name == EDGE_HEADER:
-            return hmac.compare_digest(value, secret)
-    return False
-
-
-def client_address(scope: Scope, trusted: list[Network]) -> str:
-    client = scope.get("client")
-    peer = client[0] if client else "0.0.0.0"
-    try:
-        peer_ip = ipaddress.ip_address(peer)
-    except ValueError:
-        return peer
-    if any(peer_ip in net for net in trusted) or _edge_proven(scope, trusted):
-        for name, value in scope.get("headers", ()):
-            if name == b"x-real-ip":
-                candidate = value.decode("latin-1").strip()
-                try:
-                    return str(ipaddress.ip_address(candidate))
-                except ValueError:
-                    break
-    return peer
+__all__ = ["EDGE_HEADER", "Network", "TrustedEdges", "client_address", "parse_networks"]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from townhall.admission.listening import ListeningLog
 from townhall.captions.captioner import Captioner
 from townhall.captions.programs import CaptionedFactory
 from townhall.cluster.base import Cluster
@@ -30,13 +31,13 @@ from townhall.live.registry.host_keys import HostKeys, KeyRotation
 from townhall.live.registry.hosting import Hosting
 from townhall.live.registry.space_ending import SpaceEnding
 from townhall.live.registry.spaces import Spaces
+from townhall.live.seat_log import SeatLogRotation
 from townhall.live.sources.push_sources import PushSources
 from townhall.live.sources.source_watch import SourceWatch
 from townhall.live.stage.shared_stage import SharedStage
 from townhall.live.stage.speakers import Speakers
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
-from townhall.reach.listening import ListeningLog
 from townhall.reach.space_watch import SpaceWatch
 from townhall.reach.transcripts import Transcripts
 from townhall.reach.webhooks import Webhooks
@@ -83,6 +84,7 @@ class Services:
     documents: SpaceDocuments
     ingest: IngestServer
     operator: OperatorListener
+    seat_log: SeatLogRotation  # the edges' seats.log bounded (issue 18)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -123,7 +125,8 @@ class Services:
             stack.push_async_callback(self.key_watch.close)
             self.hosting.start(self.ending.finish)
             stack.push_async_callback(self.hosting.close)
-            for service in (self.webhooks, self.space_watch, self.analytics, self.transcripts):
+            for service in (self.webhooks, self.space_watch, self.analytics, self.transcripts,
+                            self.seat_log):
                 service.start()
                 stack.push_async_callback(service.close)
             yield
@@ -205,7 +208,7 @@ def build_services(settings: Settings) -> Services:
         key_watch=key_watch, source_watch=source_watch, shared_stage=shared_stage,
         trusted=trusted, lag=lag, tiers=tiers, webhooks=webhooks, space_watch=space_watch,
         analytics=analytics, transcripts=transcripts, documents=documents, ingest=ingest,
-        operator=operator)
+        operator=operator, seat_log=SeatLogRotation(settings))
 
 
 def _cluster(settings: Settings) -> Cluster:

@@ -15,6 +15,7 @@ from typing import Any
 
 from townhall.admission.attack import AttackMode
 from townhall.admission.limiter import Limiter, LocalLimiter
+from townhall.admission.listening import ListeningLog
 from townhall.admission.pressure import DEFAULT_CEILINGS, Ceiling, Pressure, Priority
 from townhall.admission.proof_of_work import ProofOfWork
 from townhall.admission.rate_limit import ClientLimiter, Gcra, Rate
@@ -22,7 +23,6 @@ from townhall.admission.tickets import Check, TicketSigner, ticket_expiry
 from townhall.admission.waiting_room import Admitted, Queued, Refused, Unknown
 from townhall.live.errors import SpaceError
 from townhall.live.registry.spaces import LiveSpace, Spaces
-from townhall.reach.listening import ListeningLog
 from townhall.settings import Settings
 from townhall.space.lifecycle import Phase
 from townhall.space.space_record import iso
@@ -58,7 +58,7 @@ class Admissions:
         self.settings = s
         self.spaces = spaces
         # every ticket handed out and seat given back, for the host's listening time
-        # (reach/listening.py); a dict write per grant or renewal, never per media request
+        # (admission/listening.py); a dict write per grant or renewal, never per media request
         self.listening = listening or ListeningLog.empty(s.reach.analytics_max_keys)
         self.signer = TicketSigner(s.admission.ticket_secret)
         self.pow = ProofOfWork(s.recording.secret)
@@ -160,7 +160,7 @@ class Admissions:
             if verdict in (Check.FORGED, Check.MALFORMED) or seat is None:
                 raise SpaceError(403, "bad_ticket", "the ticket to renew is not valid here")
             self.check_holder(record.id, seat, req.seat_secret)
-            renewed = await room.renew(seat, now)
+            renewed = await room.renew(seat, now, req.address)
             if renewed is not None:
                 self.counters["renewed"] += 1
                 return self._admitted(space, renewed, now)

@@ -27,6 +27,14 @@ died). A session that stays attached to a standby for `source_unheard_s` (the pr
 come: another origin keeps it, e.g. a second source elsewhere took it) is never left unheard:
 it is ended, logged and counted (`townhall_sources_moved_total`), and the page publishes again
 through the edge (whip.js reconnects by itself), to the origin that runs the program.
+
+WHIP sessions are a pool of their own, with a per-network share (`admission.network_pool`,
+`whip_max_sessions`, `whip_sessions_per_network`): the WHIP edge takes a slot for the
+caller's address once its token is known and before the offer is read (`take_slot`); a
+session holds it until it ends and is provisional until its first audio decodes. A network
+past its share, or a full pool, ends the oldest session without audio (of that network, or of
+the network holding the most) for the newcomer, or the newcomer is refused (429
+network_share, 503 whip_full, with Retry-After): counted, logged, exported.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from townhall.admission.network_pool import NetworkPool, network_of
 from townhall.live import tasks
 from townhall.live.errors import SpaceError
 from townhall.live.stage.rtc import (
@@ -113,6 +122,7 @@ class SpeakerSession:
     # set by the hosting quotas (a provisional session evicted, live.registry.hosting): the
     # watchdog ends the session with this reason within WATCH_EVERY_S
     cut_off: str | None = None
+    slot: int = -1  # its place in the WHIP session pool (Speakers.pool)
 
     @property
     def heard(self) -> bool:
@@ -198,6 +208,12 @@ class Speakers:
         # a session's first audio arrived: may it take a program slot? (SpaceError if not)
         self.admit_audio = admit_audio
         self.refused_audio = 0  # sessions ended at their first audio: no program slot free
+        # WHIP sessions held at once, with a per-network share (issue 18)
+        self.pool = NetworkPool(settings.stage.whip_max_sessions,
+                                settings.stage.whip_sessions_per_network)
+        self._slots: dict[int, SpeakerSession] = {}  # pool slot -> its session, once made
+        self.refused_share = 0  # offers refused a slot (network_share, whip_full)
+        self.evicted_share = 0  # sessions without audio ended for a newcomer's slot
         key = hmac.new(settings.recording.secret, b"townhall speaker tokens",
                        hashlib.sha256).digest()
         self.tokens = SpeakerTokens(key)
@@ -335,16 +351,67 @@ class Speakers:
             if state is not None:
                 state.muted = seat.muted
 
+    # --- the WHIP session pool ---
+    def take_slot(self, address: str) -> int:
+        """A slot of the WHIP session pool for an offer from `address`, taken before its body
+        is read; a session without audio is ended to make room if the pool's rules say so
+        (admission.network_pool). Raises SpaceError 429 network_share / 503 whip_full."""
+        own_network_full = self.pool.held(address) >= self.pool.per_network
+        slot, arrival = self.pool.arrive(address)
+        if not arrival.admitted:
+            share = arrival.refusal == "address_share"
+            code = "network_share" if share else "whip_full"
+            self.refused_share += 1
+            metrics.WHIP_SESSIONS_REFUSED.labels(code).inc()
+            retry = max(1.0, self.settings.stage.whip_setup_timeout_s)
+            log.warning("WHIP offer from %s refused: %s (%d sessions, %d without audio)",
+                        address, code, len(self.pool), self.pool.provisional)
+            self._gauge()
+            if share:
+                raise SpaceError(429, code, f"your network ({network_of(address)}) already "
+                                 f"holds {self.settings.stage.whip_sessions_per_network} WHIP "
+                                 f"sessions with audio on this server; retry in {retry:.0f} s",
+                                 retry_after=retry)
+            raise SpaceError(503, code, "this server holds as many WHIP sessions as it may; "
+                             f"retry in {retry:.0f} s", retry_after=retry)
+        if arrival.evict is not None:
+            reason = "network_share" if own_network_full else "pool_full"
+            victim = self._slots.pop(arrival.evict, None)
+            self.evicted_share += 1
+            metrics.WHIP_SESSIONS_EVICTED.labels(reason).inc()
+            log.warning("WHIP session %s without audio ended for a newcomer from %s (%s)",
+                        victim.id if victim else "(being set up)", address, reason)
+            if victim is not None and victim.cut_off is None:
+                victim.cut_off = f"evicted: {reason}"  # the watchdog ends it within 0.25 s
+        self._gauge()
+        return slot
+
+    def release_slot(self, slot: int) -> None:
+        """The slot's offer was refused, or its session ended."""
+        self._slots.pop(slot, None)
+        self.pool.leave(slot)
+        self._gauge()
+
+    def _gauge(self) -> None:
+        provisional = self.pool.provisional
+        metrics.WHIP_SESSIONS.labels("provisional").set(provisional)
+        metrics.WHIP_SESSIONS.labels("audio").set(len(self.pool) - provisional)
+
     # --- WHIP sessions ---
-    async def publish(self, space_id: str, bearer: str | None,
-                      offer: str) -> tuple[SpeakerSession, str]:
-        """Start a session for the bearer's seat; returns it and the SDP answer."""
+    async def publish(self, space_id: str, bearer: str | None, offer: str,
+                      slot: int) -> tuple[SpeakerSession, str]:
+        """Start a session for the bearer's seat in its pool `slot` (`take_slot`: the caller
+        gives it back if this raises before the session exists); returns the session and the
+        SDP answer."""
         space = self.spaces.get(space_id)
         if space.record.phase is Phase.ENDED:
             raise SpaceError(409, "space_ended", "the space has ended; create a new one")
         self._reload_seats(self.room(space))
         seat = self.identify(space, bearer)
         assert bearer is not None
+        if not self.pool.holds(slot):  # made room for a newer offer while this one was read
+            raise SpaceError(429, "network_share", "your network's WHIP sessions were "
+                             "needed for newer offers; publish again", retry_after=1.0)
         if self.admit is not None:
             self.admit(space)
         room = self.room(space)
@@ -361,8 +428,9 @@ class Speakers:
             bearer_hash=hashlib.sha256(bearer.encode()).hexdigest(),
             pc=RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers)),
             outgoing=MixMinusTrack(self.settings.stage.mix_minus_max_ms * ms),
-            created=time.monotonic())
+            created=time.monotonic(), slot=slot)
         room.sessions[session.id] = session
+        self._slots[slot] = session
         try:
             answer = await self._negotiate(room, session, offer)
         except SpaceError:
@@ -417,6 +485,9 @@ class Speakers:
             if session.last_audio is None and not self._admit_first_audio(room, session):
                 await self.end_session(room, session, "no program slot")
                 return
+            if session.last_audio is None:
+                self.pool.authorised(session.slot)  # audio: no longer evicted for others
+                self._gauge()
             session.last_audio = time.monotonic()
             session.frames_in += 1
             pcm = to_mono(frame, resampler)
@@ -488,6 +559,7 @@ class Speakers:
             return
         session.closed = True
         room.sessions.pop(session.id, None)
+        self.release_slot(session.slot)
         room.ended[session.id] = session.bearer_hash
         while len(room.ended) > ENDED_REMEMBERED:
             del room.ended[next(iter(room.ended))]

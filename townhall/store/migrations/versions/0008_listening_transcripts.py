@@ -1,7 +1,7 @@
 """Listening seats and transcripts (store/reach.py).
 
 Listening seats: each seat's tickets as the origins saw them, so the host's analytics give a
-median listening time with tickets on (reach/listening.py).
+median listening time with tickets on (admission/listening.py).
 
 One row per (space, seat), merged by whichever origin writes: the earliest grant, the latest
 renewal and ticket, the shortest renewal interval, the leave. Bounded per space by

@@ -8,20 +8,33 @@ compacted (`admission.seat_log.compact`) into `seats.log.1`, written whole and f
 before the renamed file is removed. A rotation cut short (the process killed) leaves the
 renamed file, which the next one compacts first. What was dropped is counted, logged, and
 written with the rotations and sizes as Prometheus metrics to `prefix/seat_log.prom` (for
-node_exporter's textfile collector), cumulatively.
+node_exporter's textfile collector), cumulatively. One rotation at a time per edge (a lock
+file: `townhall serve` and a cron `townhall tickets rotate` may both run).
+
+`SeatLogRotation` is how `townhall serve` does it by itself (issue 18: nothing started `tickets
+rotate --every`): every `seat_log_check_s` it looks at each edge prefix of `seat_log_edges`
+on this host and rotates past `seat_log_max_bytes`, on a thread of its own (never the pool
+that other work shares), and exports rotations, bytes and fates on the origin's /metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from townhall.admission.seat_log import ROTATED_SUFFIX, compact
+from townhall.live import tasks
+from townhall.ops import metrics
+from townhall.settings import Settings
 
 log = logging.getLogger("townhall.seat_log")
 LOG_NAME = "seats.log"
@@ -41,6 +54,7 @@ class Rotation:
     expired: int = 0
     dropped: int = 0
     malformed: int = 0
+    busy: bool = False  # another process was rotating this edge's log: nothing done
 
 
 def _reopen(prefix: Path) -> bool:
@@ -74,7 +88,19 @@ def _read(path: Path) -> list[str]:
 
 def rotate(prefix: Path, max_bytes: int, window_s: float, now: float | None = None,
            force: bool = False) -> Rotation:
-    """Rotate `prefix/seats.log` if it is over `max_bytes` (or `force`)."""
+    """Rotate `prefix/seats.log` if it is over `max_bytes` (or `force`); one rotation at a
+    time per edge (another under way: `busy`, nothing done)."""
+    with open(prefix / (LOG_NAME + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            live = prefix / LOG_NAME
+            return Rotation(False, live.stat().st_size if live.exists() else 0, busy=True)
+        return _rotate(prefix, max_bytes, window_s, now, force)
+
+
+def _rotate(prefix: Path, max_bytes: int, window_s: float, now: float | None,
+            force: bool) -> Rotation:
     live = prefix / LOG_NAME
     aside = prefix / (LOG_NAME + ASIDE_SUFFIX)
     history = prefix / (LOG_NAME + ROTATED_SUFFIX)
@@ -132,3 +158,67 @@ def _export(prefix: Path, r: Rotation) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+class SeatLogRotation:
+    """`townhall serve` keeps its edges' seats.log bounded by itself (see the top)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.prefixes = [Path(p.strip()) for p in settings.admission.seat_log_edges.split(",")
+                         if p.strip()]
+        self.max_bytes = settings.admission.seat_log_max_bytes
+        self.window_s = settings.admission.seat_log_window_s
+        self.every_s = settings.admission.seat_log_check_s
+        # a thread of its own: a rotation reads and fsyncs up to max_bytes, and must neither
+        # wait behind nor slow the pool that decoders and the store share
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seat-log")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.prefixes:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        await tasks.cancel(self._task)
+        self._thread.shutdown(wait=False, cancel_futures=True)  # one cut short: redone later
+
+    async def _run(self) -> None:
+        while True:
+            for prefix in self.prefixes:
+                await self.look(prefix)
+            await asyncio.sleep(self.every_s)
+
+    async def look(self, prefix: Path) -> Rotation | None:
+        """Rotate one edge's log if it is over the bound; None where it keeps no log."""
+        live, aside = prefix / LOG_NAME, prefix / (LOG_NAME + ASIDE_SUFFIX)
+        if not live.exists() and not aside.exists():
+            return None
+        edge = str(prefix)
+        loop = asyncio.get_running_loop()
+        try:
+            done = await loop.run_in_executor(self._thread, rotate, prefix, self.max_bytes,
+                                              self.window_s)
+        except OSError as exc:
+            metrics.SEAT_LOG_ERRORS.labels(edge).inc()
+            log.warning("seats.log of the edge at %s not rotated: %s (tried again in %.0f s)",
+                        prefix, exc, self.every_s)
+            return None
+        history = prefix / (LOG_NAME + ROTATED_SUFFIX)
+        with _suppressed():
+            metrics.SEAT_LOG_BYTES.labels(edge, "live").set(
+                live.stat().st_size if live.exists() else 0)
+            metrics.SEAT_LOG_BYTES.labels(edge, "history").set(
+                history.stat().st_size if history.exists() else 0)
+        if done.rotated:
+            metrics.SEAT_LOG_ROTATIONS.labels(edge).inc()
+            metrics.SEAT_LOG_ROTATED_BYTES.labels(edge).inc(done.size_before)
+            for fate in ("dropped", "merged", "expired", "malformed"):
+                metrics.SEAT_LOG_RECORDS.labels(edge, fate).inc(getattr(done, fate))
+            log.info("seats.log of the edge at %s rotated: %d bytes, history %d bytes "
+                     "(%d merged, %d expired, %d dropped)", prefix, done.size_before,
+                     done.history_bytes, done.merged, done.expired, done.dropped)
+        return done
+
+
+def _suppressed() -> contextlib.AbstractContextManager[None]:
+    return contextlib.suppress(OSError)  # a file gone between two looks: the next look sees
