@@ -7,7 +7,8 @@ dataclass that checks its own fields when it is made and names the field it refu
 names stay the one vocabulary of the docs and of `townhall serve --set NAME=VALUE`:
 `Settings.of(shed_lag_scale=20)` and `settings.replace(port=9000)` take them and route each
 to its section; `FLAT` maps every flat name (fields and derived properties) to its section,
-which is what `scripts/settings_codemod.py` reads.
+which is what `scripts/settings_codemod.py` reads. A new field goes into the section it
+belongs to, with its unit, why, and its check in that section's `__post_init__`.
 
 No module reads the environment; the CLI builds Settings and passes it down.
 """
