@@ -260,7 +260,7 @@ def tap_cost(frames: int = 20_000) -> dict[str, float]:
     from townhall.settings import Settings
     from townhall.space.space_record import SpaceRecord
 
-    captioner = Captioner(Settings(captions=True))
+    captioner = Captioner(Settings.of(captions=True))
     captioner.available = captioner._ready = True
     captioner._inbox = multiprocessing.get_context("spawn").Queue(maxsize=frames)
     record = SpaceRecord(id="bench", title="", host="", host_key_hash="", created_at=0.0)

@@ -95,7 +95,7 @@ def relay_child(upstream: int, ready: Path) -> None:
     from townhall.settings import Settings
 
     async def main() -> None:
-        settings = Settings(data_dir=ready.parent, ingest_port=0, edge_secret="bench",
+        settings = Settings.of(data_dir=ready.parent, ingest_port=0, edge_secret="bench",
                             redis_url="redis://127.0.0.1:1/0",  # clustered; never dialled
                             ingest_public_url=f"http://127.0.0.1:{upstream}")
         server = IngestServer(settings, cast(PushSources, None))  # relaying needs no space

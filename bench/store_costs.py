@@ -105,7 +105,7 @@ def restart(pg: Postgres, stores: Stores) -> dict[str, Any]:
 def main() -> int:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        files = open_stores(Settings(data_dir=Path(tmp)))
+        files = open_stores(Settings.of(data_dir=Path(tmp)))
         try:
             out["files"] = record_and_read(files, "f1", HOUR)
         finally:
@@ -113,7 +113,7 @@ def main() -> int:
         pg = start_postgres(durable=True)  # fsync on, as the files are
         try:
             url = pg.new_database()
-            stores = open_stores(Settings(data_dir=Path(tmp), database_url=url,
+            stores = open_stores(Settings.of(data_dir=Path(tmp), database_url=url,
                                           migrate_on_start=True))
             try:
                 out["postgresql"] = record_and_read(stores, "p1", HOUR)

@@ -86,7 +86,7 @@ def open_store(database: str, tmp_path: Path) -> Iterator[Callable[[], Stores]]:
 
     def make() -> Stores:
         db = Database.parse(database)
-        settings = Settings(data_dir=tmp_path / "data", database=db.path, database_url=db.url,
+        settings = Settings.of(data_dir=tmp_path / "data", database=db.path, database_url=db.url,
                             migrate_on_start=True)
         opened.append(open_stores(settings))
         return opened[-1]

@@ -1,32 +1,113 @@
 """Every limit and knob of a townhall process, in one typed object built at start.
 
+`Settings` is made of sections, one per part of the service (`settings.listen.port`,
+`settings.ingest.ingest_buffer_ms`, `settings.cluster.lease_ttl_s`); each section is a frozen
+dataclass that checks its own fields when it is made and names the field it refuses
+(`SettingsError`, one line). A field keeps its flat name inside its section, so the flat
+names stay the one vocabulary of the docs and of `townhall serve --set NAME=VALUE`:
+`Settings.of(shed_lag_scale=20)` and `settings.replace(port=9000)` take them and route each
+to its section; `FLAT` maps every flat name (fields and derived properties) to its section,
+which is what `scripts/settings_codemod.py` reads. A new field goes into the section it
+belongs to, with its unit, why, and its check in that section's `__post_init__`.
+
 No module reads the environment; the CLI builds Settings and passes it down.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, get_type_hints
 
 from townhall.delivery.cors import parse_origins as parse_cors_origins
 from townhall.space.space_record import TAG_RE
 
 
+class SettingsError(ValueError):
+    """A setting refused at start: its one-line message begins with the field's name."""
+
+
+def _check(ok: bool, name: str, problem: str) -> None:
+    if not ok:
+        raise SettingsError(f"{name}: {problem}")
+
+
 @dataclass(frozen=True)
-class Settings:
-    # --- where it listens and how it names itself ---
+class ListenSettings:
+    """Where it listens, how it names itself, and who may say who the client is."""
+
     host: str = "127.0.0.1"
     port: int = 8000  # HTTP: API, pages, LL-HLS
     ingest_port: int = 8001  # Icecast-compatible source ingest (PUT/SOURCE)
     public_url: str | None = None  # base URL put in links; default http://host:port
     ingest_public_host: str | None = None  # host put in ingest URLs; default host
-    # --- storage ---
+    ingest_public_url: str | None = None  # base of the ingest URLs handed out, e.g. the edge
+    # (http://edge:8080: chunked PUT to /ingest/<space>); default icecast://host:ingest_port
+    # --- descriptors and connection caps (lowered at start to fit RLIMIT_NOFILE) ---
+    http_max_connections: int = 8192  # HTTP connections held at once; past it: a fast 503
+    http_head_timeout_s: float = 10.0  # a new HTTP connection silent this long is closed
+    trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # may set X-Real-IP
+    edge_secret: str = field(default="", repr=False)  # an edge sending it in X-Townhall-Edge
+    # may set X-Real-IP from anywhere (kept in data/edge.secret; edge-config copies it)
+    # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---
+    cors_origins: str = "*"  # media, details and listener calls: "*" or comma-separated
+    # scheme://host[:port] origins
+    cors_host_origins: str = ""  # host and operator API calls: none but the site itself
+
+    def __post_init__(self) -> None:
+        for name in ("cors_origins", "cors_host_origins"):
+            try:
+                parse_cors_origins(getattr(self, name))
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def ingest_host(self) -> str:
+        return self.ingest_public_host or self.host
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where spaces, seats and recordings are kept: SQLite and files, or PostgreSQL."""
+
     data_dir: Path = Path("data")
     database: Path | None = None  # default <data_dir>/townhall.sqlite3
     recordings_dir: Path | None = None  # default <data_dir>/recordings
-    # --- media ---
+    # postgresql://user:password@host:port/db: spaces, seats and recordings (segment bytes
+    # included) in PostgreSQL, shared by every origin; None: SQLite at database_path and
+    # recordings as files under recordings_path (the embedded default)
+    database_url: str | None = None
+    migrate_on_start: bool = False  # PostgreSQL: migrate an old schema instead of refusing
+    store_pool_size: int = 8  # connections per process
+    store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
+    store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
+    store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
+
+    def __post_init__(self) -> None:
+        _check(self.store_pool_size >= 1, "store_pool_size", "must be at least 1")
+        _check(self.store_timeout_s > 0, "store_timeout_s", "must be positive")
+        _check(self.store_retry_s >= 0, "store_retry_s", "must not be negative")
+
+    @property
+    def database_path(self) -> Path:
+        return self.database or self.data_dir / "townhall.sqlite3"
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """The program: its clock, mixer buffers, AAC encoder and LL-HLS parts."""
+
     sample_rate: int = 48000  # Hz, program PCM and AAC
     bitrate: int = 64000  # bit/s, AAC-LC program
     part_frames: int = 15  # AAC frames (1024 samples) per part: 0.32 s
@@ -40,12 +121,42 @@ class Settings:
     idle_pause_s: float = 30.0  # silence kept on air after the last source leaves
     end_play_out_s: float = 10.0  # at End, audio the sources already sent (a paced push
     # source holds up to ingest_buffer_ms) is mixed out up to this long; the rest is counted
-    # --- limits ---
-    max_json_body: int = 16 * 1024  # bytes, control API request bodies
-    max_title_chars: int = 200
-    max_host_chars: int = 100
-    max_listener_cap: int = 10_000_000
-    max_spaces_listed: int = 200
+
+    def __post_init__(self) -> None:
+        _check(8000 <= self.bitrate <= 320000, "bitrate", "must be between 8000 and 320000 bit/s")
+        _check(self.part_frames >= 2, "part_frames", "must be at least 2")
+        _check(self.parts_per_segment >= 2, "parts_per_segment", "must be at least 2")
+        _check(self.jitter_ceiling_ms > self.jitter_prebuffer_ms, "jitter_ceiling_ms",
+               "must exceed jitter_prebuffer_ms")
+        _check(self.end_play_out_s >= 0, "end_play_out_s", "must not be negative")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How listeners are served: blocking reloads, details documents, counts, latency tiers."""
+
+    block_reload_target_durations: float = 3.0  # §6.2.5.2: 503 after this many
+    status_refresh_s: float = 0.5  # a details document is re-rendered at most this often
+    listener_window_s: float = 10.0  # a listener counts while seen this recently
+    max_tracked_listeners: int = 1_000_000  # per space, memory bound of the counter
+    # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
+    latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
+    ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency
+    # (edges x per-edge LL listeners); past it, new joiners get the standard tier
+    tier_lag_ceiling_s: float = 0.5  # s of origin event-loop lag (x shed_lag_scale) that moves
+    # new joiners to standard: where the origin starts shedding joins, long before media
+    tier_lag_sustain_s: float = 2.0  # s the lag must stay past its ceiling to count
+    tier_hold_s: float = 30.0  # s without pressure before new joiners get low latency again
+
+    def __post_init__(self) -> None:
+        _check(self.latency_tier in ("low", "standard", "auto"), "latency_tier",
+               "must be low, standard or auto")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Push sources on the ingest port (Icecast PUT/SOURCE) and the relay to the edge."""
+
     ingest_max_header_bytes: int = 16 * 1024
     ingest_header_timeout_s: float = 3.0  # s a new ingest connection (not yet authorised)
     # has to send its request head; encoders send it at once
@@ -67,13 +178,36 @@ class Settings:
     ingest_catch_up: float = 0.03  # a push source that stays ahead of the program without a
     # quiet moment to skip (music, noise) is shortened by at most this fraction, one pitch
     # period at a time (pitch kept, 5 ms cross-fades), until it is not; 0 turns it off
-    block_reload_target_durations: float = 3.0  # §6.2.5.2: 503 after this many
-    status_refresh_s: float = 0.5  # a details document is re-rendered at most this often
-    listener_window_s: float = 10.0  # a listener counts while seen this recently
-    max_tracked_listeners: int = 1_000_000  # per space, memory bound of the counter
-    # --- admission (tickets, cap, waiting room) ---
+    ingest_provisional_s: float = 5.0  # s a source that connected with the key may send
+    # nothing that decodes before it is cut off; it holds no program slot meanwhile
+    ingest_provisional_max: int = 32  # keyed sources waiting for their first audio at once;
+    # past it the oldest is cut off (408 evicted_no_audio)
+    ingest_max_connections: int = 256  # ingest connections at once; when full, the oldest
+    # idle unauthorised one is closed for a newcomer; only a pool of sources is refused (503)
+    ingest_connections_per_network: int = 32  # ingest connections one /24 (IPv4) or /64
+    # (IPv6) may hold; past it, its own oldest unauthorised one is closed, or 503
+    # --- the source relay (ingest.relay): in a cluster, pushes on the ingest port go through
+    # the edge's /ingest/<space>, to the origin the edge sends that space's sources to ---
+    ingest_relay: bool = True  # relay ingest-port pushes when clustered with an edge URL
+    ingest_relay_url: str | None = None  # where to (http(s)://edge); default ingest_public_url
+    ingest_relay_connect_timeout_s: float = 3.0  # s to reach the edge (and its preflight
+    # answer, twice this); past it the source is answered 503 relay_failed and reconnects
+    ingest_relay_buffer_bytes: int = 65536  # bytes queued towards the edge before the
+    # source's socket is read again (backpressure)
+    ingest_relay_answer_s: float = 60.0  # s the edge may take to answer a push that ended
+
+    def __post_init__(self) -> None:
+        _check(self.ingest_overshoot_ms >= 0, "ingest_overshoot_ms", "must not be negative")
+        _check(0 <= self.ingest_catch_up <= 0.1, "ingest_catch_up", "must be between 0 and 0.1")
+
+
+@dataclass(frozen=True)
+class AdmissionSettings:
+    """Tickets, seats, the waiting room and join grants."""
+
     require_tickets: bool = True  # media needs a ticket from /join
     ticket_secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    max_listener_cap: int = 10_000_000
     seat_ttl_s: float = 120.0  # a ticket (and its seat) lapses this long after issue/renewal
     # without a listener cap, the lifetime grows with the audience so that its renewals stay
     # within this many per second per space (renewed at half the lifetime), up to the maximum
@@ -96,20 +230,21 @@ class Settings:
     # its history stay within twice this on disk
     seat_log_max_bytes: int = 64 * 1024 * 1024
     seat_log_window_s: float = 600.0  # s of seat starts the shared-ticket check reads back
-    # with several origins behind edges: this origin's tag, the first characters of the ids of
-    # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
-    origin_tag: str = ""
+    seat_log_edges: str = "edge"  # comma-separated edge prefixes (edge-config --prefix) on
+    # this host whose seats.log `serve` keeps within seat_log_max_bytes (live/seat_log.py;
+    # a prefix without a seats.log is skipped); "" off: `townhall tickets rotate --every` (cron)
+    seat_log_check_s: float = 30.0  # s between serve's looks at each edge's seats.log size
     # uncapped spaces: the details carry a join grant with which any origin admits listeners
     admit_anywhere: bool = True
     grant_valid_s: float = 20.0  # a grant admits for this long after the details were made
     audience_report_s: float = 2.0  # each origin shares its listener counts this often
     audience_fresh_s: float = 10.0  # a shared count counts this long
     fast_join: bool = True  # answer POST .../join straight from ASGI (2.5x the joins/s)
-    # --- rate limits (per client address and per /24 or /48 network) ---
-    join_rate_per_address: float = 1.0  # joins/s sustained per address
-    join_burst_per_address: int = 10
-    join_rate_per_network: float = 50.0  # per /24 (IPv4) or /48 (IPv6)
-    join_burst_per_network: int = 200
+    # --- standard HLS players: the media URL renews itself (live/joins/player_tickets.py) ---
+    ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
+    # lifetime): a player back with a lapsed ticket finds its seat and plays on at its URL
+    lapsed_tickets_max: int = 200_000  # lapsed tickets whose renewal an origin keeps (one
+    # per player straight at it, no edge); past it the oldest answer is dropped (counted)
     # standard players opening the entry URL (live/joins/player_tickets.py) have their own budget
     # per address, at join_rate_per_address: ffmpeg and VLC do not retry a 429, and a
     # household or an office behind one address starts its players at the scheduled minute
@@ -118,15 +253,47 @@ class Settings:
     # a player opening the entry URL in a space's first seconds is held until the playlist has
     # two complete segments, at most this long (below the edge's proxy_read_timeout, 10 s)
     player_start_wait_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        _check(self.seat_ttl_s > 0, "seat_ttl_s", "must be positive")
+        _check(self.seat_ttl_max_s >= self.seat_ttl_s, "seat_ttl_max_s",
+               "must be at least seat_ttl_s")
+        _check(self.renewals_per_s_per_space > 0, "renewals_per_s_per_space", "must be positive")
+        _check(self.seat_log_max_bytes >= 512, "seat_log_max_bytes", "must be at least 512")
+        _check(self.seat_log_window_s > 0, "seat_log_window_s", "must be positive")
+        _check(self.seat_log_check_s > 0, "seat_log_check_s", "must be positive")
+        _check(self.provisional_seat_s >= 0, "provisional_seat_s",
+               "must not be negative (0: seats are full at once)")
+        _check(0 < self.seat_share_per_network <= 1, "seat_share_per_network",
+               "must be in (0, 1]")
+        _check(self.seats_per_network_min >= 1, "seats_per_network_min", "must be at least 1")
+        _check(self.lapsed_tickets_max >= 1, "lapsed_tickets_max", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Request sizes and rate limits, per client address and per /24 or /48 network."""
+
+    max_json_body: int = 16 * 1024  # bytes, control API request bodies
+    max_title_chars: int = 200
+    max_host_chars: int = 100
+    max_spaces_listed: int = 200
+    join_rate_per_address: float = 1.0  # joins/s sustained per address
+    join_burst_per_address: int = 10
+    join_rate_per_network: float = 50.0  # per /24 (IPv4) or /48 (IPv6)
+    join_burst_per_network: int = 200
     api_rate_per_address: float = 10.0  # other API calls/s per address
     api_burst_per_address: int = 40
     api_rate_per_network: float = 200.0
     api_burst_per_network: int = 800
-    trusted_proxies: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # may set X-Real-IP
-    edge_secret: str = field(default="", repr=False)  # an edge sending it in X-Townhall-Edge
-    # may set X-Real-IP from anywhere (kept in data/edge.secret; edge-config copies it)
-    redis_url: str | None = None  # shared limits across origins when set
-    # --- overload and attack mode ---
+    reaction_rate_per_address: float = 5.0
+    reaction_burst_per_address: int = 20
+
+
+@dataclass(frozen=True)
+class OverloadSettings:
+    """Shedding under load and attack mode (proof of work, players admitted at a rate)."""
+
     shed_lag_scale: float = 1.0  # multiplies every class's event-loop-lag ceiling
     max_in_flight: int = 4000  # requests in flight before admission work is shed
     attack_mode: str = "auto"  # "on", "off" or "auto"
@@ -139,12 +306,12 @@ class Settings:
     # admitted at this rate per space, the rest answered 503 + Retry-After
     attack_players_per_s_per_space: float = 2.0
     attack_players_burst_per_space: int = 20
-    # --- reactions ---
-    reaction_rate_per_address: float = 5.0
-    reaction_burst_per_address: int = 20
-    max_reaction_kinds: int = 16
-    admin_key: str = ""  # operator API (metrics, attack mode); empty disables it
-    # --- speakers: WebRTC over WHIP (RFC 9725), mix-minus back to each speaker ---
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """Speakers: WebRTC over WHIP (RFC 9725), mix-minus back to each speaker, raised hands."""
+
     speaker_cap: int = 13  # speakers live at once in one space, the host included
     max_stage_seats: int = 1000  # invites (speakers, co-hosts, removed ones) per space
     max_raised_hands: int = 200  # hands waiting per space; never count against the invites
@@ -166,20 +333,45 @@ class Settings:
     ice_credential: str = field(default="", repr=False)
     ice_host_addresses: str = ""  # comma-separated addresses offered as ICE host candidates;
     # empty: every interface but loopback (aioice's default). Tests use 127.0.0.1.
-    # --- standard HLS players: the media URL renews itself (live/joins/player_tickets.py) ---
-    ticket_grace_s: float = 30.0  # a seat outlives its ticket by this (at most half its
-    # lifetime): a player back with a lapsed ticket finds its seat and plays on at its URL
-    lapsed_tickets_max: int = 200_000  # lapsed tickets whose renewal an origin keeps (one
-    # per player straight at it, no edge); past it the oldest answer is dropped (counted)
-    # --- CORS: which other sites may read what (townhall/delivery/cors.py says why) ---
-    cors_origins: str = "*"  # media, details and listener calls: "*" or comma-separated
-    # scheme://host[:port] origins
-    cors_host_origins: str = ""  # host and operator API calls: none but the site itself
     whip_max_candidates: int = 20  # remote ICE candidates one WHIP offer may name
     whip_max_media: int = 4  # m= sections one WHIP offer may have
     whip_candidate_networks: str = ""  # comma-separated CIDRs whose candidates are checked
     # besides global unicast ones (private, loopback, multicast are dropped); tests: 127.0.0.0/8
-    # --- hosting identity and quotas (an API key or the admin key creates and airs spaces) ---
+    # --- the stage in a cluster (live.shared_stage): details from any origin show one stage ---
+    stage_share_s: float = 0.5  # s between posts of the stage by the program's origin (and
+    # reads by the others)
+    stage_share_ttl_s: float = 3.0  # s a posted stage is shown; then each origin's own view
+    whip_max_sessions: int = 256  # WHIP sessions (WebRTC peer connections) one origin holds at
+    # once (a full stage of 13 on each of 20 programs fits); when full, the oldest session
+    # without audio yet, of the network holding the most, is ended for a newcomer; past that
+    # 503 whip_full + Retry-After (admission/network_pool.py, docs/flood.md)
+    whip_sessions_per_network: int = 16  # of those, what one /24 (IPv4) or /64 (IPv6) may
+    # hold (a stage behind one NAT fits); past it that network's own oldest session without
+    # audio is ended, else 429 network_share + Retry-After
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.speaker_cap <= self.max_stage_seats, "speaker_cap",
+               "must be between 1 and max_stage_seats")
+        _check(self.speaker_ceiling_ms > self.speaker_prebuffer_ms, "speaker_ceiling_ms",
+               "must exceed speaker_prebuffer_ms")
+        _check(self.speaker_drop_timeout_s > 0, "speaker_drop_timeout_s", "must be positive")
+        _check(self.hands_per_address >= 1, "hands_per_address", "must be at least 1")
+        _check(self.hands_per_network >= self.hands_per_address, "hands_per_network",
+               "must be at least hands_per_address")
+        for cidr in filter(None, (c.strip() for c in self.whip_candidate_networks.split(","))):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
+        _check(1 <= self.whip_sessions_per_network <= self.whip_max_sessions,
+               "whip_sessions_per_network", "must be at least 1 and at most whip_max_sessions")
+
+
+@dataclass(frozen=True)
+class HostingSettings:
+    """Hosting quotas (an API key or the admin key creates and airs spaces) and the programs
+    one origin carries."""
+
     spaces_per_hour_per_key: int = 20  # spaces one host API key may create per hour
     spaces_per_hour_per_origin: int = 500  # spaces all keys together create per hour here
     live_spaces_per_key: int = 3  # spaces of one host API key on air at once
@@ -195,38 +387,25 @@ class Settings:
     # on air ran this late (s) within program_lag_window_s: listeners stall past ~1 part
     program_lag_window_s: float = 10.0
     program_lag_sample_s: float = 0.25  # how often the programs' lag is sampled
-    ingest_provisional_s: float = 5.0  # s a source that connected with the key may send
-    # nothing that decodes before it is cut off; it holds no program slot meanwhile
-    ingest_provisional_max: int = 32  # keyed sources waiting for their first audio at once;
-    # past it the oldest is cut off (408 evicted_no_audio)
     unused_space_expiry_s: float = 24 * 3600.0  # a never-live space ends this long after its
     # scheduled start (or creation)
     ended_listed_s: float = 3600.0  # an ended space stays in GET /api/spaces this long
-    # --- descriptors and connection caps (lowered at start to fit RLIMIT_NOFILE) ---
-    http_max_connections: int = 8192  # HTTP connections held at once; past it: a fast 503
-    http_head_timeout_s: float = 10.0  # a new HTTP connection silent this long is closed
-    ingest_max_connections: int = 256  # ingest connections at once; when full, the oldest
-    # idle unauthorised one is closed for a newcomer; only a pool of sources is refused (503)
-    ingest_connections_per_network: int = 32  # ingest connections one /24 (IPv4) or /64
-    # (IPv6) may hold; past it, its own oldest unauthorised one is closed, or 503
-    recorder_reserved_fds: int = 8  # descriptors held back for recording writes
-    recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
-    # last writes (they keep retrying after; nothing published is dropped)
-    # --- the cluster's durable store (PostgreSQL) and operations ---
-    # postgresql://user:password@host:port/db: spaces, seats and recordings (segment bytes
-    # included) in PostgreSQL, shared by every origin; None: SQLite at database_path and
-    # recordings as files under recordings_path (the embedded default)
-    database_url: str | None = None
-    migrate_on_start: bool = False  # PostgreSQL: migrate an old schema instead of refusing
-    store_pool_size: int = 8  # connections per process
-    store_timeout_s: float = 2.0  # wait this long for a connection before answering 503
-    store_retry_s: float = 0.5  # the database is probed this often (finds an outage, its end)
-    store_retry_after_s: int = 2  # Retry-After of a 503 while the store is unreachable
-    metrics_listen: str = "127.0.0.1:9464"  # the operator listener (ops.operator_listener):
-    # /metrics without a key, on loopback by default; "" = off. The public HTTP port answers
-    # /metrics only with the admin key
-    log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
-    # --- cluster: several origins on one shared database and Redis (--redis-url) ---
+
+    def __post_init__(self) -> None:
+        for name in ("spaces_per_hour_per_key", "spaces_per_hour_per_origin",
+                     "live_spaces_per_key", "live_programs_per_origin"):
+            _check(getattr(self, name) >= 1, name, "must be at least 1 (a hosting quota)")
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Several origins on one shared database and Redis: leases, replicas, source claims,
+    security state read from the store."""
+
+    redis_url: str | None = None  # shared limits across origins when set
+    # with several origins behind edges: this origin's tag, the first characters of the ids of
+    # the spaces it creates, which the edge routes by (townhall edge-config --origin TAG=ADDR)
+    origin_tag: str = ""
     origin_name: str = ""  # this origin in leases and counts; default host:port
     lease_ttl_s: float = 1.2  # a live program's lease lapses this long after its holder died
     lease_renew_s: float = 0.25  # the holder renews this often; standbys check this often
@@ -243,36 +422,29 @@ class Settings:
     source_claim_ttl_s: float = 3.0  # s a push source's claim on its space outlives its
     # origin in Redis (a newer source on any origin takes over; the older gets 409)
     source_claim_check_s: float = 0.5  # s between a push source's checks of its claim
-    ingest_public_url: str | None = None  # base of the ingest URLs handed out, e.g. the edge
-    # (http://edge:8080: chunked PUT to /ingest/<space>); default icecast://host:ingest_port
-    # --- cluster: security state is read from the store, not trusted from memory ---
+    # --- security state is read from the store, not trusted from memory ---
     key_check_ttl_s: float = 1.0  # s a host key hash read from the shared store is trusted
     # (a rotation announced through Redis drops it at once; Redis away: at most this stale)
     key_stale_max_s: float = 30.0  # s an unannounced hash still counts while the store is away
-    # --- the source relay (ingest.relay): in a cluster, pushes on the ingest port go through
-    # the edge's /ingest/<space>, to the origin the edge sends that space's sources to ---
-    ingest_relay: bool = True  # relay ingest-port pushes when clustered with an edge URL
-    ingest_relay_url: str | None = None  # where to (http(s)://edge); default ingest_public_url
-    ingest_relay_connect_timeout_s: float = 3.0  # s to reach the edge (and its preflight
-    # answer, twice this); past it the source is answered 503 relay_failed and reconnects
-    ingest_relay_buffer_bytes: int = 65536  # bytes queued towards the edge before the
-    # source's socket is read again (backpressure)
-    ingest_relay_answer_s: float = 60.0  # s the edge may take to answer a push that ended
-    # --- the stage in a cluster (live.shared_stage): details from any origin show one stage ---
-    stage_share_s: float = 0.5  # s between posts of the stage by the program's origin (and
-    # reads by the others)
-    stage_share_ttl_s: float = 3.0  # s a posted stage is shown; then each origin's own view
-    # --- latency tiers: low (LL-HLS) or standard (whole segments) for new joiners ---
-    latency_tier: str = "auto"  # "low", "standard", or "auto": standard under pressure
-    ll_listeners_max: int = 100_000  # audience of one space the edges carry at low latency
-    # (edges x per-edge LL listeners); past it, new joiners get the standard tier
-    tier_lag_ceiling_s: float = 0.5  # s of origin event-loop lag (x shed_lag_scale) that moves
-    # new joiners to standard: where the origin starts shedding joins, long before media
-    tier_lag_sustain_s: float = 2.0  # s the lag must stay past its ceiling to count
-    tier_hold_s: float = 30.0  # s without pressure before new joiners get low latency again
-    # --- recordings ---
+
+    def __post_init__(self) -> None:
+        _check(not self.origin_tag or TAG_RE.match(self.origin_tag) is not None, "origin_tag",
+               "is 1 to 3 characters of a-z and 0-9")
+        _check(0 < self.lease_renew_s < self.lease_ttl_s, "lease_renew_s",
+               "must be positive and shorter than lease_ttl_s")
+        _check(self.redis_replica_wait_ms >= 0, "redis_replica_wait_ms",
+               "must be 0 (never wait) or positive")
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """Recordings and the verifiable record (signing key, live checkpoints, Content
+    Credentials, signed clips)."""
+
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
-    # --- the verifiable record (signing key, live checkpoints, Content Credentials) ---
+    recorder_reserved_fds: int = 8  # descriptors held back for recording writes
+    recording_finish_timeout_s: float = 60.0  # `end` waits this long for the recording's
+    # last writes (they keep retrying after; nothing published is dropped)
     # the deployment's ECDSA P-256 key and X.509 chain (PEM, leaf first); neither: a key and
     # a self-made CA are created once under <data_dir>/signing/
     signing_key_file: Path | None = None
@@ -293,7 +465,11 @@ class Settings:
     clip_rate_per_network: float = 20.0
     clip_burst_per_network: int = 200
 
-    # --- reach: the podcast feed, the embeddable player, webhooks, analytics (docs/reach.md) ---
+
+@dataclass(frozen=True)
+class ReachSettings:
+    """The podcast feed, the embeddable player, webhooks, analytics (docs/reach.md)."""
+
     feed_title: str = "townhall"  # the podcast feed's channel title (per host: "<title>: <key>")
     feed_max_items: int = 100  # replays and live items in one feed, newest first
     feed_cache_s: float = 10.0  # s a rendered feed is reused (and edges may keep it)
@@ -322,7 +498,17 @@ class Settings:
     transcript_poll_s: float = 2.0  # s between copies of the live captions' new segments
     # into the store, for the replay's transcript (reach/transcripts.py)
 
-    # --- live captions (docs/captions.md) ---
+    def __post_init__(self) -> None:
+        for name in ("analytics_every_s", "webhook_poll_s", "webhook_hold_s",
+                     "transcript_poll_s"):
+            _check(getattr(self, name) > 0, name, "must be positive")
+        _check(self.feed_cache_s >= 0, "feed_cache_s", "must not be negative")
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """Live captions (docs/captions.md)."""
+
     captions: bool = False  # the operator's default for every space; a host may switch
     # captions on or off for their own space (POST /api/spaces/ID/captions)
     captions_model: Path | None = None  # a faster-whisper (CTranslate2) model directory;
@@ -334,112 +520,111 @@ class Settings:
     captions_level_dbfs: float = -45.0  # level below which audio is silence (first gate)
     captions_pause_s: float = 0.3  # s of silence that ends an utterance
     captions_max_utterance_s: float = 4.0  # s: longer speech is captioned in pieces
-    captions_beam_size: int = 5  # Whisper's beam search width (1: greedy; bench/captions.py)
     captions_carry_s: float = 1.0  # s: a subtitle segment is published without waiting for
     # an utterance that began at most this long before its end (shown from the next one)
     captions_restart_max_s: float = 30.0  # back-off ceiling between restarts of a crashed
     # recogniser (1 s, doubling)
+    captions_beam_size: int = 5  # Whisper's beam search width (1: greedy; bench/captions.py)
 
-    # --- issue 18, helper s3c: the WHIP sessions' share; serve rotates the seat log itself ---
-    whip_max_sessions: int = 256  # WHIP sessions (WebRTC peer connections) one origin holds at
-    # once (a full stage of 13 on each of 20 programs fits); when full, the oldest session
-    # without audio yet, of the network holding the most, is ended for a newcomer; past that
-    # 503 whip_full + Retry-After (admission/network_pool.py, docs/flood.md)
-    whip_sessions_per_network: int = 16  # of those, what one /24 (IPv4) or /64 (IPv6) may
-    # hold (a stage behind one NAT fits); past it that network's own oldest session without
-    # audio is ended, else 429 network_share + Retry-After
-    seat_log_edges: str = "edge"  # comma-separated edge prefixes (edge-config --prefix) on
-    # this host whose seats.log `serve` keeps within seat_log_max_bytes (live/seat_log.py;
-    # a prefix without a seats.log is skipped); "" off: `townhall tickets rotate --every` (cron)
-    seat_log_check_s: float = 30.0  # s between serve's looks at each edge's seats.log size
+    def __post_init__(self) -> None:
+        _check(self.captions_carry_s >= 0, "captions_carry_s", "must be 0 (never carry) or more")
+        _check(self.captions_threads >= 1, "captions_threads", "must be at least 1")
+        _check(self.captions_queue_s > 0, "captions_queue_s", "must be positive")
+        _check(self.captions_hold_s >= 0, "captions_hold_s", "must not be negative")
+        _check(0.5 <= self.captions_max_utterance_s <= 30, "captions_max_utterance_s",
+               "must be 0.5 to 30 s")
+        _check(self.captions_pause_s > 0, "captions_pause_s", "must be positive")
+        _check(1 <= self.captions_beam_size <= 10, "captions_beam_size",
+               "must be 1 (greedy) to 10")
 
-    @property
-    def database_path(self) -> Path:
-        return self.database or self.data_dir / "townhall.sqlite3"
 
-    @property
-    def recordings_path(self) -> Path:
-        return self.recordings_dir or self.data_dir / "recordings"
+@dataclass(frozen=True)
+class OpsSettings:
+    """The operator: the admin key, the metrics listener, the log format."""
 
-    @property
-    def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+    admin_key: str = ""  # operator API (metrics, attack mode); empty disables it
+    metrics_listen: str = "127.0.0.1:9464"  # the operator listener (ops.operator_listener):
+    # /metrics without a key, on loopback by default; "" = off. The public HTTP port answers
+    # /metrics only with the admin key
+    log_format: str = "text"  # "text" or "json" (one object a line, with the space id)
 
-    @property
-    def ingest_host(self) -> str:
-        return self.ingest_public_host or self.host
+    def __post_init__(self) -> None:
+        _check(self.log_format in ("text", "json"), "log_format", "is text or json")
 
-    def validate(self) -> None:
-        if not 8000 <= self.bitrate <= 320000:
-            raise ValueError("bitrate must be between 8000 and 320000 bit/s")
-        if self.part_frames < 2 or self.parts_per_segment < 2:
-            raise ValueError("part_frames and parts_per_segment must be at least 2")
-        if self.jitter_ceiling_ms <= self.jitter_prebuffer_ms:
-            raise ValueError("jitter_ceiling_ms must exceed jitter_prebuffer_ms")
-        if not 1 <= self.speaker_cap <= self.max_stage_seats:
-            raise ValueError("speaker_cap must be between 1 and max_stage_seats")
-        if self.speaker_ceiling_ms <= self.speaker_prebuffer_ms:
-            raise ValueError("speaker_ceiling_ms must exceed speaker_prebuffer_ms")
-        if self.ingest_buffer_ms <= self.jitter_prebuffer_ms or self.ingest_overshoot_ms < 0:
-            raise ValueError("ingest_buffer_ms must exceed jitter_prebuffer_ms")
-        if not 0 <= self.ingest_catch_up <= 0.1:
-            raise ValueError("ingest_catch_up must be between 0 and 0.1")
-        if self.end_play_out_s < 0:
-            raise ValueError("end_play_out_s must not be negative")
-        parse_cors_origins(self.cors_origins)
-        parse_cors_origins(self.cors_host_origins)
-        if self.speaker_drop_timeout_s <= 0:
-            raise ValueError("speaker_drop_timeout_s must be positive")
-        if self.seat_ttl_s <= 0 or self.seat_ttl_max_s < self.seat_ttl_s:
-            raise ValueError("seat_ttl_s must be positive and seat_ttl_max_s at least as long")
-        if self.origin_tag and not TAG_RE.match(self.origin_tag):
-            raise ValueError("origin_tag is 1 to 3 characters of a-z and 0-9")
-        if min(self.spaces_per_hour_per_key, self.spaces_per_hour_per_origin,
-               self.live_spaces_per_key, self.live_programs_per_origin) < 1:
-            raise ValueError("hosting quotas must be at least 1")
-        for cidr in filter(None, (c.strip() for c in self.whip_candidate_networks.split(","))):
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
-        if not 0 < self.lease_renew_s < self.lease_ttl_s:
-            raise ValueError("lease_renew_s must be positive and shorter than lease_ttl_s")
-        if self.redis_replica_wait_ms < 0:
-            raise ValueError("redis_replica_wait_ms must be 0 (never wait) or positive")
-        if self.renewals_per_s_per_space <= 0:
-            raise ValueError("renewals_per_s_per_space must be positive")
-        if self.seat_log_max_bytes < 512 or self.seat_log_window_s <= 0:
-            raise ValueError("seat_log_max_bytes is at least 512 and seat_log_window_s "
-                             "positive")
-        if self.provisional_seat_s < 0:
-            raise ValueError("provisional_seat_s must not be negative (0: seats are full at once)")
-        if not 0 < self.seat_share_per_network <= 1 or self.seats_per_network_min < 1:
-            raise ValueError("seat_share_per_network is in (0, 1] and seats_per_network_min "
-                             "at least 1")
-        if self.hands_per_address < 1 or self.hands_per_network < self.hands_per_address:
-            raise ValueError("hands_per_address must be at least 1 and hands_per_network at "
-                             "least as many")
-        if self.store_pool_size < 1 or self.store_timeout_s <= 0 or self.store_retry_s < 0:
-            raise ValueError("store_pool_size must be at least 1 and store_timeout_s positive")
-        if self.log_format not in ("text", "json"):
-            raise ValueError("log_format is text or json")
-        if self.analytics_every_s <= 0 or self.webhook_poll_s <= 0 or self.feed_cache_s < 0 \
-                or self.webhook_hold_s <= 0 or self.transcript_poll_s <= 0:
-            raise ValueError("analytics_every_s, webhook_poll_s, webhook_hold_s and "
-                             "transcript_poll_s must be positive")
-        if self.latency_tier not in ("low", "standard", "auto"):
-            raise ValueError("latency_tier must be low, standard or auto")
-        if self.captions_carry_s < 0:
-            raise ValueError("captions_carry_s must be 0 (never carry) or more")
-        if self.captions_threads < 1 or self.captions_queue_s <= 0 or self.captions_hold_s < 0:
-            raise ValueError("captions_threads must be at least 1, captions_queue_s positive")
-        if not 1 <= self.captions_beam_size <= 10:
-            raise ValueError("captions_beam_size is 1 (greedy) to 10")
-        if not 0.5 <= self.captions_max_utterance_s <= 30 or self.captions_pause_s <= 0:
-            raise ValueError("captions_max_utterance_s is 0.5 to 30 s, captions_pause_s > 0")
-        # issue 18, helper s3c
-        if not 1 <= self.whip_sessions_per_network <= self.whip_max_sessions:
-            raise ValueError("whip_sessions_per_network is at least 1 and at most "
-                             "whip_max_sessions")
-        if self.seat_log_check_s <= 0:
-            raise ValueError("seat_log_check_s must be positive")
+
+@dataclass(frozen=True)
+class Settings:
+    """The sections; made whole, each section has already checked itself, and the checks
+    between sections run here."""
+
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    admission: AdmissionSettings = field(default_factory=AdmissionSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    overload: OverloadSettings = field(default_factory=OverloadSettings)
+    stage: StageSettings = field(default_factory=StageSettings)
+    hosting: HostingSettings = field(default_factory=HostingSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    reach: ReachSettings = field(default_factory=ReachSettings)
+    captioning: CaptionSettings = field(default_factory=CaptionSettings)
+    ops: OpsSettings = field(default_factory=OpsSettings)
+
+    def __post_init__(self) -> None:
+        _check(self.ingest.ingest_buffer_ms > self.media.jitter_prebuffer_ms, "ingest_buffer_ms",
+               "must exceed jitter_prebuffer_ms")
+
+    @classmethod
+    def of(cls, **values: Any) -> Settings:
+        """Settings from flat field names (`Settings.of(port=9000, shed_lag_scale=20)`), each
+        routed to its section; the rest keep their defaults."""
+        return cls(**{section: SECTIONS[section](**changes)
+                      for section, changes in _by_section(values).items()})
+
+    def replace(self, **values: Any) -> Settings:
+        """A copy with some flat fields changed (`settings.replace(http_max_connections=512)`)."""
+        return replace(self, **{section: replace(getattr(self, section), **changes)
+                                for section, changes in _by_section(values).items()})
+
+
+# each section's attribute name on Settings and its class, in the order above
+SECTIONS: dict[str,
+               type[Any]] = {f.name: get_type_hints(Settings)[f.name] for f in fields(Settings)}
+
+
+def _section_names(kind: type) -> list[str]:
+    """A section's fields, then its derived properties (they route like fields)."""
+    props = [name for name, value in vars(kind).items() if isinstance(value, property)]
+    return [f.name for f in fields(kind)] + props
+
+
+# every flat name (field or derived property) -> the section that holds it
+FLAT: dict[str, str] = {name: section for section, kind in SECTIONS.items()
+                        for name in _section_names(kind)}
+# the fields alone (what `Settings.of`, `replace` and `--set` take) -> (section, field)
+FIELDS: dict[str, tuple[str, Any]] = {f.name: (section, f) for section, kind in SECTIONS.items()
+                                      for f in fields(kind)}
+
+
+def near(name: str) -> str:
+    """`; did you mean ...?` with the closest field names, or nothing."""
+    close = difflib.get_close_matches(name, FIELDS, n=3, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _by_section(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        if name not in FIELDS:
+            raise TypeError(f"Settings has no field {name!r}{near(name)}")
+        out.setdefault(FIELDS[name][0], {})[name] = value
+    return out
+
+
+def default(name: str) -> Any:
+    """A field's default, by its flat name (a factory's, freshly made)."""
+    f = FIELDS[name][1]
+    return f.default if f.default_factory is MISSING else f.default_factory()

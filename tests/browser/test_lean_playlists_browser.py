@@ -69,7 +69,7 @@ def test_hls_js_through_the_edge_plays_lean_playlists_at_the_live_edge(
         # per second of media received, not of wall time: a window of wall time holds one
         # part more or less depending on where it falls (1-2 % of the ratio), so the ratio
         # is the same measurement whatever the machine's pace
-        budget.seconds = budget.media_ticks / Settings().sample_rate
+        budget.seconds = budget.media_ticks / Settings().media.sample_rate
         print(f"media received {budget.seconds:.2f} s in {wall:.2f} s of wall time")
         assert budget.seconds >= wall - 2.0, (budget.seconds, wall)
         for what, kbps, share in budget.rows(AUDIO_BPS):

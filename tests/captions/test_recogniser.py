@@ -78,7 +78,7 @@ def test_a_missing_model_directory_is_named_in_one_line(tmp_path: Path) -> None:
 
 def test_a_missing_model_leaves_the_origin_without_captions(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    captioner = Captioner(Settings(captions=True, captions_model=tmp_path / "missing"))
+    captioner = Captioner(Settings.of(captions=True, captions_model=tmp_path / "missing"))
 
     async def main() -> None:
         captioner.start()
@@ -95,7 +95,7 @@ def test_a_model_that_does_not_load_is_one_line_and_no_restarts(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "model.bin").write_bytes(b"not a model")
     (tmp_path / "config.json").write_text("{}")
-    captioner = Captioner(Settings(captions=True, captions_model=tmp_path))
+    captioner = Captioner(Settings.of(captions=True, captions_model=tmp_path))
 
     async def main() -> None:
         captioner.start()
@@ -112,7 +112,7 @@ def test_a_model_that_does_not_load_is_one_line_and_no_restarts(
 
 
 def test_a_killed_worker_is_restarted_and_the_gap_counted() -> None:
-    settings = Settings(captions=True, captions_restart_max_s=2.0)
+    settings = Settings.of(captions=True, captions_restart_max_s=2.0)
     captioner = Captioner(settings)
     gap0 = metrics.CAPTIONS_GAP._value.get()
     restarts0 = metrics.CAPTIONS_RESTARTS._value.get()
@@ -144,7 +144,7 @@ def test_a_killed_worker_is_restarted_and_the_gap_counted() -> None:
 
 
 def test_the_tap_batches_downsamples_and_drops_counted_when_nobody_listens() -> None:
-    captioner = Captioner(Settings(captions=True))
+    captioner = Captioner(Settings.of(captions=True))
     captioner.available = True  # as after start(), with no worker ready yet
     # the tap of a followed space (its window is not needed here)
     record = SpaceRecord(id="space", title="", host="", host_key_hash="", created_at=0.0)

@@ -50,7 +50,7 @@ class Origin:
 
 
 def _origin(tmp_path: Path, name: str, **more: Any) -> tuple[Origin, Flaky]:
-    settings = Settings(data_dir=tmp_path / name, database=tmp_path / "shared.sqlite3",
+    settings = Settings.of(data_dir=tmp_path / name, database=tmp_path / "shared.sqlite3",
                         redis_url="redis://127.0.0.1:1/0", key_check_ttl_s=0.3,
                         migrate_on_start=True, **more)
     stores = open_stores(settings)

@@ -45,8 +45,8 @@ def test_stream_ids_grow_in_program_order_and_never_name_zero() -> None:
 
 
 def _program(tmp_path: Path, name: str) -> Program:
-    s = Settings(data_dir=tmp_path / name)
-    return Program(s, Recorder(FileRecordings(tmp_path / name), "sp", s.secret))
+    s = Settings.of(data_dir=tmp_path / name)
+    return Program(s, Recorder(FileRecordings(tmp_path / name), "sp", s.recording.secret))
 
 
 def test_a_standby_continues_the_holders_open_segment_where_it_stopped(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_a_bad_redis_url_or_wait_bound_is_refused_at_start(
         assert cli.main(["serve", "--data-dir", str(tmp_path), "--redis-url", url]) == 2
         assert url in capsys.readouterr().err
     with pytest.raises(ValueError, match="redis_replica_wait_ms"):
-        Settings(redis_replica_wait_ms=-1).validate()
+        Settings.of(redis_replica_wait_ms=-1)
 
 
 def test_a_live_space_follows_a_redis_failover_through_sentinel(tmp_path: Path) -> None:

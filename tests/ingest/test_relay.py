@@ -29,7 +29,7 @@ def answer(status: int, payload: dict[str, object]) -> bytes:
 
 
 def relay_to(port: int, tmp: Path) -> SourceRelay:
-    settings = Settings(data_dir=tmp, redis_url="redis://127.0.0.1:1/0", edge_secret="s3cret",
+    settings = Settings.of(data_dir=tmp, redis_url="redis://127.0.0.1:1/0", edge_secret="s3cret",
                         ingest_public_url=f"http://127.0.0.1:{port}",
                         ingest_relay_connect_timeout_s=1.0, ingest_relay_buffer_bytes=16384)
     relay = SourceRelay.from_settings(settings)
@@ -209,17 +209,17 @@ def test_a_space_id_that_cannot_exist_is_answered_here(tmp_path: Path) -> None:
 
 
 def test_a_relay_url_that_is_not_http_leaves_sources_to_the_ingest_port(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0",
+    settings = Settings.of(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0",
                         ingest_public_url="icecast://edge:8000")
     assert SourceRelay.from_settings(settings) is None
-    assert SourceRelay.from_settings(Settings(data_dir=tmp_path,
+    assert SourceRelay.from_settings(Settings.of(data_dir=tmp_path,
                                               ingest_public_url="http://edge")) is None
 
 
 def relaying_ingest(port: int, tmp: Path) -> IngestServer:
     """A clustered origin's ingest port, relaying to the stand-in edge on `port` (relaying
     asks nothing of the spaces)."""
-    settings = Settings(data_dir=tmp, ingest_port=0, redis_url="redis://127.0.0.1:1/0",
+    settings = Settings.of(data_dir=tmp, ingest_port=0, redis_url="redis://127.0.0.1:1/0",
                         edge_secret="s3cret", ingest_public_url=f"http://127.0.0.1:{port}")
     return IngestServer(settings, cast(PushSources, None))
 

@@ -78,7 +78,7 @@ def test_another_origin_seals_and_serves_the_replay_of_an_origin_killed_mid_spac
     finally:
         stop_server(b)
 
-    settings = Settings(data_dir=tmp_path / "c", database_url=pg_url)
+    settings = Settings.of(data_dir=tmp_path / "c", database_url=pg_url)
     stores = open_stores(settings)
     try:
         manifest = stores.recordings.manifest(str(doc["id"]))

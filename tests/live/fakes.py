@@ -176,7 +176,7 @@ def record(space_id: str = "sp1", key: str = "host-key", **more: Any) -> SpaceRe
 
 
 def settings(**more: Any) -> Settings:
-    return Settings(**more)
+    return Settings.of(**more)
 
 
 def live_space(rec: SpaceRecord | None = None) -> LiveSpace:

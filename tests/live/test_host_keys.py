@@ -17,7 +17,7 @@ from townhall.live.registry.live_space import LiveSpace
 from townhall.settings import Settings
 from townhall.space.space_record import hash_key
 
-SETTINGS = Settings(key_check_ttl_s=2.0, key_stale_max_s=30.0, store_retry_after_s=3)
+SETTINGS = Settings.of(key_check_ttl_s=2.0, key_stale_max_s=30.0, store_retry_after_s=3)
 
 
 def _space(key: str = "old") -> LiveSpace:

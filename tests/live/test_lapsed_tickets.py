@@ -37,7 +37,7 @@ class Room:
 def _setup(max_tickets: int = 100) -> tuple[Any, Any, LapsedTickets, TicketSigner]:
     signer = TicketSigner("s" * 32)
     adm = SimpleNamespace(signer=signer, revoked={}, counters={},
-                          settings=Settings(seat_ttl_s=10, ticket_grace_s=5),
+                          settings=Settings.of(seat_ttl_s=10, ticket_grace_s=5),
                           listening=SimpleNamespace(seen=lambda *a: None))
     space = SimpleNamespace(record=SimpleNamespace(id=SID), room=Room())
     return adm, space, LapsedTickets(adm, max_tickets), signer  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ def test_a_space_that_aired_before_a_restart_continues_after_what_it_published()
     recordings.manifests["sp1"], recordings.inits["sp1"] = manifest, INIT
     program = ProgramFactory(SETTINGS, recordings).make(space)
     assert program.packager.next_msn == 3
-    assert program.packager._decode_time == round(6.0 * SETTINGS.sample_rate)
+    assert program.packager._decode_time == round(6.0 * SETTINGS.media.sample_rate)
     assert program.recorder.manifest is manifest
     assert program.init == INIT and program.window.init == INIT
 

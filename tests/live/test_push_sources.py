@@ -176,10 +176,10 @@ def test_the_losses_of_sources_that_left_are_summed() -> None:
 
     async def body() -> None:
         session = o.open("a", "k")
-        session.dropped_samples = SETTINGS.sample_rate // 2
+        session.dropped_samples = SETTINGS.media.sample_rate // 2
         session.stop()
         session2 = o.open("a", "k")
-        session2.dropped_samples = SETTINGS.sample_rate
+        session2.dropped_samples = SETTINGS.media.sample_rate
         assert o.sources.metrics()["seconds_dropped"] == 1.5
         assert o.sources.losses["seconds_dropped"] == 0.5
 

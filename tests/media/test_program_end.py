@@ -18,8 +18,8 @@ RATE = 48000
 
 
 def _program(tmp_path: Path, **overrides: float) -> tuple[Program, list[PartReady]]:
-    s = Settings(data_dir=tmp_path, **overrides)  # type: ignore[arg-type]
-    program = Program(s, Recorder(FileRecordings(tmp_path), "sp", s.secret))
+    s = Settings.of(data_dir=tmp_path, **overrides)  # type: ignore[arg-type]
+    program = Program(s, Recorder(FileRecordings(tmp_path), "sp", s.recording.secret))
     parts: list[PartReady] = []
     program.on_publish = lambda ev: parts.append(ev) if isinstance(ev, PartReady) else None
     return program, parts

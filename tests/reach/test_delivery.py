@@ -63,7 +63,7 @@ def _event(n: int, at: float) -> SpaceEvent:
 def test_backoff_doubles_then_gives_up_and_a_slow_receiver_holds_only_its_own(
         store: ReachStore) -> None:
     now = [1000.0]
-    settings = Settings(webhook_allow_private=True, webhook_retry_first_s=5,
+    settings = Settings.of(webhook_allow_private=True, webhook_retry_first_s=5,
                         webhook_retry_max_s=20, webhook_give_up_s=60, webhook_timeout_s=5)
     failing, failed_got = _receiver(500)
     slow, slow_got = _receiver(204, delay_s=1.5)
@@ -114,7 +114,7 @@ def test_backoff_doubles_then_gives_up_and_a_slow_receiver_holds_only_its_own(
 
 
 def test_the_watch_turns_record_changes_into_events_once() -> None:
-    settings = Settings(webhook_peak_every_s=60)
+    settings = Settings.of(webhook_peak_every_s=60)
     record = SpaceRecord("abcdefghij", "T", "H", "x", created_at=10.0)
     space = SimpleNamespace(record=record)
     spaces = SimpleNamespace(settings=settings, all=lambda: [space])

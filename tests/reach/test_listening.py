@@ -81,7 +81,7 @@ def test_seats_past_the_bound_are_exported_and_logged(caplog: pytest.LogCaptureF
     from townhall.settings import Settings
 
     seats = ListeningLog.empty(1)
-    spaces = SimpleNamespace(settings=Settings(analytics_max_keys=1))
+    spaces = SimpleNamespace(settings=Settings.of(analytics_max_keys=1))
     analytics = Analytics(spaces, store=None, listening=seats)  # type: ignore[arg-type]
     counter = ANALYTICS_UNTRACKED.labels("seats")
     before = counter._value.get()

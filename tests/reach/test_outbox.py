@@ -58,7 +58,7 @@ class FakeSpaces:
 
 def test_the_watch_queues_a_lapsed_announcement_from_the_stored_state_once(
         open_store: Callable[[], Stores], tmp_path: Path) -> None:
-    settings = Settings(webhook_hold_s=10.0, webhook_give_up_s=1000.0)
+    settings = Settings.of(webhook_hold_s=10.0, webhook_give_up_s=1000.0)
     reach = open_store().reach
     now = [100.0]
     outbox = Outbox(settings, reach, clock=lambda: now[0])

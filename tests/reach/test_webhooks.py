@@ -156,7 +156,7 @@ def test_a_receiver_down_through_a_restart_gets_every_event_in_order_signed(
 
 def test_endpoints_on_private_addresses_are_refused_unless_allowed(tmp_path: Path) -> None:
     async def check(allow: bool, url: str) -> str | None:
-        settings = Settings(data_dir=tmp_path / "d", webhook_allow_private=allow)
+        settings = Settings.of(data_dir=tmp_path / "d", webhook_allow_private=allow)
         stores = open_stores(settings)
         try:
             await Webhooks(settings, stores.reach).check_url(url)

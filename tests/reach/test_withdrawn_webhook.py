@@ -74,7 +74,7 @@ def test_a_withdrawal_is_delivered_once_signed_after_a_kill_or_made_while_no_ori
         stop_server(srv)
     # a withdrawal written while no origin runs (an origin that stored it and died before
     # anything else): only the store knows
-    stores = open_stores(Settings(data_dir=data))
+    stores = open_stores(Settings.of(data_dir=data))
     try:
         manifest = stores.recordings.manifest(offline["id"])
         assert manifest is not None

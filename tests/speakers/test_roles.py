@@ -81,7 +81,7 @@ def test_every_state_and_action_follows_the_table(state: SeatState, action: Acti
 
 
 def test_the_default_cap_is_13_live_speakers_host_included() -> None:
-    assert Settings().speaker_cap == 13
+    assert Settings().stage.speaker_cap == 13
     stage = new_stage()
     stage.apply(stage.host, Action.PUBLISH, stage.host, NOW)
     seats = [stage.invite(stage.host, f"guest {i}", Role.SPEAKER, NOW) for i in range(13)]

@@ -17,7 +17,7 @@ from townhall.store.factory import open_stores
 
 def test_calls_during_a_restart_fail_fast_and_the_store_comes_back_by_itself(
         postgres: Postgres, pg_url: str, tmp_path: Path) -> None:
-    stores = open_stores(Settings(data_dir=tmp_path, database_url=pg_url,
+    stores = open_stores(Settings.of(data_dir=tmp_path, database_url=pg_url,
                                   migrate_on_start=True))
     try:
         stores.ping()

@@ -74,7 +74,7 @@ def test_a_sqlite_file_from_before_versioning_is_adopted_with_its_spaces(
                 "'ended', 2.0, 3.0, 7, 1)")
     old.commit()
     old.close()
-    stores = open_stores(Settings(data_dir=tmp_path / "data"))
+    stores = open_stores(Settings.of(data_dir=tmp_path / "data"))
     try:
         [record] = stores.spaces.load_all()
         assert record.id == "old1" and record.has_replay and record.peak_listeners == 7

@@ -41,7 +41,7 @@ def record(monkeypatch: pytest.MonkeyPatch, log: list[str]) -> None:
 
 
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", ingest_port=0, signing=False)
+    return Settings.of(data_dir=tmp_path / "data", ingest_port=0, signing=False)
 
 
 def test_services_stop_in_the_reverse_order_of_their_start(

@@ -49,4 +49,4 @@ def test_clips_past_the_limit_push_out_the_least_recently_used() -> None:
 
 
 def test_the_clip_memory_is_a_setting() -> None:
-    assert Settings().clip_cache_bytes == 32 * 1024 * 1024
+    assert Settings().recording.clip_cache_bytes == 32 * 1024 * 1024

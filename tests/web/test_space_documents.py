@@ -29,7 +29,7 @@ def _spaces(settings: Settings, *records: SpaceRecord) -> Spaces:
 
 
 def test_the_details_are_rendered_once_per_refresh_interval() -> None:
-    settings = Settings(status_refresh_s=1.0)
+    settings = Settings.of(status_refresh_s=1.0)
     spaces = _spaces(settings, record("a"))
     renders: list[float] = []
 
@@ -55,7 +55,7 @@ def test_the_join_grant_is_the_app_s_and_absent_without_one() -> None:
 
 
 def test_the_replay_urls_appear_once_an_ended_space_has_a_replay() -> None:
-    settings = Settings(public_url="https://th.example")
+    settings = Settings.of(public_url="https://th.example")
     spaces = _spaces(settings, record("a", phase=Phase.ENDED), record(
         "b", phase=Phase.ENDED, has_replay=True))
     docs = SpaceDocuments(settings, spaces)
@@ -68,10 +68,10 @@ def test_the_replay_urls_appear_once_an_ended_space_has_a_replay() -> None:
 
 def test_the_ingest_url_is_the_edge_s_when_one_forwards_pushes() -> None:
     space_record = record("a")
-    own = Settings(ingest_public_host="origin.example", ingest_port=8001)
+    own = Settings.of(ingest_public_host="origin.example", ingest_port=8001)
     docs = SpaceDocuments(own, _spaces(own, space_record))
     space = docs.spaces.get("a")
     assert docs.ingest_url(space, "KEY") == "icecast://source:KEY@origin.example:8001/ingest/a"
-    edge = Settings(ingest_public_url="https://edge.example/")
+    edge = Settings.of(ingest_public_url="https://edge.example/")
     docs = SpaceDocuments(edge, _spaces(edge, space_record))
     assert docs.ingest_url(space, "KEY") == "https://source:KEY@edge.example/ingest/a"

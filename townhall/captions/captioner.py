@@ -181,8 +181,8 @@ class Captioner:
         self.settings = settings
         self.cluster = cluster  # several origins: subtitle segments are shared through it
         self._sharing: set[asyncio.Task[None]] = set()
-        self.model_dir = model_dir or (str(settings.captions_model) if settings.captions_model
-                                       else worker.default_model_dir())
+        model = settings.captioning.captions_model
+        self.model_dir = model_dir or (str(model) if model else worker.default_model_dir())
         self.available = False  # a loadable model was found and the worker started
         self.failed: str | None = None  # why captions are off on this origin
         self._spaces: dict[str, _Captioned] = {}
@@ -208,7 +208,7 @@ class Captioner:
     def enabled(self, record: SpaceRecord) -> bool:
         """The host's choice kept with the space (store: `captions`), else the operator's
         default; whether or not a recogniser is running."""
-        return self.settings.captions if record.captions is None else record.captions
+        return self.settings.captioning.captions if record.captions is None else record.captions
 
     def timeline(self, space_id: str) -> CueTimeline | None:
         """The space's captions, when it is captioned now."""
@@ -221,10 +221,10 @@ class Captioner:
         s = self.settings
         self._spaces[record.id] = _Captioned(
             record, window,
-            CueTimeline(hold_s=s.captions_hold_s, keep_segments=s.keep_segments,
-                        carry_s=s.captions_carry_s),
+            CueTimeline(hold_s=s.captioning.captions_hold_s, keep_segments=s.media.keep_segments,
+                        carry_s=s.captioning.captions_carry_s),
             following)
-        return Tap(self, record.id, s.sample_rate)
+        return Tap(self, record.id, s.media.sample_rate)
 
     # --- the worker ---
     def start(self) -> None:
@@ -235,7 +235,7 @@ class Captioner:
         else:
             self.failed = worker.check_model(self.model_dir)
         if self.failed is not None:
-            log.log(logging.ERROR if self.settings.captions else logging.INFO,
+            log.log(logging.ERROR if self.settings.captioning.captions else logging.INFO,
                     "captions are off on this origin: %s", self.failed)
             return
         self.available = True  # the process starts when a space first wants captions
@@ -244,11 +244,13 @@ class Captioner:
     def _spawn(self) -> None:
         s = self.settings
         assert self.model_dir is not None
+        c = s.captioning
         config = worker.WorkerConfig(
-            self.model_dir, s.captions_language or None, s.captions_threads,
-            s.captions_level_dbfs, s.captions_pause_s, s.captions_max_utterance_s,
-            s.captions_beam_size)
-        self._inbox = self._ctx.Queue(maxsize=max(1, round(s.captions_queue_s / BATCH_S)))
+            self.model_dir, c.captions_language or None, c.captions_threads,
+            c.captions_level_dbfs, c.captions_pause_s, c.captions_max_utterance_s,
+            c.captions_beam_size)
+        self._inbox = self._ctx.Queue(maxsize=max(1,
+                                                  round(s.captioning.captions_queue_s / BATCH_S)))
         self._outbox = self._ctx.Queue()
         self._ready = False
         self._process = self._ctx.Process(target=worker.run, name="townhall-captions",
@@ -288,7 +290,7 @@ class Captioner:
             if timeline.following and not following and not timeline.ended and self._ready:
                 # this origin took the program over: what the old holder heard and had not
                 # captioned yet is recognised here (its window has those parts)
-                timeline.recover(now + self.settings.captions_hold_s)
+                timeline.recover(now + self.settings.captioning.captions_hold_s)
                 self._spawn_sharing(self._recover(space_id, followed))
             timeline.following = following
             published = timeline.publish(now)
@@ -327,7 +329,7 @@ class Captioner:
         try:
             for msn, body in bodies:
                 await self.cluster.put_subtitles(space_id, msn, body,
-                                                 self.settings.keep_segments)
+                                                 self.settings.media.keep_segments)
         except ClusterUnavailable:
             metrics.CAPTIONS_SHARE_SKIPPED.inc()
         except Exception:  # captions failing must never take anything else down
@@ -354,7 +356,7 @@ class Captioner:
             await self._pull(space_id, timeline)
             since = timeline.recovery_start()
             runs = backlog(followed.window, timeline.covered_msn, since,
-                           self.settings.sample_rate)
+                           self.settings.media.sample_rate)
             if not runs:
                 timeline.recovered()
                 return
@@ -378,7 +380,7 @@ class Captioner:
         if process is None:
             # at start when the operator captions by default, else for the first program
             # whose host switched captions on
-            if self.settings.captions or any(self.enabled(f.record)
+            if self.settings.captioning.captions or any(self.enabled(f.record)
                                              for f in self._spaces.values()):
                 self._spawn()
             return
@@ -391,7 +393,8 @@ class Captioner:
             self._restart_at = now + self._backoff_s
             log.warning("the caption recogniser (pid %s) exited with %s; restarting in %.0f s",
                         process.pid, process.exitcode, self._backoff_s)
-            self._backoff_s = min(self._backoff_s * 2, self.settings.captions_restart_max_s)
+            self._backoff_s = min(self._backoff_s * 2,
+                                  self.settings.captioning.captions_restart_max_s)
             return
         if now >= self._restart_at:
             metrics.CAPTIONS_GAP.inc(now - self._down_since)
@@ -444,7 +447,7 @@ class Captioner:
 
     def _follow_segments(self, space_id: str, followed: _Captioned, now: float) -> None:
         window, timeline = followed.window, followed.timeline
-        rate = self.settings.sample_rate
+        rate = self.settings.media.sample_rate
         for seg in list(window.segments.values()):
             if seg.duration is None or seg.msn <= followed.seen_msn:
                 continue

@@ -25,9 +25,9 @@ def add_arguments(tickets: argparse.ArgumentParser) -> None:
     rotate = tickets_sub.add_parser("rotate", help="bound an edge's seats.log by size")
     rotate.add_argument("--edge-prefix", action="append", default=[], required=True,
                         help="an edge's prefix (its seats.log and nginx.pid); repeat for each")
-    rotate.add_argument("--max-bytes", type=int, default=defaults.seat_log_max_bytes,
+    rotate.add_argument("--max-bytes", type=int, default=defaults.admission.seat_log_max_bytes,
                         help="rotate past this size; the history is kept within it too")
-    rotate.add_argument("--window", type=float, default=defaults.seat_log_window_s,
+    rotate.add_argument("--window", type=float, default=defaults.admission.seat_log_window_s,
                         help="seconds of seat starts kept in the history")
     rotate.add_argument("--every", type=float, default=0.0,
                         help="check every this many seconds (0: once)")
@@ -38,7 +38,7 @@ def add_arguments(tickets: argparse.ArgumentParser) -> None:
                              "edge: a seat shared across edges is found too")
     shared.add_argument("--max-addresses", type=int, default=2,
                         help="addresses one listener may use (home, phone)")
-    shared.add_argument("--window", type=float, default=defaults.seat_log_window_s,
+    shared.add_argument("--window", type=float, default=defaults.admission.seat_log_window_s,
                         help="seconds of log to read")
     shared.add_argument("--revoke", action="store_true", help="revoke what is found")
     shared.add_argument("--server", default="http://127.0.0.1:8000")

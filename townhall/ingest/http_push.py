@@ -77,13 +77,13 @@ async def push(request: Request) -> Response:
     log.info("source connected to %s (HTTP %s)", space_id, request.method,
              extra={"space_id": space_id})
     async with guard(request.app.state.source_watch, space_id, session):
-        early = await _pump(request, session, settings.ingest_idle_timeout_s)
+        early = await _pump(request, session, settings.ingest.ingest_idle_timeout_s)
     log.log(logging.WARNING if early is not None or session.ended_by else logging.INFO,
             "source left %s: %s", space_id, early or session.ended_by or "done",
             extra={"space_id": space_id})
     if early is not None and early["error"] == "source_idle":
         return JSONResponse(early, status_code=408)
-    status, payload = outcome(session, settings.sample_rate)
+    status, payload = outcome(session, settings.media.sample_rate)
     if early is not None and status == 200:  # reset by the source: it left all the same
         return JSONResponse({**early, **session.losses()}, status_code=400)
     return JSONResponse(payload, status_code=status)

@@ -111,8 +111,8 @@ class IngestServer:
         self.watch = watch  # in a cluster: one source on air per space (live.source_watch)
         self.relay = SourceRelay.from_settings(settings)  # in a cluster with an edge
         self._server: asyncio.Server | None = None
-        self.pool = IngestPool(settings.ingest_max_connections,
-                               settings.ingest_connections_per_network)
+        self.pool = IngestPool(settings.ingest.ingest_max_connections,
+                               settings.ingest.ingest_connections_per_network)
         self._held: dict[int, tuple[asyncio.StreamWriter, asyncio.Task[None]]] = {}
         self.refused = 0  # connections refused or evicted, for the operator's metrics
         self._refused_lingering = 0
@@ -123,9 +123,9 @@ class IngestServer:
         return len(self.pool)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.settings.host,
-                                                  self.settings.ingest_port,
-                                                  limit=self.settings.ingest_max_header_bytes)
+        self._server = await asyncio.start_server(self._handle, self.settings.listen.host,
+                                                  self.settings.listen.ingest_port,
+                                                  limit=self.settings.ingest.ingest_max_header_bytes)
 
     @property
     def port(self) -> int:
@@ -151,7 +151,7 @@ class IngestServer:
                                                " or in all); retry soon"}))
             # refused sockets linger outside the pool: a few at a time (descriptors are
             # finite), the rest are closed at once
-            if self._refused_lingering >= self.settings.ingest_refused_lingering_max:
+            if self._refused_lingering >= self.settings.ingest.ingest_refused_lingering_max:
                 writer.close()
                 return
             self._refused_lingering += 1
@@ -202,13 +202,13 @@ class IngestServer:
         for up to `ingest_linger_s` (at most `ingest_linger_bytes`), then close: a client
         that is still pushing reads the answer instead of a reset (nginx's lingering close)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.ingest_linger_s
+        deadline = loop.time() + self.settings.ingest.ingest_linger_s
         drained = 0
         try:
-            await asyncio.wait_for(writer.drain(), self.settings.ingest_linger_s)
+            await asyncio.wait_for(writer.drain(), self.settings.ingest.ingest_linger_s)
             if writer.can_write_eof():
                 writer.write_eof()
-            while drained < self.settings.ingest_linger_bytes:
+            while drained < self.settings.ingest.ingest_linger_bytes:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
@@ -224,7 +224,7 @@ class IngestServer:
     async def _read_head(self, reader: asyncio.StreamReader) -> RequestHead:
         try:
             raw = await asyncio.wait_for(self._head_bytes(reader),
-                                         self.settings.ingest_header_timeout_s)
+                                         self.settings.ingest.ingest_header_timeout_s)
         except TimeoutError:
             self._refused("head_timeout")
             raise HttpError(408, "request head not received in time") from None
@@ -244,7 +244,7 @@ class IngestServer:
                     return bytes(raw)
                 continue  # rfc9112 §2.2: ignore empty lines before the request line
             raw += line
-            if len(raw) > self.settings.ingest_max_header_bytes:
+            if len(raw) > self.settings.ingest.ingest_max_header_bytes:
                 raise asyncio.LimitOverrunError("request head too large", len(raw))
 
     async def _serve(self, conn: int, reader: asyncio.StreamReader,
@@ -318,7 +318,7 @@ class IngestServer:
             log.info("source connected to %s (%s, %s body), relayed through the edge",
                      space_id, head.method, framing, extra={"space_id": space_id})
 
-        body = body_chunks(reader, framing, length, self.settings.ingest_idle_timeout_s)
+        body = body_chunks(reader, framing, length, self.settings.ingest.ingest_idle_timeout_s)
         async with contextlib.aclosing(body):
             status, payload = await self.relay.carry(
                 space_id, head.headers.get("authorization", ""), body, go_ahead)
@@ -329,7 +329,7 @@ class IngestServer:
 
     async def _pump(self, reader: asyncio.StreamReader, session: IngestSession, framing: str,
                     length: int | None) -> tuple[int, dict[str, object]]:
-        body = body_chunks(reader, framing, length, self.settings.ingest_idle_timeout_s)
+        body = body_chunks(reader, framing, length, self.settings.ingest.ingest_idle_timeout_s)
 
         async def consume() -> None:
             async with contextlib.aclosing(body):
@@ -342,7 +342,7 @@ class IngestServer:
         except TimeoutError:
             return 408, {"error": "source_idle",
                          "detail": "no audio received for "
-                                   f"{self.settings.ingest_idle_timeout_s:g} s"}
+                                   f"{self.settings.ingest.ingest_idle_timeout_s:g} s"}
         except ConnectionError as exc:  # reset by the source: it left all the same
             return 499, {"error": "source_reset", "detail": str(exc) or "reset",
                          **session.losses()}
@@ -351,7 +351,7 @@ class IngestServer:
             return exc.status, {"error": "bad_request", "detail": exc.message}
         finally:
             await session.close()
-        return outcome(session, self.settings.sample_rate)
+        return outcome(session, self.settings.media.sample_rate)
 
 
 async def body_chunks(reader: asyncio.StreamReader, framing: str, length: int | None,

@@ -125,13 +125,13 @@ class SourceRelay:
     def __init__(self, settings: Settings, url: str) -> None:
         self.settings = settings
         self.target = Target.parse(url)
-        self.token = relay_token(settings.edge_secret)
+        self.token = relay_token(settings.listen.edge_secret)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SourceRelay | None:
         """The relay of a cluster origin that knows its edge, else None."""
-        url = settings.ingest_relay_url or settings.ingest_public_url
-        if not settings.ingest_relay or settings.redis_url is None or not url:
+        url = settings.ingest.ingest_relay_url or settings.listen.ingest_public_url
+        if not settings.ingest.ingest_relay or settings.cluster.redis_url is None or not url:
             return None
         try:
             return cls(settings, url)
@@ -154,9 +154,9 @@ class SourceRelay:
         context = ssl.create_default_context() if t.tls else None
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(t.host, t.port, ssl=context, limit=MAX_ANSWER_BYTES),
-            self.settings.ingest_relay_connect_timeout_s)
+            self.settings.ingest.ingest_relay_connect_timeout_s)
         # a small send buffer: the client is read no faster than the edge takes the bytes
-        writer.transport.set_write_buffer_limits(high=self.settings.ingest_relay_buffer_bytes)
+        writer.transport.set_write_buffer_limits(high=self.settings.ingest.ingest_relay_buffer_bytes)
         return reader, writer
 
     async def carry(self, space_id: str, auth: str, body: AsyncIterator[bytes],
@@ -178,7 +178,7 @@ class SourceRelay:
 
     async def _carry(self, space_id: str, auth: str, body: AsyncIterator[bytes],
                      go_ahead: Callable[[], Awaitable[None]]) -> Answer:
-        timeout = self.settings.ingest_relay_connect_timeout_s
+        timeout = self.settings.ingest.ingest_relay_connect_timeout_s
         try:
             reader, writer = await self._connect()
             writer.write(self._head(space_id, auth, "Content-Length: 0\r\n"))
@@ -200,7 +200,7 @@ class SourceRelay:
             await go_ahead()
             return await self._pump(body, reader, writer)
         except TimeoutError:  # the client stopped sending
-            idle = self.settings.ingest_idle_timeout_s
+            idle = self.settings.ingest.ingest_idle_timeout_s
             return 408, {"error": "source_idle", "detail": f"no audio received for {idle:g} s"}
         except ConnectionError as exc:  # reset by the client: the edge's push is cut too
             return 499, {"error": "source_reset", "detail": str(exc) or "reset"}
@@ -237,7 +237,8 @@ class SourceRelay:
             writer.write(b"0\r\n\r\n")
             with contextlib.suppress(OSError):
                 await writer.drain()
-            done, _ = await asyncio.wait({answer}, timeout=self.settings.ingest_relay_answer_s)
+            done, _ = await asyncio.wait({answer},
+                                         timeout=self.settings.ingest.ingest_relay_answer_s)
             if not done:
                 return 504, {"error": "relay_failed",
                              "detail": "the edge did not answer after the push ended"}

@@ -84,8 +84,8 @@ def _screen(offer: str, service: Speakers) -> str:
     runs (townhall.ingest.candidates)."""
     s = service.settings
     try:
-        screened = screen(offer, s.whip_max_candidates,
-                          parse_networks(s.whip_candidate_networks), s.whip_max_media)
+        screened = screen(offer, s.stage.whip_max_candidates,
+                          parse_networks(s.stage.whip_candidate_networks), s.stage.whip_max_media)
     except AmbiguousLines as exc:
         WHIP_OFFERS_REFUSED.labels("ambiguous_line_breaks").inc()
         raise SpaceError(400, "ambiguous_line_breaks", str(exc)) from None
@@ -162,7 +162,7 @@ async def publish(request: Request) -> Response:
         service.identify(space, _bearer(request))  # 401/403 before the SDP is looked at
         # a WHIP session slot for this network (429/503) before the offer is read
         slot = service.take_slot(client_address(request.scope, request.app.state.trusted))
-        body = await _read_body(request, service.settings.whip_max_body)
+        body = await _read_body(request, service.settings.stage.whip_max_body)
         try:
             offer = body.decode("utf-8")
         except UnicodeDecodeError:

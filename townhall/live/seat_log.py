@@ -164,11 +164,11 @@ class SeatLogRotation:
     """`townhall serve` keeps its edges' seats.log bounded by itself (see the top)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.prefixes = [Path(p.strip()) for p in settings.seat_log_edges.split(",")
+        self.prefixes = [Path(p.strip()) for p in settings.admission.seat_log_edges.split(",")
                          if p.strip()]
-        self.max_bytes = settings.seat_log_max_bytes
-        self.window_s = settings.seat_log_window_s
-        self.every_s = settings.seat_log_check_s
+        self.max_bytes = settings.admission.seat_log_max_bytes
+        self.window_s = settings.admission.seat_log_window_s
+        self.every_s = settings.admission.seat_log_check_s
         # a thread of its own: a rotation reads and fsyncs up to max_bytes, and must neither
         # wait behind nor slow the pool that decoders and the store share
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seat-log")

@@ -55,8 +55,8 @@ class Analytics:
         s = self.spaces.settings
         tally = self.tallies.get(space_id)
         if tally is None:
-            tally = self.tallies[space_id] = AudienceTally(s.analytics_every_s,
-                                                           s.analytics_max_keys)
+            tally = self.tallies[space_id] = AudienceTally(s.reach.analytics_every_s,
+                                                           s.reach.analytics_max_keys)
         return tally
 
     async def write_seats(self) -> None:
@@ -84,14 +84,14 @@ class Analytics:
             sid = space.record.id
             if space.record.phase is not Phase.LIVE or space.program is None:
                 continue
-            tickets = s.require_tickets
+            tickets = s.admission.require_tickets
             row = self.tally(sid).sample(
                 at, self.spaces.listeners_now(space, now),
                 admitted=_admitted(space) if tickets else None,
                 keys=None if tickets else space.listeners.keys(),
                 reactions=sum(space.reactions.total.values()), waiting=space.room.queued)
             try:
-                await asyncio.to_thread(self.store.add_sample, sid, row, s.analytics_max_rows)
+                await asyncio.to_thread(self.store.add_sample, sid, row, s.reach.analytics_max_rows)
             except StoreUnavailable:
                 self.dropped += 1
                 ANALYTICS_DROPPED.inc()
@@ -109,7 +109,7 @@ class Analytics:
             if new > 0:
                 ANALYTICS_UNTRACKED.labels(kind).inc(new)
                 log.warning("%d %s past analytics_max_keys (%d) not followed for listening "
-                            "time", new, kind, self.spaces.settings.analytics_max_keys)
+                            "time", new, kind, self.spaces.settings.reach.analytics_max_keys)
             self._untracked[kind] = max(total, self._untracked[kind])
 
     def start(self) -> None:
@@ -119,7 +119,7 @@ class Analytics:
         await tasks.cancel(self._task)
 
     async def _run(self) -> None:
-        every = self.spaces.settings.analytics_every_s
+        every = self.spaces.settings.reach.analytics_every_s
         at = self.clock() // every * every
         while True:
             # on the grid, one row per interval: the slot is counted, never read back from a

@@ -38,7 +38,7 @@ class Outbox:
         """This origin will announce `kind` of `space_id`: make (or renew) its row."""
         now = self.clock()
         row = Announcement(event_id(kind, space_id), space_id, kind, now,
-                           now + self.settings.webhook_hold_s)
+                           now + self.settings.reach.webhook_hold_s)
         await asyncio.to_thread(self.store.hold, row)
 
     async def done(self, kind: str, space_id: str) -> None:
@@ -56,6 +56,6 @@ class Outbox:
         taken = []
         for row in found:
             if await asyncio.to_thread(self.store.take, row,
-                                       now + self.settings.webhook_hold_s):
+                                       now + self.settings.reach.webhook_hold_s):
                 taken.append(row)
         return taken

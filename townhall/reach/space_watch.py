@@ -71,7 +71,7 @@ class SpaceWatch:
         r = space.record
         before = self._seen.get(r.id)
         seen = Seen(r.phase, r.has_replay, r.peak_listeners)
-        data = space_data(r, self.spaces.settings.base_url)
+        data = space_data(r, self.spaces.settings.listen.base_url)
         out: list[SpaceEvent] = []
 
         def add(kind: str, at: float, key: str = "") -> None:
@@ -89,7 +89,8 @@ class SpaceWatch:
         last = self._peak_sent.get(r.id)
         if (r.phase is Phase.LIVE and r.peak_listeners > 0
                 and (before is None or r.peak_listeners > before.peak)
-                and (last is None or now - last >= self.spaces.settings.webhook_peak_every_s)):
+                and (last is None
+                     or now - last >= self.spaces.settings.reach.webhook_peak_every_s)):
             self._peak_sent[r.id] = now
             add("listeners.peak", now, str(r.peak_listeners))
         elif before is not None and r.peak_listeners > before.peak:
@@ -127,7 +128,7 @@ class SpaceWatch:
 
     def withdrawal_event(self, r: SpaceRecord, doc: dict[str, Any]) -> SpaceEvent:
         """The one replay.withdrawn of a space, dated by its withdrawal document."""
-        data = {**space_data(r, self.spaces.settings.base_url), "replay_download_url": None}
+        data = {**space_data(r, self.spaces.settings.listen.base_url), "replay_download_url": None}
         return SpaceEvent("replay.withdrawn", r.id, withdrawn_at(doc, self.clock()), "", data)
 
     async def withdrawing(self, space: LiveSpace) -> None:
@@ -171,7 +172,7 @@ class SpaceWatch:
             withdrawal = await asyncio.to_thread(self.spaces.recordings.withdrawal, sid)
         except (OSError, ValueError) as exc:
             raise StoreUnavailable(f"withdrawal of {sid} unreadable: {exc}") from exc
-        base = self.spaces.settings.base_url
+        base = self.spaces.settings.listen.base_url
         void = "no such space" if record is None else ""
         if record is not None and row.event_type == "replay.withdrawn":
             if withdrawal is not None:
@@ -185,7 +186,7 @@ class SpaceWatch:
                 void = "the replay, and its transcript, were withdrawn"
         elif record is not None:
             void = "a type this origin does not announce"
-        if not void and now - row.created_at > self.spaces.settings.webhook_give_up_s:
+        if not void and now - row.created_at > self.spaces.settings.reach.webhook_give_up_s:
             void = "its fact was never stored"
         if void:
             await self.outbox.void(row)
@@ -205,7 +206,7 @@ class SpaceWatch:
                 await self.look()
             except Exception:
                 log.exception("watching spaces for webhooks failed")
-            await asyncio.sleep(self.spaces.settings.webhook_poll_s)
+            await asyncio.sleep(self.spaces.settings.reach.webhook_poll_s)
 
 
 def withdrawn_at(doc: dict[str, Any], default: float) -> float:

@@ -88,7 +88,7 @@ class Transcripts:
         held = self._held.get(sid)
         now = time.time()
         if (held is None and keeping) or (
-                held is not None and now - held >= self.spaces.settings.webhook_hold_s / 3):
+                held is not None and now - held >= self.spaces.settings.reach.webhook_hold_s / 3):
             await self.outbox.hold("captions.ready", sid)
             self._held[sid] = now
 
@@ -102,7 +102,7 @@ class Transcripts:
                 return
             owner = await asyncio.to_thread(self.hosting.owner_of, r.id)
             await self.webhooks.publish(
-                captions_ready(r, self.spaces.settings.base_url, time.time()), owner)
+                captions_ready(r, self.spaces.settings.listen.base_url, time.time()), owner)
             await self.outbox.done("captions.ready", r.id)
             WEBHOOK_ANNOUNCEMENTS.labels("done").inc()
         except StoreUnavailable as exc:
@@ -119,7 +119,7 @@ class Transcripts:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.spaces.settings.transcript_poll_s)
+            await asyncio.sleep(self.spaces.settings.reach.transcript_poll_s)
             try:
                 await self.copy()
             except Exception:

@@ -65,9 +65,9 @@ class Webhooks:
                              + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
         await self.check_url(url)
         mine = await asyncio.to_thread(self.store.endpoints, owner)
-        if len(mine) >= s.webhook_endpoints_per_owner:
+        if len(mine) >= s.reach.webhook_endpoints_per_owner:
             raise SpaceError(429, "too_many_endpoints",
-                             f"at most {s.webhook_endpoints_per_owner} endpoints per key; "
+                             f"at most {s.reach.webhook_endpoints_per_owner} endpoints per key; "
                              "delete one first")
         endpoint = Endpoint("ep_" + secrets.token_hex(8), owner, url, signature.new_secret(),
                             tuple(t for t in TYPES if t in events), self.clock())
@@ -98,7 +98,7 @@ class Webhooks:
             addr = ipaddress.ip_address(str(info[4][0]).split("%")[0])
             if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
                 addr = addr.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever 3.11 says
-            if not addr.is_global and not self.settings.webhook_allow_private:
+            if not addr.is_global and not self.settings.reach.webhook_allow_private:
                 raise SpaceError(422, "private_address",
                                  f"url: {parts.hostname} resolves to {addr}, a loopback or "
                                  "private address; the operator has not allowed those "
@@ -128,7 +128,7 @@ class Webhooks:
 
     # --- delivery ---
     def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s,
+        self._client = httpx.AsyncClient(timeout=self.settings.reach.webhook_timeout_s,
                                          follow_redirects=False, trust_env=False)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -150,7 +150,7 @@ class Webhooks:
             except Exception:  # one bad pass must not end deliveries for good
                 log.exception("webhook pass failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_s)
+                await asyncio.wait_for(self._wake.wait(), self.settings.reach.webhook_poll_s)
 
     async def deliver_due(self) -> None:
         """Start an attempt for each endpoint whose head is due and has none in flight: a
@@ -176,7 +176,7 @@ class Webhooks:
 
     async def _attempt(self, d: Delivery) -> None:
         s = self.settings
-        if not await asyncio.to_thread(self.store.claim, d, self.clock() + s.webhook_timeout_s
+        if not await asyncio.to_thread(self.store.claim, d, self.clock() + s.reach.webhook_timeout_s
                                        * 2):
             return  # another origin took it
         endpoint = await asyncio.to_thread(self.store.endpoint, d.endpoint_id)
@@ -213,8 +213,8 @@ class Webhooks:
             self._wake.set()  # the endpoint's next one goes now
         else:
             self.failed_attempts += 1
-            wait = min(s.webhook_retry_max_s, s.webhook_retry_first_s * 2 ** d.attempts)
-            if now + wait - d.created_at > s.webhook_give_up_s:
+            wait = min(s.reach.webhook_retry_max_s, s.reach.webhook_retry_first_s * 2 ** d.attempts)
+            if now + wait - d.created_at > s.reach.webhook_give_up_s:
                 state, next_at = "failed", now
                 self.given_up += 1
                 WEBHOOK_ATTEMPTS.labels("given_up").inc()
@@ -224,5 +224,5 @@ class Webhooks:
                 state, next_at = "pending", now + wait
                 WEBHOOK_ATTEMPTS.labels("failed").inc()
         await asyncio.to_thread(self.store.log_attempt, d, now, status, error, took,
-                                s.webhook_log_rows)
+                                s.reach.webhook_log_rows)
         await asyncio.to_thread(self.store.finish, d, state, next_at)

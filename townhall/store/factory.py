@@ -52,15 +52,15 @@ class Stores:
 
 
 def database_of(settings: Settings) -> Database:
-    if settings.database_url:
-        return Database.parse(settings.database_url)
-    return Database(path=settings.database_path)
+    if settings.store.database_url:
+        return Database.parse(settings.store.database_url)
+    return Database(path=settings.store.database_path)
 
 
 def open_stores(settings: Settings) -> Stores:
     """Raises SchemaError or StoreUnavailable (their messages say what to do)."""
     db = database_of(settings)
-    done = check(db, migrate_if_old=settings.migrate_on_start or not db.is_postgres)
+    done = check(db, migrate_if_old=settings.store.migrate_on_start or not db.is_postgres)
     if done:
         log.info(done)
     if db.url is not None:
@@ -69,8 +69,9 @@ def open_stores(settings: Settings) -> Stores:
         from townhall.store.postgres_recordings import PostgresRecordings
         from townhall.store.postgres_spaces import PostgresSpaceStore
 
-        pg = Postgres(db.url, pool_size=settings.store_pool_size,
-                      timeout_s=settings.store_timeout_s, retry_s=settings.store_retry_s)
+        pg = Postgres(db.url, pool_size=settings.store.store_pool_size,
+                      timeout_s=settings.store.store_timeout_s,
+                      retry_s=settings.store.store_retry_s)
         return Stores(PostgresSpaceStore(pg), PostgresRecordings(pg), db,
                       PostgresKeyStore(pg), ReachStore(pg=pg), pg)
     from townhall.store.recording_files import FileRecordings
@@ -78,5 +79,5 @@ def open_stores(settings: Settings) -> Stores:
     from townhall.store.sqlite_keys import SqliteKeyStore
 
     assert db.path is not None
-    return Stores(SqliteSpaceStore(db.path), FileRecordings(settings.recordings_path), db,
+    return Stores(SqliteSpaceStore(db.path), FileRecordings(settings.store.recordings_path), db,
                   SqliteKeyStore(db.path), ReachStore(path=db.path))

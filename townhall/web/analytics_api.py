@@ -60,15 +60,15 @@ async def analytics(space_id: str, request: Request, format: str = "json",
     r = space.record
     s = spaces.settings
     now = time.time()
-    if s.require_tickets:  # from the seats' tickets, as every origin wrote them
+    if s.admission.require_tickets:  # from the seats' tickets, as every origin wrote them
         await service.write_seats()  # this origin's latest first
         seats = await asyncio.to_thread(service.store.seats, space_id)
-        median = median_listening_s(seats, now, r.ended_at, s.ticket_grace_s)
+        median = median_listening_s(seats, now, r.ended_at, s.admission.ticket_grace_s)
     else:  # from the listener keys the media path counts
         tally = service.tallies.get(space_id)
         median = tally.median_listening_s() if tally else None
     return JSONResponse({
         "space_id": space_id, "state": r.phase.value, "now": iso(now),
-        "summary": summary(rows, s.analytics_every_s, r.peak_listeners, median),
+        "summary": summary(rows, s.reach.analytics_every_s, r.peak_listeners, median),
         "samples": [{"time": iso(row.at), **dict(zip(COLUMNS, astuple(row), strict=True))}
                     for row in rows]}, headers=headers)

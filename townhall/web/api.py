@@ -87,13 +87,13 @@ async def create_space(body: CreateSpace, request: Request,
     hosting = _hosting(request)
     s = spaces.settings
     title, host = body.title.strip(), body.host.strip()
-    if not title or len(title) > s.max_title_chars:
-        raise _invalid(f"title: must be 1 to {s.max_title_chars} characters")
-    if not host or len(host) > s.max_host_chars:
-        raise _invalid(f"host: must be 1 to {s.max_host_chars} characters")
+    if not title or len(title) > s.limits.max_title_chars:
+        raise _invalid(f"title: must be 1 to {s.limits.max_title_chars} characters")
+    if not host or len(host) > s.limits.max_host_chars:
+        raise _invalid(f"host: must be 1 to {s.limits.max_host_chars} characters")
     cap = body.listener_cap
-    if cap is not None and not 1 <= cap <= s.max_listener_cap:
-        raise _invalid(f"listener_cap: must be between 1 and {s.max_listener_cap}")
+    if cap is not None and not 1 <= cap <= s.admission.max_listener_cap:
+        raise _invalid(f"listener_cap: must be between 1 and {s.admission.max_listener_cap}")
     start = None
     if body.scheduled_start is not None:
         when = body.scheduled_start
@@ -107,7 +107,7 @@ async def create_space(body: CreateSpace, request: Request,
     documents = _documents(request)
     doc = documents.details(space, time.time())
     doc.update(host_key=key, ingest_url=documents.ingest_url(space, key),
-               host_url=f"{s.base_url}/spaces/{space.record.id}/host#key={key}")
+               host_url=f"{s.listen.base_url}/spaces/{space.record.id}/host#key={key}")
     return doc
 
 
@@ -115,13 +115,14 @@ async def create_space(body: CreateSpace, request: Request,
 async def list_spaces(request: Request, response: Response) -> dict[str, Any]:
     spaces = _spaces(request)
     now = time.time()
-    shown = now - spaces.settings.ended_listed_s  # ended spaces drop off the list after this
+    # ended spaces drop off the list after this
+    shown = now - spaces.settings.hosting.ended_listed_s
     items = sorted((sp for sp in spaces.all()
                     if sp.record.ended_at is None or sp.record.ended_at > shown),
                    key=lambda sp: sp.record.created_at, reverse=True)
     response.headers["Cache-Control"] = cache.status_document()
     return {"spaces": [_documents(request).details(sp, now)
-                       for sp in items[: spaces.settings.max_spaces_listed]]}
+                       for sp in items[: spaces.settings.limits.max_spaces_listed]]}
 
 
 @router.get("/spaces/{space_id}", summary="A space's details (precomputed, cacheable)")
@@ -147,7 +148,7 @@ async def host_view(space_id: str, request: Request, response: Response,
     doc.update(source={"connected": session is not None and not session.closed,
                        "takeovers": space.takeovers, "last_takeover": iso(space.last_takeover)},
                ingest_url=documents.ingest_url(space, key),
-               ingest_http_url=f"http://{s.ingest_host}:{s.ingest_port}/ingest/{space_id}",
+               ingest_http_url=f"http://{s.listen.ingest_host}:{s.listen.ingest_port}/ingest/{space_id}",
                ffmpeg_command=("ffmpeg -re -i talk.mp3 -c:a aac -f adts "
                                f"'{documents.ingest_url(space, key)}'"))
     return doc
@@ -175,7 +176,7 @@ async def rotate_key(space_id: str, request: Request,
     key = await rotation.rotate(space)  # the host's WebRTC session ends too (on_rotated)
     s = spaces.settings
     return {"host_key": key, "ingest_url": _documents(request).ingest_url(space, key),
-            "host_url": f"{s.base_url}/spaces/{space_id}/host#key={key}"}
+            "host_url": f"{s.listen.base_url}/spaces/{space_id}/host#key={key}"}
 
 
 @router.post("/spaces/{space_id}/end", summary="End the space (host key as Bearer token)")
@@ -286,7 +287,7 @@ async def react(space_id: str, body: ReactionBody, request: Request) -> dict[str
 
 
 def _operator(request: Request, authorization: str | None) -> None:
-    key: str = request.app.state.settings.admin_key
+    key: str = request.app.state.settings.ops.admin_key
     given = _bearer(authorization) or ""
     if key and hmac.compare_digest(given.encode(), key.encode()):
         return

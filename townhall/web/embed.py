@@ -29,7 +29,7 @@ async def embed(request: Request) -> Response:
     spaces.get(request.path_params["space_id"])  # 404 for an unknown space
     return FileResponse(STATIC / "embed.html", media_type="text/html", headers={
         **PAGE_HEADERS,
-        "Content-Security-Policy": frame_ancestors(spaces.settings.embed_frame_ancestors)})
+        "Content-Security-Policy": frame_ancestors(spaces.settings.reach.embed_frame_ancestors)})
 
 
 routes = [Route("/embed/{space_id}", embed)]

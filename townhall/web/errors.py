@@ -29,7 +29,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable) -> Response:
-        retry = request.app.state.settings.store_retry_after_s
+        retry = request.app.state.settings.store.store_retry_after_s
         return error_response(503, "store_unavailable",
                               f"the database is unreachable for a moment; nothing was changed, "
                               f"retry in {retry} s", {"Retry-After": str(retry)})

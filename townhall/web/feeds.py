@@ -77,7 +77,7 @@ async def _episode(request: Request, space: LiveSpace) -> podcast.Episode | None
         return None
     spaces = _spaces(request)
     _path, size, _etag = await signed_download(request, spaces.recordings, manifest)
-    r, base = space.record, spaces.settings.base_url
+    r, base = space.record, spaces.settings.listen.base_url
     reach: ReachStore = request.app.state.stores.reach
     transcribed = await asyncio.to_thread(reach.has_transcript, r.id)
     return podcast.Episode(
@@ -110,19 +110,19 @@ async def _render(request: Request, owner: str) -> RenderedFeed:
         everyone = [sp for sp in everyone if owners[sp.record.id] == owner]
     chosen = everyone
     chosen.sort(key=lambda sp: sp.record.ended_at or sp.record.created_at, reverse=True)
-    chosen = chosen[: s.feed_max_items]
+    chosen = chosen[: s.reach.feed_max_items]
     live = [i for sp in chosen
-            if (i := _live_item(sp, s.base_url, EXPECTED_S)) is not None]
+            if (i := _live_item(sp, s.listen.base_url, EXPECTED_S)) is not None]
     live.sort(key=lambda i: (i.start, i.space_id))
     episodes = [e for sp in chosen if (e := await _episode(request, sp)) is not None]
     times = [e.published for e in episodes] + [
         max(sp.record.created_at, sp.record.actual_start or 0.0) for sp in chosen]
     modified = float(int(max(times, default=0.0)))
-    title = s.feed_title if owner == "all" else f"{s.feed_title}: {owner}"
+    title = s.reach.feed_title if owner == "all" else f"{s.reach.feed_title}: {owner}"
     channel = podcast.Channel(
-        title=title, link=s.base_url, feed_url=f"{s.base_url}/feeds/{owner}.xml",
-        description=f"Live conversations on {s.feed_title}, and their unedited recordings.",
-        author=s.feed_title)
+        title=title, link=s.listen.base_url, feed_url=f"{s.listen.base_url}/feeds/{owner}.xml",
+        description=f"Live conversations on {s.reach.feed_title}, and their unedited recordings.",
+        author=s.reach.feed_title)
     body = podcast.render(channel, episodes, live, built=modified)
     return RenderedFeed(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"', modified,
                         time.monotonic())
@@ -154,7 +154,7 @@ async def feed(request: Request) -> Response:
     s = _spaces(request).settings
     kept: dict[str, RenderedFeed] = request.app.state.feeds
     rendered = kept.get(owner)
-    if rendered is None or time.monotonic() - rendered.at > s.feed_cache_s:
+    if rendered is None or time.monotonic() - rendered.at > s.reach.feed_cache_s:
         if len(kept) >= FEEDS_KEPT:
             kept.clear()  # bounded: owners are few; a flood of ids costs a re-render
         # one render however many ask at the moment the kept one goes stale
@@ -164,7 +164,7 @@ async def feed(request: Request) -> Response:
             _rendering[owner] = task
             task.add_done_callback(lambda _t: _rendering.pop(owner, None))
         rendered = kept[owner] = await asyncio.shield(task)
-    max_age = max(1, int(s.feed_cache_s))
+    max_age = max(1, int(s.reach.feed_cache_s))
     headers = {"ETag": rendered.etag,
                "Last-Modified": podcast.rfc822(rendered.last_modified),
                "Cache-Control": f"public, max-age={max_age}, "

@@ -33,16 +33,16 @@ async def readyz(request: Request) -> Response:
     stores: Stores = request.app.state.stores
     settings = request.app.state.settings
     try:
-        await asyncio.wait_for(asyncio.to_thread(stores.ping), settings.store_timeout_s + 1)
+        await asyncio.wait_for(asyncio.to_thread(stores.ping), settings.store.store_timeout_s + 1)
     except (StoreUnavailable, TimeoutError) as exc:
         return JSONResponse({"error": "not_ready", "detail": f"the store is unreachable: {exc}"},
                             status_code=503, headers={
-                                **NO_STORE, "Retry-After": str(settings.store_retry_after_s)})
+                                **NO_STORE, "Retry-After": str(settings.store.store_retry_after_s)})
     return JSONResponse({"status": "ready"}, headers=NO_STORE)
 
 
 async def metrics(request: Request) -> Response:
-    admin_key: str = request.app.state.settings.admin_key
+    admin_key: str = request.app.state.settings.ops.admin_key
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if not (admin_key and scheme.lower() == "bearer"
             and hmac.compare_digest(given.strip().encode(), admin_key.encode())):

@@ -88,7 +88,7 @@ def _position(program: Program) -> Position:
 
 
 def _block_timeout(program: Program) -> float:
-    factor = program.settings.block_reload_target_durations
+    factor = program.settings.delivery.block_reload_target_durations
     return factor * target_duration(program.window.segment_target)
 
 
@@ -114,7 +114,8 @@ def _multivariant(request: Request, media: str) -> Response:
     track = program.encoder.track
     subtitles = None
     if _captions(request).timeline(space.record.id) is not None:
-        subtitles = subtitles_rendition("subs.m3u8", program.settings.captions_language or "und")
+        subtitles = subtitles_rendition("subs.m3u8",
+                                        program.settings.captioning.captions_language or "und")
     body = render_multivariant(media_uri=media_uri, bandwidth=int(track.bitrate * 1.1),
                                codecs=track.codecs, subtitles=subtitles,
                                subtitles_group=SUBTITLES_GROUP)
@@ -123,7 +124,7 @@ def _multivariant(request: Request, media: str) -> Response:
 
 async def media_playlist(request: Request) -> Response:
     space, program = _live(request)
-    if not program.settings.require_tickets:
+    if not program.settings.admission.require_tickets:
         _count_listener(request, space)  # with tickets, seats are the count
     try:
         q = directive_query(request.scope["query_string"].decode("latin-1"))
@@ -174,7 +175,7 @@ def _playlist(request: Request, window: LiveWindow, control: str, *, delta: bool
 async def standard_playlist(request: Request) -> Response:
     """The standard latency tier: whole segments only, no LL-HLS tags, plain reloads."""
     space, program = _live(request)
-    if not program.settings.require_tickets:
+    if not program.settings.admission.require_tickets:
         _count_listener(request, space)
     window = program.window
     control = cache.ended_playlist() if window.ended else cache.standard_playlist()
@@ -404,7 +405,8 @@ async def renewal(request: Request) -> Response:
     except SpaceError as exc:
         if exc.status not in (403, 404):  # a space gone is a seat gone (auth_request: 403)
             raise
-        hold = renewal_margin(adm.settings.seat_ttl_s, adm.settings.ticket_grace_s)
+        hold = renewal_margin(adm.settings.admission.seat_ttl_s,
+                              adm.settings.admission.ticket_grace_s)
         return error_response(403, exc.code, exc.message, {
             "Cache-Control": "no-store", "X-Accel-Expires": str(max(1, int(hold)))})
     return Response(status_code=204, headers={
@@ -415,7 +417,7 @@ async def renewal(request: Request) -> Response:
 async def entry(request: Request) -> Response:
     """`/live/ID/master.m3u8`: the playlist itself without tickets; with them, a join and a
     302 to the ticketed playlist (live/joins/player_tickets.py)."""
-    if not _spaces(request).settings.require_tickets:
+    if not _spaces(request).settings.admission.require_tickets:
         return await multivariant(request)
     space = _spaces(request).get(request.path_params["space_id"])
     status, body, headers = await entry_path(

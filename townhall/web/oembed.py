@@ -43,23 +43,24 @@ async def oembed(request: Request) -> Response:
         parts = urlsplit(url)
     except ValueError:
         return error_response(404, "not_a_space", "that URL is not a space on this server")
-    own = urlsplit(s.base_url)
+    own = urlsplit(s.listen.base_url)
     match = PATH_RE.match(parts.path)
     if (parts.scheme, parts.netloc) != (own.scheme, own.netloc) or match is None:
-        return error_response(404, "not_a_space", f"only {s.base_url}/spaces/ID is embeddable")
+        return error_response(404, "not_a_space",
+                              f"only {s.listen.base_url}/spaces/ID is embeddable")
     try:
         space = spaces.get(match.group(1))
     except SpaceError:
         return error_response(404, "not_a_space", "no such space")
-    width, height = s.embed_width, s.embed_height
+    width, height = s.reach.embed_width, s.reach.embed_height
     max_w = request.query_params.get("maxwidth", "")
     if max_w.isdigit() and 0 < int(max_w) < width:  # §2.2: never wider than asked
         width = int(max_w)
-    src = f"{s.base_url}/embed/{space.record.id}"
+    src = f"{s.listen.base_url}/embed/{space.record.id}"
     title = escape(space.record.title)
     return JSONResponse({
         "version": "1.0", "type": "rich", "provider_name": "townhall",
-        "provider_url": s.base_url, "title": space.record.title,
+        "provider_url": s.listen.base_url, "title": space.record.title,
         "author_name": space.record.host, "width": width, "height": height,
         "cache_age": 3600,
         "html": (f'<iframe src="{src}" width="{width}" height="{height}" title="{title}" '

@@ -47,7 +47,7 @@ async def space_page(request: Request) -> Response:
     sid = request.path_params["space_id"]
     if not SPACE_ID_RE.match(sid):
         return _page("space.html")
-    base = request.app.state.settings.base_url
+    base = request.app.state.settings.listen.base_url
     html = _space_html().replace("</head>", discovery_link(base, sid) + "\n</head>", 1)
     etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:32] + '"'
     headers = {**PAGE_HEADERS, "ETag": etag}

@@ -74,7 +74,7 @@ def _recorder(space: LiveSpace) -> Recorder | None:
 
 
 async def signing_key(request: Request) -> Response:
-    base = _spaces(request).settings.base_url
+    base = _spaces(request).settings.listen.base_url
     return _json(request, _identity(request).public_document(f"{base}{WELL_KNOWN}"),
                  "public, max-age=3600, stale-while-revalidate=86400, stale-if-error=604800")
 
@@ -135,7 +135,7 @@ async def all_checkpoints(request: Request) -> Response:
 async def record_status(request: Request) -> Response:
     space, store = _space(request)
     spaces = _spaces(request)
-    base, sid = spaces.settings.base_url, space.record.id
+    base, sid = spaces.settings.listen.base_url, space.record.id
     sealed = await asyncio.to_thread(store.manifest, sid)
     withdrawn = await asyncio.to_thread(store.withdrawal, sid)
     state = ("withdrawn" if withdrawn else "published" if sealed and sealed.complete

@@ -85,9 +85,9 @@ def _signed(request: Request, store: RecordingStore, manifest: RecordingManifest
     media = _media(store, manifest, first, last)
     documents: SpaceDocuments = request.app.state.documents
     identity = documents.identity
-    if identity is None or not spaces.settings.content_credentials:
+    if identity is None or not spaces.settings.recording.content_credentials:
         return media
-    base = spaces.settings.base_url
+    base = spaces.settings.listen.base_url
     recording: dict[str, Any] = {
         "space_id": manifest.space_id, "host": space.record.host, "title": space.record.title,
         "aired": iso(space.record.actual_start), "ended": iso(space.record.ended_at),
@@ -101,7 +101,7 @@ def _signed(request: Request, store: RecordingStore, manifest: RecordingManifest
 
 
 def _cached(request: Request, space_id: str) -> Path:
-    return _spaces(request).settings.data_dir / SIGNED / f"{space_id}.c2pa.m4a"
+    return _spaces(request).settings.store.data_dir / SIGNED / f"{space_id}.c2pa.m4a"
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -293,7 +293,7 @@ async def clip(request: Request) -> Response:
         return _bad_range(f"segments {first}-{last} are not in the replay "
                           f"(it has {numbers[0]}-{numbers[-1]})")
     count = numbers.index(last) - numbers.index(first) + 1
-    limit = _spaces(request).settings.max_clip_segments
+    limit = _spaces(request).settings.recording.max_clip_segments
     if count > limit:
         return _bad_range(f"a clip is at most {limit} segments; this one is {count}")
     # signing a clip costs CPU (C2PA): its own budget per address and network (a clip kept

@@ -41,14 +41,14 @@ class SpaceDocuments:
     def status_bytes(self, space: LiveSpace, now: float) -> bytes:
         """The details document, rendered at most once per refresh interval per space."""
         cached = space.status
-        if cached is not None and now - cached[0] < self.settings.status_refresh_s:
+        if cached is not None and now - cached[0] < self.settings.delivery.status_refresh_s:
             return cached[1]
         body = json.dumps(self.details(space, now), ensure_ascii=False).encode()
         space.status = (now, body)
         return body
 
     def urls(self, space: LiveSpace) -> dict[str, Any]:
-        return space_urls(self.settings.base_url, space.record)
+        return space_urls(self.settings.listen.base_url, space.record)
 
     def details(self, space: LiveSpace, now: float) -> dict[str, Any]:
         r = space.record
@@ -80,11 +80,11 @@ class SpaceDocuments:
             return None
         return {"algorithm": ALGORITHM,
                 "fingerprint": self.identity.fingerprint,
-                "url": f"{self.settings.base_url}/.well-known/townhall-signing.json"}
+                "url": f"{self.settings.listen.base_url}/.well-known/townhall-signing.json"}
 
     def ingest_url(self, space: LiveSpace, key: str) -> str:
         s = self.settings
-        if s.ingest_public_url:  # an edge forwards chunked pushes: http://source:KEY@edge/...
-            scheme, _, rest = s.ingest_public_url.rstrip("/").partition("://")
+        if s.listen.ingest_public_url:  # an edge forwards chunked pushes: http://source:KEY@edge/...
+            scheme, _, rest = s.listen.ingest_public_url.rstrip("/").partition("://")
             return f"{scheme}://source:{key}@{rest}/ingest/{space.record.id}"
-        return f"icecast://source:{key}@{s.ingest_host}:{s.ingest_port}/ingest/{space.record.id}"
+        return f"icecast://source:{key}@{s.listen.ingest_host}:{s.listen.ingest_port}/ingest/{space.record.id}"

@@ -87,7 +87,7 @@ async def stage(space_id: str, request: Request, response: Response,
     service, space, actor = _caller(request, space_id, authorization)
     _manager(actor)
     room = service.room(space)
-    listed = service.settings.stage_hands_listed  # the document's size is bounded
+    listed = service.settings.stage.stage_hands_listed  # the document's size is bounded
     hands = room.stage.hands
     seats = [service.seat_doc(space, s) for s in room.stage.seats.values()
              if s.state not in (SeatState.REMOVED, SeatState.RAISED)]

@@ -81,6 +81,7 @@ async def deliveries(endpoint_id: str, request: Request,
     e = await _own(request, who, endpoint_id)
     webhooks = _webhooks(request)
     store = webhooks.store
-    attempts = await asyncio.to_thread(store.attempts, e.id, webhooks.settings.webhook_log_rows)
+    attempts = await asyncio.to_thread(store.attempts, e.id,
+                                       webhooks.settings.reach.webhook_log_rows)
     pending = await asyncio.to_thread(store.pending, e.id)
     return {**e.public(), "pending": pending, "attempts": attempts}

@@ -43,7 +43,7 @@ class ClusterWatch:
         refreshed = 0.0
         while True:
             try:
-                if loop.time() - refreshed > s.record_refresh_s:
+                if loop.time() - refreshed > s.cluster.record_refresh_s:
                     refreshed = loop.time()
                     self.spaces.refresh(await asyncio.to_thread(self.spaces.store.load_all))
                 for sid in await self.cluster.live_spaces():
@@ -54,4 +54,4 @@ class ClusterWatch:
                 pass  # Redis or the database is away: what is known goes on; retry
             except Exception:
                 log.exception("cluster watch failed; retrying")
-            await asyncio.sleep(s.lease_renew_s)
+            await asyncio.sleep(s.cluster.lease_renew_s)

@@ -73,7 +73,7 @@ class KeyWatch:
                 await self.cluster.listen(self.heard_news)
             except ClusterUnavailable as exc:
                 log.info("cluster news unavailable (%s); host keys are re-read every %.1f s",
-                         exc, self.spaces.settings.key_check_ttl_s)
+                         exc, self.spaces.settings.cluster.key_check_ttl_s)
             except Exception:
                 log.exception("cluster news listener failed; restarting")
             await asyncio.sleep(1.0)

@@ -45,8 +45,8 @@ def scaled_ceilings(settings: Settings) -> dict[Priority, Ceiling]:
     out = {}
     for prio, c in DEFAULT_CEILINGS.items():
         flight = c.in_flight if prio is Priority.MEDIA else min(
-            c.in_flight, int(settings.max_in_flight / (1 + int(prio) - 1 or 1)))
-        out[prio] = Ceiling(c.lag_s * settings.shed_lag_scale, flight)
+            c.in_flight, int(settings.overload.max_in_flight / (1 + int(prio) - 1 or 1)))
+        out[prio] = Ceiling(c.lag_s * settings.overload.shed_lag_scale, flight)
     return out
 
 
@@ -59,28 +59,29 @@ class Admissions:
         self.spaces = spaces
         # every ticket handed out and seat given back, for the host's listening time
         # (admission/listening.py); a dict write per grant or renewal, never per media request
-        self.listening = listening or ListeningLog.empty(s.analytics_max_keys)
-        self.signer = TicketSigner(s.ticket_secret)
-        self.pow = ProofOfWork(s.secret)
-        self.attack = AttackMode(s.attack_mode, s.attack_join_rate, s.attack_shed_rate,
-                                 s.attack_cooldown_s, s.pow_min_difficulty,
-                                 s.pow_max_difficulty)
-        join_a = Rate(s.join_rate_per_address, s.join_burst_per_address)
-        join_n = Rate(s.join_rate_per_network, s.join_burst_per_network)
-        api_a = Rate(s.api_rate_per_address, s.api_burst_per_address)
-        api_n = Rate(s.api_rate_per_network, s.api_burst_per_network)
-        start_a = Rate(s.join_rate_per_address, s.player_starts_burst_per_address)
-        clip_a = Rate(s.clip_rate_per_address, s.clip_burst_per_address)
-        clip_n = Rate(s.clip_rate_per_network, s.clip_burst_per_network)
+        self.listening = listening or ListeningLog.empty(s.reach.analytics_max_keys)
+        self.signer = TicketSigner(s.admission.ticket_secret)
+        self.pow = ProofOfWork(s.recording.secret)
+        self.attack = AttackMode(s.overload.attack_mode, s.overload.attack_join_rate,
+                                 s.overload.attack_shed_rate,
+                                 s.overload.attack_cooldown_s, s.overload.pow_min_difficulty,
+                                 s.overload.pow_max_difficulty)
+        join_a = Rate(s.limits.join_rate_per_address, s.limits.join_burst_per_address)
+        join_n = Rate(s.limits.join_rate_per_network, s.limits.join_burst_per_network)
+        api_a = Rate(s.limits.api_rate_per_address, s.limits.api_burst_per_address)
+        api_n = Rate(s.limits.api_rate_per_network, s.limits.api_burst_per_network)
+        start_a = Rate(s.limits.join_rate_per_address, s.admission.player_starts_burst_per_address)
+        clip_a = Rate(s.recording.clip_rate_per_address, s.recording.clip_burst_per_address)
+        clip_n = Rate(s.recording.clip_rate_per_network, s.recording.clip_burst_per_network)
         self.join_limits: Limiter
         self.start_limits: Limiter  # standard players opening the entry URL
         self.api_limits: Limiter
         self.clip_limits: Limiter  # signing clips (web/signed_replay.py)
-        if s.redis_url:
+        if s.cluster.redis_url:
             from townhall.cluster.redis_connect import connect
             from townhall.store.redis_limits import RedisClientLimiter
 
-            client = connect(s.redis_url, timeout_s=0.5)
+            client = connect(s.cluster.redis_url, timeout_s=0.5)
             self.join_limits = RedisClientLimiter(client, "join", join_a, join_n)
             self.api_limits = RedisClientLimiter(client, "api", api_a, api_n)
             self.start_limits = RedisClientLimiter(client, "start", start_a, join_n)
@@ -90,12 +91,12 @@ class Admissions:
             self.api_limits = LocalLimiter(ClientLimiter(api_a, api_n))
             self.start_limits = LocalLimiter(ClientLimiter(start_a, join_n))
             self.clip_limits = LocalLimiter(ClientLimiter(clip_a, clip_n))
-        self.reaction_limits = Gcra(Rate(s.reaction_rate_per_address,
-                                         s.reaction_burst_per_address))
+        self.reaction_limits = Gcra(Rate(s.limits.reaction_rate_per_address,
+                                         s.limits.reaction_burst_per_address))
         # in attack mode, standard players (no page, no proof of work) are admitted per space
         # at this bounded rate instead of not at all (live/joins/player_tickets.py)
-        self.player_limits = Gcra(Rate(s.attack_players_per_s_per_space,
-                                       s.attack_players_burst_per_space), max_keys=100_000)
+        self.player_limits = Gcra(Rate(s.overload.attack_players_per_s_per_space,
+                                       s.overload.attack_players_burst_per_space), max_keys=100_000)
         self.pressure = Pressure(scaled_ceilings(s))
         self.counters: dict[str, int] = {
             "joins": 0, "admitted": 0, "queued": 0, "renewed": 0, "pow_required": 0,
@@ -112,7 +113,7 @@ class Admissions:
     # --- tickets on the media path ---
     def check_media(self, space_id: str, ticket: str | None, now: float) -> None:
         if ticket is None:
-            if not self.settings.require_tickets:
+            if not self.settings.admission.require_tickets:
                 return
             self.counters["media_ticketless"] += 1
             raise SpaceError(403, "ticket_required",
@@ -149,7 +150,7 @@ class Admissions:
         standard player the caller admitted within its attack-mode rate (no proof asked)."""
         record = space.record
         if record.phase is Phase.ENDED:
-            urls = space_urls(self.settings.base_url, record)
+            urls = space_urls(self.settings.listen.base_url, record)
             raise SpaceError(409, "space_ended",
                              "the space has ended" + (f"; replay at {urls['replay_url']}"
                                                       if urls["replay_url"] else ""))
@@ -204,7 +205,7 @@ class Admissions:
     def revoked_elsewhere(self, space_id: str, seat: str) -> None:
         """Refuse this seat's ticket here from now on (revoked here or on another origin)."""
         revoked = self.revoked.setdefault(space_id, set())
-        if len(revoked) < self.settings.max_revoked_seats:
+        if len(revoked) < self.settings.admission.max_revoked_seats:
             revoked.add(seat)
 
     async def leave(self, space: LiveSpace, ticket: str, now: float,
@@ -258,7 +259,7 @@ class Admissions:
         raise SpaceError(404, "not_in_queue", out.reason)
 
     def _poll_after(self) -> float:
-        return max(1.0, min(10.0, self.settings.waiting_poll_grace_s / 4))
+        return max(1.0, min(10.0, self.settings.admission.waiting_poll_grace_s / 4))
 
     def _admitted(self, space: LiveSpace, adm: Admitted,
                   now: float) -> tuple[int, dict[str, Any]]:
@@ -268,9 +269,10 @@ class Admissions:
                       now: float) -> dict[str, Any]:
         """What an admitted listener is told: the ticket, where to play, when to renew."""
         ticket = self.signer.issue(space_id, seat,
-                                   ticket_expiry(expires, now, self.settings.ticket_grace_s))
+                                   ticket_expiry(expires, now,
+                                                 self.settings.admission.ticket_grace_s))
         self.listening.seen(space_id, seat, now, ticket.expires)
-        base = f"{self.settings.base_url}/live/{space_id}/t/{ticket}"
+        base = f"{self.settings.listen.base_url}/live/{space_id}/t/{ticket}"
         return {"status": "admitted", "seat": seat, "ticket": str(ticket),
                 "seat_secret": self.signer.seat_secret(space_id, seat),
                 "expires": iso(expires), "playlist_url": f"{base}/master.m3u8",

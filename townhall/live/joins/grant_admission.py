@@ -39,7 +39,7 @@ class GrantAdmission:
         self.spaces = spaces
         self.admissions = admissions
         self.cluster = cluster
-        self.grants = JoinGrants(settings.secret)
+        self.grants = JoinGrants(settings.recording.secret)
         self.origin = cluster.origin
         self.seats: dict[str, SeatCount] = {}
         self._task: asyncio.Task[None] | None = None
@@ -52,9 +52,9 @@ class GrantAdmission:
                 or self.admissions.attack.active(now):
             return None
         s = self.settings
-        ttl = renewal_lifetime(listeners, space.room.seat_ttl, s.seat_ttl_max_s,
-                               s.renewals_per_s_per_space)
-        return self.grants.issue(r.id, ttl, now, s.grant_valid_s)
+        ttl = renewal_lifetime(listeners, space.room.seat_ttl, s.admission.seat_ttl_max_s,
+                               s.admission.renewals_per_s_per_space)
+        return self.grants.issue(r.id, ttl, now, s.admission.grant_valid_s)
 
     # --- any origin: admit with a grant ---
     async def admit(self, space_id: str, grant: str, renew: str | None, address: str,
@@ -98,7 +98,7 @@ class GrantAdmission:
 
     async def _share_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.audience_report_s)
+            await asyncio.sleep(self.settings.admission.audience_report_s)
             try:
                 await self.share(time.time())
             except ClusterUnavailable as exc:  # counts go stale, joins go on
@@ -106,7 +106,7 @@ class GrantAdmission:
 
     async def share(self, now: float) -> None:
         """Report this origin's listeners of each live space; read the other origins'."""
-        ttl = self.settings.audience_fresh_s
+        ttl = self.settings.admission.audience_fresh_s
         for space in self.spaces.all():
             sid = space.record.id
             if space.record.phase is not Phase.LIVE and sid not in self.seats:

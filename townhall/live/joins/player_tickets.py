@@ -78,7 +78,7 @@ async def _renewal(adm: Admissions, space: LiveSpace, ticket: str, now: float,
     """The seat renewed for a lapsed `ticket`, and how long that renewal answers for it
     (`grace_answer`: one ticket lifetime); SpaceError 403 once the seat is gone."""
     seat, renewed = await _renew_seat(adm, space, ticket, now, accepted)
-    answer = grace_answer(renewed.expires, now, adm.settings.ticket_grace_s)
+    answer = grace_answer(renewed.expires, now, adm.settings.admission.ticket_grace_s)
     # the host's listening time: asked again `reuse_s` later while the player plays
     adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
     return seat, answer
@@ -152,7 +152,8 @@ class LapsedTickets:
         except SpaceError as exc:
             if exc.status != 403:
                 raise
-            hold = renewal_margin(adm.settings.seat_ttl_s, adm.settings.ticket_grace_s)
+            hold = renewal_margin(adm.settings.admission.seat_ttl_s,
+                                  adm.settings.admission.ticket_grace_s)
             kept = _Kept(now + max(1.0, hold), exc)
         key = (space.record.id, ticket)
         while self._kept:  # answers lapsed at the front (they were kept in about that order)
@@ -214,7 +215,7 @@ async def entry_path(adm: Admissions, space: LiveSpace, address: str,
     refused = await adm.over_join_budget(address, starts=True)
     if refused is not None:
         return refused[0], refused[1], refused[2] or {}
-    now += await until_startable(space, adm.settings.player_start_wait_s)
+    now += await until_startable(space, adm.settings.admission.player_start_wait_s)
     room = space.room
     if room.cap is not None:
         await room.refresh(now)  # a shared room's numbers as they are now, not as last seen

@@ -35,17 +35,17 @@ class ProgramFactory:
         s = self.settings
         sid = space.record.id
         reserve = self.reserve
-        recorder = Recorder(self.recordings, sid, s.secret, identity=self.identity,
-                            checkpoint_every=s.checkpoint_every_segments,
+        recorder = Recorder(self.recordings, sid, s.recording.secret, identity=self.identity,
+                            checkpoint_every=s.recording.checkpoint_every_segments,
                             reserve=reserve.borrow if reserve is not None else None,
-                            finish_timeout_s=s.recording_finish_timeout_s)
+                            finish_timeout_s=s.recording.recording_finish_timeout_s)
         manifest = recover(self.recordings, sid)
         first_msn, decode_time = 0, 0
         if manifest is not None and manifest.segments:
             # this origin restarted mid-space: continue after what was already published
             recorder.manifest = manifest
             first_msn = manifest.segments[-1].msn + 1
-            decode_time = round(manifest.duration * s.sample_rate)
+            decode_time = round(manifest.duration * s.media.sample_rate)
         program = Program(s, recorder, first_msn=first_msn, first_decode_time=decode_time,
                           resumed=first_msn > 0)
         init = self.recordings.init(sid) if manifest is not None else None

@@ -66,7 +66,7 @@ class ProgramLeases:
         sid = space.record.id
         program.following = True
         # recordings shared by every origin (PostgreSQL): only the holder writes
-        program.recorder.silent = self.settings.database_url is not None
+        program.recorder.silent = self.settings.store.database_url is not None
         program.recorder.start(program.init)
         program.replicate = lambda events, decode: self._replicate(sid, events, decode)
         program.on_source = lambda: self._want(sid)
@@ -82,7 +82,7 @@ class ProgramLeases:
         with contextlib.suppress(ClusterUnavailable):
             await self.cluster.ask_end(sid)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 4 * self.settings.lease_ttl_s
+        deadline = loop.time() + 4 * self.settings.cluster.lease_ttl_s
         while not program.ended and loop.time() < deadline:
             await asyncio.sleep(0.05)
         if not program.ended:  # nobody holds it any more: end it here
@@ -145,7 +145,8 @@ class ProgramLeases:
                     if await self.cluster.holder(sid) is None and await self.cluster.acquire(sid):
                         await self._take_over(sid, program)  # a new space, or its holder died
                         continue
-                got = await self.cluster.read(sid, self._after.get(sid, "0"), s.lease_renew_s)
+                got = await self.cluster.read(sid, self._after.get(sid, "0"),
+                                              s.cluster.lease_renew_s)
                 if got:
                     synced = await self._apply(sid, program, got, synced)
                     continue
@@ -164,8 +165,8 @@ class ProgramLeases:
                 # the lease lapsed: its holder is gone (standbys without the source wait a
                 # little for the one with it). Right after Redis was away, a lapsed lease may
                 # be a restarted Redis: the holder then takes it back with its next renewal.
-                if now - free_since < s.standby_grace_s \
-                        or now - away_at < s.lease_ttl_s + s.standby_grace_s:
+                if now - free_since < s.cluster.standby_grace_s \
+                        or now - away_at < s.cluster.lease_ttl_s + s.cluster.standby_grace_s:
                     continue
                 if await self.cluster.acquire(sid):
                     await self._take_over(sid, program)
@@ -173,11 +174,11 @@ class ProgramLeases:
                 self.counters["cluster_unavailable"] += 1
                 if self.counters["cluster_unavailable"] % 20 == 1:
                     log.warning("space %s: shared state unavailable (%s)", sid, exc)
-                await asyncio.sleep(s.lease_renew_s)
+                await asyncio.sleep(s.cluster.lease_renew_s)
                 away_at, free_since = loop.time(), None
             except Exception:
                 log.exception("space %s: program lease loop failed; retrying", sid)
-                await asyncio.sleep(s.lease_renew_s)
+                await asyncio.sleep(s.cluster.lease_renew_s)
 
     async def _apply(self, sid: str, program: Program, got: list[tuple[str, Entry]],
                      synced: bool) -> bool:
@@ -212,8 +213,9 @@ class ProgramLeases:
         metrics.REPLICATION_LAG.labels(sid).set(0)
         log.warning("space %s: this origin takes the program over", sid)
         loop = asyncio.get_running_loop()
-        late = loop.time() - self._last_entry_at.get(sid, loop.time()) - self.settings.part_frames \
-            * 1024 / self.settings.sample_rate
+        media = self.settings.media
+        late = loop.time() - self._last_entry_at.get(sid, loop.time()) \
+            - media.part_frames * 1024 / media.sample_rate
         if program.recorder.silent:
             self._store_what_was_followed(program)
         await program.announce(program.take_over(late))
@@ -233,7 +235,7 @@ class ProgramLeases:
 
     async def _hold(self, sid: str, program: Program) -> None:
         self.holding.add(sid)
-        await asyncio.sleep(self.settings.lease_renew_s)
+        await asyncio.sleep(self.settings.cluster.lease_renew_s)
         async with self.stream.order(sid):
             await self.stream.flush(sid)
         verdict = await self.cluster.renew(sid)

@@ -43,7 +43,7 @@ class PartStream:
 
     async def append(self, sid: str, events: list[MediaEvent], decode: int) -> bool:
         """Replicate a batch the program is about to publish; False: the lease is lost."""
-        rate = self.settings.sample_rate
+        rate = self.settings.media.sample_rate
         entries = []
         now = time.time()
         for ev in events:
@@ -64,7 +64,7 @@ class PartStream:
             self.position[sid] = entries[-1].stream_id
         except ClusterUnavailable:
             # Redis is away: nobody can take the lease, so keep publishing; resend later
-            if len(outbox) + len(entries) > self.settings.replica_outbox_max:
+            if len(outbox) + len(entries) > self.settings.cluster.replica_outbox_max:
                 self.counters["replica_entries_dropped"] += len(outbox)
                 log.error("space %s: replication outbox full; %d entries dropped for the "
                           "standbys", sid, len(outbox))

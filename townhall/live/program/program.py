@@ -43,22 +43,23 @@ class Program:
                  first_decode_time: int = 0, resumed: bool = False) -> None:
         self.settings = settings
         self.recorder = recorder
-        self.encoder = AacEncoder(settings.sample_rate, settings.bitrate)
-        cadence = Cadence(settings.part_frames, settings.parts_per_segment)
+        self.encoder = AacEncoder(settings.media.sample_rate, settings.media.bitrate)
+        cadence = Cadence(settings.media.part_frames, settings.media.parts_per_segment)
         self.packager = Packager(self.encoder.track, cadence, first_msn=first_msn,
-                                 first_sequence=first_msn * settings.parts_per_segment + 1,
+                                 first_sequence=first_msn * settings.media.parts_per_segment + 1,
                                  first_decode_time=first_decode_time)
         if resumed:
             self.packager.mark_discontinuity()
         self.init = init_segment(self.encoder.track)
         self.window = LiveWindow(init=self.init, segment_target=self.packager.segment_target,
                                  part_target=self.packager.part_target,
-                                 parts_per_segment=settings.parts_per_segment,
-                                 keep_segments=settings.keep_segments,
-                                 hold_back_parts=settings.part_hold_back_parts)
-        rate_ms = settings.sample_rate // 1000
-        self.mixer = Mixer(settings.jitter_prebuffer_ms * rate_ms,
-                           settings.jitter_ceiling_ms * rate_ms, settings.ingest_catch_up)
+                                 parts_per_segment=settings.media.parts_per_segment,
+                                 keep_segments=settings.media.keep_segments,
+                                 hold_back_parts=settings.media.part_hold_back_parts)
+        rate_ms = settings.media.sample_rate // 1000
+        self.mixer = Mixer(settings.media.jitter_prebuffer_ms * rate_ms,
+                           settings.media.jitter_ceiling_ms * rate_ms,
+                           settings.ingest.ingest_catch_up)
         self._changed = asyncio.Event()
         self._clock: asyncio.Task[None] | None = None
         self._paused = False
@@ -79,7 +80,7 @@ class Program:
         self.replicate: Callable[[list[MediaEvent], int], Awaitable[bool]] | None = None
         self.following = False  # a standby: fed by the holder's events, no clock of its own
         self.on_source: Callable[[], None] | None = None  # a standby got a source (ingest)
-        self._published_s = first_decode_time / settings.sample_rate
+        self._published_s = first_decode_time / settings.media.sample_rate
         self._catch_up_s = 0.0  # a standby taking over: publish this much at once
         self.lag_s = 0.0  # how late the clock's last tick ran (exported as a metric)
         self._wall_base: float | None = None  # wall clock at decode time 0 (the clock's)
@@ -137,7 +138,7 @@ class Program:
     # --- the clock ---
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        rate = self.settings.sample_rate
+        rate = self.settings.media.sample_rate
         frame_s = FRAME / rate
         t0 = loop.time() - self._catch_up_s
         wall_base = time.time() - self._catch_up_s - self.packager.decode_time / rate
@@ -172,7 +173,7 @@ class Program:
                 self._empty_since = None
             elif self._empty_since is None:
                 self._empty_since = now
-            elif now - self._empty_since > self.settings.idle_pause_s:
+            elif now - self._empty_since > self.settings.media.idle_pause_s:
                 await self.announce(self.packager.flush())
                 self._paused = True
                 return
@@ -192,7 +193,7 @@ class Program:
     @property
     def published_until(self) -> int:
         """Decode time (samples) where the published program ends: the next part's start."""
-        return round(self._published_s * self.settings.sample_rate)
+        return round(self._published_s * self.settings.media.sample_rate)
 
     def _publish(self, events: list[MediaEvent]) -> bool:
         for ev in events:
@@ -218,7 +219,7 @@ class Program:
     def follow(self, events: list[MediaEvent], decode_time: int) -> None:
         """Publish what the holder published (already replicated, already heard)."""
         self._publish(events)
-        self._published_s = decode_time / self.settings.sample_rate
+        self._published_s = decode_time / self.settings.media.sample_rate
         self._notify()
 
     def take_over(self, late_s: float = 0.0) -> list[MediaEvent]:
@@ -239,9 +240,11 @@ class Program:
             parts = [w.part(last.msn, i) or b"" for i in range(len(last.part_durations))]
             if not parts:
                 del w.segments[last.msn]  # opened with no part: nothing of it went out
-        self.packager = Packager(self.encoder.track, Cadence(s.part_frames, s.parts_per_segment),
+        self.packager = Packager(self.encoder.track, Cadence(s.media.part_frames,
+                                                             s.media.parts_per_segment),
                                  first_msn=next_msn,
-                                 first_sequence=next_msn * s.parts_per_segment + len(parts) + 1,
+                                 first_sequence=(next_msn * s.media.parts_per_segment
+                                                 + len(parts) + 1),
                                  first_decode_time=self.published_until)
         if parts:
             frames = round(sum(last.part_durations) / self.packager.frame_seconds) if last else 0
@@ -291,12 +294,12 @@ class Program:
         the clock had not reached yet (a paced push source holds seconds of it), so the end
         of the broadcast is in the playlist and the replay. Past `end_play_out_s` the rest
         is dropped, counted in the mixer's `dropped` and logged."""
-        rate = self.settings.sample_rate
+        rate = self.settings.media.sample_rate
         self.mixer.retire_all()
         wall_base = self._wall_base
         if wall_base is None:
             wall_base = time.time() - self.packager.decode_time / rate
-        limit = int(self.settings.end_play_out_s * rate / FRAME)
+        limit = int(self.settings.media.end_play_out_s * rate / FRAME)
         events: list[MediaEvent] = []
         frames = 0
         while self.mixer.sources and frames < limit:
@@ -311,7 +314,7 @@ class Program:
         if left:
             log.warning("space %s ended with %.2f s of sent audio past end_play_out_s "
                         "(%.1f s): dropped", self.recorder.space_id, left / rate,
-                        self.settings.end_play_out_s,
+                        self.settings.media.end_play_out_s,
                         extra={"space_id": self.recorder.space_id})
         return events
 

@@ -50,16 +50,16 @@ class HostKeys:
     def _fresh_hash(self, space: LiveSpace) -> None:
         s = self.settings
         now = self.clock()
-        if now - space.key_read < s.key_check_ttl_s:
+        if now - space.key_read < s.cluster.key_check_ttl_s:
             return
         try:
             stored = self.store.key_hash(space.record.id)
         except StoreUnavailable:
-            if now - space.key_read < s.key_stale_max_s:
+            if now - space.key_read < s.cluster.key_stale_max_s:
                 return
             raise SpaceError(503, "store_unavailable", "the database is unreachable for a "
                              "moment; try again shortly",
-                             retry_after=s.store_retry_after_s) from None
+                             retry_after=s.store.store_retry_after_s) from None
         if stored is not None:
             space.record.host_key_hash = stored
         space.key_read = now

@@ -96,10 +96,13 @@ class Hosting:
         self.settings = settings
         self.keys = keys
         self.spaces = spaces
-        self.quota = HostingQuota(s.spaces_per_hour_per_key, s.spaces_per_hour_per_origin,
-                                  s.live_spaces_per_key, s.live_programs_per_origin)
-        self.capacity = ProgramCapacity(s.live_programs_per_origin, s.program_lag_budget_s,
-                                        s.program_lag_window_s, s.live_programs_reserved)
+        self.quota = HostingQuota(s.hosting.spaces_per_hour_per_key,
+                                  s.hosting.spaces_per_hour_per_origin,
+                                  s.hosting.live_spaces_per_key, s.hosting.live_programs_per_origin)
+        self.capacity = ProgramCapacity(s.hosting.live_programs_per_origin,
+                                        s.hosting.program_lag_budget_s,
+                                        s.hosting.program_lag_window_s,
+                                        s.hosting.live_programs_reserved)
         self._owners = keys.owners()
         self._waiting: dict[str, float] = {}  # provisional space id -> since (monotonic)
         self.refused = 0  # creates and go-lives refused, for the operator's metrics
@@ -111,7 +114,7 @@ class Hosting:
     def identify(self, bearer: str | None) -> Identity | None:
         if not bearer:
             return None
-        admin_key = self.settings.admin_key
+        admin_key = self.settings.ops.admin_key
         if admin_key and hmac.compare_digest(bearer.encode(), admin_key.encode()):
             return Identity(ADMIN, "admin")
         key = self.keys.by_hash(hash_api_key(bearer))
@@ -197,7 +200,7 @@ class Hosting:
         is cut off (it had its chance to send audio)."""
         now = time.monotonic()
         self._forget_settled()
-        while len(self._waiting) >= self.settings.ingest_provisional_max:
+        while len(self._waiting) >= self.settings.ingest.ingest_provisional_max:
             oldest = min(self._waiting, key=self._waiting.__getitem__)
             del self._waiting[oldest]
             self._cut_off_provisional(oldest, "evicted_no_audio")
@@ -223,7 +226,7 @@ class Hosting:
         """Cut off push sources that stayed provisional past `ingest_provisional_s` (a WHIP
         session has its own deadline, `whip_setup_timeout_s`: ICE and DTLS come first)."""
         self._forget_settled()
-        limit = self.settings.ingest_provisional_s
+        limit = self.settings.ingest.ingest_provisional_s
         for sid, since in list(self._waiting.items()):
             sp = self.spaces.find(sid)
             if now - since > limit and sp is not None and sp.ingest is not None:
@@ -275,7 +278,7 @@ class Hosting:
 
     async def _sample(self) -> None:
         """The measured ceiling's lag samples, and the provisional sources' deadline."""
-        period = self.settings.program_lag_sample_s
+        period = self.settings.hosting.program_lag_sample_s
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
@@ -283,7 +286,7 @@ class Hosting:
             self.expire_provisional(now)
 
     def unused(self, now: float) -> list[LiveSpace]:
-        limit = self.settings.unused_space_expiry_s
+        limit = self.settings.hosting.unused_space_expiry_s
         out = []
         for sp in self.spaces.all():
             r = sp.record
@@ -294,7 +297,7 @@ class Hosting:
         return out
 
     async def _sweep(self, end: Callable[[LiveSpace], Awaitable[object]]) -> None:
-        period = max(1.0, min(60.0, self.settings.unused_space_expiry_s / 4))
+        period = max(1.0, min(60.0, self.settings.hosting.unused_space_expiry_s / 4))
         while True:
             await asyncio.sleep(period)
             for space in self.unused(time.time()):

@@ -53,7 +53,7 @@ class Spaces:
         for record in store.load_all():
             self._spaces[record.id] = self._wrap(record)
         self.saver = SpaceSaver(store, self.all, self.listeners_now,
-                                retry_s=settings.store_retry_s)
+                                retry_s=settings.store.store_retry_s)
         # the listeners that origins admitted with join grants, as they report them
         self.audience: dict[str, Audience] = {}
         self._missing: dict[str, float] = {}  # ids the store did not have, and when asked
@@ -66,19 +66,21 @@ class Spaces:
 
     def _wrap(self, record: SpaceRecord) -> LiveSpace:
         s = self.settings
-        local = WaitingRoom(record.listener_cap, s.seat_ttl_s, s.waiting_poll_grace_s,
-                            s.max_waiting, seat_ttl_max=s.seat_ttl_max_s,
-                            renewals_per_s=s.renewals_per_s_per_space,
-                            provisional_s=s.provisional_seat_s,
-                            share_fraction=s.seat_share_per_network,
-                            share_floor=s.seats_per_network_min)
-        return LiveSpace(record, ListenerCounter(s.listener_window_s, s.max_tracked_listeners),
+        local = WaitingRoom(record.listener_cap, s.admission.seat_ttl_s,
+                            s.admission.waiting_poll_grace_s,
+                            s.admission.max_waiting, seat_ttl_max=s.admission.seat_ttl_max_s,
+                            renewals_per_s=s.admission.renewals_per_s_per_space,
+                            provisional_s=s.admission.provisional_seat_s,
+                            share_fraction=s.admission.seat_share_per_network,
+                            share_floor=s.admission.seats_per_network_min)
+        return LiveSpace(record, ListenerCounter(s.delivery.listener_window_s,
+                                                 s.delivery.max_tracked_listeners),
                          self.rooms(record.id, local))
 
     def listeners_now(self, space: LiveSpace, now: float) -> int:
         if space.record.phase is Phase.ENDED:
             return 0
-        if self.settings.require_tickets:
+        if self.settings.admission.require_tickets:
             space.room.tick(now)
             audience = self.audience.get(space.record.id)
             occupied = space.room.occupied + (audience.total(now) if audience else 0)
@@ -90,7 +92,7 @@ class Spaces:
         """`origin` holds `count` grant seats of this space (reported at `at`)."""
         audience = self.audience.get(space_id)
         if audience is None:
-            audience = self.audience[space_id] = Audience(self.settings.audience_fresh_s)
+            audience = self.audience[space_id] = Audience(self.settings.admission.audience_fresh_s)
         audience.report(origin, count, at)
 
     # --- finding ---
@@ -184,9 +186,9 @@ class Spaces:
     async def create(self, title: str, host: str, scheduled_start: float | None,
                      listener_cap: int | None) -> tuple[LiveSpace, str]:
         key = new_host_key()
-        space_id = new_space_id(self.settings.origin_tag)
+        space_id = new_space_id(self.settings.cluster.origin_tag)
         while space_id in self._spaces:
-            space_id = new_space_id(self.settings.origin_tag)
+            space_id = new_space_id(self.settings.cluster.origin_tag)
         record = SpaceRecord(id=space_id, title=title, host=host, host_key_hash=hash_key(key),
                              created_at=time.time(), scheduled_start=scheduled_start,
                              listener_cap=listener_cap)

@@ -130,10 +130,11 @@ class PushSources:
             space.ingest = session
         self.announce("source", space.record.id)  # one on another origin is older: it goes
         s = self.settings
-        ms = s.sample_rate // 1000
-        high = s.ingest_buffer_ms * ms  # a push source is paced: it waits, it is never trimmed
-        program = self.spaces.go_live(space, session.name, s.jitter_prebuffer_ms * ms,
-                                      high + s.ingest_overshoot_ms * ms, high)
+        ms = s.media.sample_rate // 1000
+        # a push source is paced: it waits, it is never trimmed
+        high = s.ingest.ingest_buffer_ms * ms
+        program = self.spaces.go_live(space, session.name, s.media.jitter_prebuffer_ms * ms,
+                                      high + s.ingest.ingest_overshoot_ms * ms, high)
         if program is not None:
             buffer = program.mixer.sources[session.name].buffer
             session.level = lambda: buffer.buffered

@@ -67,17 +67,18 @@ class IngestSession:
         # samples decoded but not yet in the mixer (added on the decoder thread)
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
-        self._rate = settings.sample_rate
-        self._high = settings.ingest_buffer_ms * settings.sample_rate // 1000
+        self._rate = settings.media.sample_rate
+        self._high = settings.ingest.ingest_buffer_ms * settings.media.sample_rate // 1000
         self._released = threading.Event()
-        self._pool = feed_pool(settings.ingest_feed_threads)
+        self._pool = feed_pool(settings.ingest.ingest_feed_threads)
         # the depth of this source's mixer buffer, set once it is mixed (read on the thread)
         self.level: Callable[[], int] = lambda: 0
         self.buffer: JitterBuffer | None = None  # its mixer buffer, once mixed
         self.decoder = StreamDecoder(self._pcm_from_thread, self._done_from_thread,
-                                     sample_rate=settings.sample_rate,
-                                     probe_bytes=settings.ingest_probe_bytes,
-                                     max_queue_bytes=settings.ingest_max_queue_bytes, name=name)
+                                     sample_rate=settings.media.sample_rate,
+                                     probe_bytes=settings.ingest.ingest_probe_bytes,
+                                     max_queue_bytes=settings.ingest.ingest_max_queue_bytes,
+                                     name=name)
 
     def losses(self) -> dict[str, float]:
         """Seconds of what this source sent that were not heard as sent: dropped (counted,

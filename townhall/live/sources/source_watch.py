@@ -55,7 +55,7 @@ class SourceWatch:
 
     async def _run(self, space_id: str, session: IngestSession, who: str,
                    claimed: asyncio.Event) -> None:
-        check = self.settings.source_claim_check_s
+        check = self.settings.cluster.source_claim_check_s
         while not session.started:
             if session.closed:
                 return
@@ -89,7 +89,7 @@ class SourceWatch:
                 continue
             now = loop.time()
             unheard_since = now if unheard_since is None else unheard_since
-            if now - unheard_since >= self.settings.source_unheard_s:
+            if now - unheard_since >= self.settings.cluster.source_unheard_s:
                 self.moved += 1
                 metrics.SOURCES_MOVED.labels("push").inc()
                 log.warning("source of %s was not heard for %.1f s (the program runs on "

@@ -53,7 +53,7 @@ class SharedStage:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.stage_share_s)
+            await asyncio.sleep(self.settings.stage.stage_share_s)
             try:
                 await self.share()
             except ClusterUnavailable as exc:

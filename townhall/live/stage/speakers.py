@@ -209,23 +209,25 @@ class Speakers:
         self.admit_audio = admit_audio
         self.refused_audio = 0  # sessions ended at their first audio: no program slot free
         # WHIP sessions held at once, with a per-network share (issue 18)
-        self.pool = NetworkPool(settings.whip_max_sessions, settings.whip_sessions_per_network)
+        self.pool = NetworkPool(settings.stage.whip_max_sessions,
+                                settings.stage.whip_sessions_per_network)
         self._slots: dict[int, SpeakerSession] = {}  # pool slot -> its session, once made
         self.refused_share = 0  # offers refused a slot (network_share, whip_full)
         self.evicted_share = 0  # sessions without audio ended for a newcomer's slot
-        key = hmac.new(settings.secret, b"townhall speaker tokens", hashlib.sha256).digest()
+        key = hmac.new(settings.recording.secret, b"townhall speaker tokens",
+                       hashlib.sha256).digest()
         self.tokens = SpeakerTokens(key)
         self._watchdog: asyncio.Task[None] | None = None
         self.rooms: dict[str, SpaceSpeakers] = {}
         s = settings
-        urls = [u.strip() for u in s.ice_servers.split(",") if u.strip()]
-        self.ice_servers = [RTCIceServer(urls=u, username=s.ice_username or None,
-                                         credential=s.ice_credential or None) for u in urls]
+        urls = [u.strip() for u in s.stage.ice_servers.split(",") if u.strip()]
+        self.ice_servers = [RTCIceServer(urls=u, username=s.stage.ice_username or None,
+                                         credential=s.stage.ice_credential or None) for u in urls]
 
     # --- lifecycle ---
     async def start(self) -> None:
-        restrict_host_addresses([a.strip() for a in self.settings.ice_host_addresses.split(",")
-                                 if a.strip()])
+        addresses = self.settings.stage.ice_host_addresses.split(",")
+        restrict_host_addresses([a.strip() for a in addresses if a.strip()])
         self._watchdog = asyncio.get_running_loop().create_task(self._watch())
 
     async def close(self) -> None:
@@ -243,14 +245,14 @@ class Speakers:
     def room(self, space: LiveSpace) -> SpaceSpeakers:
         if space.speakers is None:
             s = self.settings
-            stage = Stage(space.record.id, self.tokens, cap=s.speaker_cap,
-                          max_seats=s.max_stage_seats, host_name=space.record.host,
-                          now=time.time(), max_hands=s.max_raised_hands,
-                          hands_per_address=s.hands_per_address,
-                          hands_per_network=s.hands_per_network)
+            stage = Stage(space.record.id, self.tokens, cap=s.stage.speaker_cap,
+                          max_seats=s.stage.max_stage_seats, host_name=space.record.host,
+                          now=time.time(), max_hands=s.stage.max_raised_hands,
+                          hands_per_address=s.stage.hands_per_address,
+                          hands_per_network=s.stage.hands_per_network)
             # removals, approvals and a host's mute outlive a restart of this process
             stage.restore(self.spaces.store.load_seats(space.record.id))
-            space.speakers = SpaceSpeakers(space, stage, s.speaking_hold_s)
+            space.speakers = SpaceSpeakers(space, stage, s.stage.speaking_hold_s)
             self.rooms[space.record.id] = space.speakers
         return space.speakers
 
@@ -361,13 +363,13 @@ class Speakers:
             code = "network_share" if share else "whip_full"
             self.refused_share += 1
             metrics.WHIP_SESSIONS_REFUSED.labels(code).inc()
-            retry = max(1.0, self.settings.whip_setup_timeout_s)
+            retry = max(1.0, self.settings.stage.whip_setup_timeout_s)
             log.warning("WHIP offer from %s refused: %s (%d sessions, %d without audio)",
                         address, code, len(self.pool), self.pool.provisional)
             self._gauge()
             if share:
                 raise SpaceError(429, code, f"your network ({network_of(address)}) already "
-                                 f"holds {self.settings.whip_sessions_per_network} WHIP "
+                                 f"holds {self.settings.stage.whip_sessions_per_network} WHIP "
                                  f"sessions with audio on this server; retry in {retry:.0f} s",
                                  retry_after=retry)
             raise SpaceError(503, code, "this server holds as many WHIP sessions as it may; "
@@ -425,7 +427,7 @@ class Speakers:
             source=f"{space_id}-whip-{seat.id}-{room.seq}",
             bearer_hash=hashlib.sha256(bearer.encode()).hexdigest(),
             pc=RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers)),
-            outgoing=MixMinusTrack(self.settings.mix_minus_max_ms * ms),
+            outgoing=MixMinusTrack(self.settings.stage.mix_minus_max_ms * ms),
             created=time.monotonic(), slot=slot)
         room.sessions[session.id] = session
         self._slots[slot] = session
@@ -464,7 +466,8 @@ class Speakers:
         for t in pc.getTransceivers():
             if t.kind != "audio" or t is not audio[0]:
                 t.direction = "inactive"  # audio only: no video decoded, no extra m-lines
-        if not shallow_receive_buffer(audio[0].receiver, self.settings.speaker_receive_prefetch):
+        if not shallow_receive_buffer(audio[0].receiver,
+                                      self.settings.stage.speaker_receive_prefetch):
             log.warning("aiortc changed: its receive buffer stays at 80 ms")
         pc.addTrack(session.outgoing)  # sendrecv if the offer can receive, else recvonly
         await pc.setLocalDescription(await pc.createAnswer())
@@ -512,13 +515,13 @@ class Speakers:
 
     def _attach(self, room: SpaceSpeakers, session: SpeakerSession) -> bool:
         s = self.settings
-        ms = s.sample_rate // 1000
-        program = self.spaces.go_live(room.space, session.source, s.speaker_prebuffer_ms * ms,
-                                      s.speaker_ceiling_ms * ms)
+        ms = s.media.sample_rate // 1000
+        program = self.spaces.go_live(room.space, session.source, s.stage.speaker_prebuffer_ms * ms,
+                                      s.stage.speaker_ceiling_ms * ms)
         if program is None:
             return False
         session.attached = True
-        threshold = s.speaking_threshold_dbfs
+        threshold = s.stage.speaking_threshold_dbfs
 
         def on_frame(_pcm: Pcm) -> None:
             try:
@@ -587,9 +590,9 @@ class Speakers:
                     reason = session.cut_off
                     if reason is not None:
                         pass
-                    elif heard is None and now - session.created > s.whip_setup_timeout_s:
+                    elif heard is None and now - session.created > s.stage.whip_setup_timeout_s:
                         reason = "no audio after setup"
-                    elif heard is not None and now - heard > s.speaker_drop_timeout_s:
+                    elif heard is not None and now - heard > s.stage.speaker_drop_timeout_s:
                         reason = "no audio: connection lost"
                     if reason is None:
                         reason = self._unheard(room, session, now)
@@ -609,7 +612,7 @@ class Speakers:
         if session.unheard_since is None:
             session.unheard_since = now
             return None
-        if now - session.unheard_since < self.settings.source_unheard_s:
+        if now - session.unheard_since < self.settings.cluster.source_unheard_s:
             return None
         self.sessions_moved += 1
         metrics.SOURCES_MOVED.labels("speaker").inc()
@@ -630,21 +633,21 @@ class Speakers:
         if seat.role is not Role.HOST and seat.state is not SeatState.REMOVED:
             token = room.stage.token_for(seat)
             doc["token"] = token
-            doc["speak_url"] = (f"{self.settings.base_url}/spaces/{space.record.id}/speak"
+            doc["speak_url"] = (f"{self.settings.listen.base_url}/spaces/{space.record.id}/speak"
                                 f"#token={token}")
         return doc
 
     def whip_url(self, space: LiveSpace) -> str:
-        return f"{self.settings.base_url}/whip/{space.record.id}"
+        return f"{self.settings.listen.base_url}/whip/{space.record.id}"
 
 
 def stage_status(space: LiveSpace, settings: Settings) -> dict[str, Any]:
     """The stage part of a space's details: in a cluster, as the origin running the space's
     program posted it (live.shared_stage) while that is fresh; else this origin's own."""
     shared = space.shared_stage
-    if shared is not None and time.monotonic() - shared[0] < settings.stage_share_ttl_s:
+    if shared is not None and time.monotonic() - shared[0] < settings.stage.stage_share_ttl_s:
         return shared[1]
     if space.speakers is None:
-        return {"speaker_cap": settings.speaker_cap, "speakers": [], "speaking": [],
+        return {"speaker_cap": settings.stage.speaker_cap, "speakers": [], "speaking": [],
                 "raised_hands": 0}
     return space.speakers.status()
