@@ -1,11 +1,16 @@
 """Recordings as files on this origin's disk: the embedded default's RecordingStore.
 
-Owns <root>/<space>/: init.mp4, seg-*.m4s, manifest.json, open.parts (the journal of the
-segment being published), checkpoints.jsonl (the signed live checkpoints, one a line) and
-withdrawn.json (the host's signed withdrawal) and replay.c2pa.m4a (the signed download,
-kept once). Every write is fsynced, file and directory,
+Owns <root>/<space>/: init.mp4, seg-*.m4s, segments.jsonl (each closed segment's manifest
+entry, one a line, appended as it closes), manifest.json (the sealed manifest, written once
+at the end), open.parts (the journal of the segment being published), checkpoints.jsonl (the
+signed live checkpoints, one a line) and withdrawn.json (the host's signed withdrawal) and
+replay.c2pa.m4a (the signed download, kept once). Every write is fsynced, file and directory,
 before it returns; a replaced file is written beside and renamed, so a crash leaves the old
 or the new one.
+Closing a segment costs the same in its first minute and its third hour: it appends one line
+(an earlier version rewrote the whole manifest each time, so a two-hour space's writer spent
+hundreds of milliseconds per segment re-encoding a megabyte of JSON, and the origin's memory
+grew with each larger transient copy: docs/engines.md, "A long soak").
 Only this origin can serve these replays: a cluster keeps them in PostgreSQL instead.
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +26,7 @@ from townhall.recording.manifest import RecordingManifest, SegmentEntry
 
 JOURNAL = "open.parts"
 MANIFEST = "manifest.json"
+SEGMENTS = "segments.jsonl"
 INIT = "init.mp4"
 CHECKPOINTS = "checkpoints.jsonl"
 WITHDRAWAL = "withdrawn.json"
@@ -60,7 +67,11 @@ def _write_at_durable(path: Path, data: bytes, at: int) -> None:
 
 def _append_durable(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as f:
+    with open(path, "a+b") as f:
+        if f.tell() > 0:  # a torn last line (a crash mid-append) must not swallow this one
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                data = b"\n" + data
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -81,6 +92,16 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
+def _entries(lines: bytes) -> list[SegmentEntry]:
+    out = []
+    for line in lines.splitlines():
+        try:
+            out.append(SegmentEntry(**json.loads(line)))
+        except (ValueError, TypeError):
+            continue  # a torn line (a crash mid-append): its segment's journal recovers it
+    return out
+
+
 class FileRecordings:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -96,7 +117,8 @@ class FileRecordings:
                       manifest: RecordingManifest) -> None:
         d = self.directory(space_id)
         write_durable(d / entry.file, data)
-        write_durable(d / MANIFEST, manifest_bytes(manifest))
+        line = json.dumps(asdict(entry), separators=(",", ":")).encode() + b"\n"
+        _append_durable(d / SEGMENTS, line)
         _remove_durable(d / JOURNAL)
 
     def put_manifest(self, space_id: str, manifest: RecordingManifest) -> None:
@@ -118,15 +140,33 @@ class FileRecordings:
         return _read(self.directory(space_id) / INIT)
 
     def manifest(self, space_id: str) -> RecordingManifest | None:
-        raw = _read(self.directory(space_id) / MANIFEST)
-        return None if raw is None else RecordingManifest.from_dict(json.loads(raw))
+        """The sealed manifest; while live (or after a crash), the entries appended so far
+        after any older manifest.json (a recording begun before segments.jsonl existed)."""
+        d = self.directory(space_id)
+        raw = _read(d / MANIFEST)
+        manifest = None if raw is None else RecordingManifest.from_dict(json.loads(raw))
+        if manifest is not None and manifest.complete:
+            return manifest
+        lines = _read(d / SEGMENTS)
+        if lines is None:
+            return manifest
+        if manifest is None:
+            init = self.init(space_id)
+            if init is None:
+                raise ValueError(f"recording of {space_id}: segments without an init section")
+            manifest = RecordingManifest.start(space_id, init)
+        for entry in _entries(lines):
+            # an append retried after it landed is kept once; entries only move forward
+            if not manifest.segments or entry.msn > manifest.segments[-1].msn:
+                manifest.segments.append(entry)
+        return manifest if manifest.segments else None
 
     def segment(self, space_id: str, entry: SegmentEntry) -> bytes | None:
         return _read(self.directory(space_id) / entry.file)
 
     def has_recording(self, space_id: str) -> bool:
         d = self.directory(space_id)
-        return (d / MANIFEST).exists() or (d / JOURNAL).exists()
+        return any((d / name).exists() for name in (MANIFEST, SEGMENTS, JOURNAL))
 
     def append_checkpoint(self, space_id: str, msn: int, doc: dict[str, str]) -> None:
         line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
