@@ -59,7 +59,11 @@ def test_attackers_flood_from_many_addresses_at_the_rate_and_stop_by_themselves(
     assert report.attack["sent"] == 300  # rate x duration exactly, however busy the loop
     by_pattern = report.attack["by_pattern"]
     assert set(by_pattern) == set(ATTACK_PATTERNS)
-    assert report.attack["by_outcome"]["404"] >= 200  # the fake origin knows none of it
+    outcomes = report.attack["by_outcome"]
+    # the fake origin knows none of it: every request that finished got 404 (the last ones,
+    # sent at the run's end, had a second to finish; any cut then is counted, not lost)
+    assert outcomes["404"] >= 200, outcomes
+    assert sum(outcomes.values()) == 300, outcomes  # every request sent has an outcome
     assert report.attack["by_outcome"]["held_to_end"] >= 40  # slowloris, never finished
     assert report.attack["slow"]["connections"] >= 40
     assert len(origin.peers) >= 200 and all(p.startswith("127.10.") for p in origin.peers)

@@ -39,7 +39,9 @@ def test_one_process_carries_a_thousand_ll_listeners_through_an_edge(tmp_path: P
     assert (report.played, report.failed) == (LISTENERS, 0), detail
     assert report.errors == {}, detail
     assert report.stalls_unexplained == 0, detail  # every stall came with the generator's lag
-    assert report.loop_lag_s["p99"] is not None and report.loop_lag_s["count"] > 100
+    # the lag probe watched the whole run (every 50 ms when the loop is free; on a busy
+    # machine its loop is late and it probes less often, which the stall attribution reads)
+    assert report.loop_lag_s["p99"] is not None and report.loop_lag_s["count"] >= 20
     assert report.requests > LISTENERS * 6 * 12  # ~6.3 requests per listener-second, playing
     us = 1e6 * report.process["cpu_s"] / report.requests
     assert us < CPU_US_PER_REQUEST_BUDGET, detail

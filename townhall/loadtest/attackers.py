@@ -25,6 +25,9 @@ from townhall.loadtest.safety import Target
 
 TICK_S = 0.01  # how often due requests are sent
 LATE_S = 0.25  # a request sent this long after it fell due counts as late
+DRAIN_S = 1.0  # at the end, requests in flight get this long to finish before they are cut
+# (and counted "unfinished"): the last due ones go out at the run's end, and a busy loop
+# sends a burst then
 B64URL = string.ascii_letters + string.digits + "-_"
 ALNUM = string.ascii_letters + string.digits
 
@@ -172,6 +175,9 @@ class Attackers:
         except HttpError as exc:
             self.tally.attack_result(pattern, exc.kind)
             return
+        except asyncio.CancelledError:
+            self.tally.attack_result(pattern, "unfinished")  # cut at the run's end
+            raise
         self.tally.attack_result(pattern, str(resp.status))
 
     async def _open_slow(self, source: str) -> None:
@@ -201,6 +207,8 @@ class Attackers:
                 "held_max_s": max(held) if held else None}
 
     async def close(self) -> None:
+        if self._tasks:  # the last requests went out at the run's end: let them finish
+            await asyncio.wait(list(self._tasks), timeout=DRAIN_S)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
