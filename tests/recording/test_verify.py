@@ -291,3 +291,26 @@ def test_a_clip_with_its_credentials_verifies_offline_and_names_a_changed_segmen
     path.write_bytes(bytes(bad))
     status, out = verify(capsys, str(path))
     assert status == TAMPERED and "segment 3 " in out, out
+
+
+def test_a_recording_too_long_to_embed_its_seal_is_signed_and_verifies_against_its_manifest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], rec: Recording) -> None:
+    # a two-hour space's seal is about 1.3 MB: past what a C2PA manifest definition may hold
+    big = dict(rec.manifest.key_seal or {})
+    recording = {"space_id": rec.manifest.space_id, "first_msn": None, "last_msn": None,
+                 "manifest_url": "http://127.0.0.1:9/record/x/manifest.json",
+                 "key_seal": {**big, "padding": "p" * (credentials.MANIFEST_JSON_MAX + 1)}}
+    signed = credentials.sign(identity(), rec.replay, title="long", host="Host", aired=None,
+                              recording=recording)
+    read = credentials.read(signed)
+    assert read.valid and read.recording is not None
+    assert read.recording["key_seal"] is None
+    assert read.recording["key_seal_signature"] == big["signature"]
+    media, manifest = rec.write(tmp_path, signed)
+    status, out = verify(capsys, str(media), "--manifest", str(manifest),
+                         "--key", identity().fingerprint)
+    assert status == OK and "C2PA valid" in out, out
+    other = make_recording(count=6)  # the same segments, sealed again: another signature
+    (tmp_path / "other.json").write_text(json.dumps(other.manifest_doc()))
+    status, out = verify(capsys, str(media), "--manifest", str(tmp_path / "other.json"))
+    assert status == TAMPERED and "not the one this file was signed with" in out, out

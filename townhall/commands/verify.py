@@ -123,6 +123,9 @@ def _key_for(seal: Any, pinned: tuple[ec.EllipticCurvePublicKey | None, str | No
 def _default_manifest(source: str, embedded: dict[str, Any] | None) -> str | dict[str, Any]:
     if embedded is not None and embedded.get("key_seal"):
         return embedded
+    if embedded is not None and embedded.get("key_seal_signature") and \
+            isinstance(embedded.get("manifest_url"), str):
+        return str(embedded["manifest_url"])  # too long to embed: named by URL and signature
     if _is_url(source):
         m = REPLAY_URL_RE.match(source.split("?")[0])
         if m:
@@ -145,7 +148,12 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
     if not isinstance(doc, dict):
         raise Failure(BAD_INPUT, "the manifest is not a JSON object")
     pinned = _pinned_key(args.key)
-    key = _key_for(doc.get("key_seal"), pinned)
+    named = recording.get("key_seal_signature") if recording is not None else None
+    seal = doc.get("key_seal")
+    if named and (not isinstance(seal, dict) or seal.get("signature") != named):
+        raise Failure(TAMPERED, "the manifest is not the one this file was signed with (its "
+                      "seal's signature differs from the one its Content Credentials name)")
+    key = _key_for(seal, pinned)
     try:
         manifest = open_manifest(doc, key)
     except statement.BadStatement as exc:

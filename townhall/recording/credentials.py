@@ -5,7 +5,9 @@ hosted, when it aired, that it is an unedited live recording (`c2pa.actions`: `c
 with the digitalCapture source type), and binds itself to every byte of the file (the SDK's
 BMFF hard binding). A townhall assertion `org.townhall.recording` carries the space, the
 segment range and the signed recording manifest itself, so `townhall verify` checks a file
-offline with nothing else. The C2PA box is a top-level `uuid` box after `ftyp`; the audio
+offline with nothing else (a recording too long for that, past about an hour and a half,
+names its manifest by URL and its seal by signature instead: `MANIFEST_JSON_MAX`). The C2PA
+box is a top-level `uuid` box after `ftyp`; the audio
 boxes stay byte for byte what was published (`verify.split_media` sets the box aside).
 
 Signed with the deployment's key and chain (`signing.py`): with the self-made CA, C2PA readers
@@ -26,6 +28,11 @@ from townhall import __version__
 from townhall.recording.signing import SigningIdentity
 
 MIME = "audio/mp4"
+# c2pa-python refuses a manifest definition over 1 MiB ("StringTooLong: manifest_json"); the
+# recording's key seal carries the whole manifest, about 420 bytes a segment, so past about an
+# hour and a half it cannot ride in the assertion: the assertion then names the seal by its
+# signature and `townhall verify` reads the seal from `manifest_url` (or --manifest)
+MANIFEST_JSON_MAX = 960 * 1024
 ASSERTION = "org.townhall.recording"
 CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
 
@@ -50,7 +57,7 @@ class Credentials:
 def sign(identity: SigningIdentity, media: bytes, *, title: str, host: str, aired: str | None,
          recording: dict[str, Any]) -> bytes:
     """`media` with a C2PA manifest: a new file whose audio boxes are unchanged."""
-    manifest = {
+    manifest: dict[str, Any] = {
         "claim_generator_info": [{"name": "townhall", "version": __version__}],
         "title": title,
         "format": MIME,
@@ -68,6 +75,8 @@ def sign(identity: SigningIdentity, media: bytes, *, title: str, host: str, aire
             {"label": ASSERTION, "data": recording},
         ],
     }
+    if len(json.dumps(manifest)) > MANIFEST_JSON_MAX:
+        manifest["assertions"][-1]["data"] = by_reference(recording)
     info = c2pa.C2paSignerInfo(alg=b"es256", sign_cert=identity.chain_pem(),
                                private_key=identity.key_pem(), ta_url=None)
     signer = c2pa.Signer.from_info(info)
@@ -76,6 +85,16 @@ def sign(identity: SigningIdentity, media: bytes, *, title: str, host: str, aire
         builder.sign(signer, MIME, io.BytesIO(media), out)
     signer.close()
     return out.getvalue()
+
+
+def by_reference(recording: dict[str, Any]) -> dict[str, Any]:
+    """The recording assertion without its key seal, which it names by its signature (a
+    seal fetched from `manifest_url` must carry that same signature)."""
+    seal = recording.get("key_seal") or {}
+    out = {k: v for k, v in recording.items() if k != "key_seal"}
+    out["key_seal"] = None
+    out["key_seal_signature"] = seal.get("signature")
+    return out
 
 
 def read(media: bytes) -> Credentials:
