@@ -2,7 +2,8 @@
 `reserved` slots are only the operator's; the operator has no network share and, at a full
 pool, ends a provisional holder that is not the operator's before it is refused; nobody
 ever ends one of the operator's connections. The WHIP edge's side of it (one reserved slot
-per operator seat at a time) is checked on `Speakers.take_slot` without a socket too."""
+per operator seat at a time) is checked on `Speakers.take_slot` without a socket too, and the
+hosting quotas' bound on waiting sources cuts the operator's off last."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from townhall.admission.network_pool import NetworkPool
 from townhall.live.errors import SpaceError
+from townhall.live.registry.hosting import ADMIN, Hosting
 from townhall.live.stage.speakers import Speakers
 from townhall.settings import Settings
 from townhall.space.roles import Role, Seat, SeatState
@@ -182,3 +184,22 @@ def test_an_operator_seat_holds_one_reserved_slot_at_a_time() -> None:
     speakers.take_slot("203.0.113.9", "sp/s1")  # another seat of the operator's: admitted
     speakers.release_slot(first)
     speakers.take_slot("203.0.113.9", "sp/host")  # its slot given back: the reserve again
+
+
+def _waiting(space_id: str) -> Any:
+    """A space whose one WHIP session waits for its first audio (provisional)."""
+    speakers = SimpleNamespace(heard=False, waiting=[SimpleNamespace(cut_off=None)])
+    return SimpleNamespace(record=SimpleNamespace(id=space_id), program=None, ingest=None,
+                           speakers=speakers)
+
+
+def test_past_the_provisional_bound_the_operators_waiting_source_is_cut_off_last() -> None:
+    spaces = {sid: _waiting(sid) for sid in ("op", "a", "b")}
+    keys = SimpleNamespace(owners=lambda: {"a": "key-a", "b": "key-b", "op": ADMIN})
+    finder = SimpleNamespace(find=spaces.get)
+    hosting = Hosting(Settings.of(ingest_provisional_max=2), cast(Any, keys), cast(Any, finder))
+    assert hosting.operators(spaces["op"]) and not hosting.operators(spaces["a"])
+    for sid in ("op", "a", "b"):  # the operator's waits longest, then a third arrives
+        hosting._make_room(spaces[sid])
+    assert spaces["op"].speakers.waiting[0].cut_off is None
+    assert spaces["a"].speakers.waiting[0].cut_off == "evicted_no_audio"
