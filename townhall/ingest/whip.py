@@ -18,9 +18,9 @@ writes the answer. Sessions are a pool with a per-network share (live.stage.spea
 `whip_max_sessions`, `whip_sessions_per_network`, the operator's `whip_operator_reserved`):
 the slot is taken for the caller's address (X-Real-IP from a trusted edge,
 delivery.client_ip) once the token is known and before the offer is read, and given back if
-the offer is refused. Every refusal is JSON {"error",
-"detail"} (with Retry-After when waiting helps), and CORS headers ride on every answer so a
-page on another origin can read them. Never touches the program or aiortc itself.
+the offer is refused. Every refusal is JSON {"error", "detail"} (with Retry-After when
+waiting helps), and CORS headers ride on every answer so a page on another origin can read
+them. Never touches the program or aiortc itself.
 """
 
 from __future__ import annotations
