@@ -50,7 +50,9 @@ def test_a_section_refuses_a_bad_field_in_one_line_naming_it() -> None:
         "whip_candidate_networks: 'nope' is not a CIDR"),
         ({"cors_origins": "ftp://x"}, "cors_origins: "),
         ({"latency_tier": "fast"}, "latency_tier: "),
-        ({"captions_threads": 0}, "captions_threads: ")
+        ({"captions_threads": 0}, "captions_threads: "),
+        ({"whip_operator_reserved": 256}, "whip_operator_reserved: must be at least 0 and "
+         "below whip_max_sessions"),
     ]
     for flat, message in cases:
         with pytest.raises(SettingsError, match=message) as refused:

@@ -348,6 +348,10 @@ class StageSettings:
     whip_sessions_per_network: int = 16  # of those, what one /24 (IPv4) or /64 (IPv6) may
     # hold (a stage behind one NAT fits); past it that network's own oldest session without
     # audio is ended, else 429 network_share + Retry-After
+    whip_operator_reserved: int = 4  # of whip_max_sessions, slots only the operator may take:
+    # a WHIP offer for a space the admin key created, by its host or a speaker its host
+    # invited (live.stage.speakers.operator_offer); the operator has no network share, and at
+    # a full pool ends a session without audio that is not the operator's before a 503
 
     def __post_init__(self) -> None:
         _check(1 <= self.speaker_cap <= self.max_stage_seats, "speaker_cap",
@@ -365,6 +369,8 @@ class StageSettings:
                 raise SettingsError(f"whip_candidate_networks: {cidr!r} is not a CIDR") from None
         _check(1 <= self.whip_sessions_per_network <= self.whip_max_sessions,
                "whip_sessions_per_network", "must be at least 1 and at most whip_max_sessions")
+        _check(0 <= self.whip_operator_reserved < self.whip_max_sessions,
+               "whip_operator_reserved", "must be at least 0 and below whip_max_sessions")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ on another network is still served.
 - the player start budget (per address, per network): one address, or a /24, at the entry URL;
   another network's player is admitted;
 - WHIP sessions (per network, and the whole pool): offers that never bring audio from one /24
-  or from six, and sessions with audio from one /24; another network's speaker goes on air.
+  or from six, and sessions with audio from one /24; another network's speaker goes on air;
+  and the operator's reserve: attackers fill every slot anyone may take, from many /24s,
+  with silent offers or with audio; the operator's host still goes on air.
 (Clip signing: tests/adversarial/test_clip_spellings.py.)
 
 One origin; the tests are its trusted edge (X-Real-IP names who asks) except on the ingest
@@ -27,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from typing import Any
 
 import httpx
 import pytest
@@ -43,6 +46,7 @@ CAP = 20  # a capped space's seats; one network's share is 16 (seats_per_network
 SHARE = 16
 STARTS = 32  # player_starts_burst_per_address
 WHIP_POOL, WHIP_SHARE = 8, 3  # WHIP sessions, in all and per /24
+WHIP_RESERVE = 3  # of WHIP_POOL, the operator's (whip_operator_reserved)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +62,7 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                        "--set", "whip_candidate_networks=127.0.0.0/8",
                        "--set", f"whip_max_sessions={WHIP_POOL}",
                        "--set", f"whip_sessions_per_network={WHIP_SHARE}",
+                       "--set", f"whip_operator_reserved={WHIP_RESERVE}",
                        "--set", "whip_setup_timeout_s=60", "--set", "speaker_cap=40",
                        "--set", "program_lag_budget_s=30",
                        "--set", "api_burst_per_address=5000")
@@ -233,6 +238,15 @@ WHIP_COUNTED = {"silent offers": ("evicted", "network_share"),
                 "sessions with audio": ("refused", "network_share")}
 
 
+def _issued_space(origin: Server, title: str) -> dict[str, Any]:
+    """A space made with an API key the operator issued (a host, not the operator: its
+    offers get no reserved WHIP session)."""
+    res = httpx.post(f"{origin.base_url}/api/admin/keys", json={"name": title},
+                     headers=origin.hosting_headers(), timeout=10)
+    assert res.status_code == 201, res.text
+    return origin.create_space(api_key=res.json()["key"], title=title)
+
+
 def _live(origin: Server, sid: str) -> list[str]:
     doc = call("GET", f"{origin.base_url}/api/spaces/{sid}").json()
     return [s["id"] for s in doc["speakers"]]
@@ -249,8 +263,8 @@ def test_whip_sessions_one_network_cannot_keep_another_networks_speaker_off_the_
     nets = 1 if spread == "one /24" else 6
     per_net = 3 * WHIP_SHARE if nets == 1 else WHIP_SHARE
     addresses = [f"127.0.{net + n}.{h}" for n in range(nets) for h in range(2, 2 + per_net)]
-    hostile = origin.create_space(title=f"whip {shape} {spread}")
-    legit = origin.create_space(title=f"whip speaker vs {shape} {spread}")
+    hostile = _issued_space(origin, f"whip {shape} {spread}")
+    legit = _issued_space(origin, f"whip speaker vs {shape} {spread}")  # not the operator
     tokens = [invite(origin, hostile, f"a{i}")["token"] for i in range(len(addresses) + 4)]
     done = within(40)
 
@@ -315,3 +329,93 @@ def test_whip_sessions_one_network_cannot_keep_another_networks_speaker_off_the_
             origin.end_space(legit)
 
     tally(f"whip sessions: {shape}, {spread}", lambda: asyncio.run(scenario()))
+
+
+OPERATOR_SHAPES = ["silent offers", "sessions with audio"]
+
+
+@pytest.mark.parametrize("shape", OPERATOR_SHAPES)
+def test_whip_sessions_attackers_filling_the_pool_never_keep_the_operator_off_the_air(
+        origin: Server, shape: str) -> None:
+    """Attackers from many /24s (each within its share) fill every WHIP session anyone may
+    take; the operator's host (a space made with the admin key) still goes on air: from the
+    reserve, or, with the reserve held too, by ending an attacker's silent session."""
+    net = 130 + 20 * OPERATOR_SHAPES.index(shape)
+    anyone = WHIP_POOL - WHIP_RESERVE
+    silent = shape == "silent offers"
+    nets = 4 if silent else anyone  # silent: 12 offers for 5 slots; audio: one per /24
+    per_net = WHIP_SHARE if silent else 1
+    addresses = [f"127.0.{net + n}.{h}" for n in range(nets) for h in range(2, 2 + per_net)]
+    hostile = _issued_space(origin, f"whip reserve vs {shape}")
+    operator = origin.create_space(title=f"the operator vs {shape}")  # the admin key's
+    tokens = [invite(origin, hostile, f"a{i}")["token"] for i in range(len(addresses) + 2)]
+    # the operator's own speakers hold the reserve with offers that bring no audio (silent)
+    reserve = ([invite(origin, operator, f"op{i}")["token"] for i in range(WHIP_RESERVE)]
+               if silent else [])
+    elsewhere = f"127.0.{net + nets}.9"  # an attacker's fresh /24
+    done = within(40)
+
+    async def scenario() -> None:
+        clients: list[WhipClient] = []
+        peers: list[RTCPeerConnection] = []
+        host = WhipClient(origin.base_url, operator["id"], operator["host_key"],
+                          local_address=f"127.0.{net + nets + 1}.2")
+        try:
+            codes: list[int] = []
+            if silent:  # the attackers' peers stay open: their sessions wait for audio
+                for token, address in zip(tokens, addresses, strict=False):
+                    peer, sdp = await _offer_sdp()
+                    peers.append(peer)
+                    codes.append((await _post_offer(origin, hostile["id"], token, sdp,
+                                                    address)).status_code)
+                assert set(codes) == {201}, codes  # each ended an older one of theirs
+            else:
+                for token, address in zip(tokens, addresses, strict=False):
+                    c = WhipClient(origin.base_url, hostile["id"], token, local_address=address)
+                    clients.append(c)
+                    await c.publish()
+                await asyncio.to_thread(origin.wait_on_air, hostile["id"], 25)
+                await eventually(lambda: len(_live(origin, hostile["id"])) == anyone, 10, 0.2)
+            # nobody but the operator takes the reserve: the next attacker offer, from a /24
+            # holding nothing, ends one of theirs (silent) or is refused (audio)
+            refused = _whip_counter(origin, "refused", "whip_full")
+            peer, sdp = await _offer_sdp()
+            peers.append(peer)
+            late = await _post_offer(origin, hostile["id"], tokens[-2], sdp, elsewhere)
+            if silent:
+                assert late.status_code == 201, late.text
+            else:
+                assert late.status_code == 503, late.text
+                assert late.json()["error"] == "whip_full", late.text
+                assert int(late.headers["retry-after"]) >= 1
+                assert _whip_counter(origin, "refused", "whip_full") > refused
+            for i, token in enumerate(reserve):  # the reserve, held by the operator's own
+                peer, sdp = await _offer_sdp()
+                peers.append(peer)
+                res = await _post_offer(origin, operator["id"], token, sdp,
+                                        f"127.0.{net + nets + 2}.{2 + i}")
+                assert res.status_code == 201, res.text
+            evicted = _whip_counter(origin, "evicted", "operator")
+            await host.publish()  # the operator's host gets a session ...
+            await asyncio.to_thread(origin.wait_on_air, operator["id"], 25)  # ... is heard
+            assert "host" in _live(origin, operator["id"])
+            if silent:  # the pool was full: an attacker's silent session made the room
+                assert _whip_counter(origin, "evicted", "operator") > evicted
+            # an attacker's next offer never takes the place of the operator's sessions
+            peer, sdp = await _offer_sdp()
+            peers.append(peer)
+            again = await _post_offer(origin, hostile["id"], tokens[-1], sdp, elsewhere)
+            assert again.status_code in (201, 503), again.text
+            await asyncio.sleep(0.5)  # an eviction would end it within 0.25 s
+            assert "host" in _live(origin, operator["id"])
+            done()
+        finally:
+            await host.close()
+            for c in clients:
+                await c.close()
+            for p in peers:
+                await p.close()
+            origin.end_space(hostile)
+            origin.end_space(operator)
+
+    tally(f"whip sessions: the operator's reserve vs {shape}", lambda: asyncio.run(scenario()))

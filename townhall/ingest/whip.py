@@ -15,11 +15,12 @@ the page "Failed to fetch" instead.
 
 Thin: reads and checks the request (size, media type, SDP shape), calls the speakers service,
 writes the answer. Sessions are a pool with a per-network share (live.stage.speakers,
-`whip_max_sessions`, `whip_sessions_per_network`): the slot is taken for the caller's address
-(X-Real-IP from a trusted edge, delivery.client_ip) once the token is known and before the
-offer is read, and given back if the offer is refused. Every refusal is JSON {"error",
-"detail"} (with Retry-After when waiting helps), and CORS headers ride on every answer so a
-page on another origin can read them. Never touches the program or aiortc itself.
+`whip_max_sessions`, `whip_sessions_per_network`, the operator's `whip_operator_reserved`):
+the slot is taken for the caller's address (X-Real-IP from a trusted edge,
+delivery.client_ip) once the token is known and before the offer is read, and given back if
+the offer is refused. Every refusal is JSON {"error", "detail"} (with Retry-After when
+waiting helps), and CORS headers ride on every answer so a page on another origin can read
+them. Never touches the program or aiortc itself.
 """
 
 from __future__ import annotations
@@ -159,9 +160,11 @@ async def publish(request: Request) -> Response:
             raise SpaceError(415, "unsupported_media_type",
                              f"send the SDP offer as Content-Type: {SDP_TYPE}")
         space = service.spaces.get(space_id)  # 404 before the body is read
-        service.identify(space, _bearer(request))  # 401/403 before the SDP is looked at
-        # a WHIP session slot for this network (429/503) before the offer is read
-        slot = service.take_slot(client_address(request.scope, request.app.state.trusted))
+        seat = service.identify(space, _bearer(request))  # 401/403 before the SDP is read
+        # a WHIP session slot for this network (429/503) before the offer is read; the
+        # operator's host and invited speakers may take the reserved ones
+        slot = service.take_slot(client_address(request.scope, request.app.state.trusted),
+                                 service.operator_offer(space, seat))
         body = await _read_body(request, service.settings.stage.whip_max_body)
         try:
             offer = body.decode("utf-8")

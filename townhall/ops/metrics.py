@@ -71,12 +71,14 @@ WHIP_SESSIONS_REFUSED_AT_AUDIO = Counter(
 WHIP_SESSIONS_EVICTED = Counter(
     "townhall_whip_sessions_evicted_total",
     "WHIP sessions without audio cut off for a newcomer, by reason (evicted_no_audio: the "
-    "provisional sources' bound; network_share, pool_full: the WHIP session pool)",
+    "provisional sources' bound; network_share, pool_full: the WHIP session pool; operator: "
+    "the pool was full and the operator's host or speaker arrived)",
     ["reason"], registry=REGISTRY)
 WHIP_SESSIONS_REFUSED = Counter(
     "townhall_whip_sessions_refused_total",
     "WHIP offers refused a session: its network holds its share (network_share) or the pool is "
-    "full of sessions with audio (whip_full)", ["reason"], registry=REGISTRY)
+    "full of sessions with audio (whip_full: for anyone but the operator, the slots left are "
+    "the operator's reserve)", ["reason"], registry=REGISTRY)
 WHIP_SESSIONS = Gauge("townhall_whip_sessions", "WHIP sessions this origin holds, by state "
                       "(provisional: no audio yet)", ["state"], registry=REGISTRY)
 WHIP_CANDIDATES_DROPPED = Counter("townhall_whip_candidates_dropped_total",

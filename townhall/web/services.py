@@ -171,7 +171,7 @@ def build_services(settings: Settings) -> Services:
     sources = PushSources(spaces, news.announce, admit=hosting.admit_source,
                           admit_audio=hosting.admit_audio)
     speakers = Speakers(settings, spaces, admit=hosting.admit_source,
-                        admit_audio=hosting.admit_audio)
+                        admit_audio=hosting.admit_audio, is_operator=hosting.operators)
     ending = SpaceEnding(spaces, programs, on_end=[
         lambda space: speakers.close_space(space, "the space has ended")])
     rotation = KeyRotation(keys, spaces.known, sources.cut_off, news.announce,

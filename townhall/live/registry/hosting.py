@@ -12,7 +12,8 @@ connected with the key but sent nothing that decodes is *provisional*: it costs 
 cut off after `ingest_provisional_s`, and the oldest provisional source is cut off first when
 more than `ingest_provisional_max` are waiting. The ceiling itself is measured
 (admission.program_capacity: no new program while the programs' lag is over budget), and
-the last `live_programs_reserved` slots are the operator's (admin key). The count is checked
+the last `live_programs_reserved` slots are the operator's (admin key; its waiting source is
+also cut off last, and its WHIP offers have reserved sessions: `operators`). The count is checked
 when a source connects and again when its first audio decodes, so many sources arriving at
 once cannot all pass the ceiling.
 """
@@ -163,6 +164,18 @@ class Hosting:
     def owns(self, who: Identity, space_id: str) -> bool:
         return who.admin or self.owner_of(space_id) == who.owner
 
+    def operators(self, space: LiveSpace) -> bool:
+        """Whether the space is the operator's (made with the admin key): its sources may
+        take the reserved program slots, and its host and invited speakers the reserved
+        WHIP sessions (live.stage.speakers). The store away: not known to be, so not."""
+        return self._operators(space.record.id)
+
+    def _operators(self, space_id: str) -> bool:
+        try:
+            return self.owner_of(space_id) == ADMIN
+        except StoreUnavailable:
+            return False
+
     def admit_source(self, space: LiveSpace) -> None:
         """Called before a source is attached: refuse it if it would put one more space on
         air past the quotas, or if the key that created the space has been revoked. The
@@ -201,7 +214,9 @@ class Hosting:
         now = time.monotonic()
         self._forget_settled()
         while len(self._waiting) >= self.settings.ingest.ingest_provisional_max:
-            oldest = min(self._waiting, key=self._waiting.__getitem__)
+            # the operator's own waiting source is cut off last (reserved, as its slots)
+            others = [sid for sid in self._waiting if not self._operators(sid)]
+            oldest = min(others or self._waiting, key=self._waiting.__getitem__)
             del self._waiting[oldest]
             self._cut_off_provisional(oldest, "evicted_no_audio")
         self._waiting[space.record.id] = now

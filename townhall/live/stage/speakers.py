@@ -34,7 +34,13 @@ caller's address once its token is known and before the offer is read (`take_slo
 session holds it until it ends and is provisional until its first audio decodes. A network
 past its share, or a full pool, ends the oldest session without audio (of that network, or of
 the network holding the most) for the newcomer, or the newcomer is refused (429
-network_share, 503 whip_full, with Retry-After): counted, logged, exported.
+network_share, 503 whip_full, with Retry-After): counted, logged, exported. The last
+`whip_operator_reserved` slots are the operator's (`operator_offer`): an offer for a space the
+operator's admin key created (`is_operator`, from live.registry.hosting: the same owner test
+that gives the operator its reserved program slots), by its host key or a speaker or co-host
+seat its host invited or approved (never a raised hand), one slot per seat at a time. Such
+an offer has no network share and, at a full pool, ends a session without audio that is not
+the operator's before it is refused; nobody else takes a reserved slot.
 """
 
 from __future__ import annotations
@@ -199,7 +205,8 @@ class Speakers:
 
     def __init__(self, settings: Settings, spaces: Spaces,
                  admit: Callable[[LiveSpace], None] | None = None,
-                 admit_audio: Callable[[LiveSpace], None] | None = None) -> None:
+                 admit_audio: Callable[[LiveSpace], None] | None = None,
+                 is_operator: Callable[[LiveSpace], bool] | None = None) -> None:
         self.settings = settings
         self.candidates_dropped = 0  # remote ICE candidates screened out of offers
         self.sessions_moved = 0  # ended: heard nowhere, the program ran on another origin
@@ -210,8 +217,12 @@ class Speakers:
         self.refused_audio = 0  # sessions ended at their first audio: no program slot free
         # WHIP sessions held at once, with a per-network share (issue 18)
         self.pool = NetworkPool(settings.stage.whip_max_sessions,
-                                settings.stage.whip_sessions_per_network)
+                                settings.stage.whip_sessions_per_network,
+                                settings.stage.whip_operator_reserved)
         self._slots: dict[int, SpeakerSession] = {}  # pool slot -> its session, once made
+        # is the space the operator's (created with the admin key)? (live.registry.hosting)
+        self.is_operator = is_operator
+        self._operator_slots: dict[int, str] = {}  # the operator's pool slot -> its seat
         self.refused_share = 0  # offers refused a slot (network_share, whip_full)
         self.evicted_share = 0  # sessions without audio ended for a newcomer's slot
         key = hmac.new(settings.recording.secret, b"townhall speaker tokens",
@@ -352,20 +363,38 @@ class Speakers:
                 state.muted = seat.muted
 
     # --- the WHIP session pool ---
-    def take_slot(self, address: str) -> int:
+    def operator_offer(self, space: LiveSpace, seat: Seat) -> str | None:
+        """The seat's key (space/seat) if an offer from it may take the operator's reserved
+        WHIP slots: the space is the operator's (created with the admin key) and the seat is
+        its host, or a speaker or co-host its host invited or approved, that may go live
+        (INVITED); else None. A raised hand, a removed seat or one already live (its offer
+        is refused 409) gets no reserve."""
+        if self.is_operator is None or seat.role is Role.LISTENER:
+            return None
+        if seat.state is not SeatState.INVITED:
+            return None
+        return f"{space.record.id}/{seat.id}" if self.is_operator(space) else None
+
+    def take_slot(self, address: str, operator_seat: str | None = None) -> int:
         """A slot of the WHIP session pool for an offer from `address`, taken before its body
         is read; a session without audio is ended to make room if the pool's rules say so
-        (admission.network_pool). Raises SpaceError 429 network_share / 503 whip_full."""
-        own_network_full = self.pool.held(address) >= self.pool.per_network
-        slot, arrival = self.pool.arrive(address)
+        (admission.network_pool). `operator_seat` (`operator_offer`): the offer may take the
+        operator's reserved slots, one at a time per seat (a second offer from the same
+        seat, while the first holds its slot, is anyone's). Raises SpaceError 429
+        network_share / 503 whip_full."""
+        if operator_seat is not None and operator_seat in self._operator_slots.values():
+            operator_seat = None
+        operator = operator_seat is not None
+        slot, arrival = self.pool.arrive(address, operator=operator)
         if not arrival.admitted:
             share = arrival.refusal == "address_share"
             code = "network_share" if share else "whip_full"
             self.refused_share += 1
             metrics.WHIP_SESSIONS_REFUSED.labels(code).inc()
             retry = max(1.0, self.settings.stage.whip_setup_timeout_s)
-            log.warning("WHIP offer from %s refused: %s (%d sessions, %d without audio)",
-                        address, code, len(self.pool), self.pool.provisional)
+            log.warning("WHIP offer from %s%s refused: %s (%d sessions, %d without audio, "
+                        "%d the operator's)", address, " (the operator's)" if operator else "",
+                        code, len(self.pool), self.pool.provisional, self.pool.operator)
             self._gauge()
             if share:
                 raise SpaceError(429, code, f"your network ({network_of(address)}) already "
@@ -375,7 +404,9 @@ class Speakers:
             raise SpaceError(503, code, "this server holds as many WHIP sessions as it may; "
                              f"retry in {retry:.0f} s", retry_after=retry)
         if arrival.evict is not None:
-            reason = "network_share" if own_network_full else "pool_full"
+            # network_share, pool_full, or operator (a full pool, and the operator came)
+            reason = ("network_share" if arrival.evicted_for == "address_share"
+                      else arrival.evicted_for or "pool_full")
             victim = self._slots.pop(arrival.evict, None)
             self.evicted_share += 1
             metrics.WHIP_SESSIONS_EVICTED.labels(reason).inc()
@@ -383,12 +414,15 @@ class Speakers:
                         victim.id if victim else "(being set up)", address, reason)
             if victim is not None and victim.cut_off is None:
                 victim.cut_off = f"evicted: {reason}"  # the watchdog ends it within 0.25 s
+        if operator_seat is not None:
+            self._operator_slots[slot] = operator_seat
         self._gauge()
         return slot
 
     def release_slot(self, slot: int) -> None:
         """The slot's offer was refused, or its session ended."""
         self._slots.pop(slot, None)
+        self._operator_slots.pop(slot, None)
         self.pool.leave(slot)
         self._gauge()
 
