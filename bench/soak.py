@@ -207,23 +207,29 @@ class Crowd(threading.Thread):
             t.join()
 
 
+def _posted(url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> httpx.Response:
+    """A page's POST: asked again, as the pages do, while a busy origin sheds it (503)."""
+    for _ in range(20):
+        res = httpx.post(url, json=body, headers=headers, timeout=10)
+        if res.status_code != 503:
+            return res
+        time.sleep(0.5)
+    return res
+
+
 def raise_and_lower_hand(edge: str, sid: str, host_key: str, n: int) -> str:
     """"ok", or what failed (the step and its status)."""
-    res = httpx.post(f"{edge}/api/spaces/{sid}/hands", json={"name": f"guest{n}"}, timeout=10)
+    res = _posted(f"{edge}/api/spaces/{sid}/hands", {"name": f"guest{n}"}, {})
     if res.status_code != 201:
         return f"raise {res.status_code} {res.text[:60]}"
-    lowered = httpx.post(f"{edge}/api/spaces/{sid}/speakers/{res.json()['id']}/lower",
-                         headers={"Authorization": f"Bearer {host_key}"}, timeout=10)
+    lowered = _posted(f"{edge}/api/spaces/{sid}/speakers/{res.json()['id']}/lower", None,
+                      {"Authorization": f"Bearer {host_key}"})
     return "ok" if lowered.status_code == 200 else f"lower {lowered.status_code}"
 
 
 def shed_retried(url: str, body: dict[str, Any], key: str) -> dict[str, Any]:
     """A host's POST, tried again while a busy machine makes the origin shed it (503)."""
-    for _ in range(20):
-        res = httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10)
-        if res.status_code != 503:
-            break
-        time.sleep(0.5)
+    res = _posted(url, body, {"Authorization": f"Bearer {key}"})
     res.raise_for_status()
     got: dict[str, Any] = res.json()
     return got
