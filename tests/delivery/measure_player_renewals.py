@@ -87,26 +87,35 @@ def tally(log: Path, seconds: float) -> dict[str, dict[str, float]]:
     return out
 
 
+def short_ticket_flags(ticket_s: float) -> tuple[str, ...]:
+    """`serve` flags for tickets of `ticket_s` (seats twice that) and players that buffer."""
+    return ("--set", f"seat_ttl_s={2 * ticket_s}", "--set", f"seat_ttl_max_s={2 * ticket_s}",
+            "--set", f"ticket_grace_s={ticket_s}", "--set", "part_hold_back_parts=5",
+            "--set", "jitter_prebuffer_ms=800")
+
+
+def shaka_site(site: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Shaka's test page served from another origin: the server and its port."""
+    site.mkdir()
+    (site / "index.html").write_text(PAGE)
+    shutil.copy(ROOT / "node_modules/shaka-player/dist/shaka-player.compiled.js", site)
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                            str(port), "--directory", str(site)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return web, port
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--ticket-s", type=float, default=8)
     a = ap.parse_args()
-    grace = a.ticket_s
-    flags = ("--set", f"seat_ttl_s={2 * grace}", "--set", f"seat_ttl_max_s={2 * grace}",
-             "--set", f"ticket_grace_s={grace}", "--set", "part_hold_back_parts=5",
-             "--set", "jitter_prebuffer_ms=800")
     root = Path(tempfile.mkdtemp(prefix="renewals-"))
     port = free_port()
-    origin = start_server(root / "data", *flags)
+    origin = start_server(root / "data", *short_ticket_flags(a.ticket_s))
     edge = _edge(origin.base_url, origin.data_dir, root / "edge", port)
-    site = root / "site"
-    site.mkdir()
-    (site / "index.html").write_text(PAGE)
-    shutil.copy(ROOT / "node_modules/shaka-player/dist/shaka-player.compiled.js", site)
-    web = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                            str(site_port := free_port()), "--directory", str(site)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web, site_port = shaka_site(root / "site")
     procs = []
     try:
         doc = origin.create_space(title="renewals")

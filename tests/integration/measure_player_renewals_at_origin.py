@@ -13,7 +13,6 @@ it starts it stops.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,9 @@ from pathlib import Path
 from harness.edge import origin_metrics
 from harness.server import free_port, push_tone, start_server, stop_process, stop_server
 from tests.browser.conftest import chromium
-from tests.conformance.test_players import PAGE, _playbin
+from tests.conformance.test_players import _playbin
+from tests.delivery.measure_player_renewals import shaka_site, short_ticket_flags
 
-ROOT = Path.cwd()
 LINE = re.compile(r'^(\S+) (\d+) "([^"]*)" "([^"]*)"$')
 
 
@@ -52,18 +51,9 @@ http {{
 
 def main() -> None:
     seconds, ticket_s = float(sys.argv[1]), float(sys.argv[2])
-    flags = ("--set", f"seat_ttl_s={2 * ticket_s}", "--set", f"seat_ttl_max_s={2 * ticket_s}",
-             "--set", f"ticket_grace_s={ticket_s}", "--set", "part_hold_back_parts=5",
-             "--set", "jitter_prebuffer_ms=800")
-    root = Path(tempfile.mkdtemp(prefix="s3b-renewals-"))
-    origin = start_server(root / "data", *flags)
-    site = root / "site"
-    site.mkdir()
-    (site / "index.html").write_text(PAGE)
-    shutil.copy(ROOT / "node_modules/shaka-player/dist/shaka-player.compiled.js", site)
-    web = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                            str(site_port := free_port()), "--directory", str(site)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = Path(tempfile.mkdtemp(prefix="renewals-at-origin-"))
+    origin = start_server(root / "data", *short_ticket_flags(ticket_s))
+    web, site_port = shaka_site(root / "site")
     rows = []
     try:
         for who in ("ffmpeg", "gstreamer", "shaka"):
