@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -130,9 +131,7 @@ def test_a_lapsed_ticket_plays_on_at_its_own_url_at_one_renewal_per_lifetime_unt
             assert 1 <= checks <= 3, checks
             # the page's way to give the seat back: renew (with its secret), then leave
             api = f"{origin.base_url}/api/spaces/{doc['id']}"
-            held = httpx.post(f"{api}/join", json={"renew": joined["ticket"],
-                                                   "seat_secret": joined["seat_secret"]},
-                              timeout=10).json()
+            held = _renew(origin, doc["id"], "room", joined)
             left = httpx.post(f"{api}/leave", json={"ticket": held["ticket"],
                                                     "seat_secret": joined["seat_secret"]},
                               timeout=10)
@@ -187,17 +186,47 @@ def test_ffmpeg_straight_at_an_origin_plays_lapsed_tickets_at_their_own_urls_unr
         stop_process(push)
 
 
+def _seat(origin: Server, space_id: str, kind: str) -> dict[str, Any]:
+    """A seat of the waiting room (`POST /join` at the space's origin) or a grant seat (the
+    details' join grant, `POST /api/admit`, as the page and the load generator join)."""
+    if kind == "room":
+        return origin.join(space_id)
+    grant = origin.details(space_id)["join_grant"]
+    assert grant, "an open space's details carry a join grant"
+    got = httpx.post(f"{origin.base_url}/api/admit/{space_id}", json={"grant": grant},
+                     timeout=10)
+    assert got.status_code == 200, got.text
+    joined: dict[str, Any] = got.json()
+    assert joined["seat"].startswith("g")
+    return joined
+
+
+def _renew(origin: Server, space_id: str, kind: str, joined: dict[str, Any]) -> dict[str, Any]:
+    body = {"renew": joined["ticket"], "seat_secret": joined["seat_secret"]}
+    if kind == "room":
+        url = f"{origin.base_url}/api/spaces/{space_id}/join"
+    else:
+        url = f"{origin.base_url}/api/admit/{space_id}"
+        body["grant"] = origin.details(space_id)["join_grant"]
+    renewed: dict[str, Any] = httpx.post(url, json=body, timeout=10).json()
+    assert renewed["seat"] == joined["seat"], renewed
+    return renewed
+
+
+@pytest.mark.parametrize("kind", ["room", "grant"])
 def test_a_lapsed_ticket_straight_at_an_origin_answers_200_until_its_seat_goes(
-        origin: Server) -> None:
-    """What Shaka does straight at an origin (it keeps the ticket it first saw): every URL
-    under the lapsed ticket answers 200, never a redirect, at one renewal per lifetime;
-    given back, the seat's lapsed ticket answers 403 seat_gone within a lifetime; a forged
-    one is still refused."""
+        origin: Server, kind: str) -> None:
+    """What Shaka does straight at an origin (it keeps the ticket it first saw), and a page
+    whose renewal came late: every URL under the lapsed ticket answers 200, never a
+    redirect, at one renewal per lifetime, for a waiting room's seat and a grant seat alike
+    (a grant seat's lapsed ticket was answered 403 seat_gone: the load generator's plain
+    listeners rejoined); given back, the seat's lapsed ticket answers 403 seat_gone within a
+    lifetime; a forged one is still refused."""
     doc = origin.create_space()
     push = push_tone(doc["ingest_url"], 40, 1000)
     try:
         origin.wait_on_air(doc["id"], 20)
-        joined = origin.join(doc["id"])
+        joined = _seat(origin, doc["id"], kind)
         base = joined["playlist_url"].rsplit("/", 1)[0]
         expires = int(joined["ticket"].split(".")[1])
         with httpx.Client(timeout=15, follow_redirects=False) as client:
@@ -218,9 +247,7 @@ def test_a_lapsed_ticket_straight_at_an_origin_answers_200_until_its_seat_goes(
             forged = f"{base}/init.mp4".replace(joined["ticket"], joined["ticket"][:-3] + "AAA")
             assert client.get(forged).status_code == 403
             api = f"{origin.base_url}/api/spaces/{doc['id']}"
-            held = httpx.post(f"{api}/join", json={"renew": joined["ticket"],
-                                                   "seat_secret": joined["seat_secret"]},
-                              timeout=10).json()
+            held = _renew(origin, doc["id"], kind, joined)
             left = httpx.post(f"{api}/leave", json={"ticket": held["ticket"],
                                                     "seat_secret": joined["seat_secret"]},
                               timeout=10)

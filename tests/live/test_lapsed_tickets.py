@@ -40,7 +40,8 @@ def _setup(max_tickets: int = 100) -> tuple[Any, Any, LapsedTickets, TicketSigne
                           settings=Settings.of(seat_ttl_s=10, ticket_grace_s=5),
                           listening=SimpleNamespace(seen=lambda *a: None))
     space = SimpleNamespace(record=SimpleNamespace(id=SID), room=Room())
-    return adm, space, LapsedTickets(adm, max_tickets), signer  # type: ignore[arg-type]
+    grants = SimpleNamespace(renew_lapsed=lambda *a: None)  # no grant seats here
+    return adm, space, LapsedTickets(adm, grants, max_tickets), signer  # type: ignore[arg-type]
 
 
 def test_one_renewal_per_lifetime_for_concurrent_and_later_requests() -> None:
@@ -62,7 +63,7 @@ def test_one_renewal_per_lifetime_for_concurrent_and_later_requests() -> None:
 
 def test_a_seat_gone_is_refused_and_kept_and_a_revoked_one_refused_at_once() -> None:
     adm, space, lapsed, signer = _setup()
-    gone = str(signer.issue(SID, "gone", 100))
+    gone = str(signer.issue(SID, "left", 100))
     space.room.held.add("shared")
     shared = str(signer.issue(SID, "shared", 100))
 

@@ -2,7 +2,9 @@
 
 Sans-IO. No cap, so no queue: a seat is held until its expiry, renewed by a later expiry. The
 lifetime comes with each seat (the grant's), and only grows for a space, so expiries stay in
-insertion order and lapsed seats are dropped from the front, O(1) each.
+insertion order and lapsed seats are dropped from the front, O(1) each. A seat given back is
+remembered as gone for a while (`leave(seat, forget_at)`), so its lapsed ticket is not
+renewed after it (live/joins/grant_admission.py `renew_lapsed`).
 `Audience` keeps the latest count each origin reported for a space, fresh for `fresh_s`.
 """
 
@@ -10,10 +12,17 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+GRANT_SEAT_PREFIX = "g"  # grant seats are "g" + hex; a waiting room's seats are hex alone
+
+
+def is_grant_seat(seat: str) -> bool:
+    return seat.startswith(GRANT_SEAT_PREFIX)
+
 
 class SeatCount:
     def __init__(self) -> None:
         self._seats: OrderedDict[str, float] = OrderedDict()  # seat -> expiry
+        self._gone: OrderedDict[str, float] = OrderedDict()  # given back -> forgotten at
 
     def hold(self, seat: str, expires: float, now: float) -> None:
         self._seats.pop(seat, None)
@@ -27,8 +36,30 @@ class SeatCount:
                 return
             del self._seats[seat]
 
-    def leave(self, seat: str) -> None:
+    def leave(self, seat: str, forget_at: float = 0.0) -> None:
+        """The seat given back; it counts as gone until `forget_at` (later calls give later
+        times, so the oldest is forgotten first)."""
         self._seats.pop(seat, None)
+        if forget_at > 0:
+            self._gone.pop(seat, None)
+            self._gone[seat] = forget_at
+
+    def held(self, seat: str, now: float) -> bool:
+        expiry = self._seats.get(seat)
+        return expiry is not None and expiry > now
+
+    def idle(self, now: float) -> bool:
+        """No seat held and none remembered as gone: nothing to keep."""
+        return self.count(now) == 0 and not self.gone("", now)
+
+    def gone(self, seat: str, now: float) -> bool:
+        """Given back here, and not yet forgotten."""
+        while self._gone:
+            first, until = next(iter(self._gone.items()))
+            if until > now:
+                break
+            del self._gone[first]
+        return seat in self._gone if seat else bool(self._gone)
 
     def count(self, now: float) -> int:
         self.tick(now)

@@ -74,9 +74,12 @@ class Player:
         self._polls = 0
 
     def _poll(self) -> None:
+        """A wait without media (not on air yet, buffering to start, after an error): the
+        ticket is renewed meanwhile, as the page renews whether or not it plays."""
         self._polls += 1
         if self._polls >= MAX_POLLS:
             raise NotOnAir
+        self.source.maybe_renew()
 
     def _arrive(self, span: Span | None, arrival: float,
                 window: list[tuple[Span, float]]) -> None:

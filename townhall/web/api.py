@@ -257,11 +257,12 @@ class LeaveBody(BaseModel):
 
 @router.post("/spaces/{space_id}/leave", status_code=204, summary="Give the seat back")
 async def leave_space(space_id: str, body: LeaveBody, request: Request) -> Response:
+    now = time.time()
     seat = await _admissions(request).leave(_spaces(request).get(space_id), body.ticket,
-                                            time.time(), body.seat_secret)
+                                            now, body.seat_secret)
     if seat is not None:  # or a grant seat this origin counted
         grants: GrantAdmission = request.app.state.grant_admission
-        grants.leave(space_id, seat)
+        grants.leave(space_id, seat, now)
     return Response(status_code=204)
 
 

@@ -64,7 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.key_rotation = sv.rotation
     app.state.reserve = sv.reserve
     app.state.admissions = sv.admissions
-    app.state.lapsed_tickets = LapsedTickets(sv.admissions, settings.admission.lapsed_tickets_max)
+    app.state.lapsed_tickets = LapsedTickets(sv.admissions, sv.grant_admission,
+                                             settings.admission.lapsed_tickets_max)
     app.state.grant_admission = sv.grant_admission
     app.state.leases = sv.leases
     app.state.speakers = sv.speakers

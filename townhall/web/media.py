@@ -400,8 +400,8 @@ async def renewal(request: Request) -> Response:
     adm = request.app.state.admissions
     try:
         space = _spaces(request).get(request.path_params["space_id"])
-        upstream, answer = await grace_check(adm, space, request.path_params["ticket"],
-                                             time.time())
+        upstream, answer = await grace_check(adm, request.app.state.grant_admission, space,
+                                             request.path_params["ticket"], time.time())
     except SpaceError as exc:
         if exc.status not in (403, 404):  # a space gone is a seat gone (auth_request: 403)
             raise

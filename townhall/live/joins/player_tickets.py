@@ -29,7 +29,9 @@ ffmpeg, VLC, mpv, GStreamer or Shaka given a playlist URL reload it for hours an
   lapse cost ffmpeg 16 redirects and 15 renewals and Shaka 204 of each: 0 redirects, 6 and 8
   renewals (docs/players.md).
 - A seat outlives its ticket by `ticket_grace_s` (at most half the seat's lifetime), so a
-  player coming back with a lapsed ticket finds its seat.
+  player coming back with a lapsed ticket finds its seat. Grant seats (a page's or the load
+  generator's join with a join grant, on any origin) are renewed the same way by
+  `GrantAdmission.renew_lapsed`: a page whose renewal came late plays on at its URLs too.
 Service: uses the admissions service and the waiting room; never touches the database.
 """
 
@@ -41,10 +43,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from townhall.admission.seat_count import is_grant_seat
 from townhall.admission.tickets import Check, GraceAnswer, grace_answer, renewal_margin
 from townhall.admission.waiting_room import Admitted
 from townhall.live.errors import SpaceError
 from townhall.live.joins.admissions import Admissions, JoinRequest
+from townhall.live.joins.grant_admission import GrantAdmission
 from townhall.live.registry.spaces import LiveSpace
 from townhall.space.lifecycle import Phase
 
@@ -55,8 +59,8 @@ def _count(adm: Admissions, name: str) -> None:
     adm.counters[name] = adm.counters.get(name, 0) + 1
 
 
-async def _renew_seat(adm: Admissions, space: LiveSpace, ticket: str, now: float,
-                      accepted: tuple[Check, ...]) -> tuple[str, Admitted]:
+async def _renew_seat(adm: Admissions, grants: GrantAdmission, space: LiveSpace, ticket: str,
+                      now: float, accepted: tuple[Check, ...]) -> tuple[str, Admitted]:
     """The seat of a genuine `ticket` (its check one of `accepted`), renewed; SpaceError 403
     for a bad or revoked ticket, or a seat already gone (counted)."""
     verdict, seat = adm.signer.check(space.record.id, ticket, now)
@@ -64,7 +68,10 @@ async def _renew_seat(adm: Admissions, space: LiveSpace, ticket: str, now: float
         raise SpaceError(403, "bad_ticket", "the ticket is not valid for this space")
     if seat in adm.revoked.get(space.record.id, ()):
         raise SpaceError(403, "ticket_revoked", "this ticket was shared and has been revoked")
-    renewed = await space.room.renew(seat, now)
+    if is_grant_seat(seat):
+        renewed = grants.renew_lapsed(space, seat, int(ticket.split(".")[1]), now)
+    else:
+        renewed = await space.room.renew(seat, now)
     if renewed is None:
         _count(adm, "player_seat_gone")
         raise SpaceError(403, "seat_gone", "the ticket lapsed and its seat is gone; open the "
@@ -73,11 +80,11 @@ async def _renew_seat(adm: Admissions, space: LiveSpace, ticket: str, now: float
     return seat, renewed
 
 
-async def _renewal(adm: Admissions, space: LiveSpace, ticket: str, now: float,
-                   accepted: tuple[Check, ...]) -> tuple[str, GraceAnswer]:
+async def _renewal(adm: Admissions, grants: GrantAdmission, space: LiveSpace, ticket: str,
+                   now: float, accepted: tuple[Check, ...]) -> tuple[str, GraceAnswer]:
     """The seat renewed for a lapsed `ticket`, and how long that renewal answers for it
     (`grace_answer`: one ticket lifetime); SpaceError 403 once the seat is gone."""
-    seat, renewed = await _renew_seat(adm, space, ticket, now, accepted)
+    seat, renewed = await _renew_seat(adm, grants, space, ticket, now, accepted)
     answer = grace_answer(renewed.expires, now, adm.settings.admission.ticket_grace_s)
     # the host's listening time: asked again `reuse_s` later while the player plays
     adm.listening.seen(space.record.id, seat, now, now + answer.reuse_s)
@@ -100,8 +107,9 @@ class LapsedTickets:
     player one more renewal, never an error. Each origin keeps its own: players spread over
     several origins without an edge renew once per lifetime per origin they reach."""
 
-    def __init__(self, adm: Admissions, max_tickets: int) -> None:
+    def __init__(self, adm: Admissions, grants: GrantAdmission, max_tickets: int) -> None:
         self.adm = adm
+        self.grants = grants
         self.max_tickets = max_tickets
         self._kept: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
         self._asking: dict[tuple[str, str], asyncio.Future[_Kept]] = {}
@@ -147,7 +155,7 @@ class LapsedTickets:
     async def _ask(self, space: LiveSpace, ticket: str, now: float) -> _Kept:
         adm = self.adm
         try:
-            _, answer = await _renewal(adm, space, ticket, now, (Check.EXPIRED,))
+            _, answer = await _renewal(adm, self.grants, space, ticket, now, (Check.EXPIRED,))
             kept = _Kept(now + answer.reuse_s, None)
         except SpaceError as exc:
             if exc.status != 403:
@@ -175,7 +183,7 @@ class LapsedTickets:
         return kept
 
 
-async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
+async def grace_check(adm: Admissions, grants: GrantAdmission, space: LiveSpace, ticket: str,
                       now: float) -> tuple[str, GraceAnswer]:
     """The edge's renewal check for an expired but genuine ticket (`GET .../t/T/renewal`,
     asked by nginx `auth_request` and cached per ticket for `reuse_s`): the seat is renewed
@@ -184,7 +192,8 @@ async def grace_check(adm: Admissions, space: LiveSpace, ticket: str,
     in 60 s were redirects). SpaceError 403 once the seat is gone."""
     # VALID too: the edge asks in a ticket's last second (nginx still calls it valid, this
     # clock may not), and renews then as it would a moment later
-    seat, answer = await _renewal(adm, space, ticket, now, (Check.EXPIRED, Check.VALID))
+    seat, answer = await _renewal(adm, grants, space, ticket, now,
+                                  (Check.EXPIRED, Check.VALID))
     return str(adm.signer.issue(space.record.id, seat, answer.upstream_expires)), answer
 
 
