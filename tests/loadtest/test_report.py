@@ -51,6 +51,17 @@ def test_a_stall_counts_as_the_generators_own_only_when_its_loop_lagged_around_i
     assert a_report().stalls_unexplained == 0
 
 
+def test_a_stall_of_a_few_milliseconds_is_the_generators_when_its_loop_was_late_as_long(
+        ) -> None:
+    tally = Tally()
+    tally.loop_lag(0.006, at=10.0)
+    tally.stall(0.004, at=10.2)  # 4 ms beside a 6 ms lag: the generator's own
+    tally.stall(0.008, at=10.2)  # 8 ms: longer than the lag, the service's
+    tally.loop_lag(0.002, at=20.0)
+    tally.stall(0.004, at=20.1)  # a 2 ms lag explains no 4 ms stall: the service's
+    assert (tally.stalls, tally.stalls_generator_lag) == (3, 1)
+
+
 def test_a_stall_ended_while_the_loop_is_still_blocked_counts_the_lag_in_progress() -> None:
     tally = Tally()
     tally.loop_lag(0.001, at=99.95)
