@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from townhall.admission.network_pool import NetworkPool
 from townhall.live.errors import SpaceError
 from townhall.live.registry.hosting import ADMIN, Hosting
-from townhall.live.stage.speakers import Speakers
+from townhall.live.stage.whip_pool import WhipPool
 from townhall.settings import Settings
 from townhall.space.roles import Role, Seat, SeatState
 
@@ -145,9 +145,9 @@ def test_the_operator_is_refused_only_at_a_full_pool_of_sessions_with_audio_or_i
         assert len(held) - ops + max(0, ops - reserved) <= total - reserved
 
 
-def _speakers(is_operator: bool) -> Speakers:
+def _speakers(is_operator: bool) -> WhipPool:
     s = Settings.of(whip_max_sessions=4, whip_sessions_per_network=1, whip_operator_reserved=2)
-    return Speakers(s, cast(Any, None), is_operator=lambda space: is_operator)
+    return WhipPool(s, is_operator=lambda space: is_operator)
 
 
 def _space(space_id: str) -> Any:
@@ -171,19 +171,19 @@ def test_only_the_operators_host_and_invited_speakers_offer_from_the_reserve() -
 
 def test_an_operator_seat_holds_one_reserved_slot_at_a_time() -> None:
     speakers = _speakers(True)
-    others = [speakers.take_slot(f"10.{i}.0.1") for i in range(2)]  # the unreserved two
+    others = [speakers.take(f"10.{i}.0.1") for i in range(2)]  # the unreserved two
     for slot in others:
-        speakers.pool.authorised(slot)
+        speakers.heard(slot)
     with pytest.raises(SpaceError) as full:
-        speakers.take_slot("10.9.0.1")
+        speakers.take("10.9.0.1")
     assert (full.value.status, full.value.code) == (503, "whip_full")
-    first = speakers.take_slot("203.0.113.9", "sp/host")
+    first = speakers.take("203.0.113.9", "sp/host")
     with pytest.raises(SpaceError) as again:  # the same seat again: anyone's rules
-        speakers.take_slot("203.0.113.9", "sp/host")
+        speakers.take("203.0.113.9", "sp/host")
     assert again.value.code == "whip_full"
-    speakers.take_slot("203.0.113.9", "sp/s1")  # another seat of the operator's: admitted
-    speakers.release_slot(first)
-    speakers.take_slot("203.0.113.9", "sp/host")  # its slot given back: the reserve again
+    speakers.take("203.0.113.9", "sp/s1")  # another seat of the operator's: admitted
+    speakers.release(first)
+    speakers.take("203.0.113.9", "sp/host")  # its slot given back: the reserve again
 
 
 def _waiting(space_id: str) -> Any:

@@ -16,7 +16,7 @@ from aiortc import RTCPeerConnection
 from townhall.ingest.whip import check_offer
 from townhall.live.errors import SpaceError
 from townhall.live.stage.rtc import OUT_FRAME, MixMinusTrack, shallow_receive_buffer, to_mono
-from townhall.live.stage.speakers import SpaceSpeakers, SpeakerSession
+from townhall.live.stage.space_speakers import SpaceSpeakers, SpeakerSession
 from townhall.media.mixer import Mixer
 from townhall.space.roles import Action, Role, SpeakerTokens, Stage
 

@@ -17,7 +17,8 @@ from townhall.live.registry.live_space import LiveSpace
 
 class CaptionedFactory(ProgramFactory):
     def __init__(self, factory: ProgramFactory, captioner: Captioner) -> None:
-        super().__init__(factory.settings, factory.recordings, factory.identity, factory.reserve)
+        super().__init__(factory.settings, factory.recordings, factory.identity, factory.reserve,
+                         factory.talkback)
         self.captioner = captioner
 
     def make(self, space: LiveSpace) -> Program:

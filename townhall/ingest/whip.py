@@ -160,11 +160,11 @@ async def publish(request: Request) -> Response:
             raise SpaceError(415, "unsupported_media_type",
                              f"send the SDP offer as Content-Type: {SDP_TYPE}")
         space = service.spaces.get(space_id)  # 404 before the body is read
-        seat = service.identify(space, _bearer(request))  # 401/403 before the SDP is read
+        seat = service.seats.identify(space, _bearer(request))  # 401/403 before the SDP is read
         # a WHIP session slot for this network (429/503) before the offer is read; the
         # operator's host and invited speakers may take the reserved ones
-        slot = service.take_slot(client_address(request.scope, request.app.state.trusted),
-                                 service.operator_offer(space, seat))
+        slot = service.pool.take(client_address(request.scope, request.app.state.trusted),
+                                 service.pool.operator_offer(space, seat))
         body = await _read_body(request, service.settings.stage.whip_max_body)
         try:
             offer = body.decode("utf-8")
@@ -178,7 +178,7 @@ async def publish(request: Request) -> Response:
         return _error(exc)
     finally:
         if slot is not None and not published:
-            service.release_slot(slot)
+            service.pool.release(slot)
     location = f"/whip/{space_id}/session/{session.id}"
     response = Response(answer, status_code=201, media_type=SDP_TYPE,
                         headers={**CORS, "Location": location, "Cache-Control": "no-store"})

@@ -35,6 +35,7 @@ from townhall.live.seat_log import SeatLogRotation
 from townhall.live.sources.push_sources import PushSources
 from townhall.live.sources.source_watch import SourceWatch
 from townhall.live.stage.shared_stage import SharedStage
+from townhall.live.stage.space_speakers import mix_minus
 from townhall.live.stage.speakers import Speakers
 from townhall.ops.operator_listener import OperatorListener
 from townhall.reach.analytics import Analytics
@@ -152,8 +153,10 @@ def build_services(settings: Settings) -> Services:
     reserve.fill(settings.recording.recorder_reserved_fds)
     # several origins: the holder's subtitle segments reach the standbys through the cluster
     captioner = Captioner(settings, cluster=cluster if clustered else None)
-    factory = CaptionedFactory(ProgramFactory(settings, stores.recordings, identity, reserve),
-                               captioner)
+    # speakers on stage hear everyone but themselves from every frame a program mixes
+    talkback = mix_minus(settings.stage.speaking_threshold_dbfs)
+    factory = CaptionedFactory(ProgramFactory(settings, stores.recordings, identity, reserve,
+                                              talkback), captioner)
     # several origins: each live program runs where its lease is, standbys follow it
     leases = ProgramLeases(settings, cluster, factory) if clustered else None
     programs: ProgramHost = leases if leases is not None else LocalPrograms(factory)

@@ -15,7 +15,7 @@ from typing import Any
 
 from townhall.live.registry.live_space import LiveSpace
 from townhall.live.registry.spaces import Spaces
-from townhall.live.stage.speakers import stage_status
+from townhall.live.stage.space_speakers import stage_status
 from townhall.recording.signing import ALGORITHM, SigningIdentity
 from townhall.settings import Settings
 from townhall.space.lifecycle import shown_state

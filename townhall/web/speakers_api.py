@@ -45,7 +45,7 @@ def _caller(request: Request, space_id: str, authorization: str | None
             ) -> tuple[Speakers, LiveSpace, Seat]:
     service = _service(request)
     space = service.spaces.get(space_id)
-    return service, space, service.identify(space, _bearer(authorization))
+    return service, space, service.seats.identify(space, _bearer(authorization))
 
 
 def _manager(seat: Seat) -> None:
@@ -76,9 +76,9 @@ async def invite(space_id: str, body: InviteBody, request: Request, response: Re
     service, space, actor = _caller(request, space_id, authorization)
     _manager(actor)
     request.app.state.hosting.check_owner(space)  # a revoked hosting key invites no one
-    seat = service.invite(space, actor, body.name, Role(body.role))
+    seat = service.seats.invite(space, actor, body.name, Role(body.role))
     response.headers["Cache-Control"] = cache.NO_STORE
-    return service.seat_doc(space, seat)
+    return service.seats.seat_doc(space, seat)
 
 
 @router.get("/speakers", summary="The stage as the host sees it: every seat and raised hand")
@@ -86,16 +86,16 @@ async def stage(space_id: str, request: Request, response: Response,
                 authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     service, space, actor = _caller(request, space_id, authorization)
     _manager(actor)
-    room = service.room(space)
+    room = service.seats.room(space)
     listed = service.settings.stage.stage_hands_listed  # the document's size is bounded
     hands = room.stage.hands
-    seats = [service.seat_doc(space, s) for s in room.stage.seats.values()
+    seats = [service.seats.seat_doc(space, s) for s in room.stage.seats.values()
              if s.state not in (SeatState.REMOVED, SeatState.RAISED)]
-    seats += [service.seat_doc(space, s) for s in hands[:listed]]
+    seats += [service.seats.seat_doc(space, s) for s in hands[:listed]]
     response.headers["Cache-Control"] = cache.NO_STORE
     return {"speaker_cap": room.stage.cap, "live": len(room.stage.live), "seats": seats,
             "hands_waiting": len(hands),
-            "whip_url": service.whip_url(space), "ice_servers": _ice(service)}
+            "whip_url": service.seats.whip_url(space), "ice_servers": _ice(service)}
 
 
 @router.get("/speakers/me", summary="Your own seat: state, mute, where to publish")
@@ -103,8 +103,8 @@ async def me(space_id: str, request: Request, response: Response,
              authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     service, space, actor = _caller(request, space_id, authorization)
     response.headers["Cache-Control"] = cache.NO_STORE
-    doc = service.seat_doc(space, actor)
-    doc.update(space_title=space.record.title, whip_url=service.whip_url(space),
+    doc = service.seats.seat_doc(space, actor)
+    doc.update(space_title=space.record.title, whip_url=service.seats.whip_url(space),
                ice_servers=_ice(service))
     return doc
 
@@ -115,9 +115,9 @@ async def raise_hand(space_id: str, body: HandBody, request: Request,
     service = _service(request)
     space = service.spaces.get(space_id)
     address = client_address(request.scope, request.app.state.trusted)
-    seat = service.raise_hand(space, body.name, address)
+    seat = service.seats.raise_hand(space, body.name, address)
     response.headers["Cache-Control"] = cache.NO_STORE
-    return service.seat_doc(space, seat)
+    return service.seats.seat_doc(space, seat)
 
 
 @router.post("/speakers/{seat_id}/{action}",
@@ -129,16 +129,16 @@ async def act(space_id: str, seat_id: str, action: str, request: Request,
         raise SpaceError(404, "not_found", f"unknown action {action!r}; use one of "
                                            + ", ".join(ACTIONS))
     service, space, actor = _caller(request, space_id, authorization)
-    seat = await service.act(space, actor, seat_id, ACTIONS[action])
-    return service.seat_doc(space, seat)
+    seat = await service.seats.act(space, actor, seat_id, ACTIONS[action])
+    return service.seats.seat_doc(space, seat)
 
 
 @router.delete("/speakers/{seat_id}", summary="Remove a speaker (closes their session)")
 async def remove(space_id: str, seat_id: str, request: Request,
                  authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     service, space, actor = _caller(request, space_id, authorization)
-    seat = await service.act(space, actor, seat_id, Action.REMOVE)
-    return service.seat_doc(space, seat)
+    seat = await service.seats.act(space, actor, seat_id, Action.REMOVE)
+    return service.seats.seat_doc(space, seat)
 
 
 async def speak_page(_: Request) -> Response:

@@ -10,6 +10,9 @@ recording store; control path only, never on the listener path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from townhall.live.descriptors import DescriptorReserve
 from townhall.live.program.program import Program
 from townhall.live.registry.live_space import LiveSpace
@@ -22,8 +25,12 @@ from townhall.store.base import RecordingStore
 class ProgramFactory:
     def __init__(self, settings: Settings, recordings: RecordingStore,
                  identity: SigningIdentity | None = None,
-                 reserve: DescriptorReserve | None = None) -> None:
+                 reserve: DescriptorReserve | None = None,
+                 talkback: Callable[[LiveSpace, Program], None] | None = None) -> None:
         self.settings = settings
+        # after every mixed frame of a space's program: its speakers' mix-minus
+        # (live.stage.space_speakers.mix_minus), given by whoever builds the services
+        self.talkback = talkback
         self.recordings = recordings
         self.identity = identity  # signs the recording's checkpoints and manifest
         self.reserve = reserve  # descriptors kept for the recorders, borrowed when full
@@ -46,8 +53,10 @@ class ProgramFactory:
             recorder.manifest = manifest
             first_msn = manifest.segments[-1].msn + 1
             decode_time = round(manifest.duration * s.media.sample_rate)
+        talkback = self.talkback
         program = Program(s, recorder, first_msn=first_msn, first_decode_time=decode_time,
-                          resumed=first_msn > 0)
+                          resumed=first_msn > 0,
+                          on_frame=partial(talkback, space) if talkback is not None else None)
         init = self.recordings.init(sid) if manifest is not None else None
         if manifest is not None and manifest.segments and init is not None:
             program.init = init

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 class Program:
     def __init__(self, settings: Settings, recorder: Recorder, *, first_msn: int = 0,
-                 first_decode_time: int = 0, resumed: bool = False) -> None:
+                 first_decode_time: int = 0, resumed: bool = False,
+                 on_frame: Callable[[Program], None] | None = None) -> None:
         self.settings = settings
         self.recorder = recorder
         self.encoder = AacEncoder(settings.media.sample_rate, settings.media.bitrate)
@@ -67,9 +68,9 @@ class Program:
         self._open_segment: SegmentOpened | None = None
         self.ended = False
         self.on_publish: Callable[[MediaEvent], None] | None = None
-        # called with every mixed frame (FRAME samples) as the clock pulls it: speakers'
-        # mix-minus is derived here from `mixer.contributions`
-        self.on_frame: Callable[[npt.NDArray[np.float32]], None] | None = None
+        # called after every mixed frame (FRAME samples) the clock pulls: speakers'
+        # mix-minus is derived there from `mixer.contributions` (given by the factory)
+        self.on_frame = on_frame
         # called with every mixed frame and its decode time (samples): the captioner's tap
         # (townhall.captions.captioner.Tap), which must never block nor raise
         self.pcm_tap: Callable[[npt.NDArray[np.float32], int], None] | None = None
@@ -158,7 +159,7 @@ class Program:
             while frames < due:
                 pcm = self.mixer.pull(FRAME)
                 if self.on_frame is not None:
-                    self.on_frame(pcm)
+                    self.on_frame(self)
                 if self.pcm_tap is not None:
                     self.pcm_tap(pcm, self.packager.decode_time)
                 for au in self.encoder.encode(pcm):

@@ -14,7 +14,7 @@ from townhall.admission.room import Room
 from townhall.delivery.listeners import ListenerCounter
 from townhall.live.program.program import Program
 from townhall.live.sources.session import IngestSession
-from townhall.live.stage.speakers import SpaceSpeakers
+from townhall.live.stage.space_speakers import SpaceSpeakers
 from townhall.space.reactions import Reactions
 from townhall.space.space_record import SpaceRecord
 

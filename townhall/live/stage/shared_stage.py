@@ -25,7 +25,7 @@ from townhall.cluster.base import ClusterUnavailable
 from townhall.cluster.stage_board import StageBoard
 from townhall.live import tasks
 from townhall.live.registry.spaces import LiveSpace, Spaces
-from townhall.live.stage.speakers import stage_status
+from townhall.live.stage.space_speakers import stage_status
 from townhall.space.lifecycle import Phase
 
 log = logging.getLogger("townhall.speakers")
