@@ -12,7 +12,8 @@ on another network is still served.
 - WHIP sessions (per network, and the whole pool): offers that never bring audio from one /24
   or from six, and sessions with audio from one /24; another network's speaker goes on air;
   and the operator's reserve: attackers fill every slot anyone may take, from many /24s,
-  with silent offers or with audio; the operator's host still goes on air.
+  with silent offers or with audio; the operator's host still goes on air (with our WHIP
+  client, and from its own host page in Chromium).
 (Clip signing: tests/adversarial/test_clip_spellings.py.)
 
 One origin; the tests are its trusted edge (X-Real-IP names who asks) except on the ingest
@@ -25,10 +26,12 @@ import asyncio
 import base64
 import re
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,6 +41,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from harness.server import Server, push_tone, start_server, stop_process, stop_server
 from harness.whip_client import WhipClient
 from tests.adversarial.report import tally
+from tests.browser.conftest import chromium
+from tests.browser.test_speakers_browser import MEDIA_ARGS
 from tests.speakers.stage_helpers import auth, call, eventually, invite
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.slow]
@@ -331,16 +336,53 @@ def test_whip_sessions_one_network_cannot_keep_another_networks_speaker_off_the_
     tally(f"whip sessions: {shape}, {spread}", lambda: asyncio.run(scenario()))
 
 
-OPERATOR_SHAPES = ["silent offers", "sessions with audio"]
+OPERATOR_TRIES = [("silent offers", "aiortc"), ("sessions with audio", "aiortc"),
+                  ("silent offers", "the host page")]
 
 
-@pytest.mark.parametrize("shape", OPERATOR_SHAPES)
+class HostPage:
+    """The operator's host page in headless Chromium (fake microphone), going live with its
+    own whip.js, held open in a thread of its own (Playwright's sync API) until closed."""
+
+    def __init__(self, host_url: str, profile: Path) -> None:
+        self.host_url, self.profile = host_url, profile
+        self.clicked = threading.Event()
+        self.done = threading.Event()
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with chromium(self.profile, MEDIA_ARGS) as browser:
+                page = browser.pages[0] if browser.pages else browser.new_page()
+                page.goto(self.host_url)
+                page.locator("#go-live").click()
+                self.clicked.set()
+                self.done.wait(60)
+        except BaseException as exc:  # reported by close()
+            self.failure = exc
+            self.clicked.set()
+
+    async def publish(self) -> None:
+        self.thread.start()
+        await asyncio.to_thread(self.clicked.wait, 60)
+        if self.failure is not None:
+            raise self.failure
+
+    async def close(self) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            await asyncio.to_thread(self.thread.join, 30)
+
+
+@pytest.mark.parametrize(("shape", "client"), OPERATOR_TRIES)
 def test_whip_sessions_attackers_filling_the_pool_never_keep_the_operator_off_the_air(
-        origin: Server, shape: str) -> None:
+        origin: Server, shape: str, client: str, tmp_path: Path) -> None:
     """Attackers from many /24s (each within its share) fill every WHIP session anyone may
-    take; the operator's host (a space made with the admin key) still goes on air: from the
-    reserve, or, with the reserve held too, by ending an attacker's silent session."""
-    net = 130 + 20 * OPERATOR_SHAPES.index(shape)
+    take; the operator's host (a space made with the admin key) still goes on air, with a
+    WHIP client of ours or from its own host page in Chromium: from the reserve, or, with the
+    reserve held too, by ending an attacker's silent session."""
+    net = 130 + 20 * OPERATOR_TRIES.index((shape, client))
     anyone = WHIP_POOL - WHIP_RESERVE
     silent = shape == "silent offers"
     nets = 4 if silent else anyone  # silent: 12 offers for 5 slots; audio: one per /24
@@ -358,8 +400,10 @@ def test_whip_sessions_attackers_filling_the_pool_never_keep_the_operator_off_th
     async def scenario() -> None:
         clients: list[WhipClient] = []
         peers: list[RTCPeerConnection] = []
-        host = WhipClient(origin.base_url, operator["id"], operator["host_key"],
-                          local_address=f"127.0.{net + nets + 1}.2")
+        host: WhipClient | HostPage = (
+            WhipClient(origin.base_url, operator["id"], operator["host_key"],
+                       local_address=f"127.0.{net + nets + 1}.2") if client == "aiortc"
+            else HostPage(operator["host_url"], tmp_path / "profile"))
         try:
             codes: list[int] = []
             if silent:  # the attackers' peers stay open: their sessions wait for audio
@@ -396,9 +440,17 @@ def test_whip_sessions_attackers_filling_the_pool_never_keep_the_operator_off_th
                                         f"127.0.{net + nets + 2}.{2 + i}")
                 assert res.status_code == 201, res.text
             evicted = _whip_counter(origin, "evicted", "operator")
+            asked = time.monotonic()
             await host.publish()  # the operator's host gets a session ...
             await asyncio.to_thread(origin.wait_on_air, operator["id"], 25)  # ... is heard
-            assert "host" in _live(origin, operator["id"])
+            try:
+                await eventually(lambda: "host" in _live(origin, operator["id"]), 10, 0.1)
+            except AssertionError:
+                said = [ln for ln in origin.log().splitlines() if "speaker" in ln][-8:]
+                raise AssertionError(f"the host is not on stage: {_live(origin, operator['id'])}"
+                                     f"; the origin said: {said}") from None
+            print(f"the operator's host ({client}) on air {time.monotonic() - asked:.1f} s "
+                  f"after going live, {shape} filling the pool")
             if silent:  # the pool was full: an attacker's silent session made the room
                 assert _whip_counter(origin, "evicted", "operator") > evicted
             # an attacker's next offer never takes the place of the operator's sessions
@@ -418,4 +470,5 @@ def test_whip_sessions_attackers_filling_the_pool_never_keep_the_operator_off_th
             origin.end_space(hostile)
             origin.end_space(operator)
 
-    tally(f"whip sessions: the operator's reserve vs {shape}", lambda: asyncio.run(scenario()))
+    tally(f"whip sessions: the operator's reserve vs {shape} ({client})",
+          lambda: asyncio.run(scenario()))
