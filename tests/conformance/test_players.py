@@ -206,40 +206,54 @@ def test_standard_players_play_live_across_renewals_and_then_the_replay(
             stop_process(proc)
 
 
-def test_shaka_through_the_edge_renews_at_most_once_per_ticket_lifetime_and_is_never_redirected(
+def test_shaka_through_the_edge_and_at_an_origin_renews_at_most_once_per_lifetime_unredirected(
         deployment: tuple[Server, Edge], other_site: str, tmp_path: Path) -> None:
     """Shaka resolves every segment against the first redirect it ever saw (5.2:
     `redirectUris[0]`), so a redirect per lapsed ticket became one per segment (295 of its
-    677 requests in 60 s). Through the edge, its lapsed ticket plays on at the same URLs: no
-    request after the entry URL's is redirected, and the origin renews its seat at most once
-    per ticket lifetime."""
+    677 requests in 60 s). Two Shaka players at once, one through the edge and one straight
+    at the origin (no edge: the origin serves the lapsed ticket itself, `LapsedTickets`):
+    each plays on at its first ticket's URLs, no request after the entry URL's is
+    redirected, and its seat is renewed at most once per ticket lifetime (the origin counts
+    the renewals it asked for itself apart: `player_renewed_at_origin`)."""
     from tests.conformance.conftest import TICKET_S
 
     origin, edge = deployment
-    doc = origin.create_space(title="shaka renewals")
-    push = push_tone(doc["ingest_url"], 60, 1000)
+    spaces = {via: origin.create_space(title=f"shaka renewals {via}")
+              for via in ("edge", "origin")}
+    pushes = [push_tone(doc["ingest_url"], 60, 1000) for doc in spaces.values()]
     seconds = 4 * TICKET_S  # four lifetimes: three lapses
     try:
-        origin.wait_on_air(doc["id"], 20)
-        entry = origin.details(doc["id"])["playlist_url"].replace(origin.base_url, edge.url)
-        redirected: list[str] = []
+        for doc in spaces.values():
+            origin.wait_on_air(doc["id"], 20)
+        entries = {via: origin.details(doc["id"])["playlist_url"] for via, doc in spaces.items()}
+        entries["edge"] = entries["edge"].replace(origin.base_url, edge.url)
+        redirected: dict[str, list[str]] = {via: [] for via in entries}
         with chromium(tmp_path / "profile") as ctx:
-            page = ctx.pages[0] if ctx.pages else ctx.new_page()
-            page.goto(other_site)
-            page.on("request", lambda r: redirected.append(r.redirected_from.url)
-                    if r.redirected_from is not None else None)
-            renewed = origin_metrics(origin)["counters"]["player_renewed"]
-            page.evaluate("url => play(url)", entry)
-            page.wait_for_timeout(seconds * 1000)
-            renewals = origin_metrics(origin)["counters"]["player_renewed"] - renewed
-            played = page.evaluate(PLAYED_S_JS)
-            errors = page.evaluate("window.errors")
-        assert errors == [] and played >= seconds - 4, (played, errors)
-        assert redirected == [entry], redirected  # the entry's 302 to a ticket, no other
-        # its first ticket lives TICKET_S, then one check per lifetime: 3 here
-        assert 1 <= renewals <= seconds / TICKET_S, renewals
+            pages = {via: ctx.new_page() for via in entries}
+            for via, page in pages.items():
+                page.goto(other_site)
+                page.on("request", lambda r, via=via: redirected[via].append(
+                    r.redirected_from.url) if r.redirected_from is not None else None)
+            before = origin_metrics(origin)["counters"]
+            for via, page in pages.items():
+                page.evaluate("url => play(url)", entries[via])
+            pages["edge"].wait_for_timeout(seconds * 1000)
+            after = origin_metrics(origin)["counters"]
+            played = {via: page.evaluate(PLAYED_S_JS) for via, page in pages.items()}
+            errors = {via: page.evaluate("window.errors") for via, page in pages.items()}
+        at_origin = after.get("player_renewed_at_origin", 0) - before.get(
+            "player_renewed_at_origin", 0)
+        renewals = {"origin": at_origin,
+                    "edge": after["player_renewed"] - before["player_renewed"] - at_origin}
+        print("Shaka: seconds played", played, "renewals", renewals)
+        for via in entries:
+            assert errors[via] == [] and played[via] >= seconds - 4, (via, played, errors)
+            assert redirected[via] == [entries[via]], (via, redirected[via])  # the entry's 302
+            # its first ticket lives TICKET_S, then one renewal per lifetime: 3 here
+            assert 1 <= renewals[via] <= seconds / TICKET_S, (via, renewals)
     finally:
-        stop_process(push)
+        for push in pushes:
+            stop_process(push)
 
 
 @pytest.fixture

@@ -88,8 +88,11 @@ def test_a_player_that_comes_back_keeps_its_seat_through_a_flood(tmp_path: Path)
 
 
 def test_attack_mode_admits_ffmpeg_at_a_bounded_rate(tmp_path: Path) -> None:
+    # one player every 5 s past a burst of 3: the eleven starts below take well under 5 s
+    # even on a busy machine (at 1 a second, a start that took 0.1 s under load each let the
+    # eleventh in)
     srv = start_server(tmp_path / "data", "--attack-mode", "on",
-                       "--set", "attack_players_per_s_per_space=1",
+                       "--set", "attack_players_per_s_per_space=0.2",
                        "--set", "attack_players_burst_per_space=3",
                        "--set", "join_burst_per_address=100")
     try:
@@ -102,9 +105,11 @@ def test_attack_mode_admits_ffmpeg_at_a_bounded_rate(tmp_path: Path) -> None:
                 ["ffmpeg", "-nostdin", "-v", "error", "-i", url, "-t", "3", "-f", "null", "-"],
                 capture_output=True, timeout=60)
             assert player.returncode == 0, player.stderr.decode()[-2000:]
+            started = time.monotonic()
             codes = Counter(entry(srv, doc["id"], f"10.{i}.0.1").status_code for i in range(10))
             assert codes[302] <= 4 and codes[503] >= 6, codes  # the burst, then the rate
             busy = entry(srv, doc["id"], "10.99.0.1")
+            assert time.monotonic() - started < 5, "the starts took longer than the rate's step"
             assert busy.status_code == 503 and busy.json()["error"] == "attack_mode_busy"
             assert int(busy.headers["Retry-After"]) >= 1
             page = httpx.post(f"{srv.base_url}/api/spaces/{doc['id']}/join", timeout=10)

@@ -103,7 +103,8 @@ class Admissions:
             "pow_failed": 0, "rate_limited": 0, "media_ticketless": 0, "media_forged": 0,
             "media_expired": 0, "media_ok": 0, "admitted_anywhere": 0, "renewed_anywhere": 0,
             "grant_refused": 0, "revoked": 0, "seat_share_refused": 0, "room_full": 0,
-            "player_entries": 0, "player_renewed": 0, "player_seat_gone": 0,
+            "player_entries": 0, "player_renewed": 0, "player_renewed_at_origin": 0,
+            "player_seat_gone": 0,
             "player_attack_admitted": 0, "player_attack_refused": 0,
             # clip paths refused for their spelling before any budget (web/signed_replay.py)
             "clip_path_refused": 0}

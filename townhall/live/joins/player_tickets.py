@@ -156,6 +156,7 @@ class LapsedTickets:
         adm = self.adm
         try:
             _, answer = await _renewal(adm, self.grants, space, ticket, now, (Check.EXPIRED,))
+            _count(adm, "player_renewed_at_origin")  # of player_renewed: no edge asked
             kept = _Kept(now + answer.reuse_s, None)
         except SpaceError as exc:
             if exc.status != 403:
