@@ -54,6 +54,13 @@ def test_a_held_grant_seat_is_renewed_and_one_given_back_here_is_gone() -> None:
     assert not grants.seats[SID].idle(NOW + 8)  # remembered as gone, not forgotten
 
 
+def test_given_back_seats_are_remembered_up_to_a_bound_oldest_forgotten_first() -> None:
+    seats = SeatCount(gone_max=2)
+    for n, seat in enumerate(("ga", "gb", "gc")):
+        seats.leave(seat, NOW + 100 + n)
+    assert [seats.gone(s, NOW) for s in ("ga", "gb", "gc")] == [False, True, True]
+
+
 def test_an_unknown_grant_seat_is_renewed_only_while_it_would_be_held_and_grants_are_given(
         ) -> None:
     _, space, grants = _setup()

@@ -20,9 +20,10 @@ def is_grant_seat(seat: str) -> bool:
 
 
 class SeatCount:
-    def __init__(self) -> None:
+    def __init__(self, gone_max: int = 200_000) -> None:
         self._seats: OrderedDict[str, float] = OrderedDict()  # seat -> expiry
         self._gone: OrderedDict[str, float] = OrderedDict()  # given back -> forgotten at
+        self.gone_max = gone_max  # past it the oldest given-back seat is forgotten first
 
     def hold(self, seat: str, expires: float, now: float) -> None:
         self._seats.pop(seat, None)
@@ -43,6 +44,8 @@ class SeatCount:
         if forget_at > 0:
             self._gone.pop(seat, None)
             self._gone[seat] = forget_at
+            while len(self._gone) > self.gone_max:  # a crowd leaving at once: bounded
+                self._gone.popitem(last=False)
 
     def held(self, seat: str, now: float) -> bool:
         expiry = self._seats.get(seat)

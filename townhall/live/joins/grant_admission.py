@@ -90,9 +90,16 @@ class GrantAdmission:
         renewed = seat is not None
         seat = seat or GRANT_SEAT_PREFIX + secrets.token_hex(8)
         expires = now + ttl
-        self.seats.setdefault(space_id, SeatCount()).hold(seat, expires, now)
+        self._count(space_id).hold(seat, expires, now)
         adm.counters["renewed_anywhere" if renewed else "admitted_anywhere"] += 1
         return 200, adm.ticket_answer(space_id, seat, expires, now), None
+
+    def _count(self, space_id: str) -> SeatCount:
+        counted = self.seats.get(space_id)
+        if counted is None:  # given-back seats remembered as many as lapsed answers are kept
+            counted = self.seats[space_id] = SeatCount(
+                self.settings.admission.lapsed_tickets_max)
+        return counted
 
     def _holds(self, space_id: str, seat: str, now: float) -> bool:
         counted = self.seats.get(space_id)
@@ -115,7 +122,7 @@ class GrantAdmission:
             if not self._gives_grants(space, now) or now > ticket_expires + outlives:
                 return None
         expires = now + self._lifetime(space, self.spaces.listeners_now(space, now))
-        self.seats.setdefault(sid, SeatCount()).hold(seat, expires, now)
+        self._count(sid).hold(seat, expires, now)
         return Admitted(seat, expires)  # counted `player_renewed` by the caller
 
     def leave(self, space_id: str, seat: str, now: float) -> None:
