@@ -53,16 +53,20 @@ class SeatCount:
 
     def idle(self, now: float) -> bool:
         """No seat held and none remembered as gone: nothing to keep."""
-        return self.count(now) == 0 and not self.gone("", now)
+        self._forget(now)
+        return self.count(now) == 0 and not self._gone
 
     def gone(self, seat: str, now: float) -> bool:
         """Given back here, and not yet forgotten."""
+        self._forget(now)
+        return seat in self._gone
+
+    def _forget(self, now: float) -> None:
         while self._gone:
             first, until = next(iter(self._gone.items()))
             if until > now:
-                break
+                return
             del self._gone[first]
-        return seat in self._gone if seat else bool(self._gone)
 
     def count(self, now: float) -> int:
         self.tick(now)
